@@ -1,0 +1,140 @@
+//! What a tru.ID check result means for us. Fail closed: only a completed check that positively
+//! reports both a match and no SIM change is verified; anything missing or unknown is a denial.
+
+/// The status of a tru.ID check, with anything unrecognised kept as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Accepted,
+    Pending,
+    Completed,
+    Expired,
+    Error,
+    Unknown,
+}
+
+impl CheckStatus {
+    pub fn parse(s: &str) -> CheckStatus {
+        match s {
+            "ACCEPTED" => Self::Accepted,
+            "PENDING" => Self::Pending,
+            "COMPLETED" => Self::Completed,
+            "EXPIRED" => Self::Expired,
+            "ERROR" => Self::Error,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// The five outcomes of DESIGN.md §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Verified,
+    Mismatch,
+    SimChanged,
+    /// The number or network is not supported: no verdict either way.
+    Unsupported,
+    Error,
+}
+
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Mismatch => "mismatch",
+            Self::SimChanged => "sim_changed",
+            Self::Unsupported => "unsupported",
+            Self::Error => "error",
+        }
+    }
+}
+
+fn unsupported_error_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("mno_not_supported" | "not_mobile_ip" | "mno_user_not_found")
+    )
+}
+
+/// SubscriberCheck: a SIM-change signal outranks a mismatch, because it closes the SMS path too.
+pub fn classify_subscriber_check(
+    status: CheckStatus,
+    matched: Option<bool>,
+    no_sim_change: Option<bool>,
+    error_code: Option<&str>,
+) -> CheckOutcome {
+    match status {
+        CheckStatus::Completed => match (matched, no_sim_change) {
+            (Some(true), Some(true)) => CheckOutcome::Verified,
+            (_, Some(false)) => CheckOutcome::SimChanged,
+            // The phone answered but the SIM state is unknown: not proof that it was not swapped.
+            (Some(true), None) => CheckOutcome::SimChanged,
+            (Some(false), _) => CheckOutcome::Mismatch,
+            (None, _) => CheckOutcome::Error,
+        },
+        CheckStatus::Error if unsupported_error_code(error_code) => CheckOutcome::Unsupported,
+        CheckStatus::Error
+        | CheckStatus::Expired
+        | CheckStatus::Accepted
+        | CheckStatus::Pending
+        | CheckStatus::Unknown => CheckOutcome::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY.md B3: the whole table, every combination.
+    #[test]
+    fn only_completed_match_and_no_sim_change_verifies() {
+        let statuses = [
+            CheckStatus::Accepted,
+            CheckStatus::Pending,
+            CheckStatus::Completed,
+            CheckStatus::Expired,
+            CheckStatus::Error,
+            CheckStatus::Unknown,
+        ];
+        let bools = [None, Some(false), Some(true)];
+        let codes = [None, Some("mno_server_error"), Some("mno_not_supported")];
+        let mut verified = 0;
+        for status in statuses {
+            for matched in bools {
+                for nsc in bools {
+                    for code in codes {
+                        let got = classify_subscriber_check(status, matched, nsc, code);
+                        let want = match (status, matched, nsc) {
+                            (CheckStatus::Completed, Some(true), Some(true)) => {
+                                CheckOutcome::Verified
+                            }
+                            (CheckStatus::Completed, _, Some(false)) => CheckOutcome::SimChanged,
+                            (CheckStatus::Completed, Some(true), None) => CheckOutcome::SimChanged,
+                            (CheckStatus::Completed, Some(false), _) => CheckOutcome::Mismatch,
+                            (CheckStatus::Completed, None, _) => CheckOutcome::Error,
+                            (CheckStatus::Error, _, _) if code == Some("mno_not_supported") => {
+                                CheckOutcome::Unsupported
+                            }
+                            _ => CheckOutcome::Error,
+                        };
+                        assert_eq!(
+                            got, want,
+                            "{status:?} match={matched:?} no_sim_change={nsc:?} code={code:?}"
+                        );
+                        if got == CheckOutcome::Verified {
+                            verified += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Only one (status, match, no_sim_change) cell verifies, whatever the error code says.
+        assert_eq!(verified, codes.len());
+    }
+
+    #[test]
+    fn unknown_status_strings_are_unknown() {
+        assert_eq!(CheckStatus::parse("completed"), CheckStatus::Unknown);
+        assert_eq!(CheckStatus::parse(""), CheckStatus::Unknown);
+        assert_eq!(CheckStatus::parse("COMPLETED"), CheckStatus::Completed);
+    }
+}

@@ -1,0 +1,119 @@
+//! Extractors: who is calling, and a JSON body with problem+json rejections.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lambda_http::request::RequestContext;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::http::{CSRF_HEADER, Problem};
+use crate::random::Token;
+
+/// The caller as the platform saw it. The IP is API Gateway's `requestContext.http.sourceIp` (or,
+/// in the local stack, the TCP peer); `X-Forwarded-For` is never read (SECURITY.md A5).
+#[derive(Debug, Clone)]
+pub struct ClientMeta {
+    pub ip: IpAddr,
+    /// Printable characters only, at most 200: it goes into notification emails.
+    pub user_agent: String,
+}
+
+pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        // Only the HTTP API (payload v2) is compiled in; with more event kinds enabled, they would
+        // give no IP here and the request would be refused.
+        #[allow(irrefutable_let_patterns)]
+        if let RequestContext::ApiGatewayV2(ctx) = ctx {
+            return ctx
+                .http
+                .source_ip
+                .as_deref()
+                .and_then(|s| s.parse::<IpAddr>().ok())
+                .map(|ip| ip.to_canonical());
+        }
+        return None;
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(200).collect())
+        .unwrap_or_default()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Without a trustworthy source address no per-IP limit can hold: refuse rather than guess.
+        let ip = source_ip(parts).ok_or_else(Problem::invalid_request)?;
+        Ok(ClientMeta {
+            ip,
+            user_agent: user_agent(&parts.headers),
+        })
+    }
+}
+
+/// `axum::Json` with our error shapes: 415 without `application/json`, 413 over the body limit,
+/// 400 for anything malformed (including unknown fields: bodies are `deny_unknown_fields`).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::unsupported_media_type()),
+            Err(JsonRejection::BytesRejection(_)) => Err(Problem::payload_too_large()),
+            Err(_) => Err(Problem::invalid_request()),
+        }
+    }
+}
+
+/// The synchronizer token that goes with a cookie token: a keyed hash of the HttpOnly cookie's value.
+/// A page of ours receives it in a JSON body; another site can neither read that body nor compute the
+/// token without the cookie (OWASP CSRF CS, "signed double-submit").
+pub fn csrf_token_for(cookie: &Token) -> String {
+    let mut h = Sha256::new();
+    h.update(b"simguard-csrf-v1:");
+    h.update(cookie.expose().as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// Refuses a state-changing request whose `X-CSRF-Token` does not belong to `cookie`.
+pub fn require_csrf(headers: &HeaderMap, cookie: &Token) -> Result<(), Problem> {
+    let presented = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expected = csrf_token_for(cookie);
+    if presented.len() == expected.len()
+        && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+    {
+        Ok(())
+    } else {
+        tracing::warn!(
+            event = "csrf_rejected",
+            "synchronizer token missing or wrong"
+        );
+        Err(Problem::csrf_rejected())
+    }
+}

@@ -1,0 +1,72 @@
+//! Rate-limit buckets. Keys never hold an address or email in the clear.
+
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::domain::Email;
+use crate::http::Problem;
+use crate::ports::RateDecision;
+
+pub const HOUR: u64 = 3600;
+pub const QUARTER_HOUR: u64 = 900;
+
+/// IPv4 per address; IPv6 per /64, the block one subscriber usually gets.
+pub fn ip_key(ip: IpAddr) -> String {
+    let scope = match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    };
+    hex::encode(&Sha256::digest(scope.as_bytes())[..16])
+}
+
+pub fn email_key(email: &Email) -> String {
+    hex::encode(&Sha256::digest(email.as_str().as_bytes())[..16])
+}
+
+/// Counts one event in `bucket`; over the limit it is the generic 429 and nothing else happens.
+/// `kind` is the bucket's name for logs and metrics (the key itself is not logged).
+pub async fn enforce(
+    app: &App,
+    kind: &'static str,
+    key: &str,
+    limit: u32,
+    window_secs: u64,
+) -> Result<(), Problem> {
+    let bucket = format!("{kind}#{key}");
+    match app
+        .limiter
+        .hit(&bucket, limit, window_secs, app.clock.now())
+        .await?
+    {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_secs } => {
+            tracing::warn!(
+                event = "rate_limited",
+                bucket = kind,
+                "request refused by a rate limit"
+            );
+            Err(Problem::rate_limited(retry_after_secs))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_is_limited_per_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(ip_key(mapped), ip_key("192.0.2.1".parse().expect("ip")));
+    }
+}

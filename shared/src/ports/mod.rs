@@ -1,0 +1,16 @@
+//! What the outside world does for us, as traits. Handlers see only these; adapters implement them.
+
+pub mod notifier;
+pub mod ratelimit;
+pub mod secrets;
+pub mod store;
+pub mod truid;
+
+pub use notifier::{Notification, NotificationKind, Notifier, NotifyError};
+pub use ratelimit::{RateDecision, RateLimiter};
+pub use secrets::{ProviderSecrets, SecretSource, SecretsError, StaticSecrets};
+pub use store::{ResetCompletion, Store, StoreError};
+pub use truid::{
+    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, ProviderError, SimCheckReport,
+    SubscriberCheckReport, TruId,
+};
