@@ -1,0 +1,41 @@
+//! The provider sandbox on its own: `cargo run -p simguard-sandbox -- [--port 9001]`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use simguard_sandbox::{Sandbox, SandboxConfig};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let mut args = std::env::args().skip(1);
+    let mut port = 9001u16;
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--port", Some(p)) => {
+                port = p
+                    .parse()
+                    .map_err(|_| std::io::Error::other("--port takes a number"))?
+            }
+            _ => {
+                return Err(std::io::Error::other(
+                    "usage: simguard-sandbox [--port PORT]",
+                ));
+            }
+        }
+    }
+    let config = SandboxConfig::default();
+    let sandbox = Sandbox::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        config.clone(),
+    )
+    .await?;
+    println!("provider sandbox on {}", sandbox.base_url());
+    println!(
+        "  tru.ID client id {:?}, secret {:?}",
+        config.truid.client_id, config.truid.client_secret
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
