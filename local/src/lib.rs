@@ -1,0 +1,259 @@
+//! The local stack: one process on 127.0.0.1 serving the static site and every `/api` route through
+//! the same handlers the Lambda functions run, backed by the in-memory store and the provider sandbox,
+//! with demo users seeded (one per sandbox outcome) and an outbox page for the notifications.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use secrecy::SecretString;
+use simguard::adapters::memory::MemoryStore;
+use simguard::adapters::notify::OutboxNotifier;
+use simguard::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
+use simguard::clock::{Clock, SystemClock};
+use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
+use simguard::ports::{ProviderSecrets, StaticSecrets, Store};
+use simguard::random::OsRandom;
+use simguard::{App, Settings};
+use simguard_sandbox::{Sandbox, SandboxConfig};
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub const DEMO_PASSWORD: &str = "correct horse battery staple";
+
+/// The seeded accounts: one per sandbox outcome.
+pub const DEMO_USERS: &[(&str, &str, &str)] = &[
+    ("alice@example.com", "+447000000070", "silent check passes"),
+    (
+        "sam@example.com",
+        "+447000000008",
+        "SIM changed recently: refused",
+    ),
+    (
+        "nina@example.com",
+        "+447000000001",
+        "phone does not match: refused",
+    ),
+    (
+        "erin@example.com",
+        "+447700900099",
+        "operator error: silent check fails",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub port: u16,
+    pub sandbox_port: u16,
+    pub static_dir: PathBuf,
+    /// Argon2 cost; production unless a test asks for less.
+    pub hash_cost: HashCost,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            sandbox_port: 9001,
+            static_dir: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../static-site/public"
+            )),
+            hash_cost: HashCost::PRODUCTION,
+        }
+    }
+}
+
+pub struct LocalStack {
+    pub url: String,
+    pub sandbox: Sandbox,
+    pub outbox: Arc<OutboxNotifier>,
+    pub app: Arc<App>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Headers every page gets; CloudFront adds the same in a deployment (plus HSTS, which plain-HTTP
+/// localhost cannot use).
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+fn security_headers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+async fn outbox_page(State(outbox): State<Arc<OutboxNotifier>>) -> Html<String> {
+    let mut items = String::new();
+    for n in outbox.sent().iter().rev() {
+        items.push_str(&format!(
+            "<li class=\"card\"><p><strong>To:</strong> {}</p><p><strong>Subject:</strong> {}</p><pre>{}</pre></li>",
+            escape(n.to.as_str()),
+            escape(n.subject()),
+            escape(&n.body())
+        ));
+    }
+    if items.is_empty() {
+        items.push_str("<li>No messages yet.</li>");
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Outbox — simguard local stack</title><link rel=\"stylesheet\" href=\"/styles.css\"></head><body><main>\
+         <h1>Outbox</h1><p>Emails the local stack would have sent. Newest first.</p><ul class=\"outbox\">{items}</ul>\
+         <p><a href=\"/\">Home</a></p></main></body></html>"
+    ))
+}
+
+async fn outbox_json(State(outbox): State<Arc<OutboxNotifier>>) -> Response {
+    let list: Vec<_> = outbox
+        .sent()
+        .iter()
+        .map(|n| serde_json::json!({ "to": n.to.as_str(), "kind": n.kind, "subject": n.subject(), "body": n.body() }))
+        .collect();
+    axum::Json(list).into_response()
+}
+
+async fn seed(
+    store: &MemoryStore,
+    hasher: &PasswordHasher,
+    clock: &dyn Clock,
+) -> Result<(), String> {
+    let password =
+        PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
+    let hash = hasher
+        .hash(&password, &OsRandom)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Registered and verified a month ago: outside any new-account grace period.
+    let long_ago = clock.now().minus_secs(30 * 86400);
+    for (i, (email, phone, _)) in DEMO_USERS.iter().enumerate() {
+        let user = User {
+            id: UserId(format!("demo-user-{i}")),
+            email: Email::parse(email).map_err(|e| e.to_string())?,
+            phone: Phone::parse(phone).map_err(|e| e.to_string())?,
+            password_hash: hash.clone(),
+            created_at: long_ago,
+            phone_verified_at: Some(long_ago),
+            credential_version: 0,
+        };
+        store.create_user(&user).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+impl LocalStack {
+    pub async fn start(opts: Options) -> Result<LocalStack, String> {
+        let sandbox_config = SandboxConfig::default();
+        let sandbox = Sandbox::start(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, opts.sandbox_port)),
+            sandbox_config.clone(),
+        )
+        .await
+        .map_err(|e| format!("sandbox on port {}: {e}", opts.sandbox_port))?;
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port)))
+            .await
+            .map_err(|e| format!("port {}: {e}", opts.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let url = format!("http://{addr}");
+
+        let public = url::Url::parse(&url).map_err(|e| e.to_string())?;
+        let truid_base = url::Url::parse(sandbox.base_url()).map_err(|e| e.to_string())?;
+        let settings = Settings::new(public, truid_base);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let secrets = ProviderSecrets {
+            truid_client_id: Some(sandbox_config.truid.client_id.clone()),
+            truid_client_secret: Some(SecretString::from(
+                sandbox_config.truid.client_secret.clone(),
+            )),
+            password_pepper: None,
+        };
+        let truid = TruIdClient::new(
+            TruIdHttpConfig {
+                base_url: settings.truid_base_url.clone(),
+                timeout: settings.provider_timeout,
+            },
+            Arc::new(StaticSecrets::new(secrets)),
+            clock.clone(),
+        )?;
+        let store = Arc::new(MemoryStore::new());
+        let hasher = PasswordHasher::new(opts.hash_cost, None);
+        seed(&store, &hasher, &*clock).await?;
+        let outbox = Arc::new(OutboxNotifier::new());
+        let app = Arc::new(App {
+            settings,
+            store: store.clone(),
+            limiter: store,
+            truid: Arc::new(truid),
+            notifier: outbox.clone(),
+            clock,
+            random: Arc::new(OsRandom),
+            hasher,
+        });
+
+        let api = simguard::routes::router(app.clone(), None).map_err(|e| e.to_string())?;
+        let dev = Router::new()
+            .route("/dev/outbox", get(outbox_page))
+            .route("/dev/outbox.json", get(outbox_json))
+            .with_state(outbox.clone());
+        let site = Router::new()
+            .merge(dev)
+            .fallback_service(ServeDir::new(&opts.static_dir));
+        // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
+        let router = security_headers(
+            Router::new()
+                .route_service("/api/{*rest}", api.into_service::<axum::body::Body>())
+                .merge(site),
+        );
+        let server = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).await {
+                tracing::error!(error = %e, "local stack stopped");
+            }
+        });
+        Ok(LocalStack {
+            url,
+            sandbox,
+            outbox,
+            app,
+            server,
+        })
+    }
+}
