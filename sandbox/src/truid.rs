@@ -109,7 +109,10 @@ pub fn profile_for(digits: &str) -> Profile {
             ..pass
         },
         d => {
-            let even = d.bytes().last().is_some_and(|c| (c - b'0') % 2 == 0);
+            let even = d
+                .bytes()
+                .last()
+                .is_some_and(|c| (c - b'0').is_multiple_of(2));
             Profile {
                 matched: even,
                 no_sim_change: even,
@@ -242,6 +245,10 @@ impl TruIdControl {
             .filter(|r| r.method == method && r.path.starts_with(path_prefix))
             .count()
     }
+    /// Every access token issued so far (tests use them as log canaries).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.0.data().tokens.keys().cloned().collect()
+    }
     pub fn token_requests(&self) -> u32 {
         self.0.data().token_requests
     }
@@ -314,7 +321,8 @@ fn expire_if_due(c: &mut CheckRecord, now: i64) {
 }
 
 /// Checks the bearer token and its scope. Errors: 401 unknown/expired token, 403 missing scope.
-fn authorize(state: &TruIdState, headers: &HeaderMap, scope: &str) -> Result<(), Response> {
+/// Refusals are boxed: a `Response` is large, and the happy path should not pay for it.
+fn authorize(state: &TruIdState, headers: &HeaderMap, scope: &str) -> Result<(), Box<Response>> {
     let unauthorized = || {
         let mut r = problem(
             StatusCode::UNAUTHORIZED,
@@ -332,21 +340,17 @@ fn authorize(state: &TruIdState, headers: &HeaderMap, scope: &str) -> Result<(),
     let mut d = state.data();
     if d.fail_auth > 0 {
         d.fail_auth -= 1;
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     }
     let Some(token) = bearer(headers).and_then(|t| d.tokens.get(&t)) else {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     };
     if token.expires_at <= now {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     }
     if !token.scopes.iter().any(|s| s == scope) {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
-            "Forbidden",
-        ));
+        let forbidden = problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", "Forbidden");
+        return Err(Box::new(forbidden));
     }
     Ok(())
 }
@@ -422,7 +426,7 @@ async fn coverage(
     Path(ip): Path<String>,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "coverage") {
-        return r;
+        return *r;
     }
     let Ok(ip) = ip.parse::<IpAddr>() else {
         return bad_request("Invalid IP address");
@@ -468,7 +472,7 @@ fn self_href(s: &TruIdState, c: &CheckRecord) -> String {
     format!("{}/{product}/checks/{}", s.base_url, c.check_id)
 }
 
-fn parse_create(body: &Bytes) -> Result<(String, CreateCheck, u32), Response> {
+fn parse_create(body: &Bytes) -> Result<(String, CreateCheck, u32), Box<Response>> {
     let req: CreateCheck =
         serde_json::from_slice(body).map_err(|_| bad_request("The request body is invalid"))?;
     let digits = e164_digits(&req.phone_number).ok_or_else(|| {
@@ -481,7 +485,9 @@ fn parse_create(body: &Bytes) -> Result<(String, CreateCheck, u32), Response> {
     })?;
     let period = req.period.unwrap_or(10080);
     if !(60..=540_000).contains(&period) {
-        return Err(bad_request("period must be between 60 and 540000"));
+        return Err(Box::new(bad_request(
+            "period must be between 60 and 540000",
+        )));
     }
     Ok((digits, req, period))
 }
@@ -532,11 +538,11 @@ async fn create_subscriber_check(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "subscriber_check") {
-        return r;
+        return *r;
     }
     let (digits, req, period) = match parse_create(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Some(url) = &req.redirect_url
         && url::Url::parse(url).is_err()
@@ -691,7 +697,7 @@ async fn patch_subscriber_check(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "subscriber_check") {
-        return r;
+        return *r;
     }
     let json_patch = headers
         .get(header::CONTENT_TYPE)
@@ -744,7 +750,7 @@ async fn get_subscriber_check(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "subscriber_check") {
-        return r;
+        return *r;
     }
     let now = s.clock.now();
     let mut d = s.data();
@@ -802,11 +808,11 @@ async fn create_sim_check(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "sim_check") {
-        return r;
+        return *r;
     }
     let (digits, req, period) = match parse_create(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut check = new_check(&s, Product::SimCheck, digits, &req, period);
     if check.profile.unsupported {
@@ -831,7 +837,7 @@ async fn get_sim_check(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers, "sim_check") {
-        return r;
+        return *r;
     }
     let body = {
         let d = s.data();

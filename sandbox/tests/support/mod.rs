@@ -88,13 +88,12 @@ impl Specs {
                         }
                     }
                 }
-                if out.remove("nullable") == Some(Value::Bool(true)) {
-                    if let Some(Value::String(t)) = out.get("type").cloned() {
-                        out.insert(
-                            "type".into(),
-                            Value::Array(vec![Value::String(t), Value::String("null".into())]),
-                        );
-                    }
+                let nullable = out.remove("nullable") == Some(Value::Bool(true));
+                if let (true, Some(Value::String(t))) = (nullable, out.get("type").cloned()) {
+                    out.insert(
+                        "type".into(),
+                        Value::Array(vec![Value::String(t), Value::String("null".into())]),
+                    );
                 }
                 Value::Object(out)
             }

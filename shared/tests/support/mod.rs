@@ -1,0 +1,474 @@
+//! Test harness: the real router fed real API Gateway HTTP API (payload 2.0) events, parsed by
+//! `lambda_http` exactly as in Lambda; the tru.ID sandbox in-process; an injected clock.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use serde_json::{Value, json};
+use simguard::adapters::memory::MemoryStore;
+use simguard::adapters::notify::OutboxNotifier;
+use simguard::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
+use simguard::clock::{ManualClock, Timestamp};
+use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
+use simguard::ports::{ProviderSecrets, StaticSecrets, Store, TruId};
+use simguard::random::OsRandom;
+use simguard::{App, Settings};
+use simguard_sandbox::{Sandbox, SandboxConfig, TruIdConfig};
+use tower::ServiceExt;
+
+pub const T0: i64 = 1_800_000_000;
+pub const ORIGIN: &str = "https://app.example";
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "canary-client-secret-7f3a9c";
+pub const PASSWORD: &str = "the old passphrase 2026";
+
+pub struct Env {
+    pub sandbox: Sandbox,
+    pub app: Arc<App>,
+    pub router: Router,
+    pub clock: ManualClock,
+    pub store: Arc<MemoryStore>,
+    pub outbox: Arc<OutboxNotifier>,
+    /// A device on "mobile data": does not follow redirects, so tests see each hop.
+    pub device: reqwest::Client,
+}
+
+pub struct EnvBuilder {
+    settings: Box<dyn FnOnce(&mut Settings)>,
+    truid: Option<Arc<dyn TruId>>,
+    sandbox: TruIdConfig,
+}
+
+impl EnvBuilder {
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.settings = Box::new(f);
+        self
+    }
+    pub fn truid(mut self, t: Arc<dyn TruId>) -> Self {
+        self.truid = Some(t);
+        self
+    }
+    pub fn sandbox(mut self, c: TruIdConfig) -> Self {
+        self.sandbox = c;
+        self
+    }
+
+    pub async fn start(self) -> Env {
+        let config = SandboxConfig {
+            truid: self.sandbox,
+            frozen_at: Some(T0),
+        };
+        let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config.clone())
+            .await
+            .expect("sandbox");
+        let mut settings = Settings::new(
+            url::Url::parse(ORIGIN).expect("url"),
+            url::Url::parse(sandbox.base_url()).expect("url"),
+        );
+        (self.settings)(&mut settings);
+        let clock = ManualClock::new(Timestamp(T0));
+        let secrets = ProviderSecrets {
+            truid_client_id: Some(config.truid.client_id.clone()),
+            truid_client_secret: Some(config.truid.client_secret.clone().into()),
+            password_pepper: None,
+        };
+        let truid: Arc<dyn TruId> = match self.truid {
+            Some(t) => t,
+            None => Arc::new(
+                TruIdClient::new(
+                    TruIdHttpConfig {
+                        base_url: settings.truid_base_url.clone(),
+                        timeout: settings.provider_timeout,
+                    },
+                    Arc::new(StaticSecrets::new(secrets)),
+                    Arc::new(clock.clone()),
+                )
+                .expect("client"),
+            ),
+        };
+        let store = Arc::new(MemoryStore::new());
+        let outbox = Arc::new(OutboxNotifier::new());
+        let app = Arc::new(App {
+            settings,
+            store: store.clone(),
+            limiter: store.clone(),
+            truid,
+            notifier: outbox.clone(),
+            clock: Arc::new(clock.clone()),
+            random: Arc::new(OsRandom),
+            hasher: PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None),
+        });
+        let router = simguard::routes::router(app.clone(), None).expect("router");
+        let device = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Env {
+            sandbox,
+            app,
+            router,
+            clock,
+            store,
+            outbox,
+            device,
+        }
+    }
+}
+
+pub fn sandbox_config() -> TruIdConfig {
+    TruIdConfig {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        ..TruIdConfig::default()
+    }
+}
+
+impl Env {
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder {
+            settings: Box::new(|_| {}),
+            truid: None,
+            sandbox: sandbox_config(),
+        }
+    }
+
+    pub async fn start() -> Env {
+        Self::builder().start().await
+    }
+
+    /// Moves the app's clock and the sandbox's together.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+        self.sandbox.clock().advance(secs);
+    }
+
+    pub async fn user(&self, email: &str, phone: &str) -> User {
+        self.user_with_password(email, phone, PASSWORD).await
+    }
+
+    pub async fn user_with_password(&self, email: &str, phone: &str, password: &str) -> User {
+        let pw = PasswordPolicy::check(password, None).expect("test password passes the policy");
+        let user = User {
+            id: UserId(format!("u-{}", email.split('@').next().unwrap_or("x"))),
+            email: Email::parse(email).expect("email"),
+            phone: Phone::parse(phone).expect("phone"),
+            password_hash: self.app.hasher.hash(&pw, &OsRandom).await.expect("hash"),
+            created_at: Timestamp(T0 - 30 * 86400),
+            phone_verified_at: Some(Timestamp(T0 - 30 * 86400)),
+            credential_version: 0,
+        };
+        self.store.create_user(&user).await.expect("create user");
+        user
+    }
+
+    pub async fn stored_user(&self, email: &str) -> User {
+        self.store
+            .user_by_email(&Email::parse(email).expect("email"))
+            .await
+            .expect("store")
+            .expect("user exists")
+    }
+
+    pub async fn password_works(&self, email: &str, password: &str) -> bool {
+        let user = self.stored_user(email).await;
+        self.app
+            .hasher
+            .verify(
+                PasswordPolicy::normalise_for_login(password),
+                Some(&user.password_hash),
+                &OsRandom,
+            )
+            .await
+    }
+
+    pub async fn send(&self, event: &Event) -> Resp {
+        let json = event.to_json().to_string();
+        let req = lambda_http::request::from_str(&json).expect("a valid API Gateway v2 event");
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The device opens `check_url` over mobile data; returns where the operator sends it.
+    pub async fn device_visit(&self, check_url: &str) -> url::Url {
+        let resp = self.device.get(check_url).send().await.expect("visit");
+        assert_eq!(resp.status(), 302, "check_url visit");
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("Location");
+        url::Url::parse(loc).expect("absolute Location")
+    }
+
+    pub fn patches(&self) -> usize {
+        self.sandbox
+            .truid()
+            .count("PATCH", "/subscriber_check/v0.2/checks/")
+    }
+
+    pub fn provider_calls(&self) -> usize {
+        self.sandbox
+            .truid()
+            .requests()
+            .iter()
+            .filter(|r| r.path != "/oauth2/v1/token")
+            .count()
+    }
+}
+
+/// An API Gateway HTTP API (payload format 2.0) event.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub method: &'static str,
+    pub path: String,
+    pub query: String,
+    pub headers: BTreeMap<String, String>,
+    pub cookies: Vec<String>,
+    pub body: Option<String>,
+    pub source_ip: String,
+}
+
+impl Event {
+    pub fn new(method: &'static str, path: &str) -> Event {
+        let mut headers = BTreeMap::new();
+        headers.insert("host".into(), "app.example".into());
+        headers.insert("user-agent".into(), "Mozilla/5.0 (test)".into());
+        Event {
+            method,
+            path: path.into(),
+            query: String::new(),
+            headers,
+            cookies: vec![],
+            body: None,
+            source_ip: "127.0.0.1".into(),
+        }
+    }
+    pub fn get(path: &str) -> Event {
+        Event::new("GET", path)
+    }
+    /// A same-origin fetch from our own page.
+    pub fn post(path: &str, body: Value) -> Event {
+        Event::new("POST", path)
+            .header("content-type", "application/json")
+            .header("origin", ORIGIN)
+            .header("sec-fetch-site", "same-origin")
+            .body(body.to_string())
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Event {
+        self.headers.insert(k.to_ascii_lowercase(), v.into());
+        self
+    }
+    pub fn without_header(mut self, k: &str) -> Event {
+        self.headers.remove(k);
+        self
+    }
+    pub fn body(mut self, b: String) -> Event {
+        self.body = Some(b);
+        self
+    }
+    pub fn query(mut self, q: &str) -> Event {
+        self.query = q.into();
+        self
+    }
+    pub fn ip(mut self, ip: &str) -> Event {
+        self.source_ip = ip.into();
+        self
+    }
+    pub fn cookie(mut self, name: &str, value: &str) -> Event {
+        self.cookies.push(format!("{name}={value}"));
+        self
+    }
+    pub fn csrf(self, token: &str) -> Event {
+        self.header("x-csrf-token", token)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut query_params = serde_json::Map::new();
+        for (k, v) in url::form_urlencoded::parse(self.query.as_bytes()) {
+            query_params.insert(k.into_owned(), json!(v.into_owned()));
+        }
+        json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": self.path,
+            "rawQueryString": self.query,
+            "cookies": self.cookies,
+            "headers": self.headers,
+            "queryStringParameters": query_params,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "simguardapi",
+                "domainName": "app.example",
+                "domainPrefix": "app",
+                "http": {
+                    "method": self.method,
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": self.source_ip,
+                    "userAgent": self.headers.get("user-agent").cloned().unwrap_or_default()
+                },
+                "requestId": "req-1",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "23/Nov/2026:08:00:00 +0000",
+                "timeEpoch": T0 * 1000
+            },
+            "body": self.body,
+            "isBase64Encoded": false
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+    /// Value of a cookie this response sets (not cleared).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .iter()
+            .filter(|c| !c.contains("Max-Age=0"))
+            .find_map(|c| {
+                c.split(';')
+                    .next()
+                    .and_then(|kv| kv.split_once('='))
+                    .filter(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_owned())
+            })
+    }
+    pub fn location(&self) -> Option<String> {
+        self.header("location")
+    }
+    pub fn problem_type(&self) -> Option<String> {
+        self.json()["type"].as_str().map(str::to_owned)
+    }
+}
+
+pub const FLOW: &str = "__Host-simguard-flow";
+pub const RESET: &str = "__Host-simguard-reset";
+pub const SESSION: &str = "__Host-simguard-session";
+
+/// A browser: keeps the cookies responses set, and sends them back.
+#[derive(Default, Clone, Debug)]
+pub struct Browser {
+    pub cookies: BTreeMap<String, String>,
+    pub ip: Option<String>,
+}
+
+impl Browser {
+    pub fn at(ip: &str) -> Browser {
+        Browser {
+            ip: Some(ip.into()),
+            ..Browser::default()
+        }
+    }
+
+    pub async fn send(&mut self, env: &Env, mut event: Event) -> Resp {
+        for (k, v) in &self.cookies {
+            event = event.cookie(k, v);
+        }
+        if let Some(ip) = &self.ip {
+            event = event.ip(ip);
+        }
+        let resp = env.send(&event).await;
+        for c in resp.set_cookies() {
+            let Some((name, value)) = c.split(';').next().and_then(|kv| kv.split_once('=')) else {
+                continue;
+            };
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        resp
+    }
+
+    pub async fn start_reset(&mut self, env: &Env, email: &str) -> Resp {
+        self.send(
+            env,
+            Event::post("/api/reset/check", json!({ "email": email })),
+        )
+        .await
+    }
+
+    /// The operator's redirect landing on our callback in this browser.
+    pub async fn follow_to_callback(&mut self, env: &Env, location: &url::Url) -> Resp {
+        assert_eq!(location.path(), "/api/reset/callback");
+        self.send(
+            env,
+            Event::get("/api/reset/callback").query(location.query().unwrap_or("")),
+        )
+        .await
+    }
+
+    /// Start → device visit → callback. Returns (csrf, callback response).
+    pub async fn silent_reset(&mut self, env: &Env, email: &str) -> (String, Resp) {
+        let start = self.start_reset(env, email).await;
+        assert_eq!(start.status, 200, "{}", start.text());
+        let body = start.json();
+        assert_eq!(body["next"], "silent", "{body}");
+        let location = env
+            .device_visit(body["check_url"].as_str().expect("check_url"))
+            .await;
+        let cb = self.follow_to_callback(env, &location).await;
+        (body["csrf"].as_str().expect("csrf").to_owned(), cb)
+    }
+
+    pub async fn set_password(&mut self, env: &Env, csrf: &str, password: &str) -> Resp {
+        self.send(
+            env,
+            Event::post("/api/reset/password", json!({ "password": password })).csrf(csrf),
+        )
+        .await
+    }
+
+    pub async fn login(&mut self, env: &Env, email: &str, password: &str) -> Resp {
+        self.send(
+            env,
+            Event::post(
+                "/api/login",
+                json!({ "email": email, "password": password }),
+            ),
+        )
+        .await
+    }
+}
