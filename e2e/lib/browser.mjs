@@ -1,0 +1,64 @@
+// Debian's Chromium through playwright-core (no downloaded browser builds), one context per test.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { E2E_DIR } from './stack.mjs';
+
+export const ARTIFACTS = resolve(E2E_DIR, 'artifacts');
+
+export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+export const DESKTOP = { viewport: { width: 1280, height: 800 } };
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/**
+ * A fresh context that records what a test should never see: uncaught page errors, CSP violations
+ * and other console errors. An API answering 4xx (a refused sign-in, /api/me before sign-in) is part
+ * of the flows and is not recorded.
+ */
+export async function newContext(browser, options = PHONE) {
+  const context = await browser.newContext({ ...options, locale: 'en-GB' });
+  const problems = [];
+  context.on('page', (page) => watch(page, problems));
+  context.problems = problems;
+  return context;
+}
+
+function watch(page, problems) {
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (/^Failed to load resource: the server responded with a status of 4\d\d\b/.test(m.text())) return;
+    problems.push(`console: ${m.text()}`);
+  });
+}
+
+export async function newPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.setDefaultNavigationTimeout(15_000);
+  return page;
+}
+
+/** Saves e2e/artifacts/<name>.png. A full-page shot cannot be taken while a navigation is pending. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: resolve(ARTIFACTS, `${name}.png`), fullPage });
+}
+
+/** The visible text of the page's <main>. */
+export const mainText = (page) => page.locator('main').innerText();

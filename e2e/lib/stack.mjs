@@ -1,0 +1,132 @@
+// Starts the local stack binary (site + API + provider sandbox) on free ports and stops it again.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const E2E_DIR = resolve(here, '..');
+export const REPO_DIR = resolve(E2E_DIR, '..');
+
+export const DEMO_PASSWORD = 'correct horse battery staple';
+
+const START_TIMEOUT_MS = 30_000;
+
+export function stackBinary() {
+  return process.env.SIMGUARD_LOCAL_BIN
+    ? resolve(process.env.SIMGUARD_LOCAL_BIN)
+    : resolve(E2E_DIR, '../target/debug/simguard-local');
+}
+
+/**
+ * @returns {Promise<{ site: string, sandbox: string, output: () => string, stop: () => Promise<void> }>}
+ *   `site` and `sandbox` are origins without a trailing slash.
+ */
+export async function startStack({ env = {} } = {}) {
+  const bin = stackBinary();
+  if (!existsSync(bin)) {
+    throw new Error(`local stack binary not found at ${bin} (set SIMGUARD_LOCAL_BIN)`);
+  }
+  const staticDir = process.env.SIMGUARD_STATIC_DIR || resolve(REPO_DIR, 'static-site/public');
+  if (!existsSync(resolve(staticDir, 'vendor/tru-sdk-web.mjs'))) {
+    throw new Error(
+      `${staticDir}/vendor/tru-sdk-web.mjs is missing: run \`npm --prefix static-site ci && npm --prefix static-site run build\``,
+    );
+  }
+  const child = spawn(bin, [], {
+    env: {
+      ...process.env,
+      SIMGUARD_LOCAL_PORT: '0',
+      SIMGUARD_SANDBOX_PORT: '0',
+      SIMGUARD_STATIC_DIR: staticDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  let out = '';
+  let exited = null;
+  const exit = new Promise((res) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      res();
+    });
+  });
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (!exited) child.kill('SIGKILL');
+    }, 5_000);
+    await exit;
+    clearTimeout(timer);
+  };
+  // A test process that dies must not leave the stack behind.
+  const onExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+
+  try {
+    const urls = await new Promise((res, rej) => {
+      const timer = setTimeout(
+        () => rej(new Error(`local stack did not print its URLs within ${START_TIMEOUT_MS} ms:\n${out}`)),
+        START_TIMEOUT_MS,
+      );
+      const check = () => {
+        const site = out.match(/^\s*site:\s+(http:\/\/\S+?)\/?\s*$/m);
+        const sandbox = out.match(/^\s*sandbox:\s+(http:\/\/\S+?)\/?(?:\s|$)/m);
+        if (site && sandbox) {
+          clearTimeout(timer);
+          res({ site: site[1], sandbox: sandbox[1] });
+        } else if (exited) {
+          clearTimeout(timer);
+          rej(new Error(`local stack exited (${JSON.stringify(exited)}):\n${out}`));
+        }
+      };
+      child.stdout.on('data', check);
+      child.once('exit', check);
+      check();
+    });
+    return {
+      ...urls,
+      output: () => out,
+      stop: async () => {
+        process.removeListener('exit', onExit);
+        await stop();
+      },
+    };
+  } catch (e) {
+    await stop();
+    process.removeListener('exit', onExit);
+    throw e;
+  }
+}
+
+async function json(url, init) {
+  const res = await fetch(url, init);
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status}`);
+  return res.status === 204 ? null : res.json();
+}
+
+/** The emails the stack would have sent: [{to, kind, subject, body}]. */
+export const outbox = (stack) => json(`${stack.site}/dev/outbox.json`);
+
+/** Every tru.ID API call the sandbox received: [{method, path}]. */
+export const truidRequests = (stack) => json(`${stack.sandbox}/_sandbox/truid/requests`);
+
+export const setCoverage = (stack, ip, rule) =>
+  json(`${stack.sandbox}/_sandbox/truid/coverage/${ip}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ rule }),
+  });

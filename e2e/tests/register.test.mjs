@@ -1,0 +1,81 @@
+// Registration: the new account signs in; a taken email gets the same answer (its owner is emailed);
+// refusals are shown in the page's own words.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { signIn } from '../lib/flows.mjs';
+import { outbox, startStack } from '../lib/stack.mjs';
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+const REGISTERED = 'Thanks for registering. If this email address can be used, you can now sign in.';
+
+async function fill(page, { email, phone, password, confirm = password }) {
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Mobile number').fill(phone);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password again').fill(confirm);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}
+
+test('register, then sign in to the new account', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  await page.goto(`${stack.site}/register.html`);
+  await screenshot(page, 'phone-register');
+
+  // Refused by the server, in the page's words: a phone without a country code, a common password.
+  await fill(page, { email: 'rosa@example.com', phone: '07700 900124', password: 'a long enough passphrase' });
+  await page.getByRole('alert').filter({ hasText: 'international format' }).waitFor();
+  assert.equal(await page.getByLabel('Mobile number').getAttribute('aria-invalid'), 'true');
+  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'rosa-example-2024' });
+  await page.getByRole('alert').filter({ hasText: 'Do not use your email name in your password.' }).waitFor();
+  // Checked in the page: too short, and the two fields differ.
+  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'short' });
+  await page.getByRole('alert').filter({ hasText: 'at least 12 characters' }).waitFor();
+  await fill(page, {
+    email: 'rosa@example.com',
+    phone: '+44 7700 900124',
+    password: 'tulips under april rain',
+    confirm: 'tulips under april rain?',
+  });
+  await page.getByRole('alert').filter({ hasText: 'The two passwords do not match.' }).waitFor();
+
+  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'tulips under april rain' });
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
+  await page.getByRole('status').filter({ hasText: REGISTERED }).waitFor();
+
+  await signIn(page, stack.site, 'rosa@example.com', 'tulips under april rain');
+  const text = await mainText(page);
+  assert.ok(text.includes('rosa@example.com'));
+  assert.ok(text.includes('+••••••••••24'), text);
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
+test('registering a taken email looks the same, and its owner is told by email', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  await page.goto(`${stack.site}/register.html`);
+  await fill(page, { email: 'alice@example.com', phone: '+447700900126', password: 'someone elses passphrase' });
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
+  await page.getByRole('status').filter({ hasText: REGISTERED }).waitFor();
+  const mail = (await outbox(stack)).filter((m) => m.to === 'alice@example.com');
+  assert.deepEqual(
+    mail.map((m) => m.kind),
+    ['registration_with_existing_email'],
+  );
+  assert.ok(!mail[0].body.includes('someone elses passphrase'));
+  await context.close();
+});

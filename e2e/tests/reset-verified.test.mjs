@@ -1,0 +1,163 @@
+// 1. alice's phone passes the silent check: she sets a new password, the old one stops working,
+//    and she gets exactly one "password changed" email that carries neither password.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DESKTOP, PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { TEXT, assertLoginRefused, recordNavigations, signIn, startReset, submitLogin } from '../lib/flows.mjs';
+import { DEMO_PASSWORD, outbox, startStack, truidRequests } from '../lib/stack.mjs';
+
+const EMAIL = 'alice@example.com';
+const NEW_PASSWORD = 'a brand new passphrase 42';
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test('alice resets her password through the silent check and signs in with the new one', { timeout: 90_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  const navigations = recordNavigations(page);
+
+  // Hold the SDK module (loaded once the check has been created) for a moment, so the progress
+  // state can be checked and photographed before the page navigates to the operator.
+  let release;
+  const held = new Promise((res) => {
+    release = res;
+  });
+  await page.route(`${stack.site}/vendor/tru-sdk-web.mjs`, async (route) => {
+    await held;
+    await route.continue();
+  });
+
+  try {
+    await page.goto(`${stack.site}/forgot.html`);
+    await screenshot(page, 'phone-forgot');
+    await page.getByLabel('Email address').fill(EMAIL);
+    const button = page.getByRole('button', { name: 'Continue' });
+    await button.click();
+
+    // The operator check is running: visible words, a spinner and a progress bar, button disabled.
+    await page.getByRole('status').filter({ hasText: TEXT.checking }).waitFor();
+    assert.equal(await page.locator('#progress progress').isVisible(), true);
+    assert.equal(await page.locator('#progress .spinner').isVisible(), true);
+    assert.equal(await button.isDisabled(), true);
+    assert.equal(
+      await page.evaluate(() => typeof sessionStorage.getItem('simguard.reset.csrf')),
+      'string',
+      'the reset CSRF token is kept in sessionStorage for the new-password page',
+    );
+    await screenshot(page, 'phone-forgot-checking');
+  } finally {
+    release();
+  }
+
+  await page.waitForURL((url) => url.pathname === '/reset/new-password.html');
+  // The top-level navigation went to the sandbox operator and came back through our callback.
+  assert.ok(
+    navigations.some((u) => u.startsWith(`${stack.sandbox}/`)) ||
+      (await truidRequests(stack)).some((r) => r.method === 'GET' && r.path.endsWith('/redirect')),
+    'check_url was opened as a top-level navigation',
+  );
+  assert.match(await mainText(page), /Choose a new password/);
+  assert.match(await mainText(page), /At least 12 characters/);
+  await screenshot(page, 'phone-new-password');
+
+  // The two fields must agree (checked in the page, nothing sent).
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('New password again').fill(`${NEW_PASSWORD}!`);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByRole('alert').filter({ hasText: 'The two passwords do not match.' }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/reset/new-password.html');
+
+  // Pasting is allowed: put the password in through a real paste event on the second field.
+  await page.getByLabel('New password again').fill('');
+  await page.getByLabel('New password again').focus();
+  await page.evaluate((text) => {
+    const input = document.activeElement;
+    const data = new DataTransfer();
+    data.setData('text/plain', text);
+    const event = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+    if (input.dispatchEvent(event)) input.value = text; // not prevented: the browser would insert it
+  }, NEW_PASSWORD);
+  assert.equal(await page.getByLabel('New password again').inputValue(), NEW_PASSWORD);
+
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=reset_ok');
+  await page.getByRole('status').filter({ hasText: TEXT.resetOk }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('simguard.reset.csrf')), null);
+  // No automatic sign-in after a reset.
+  assert.equal(await page.evaluate(async () => (await fetch('/api/me')).status), 401);
+  await screenshot(page, 'phone-login-reset-ok');
+
+  // The old password is refused; the new one works.
+  await assertLoginRefused(page, stack.site, EMAIL, DEMO_PASSWORD);
+  await screenshot(page, 'phone-login-refused');
+  await signIn(page, stack.site, EMAIL, NEW_PASSWORD);
+  const account = await mainText(page);
+  assert.match(account, /alice@example\.com/);
+  assert.ok(account.includes('+••••••••••70'), `masked phone shown: ${account}`);
+  assert.ok(!account.includes('447000000070'), 'the full number is never shown');
+  await screenshot(page, 'phone-account');
+
+  // Sign out: the server forgets the session and the account page sends us to sign in.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=signed_out');
+  await page.getByRole('status').filter({ hasText: 'You have signed out.' }).waitFor();
+  await page.goto(`${stack.site}/account.html`);
+  await page.waitForURL((url) => url.pathname === '/login.html');
+  assert.equal(new URL(page.url()).searchParams.get('next'), '/account.html');
+
+  // Exactly one email to alice, a password_reset one, with neither password in it.
+  const mail = (await outbox(stack)).filter((m) => m.to === EMAIL);
+  assert.equal(mail.length, 1, JSON.stringify(mail));
+  assert.equal(mail[0].kind, 'password_reset');
+  assert.ok(!mail[0].body.includes(NEW_PASSWORD), 'new password not in the email');
+  assert.ok(!mail[0].body.includes(DEMO_PASSWORD), 'old password not in the email');
+  assert.ok(mail[0].body.includes('/help/not-me.html'), 'the email links to the help page');
+
+  assert.deepEqual(context.problems, [], 'no page errors or console errors');
+  await context.close();
+});
+
+test('the pages render with their stylesheet on a phone and on a desktop', { timeout: 90_000 }, async () => {
+  const pages = [
+    ['/', 'index'],
+    ['/forgot.html', 'forgot'],
+    ['/register.html', 'register'],
+    ['/reset/result.html?r=sim_changed', 'result-sim-changed'],
+    ['/help/not-me.html', 'not-me'],
+  ];
+  for (const [viewport, prefix] of [
+    [PHONE, 'phone'],
+    [DESKTOP, 'desktop'],
+  ]) {
+    const context = await newContext(browser, viewport);
+    const page = await newPage(context);
+    for (const [path, name] of pages) {
+      await page.goto(`${stack.site}${path}`);
+      await page.waitForLoadState('load');
+      // styles.css applied (the CSP allows only 'self'): the card has its rounded border.
+      const radius = await page.locator('.card').first().evaluate((el) => getComputedStyle(el).borderTopLeftRadius);
+      assert.notEqual(radius, '0px', `${path}: styles.css applied`);
+      // Nothing wider than the viewport (no sideways scrolling on a phone).
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${prefix} ${path}: ${overflow}px wider than the viewport`);
+      await screenshot(page, `${prefix}-${name}`);
+    }
+    if (prefix === 'desktop') {
+      await signIn(page, stack.site, EMAIL, NEW_PASSWORD);
+      await screenshot(page, 'desktop-account');
+    }
+    assert.deepEqual(context.problems, []);
+    await context.close();
+  }
+});

@@ -1,0 +1,75 @@
+import { post } from './api.js';
+import { FORM, problemText } from './messages.js';
+import {
+  $,
+  clearResetCsrf,
+  go,
+  markInvalid,
+  passwordLength,
+  readResetCsrf,
+  say,
+  setBusy,
+  wireShowPasswords,
+} from './ui.js';
+
+const form = $('#new-password-form');
+const password = $('#password');
+const confirm = $('#confirm');
+const error = $('#error');
+const restart = $('#restart');
+
+wireShowPasswords($('#show-passwords'), [password, confirm]);
+
+function giveUp(text) {
+  clearResetCsrf();
+  say(error, text);
+  form.hidden = true;
+  restart.hidden = false;
+  restart.querySelector('a')?.focus();
+}
+
+if (!readResetCsrf()) {
+  giveUp(FORM.no_reset_in_progress);
+}
+
+function firstProblem() {
+  if (password.value === '') return [FORM.new_password_missing, password];
+  const n = passwordLength(password.value);
+  if (n < 12) return [problemText({ problem: 'weak_password', reason: 'too_short' }), password];
+  if (n > 128) return [problemText({ problem: 'weak_password', reason: 'too_long' }), password];
+  if (confirm.value !== password.value) return [FORM.confirm_mismatch, confirm];
+  return null;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(error, '');
+  const problem = firstProblem();
+  markInvalid([password, confirm].map((input) => [input, problem?.[1] === input]));
+  if (problem) {
+    say(error, problem[0]);
+    return;
+  }
+  const csrf = readResetCsrf();
+  if (!csrf) {
+    giveUp(FORM.no_reset_in_progress);
+    return;
+  }
+
+  setBusy(form, true);
+  const result = await post('/api/reset/password', { password: password.value }, { csrf });
+  if (result.ok) {
+    clearResetCsrf();
+    password.value = '';
+    confirm.value = '';
+    go('/login.html?m=reset_ok');
+    return;
+  }
+  setBusy(form, false);
+  if (result.problem === 'flow_invalid' || result.problem === 'csrf_rejected') {
+    giveUp(problemText({ problem: 'flow_invalid' }));
+    return;
+  }
+  say(error, problemText(result));
+  if (result.problem === 'weak_password') markInvalid([[password, true]]);
+});
