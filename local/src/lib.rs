@@ -2,7 +2,7 @@
 //! the same handlers the Lambda functions run, backed by the in-memory store and the provider sandbox,
 //! with demo users seeded (one per sandbox outcome) and an outbox page for the notifications.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,11 +16,13 @@ use simguard::adapters::memory::MemoryStore;
 use simguard::adapters::notify::OutboxNotifier;
 use simguard::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use simguard::clock::{Clock, SystemClock};
+use simguard::config::OtpProviderKind;
 use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
+use simguard::ports::SecretSource;
 use simguard::ports::{ProviderSecrets, StaticSecrets, Store};
 use simguard::random::OsRandom;
 use simguard::{App, Settings};
-use simguard_sandbox::{Sandbox, SandboxConfig};
+use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -28,23 +30,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub const DEMO_PASSWORD: &str = "correct horse battery staple";
 
 /// The seeded accounts: one per sandbox outcome.
+/// The seeded accounts: one per sandbox outcome, all registered and verified a month ago except
+/// `newbie`, registered yesterday and never verified (the new-account grace of login 2FA).
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[
-    ("alice@example.com", "+447000000070", "silent check passes"),
-    (
-        "sam@example.com",
-        "+447000000008",
-        "SIM changed recently: refused",
-    ),
-    (
-        "nina@example.com",
-        "+447000000001",
-        "phone does not match: refused",
-    ),
-    (
-        "erin@example.com",
-        "+447700900099",
-        "operator error: silent check fails",
-    ),
+    ("alice@example.com", "+447000000070", "everything passes"),
+    ("sam@example.com", "+447000000008", "SIM changed recently: reset and login refused"),
+    ("nina@example.com", "+447000000001", "phone does not match the connection: silent reset refused"),
+    ("erin@example.com", "+447700900099", "operator error: no SIM answer, refused"),
+    ("newbie@example.com", "+447700900007", "new account, SIM changed: login allowed once (grace)"),
 ];
 
 #[derive(Debug, Clone)]
@@ -54,6 +47,9 @@ pub struct Options {
     pub static_dir: PathBuf,
     /// Argon2 cost; production unless a test asks for less.
     pub hash_cost: HashCost,
+    pub otp_provider: OtpProviderKind,
+    /// `false`: the sandbox says this computer is not on mobile data, so resets take the SMS path.
+    pub device_coverage: bool,
 }
 
 impl Default for Options {
@@ -61,18 +57,17 @@ impl Default for Options {
         Self {
             port: 8080,
             sandbox_port: 9001,
-            static_dir: PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../static-site/public"
-            )),
+            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../static-site/public")),
             hash_cost: HashCost::PRODUCTION,
+            otp_provider: OtpProviderKind::VonageV2,
+            device_coverage: true,
         }
     }
 }
 
 pub struct LocalStack {
     pub url: String,
-    pub sandbox: Sandbox,
+    pub sandbox: Arc<Sandbox>,
     pub outbox: Arc<OutboxNotifier>,
     pub app: Arc<App>,
     server: tokio::task::JoinHandle<()>,
@@ -91,18 +86,9 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 fn security_headers(router: Router) -> Router {
     router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
@@ -114,14 +100,30 @@ fn security_headers(router: Router) -> Router {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-async fn outbox_page(State(outbox): State<Arc<OutboxNotifier>>) -> Html<String> {
+#[derive(Clone)]
+struct Outboxes {
+    mail: Arc<OutboxNotifier>,
+    sms: Arc<Sandbox>,
+}
+
+async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
+    let mut sms = String::new();
+    for m in outboxes.sms.outbox().iter().rev() {
+        sms.push_str(&format!(
+            "<li class=\"card\"><p><strong>To:</strong> {} <small>({})</small></p><p>{}</p><p><strong>Code:</strong> <code class=\"sms-code\">{}</code></p></li>",
+            escape(&m.to),
+            escape(&m.provider),
+            escape(&m.text),
+            escape(&m.code)
+        ));
+    }
+    if sms.is_empty() {
+        sms.push_str("<li>No text messages yet.</li>");
+    }
+    let outbox = &outboxes.mail;
     let mut items = String::new();
     for n in outbox.sent().iter().rev() {
         items.push_str(&format!(
@@ -137,13 +139,16 @@ async fn outbox_page(State(outbox): State<Arc<OutboxNotifier>>) -> Html<String> 
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Outbox — simguard local stack</title><link rel=\"stylesheet\" href=\"/styles.css\"></head><body><main>\
-         <h1>Outbox</h1><p>Emails the local stack would have sent. Newest first.</p><ul class=\"outbox\">{items}</ul>\
+         <h1>Outbox</h1><p>What the local stack would have sent, newest first.</p>\
+         <h2>Text messages</h2><ul class=\"outbox\" id=\"sms\">{sms}</ul>\
+         <h2>Emails</h2><ul class=\"outbox\" id=\"mail\">{items}</ul>\
          <p><a href=\"/\">Home</a></p></main></body></html>"
     ))
 }
 
-async fn outbox_json(State(outbox): State<Arc<OutboxNotifier>>) -> Response {
-    let list: Vec<_> = outbox
+async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
+    let list: Vec<_> = outboxes
+        .mail
         .sent()
         .iter()
         .map(|n| serde_json::json!({ "to": n.to.as_str(), "kind": n.kind, "subject": n.subject(), "body": n.body() }))
@@ -151,27 +156,21 @@ async fn outbox_json(State(outbox): State<Arc<OutboxNotifier>>) -> Response {
     axum::Json(list).into_response()
 }
 
-async fn seed(
-    store: &MemoryStore,
-    hasher: &PasswordHasher,
-    clock: &dyn Clock,
-) -> Result<(), String> {
-    let password =
-        PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
-    let hash = hasher
-        .hash(&password, &OsRandom)
-        .await
-        .map_err(|e| e.to_string())?;
-    // Registered and verified a month ago: outside any new-account grace period.
+async fn seed(store: &MemoryStore, hasher: &PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
+    let password = PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
+    let hash = hasher.hash(&password, &OsRandom).await.map_err(|e| e.to_string())?;
+    // Registered and verified a month ago: outside any new-account grace period; `newbie` is new.
     let long_ago = clock.now().minus_secs(30 * 86400);
+    let yesterday = clock.now().minus_secs(86400);
     for (i, (email, phone, _)) in DEMO_USERS.iter().enumerate() {
+        let new = email.starts_with("newbie@");
         let user = User {
             id: UserId(format!("demo-user-{i}")),
             email: Email::parse(email).map_err(|e| e.to_string())?,
             phone: Phone::parse(phone).map_err(|e| e.to_string())?,
             password_hash: hash.clone(),
-            created_at: long_ago,
-            phone_verified_at: Some(long_ago),
+            created_at: if new { yesterday } else { long_ago },
+            phone_verified_at: if new { None } else { Some(long_ago) },
             credential_version: 0,
         };
         store.create_user(&user).await.map_err(|e| e.to_string())?;
@@ -182,12 +181,16 @@ async fn seed(
 impl LocalStack {
     pub async fn start(opts: Options) -> Result<LocalStack, String> {
         let sandbox_config = SandboxConfig::default();
-        let sandbox = Sandbox::start(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, opts.sandbox_port)),
-            sandbox_config.clone(),
-        )
-        .await
-        .map_err(|e| format!("sandbox on port {}: {e}", opts.sandbox_port))?;
+        let sandbox =
+            Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.sandbox_port)), sandbox_config.clone())
+                .await
+                .map_err(|e| format!("sandbox on port {}: {e}", opts.sandbox_port))?;
+        let sandbox = Arc::new(sandbox);
+        if !opts.device_coverage {
+            for ip in [IpAddr::from(Ipv4Addr::LOCALHOST), IpAddr::from(Ipv6Addr::LOCALHOST)] {
+                sandbox.truid().set_coverage(ip, CoverageRule::NotMobileIp);
+            }
+        }
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port)))
             .await
             .map_err(|e| format!("port {}: {e}", opts.port))?;
@@ -196,23 +199,26 @@ impl LocalStack {
 
         let public = url::Url::parse(&url).map_err(|e| e.to_string())?;
         let truid_base = url::Url::parse(sandbox.base_url()).map_err(|e| e.to_string())?;
-        let settings = Settings::new(public, truid_base);
+        let mut settings = Settings::new(public, truid_base);
+        // Every provider is the sandbox, at one base URL.
+        settings.otp.provider = opts.otp_provider;
+        settings.otp.twilio_service_sid = Some(sandbox_config.twilio.service_sid.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let secrets = ProviderSecrets {
+        let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(ProviderSecrets {
             truid_client_id: Some(sandbox_config.truid.client_id.clone()),
-            truid_client_secret: Some(SecretString::from(
-                sandbox_config.truid.client_secret.clone(),
-            )),
+            truid_client_secret: Some(SecretString::from(sandbox_config.truid.client_secret.clone())),
             password_pepper: None,
-        };
+            vonage_api_key: Some(sandbox_config.vonage.api_key.clone()),
+            vonage_api_secret: Some(SecretString::from(sandbox_config.vonage.api_secret.clone())),
+            twilio_account_sid: Some(sandbox_config.twilio.account_sid.clone()),
+            twilio_auth_token: Some(SecretString::from(sandbox_config.twilio.auth_token.clone())),
+        }));
         let truid = TruIdClient::new(
-            TruIdHttpConfig {
-                base_url: settings.truid_base_url.clone(),
-                timeout: settings.provider_timeout,
-            },
-            Arc::new(StaticSecrets::new(secrets)),
+            TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
+            secrets.clone(),
             clock.clone(),
         )?;
+        let otp = simguard::bootstrap::otp_provider(&settings, secrets)?;
         let store = Arc::new(MemoryStore::new());
         let hasher = PasswordHasher::new(opts.hash_cost, None);
         seed(&store, &hasher, &*clock).await?;
@@ -222,6 +228,7 @@ impl LocalStack {
             store: store.clone(),
             limiter: store,
             truid: Arc::new(truid),
+            otp,
             notifier: outbox.clone(),
             clock,
             random: Arc::new(OsRandom),
@@ -232,15 +239,11 @@ impl LocalStack {
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
-            .with_state(outbox.clone());
-        let site = Router::new()
-            .merge(dev)
-            .fallback_service(ServeDir::new(&opts.static_dir));
+            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone() });
+        let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = security_headers(
-            Router::new()
-                .route_service("/api/{*rest}", api.into_service::<axum::body::Body>())
-                .merge(site),
+            Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
         );
         let server = tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -248,12 +251,6 @@ impl LocalStack {
                 tracing::error!(error = %e, "local stack stopped");
             }
         });
-        Ok(LocalStack {
-            url,
-            sandbox,
-            outbox,
-            app,
-            server,
-        })
+        Ok(LocalStack { url, sandbox, outbox, app, server })
     }
 }

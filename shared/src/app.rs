@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PasswordHasher;
-use crate::ports::{Notifier, RateLimiter, Store, TruId};
+use crate::ports::{Notifier, OtpProvider, RateLimiter, Store, TruId};
 use crate::random::Random;
 
 pub struct App {
@@ -13,6 +13,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<dyn RateLimiter>,
     pub truid: Arc<dyn TruId>,
+    pub otp: Arc<dyn OtpProvider>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,

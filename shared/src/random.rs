@@ -120,13 +120,7 @@ mod tests {
 
     #[test]
     fn parse_rejects_anything_else() {
-        for bad in [
-            "",
-            "abc",
-            &"a".repeat(44),
-            &"!".repeat(43),
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ] {
+        for bad in ["", "abc", &"a".repeat(44), &"!".repeat(43), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
             assert!(Token::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -10,7 +10,7 @@ use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::SharedApp;
-use crate::http::{Problem, account, coverage, reset};
+use crate::http::{Problem, account, coverage, reset, second_factor};
 
 /// One Lambda function each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,15 +19,21 @@ pub enum Function {
     CreateCheck,
     Callback,
     ResetPassword,
+    SimCheck,
+    OtpStart,
+    OtpVerify,
     Account,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 8] = [
         Function::Coverage,
         Function::CreateCheck,
         Function::Callback,
         Function::ResetPassword,
+        Function::SimCheck,
+        Function::OtpStart,
+        Function::OtpVerify,
         Function::Account,
     ];
 
@@ -38,6 +44,9 @@ impl Function {
             Function::CreateCheck => "create-check",
             Function::Callback => "callback",
             Function::ResetPassword => "reset-password",
+            Function::SimCheck => "sim-check",
+            Function::OtpStart => "otp-start",
+            Function::OtpVerify => "otp-verify",
             Function::Account => "account",
         }
     }
@@ -51,46 +60,17 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
-    Route {
-        method: "GET",
-        path: "/api/coverage",
-        function: Function::Coverage,
-    },
-    Route {
-        method: "POST",
-        path: "/api/reset/check",
-        function: Function::CreateCheck,
-    },
-    Route {
-        method: "GET",
-        path: "/api/reset/callback",
-        function: Function::Callback,
-    },
-    Route {
-        method: "POST",
-        path: "/api/reset/password",
-        function: Function::ResetPassword,
-    },
-    Route {
-        method: "POST",
-        path: "/api/register",
-        function: Function::Account,
-    },
-    Route {
-        method: "POST",
-        path: "/api/login",
-        function: Function::Account,
-    },
-    Route {
-        method: "POST",
-        path: "/api/logout",
-        function: Function::Account,
-    },
-    Route {
-        method: "GET",
-        path: "/api/me",
-        function: Function::Account,
-    },
+    Route { method: "GET", path: "/api/coverage", function: Function::Coverage },
+    Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck },
+    Route { method: "GET", path: "/api/reset/callback", function: Function::Callback },
+    Route { method: "POST", path: "/api/reset/password", function: Function::ResetPassword },
+    Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck },
+    Route { method: "POST", path: "/api/otp/start", function: Function::OtpStart },
+    Route { method: "POST", path: "/api/otp/verify", function: Function::OtpVerify },
+    Route { method: "POST", path: "/api/register", function: Function::Account },
+    Route { method: "POST", path: "/api/login", function: Function::Account },
+    Route { method: "POST", path: "/api/logout", function: Function::Account },
+    Route { method: "GET", path: "/api/me", function: Function::Account },
 ];
 
 /// Largest request body any route accepts.
@@ -102,6 +82,9 @@ fn handler(route: &Route) -> MethodRouter<SharedApp> {
         ("POST", "/api/reset/check") => post(reset::create_check),
         ("GET", "/api/reset/callback") => get(reset::callback),
         ("POST", "/api/reset/password") => post(reset::reset_password),
+        ("POST", "/api/sim-check") => post(second_factor::sim_check),
+        ("POST", "/api/otp/start") => post(second_factor::otp_start),
+        ("POST", "/api/otp/verify") => post(second_factor::otp_verify),
         ("POST", "/api/register") => post(account::register),
         ("POST", "/api/login") => post(account::login),
         ("POST", "/api/logout") => post(account::logout),
@@ -125,35 +108,20 @@ pub fn router(app: SharedApp, only: Option<Function>) -> Result<Router, RouterEr
         .add_trusted_origin(app.settings.public_origin())
         .map_err(|e| RouterError(format!("{e:?}")))?
         .with_rejection_response(|_| {
-            tracing::warn!(
-                event = "csrf_rejected",
-                "cross-origin state-changing request refused"
-            );
+            tracing::warn!(event = "csrf_rejected", "cross-origin state-changing request refused");
             Problem::csrf_rejected().into_response()
         });
     let mut r = Router::new();
-    for route in ROUTES
-        .iter()
-        .filter(|r| only.is_none_or(|f| f == r.function))
-    {
+    for route in ROUTES.iter().filter(|r| only.is_none_or(|f| f == r.function)) {
         r = r.route(route.path, handler(route));
     }
     Ok(r.fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(csrf)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),

@@ -8,8 +8,7 @@ pub const DEFAULT_FILTER: &str = "info";
 
 /// JSON logs on stdout, once per process. Safe to call twice (the second call does nothing).
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -24,10 +23,7 @@ pub fn init() {
 /// where the panic happened.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         tracing::error!(event = "panic", location = %location, "panic (message withheld: it may contain request data)");
         eprintln!("panic at {location} (message withheld)");
     }));

@@ -12,8 +12,7 @@ use serde_json::json;
 use simguard::domain::Phone;
 use simguard::domain::outcome::CheckStatus;
 use simguard::ports::truid::{
-    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport,
-    SubscriberCheckReport,
+    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
 use simguard::ports::{ProviderError, TruId};
 use simguard_sandbox::CoverageRule;
@@ -31,9 +30,7 @@ async fn s01_an_attackers_own_check_cannot_reset_the_victim() {
     // The attacker's verified flow, for their own account.
     let mut attacker = Browser::default();
     let start = attacker.start_reset(&env, "mallory@example.com").await;
-    let own_check = env
-        .device_visit(start.json()["check_url"].as_str().expect("check_url"))
-        .await;
+    let own_check = env.device_visit(start.json()["check_url"].as_str().expect("check_url")).await;
 
     // (a) They start a reset for the victim in their browser, then feed the callback their own
     //     completed check: the check is not the one bound to this flow → refused, no PATCH.
@@ -41,22 +38,10 @@ async fn s01_an_attackers_own_check_cannot_reset_the_victim() {
     let victim_start = as_victim.start_reset(&env, "victim@example.com").await;
     assert_eq!(victim_start.json()["next"], "silent");
     let cb = as_victim.follow_to_callback(&env, &own_check).await;
-    assert_eq!(
-        cb.location().as_deref(),
-        Some("/reset/result.html?r=link_invalid")
-    );
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
     assert_eq!(env.patches(), 0);
-    let csrf = victim_start.json()["csrf"]
-        .as_str()
-        .expect("csrf")
-        .to_owned();
-    assert_eq!(
-        as_victim
-            .set_password(&env, &csrf, NEW_PASSWORD)
-            .await
-            .status,
-        409
-    );
+    let csrf = victim_start.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(as_victim.set_password(&env, &csrf, NEW_PASSWORD).await.status, 409);
 
     // (b) They complete their own flow, then name the victim in the body: the body has no say.
     let cb = attacker.follow_to_callback(&env, &own_check).await;
@@ -65,11 +50,8 @@ async fn s01_an_attackers_own_check_cannot_reset_the_victim() {
     let r = attacker
         .send(
             &env,
-            Event::post(
-                "/api/reset/password",
-                json!({ "password": NEW_PASSWORD, "email": "victim@example.com" }),
-            )
-            .csrf(&own_csrf),
+            Event::post("/api/reset/password", json!({ "password": NEW_PASSWORD, "email": "victim@example.com" }))
+                .csrf(&own_csrf),
         )
         .await;
     assert_eq!(r.status, 400);
@@ -77,28 +59,14 @@ async fn s01_an_attackers_own_check_cannot_reset_the_victim() {
     // (c) They graft their verified cookies onto the victim's flow cookie: the reset token belongs
     //     to the attacker's flow, not the victim's.
     let mut graft = as_victim.clone();
-    graft
-        .cookies
-        .insert(RESET.into(), attacker.cookies[RESET].clone());
-    assert_eq!(
-        graft.set_password(&env, &csrf, NEW_PASSWORD).await.status,
-        409
-    );
+    graft.cookies.insert(RESET.into(), attacker.cookies[RESET].clone());
+    assert_eq!(graft.set_password(&env, &csrf, NEW_PASSWORD).await.status, 409);
 
     assert!(env.password_works("victim@example.com", PASSWORD).await);
     // Spending their own proof on their own account still works.
-    assert_eq!(
-        attacker
-            .set_password(&env, &own_csrf, NEW_PASSWORD)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(attacker.set_password(&env, &own_csrf, NEW_PASSWORD).await.status, 200);
     assert!(env.password_works("victim@example.com", PASSWORD).await);
-    assert!(
-        env.password_works("mallory@example.com", NEW_PASSWORD)
-            .await
-    );
+    assert!(env.password_works("mallory@example.com", NEW_PASSWORD).await);
 }
 
 /// §2 #2: the attacker starts a reset for the victim and gets the victim's phone to open check_url.
@@ -109,34 +77,20 @@ async fn s02_a_relayed_check_url_is_useless() {
     env.user("victim@example.com", "+447000000070").await;
     let mut attacker = Browser::default();
     let start = attacker.start_reset(&env, "victim@example.com").await;
-    let location = env
-        .device_visit(start.json()["check_url"].as_str().expect("check_url"))
-        .await;
+    let location = env.device_visit(start.json()["check_url"].as_str().expect("check_url")).await;
 
     // The victim's browser: no cookie, or a cookie of some other flow of its own.
     let mut victim = Browser::default();
     let cb = victim.follow_to_callback(&env, &location).await;
-    assert_eq!(
-        cb.location().as_deref(),
-        Some("/reset/result.html?r=link_invalid")
-    );
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
     victim.start_reset(&env, "someone@example.com").await;
     let cb = victim.follow_to_callback(&env, &location).await;
-    assert_eq!(
-        cb.location().as_deref(),
-        Some("/reset/result.html?r=link_invalid")
-    );
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
     assert_eq!(env.patches(), 0, "tru.ID never sees the code");
 
     // The attacker's flow is still waiting; it cannot set a password.
     let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
-    assert_eq!(
-        attacker
-            .set_password(&env, &csrf, NEW_PASSWORD)
-            .await
-            .status,
-        409
-    );
+    assert_eq!(attacker.set_password(&env, &csrf, NEW_PASSWORD).await.status, 409);
     assert!(env.password_works("victim@example.com", PASSWORD).await);
 }
 
@@ -147,9 +101,7 @@ async fn s03_a_callback_works_once() {
     env.user("alice@example.com", "+447000000070").await;
     let mut b = Browser::default();
     let start = b.start_reset(&env, "alice@example.com").await;
-    let location = env
-        .device_visit(start.json()["check_url"].as_str().expect("check_url"))
-        .await;
+    let location = env.device_visit(start.json()["check_url"].as_str().expect("check_url")).await;
 
     let mut tasks = Vec::new();
     for _ in 0..10 {
@@ -159,22 +111,17 @@ async fn s03_a_callback_works_once() {
         tasks.push(async move { b.follow_to_callback(env, &location).await.location() });
     }
     let results = futures::future::join_all(tasks).await;
-    let ok = results
-        .iter()
-        .filter(|l| l.as_deref() == Some("/reset/new-password.html"))
-        .count();
+    let ok = results.iter().filter(|l| l.as_deref() == Some("/reset/new-password.html")).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results.iter().all(|l| matches!(
-        l.as_deref(),
-        Some("/reset/new-password.html" | "/reset/result.html?r=link_invalid")
-    )));
+    assert!(
+        results
+            .iter()
+            .all(|l| matches!(l.as_deref(), Some("/reset/new-password.html" | "/reset/result.html?r=link_invalid")))
+    );
     assert_eq!(env.patches(), 1, "exactly one PATCH");
 
     let later = b.follow_to_callback(&env, &location).await;
-    assert_eq!(
-        later.location().as_deref(),
-        Some("/reset/result.html?r=link_invalid")
-    );
+    assert_eq!(later.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
     assert_eq!(env.patches(), 1);
 }
 
@@ -191,21 +138,12 @@ const CHECK: &str = "c69bc0e6-a429-11ea-bb37-0242ac130002";
 #[async_trait]
 impl TruId for ScriptedTruId {
     async fn coverage(&self, _ip: IpAddr) -> Result<Coverage, ProviderError> {
-        Ok(Coverage {
-            subscriber_check: true,
-            sim_check: true,
-        })
+        Ok(Coverage { subscriber_check: true, sim_check: true })
     }
-    async fn create_subscriber_check(
-        &self,
-        _c: &NewSubscriberCheck,
-    ) -> Result<CreatedCheck, ProviderError> {
+    async fn create_subscriber_check(&self, _c: &NewSubscriberCheck) -> Result<CreatedCheck, ProviderError> {
         Ok(CreatedCheck {
             check_id: CheckId::parse(CHECK).expect("uuid"),
-            check_url: format!(
-                "https://truid.example/subscriber_check/v0.2/checks/{CHECK}/redirect"
-            )
-            .into(),
+            check_url: format!("https://truid.example/subscriber_check/v0.2/checks/{CHECK}/redirect").into(),
             ttl_secs: 120,
         })
     }
@@ -217,54 +155,31 @@ impl TruId for ScriptedTruId {
         self.patches.fetch_add(1, Ordering::SeqCst);
         self.report.clone()
     }
-    async fn get_subscriber_check(
-        &self,
-        _id: &CheckId,
-    ) -> Result<SubscriberCheckReport, ProviderError> {
+    async fn get_subscriber_check(&self, _id: &CheckId) -> Result<SubscriberCheckReport, ProviderError> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.get_report.clone()
     }
-    async fn create_sim_check(
-        &self,
-        _p: &Phone,
-        _r: &str,
-        _m: u32,
-    ) -> Result<SimCheckReport, ProviderError> {
+    async fn create_sim_check(&self, _p: &Phone, _r: &str, _m: u32) -> Result<SimCheckReport, ProviderError> {
         Err(ProviderError::Unavailable("not scripted".into()))
     }
 }
 
 fn report(status: CheckStatus, matched: Option<bool>, nsc: Option<bool>) -> SubscriberCheckReport {
-    SubscriberCheckReport {
-        status,
-        matched,
-        no_sim_change: nsc,
-        sim_change_within: None,
-        error_code: None,
-    }
+    SubscriberCheckReport { status, matched, no_sim_change: nsc, sim_change_within: None, error_code: None }
 }
 
 async fn scripted_outcome(
     r: Result<SubscriberCheckReport, ProviderError>,
     get: Result<SubscriberCheckReport, ProviderError>,
 ) -> (Option<String>, Arc<ScriptedTruId>, bool) {
-    let truid = Arc::new(ScriptedTruId {
-        report: r,
-        get_report: get,
-        patches: AtomicUsize::new(0),
-        gets: AtomicUsize::new(0),
-    });
+    let truid =
+        Arc::new(ScriptedTruId { report: r, get_report: get, patches: AtomicUsize::new(0), gets: AtomicUsize::new(0) });
     let env = Env::builder().truid(truid.clone()).start().await;
     env.user("alice@example.com", "+447000000070").await;
     let mut b = Browser::default();
     let start = b.start_reset(&env, "alice@example.com").await;
     assert_eq!(start.json()["next"], "silent");
-    let cb = b
-        .send(
-            &env,
-            Event::get("/api/reset/callback").query(&format!("check_id={CHECK}&code=abc123")),
-        )
-        .await;
+    let cb = b.send(&env, Event::get("/api/reset/callback").query(&format!("check_id={CHECK}&code=abc123"))).await;
     let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
     let reset_ok = b.set_password(&env, &csrf, NEW_PASSWORD).await.status == 200;
     (cb.location(), truid, reset_ok)
@@ -276,140 +191,53 @@ async fn scripted_outcome(
 async fn s04_only_a_positive_complete_answer_resets() {
     use CheckStatus::*;
     let cases = [
-        (
-            report(Completed, Some(true), Some(true)),
-            "/reset/new-password.html",
-            true,
-        ),
-        (
-            report(Completed, Some(true), Some(false)),
-            "/reset/result.html?r=sim_changed",
-            false,
-        ),
-        (
-            report(Completed, Some(true), None),
-            "/reset/result.html?r=sim_changed",
-            false,
-        ),
-        (
-            report(Completed, Some(false), Some(true)),
-            "/reset/result.html?r=no_match",
-            false,
-        ),
-        (
-            report(Completed, Some(false), Some(false)),
-            "/reset/result.html?r=sim_changed",
-            false,
-        ),
-        (
-            report(Completed, None, Some(true)),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
-        (
-            report(Completed, None, None),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
-        (
-            report(Expired, Some(true), Some(true)),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
-        (
-            report(Error, None, None),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
-        (
-            report(Pending, Some(true), Some(true)),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
-        (
-            report(Unknown, Some(true), Some(true)),
-            "/reset/result.html?r=silent_failed",
-            false,
-        ),
+        (report(Completed, Some(true), Some(true)), "/reset/new-password.html", true),
+        (report(Completed, Some(true), Some(false)), "/reset/result.html?r=sim_changed", false),
+        (report(Completed, Some(true), None), "/reset/result.html?r=sim_changed", false),
+        (report(Completed, Some(false), Some(true)), "/reset/result.html?r=no_match", false),
+        (report(Completed, Some(false), Some(false)), "/reset/result.html?r=sim_changed", false),
+        (report(Completed, None, Some(true)), "/reset/result.html?r=silent_failed", false),
+        (report(Completed, None, None), "/reset/result.html?r=silent_failed", false),
+        (report(Expired, Some(true), Some(true)), "/reset/result.html?r=silent_failed", false),
+        (report(Error, None, None), "/reset/result.html?r=silent_failed", false),
+        (report(Pending, Some(true), Some(true)), "/reset/result.html?r=silent_failed", false),
+        (report(Unknown, Some(true), Some(true)), "/reset/result.html?r=silent_failed", false),
     ];
     for (r, want, resets) in cases {
-        let (location, truid, reset_ok) =
-            scripted_outcome(Ok(r.clone()), Err(ProviderError::Timeout)).await;
+        let (location, truid, reset_ok) = scripted_outcome(Ok(r.clone()), Err(ProviderError::Timeout)).await;
         assert_eq!(location.as_deref(), Some(want), "{r:?}");
         assert_eq!(reset_ok, resets, "{r:?}");
         assert_eq!(truid.patches.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            truid.gets.load(Ordering::SeqCst),
-            0,
-            "a PATCH that answered is not re-read"
-        );
+        assert_eq!(truid.gets.load(Ordering::SeqCst), 0, "a PATCH that answered is not re-read");
     }
     // Provider refusals of the code: denied, never retried.
     for e in [
-        ProviderError::Problem {
-            status: 404,
-            slug: Some("check_not_found".into()),
-        },
+        ProviderError::Problem { status: 404, slug: Some("check_not_found".into()) },
         ProviderError::Unauthorized,
         ProviderError::InvalidResponse("x".into()),
     ] {
-        let (location, truid, reset_ok) = scripted_outcome(
-            Err(e.clone()),
-            Ok(report(Completed, Some(true), Some(true))),
-        )
-        .await;
-        assert_eq!(
-            location.as_deref(),
-            Some("/reset/result.html?r=silent_failed"),
-            "{e:?}"
-        );
+        let (location, truid, reset_ok) =
+            scripted_outcome(Err(e.clone()), Ok(report(Completed, Some(true), Some(true)))).await;
+        assert_eq!(location.as_deref(), Some("/reset/result.html?r=silent_failed"), "{e:?}");
         assert!(!reset_ok);
-        assert_eq!(
-            (
-                truid.patches.load(Ordering::SeqCst),
-                truid.gets.load(Ordering::SeqCst)
-            ),
-            (1, 0),
-            "{e:?}"
-        );
+        assert_eq!((truid.patches.load(Ordering::SeqCst), truid.gets.load(Ordering::SeqCst)), (1, 0), "{e:?}");
     }
 }
 
 /// §3.1: a PATCH whose answer was lost is never repeated; one GET learns what it did.
 #[tokio::test]
 async fn a_lost_patch_answer_is_read_back_not_retried() {
-    let (location, truid, reset_ok) = scripted_outcome(
-        Err(ProviderError::Timeout),
-        Ok(report(CheckStatus::Completed, Some(true), Some(true))),
-    )
-    .await;
+    let (location, truid, reset_ok) =
+        scripted_outcome(Err(ProviderError::Timeout), Ok(report(CheckStatus::Completed, Some(true), Some(true)))).await;
     assert_eq!(location.as_deref(), Some("/reset/new-password.html"));
     assert!(reset_ok);
-    assert_eq!(
-        (
-            truid.patches.load(Ordering::SeqCst),
-            truid.gets.load(Ordering::SeqCst)
-        ),
-        (1, 1)
-    );
+    assert_eq!((truid.patches.load(Ordering::SeqCst), truid.gets.load(Ordering::SeqCst)), (1, 1));
 
-    let (location, truid, reset_ok) = scripted_outcome(
-        Err(ProviderError::Unavailable("503".into())),
-        Err(ProviderError::Timeout),
-    )
-    .await;
-    assert_eq!(
-        location.as_deref(),
-        Some("/reset/result.html?r=silent_failed")
-    );
+    let (location, truid, reset_ok) =
+        scripted_outcome(Err(ProviderError::Unavailable("503".into())), Err(ProviderError::Timeout)).await;
+    assert_eq!(location.as_deref(), Some("/reset/result.html?r=silent_failed"));
     assert!(!reset_ok);
-    assert_eq!(
-        (
-            truid.patches.load(Ordering::SeqCst),
-            truid.gets.load(Ordering::SeqCst)
-        ),
-        (1, 1)
-    );
+    assert_eq!((truid.patches.load(Ordering::SeqCst), truid.gets.load(Ordering::SeqCst)), (1, 1));
 }
 
 /// §2 #9: 20 concurrent completions of one verified flow, each with its own password.
@@ -438,16 +266,8 @@ async fn s09_concurrent_completions_have_one_winner() {
         }
     }
     assert_eq!(winners.len(), 1, "exactly one completion wins");
-    assert!(
-        env.password_works("alice@example.com", &winners[0]).await,
-        "the stored hash is the winner's"
-    );
-    assert_eq!(
-        env.stored_user("alice@example.com")
-            .await
-            .credential_version,
-        1
-    );
+    assert!(env.password_works("alice@example.com", &winners[0]).await, "the stored hash is the winner's");
+    assert_eq!(env.stored_user("alice@example.com").await.credential_version, 1);
     assert_eq!(env.store.audit_log().len(), 1);
     assert_eq!(env.outbox.sent().len(), 1);
 }
@@ -459,32 +279,15 @@ async fn s11_csrf_on_the_reset_form() {
     env.user("alice@example.com", "+447000000070").await;
     let mut b = Browser::default();
     let (csrf, _) = b.silent_reset(&env, "alice@example.com").await;
-    let post = || {
-        Event::post(
-            "/api/reset/password",
-            json!({ "password": "attacker chosen passphrase" }),
-        )
-    };
+    let post = || Event::post("/api/reset/password", json!({ "password": "attacker chosen passphrase" }));
     let attempts = [
         ("no token", post()),
-        (
-            "wrong token",
-            post().csrf("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        ),
+        ("wrong token", post().csrf("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
         (
             "foreign origin",
-            post()
-                .csrf(&csrf)
-                .header("origin", "https://evil.tld")
-                .header("sec-fetch-site", "cross-site"),
+            post().csrf(&csrf).header("origin", "https://evil.tld").header("sec-fetch-site", "cross-site"),
         ),
-        (
-            "cross-site fetch",
-            post()
-                .csrf(&csrf)
-                .without_header("origin")
-                .header("sec-fetch-site", "cross-site"),
-        ),
+        ("cross-site fetch", post().csrf(&csrf).without_header("origin").header("sec-fetch-site", "cross-site")),
         (
             "cross-site form",
             Event::new("POST", "/api/reset/password")
@@ -493,21 +296,11 @@ async fn s11_csrf_on_the_reset_form() {
                 .header("sec-fetch-site", "cross-site")
                 .body("password=attacker+chosen+passphrase".into()),
         ),
-        (
-            "null origin",
-            post()
-                .csrf(&csrf)
-                .header("origin", "null")
-                .header("sec-fetch-site", "cross-site"),
-        ),
+        ("null origin", post().csrf(&csrf).header("origin", "null").header("sec-fetch-site", "cross-site")),
     ];
     for (what, event) in attempts {
         let r = b.send(&env, event).await;
-        assert_eq!(
-            (r.status, r.problem_type()),
-            (403, Some("urn:simguard:problem:csrf_rejected".into())),
-            "{what}"
-        );
+        assert_eq!((r.status, r.problem_type()), (403, Some("urn:simguard:problem:csrf_rejected".into())), "{what}");
     }
     assert!(env.password_works("alice@example.com", PASSWORD).await);
     // Our own page, with the token, still works.
@@ -531,96 +324,51 @@ async fn s12_redirect_url_ignores_the_host_header() {
     assert_eq!(r.json()["next"], "silent");
     let checks = env.sandbox.truid().checks();
     assert_eq!(checks.len(), 1);
-    assert_eq!(
-        checks[0].redirect_url.as_deref(),
-        Some("https://app.example/api/reset/callback")
-    );
+    assert_eq!(checks[0].redirect_url.as_deref(), Some("https://app.example/api/reset/callback"));
     // No PII in the reference sent to tru.ID.
     let reference = checks[0].reference_id.clone().unwrap_or_default();
     assert_eq!(reference.len(), 32);
     assert!(!reference.contains("alice") && !reference.contains("7000000070"));
     // Every redirect we answer with is one of our fixed, relative pages.
-    let cb = b
-        .send(
-            &env,
-            Event::get("/api/reset/callback").query("check_id=x&code=y&next=https://evil.tld"),
-        )
-        .await;
-    assert_eq!(
-        cb.location().as_deref(),
-        Some("/reset/result.html?r=link_invalid")
-    );
+    let cb = b.send(&env, Event::get("/api/reset/callback").query("check_id=x&code=y&next=https://evil.tld")).await;
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
 }
 
 /// §2 #13 and A5: `X-Forwarded-For` changes nothing — not the coverage lookup, not the limits.
 #[tokio::test]
 async fn s13_x_forwarded_for_is_ignored() {
-    let env = Env::builder()
-        .settings(|s| s.limits.reset_per_ip_hour = 3)
-        .start()
-        .await;
+    let env = Env::builder().settings(|s| s.limits.reset_per_ip_hour = 3).start().await;
     env.user("alice@example.com", "+447000000070").await;
-    env.sandbox
-        .truid()
-        .set_coverage("203.0.113.7".parse().expect("ip"), CoverageRule::Covered);
+    env.sandbox.truid().set_coverage("203.0.113.7".parse().expect("ip"), CoverageRule::Covered);
     let mut b = Browser::at("203.0.113.7");
     let spoof = |xff: &str| Event::get("/api/coverage").header("x-forwarded-for", xff);
     let r = b.send(&env, spoof("1.1.1.1/../../x")).await;
     assert_eq!(r.json(), json!({ "silent": true }));
-    let paths: Vec<String> = env
-        .sandbox
-        .truid()
-        .requests()
-        .iter()
-        .map(|r| r.path.clone())
-        .collect();
-    assert!(
-        paths.contains(&"/coverage/v0.1/device_ips/203.0.113.7".to_owned()),
-        "{paths:?}"
-    );
-    assert!(
-        !paths
-            .iter()
-            .any(|p| p.contains("1.1.1.1") || p.contains("..") || p.contains("/x")),
-        "{paths:?}"
-    );
+    let paths: Vec<String> = env.sandbox.truid().requests().iter().map(|r| r.path.clone()).collect();
+    assert!(paths.contains(&"/coverage/v0.1/device_ips/203.0.113.7".to_owned()), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.contains("1.1.1.1") || p.contains("..") || p.contains("/x")), "{paths:?}");
 
     // The per-IP limit counts the real source, however the header varies.
-    for (i, xff) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
-        .iter()
-        .enumerate()
-    {
+    for (i, xff) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"].iter().enumerate() {
         let r = b
             .send(
                 &env,
-                Event::post(
-                    "/api/reset/check",
-                    json!({ "email": format!("user{i}@example.com") }),
-                )
-                .header("x-forwarded-for", xff),
+                Event::post("/api/reset/check", json!({ "email": format!("user{i}@example.com") }))
+                    .header("x-forwarded-for", xff),
             )
             .await;
         assert_eq!(r.status, if i < 3 { 200 } else { 429 }, "attempt {i}");
     }
     // A different source address is a different bucket.
     let mut other = Browser::at("198.51.100.9");
-    assert_eq!(
-        other.start_reset(&env, "user9@example.com").await.status,
-        200
-    );
+    assert_eq!(other.start_reset(&env, "user9@example.com").await.status, 200);
 }
 
 /// A request that reached us without a usable source address is refused, not guessed.
 #[tokio::test]
 async fn no_source_ip_no_service() {
     let env = Env::start().await;
-    let r = env
-        .send(
-            &Event::get("/api/coverage")
-                .ip("not-an-ip")
-                .header("x-forwarded-for", "203.0.113.1"),
-        )
-        .await;
+    let r = env.send(&Event::get("/api/coverage").ip("not-an-ip").header("x-forwarded-for", "203.0.113.1")).await;
     assert_eq!(r.status, 400);
     assert_eq!(env.provider_calls(), 0);
 }
@@ -631,28 +379,16 @@ async fn s19_sessions_do_not_survive_a_reset() {
     let env = Env::start().await;
     env.user("alice@example.com", "+447000000070").await;
     let mut thief = Browser::default();
-    assert_eq!(
-        thief
-            .login(&env, "alice@example.com", PASSWORD)
-            .await
-            .status,
-        200
-    );
+    thief.sign_in(&env, "alice@example.com", PASSWORD, "+447000000070").await;
     assert_eq!(thief.send(&env, Event::get("/api/me")).await.status, 200);
 
     let mut owner = Browser::default();
     let (csrf, _) = owner.silent_reset(&env, "alice@example.com").await;
-    assert_eq!(
-        owner.set_password(&env, &csrf, NEW_PASSWORD).await.status,
-        200
-    );
+    assert_eq!(owner.set_password(&env, &csrf, NEW_PASSWORD).await.status, 200);
 
     let me = thief.send(&env, Event::get("/api/me")).await;
     assert_eq!(me.status, 401);
-    assert!(
-        !thief.cookies.contains_key(SESSION),
-        "the dead cookie is cleared"
-    );
+    assert!(!thief.cookies.contains_key(SESSION), "the dead cookie is cleared");
 }
 
 /// A1: an unknown email gets what a known, uncovered user gets — status, headers, cookies, body shape.
@@ -661,10 +397,7 @@ async fn a1_unknown_emails_look_like_uncovered_users() {
     let env = Env::builder().start().await;
     env.user("alice@example.com", "+447000000070").await;
     env.user("ursula@example.com", "+447700900098").await; // covered device, unsupported number
-    env.sandbox.truid().set_coverage(
-        "198.51.100.20".parse().expect("ip"),
-        CoverageRule::NotMobileIp,
-    );
+    env.sandbox.truid().set_coverage("198.51.100.20".parse().expect("ip"), CoverageRule::NotMobileIp);
 
     let shape = |r: &Resp| {
         let names: BTreeSet<String> = r.headers.keys().map(|k| k.as_str().to_owned()).collect();
@@ -674,11 +407,7 @@ async fn a1_unknown_emails_look_like_uncovered_users() {
             .map(|c| {
                 c.split(';')
                     .map(|p| {
-                        if p.contains('=')
-                            && !p.contains("Max-Age")
-                            && !p.contains("Path")
-                            && !p.contains("SameSite")
-                        {
+                        if p.contains('=') && !p.contains("Max-Age") && !p.contains("Path") && !p.contains("SameSite") {
                             p.split('=').next().unwrap_or("").to_owned()
                         } else {
                             p.to_owned()
@@ -689,19 +418,9 @@ async fn a1_unknown_emails_look_like_uncovered_users() {
             })
             .collect();
         let body = r.json();
-        let keys: BTreeSet<String> = body
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
+        let keys: BTreeSet<String> = body.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
         let csrf_len = body["csrf"].as_str().map(str::len);
-        (
-            r.status,
-            names,
-            cookies,
-            keys,
-            body["next"].clone(),
-            csrf_len,
-        )
+        (r.status, names, cookies, keys, body["next"].clone(), csrf_len)
     };
     let ask = |ip: &'static str, email: &'static str| {
         let env = &env;
@@ -723,70 +442,37 @@ async fn a4_reset_starts_are_limited_before_any_provider_call() {
     let env = Env::start().await;
     env.user("alice@example.com", "+447000000070").await;
     for i in 0..5 {
-        let r = Browser::at(&format!("198.51.100.{i}"))
-            .start_reset(&env, "alice@example.com")
-            .await;
+        let r = Browser::at(&format!("198.51.100.{i}")).start_reset(&env, "alice@example.com").await;
         assert_eq!(r.status, 200);
     }
     let calls = env.provider_calls();
     // The 6th for the account within the hour — from a fresh IP, and with the email's case changed.
-    let r = Browser::at("198.51.100.77")
-        .start_reset(&env, "ALICE@example.com")
-        .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (429, Some("urn:simguard:problem:rate_limited".into()))
-    );
-    assert!(
-        r.header("retry-after")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|s| s > 0 && s <= 3600)
-    );
+    let r = Browser::at("198.51.100.77").start_reset(&env, "ALICE@example.com").await;
+    assert_eq!((r.status, r.problem_type()), (429, Some("urn:simguard:problem:rate_limited".into())));
+    assert!(r.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s > 0 && s <= 3600));
     assert_eq!(env.provider_calls(), calls, "no provider call once limited");
     // An unknown email is limited the same way (A1).
     for _ in 0..5 {
-        Browser::at("198.51.100.90")
-            .start_reset(&env, "nobody@example.com")
-            .await;
+        Browser::at("198.51.100.90").start_reset(&env, "nobody@example.com").await;
     }
-    assert_eq!(
-        Browser::at("198.51.100.91")
-            .start_reset(&env, "nobody@example.com")
-            .await
-            .status,
-        429
-    );
+    assert_eq!(Browser::at("198.51.100.91").start_reset(&env, "nobody@example.com").await.status, 429);
     // A new hour, a new window.
     env.advance(3600);
-    assert_eq!(
-        Browser::at("198.51.100.77")
-            .start_reset(&env, "alice@example.com")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(Browser::at("198.51.100.77").start_reset(&env, "alice@example.com").await.status, 200);
 }
 
 #[tokio::test]
 async fn a4_per_ip_and_global_budgets() {
-    let env = Env::builder()
-        .settings(|s| s.limits.reset_global_hour = 4)
-        .start()
-        .await;
+    let env = Env::builder().settings(|s| s.limits.reset_global_hour = 4).start().await;
     env.user("alice@example.com", "+447000000070").await;
     for i in 0..4 {
         assert_eq!(
-            Browser::at(&format!("198.51.100.{i}"))
-                .start_reset(&env, &format!("u{i}@example.com"))
-                .await
-                .status,
+            Browser::at(&format!("198.51.100.{i}")).start_reset(&env, &format!("u{i}@example.com")).await.status,
             200
         );
     }
     let calls = env.provider_calls();
-    let r = Browser::at("198.51.100.50")
-        .start_reset(&env, "alice@example.com")
-        .await;
+    let r = Browser::at("198.51.100.50").start_reset(&env, "alice@example.com").await;
     assert_eq!(r.status, 429);
     assert_eq!(env.provider_calls(), calls, "the budget stops paid checks");
     assert!(env.sandbox.truid().checks().is_empty());
@@ -794,12 +480,7 @@ async fn a4_per_ip_and_global_budgets() {
     let env = Env::start().await;
     let mut b = Browser::at("198.51.100.5");
     for i in 0..20 {
-        assert_eq!(
-            b.start_reset(&env, &format!("u{i}@example.com"))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(b.start_reset(&env, &format!("u{i}@example.com")).await.status, 200);
     }
     assert_eq!(b.start_reset(&env, "u99@example.com").await.status, 429);
 }
@@ -808,10 +489,7 @@ async fn a4_per_ip_and_global_budgets() {
 /// the reset start after the page's own lookup costs no second call.
 #[tokio::test]
 async fn coverage_is_cached_and_limited() {
-    let env = Env::builder()
-        .settings(|s| s.limits.coverage_per_ip_hour = 2)
-        .start()
-        .await;
+    let env = Env::builder().settings(|s| s.limits.coverage_per_ip_hour = 2).start().await;
     env.user("alice@example.com", "+447000000070").await;
     let mut b = Browser::default();
     assert_eq!(b.send(&env, Event::get("/api/coverage")).await.status, 200);

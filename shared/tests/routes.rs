@@ -9,10 +9,8 @@ use support::*;
 
 #[test]
 fn the_route_table_snapshot() {
-    let table: Vec<String> = ROUTES
-        .iter()
-        .map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name()))
-        .collect();
+    let table: Vec<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
     assert_eq!(
         table,
         [
@@ -20,6 +18,9 @@ fn the_route_table_snapshot() {
             "POST /api/reset/check -> create-check",
             "GET /api/reset/callback -> callback",
             "POST /api/reset/password -> reset-password",
+            "POST /api/sim-check -> sim-check",
+            "POST /api/otp/start -> otp-start",
+            "POST /api/otp/verify -> otp-verify",
             "POST /api/register -> account",
             "POST /api/login -> account",
             "POST /api/logout -> account",
@@ -29,8 +30,8 @@ fn the_route_table_snapshot() {
     );
     // Every function has a binary crate of its name.
     for f in Function::ALL {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../functions/{}/Cargo.toml", f.name()));
+        let manifest =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../functions/{}/Cargo.toml", f.name()));
         assert!(manifest.exists(), "{}", manifest.display());
     }
 }
@@ -38,21 +39,13 @@ fn the_route_table_snapshot() {
 /// Whether a request reaches a handler: anything but the router's own 404/405 problems.
 async fn served(router: &axum::Router, method: &'static str, path: &str) -> bool {
     use tower::ServiceExt;
-    let event = Event::new(method, path)
-        .header("origin", ORIGIN)
-        .header("sec-fetch-site", "same-origin");
+    let event = Event::new(method, path).header("origin", ORIGIN).header("sec-fetch-site", "same-origin");
     let req = lambda_http::request::from_str(&event.to_json().to_string()).expect("event");
     let resp = router.clone().oneshot(req).await.expect("infallible");
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let kind = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["type"].as_str().map(str::to_owned));
-    !matches!(
-        kind.as_deref(),
-        Some("urn:simguard:problem:not_found" | "urn:simguard:problem:method_not_allowed")
-    )
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    let kind =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["type"].as_str().map(str::to_owned));
+    !matches!(kind.as_deref(), Some("urn:simguard:problem:not_found" | "urn:simguard:problem:method_not_allowed"))
 }
 
 #[tokio::test]
@@ -62,24 +55,12 @@ async fn each_function_serves_exactly_its_routes() {
         let router = simguard::routes::router(env.app.clone(), Some(f)).expect("router");
         for r in ROUTES {
             let is_served = served(&router, r.method, r.path).await;
-            assert_eq!(
-                is_served,
-                r.function == f,
-                "{} {} in the {} function",
-                r.method,
-                r.path,
-                f.name()
-            );
+            assert_eq!(is_served, r.function == f, "{} {} in the {} function", r.method, r.path, f.name());
         }
     }
     let all = simguard::routes::router(env.app.clone(), None).expect("router");
     for r in ROUTES {
-        assert!(
-            served(&all, r.method, r.path).await,
-            "{} {}",
-            r.method,
-            r.path
-        );
+        assert!(served(&all, r.method, r.path).await, "{} {}", r.method, r.path);
     }
     for (m, p) in [
         ("GET", "/api"),
@@ -94,10 +75,8 @@ async fn each_function_serves_exactly_its_routes() {
 
 #[test]
 fn the_openapi_document_lists_the_same_routes() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml"),
-    )
-    .expect("api/openapi.yaml");
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml"))
+        .expect("api/openapi.yaml");
     let doc: serde_json::Value = serde_yaml_ng::from_str(&text).expect("yaml");
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().expect("paths") {
@@ -110,9 +89,7 @@ fn the_openapi_document_lists_the_same_routes() {
             ));
         }
     }
-    let table: BTreeSet<String> = ROUTES
-        .iter()
-        .map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name()))
-        .collect();
+    let table: BTreeSet<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
     assert_eq!(documented, table);
 }

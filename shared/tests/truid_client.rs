@@ -10,10 +10,8 @@ use simguard::clock::{ManualClock, Timestamp};
 use simguard::domain::Phone;
 use simguard::domain::outcome::CheckStatus;
 use simguard::ports::truid::{CheckCode, CheckId, NewSubscriberCheck};
-use simguard::ports::{
-    Coverage, ProviderError, ProviderSecrets, SecretSource, SecretsError, StaticSecrets, TruId,
-};
-use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig, TruIdConfig};
+use simguard::ports::{Coverage, ProviderError, ProviderSecrets, SecretSource, SecretsError, StaticSecrets, TruId};
+use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -23,21 +21,13 @@ fn secrets(id: &str, secret: &str) -> ProviderSecrets {
     ProviderSecrets {
         truid_client_id: Some(id.into()),
         truid_client_secret: Some(SecretString::from(secret.to_owned())),
-        password_pepper: None,
+        ..ProviderSecrets::default()
     }
 }
 
-fn client(
-    base: &str,
-    clock: &ManualClock,
-    secrets: Arc<dyn SecretSource>,
-    timeout: Duration,
-) -> TruIdClient {
+fn client(base: &str, clock: &ManualClock, secrets: Arc<dyn SecretSource>, timeout: Duration) -> TruIdClient {
     TruIdClient::new(
-        TruIdHttpConfig {
-            base_url: url::Url::parse(base).expect("url"),
-            timeout,
-        },
+        TruIdHttpConfig { base_url: url::Url::parse(base).expect("url"), timeout },
         secrets,
         Arc::new(clock.clone()),
     )
@@ -47,10 +37,7 @@ fn client(
 async fn sandbox() -> (Sandbox, ManualClock, TruIdClient) {
     let s = Sandbox::start(
         "127.0.0.1:0".parse().expect("addr"),
-        SandboxConfig {
-            truid: TruIdConfig::default(),
-            frozen_at: Some(T0),
-        },
+        SandboxConfig { frozen_at: Some(T0), ..SandboxConfig::default() },
     )
     .await
     .expect("sandbox");
@@ -58,10 +45,7 @@ async fn sandbox() -> (Sandbox, ManualClock, TruIdClient) {
     let c = client(
         s.base_url(),
         &clock,
-        Arc::new(StaticSecrets::new(secrets(
-            "sandbox-client-id",
-            "sandbox-client-secret",
-        ))),
+        Arc::new(StaticSecrets::new(secrets("sandbox-client-id", "sandbox-client-secret"))),
         Duration::from_secs(3),
     );
     (s, clock, c)
@@ -75,13 +59,7 @@ fn phone(p: &str) -> Phone {
 async fn one_token_is_fetched_and_reused() {
     let (s, _clock, c) = sandbox().await;
     let ip = "127.0.0.1".parse().expect("ip");
-    assert_eq!(
-        c.coverage(ip).await,
-        Ok(Coverage {
-            subscriber_check: true,
-            sim_check: true
-        })
-    );
+    assert_eq!(c.coverage(ip).await, Ok(Coverage { subscriber_check: true, sim_check: true }));
     assert_eq!(c.coverage(ip).await.map(|c| c.subscriber_check), Ok(true));
     assert_eq!(s.truid().token_requests(), 1);
 }
@@ -97,11 +75,7 @@ async fn concurrent_calls_share_one_refresh() {
         })
         .collect();
     let results = futures::future::join_all(calls).await;
-    assert!(
-        results
-            .iter()
-            .all(|r| r.as_ref().is_ok_and(|c| c.subscriber_check))
-    );
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|c| c.subscriber_check)));
     assert_eq!(s.truid().token_requests(), 1, "one refresh at a time");
 }
 
@@ -115,11 +89,7 @@ async fn the_token_is_refreshed_sixty_seconds_before_expiry() {
     assert_eq!(s.truid().token_requests(), 1, "still outside the margin");
     clock.advance(1);
     c.coverage(ip).await.expect("coverage");
-    assert_eq!(
-        s.truid().token_requests(),
-        2,
-        "inside the 60 s margin: refreshed"
-    );
+    assert_eq!(s.truid().token_requests(), 2, "inside the 60 s margin: refreshed");
 }
 
 /// §2 #15: the provider answers 401 once (a revoked token) → one re-auth and one retry.
@@ -148,17 +118,9 @@ struct Rotating {
 impl SecretSource for Rotating {
     async fn load(&self, force_refresh: bool) -> Result<Arc<ProviderSecrets>, SecretsError> {
         if force_refresh {
-            *self
-                .forced
-                .lock()
-                .map_err(|_| SecretsError::Unavailable("lock".into()))? += 1;
+            *self.forced.lock().map_err(|_| SecretsError::Unavailable("lock".into()))? += 1;
         }
-        Ok(Arc::new(
-            self.current
-                .lock()
-                .map_err(|_| SecretsError::Unavailable("lock".into()))?
-                .clone(),
-        ))
+        Ok(Arc::new(self.current.lock().map_err(|_| SecretsError::Unavailable("lock".into()))?.clone()))
     }
 }
 
@@ -166,26 +128,18 @@ impl SecretSource for Rotating {
 async fn bad_credentials_fail_and_are_never_cached() {
     let s = Sandbox::start(
         "127.0.0.1:0".parse().expect("addr"),
-        SandboxConfig {
-            truid: TruIdConfig::default(),
-            frozen_at: Some(T0),
-        },
+        SandboxConfig { frozen_at: Some(T0), ..SandboxConfig::default() },
     )
     .await
     .expect("sandbox");
     let clock = ManualClock::new(Timestamp(T0));
-    let source = Arc::new(Rotating {
-        current: Mutex::new(secrets("sandbox-client-id", "old-secret")),
-        forced: Mutex::new(0),
-    });
+    let source =
+        Arc::new(Rotating { current: Mutex::new(secrets("sandbox-client-id", "old-secret")), forced: Mutex::new(0) });
     let c = client(s.base_url(), &clock, source.clone(), Duration::from_secs(3));
     let ip = "127.0.0.1".parse().expect("ip");
     assert_eq!(c.coverage(ip).await, Err(ProviderError::Unauthorized));
     *source.current.lock().expect("lock") = secrets("sandbox-client-id", "sandbox-client-secret");
-    assert!(
-        c.coverage(ip).await.is_ok(),
-        "the rotated secret is used at once"
-    );
+    assert!(c.coverage(ip).await.is_ok(), "the rotated secret is used at once");
     // A provider 401 forces the secret to be re-read.
     s.truid().fail_next_auth(1);
     assert!(c.coverage(ip).await.is_ok());
@@ -195,33 +149,13 @@ async fn bad_credentials_fail_and_are_never_cached() {
 #[tokio::test]
 async fn coverage_answers() {
     let (s, _clock, c) = sandbox().await;
-    s.truid()
-        .set_coverage("192.0.2.1".parse().expect("ip"), CoverageRule::NotMobileIp);
-    s.truid().set_coverage(
-        "192.0.2.2".parse().expect("ip"),
-        CoverageRule::MnoNotSupported,
-    );
-    s.truid()
-        .set_coverage("2001:db8::1".parse().expect("ip"), CoverageRule::Covered);
-    assert_eq!(
-        c.coverage("192.0.2.1".parse().expect("ip")).await,
-        Ok(Coverage::NONE)
-    );
-    assert_eq!(
-        c.coverage("192.0.2.2".parse().expect("ip")).await,
-        Ok(Coverage::NONE)
-    );
-    assert_eq!(
-        c.coverage("2001:db8::1".parse().expect("ip"))
-            .await
-            .map(|c| c.subscriber_check),
-        Ok(true)
-    );
-    assert_eq!(
-        s.truid()
-            .count("GET", "/coverage/v0.1/device_ips/2001:db8::1"),
-        1
-    );
+    s.truid().set_coverage("192.0.2.1".parse().expect("ip"), CoverageRule::NotMobileIp);
+    s.truid().set_coverage("192.0.2.2".parse().expect("ip"), CoverageRule::MnoNotSupported);
+    s.truid().set_coverage("2001:db8::1".parse().expect("ip"), CoverageRule::Covered);
+    assert_eq!(c.coverage("192.0.2.1".parse().expect("ip")).await, Ok(Coverage::NONE));
+    assert_eq!(c.coverage("192.0.2.2".parse().expect("ip")).await, Ok(Coverage::NONE));
+    assert_eq!(c.coverage("2001:db8::1".parse().expect("ip")).await.map(|c| c.subscriber_check), Ok(true));
+    assert_eq!(s.truid().count("GET", "/coverage/v0.1/device_ips/2001:db8::1"), 1);
 }
 
 #[tokio::test]
@@ -238,79 +172,37 @@ async fn a_whole_subscriber_check_and_a_sim_check() {
         .expect("created");
     assert_eq!(created.ttl_secs, 120);
     let record = &s.truid().checks()[0];
-    assert_eq!(
-        (record.phone_number.as_str(), record.period),
-        ("+447000000008", 10080)
-    );
+    assert_eq!((record.phone_number.as_str(), record.period), ("+447000000008", 10080));
     // Before the device visit: 404, and the code never matched anything.
-    let early = c
-        .complete_subscriber_check(&created.check_id, &CheckCode::parse("abc").expect("code"))
-        .await;
-    assert_eq!(
-        early,
-        Err(ProviderError::Problem {
-            status: 404,
-            slug: Some("check_not_found".into())
-        })
-    );
-    let device = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let early = c.complete_subscriber_check(&created.check_id, &CheckCode::parse("abc").expect("code")).await;
+    assert_eq!(early, Err(ProviderError::Problem { status: 404, slug: Some("check_not_found".into()) }));
+    let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     use secrecy::ExposeSecret;
-    let resp = device
-        .get(created.check_url.expose_secret())
-        .send()
-        .await
-        .expect("visit");
+    let resp = device.get(created.check_url.expose_secret()).send().await.expect("visit");
     let loc = url::Url::parse(resp.headers()["location"].to_str().expect("ascii")).expect("url");
-    let code = loc
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
-    let report = c
-        .complete_subscriber_check(&created.check_id, &CheckCode::parse(&code).expect("code"))
-        .await
-        .expect("report");
+    let code = loc.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("code");
+    let report =
+        c.complete_subscriber_check(&created.check_id, &CheckCode::parse(&code).expect("code")).await.expect("report");
     assert_eq!(
-        (
-            report.status,
-            report.matched,
-            report.no_sim_change,
-            report.sim_change_within
-        ),
+        (report.status, report.matched, report.no_sim_change, report.sim_change_within),
         (CheckStatus::Completed, Some(true), Some(false), Some(60))
     );
-    assert_eq!(
-        c.get_subscriber_check(&created.check_id)
-            .await
-            .expect("get"),
-        report
-    );
+    assert_eq!(c.get_subscriber_check(&created.check_id).await.expect("get"), report);
 
-    let sim = c
-        .create_sim_check(&phone("+447000000070"), "ref", 10080)
-        .await
-        .expect("sim");
+    let sim = c.create_sim_check(&phone("+447000000070"), "ref", 10080).await.expect("sim");
+    assert_eq!((sim.status, sim.no_sim_change), (CheckStatus::Completed, Some(true)));
     assert_eq!(
-        (sim.status, sim.no_sim_change),
-        (CheckStatus::Completed, Some(true))
-    );
-    assert_eq!(
-        c.create_sim_check(&phone("+447700900098"), "ref", 10080)
-            .await,
-        Err(ProviderError::Problem {
-            status: 400,
-            slug: Some("mno_not_supported".into())
-        })
+        c.create_sim_check(&phone("+447700900098"), "ref", 10080).await,
+        Err(ProviderError::Problem { status: 400, slug: Some("mno_not_supported".into()) })
     );
 }
 
 async fn mock_client(server: &MockServer, timeout: Duration) -> TruIdClient {
     Mock::given(method("POST"))
         .and(path("/oauth2/v1/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"coverage"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"coverage"}),
+        ))
         .mount(server)
         .await;
     client(
@@ -330,10 +222,7 @@ async fn redirects_are_not_followed() {
     let c = mock_client(&server, Duration::from_secs(3)).await;
     Mock::given(method("GET"))
         .and(path("/coverage/v0.1/device_ips/127.0.0.1"))
-        .respond_with(
-            ResponseTemplate::new(302)
-                .insert_header("location", format!("{}/elsewhere", server.uri())),
-        )
+        .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{}/elsewhere", server.uri())))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -353,14 +242,13 @@ async fn answers_we_cannot_trust_are_errors() {
     // `match` as a string: strictly typed, so not a pass.
     Mock::given(method("GET"))
         .and(path(format!("/subscriber_check/v0.2/checks/{ID}")))
-        .respond_with(hal(serde_json::json!({"check_id": ID, "status": "COMPLETED", "match": "true", "no_sim_change": true})))
+        .respond_with(hal(
+            serde_json::json!({"check_id": ID, "status": "COMPLETED", "match": "true", "no_sim_change": true}),
+        ))
         .mount(&server)
         .await;
     let id = CheckId::parse(ID).expect("id");
-    assert!(matches!(
-        c.get_subscriber_check(&id).await,
-        Err(ProviderError::InvalidResponse(_))
-    ));
+    assert!(matches!(c.get_subscriber_check(&id).await, Err(ProviderError::InvalidResponse(_))));
     // An answer about another check.
     Mock::given(method("PATCH"))
         .and(path(format!("/subscriber_check/v0.2/checks/{ID}")))
@@ -371,8 +259,7 @@ async fn answers_we_cannot_trust_are_errors() {
         .mount(&server)
         .await;
     assert!(matches!(
-        c.complete_subscriber_check(&id, &CheckCode::parse("abc123").expect("code"))
-            .await,
+        c.complete_subscriber_check(&id, &CheckCode::parse("abc123").expect("code")).await,
         Err(ProviderError::InvalidResponse(_))
     ));
     // A check_url on a host that is not the provider's.
@@ -390,10 +277,7 @@ async fn answers_we_cannot_trust_are_errors() {
         reference_id: "r".into(),
         period_minutes: 10080,
     };
-    assert!(matches!(
-        c.create_subscriber_check(&req).await,
-        Err(ProviderError::InvalidResponse(_))
-    ));
+    assert!(matches!(c.create_subscriber_check(&req).await, Err(ProviderError::InvalidResponse(_))));
 }
 
 #[tokio::test]
@@ -406,14 +290,9 @@ async fn slow_answers_time_out() {
         .mount(&server)
         .await;
     let started = std::time::Instant::now();
-    let r = c
-        .get_subscriber_check(&CheckId::parse(ID).expect("id"))
-        .await;
+    let r = c.get_subscriber_check(&CheckId::parse(ID).expect("id")).await;
     assert_eq!(r, Err(ProviderError::Timeout));
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "answered well before the provider would have"
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "answered well before the provider would have");
 }
 
 #[tokio::test]
@@ -422,7 +301,9 @@ async fn rate_limits_and_server_errors_are_typed() {
     let c = mock_client(&server, Duration::from_secs(3)).await;
     Mock::given(method("POST"))
         .and(path("/subscriber_check/v0.2/checks"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "17").set_body_json(serde_json::json!({"type": "https://developer.tru.id/docs/reference/api-errors#too_many_requests"})))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "17").set_body_json(
+            serde_json::json!({"type": "https://developer.tru.id/docs/reference/api-errors#too_many_requests"}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -434,9 +315,7 @@ async fn rate_limits_and_server_errors_are_typed() {
     };
     assert_eq!(
         c.create_subscriber_check(&req).await.err(),
-        Some(ProviderError::RateLimited {
-            retry_after_secs: Some(17)
-        })
+        Some(ProviderError::RateLimited { retry_after_secs: Some(17) })
     );
     // A SubscriberCheck create is not retried after a 5xx (it may have created a check)...
     server.reset().await;
@@ -447,10 +326,7 @@ async fn rate_limits_and_server_errors_are_typed() {
         .expect(1)
         .mount(&server)
         .await;
-    assert!(matches!(
-        c.create_subscriber_check(&req).await,
-        Err(ProviderError::Unavailable(_))
-    ));
+    assert!(matches!(c.create_subscriber_check(&req).await, Err(ProviderError::Unavailable(_))));
     // ...a SIMCheck (synchronous, its result is the answer) gets one retry.
     Mock::given(method("POST"))
         .and(path("/sim_check/v0.1/checks"))
@@ -459,8 +335,7 @@ async fn rate_limits_and_server_errors_are_typed() {
         .mount(&server)
         .await;
     assert!(matches!(
-        c.create_sim_check(&phone("+447000000070"), "r", 10080)
-            .await,
+        c.create_sim_check(&phone("+447000000070"), "r", 10080).await,
         Err(ProviderError::Unavailable(_))
     ));
 }
@@ -471,10 +346,7 @@ async fn plain_http_is_refused_except_on_loopback() {
     let s: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(ProviderSecrets::default()));
     let make = |u: &str| {
         TruIdClient::new(
-            TruIdHttpConfig {
-                base_url: url::Url::parse(u).expect("url"),
-                timeout: Duration::from_secs(1),
-            },
+            TruIdHttpConfig { base_url: url::Url::parse(u).expect("url"), timeout: Duration::from_secs(1) },
             s.clone(),
             Arc::new(clock.clone()),
         )

@@ -7,9 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     simguard::telemetry::init();
     let settings = simguard::Settings::from_env()?;
     let app = simguard::bootstrap::lambda_app(settings)?;
-    lambda_http::run(simguard::routes::router(
-        app,
-        Some(Function::ResetPassword),
-    )?)
-    .await
+    lambda_http::run(simguard::routes::router(app, Some(Function::ResetPassword))?).await
 }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::domain::{Email, Flow, FlowState, FlowUpdate, Session, User, UserId};
+use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, Session, User, UserId};
 use crate::ports::ratelimit::window_start;
 use crate::ports::{RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
 use crate::random::TokenHash;
@@ -46,9 +46,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Data>, StoreError> {
-        self.data
-            .lock()
-            .map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+        self.data.lock().map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
     }
 
     pub fn audit_log(&self) -> Vec<AuditRecord> {
@@ -66,18 +64,14 @@ impl Store for MemoryStore {
         if d.users.contains_key(&user.id) {
             return Err(StoreError::Conflict);
         }
-        d.emails
-            .insert(user.email.as_str().to_owned(), user.id.clone());
+        d.emails.insert(user.email.as_str().to_owned(), user.id.clone());
         d.users.insert(user.id.clone(), user.clone());
         Ok(())
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let d = self.lock()?;
-        Ok(d.emails
-            .get(email.as_str())
-            .and_then(|id| d.users.get(id))
-            .cloned())
+        Ok(d.emails.get(email.as_str()).and_then(|id| d.users.get(id)).cloned())
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -94,12 +88,7 @@ impl Store for MemoryStore {
     }
 
     async fn get_flow(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Flow>, StoreError> {
-        Ok(self
-            .lock()?
-            .flows
-            .get(key)
-            .filter(|f| f.is_live(now))
-            .cloned())
+        Ok(self.lock()?.flows.get(key).filter(|f| f.is_live(now)).cloned())
     }
 
     async fn transition_flow(
@@ -111,11 +100,7 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<Flow, StoreError> {
         let mut d = self.lock()?;
-        let flow = d
-            .flows
-            .get_mut(key)
-            .filter(|f| f.is_live(now) && f.state == from)
-            .ok_or(StoreError::Conflict)?;
+        let flow = d.flows.get_mut(key).filter(|f| f.is_live(now) && f.state == from).ok_or(StoreError::Conflict)?;
         flow.state = to;
         if let Some(check_id) = update.check_id {
             flow.check_id = Some(check_id);
@@ -126,7 +111,38 @@ impl Store for MemoryStore {
         if let Some(r) = update.reason {
             flow.reason = Some(r);
         }
+        if let Some(r) = update.otp_reference {
+            flow.otp_reference = Some(r);
+        }
+        if let Some(p) = update.otp_provider {
+            flow.otp_provider = Some(p);
+        }
+        if let Some(u) = update.sim_unverified {
+            flow.sim_unverified = u;
+        }
         Ok(flow.clone())
+    }
+
+    async fn count_flow_event(
+        &self,
+        key: &TokenHash,
+        counter: FlowCounter,
+        limit: u32,
+        states: &[FlowState],
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let mut d = self.lock()?;
+        let flow =
+            d.flows.get_mut(key).filter(|f| f.is_live(now) && states.contains(&f.state)).ok_or(StoreError::Conflict)?;
+        let value = match counter {
+            FlowCounter::OtpSends => &mut flow.otp_sends,
+            FlowCounter::OtpAttempts => &mut flow.otp_attempts,
+        };
+        if *value >= limit {
+            return Err(StoreError::LimitReached);
+        }
+        *value += 1;
+        Ok(*value)
     }
 
     async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
@@ -157,6 +173,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let user = d.users.get_mut(id).ok_or(StoreError::Conflict)?;
+        user.phone_verified_at.get_or_insert(at);
+        Ok(())
+    }
+
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut d = self.lock()?;
         if d.sessions.contains_key(&session.key) {
@@ -166,17 +189,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn get_session(
-        &self,
-        key: &TokenHash,
-        now: Timestamp,
-    ) -> Result<Option<Session>, StoreError> {
-        Ok(self
-            .lock()?
-            .sessions
-            .get(key)
-            .filter(|s| s.expires_at > now)
-            .cloned())
+    async fn get_session(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock()?.sessions.get(key).filter(|s| s.expires_at > now).cloned())
     }
 
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
@@ -184,23 +198,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn put_coverage(
-        &self,
-        ip: IpAddr,
-        covered: bool,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError> {
         self.lock()?.coverage.insert(ip, (covered, expires_at));
         Ok(())
     }
 
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError> {
-        Ok(self
-            .lock()?
-            .coverage
-            .get(&ip)
-            .filter(|(_, exp)| *exp > now)
-            .map(|(c, _)| *c))
+        Ok(self.lock()?.coverage.get(&ip).filter(|(_, exp)| *exp > now).map(|(c, _)| *c))
     }
 }
 
@@ -221,9 +225,7 @@ impl RateLimiter for MemoryStore {
         let entry = d.counters.entry(key).or_insert((0, end));
         if entry.0 >= limit {
             let retry = u64::try_from(end.0 - now.0).unwrap_or(0).max(1);
-            return Ok(RateDecision::Limited {
-                retry_after_secs: retry,
-            });
+            return Ok(RateDecision::Limited { retry_after_secs: retry });
         }
         entry.0 += 1;
         Ok(RateDecision::Allowed)
@@ -239,26 +241,12 @@ mod tests {
         let s = MemoryStore::new();
         let t = Timestamp(3600 * 10 + 5);
         for _ in 0..3 {
-            assert_eq!(
-                s.hit("b", 3, 3600, t).await.ok(),
-                Some(RateDecision::Allowed)
-            );
+            assert_eq!(s.hit("b", 3, 3600, t).await.ok(), Some(RateDecision::Allowed));
         }
-        assert_eq!(
-            s.hit("b", 3, 3600, t).await.ok(),
-            Some(RateDecision::Limited {
-                retry_after_secs: 3595
-            })
-        );
-        assert_eq!(
-            s.hit("other", 3, 3600, t).await.ok(),
-            Some(RateDecision::Allowed)
-        );
+        assert_eq!(s.hit("b", 3, 3600, t).await.ok(), Some(RateDecision::Limited { retry_after_secs: 3595 }));
+        assert_eq!(s.hit("other", 3, 3600, t).await.ok(), Some(RateDecision::Allowed));
         // next window
-        assert_eq!(
-            s.hit("b", 3, 3600, t.plus_secs(3595)).await.ok(),
-            Some(RateDecision::Allowed)
-        );
+        assert_eq!(s.hit("b", 3, 3600, t.plus_secs(3595)).await.ok(), Some(RateDecision::Allowed));
     }
 
     #[tokio::test]
@@ -268,9 +256,7 @@ mod tests {
         let mut tasks = Vec::new();
         for _ in 0..50 {
             let s = s.clone();
-            tasks.push(tokio::spawn(
-                async move { s.hit("race", 5, 60, t).await.ok() },
-            ));
+            tasks.push(tokio::spawn(async move { s.hit("race", 5, 60, t).await.ok() }));
         }
         let mut allowed = 0;
         for task in tasks {

@@ -1,5 +1,8 @@
 //! Implementations of the ports.
 
+pub mod http_client;
 pub mod memory;
 pub mod notify;
 pub mod truid_http;
+pub mod twilio;
+pub mod vonage;

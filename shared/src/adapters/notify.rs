@@ -26,10 +26,7 @@ impl OutboxNotifier {
 impl Notifier for OutboxNotifier {
     async fn notify(&self, n: Notification) -> Result<(), NotifyError> {
         tracing::info!(kind = ?n.kind, to = %n.to.masked(), "notification queued in the local outbox");
-        self.sent
-            .lock()
-            .map_err(|_| NotifyError("outbox poisoned".into()))?
-            .push(n);
+        self.sent.lock().map_err(|_| NotifyError("outbox poisoned".into()))?.push(n);
         Ok(())
     }
 }

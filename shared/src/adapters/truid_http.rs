@@ -10,12 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::adapters::http_client::{Retry, build_client, decode, join, read_body, send};
 use crate::clock::{Clock, Timestamp};
 use crate::domain::Phone;
 use crate::domain::outcome::CheckStatus;
 use crate::ports::truid::{
-    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport,
-    SubscriberCheckReport,
+    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
 use crate::ports::{ProviderError, SecretSource, TruId};
 
@@ -23,8 +23,6 @@ use crate::ports::{ProviderError, SecretSource, TruId};
 pub const SCOPES: &str = "coverage subscriber_check sim_check";
 /// Refresh this long before the token expires, so no request goes out with a token about to die.
 pub const TOKEN_REFRESH_MARGIN_SECS: i64 = 60;
-/// Bodies larger than this are not provider answers we expect.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct TruIdHttpConfig {
@@ -48,68 +46,10 @@ pub struct TruIdClient {
     token: tokio::sync::Mutex<Option<CachedToken>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Retry {
-    /// Reads and token requests: retry transport failures, timeouts and 5xx.
-    Idempotent { retries: u32 },
-    /// Creates: only when the request provably never reached the server.
-    ConnectOnly,
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// The base URL must be HTTPS; plain HTTP is allowed only on loopback, for the local sandbox.
-pub fn validate_base_url(url: &Url) -> Result<(), &'static str> {
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(url) => {}
-        _ => return Err("must be an https:// URL (http:// only on loopback)"),
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err("must not carry a query, fragment or credentials");
-    }
-    Ok(())
-}
-
-fn map_transport(e: &reqwest::Error) -> ProviderError {
-    if e.is_timeout() {
-        ProviderError::Timeout
-    } else {
-        // The error text names the host and kind of failure, never a secret: URLs we build carry no
-        // credentials and no check ids in query strings.
-        ProviderError::Unavailable(if e.is_connect() {
-            "connect".into()
-        } else {
-            "transport".into()
-        })
-    }
-}
-
 #[derive(Deserialize)]
 struct ProblemBody {
     #[serde(rename = "type")]
     kind: Option<String>,
-}
-
-async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-    {
-        return Err(ProviderError::InvalidResponse("body too large".into()));
-    }
-    let bytes = resp.bytes().await.map_err(|e| map_transport(&e))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ProviderError::InvalidResponse("body too large".into()));
-    }
-    Ok(bytes.to_vec())
 }
 
 /// Turns a non-2xx answer into a typed error.
@@ -135,35 +75,8 @@ async fn problem(resp: reqwest::Response) -> ProviderError {
         .and_then(|b| serde_json::from_slice::<ProblemBody>(&b).ok())
         .and_then(|p| p.kind)
         .and_then(|t| t.rsplit_once('#').map(|(_, s)| s.to_owned()))
-        .filter(|s| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        });
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
     ProviderError::Problem { status, slug }
-}
-
-async fn decode<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-) -> Result<T, ProviderError> {
-    let body = read_body(resp).await?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ProviderError::InvalidResponse(format!("decode: {}", e.classify_name())))
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "eof",
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -223,97 +136,38 @@ struct SimCheckBody {
 }
 
 impl TruIdClient {
-    pub fn new(
-        config: TruIdHttpConfig,
-        secrets: Arc<dyn SecretSource>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, String> {
-        validate_base_url(&config.base_url).map_err(|e| format!("tru.ID base URL {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(!is_loopback(&config.base_url))
-            .user_agent(concat!("simguard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("building the tru.ID HTTP client: {e}"))?;
+    pub fn new(config: TruIdHttpConfig, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let http = build_client(&config.base_url, config.timeout).map_err(|e| format!("tru.ID base URL {e}"))?;
         let mut base = config.base_url;
         let path = base.path().trim_end_matches('/').to_owned();
         base.set_path(&path);
-        Ok(Self {
-            http,
-            base,
-            secrets,
-            clock,
-            token: tokio::sync::Mutex::new(None),
-        })
+        Ok(Self { http, base, secrets, clock, token: tokio::sync::Mutex::new(None) })
     }
 
     /// `path` is built only from constants and validated values (UUIDs, IP addresses).
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
-    }
-
-    async fn send(
-        &self,
-        retry: Retry,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let mut attempt = 0u32;
-        loop {
-            let result = build().send().await;
-            let retryable = match (&result, retry) {
-                (Err(e), Retry::ConnectOnly) => e.is_connect(),
-                (Err(_), Retry::Idempotent { retries }) => attempt < retries,
-                (Ok(r), Retry::Idempotent { retries }) => {
-                    r.status().is_server_error() && attempt < retries
-                }
-                (Ok(_), Retry::ConnectOnly) => false,
-            };
-            let retryable = retryable && attempt < 2;
-            if !retryable {
-                return result.map_err(|e| map_transport(&e));
-            }
-            attempt += 1;
-            // Exponential backoff with jitter (REL05-BP03), capped by the attempt limit above.
-            let mut jitter = [0u8; 1];
-            let _ = getrandom::fill(&mut jitter);
-            tokio::time::sleep(Duration::from_millis(
-                50 * 2u64.pow(attempt) + u64::from(jitter[0] % 50),
-            ))
-            .await;
-        }
+        join(&self.base, path)
     }
 
     async fn fetch_token(&self, force_secret_refresh: bool) -> Result<CachedToken, ProviderError> {
-        let secrets = self
-            .secrets
-            .load(force_secret_refresh)
-            .await
-            .map_err(|_| ProviderError::Unauthorized)?;
-        let (Some(client_id), Some(secret)) = (
-            secrets.truid_client_id.clone(),
-            secrets.truid_client_secret.clone(),
-        ) else {
+        let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| ProviderError::Unauthorized)?;
+        let (Some(client_id), Some(secret)) = (secrets.truid_client_id.clone(), secrets.truid_client_secret.clone())
+        else {
             return Err(ProviderError::Unauthorized);
         };
         let url = self.url("/oauth2/v1/token");
-        let resp = self
-            .send(Retry::Idempotent { retries: 2 }, || {
-                self.http
-                    .post(&url)
-                    .basic_auth(&client_id, Some(secret.expose_secret()))
-                    .form(&[("grant_type", "client_credentials"), ("scope", SCOPES)])
-            })
-            .await?;
+        let resp = send(Retry::Idempotent { retries: 2 }, || {
+            self.http
+                .post(&url)
+                .basic_auth(&client_id, Some(secret.expose_secret()))
+                .form(&[("grant_type", "client_credentials"), ("scope", SCOPES)])
+        })
+        .await?;
         if !resp.status().is_success() {
             return Err(problem(resp).await);
         }
         let body: TokenBody = decode(resp).await?;
-        if !body.token_type.eq_ignore_ascii_case("bearer")
-            || body.expires_in <= 0
-            || body.access_token.is_empty()
-        {
+        if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
             return Err(ProviderError::InvalidResponse("token".into()));
         }
         Ok(CachedToken {
@@ -351,10 +205,7 @@ impl TruIdClient {
     /// have replaced it).
     async fn invalidate(&self, refused: &SecretString) {
         let mut slot = self.token.lock().await;
-        if slot
-            .as_ref()
-            .is_some_and(|t| t.token.expose_secret() == refused.expose_secret())
-        {
+        if slot.as_ref().is_some_and(|t| t.token.expose_secret() == refused.expose_secret()) {
             *slot = None;
         }
     }
@@ -367,13 +218,13 @@ impl TruIdClient {
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
         let token = self.bearer(false).await?;
-        let resp = self.send(retry, || build(token.expose_secret())).await?;
+        let resp = send(retry, || build(token.expose_secret())).await?;
         if !matches!(resp.status().as_u16(), 401 | 403) {
             return Ok(resp);
         }
         self.invalidate(&token).await;
         let token = self.bearer(true).await?;
-        self.send(retry, || build(token.expose_secret())).await
+        Ok(send(retry, || build(token.expose_secret())).await?)
     }
 
     fn report(expected: &CheckId, body: CheckBody) -> Result<SubscriberCheckReport, ProviderError> {
@@ -401,28 +252,15 @@ impl TruId for TruIdClient {
     async fn coverage(&self, ip: IpAddr) -> Result<Coverage, ProviderError> {
         // `IpAddr`'s Display is digits, dots, colons and hex only: safe as a path segment.
         let url = self.url(&format!("/coverage/v0.1/device_ips/{ip}"));
-        let resp = self
-            .authed(Retry::Idempotent { retries: 1 }, |t| {
-                self.http.get(&url).bearer_auth(t)
-            })
-            .await?;
+        let resp = self.authed(Retry::Idempotent { retries: 1 }, |t| self.http.get(&url).bearer_auth(t)).await?;
         match resp.status().as_u16() {
             200 => {
                 let body: ReachabilityBody = decode(resp).await?;
-                let has = |p: &str| {
-                    body.products
-                        .iter()
-                        .any(|x| x.product_id.eq_ignore_ascii_case(p))
-                };
-                Ok(Coverage {
-                    subscriber_check: has("SUK"),
-                    sim_check: has("SCK"),
-                })
+                let has = |p: &str| body.products.iter().any(|x| x.product_id.eq_ignore_ascii_case(p));
+                Ok(Coverage { subscriber_check: has("SUK"), sim_check: has("SCK") })
             }
             400 | 404 | 412 => match problem(resp).await {
-                ProviderError::Problem { status: 400, slug }
-                    if slug.as_deref() != Some("mno_not_supported") =>
-                {
+                ProviderError::Problem { status: 400, slug } if slug.as_deref() != Some("mno_not_supported") => {
                     Err(ProviderError::Problem { status: 400, slug })
                 }
                 _ => Ok(Coverage::NONE),
@@ -431,10 +269,7 @@ impl TruId for TruIdClient {
         }
     }
 
-    async fn create_subscriber_check(
-        &self,
-        check: &NewSubscriberCheck,
-    ) -> Result<CreatedCheck, ProviderError> {
+    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, ProviderError> {
         let url = self.url("/subscriber_check/v0.2/checks");
         let body = serde_json::json!({
             "phone_number": check.phone.e164(),
@@ -442,17 +277,13 @@ impl TruId for TruIdClient {
             "reference_id": check.reference_id,
             "period": check.period_minutes,
         });
-        let resp = self
-            .authed(Retry::ConnectOnly, |t| {
-                self.http.post(&url).bearer_auth(t).json(&body)
-            })
-            .await?;
+        let resp = self.authed(Retry::ConnectOnly, |t| self.http.post(&url).bearer_auth(t).json(&body)).await?;
         if resp.status().as_u16() != 201 {
             return Err(problem(resp).await);
         }
         let created: CreateBody = decode(resp).await?;
-        let check_id = CheckId::parse(&created.check_id)
-            .ok_or_else(|| ProviderError::InvalidResponse("check_id".into()))?;
+        let check_id =
+            CheckId::parse(&created.check_id).ok_or_else(|| ProviderError::InvalidResponse("check_id".into()))?;
         let check_url = Url::parse(&created.links.check_url.href)
             .map_err(|_| ProviderError::InvalidResponse("check_url".into()))?;
         // The browser is sent to this URL: only ever to the provider we configured.
@@ -488,16 +319,9 @@ impl TruId for TruIdClient {
         Self::report(id, decode(resp).await?)
     }
 
-    async fn get_subscriber_check(
-        &self,
-        id: &CheckId,
-    ) -> Result<SubscriberCheckReport, ProviderError> {
+    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, ProviderError> {
         let url = self.url(&format!("/subscriber_check/v0.2/checks/{}", id.expose()));
-        let resp = self
-            .authed(Retry::Idempotent { retries: 1 }, |t| {
-                self.http.get(&url).bearer_auth(t)
-            })
-            .await?;
+        let resp = self.authed(Retry::Idempotent { retries: 1 }, |t| self.http.get(&url).bearer_auth(t)).await?;
         if resp.status().as_u16() != 200 {
             return Err(problem(resp).await);
         }
@@ -511,12 +335,10 @@ impl TruId for TruIdClient {
         period_minutes: u32,
     ) -> Result<SimCheckReport, ProviderError> {
         let url = self.url("/sim_check/v0.1/checks");
-        let body = serde_json::json!({ "phone_number": phone.e164(), "reference_id": reference_id, "period": period_minutes });
-        let resp = self
-            .authed(Retry::Idempotent { retries: 1 }, |t| {
-                self.http.post(&url).bearer_auth(t).json(&body)
-            })
-            .await?;
+        let body =
+            serde_json::json!({ "phone_number": phone.e164(), "reference_id": reference_id, "period": period_minutes });
+        let resp =
+            self.authed(Retry::Idempotent { retries: 1 }, |t| self.http.post(&url).bearer_auth(t).json(&body)).await?;
         if resp.status().as_u16() != 201 {
             return Err(problem(resp).await);
         }

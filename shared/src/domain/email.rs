@@ -31,14 +31,10 @@ impl Email {
         if trimmed.chars().count() > Self::MAX_LEN {
             return Err(EmailError::TooLong);
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
-        {
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
             return Err(EmailError::Invalid);
         }
-        let parsed =
-            email_address::EmailAddress::from_str(trimmed).map_err(|_| EmailError::Invalid)?;
+        let parsed = email_address::EmailAddress::from_str(trimmed).map_err(|_| EmailError::Invalid)?;
         let domain = parsed.domain();
         if domain.starts_with('[') || !domain.contains('.') || domain.ends_with('.') {
             return Err(EmailError::Invalid);
@@ -91,14 +87,8 @@ mod tests {
 
     #[test]
     fn normalises() {
-        assert_eq!(
-            Email::parse("  Alice@Example.COM ").map(|e| e.as_str().to_owned()),
-            Ok("alice@example.com".into())
-        );
-        assert_eq!(
-            Email::parse("a.b+tag@sub.example.org").map(|e| e.local_part().to_owned()),
-            Ok("a.b+tag".into())
-        );
+        assert_eq!(Email::parse("  Alice@Example.COM ").map(|e| e.as_str().to_owned()), Ok("alice@example.com".into()));
+        assert_eq!(Email::parse("a.b+tag@sub.example.org").map(|e| e.local_part().to_owned()), Ok("a.b+tag".into()));
     }
 
     #[test]

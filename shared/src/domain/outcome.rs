@@ -1,6 +1,8 @@
 //! What a tru.ID check result means for us. Fail closed: only a completed check that positively
 //! reports both a match and no SIM change is verified; anything missing or unknown is a denial.
 
+use crate::domain::sim_policy::change_possibly_within;
+
 /// The status of a tru.ID check, with anything unrecognised kept as `Unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
@@ -49,28 +51,34 @@ impl CheckOutcome {
 }
 
 fn unsupported_error_code(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("mno_not_supported" | "not_mobile_ip" | "mno_user_not_found")
-    )
+    matches!(code, Some("mno_not_supported" | "not_mobile_ip" | "mno_user_not_found"))
 }
 
 /// SubscriberCheck: a SIM-change signal outranks a mismatch, because it closes the SMS path too.
+/// `sim_change_within` is judged against our own window (see [`crate::domain::sim_policy`]).
 pub fn classify_subscriber_check(
     status: CheckStatus,
     matched: Option<bool>,
     no_sim_change: Option<bool>,
+    sim_change_within: Option<u32>,
     error_code: Option<&str>,
+    window_minutes: u32,
 ) -> CheckOutcome {
     match status {
-        CheckStatus::Completed => match (matched, no_sim_change) {
-            (Some(true), Some(true)) => CheckOutcome::Verified,
-            (_, Some(false)) => CheckOutcome::SimChanged,
-            // The phone answered but the SIM state is unknown: not proof that it was not swapped.
-            (Some(true), None) => CheckOutcome::SimChanged,
-            (Some(false), _) => CheckOutcome::Mismatch,
-            (None, _) => CheckOutcome::Error,
-        },
+        CheckStatus::Completed => {
+            let changed = no_sim_change == Some(false)
+                || sim_change_within.is_some_and(|w| change_possibly_within(w, window_minutes));
+            if changed {
+                return CheckOutcome::SimChanged;
+            }
+            match (matched, no_sim_change) {
+                (Some(true), Some(true)) => CheckOutcome::Verified,
+                // The phone answered but the SIM state is unknown: not proof that it was not swapped.
+                (Some(true), _) => CheckOutcome::SimChanged,
+                (Some(false), _) => CheckOutcome::Mismatch,
+                (None, _) => CheckOutcome::Error,
+            }
+        }
         CheckStatus::Error if unsupported_error_code(error_code) => CheckOutcome::Unsupported,
         CheckStatus::Error
         | CheckStatus::Expired
@@ -87,48 +95,44 @@ mod tests {
     /// SECURITY.md B3: the whole table, every combination.
     #[test]
     fn only_completed_match_and_no_sim_change_verifies() {
-        let statuses = [
-            CheckStatus::Accepted,
-            CheckStatus::Pending,
-            CheckStatus::Completed,
-            CheckStatus::Expired,
-            CheckStatus::Error,
-            CheckStatus::Unknown,
-        ];
+        use CheckStatus::*;
+        let statuses = [Accepted, Pending, Completed, Expired, Error, Unknown];
         let bools = [None, Some(false), Some(true)];
         let codes = [None, Some("mno_server_error"), Some("mno_not_supported")];
+        // Within a 7-day window: 60 ("0–1 h") is a recent change, 43200 ("7d01m–30d") is not.
+        let withins = [None, Some(60), Some(43200)];
         let mut verified = 0;
         for status in statuses {
             for matched in bools {
                 for nsc in bools {
                     for code in codes {
-                        let got = classify_subscriber_check(status, matched, nsc, code);
-                        let want = match (status, matched, nsc) {
-                            (CheckStatus::Completed, Some(true), Some(true)) => {
-                                CheckOutcome::Verified
+                        for within in withins {
+                            let got = classify_subscriber_check(status, matched, nsc, within, code, 10080);
+                            let want = match (status, matched, nsc) {
+                                (Completed, _, _) if within == Some(60) => CheckOutcome::SimChanged,
+                                (Completed, Some(true), Some(true)) => CheckOutcome::Verified,
+                                (Completed, _, Some(false)) => CheckOutcome::SimChanged,
+                                (Completed, Some(true), None) => CheckOutcome::SimChanged,
+                                (Completed, Some(false), _) => CheckOutcome::Mismatch,
+                                (Completed, None, _) => CheckOutcome::Error,
+                                (Error, _, _) if code == Some("mno_not_supported") => CheckOutcome::Unsupported,
+                                _ => CheckOutcome::Error,
+                            };
+                            assert_eq!(
+                                got, want,
+                                "{status:?} match={matched:?} no_sim_change={nsc:?} within={within:?} code={code:?}"
+                            );
+                            if got == CheckOutcome::Verified {
+                                verified += 1;
                             }
-                            (CheckStatus::Completed, _, Some(false)) => CheckOutcome::SimChanged,
-                            (CheckStatus::Completed, Some(true), None) => CheckOutcome::SimChanged,
-                            (CheckStatus::Completed, Some(false), _) => CheckOutcome::Mismatch,
-                            (CheckStatus::Completed, None, _) => CheckOutcome::Error,
-                            (CheckStatus::Error, _, _) if code == Some("mno_not_supported") => {
-                                CheckOutcome::Unsupported
-                            }
-                            _ => CheckOutcome::Error,
-                        };
-                        assert_eq!(
-                            got, want,
-                            "{status:?} match={matched:?} no_sim_change={nsc:?} code={code:?}"
-                        );
-                        if got == CheckOutcome::Verified {
-                            verified += 1;
                         }
                     }
                 }
             }
         }
-        // Only one (status, match, no_sim_change) cell verifies, whatever the error code says.
-        assert_eq!(verified, codes.len());
+        // Only COMPLETED + match + no_sim_change verifies, and only without a recent change reported,
+        // whatever the error code says.
+        assert_eq!(verified, codes.len() * 2);
     }
 
     #[test]

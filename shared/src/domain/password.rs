@@ -60,11 +60,7 @@ fn blocklist() -> &'static HashSet<&'static str> {
     // A read-only table parsed once per process; it holds no request data.
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| {
-        COMMON_PASSWORDS
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
+        COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
     })
 }
 
@@ -117,17 +113,9 @@ pub struct HashCost {
 }
 
 impl HashCost {
-    pub const PRODUCTION: HashCost = HashCost {
-        memory_kib: 19 * 1024,
-        iterations: 2,
-        parallelism: 1,
-    };
+    pub const PRODUCTION: HashCost = HashCost { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
     /// Only for tests that hash many passwords; never configurable at run time.
-    pub const TEST_ONLY_CHEAP: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    pub const TEST_ONLY_CHEAP: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,11 +162,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: HashCost, pepper: Option<SecretString>) -> Self {
-        Self {
-            cost,
-            pepper: pepper.map(Arc::new),
-            dummy: Arc::new(OnceLock::new()),
-        }
+        Self { cost, pepper: pepper.map(Arc::new), dummy: Arc::new(OnceLock::new()) }
     }
 
     pub fn cost(&self) -> HashCost {
@@ -186,13 +170,11 @@ impl PasswordHasher {
     }
 
     fn argon2(cost: HashCost, pepper: Option<&[u8]>) -> Result<Argon2<'_>, HashError> {
-        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|_| HashError::Argon2)?;
+        let params =
+            Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(|_| HashError::Argon2)?;
         match pepper {
-            Some(secret) => {
-                Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
-                    .map_err(|_| HashError::Argon2)
-            }
+            Some(secret) => Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(|_| HashError::Argon2),
             None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
         }
     }
@@ -204,36 +186,23 @@ impl PasswordHasher {
         salt: &[u8],
     ) -> Result<PasswordHash, HashError> {
         let argon2 = Self::argon2(cost, pepper.map(|p| p.expose_secret().as_bytes()))?;
-        let phc = argon2
-            .hash_password_with_salt(password.as_bytes(), salt)
-            .map_err(|_| HashError::Argon2)?;
+        let phc = argon2.hash_password_with_salt(password.as_bytes(), salt).map_err(|_| HashError::Argon2)?;
         Ok(PasswordHash(phc.to_string()))
     }
 
-    pub async fn hash(
-        &self,
-        password: &Password,
-        random: &dyn Random,
-    ) -> Result<PasswordHash, HashError> {
+    pub async fn hash(&self, password: &Password, random: &dyn Random) -> Result<PasswordHash, HashError> {
         let mut salt = [0u8; 16];
         random.fill(&mut salt).map_err(|_| HashError::Random)?;
         let cost = self.cost;
         let pepper = self.pepper.clone();
         let pw = SecretString::from(password.expose().to_owned());
-        tokio::task::spawn_blocking(move || {
-            Self::hash_blocking(cost, pepper.as_deref(), pw.expose_secret(), &salt)
-        })
-        .await
-        .map_err(|_| HashError::Join)?
+        tokio::task::spawn_blocking(move || Self::hash_blocking(cost, pepper.as_deref(), pw.expose_secret(), &salt))
+            .await
+            .map_err(|_| HashError::Join)?
     }
 
     /// `stored == None` (unknown user) still spends one full verification, then answers false.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        stored: Option<&PasswordHash>,
-        random: &dyn Random,
-    ) -> bool {
+    pub async fn verify(&self, password: SecretString, stored: Option<&PasswordHash>, random: &dyn Random) -> bool {
         let (hash, real) = match stored {
             Some(h) => (h.clone(), true),
             None => match self.dummy_hash(random).await {
@@ -244,15 +213,10 @@ impl PasswordHasher {
         let cost = self.cost;
         let pepper = self.pepper.clone();
         let ok = tokio::task::spawn_blocking(move || {
-            let Ok(argon2) = Self::argon2(
-                cost,
-                pepper.as_deref().map(|p| p.expose_secret().as_bytes()),
-            ) else {
+            let Ok(argon2) = Self::argon2(cost, pepper.as_deref().map(|p| p.expose_secret().as_bytes())) else {
                 return false;
             };
-            argon2
-                .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-                .is_ok()
+            argon2.verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok()
         })
         .await
         .unwrap_or(false);
@@ -278,14 +242,8 @@ mod tests {
 
     #[test]
     fn length_is_counted_in_code_points_after_nfkc() {
-        assert_eq!(
-            PasswordPolicy::check("short", None).err(),
-            Some(PasswordRejection::TooShort)
-        );
-        assert_eq!(
-            PasswordPolicy::check("elevenchars", None).err(),
-            Some(PasswordRejection::TooShort)
-        );
+        assert_eq!(PasswordPolicy::check("short", None).err(), Some(PasswordRejection::TooShort));
+        assert_eq!(PasswordPolicy::check("elevenchars", None).err(), Some(PasswordRejection::TooShort));
         assert!(PasswordPolicy::check("twelve chars", None).is_ok());
         // 12 emoji are 12 code points (48 bytes): accepted.
         assert!(PasswordPolicy::check("🔑🚲🌵🎻🍉🧭🪁🦔🐙🌋🧊🪐", None).is_ok());
@@ -313,19 +271,10 @@ mod tests {
 
     #[test]
     fn common_and_context_passwords_are_refused() {
-        for common in [
-            "123qweasdzxc",
-            "1QAZ2WSX3EDC",
-            "qwerty123456",
-            "aaaaaaaaaaaaaaaa",
-            "my simguard account",
-            "password1234!",
-        ] {
-            assert_eq!(
-                PasswordPolicy::check(common, None).err(),
-                Some(PasswordRejection::TooCommon),
-                "{common}"
-            );
+        for common in
+            ["123qweasdzxc", "1QAZ2WSX3EDC", "qwerty123456", "aaaaaaaaaaaaaaaa", "my simguard account", "password1234!"]
+        {
+            assert_eq!(PasswordPolicy::check(common, None).err(), Some(PasswordRejection::TooCommon), "{common}");
         }
         assert_eq!(
             PasswordPolicy::check("Alice.Liddell-2026", Some("alice.liddell")).err(),
@@ -338,11 +287,7 @@ mod tests {
     #[test]
     fn blocklist_is_loaded() {
         assert!(blocklist().len() > 300);
-        assert!(
-            blocklist()
-                .iter()
-                .all(|p| p.chars().count() >= PasswordPolicy::MIN_CHARS)
-        );
+        assert!(blocklist().iter().all(|p| p.chars().count() >= PasswordPolicy::MIN_CHARS));
     }
 
     #[tokio::test]
@@ -350,68 +295,21 @@ mod tests {
         let hasher = PasswordHasher::new(HashCost::PRODUCTION, None);
         let pw = PasswordPolicy::check("a long enough passphrase", None).expect("valid");
         let h = hasher.hash(&pw, &OsRandom).await.expect("hash");
-        assert!(
-            h.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{}",
-            h.as_str()
-        );
+        assert!(h.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", h.as_str());
         let again = hasher.hash(&pw, &OsRandom).await.expect("hash");
         assert_ne!(h, again, "salted");
-        assert!(
-            hasher
-                .verify(
-                    SecretString::from("a long enough passphrase"),
-                    Some(&h),
-                    &OsRandom
-                )
-                .await
-        );
-        assert!(
-            !hasher
-                .verify(
-                    SecretString::from("a long enough passphrasE"),
-                    Some(&h),
-                    &OsRandom
-                )
-                .await
-        );
-        assert!(
-            !hasher
-                .verify(
-                    SecretString::from("a long enough passphrase"),
-                    None,
-                    &OsRandom
-                )
-                .await
-        );
+        assert!(hasher.verify(SecretString::from("a long enough passphrase"), Some(&h), &OsRandom).await);
+        assert!(!hasher.verify(SecretString::from("a long enough passphrasE"), Some(&h), &OsRandom).await);
+        assert!(!hasher.verify(SecretString::from("a long enough passphrase"), None, &OsRandom).await);
     }
 
     #[tokio::test]
     async fn pepper_changes_the_hash() {
-        let peppered = PasswordHasher::new(
-            HashCost::TEST_ONLY_CHEAP,
-            Some(SecretString::from("pepper")),
-        );
+        let peppered = PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, Some(SecretString::from("pepper")));
         let plain = PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None);
         let pw = PasswordPolicy::check("a long enough passphrase", None).expect("valid");
         let h = peppered.hash(&pw, &OsRandom).await.expect("hash");
-        assert!(
-            peppered
-                .verify(
-                    SecretString::from("a long enough passphrase"),
-                    Some(&h),
-                    &OsRandom
-                )
-                .await
-        );
-        assert!(
-            !plain
-                .verify(
-                    SecretString::from("a long enough passphrase"),
-                    Some(&h),
-                    &OsRandom
-                )
-                .await
-        );
+        assert!(peppered.verify(SecretString::from("a long enough passphrase"), Some(&h), &OsRandom).await);
+        assert!(!plain.verify(SecretString::from("a long enough passphrase"), Some(&h), &OsRandom).await);
     }
 }

@@ -120,11 +120,7 @@ mod tests {
             ("+1 (415) 555.2671", "+14155552671"),
             ("+290 1234", "+2901234"),
         ] {
-            assert_eq!(
-                Phone::parse(input).map(|p| p.e164().to_owned()),
-                Ok(want.to_owned()),
-                "{input}"
-            );
+            assert_eq!(Phone::parse(input).map(|p| p.e164().to_owned()), Ok(want.to_owned()), "{input}");
         }
     }
 

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::SharedApp;
-use crate::domain::{Email, PasswordPolicy, Phone, Session, User, UserId};
-use crate::http::cookies::SESSION;
+use crate::domain::{Email, Flow, FlowKind, FlowState, PasswordPolicy, Phone, User, UserId};
+use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
+use crate::http::flow_support::notify;
 use crate::http::limits::{HOUR, QUARTER_HOUR, email_key, enforce, ip_key};
-use crate::http::reset::notify;
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{NotificationKind, StoreError};
 use crate::random::{Token, random_id};
@@ -31,26 +31,19 @@ pub async fn register(
     client: ClientMeta,
     ApiJson(body): ApiJson<Register>,
 ) -> Result<Response, Problem> {
-    enforce(
-        &app,
-        "register_ip",
-        &ip_key(client.ip),
-        app.settings.limits.register_per_ip_hour,
-        HOUR,
-    )
-    .await?;
+    enforce(&app, "register_ip", &ip_key(client.ip), app.settings.limits.register_per_ip_hour, HOUR).await?;
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_email())?;
     let phone = Phone::parse(&body.phone).map_err(|_| Problem::invalid_phone())?;
+    // Pumping needs accounts: a number we would never text is refused here, not at the first SMS.
+    if !app.settings.otp.sms_allowed_to(&phone) {
+        return Err(Problem::phone_not_supported());
+    }
     let password = PasswordPolicy::check(&body.password, Some(email.local_part()))
         .map_err(|r| Problem::weak_password(r.code()))?;
-    let password_hash = app
-        .hasher
-        .hash(&password, &*app.random)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            Problem::unavailable()
-        })?;
+    let password_hash = app.hasher.hash(&password, &*app.random).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        Problem::unavailable()
+    })?;
     let id = random_id(&*app.random).map_err(|_| Problem::unavailable())?;
     let user = User {
         id: UserId(id),
@@ -64,28 +57,15 @@ pub async fn register(
     match app.store.create_user(&user).await {
         Ok(()) => tracing::info!(event = "registered", user_id = %user.id, "account created"),
         Err(StoreError::EmailTaken) => {
-            tracing::info!(
-                event = "register_existing_email",
-                "registration with an email already in use"
-            );
+            tracing::info!(event = "register_existing_email", "registration with an email already in use");
             if let Ok(Some(owner)) = app.store.user_by_email(&user.email).await {
-                notify(
-                    &app,
-                    &owner,
-                    NotificationKind::RegistrationWithExistingEmail,
-                    client.ip,
-                    &client.user_agent,
-                )
-                .await;
+                notify(&app, &owner, NotificationKind::RegistrationWithExistingEmail, client.ip, &client.user_agent)
+                    .await;
             }
         }
         Err(e) => return Err(e.into()),
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "status": "registered" })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, axum::Json(json!({ "status": "registered" }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -95,62 +75,41 @@ pub struct Login {
     pub password: String,
 }
 
-/// `POST /api/login`. An unknown email and a wrong password get the same answer after the same work
-/// (a full Argon2 verification against a dummy hash).
+/// `POST /api/login`: the password, the first factor. A right password starts a login flow (its
+/// cookie) and answers `{"next":"second_factor","csrf":…}`; the session comes only after the SIM
+/// check and the SMS code of *this* flow. An unknown email and a wrong password get the same answer
+/// after the same work (a full Argon2 verification against a dummy hash).
 pub async fn login(
     State(app): State<SharedApp>,
     client: ClientMeta,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
     let limits = &app.settings.limits;
-    enforce(
-        &app,
-        "login_ip",
-        &ip_key(client.ip),
-        limits.login_per_ip_hour,
-        HOUR,
-    )
-    .await?;
+    enforce(&app, "login_ip", &ip_key(client.ip), limits.login_per_ip_hour, HOUR).await?;
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_credentials())?;
-    enforce(
-        &app,
-        "login_account",
-        &email_key(&email),
-        limits.login_per_account_15min,
-        QUARTER_HOUR,
-    )
-    .await?;
+    enforce(&app, "login_account", &email_key(&email), limits.login_per_account_15min, QUARTER_HOUR).await?;
     let user = app.store.user_by_email(&email).await?;
     let password = PasswordPolicy::normalise_for_login(&body.password);
-    let ok = app
-        .hasher
-        .verify(
-            password,
-            user.as_ref().map(|u| &u.password_hash),
-            &*app.random,
-        )
-        .await;
+    let ok = app.hasher.verify(password, user.as_ref().map(|u| &u.password_hash), &*app.random).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(event = "login_failed", "wrong email or password");
         return Err(Problem::invalid_credentials());
     };
     let token = Token::generate(&*app.random).map_err(|_| Problem::unavailable())?;
-    let now = app.clock.now();
-    let session = Session {
-        key: token.hash(),
-        user_id: user.id.clone(),
-        credential_version: user.credential_version,
-        created_at: now,
-        expires_at: now.plus_secs(app.settings.session_ttl_secs),
-    };
-    app.store.put_session(&session).await?;
-    tracing::info!(event = "login", user_id = %user.id, "signed in");
-    let mut resp = axum::Json(json!({ "status": "signed_in", "csrf": csrf_token_for(&token) }))
-        .into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        SESSION.set(&token, app.settings.session_ttl_secs),
+    let flow = Flow::start(
+        token.hash(),
+        FlowKind::Login,
+        Some(user.id.clone()),
+        FlowState::PasswordOk,
+        client.ip,
+        client.user_agent,
+        app.clock.now(),
+        app.settings.flow_ttl_secs,
     );
+    app.store.put_flow(&flow).await?;
+    tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
+    let mut resp = axum::Json(json!({ "next": "second_factor", "csrf": csrf_token_for(&token) })).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&token, app.settings.flow_ttl_secs));
     Ok(resp)
 }
 
@@ -162,8 +121,7 @@ pub async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Result<
         tracing::info!(event = "logout", "signed out");
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut()
-        .append(header::SET_COOKIE, SESSION.clear());
+    resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
     Ok(resp)
 }
 
@@ -171,21 +129,13 @@ pub async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Result<
 pub async fn me(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Response, Problem> {
     let token = SESSION.read(&headers).ok_or_else(Problem::unauthorized)?;
     let now = app.clock.now();
-    let session = app
-        .store
-        .get_session(&token.hash(), now)
-        .await?
-        .ok_or_else(Problem::unauthorized)?;
+    let session = app.store.get_session(&token.hash(), now).await?.ok_or_else(Problem::unauthorized)?;
     let user = app.store.user_by_id(&session.user_id).await?;
     let Some(user) = user.filter(|u| u.credential_version == session.credential_version) else {
         app.store.delete_session(&session.key).await?;
-        tracing::info!(
-            event = "session_revoked",
-            "session from before a password change"
-        );
+        tracing::info!(event = "session_revoked", "session from before a password change");
         let mut resp = Problem::unauthorized().into_response();
-        resp.headers_mut()
-            .append(header::SET_COOKIE, SESSION.clear());
+        resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
         return Ok(resp);
     };
     Ok(axum::Json(json!({

@@ -20,20 +20,11 @@ pub struct CookieSpec {
 }
 
 /// The reset flow. Lax: it must come back with the operator redirect.
-pub const FLOW: CookieSpec = CookieSpec {
-    name: "__Host-simguard-flow",
-    same_site: SameSite::Lax,
-};
+pub const FLOW: CookieSpec = CookieSpec { name: "__Host-simguard-flow", same_site: SameSite::Lax };
 /// The single-use reset token issued after the possession proof; only our own page posts it.
-pub const RESET: CookieSpec = CookieSpec {
-    name: "__Host-simguard-reset",
-    same_site: SameSite::Strict,
-};
+pub const RESET: CookieSpec = CookieSpec { name: "__Host-simguard-reset", same_site: SameSite::Strict };
 /// A signed-in browser.
-pub const SESSION: CookieSpec = CookieSpec {
-    name: "__Host-simguard-session",
-    same_site: SameSite::Lax,
-};
+pub const SESSION: CookieSpec = CookieSpec { name: "__Host-simguard-session", same_site: SameSite::Lax };
 
 impl CookieSpec {
     pub fn set(&self, token: &Token, max_age_secs: i64) -> HeaderValue {
@@ -49,13 +40,10 @@ impl CookieSpec {
             SameSite::Lax => "Lax",
             SameSite::Strict => "Strict",
         };
-        let v = format!(
-            "{}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite={same_site}",
-            self.name
-        );
+        let v =
+            format!("{}={value}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite={same_site}", self.name);
         // Names and token values are base64url and digits only: always a valid header value.
-        HeaderValue::from_str(&v)
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
     }
 
     /// The token from the request's cookies, if present and well-formed.
@@ -82,23 +70,11 @@ mod tests {
         let v = FLOW.set(&t, 600);
         let s = v.to_str().expect("ascii");
         assert!(s.starts_with("__Host-simguard-flow="));
-        for attr in [
-            "Path=/",
-            "Max-Age=600",
-            "Secure",
-            "HttpOnly",
-            "SameSite=Lax",
-        ] {
+        for attr in ["Path=/", "Max-Age=600", "Secure", "HttpOnly", "SameSite=Lax"] {
             assert!(s.contains(attr), "{s}");
         }
         assert!(!s.contains("Domain"));
-        assert!(
-            RESET
-                .clear()
-                .to_str()
-                .expect("ascii")
-                .contains("Max-Age=0; Secure; HttpOnly; SameSite=Strict")
-        );
+        assert!(RESET.clear().to_str().expect("ascii").contains("Max-Age=0; Secure; HttpOnly; SameSite=Strict"));
     }
 
     #[test]
@@ -107,16 +83,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(
             header::COOKIE,
-            HeaderValue::from_str(&format!("a=b; __Host-simguard-flow={}; c=d", t.expose()))
-                .expect("ascii"),
+            HeaderValue::from_str(&format!("a=b; __Host-simguard-flow={}; c=d", t.expose())).expect("ascii"),
         );
         assert_eq!(FLOW.read(&h), Some(t));
         assert_eq!(SESSION.read(&h), None);
         let mut bad = HeaderMap::new();
-        bad.append(
-            header::COOKIE,
-            HeaderValue::from_static("__Host-simguard-flow=../../etc"),
-        );
+        bad.append(header::COOKIE, HeaderValue::from_static("__Host-simguard-flow=../../etc"));
         assert_eq!(FLOW.read(&bad), None);
     }
 }

@@ -10,18 +10,8 @@ use crate::app::{App, SharedApp};
 use crate::http::limits::{HOUR, enforce, ip_key};
 use crate::http::{ClientMeta, Problem};
 
-pub async fn coverage(
-    State(app): State<SharedApp>,
-    client: ClientMeta,
-) -> Result<Json<serde_json::Value>, Problem> {
-    enforce(
-        &app,
-        "coverage_ip",
-        &ip_key(client.ip),
-        app.settings.limits.coverage_per_ip_hour,
-        HOUR,
-    )
-    .await?;
+pub async fn coverage(State(app): State<SharedApp>, client: ClientMeta) -> Result<Json<serde_json::Value>, Problem> {
+    enforce(&app, "coverage_ip", &ip_key(client.ip), app.settings.limits.coverage_per_ip_hour, HOUR).await?;
     let silent = subscriber_check_coverage(&app, client.ip).await;
     Ok(Json(json!({ "silent": silent })))
 }
@@ -39,18 +29,10 @@ pub async fn subscriber_check_coverage(app: &App, ip: IpAddr) -> bool {
     match app.truid.coverage(ip).await {
         Ok(c) => {
             let expires = now.plus_secs(app.settings.coverage_cache_secs);
-            if let Err(e) = app
-                .store
-                .put_coverage(ip, c.subscriber_check, expires)
-                .await
-            {
+            if let Err(e) = app.store.put_coverage(ip, c.subscriber_check, expires).await {
                 tracing::warn!(error = %e, "coverage not cached");
             }
-            tracing::info!(
-                event = "coverage",
-                silent = c.subscriber_check,
-                "device coverage looked up"
-            );
+            tracing::info!(event = "coverage", silent = c.subscriber_check, "device coverage looked up");
             c.subscriber_check
         }
         Err(e) => {

@@ -31,19 +31,11 @@ pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
         // give no IP here and the request would be refused.
         #[allow(irrefutable_let_patterns)]
         if let RequestContext::ApiGatewayV2(ctx) = ctx {
-            return ctx
-                .http
-                .source_ip
-                .as_deref()
-                .and_then(|s| s.parse::<IpAddr>().ok())
-                .map(|ip| ip.to_canonical());
+            return ctx.http.source_ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()).map(|ip| ip.to_canonical());
         }
         return None;
     }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical())
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())
 }
 
 fn user_agent(headers: &HeaderMap) -> String {
@@ -60,10 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Without a trustworthy source address no per-IP limit can hold: refuse rather than guess.
         let ip = source_ip(parts).ok_or_else(Problem::invalid_request)?;
-        Ok(ClientMeta {
-            ip,
-            user_agent: user_agent(&parts.headers),
-        })
+        Ok(ClientMeta { ip, user_agent: user_agent(&parts.headers) })
     }
 }
 
@@ -100,20 +89,12 @@ pub fn csrf_token_for(cookie: &Token) -> String {
 
 /// Refuses a state-changing request whose `X-CSRF-Token` does not belong to `cookie`.
 pub fn require_csrf(headers: &HeaderMap, cookie: &Token) -> Result<(), Problem> {
-    let presented = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let expected = csrf_token_for(cookie);
-    if presented.len() == expected.len()
-        && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
-    {
+    if presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
-        tracing::warn!(
-            event = "csrf_rejected",
-            "synchronizer token missing or wrong"
-        );
+        tracing::warn!(event = "csrf_rejected", "synchronizer token missing or wrong");
         Err(Problem::csrf_rejected())
     }
 }

@@ -24,32 +24,38 @@ pub fn ip_key(ip: IpAddr) -> String {
     hex::encode(&Sha256::digest(scope.as_bytes())[..16])
 }
 
+/// IPv4 per /24, IPv6 per /48: the block a pumping script rotates addresses within.
+pub fn ip_block_key(ip: IpAddr) -> String {
+    let scope = match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    };
+    hex::encode(&Sha256::digest(scope.as_bytes())[..16])
+}
+
+/// A phone number or number prefix, hashed.
+pub fn phone_key(number_or_prefix: &str) -> String {
+    hex::encode(&Sha256::digest(number_or_prefix.as_bytes())[..16])
+}
+
 pub fn email_key(email: &Email) -> String {
     hex::encode(&Sha256::digest(email.as_str().as_bytes())[..16])
 }
 
 /// Counts one event in `bucket`; over the limit it is the generic 429 and nothing else happens.
 /// `kind` is the bucket's name for logs and metrics (the key itself is not logged).
-pub async fn enforce(
-    app: &App,
-    kind: &'static str,
-    key: &str,
-    limit: u32,
-    window_secs: u64,
-) -> Result<(), Problem> {
+pub async fn enforce(app: &App, kind: &'static str, key: &str, limit: u32, window_secs: u64) -> Result<(), Problem> {
     let bucket = format!("{kind}#{key}");
-    match app
-        .limiter
-        .hit(&bucket, limit, window_secs, app.clock.now())
-        .await?
-    {
+    match app.limiter.hit(&bucket, limit, window_secs, app.clock.now()).await? {
         RateDecision::Allowed => Ok(()),
         RateDecision::Limited { retry_after_secs } => {
-            tracing::warn!(
-                event = "rate_limited",
-                bucket = kind,
-                "request refused by a rate limit"
-            );
+            tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
             Err(Problem::rate_limited(retry_after_secs))
         }
     }
@@ -68,5 +74,14 @@ mod tests {
         assert_ne!(ip_key(a), ip_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
         assert_eq!(ip_key(mapped), ip_key("192.0.2.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn blocks() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(ip_block_key(ip("192.0.2.1")), ip_block_key(ip("192.0.2.254")));
+        assert_ne!(ip_block_key(ip("192.0.2.1")), ip_block_key(ip("192.0.3.1")));
+        assert_eq!(ip_block_key(ip("2001:db8:1:2::1")), ip_block_key(ip("2001:db8:1:ffff::1")));
+        assert_ne!(ip_block_key(ip("2001:db8:1::1")), ip_block_key(ip("2001:db8:2::1")));
     }
 }

@@ -5,9 +5,11 @@ pub mod account;
 pub mod cookies;
 pub mod coverage;
 pub mod extract;
+pub mod flow_support;
 pub mod limits;
 pub mod problem;
 pub mod reset;
+pub mod second_factor;
 
 pub use extract::{ApiJson, ClientMeta};
 pub use problem::Problem;

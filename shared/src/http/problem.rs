@@ -19,13 +19,7 @@ pub struct Problem {
 
 impl Problem {
     pub const fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
-        Self {
-            status,
-            slug,
-            title,
-            retry_after_secs: None,
-            reason: None,
-        }
+        Self { status, slug, title, retry_after_secs: None, reason: None }
     }
 
     pub fn with_reason(mut self, reason: &'static str) -> Self {
@@ -34,18 +28,10 @@ impl Problem {
     }
 
     pub fn invalid_request() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The request body is not the JSON this endpoint expects.",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", "The request body is not the JSON this endpoint expects.")
     }
     pub fn invalid_email() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_email",
-            "That is not a valid email address.",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_email", "That is not a valid email address.")
     }
     pub fn invalid_phone() -> Self {
         Self::new(
@@ -55,12 +41,7 @@ impl Problem {
         )
     }
     pub fn weak_password(reason: &'static str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "weak_password",
-            "That password cannot be used.",
-        )
-        .with_reason(reason)
+        Self::new(StatusCode::BAD_REQUEST, "weak_password", "That password cannot be used.").with_reason(reason)
     }
     pub fn unsupported_media_type() -> Self {
         Self::new(
@@ -70,27 +51,15 @@ impl Problem {
         )
     }
     pub fn payload_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is too large.",
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
     }
     pub fn csrf_rejected() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "csrf_rejected",
-            "This request did not come from this site.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "csrf_rejected", "This request did not come from this site.")
     }
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many attempts. Try again later.",
-            )
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts. Try again later.")
         }
     }
     /// No live flow in this browser, or this step is out of order. Deliberately one answer for both.
@@ -102,28 +71,38 @@ impl Problem {
         )
     }
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Sign in to continue.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in to continue.")
     }
     pub fn invalid_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The email or password is not correct.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "The email or password is not correct.")
     }
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "There is nothing here.")
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "This method is not allowed here.",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
+    }
+    pub fn code_invalid() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "code_invalid", "That code is not right.")
+    }
+    pub fn code_expired() -> Self {
+        Self::new(StatusCode::CONFLICT, "code_expired", "That code has expired. Ask for a new one.")
+    }
+    pub fn too_many_attempts() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "Too many wrong codes. Start again.")
+    }
+    pub fn phone_not_supported() -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "phone_not_supported", "We cannot send codes to this phone number.")
+    }
+    pub fn sms_unavailable() -> Self {
+        Self {
+            retry_after_secs: Some(60),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sms_unavailable",
+                "We could not send a code right now. Try again shortly.",
+            )
+        }
     }
     pub fn unavailable() -> Self {
         Self {
@@ -153,10 +132,7 @@ impl IntoResponse for Problem {
         }
         let mut resp = (self.status, body.to_string()).into_response();
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after_secs {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -168,7 +144,7 @@ impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Problem::flow_invalid(),
-            StoreError::EmailTaken => Problem::flow_invalid(),
+            StoreError::EmailTaken | StoreError::LimitReached => Problem::flow_invalid(),
             StoreError::Unavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Problem::unavailable()

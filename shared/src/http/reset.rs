@@ -9,16 +9,15 @@ use serde_json::json;
 
 use crate::app::{App, SharedApp};
 use crate::domain::outcome::CheckOutcome;
-use crate::domain::{
-    Email, Flow, FlowKind, FlowReason, FlowState, FlowUpdate, PasswordPolicy, User,
-};
+use crate::domain::{Email, Flow, FlowKind, FlowReason, FlowState, FlowUpdate, PasswordPolicy, User};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::coverage::subscriber_check_coverage;
-use crate::http::extract::{csrf_token_for, require_csrf};
+use crate::http::extract::csrf_token_for;
+use crate::http::flow_support::{current_flow, notify, notify_flow_owner};
 use crate::http::limits::{HOUR, email_key, enforce, ip_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::truid::{CheckCode, CheckId, NewSubscriberCheck};
-use crate::ports::{Notification, NotificationKind, ProviderError, ResetCompletion, StoreError};
+use crate::ports::{NotificationKind, ProviderError, ResetCompletion, StoreError};
 use crate::random::{Token, random_id};
 
 #[derive(Deserialize)]
@@ -46,22 +45,8 @@ pub async fn create_check(
     let limits = &app.settings.limits;
     // All three limits run before any lookup or provider call, for known and unknown emails alike.
     enforce(&app, "reset_global", "all", limits.reset_global_hour, HOUR).await?;
-    enforce(
-        &app,
-        "reset_ip",
-        &ip_key(client.ip),
-        limits.reset_per_ip_hour,
-        HOUR,
-    )
-    .await?;
-    enforce(
-        &app,
-        "reset_account",
-        &email_key(&email),
-        limits.reset_per_account_hour,
-        HOUR,
-    )
-    .await?;
+    enforce(&app, "reset_ip", &ip_key(client.ip), limits.reset_per_ip_hour, HOUR).await?;
+    enforce(&app, "reset_account", &email_key(&email), limits.reset_per_account_hour, HOUR).await?;
 
     let user = app.store.user_by_email(&email).await?;
     // Coverage is looked up for unknown emails too, so both take the same path until here.
@@ -73,29 +58,20 @@ pub async fn create_check(
 
     let now = app.clock.now();
     let flow_token = Token::generate(&*app.random).map_err(|_| random_failure())?;
-    let flow = Flow {
-        key: flow_token.hash(),
-        kind: FlowKind::Reset,
-        user_id: user.map(|u| u.id),
-        state: if check.is_some() {
-            FlowState::CheckPending
-        } else {
-            FlowState::Started
-        },
-        check_id: check.as_ref().map(|c| c.check_id.expose().to_owned()),
-        reset_token_hash: None,
-        reason: None,
-        client_ip: client.ip,
-        user_agent: client.user_agent,
-        created_at: now,
-        expires_at: now.plus_secs(app.settings.flow_ttl_secs),
-    };
-    app.store.put_flow(&flow).await?;
-    tracing::info!(
-        event = "reset_started",
-        silent = check.is_some(),
-        "reset flow started"
+    let state = if check.is_some() { FlowState::CheckPending } else { FlowState::Started };
+    let mut flow = Flow::start(
+        flow_token.hash(),
+        FlowKind::Reset,
+        user.map(|u| u.id),
+        state,
+        client.ip,
+        client.user_agent,
+        now,
+        app.settings.flow_ttl_secs,
     );
+    flow.check_id = check.as_ref().map(|c| c.check_id.expose().to_owned());
+    app.store.put_flow(&flow).await?;
+    tracing::info!(event = "reset_started", silent = check.is_some(), "reset flow started");
 
     let csrf = csrf_token_for(&flow_token);
     let body = match &check {
@@ -106,10 +82,7 @@ pub async fn create_check(
         None => json!({ "next": "sms", "csrf": csrf }),
     };
     let mut resp = axum::Json(body).into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        FLOW.set(&flow_token, app.settings.flow_ttl_secs),
-    );
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, RESET.clear());
     Ok(resp)
 }
@@ -144,10 +117,7 @@ fn see_other(location: &'static str) -> Response {
     let h = resp.headers_mut();
     h.insert(header::LOCATION, HeaderValue::from_static(location));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     resp
 }
 
@@ -177,11 +147,7 @@ fn parse_callback_query(raw: Option<&str>) -> CallbackQuery {
             _ => continue,
         };
         // A repeated parameter is an attempt to confuse: keep neither value.
-        *slot = if slot.is_some() {
-            Some(String::new())
-        } else {
-            Some(v.into_owned())
-        };
+        *slot = if slot.is_some() { Some(String::new()) } else { Some(v.into_owned()) };
     }
     q
 }
@@ -202,11 +168,7 @@ fn redirect_error_label(error: &str) -> &'static str {
 /// Acts only for the browser that started the flow (its cookie), only for the check bound to that
 /// flow, and only once: the flow is claimed by a conditional write *before* the code is exchanged,
 /// so a replayed or relayed URL never reaches tru.ID (B1–B4). Always answers 303 to a fixed page.
-pub async fn callback(
-    State(app): State<SharedApp>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn callback(State(app): State<SharedApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = parse_callback_query(raw.as_deref());
     match run_callback(&app, &headers, q).await {
         Ok(resp) => resp,
@@ -218,27 +180,15 @@ pub async fn callback(
     }
 }
 
-async fn run_callback(
-    app: &App,
-    headers: &HeaderMap,
-    q: CallbackQuery,
-) -> Result<Response, StoreError> {
+async fn run_callback(app: &App, headers: &HeaderMap, q: CallbackQuery) -> Result<Response, StoreError> {
     let now = app.clock.now();
     let Some(flow_token) = FLOW.read(headers) else {
-        tracing::warn!(
-            event = "callback_refused",
-            why = "no_flow_cookie",
-            "callback without the flow cookie"
-        );
+        tracing::warn!(event = "callback_refused", why = "no_flow_cookie", "callback without the flow cookie");
         return Ok(see_other(GO_LINK_INVALID));
     };
     let key = flow_token.hash();
     let Some(flow) = app.store.get_flow(&key, now).await? else {
-        tracing::warn!(
-            event = "callback_refused",
-            why = "no_live_flow",
-            "callback for no live flow"
-        );
+        tracing::warn!(event = "callback_refused", why = "no_live_flow", "callback for no live flow");
         return Ok(see_other(GO_LINK_INVALID));
     };
     let presented = q.check_id.as_deref().and_then(CheckId::parse);
@@ -263,19 +213,10 @@ async fn run_callback(
     }
     // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
     app.store
-        .transition_flow(
-            &key,
-            FlowState::CheckPending,
-            FlowState::CheckClaimed,
-            FlowUpdate::default(),
-            now,
-        )
+        .transition_flow(&key, FlowState::CheckPending, FlowState::CheckClaimed, FlowUpdate::default(), now)
         .await?;
 
-    let failed = |reason| FlowUpdate {
-        reason: Some(reason),
-        ..FlowUpdate::default()
-    };
+    let failed = |reason| FlowUpdate { reason: Some(reason), ..FlowUpdate::default() };
     if let Some(error) = q.error.as_deref() {
         tracing::info!(
             event = "subscriber_check_result",
@@ -295,11 +236,7 @@ async fn run_callback(
         return Ok(see_other(GO_SILENT_FAILED));
     }
     let Some(code) = q.code.as_deref().and_then(CheckCode::parse) else {
-        tracing::warn!(
-            event = "callback_refused",
-            why = "bad_code",
-            "callback without a usable code"
-        );
+        tracing::warn!(event = "callback_refused", why = "bad_code", "callback without a usable code");
         app.store
             .transition_flow(
                 &key,
@@ -313,33 +250,20 @@ async fn run_callback(
     };
 
     let outcome = exchange_code(app, &check_id, &code).await;
-    tracing::info!(
-        event = "subscriber_check_result",
-        outcome = outcome.as_str(),
-        "SubscriberCheck completed"
-    );
+    tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), "SubscriberCheck completed");
     match outcome {
         CheckOutcome::Verified => {
-            let reset_token = Token::generate(&*app.random)
-                .map_err(|_| StoreError::Unavailable("random".into()))?;
-            let update = FlowUpdate {
-                reset_token_hash: Some(reset_token.hash()),
-                ..FlowUpdate::default()
-            };
-            app.store
-                .transition_flow(
-                    &key,
-                    FlowState::CheckClaimed,
-                    FlowState::Verified,
-                    update,
-                    now,
-                )
-                .await?;
+            let reset_token = Token::generate(&*app.random).map_err(|_| StoreError::Unavailable("random".into()))?;
+            let update = FlowUpdate { reset_token_hash: Some(reset_token.hash()), ..FlowUpdate::default() };
+            app.store.transition_flow(&key, FlowState::CheckClaimed, FlowState::Verified, update, now).await?;
+            if let Some(user_id) = &flow.user_id {
+                // A SubscriberCheck is a possession proof too: it closes the new-account grace.
+                app.store.mark_phone_verified(user_id, now).await?;
+            }
             let mut resp = see_other(GO_NEW_PASSWORD);
             // The reset token lives no longer than the flow it belongs to.
             let ttl = (flow.expires_at.0 - now.0).max(0);
-            resp.headers_mut()
-                .append(header::SET_COOKIE, RESET.set(&reset_token, ttl));
+            resp.headers_mut().append(header::SET_COOKIE, RESET.set(&reset_token, ttl));
             Ok(resp)
         }
         CheckOutcome::SimChanged => {
@@ -352,18 +276,12 @@ async fn run_callback(
                     now,
                 )
                 .await?;
-            notify_sim_change(app, &flow).await;
+            notify_flow_owner(app, &flow, NotificationKind::SimChangeBlocked).await;
             Ok(see_other(GO_SIM_CHANGED))
         }
         CheckOutcome::Mismatch => {
             app.store
-                .transition_flow(
-                    &key,
-                    FlowState::CheckClaimed,
-                    FlowState::Rejected,
-                    failed(FlowReason::NoMatch),
-                    now,
-                )
+                .transition_flow(&key, FlowState::CheckClaimed, FlowState::Rejected, failed(FlowReason::NoMatch), now)
                 .await?;
             Ok(see_other(GO_NO_MATCH))
         }
@@ -399,7 +317,7 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
         other => other,
     };
     match report {
-        Ok(r) => r.outcome(),
+        Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
         Err(e) => {
             tracing::warn!(
                 event = "provider_error",
@@ -411,43 +329,6 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
             );
             CheckOutcome::Error
         }
-    }
-}
-
-async fn notify_sim_change(app: &App, flow: &Flow) {
-    let Some(user_id) = &flow.user_id else { return };
-    let user = match app.store.user_by_id(user_id).await {
-        Ok(Some(u)) => u,
-        _ => return,
-    };
-    notify(
-        app,
-        &user,
-        NotificationKind::SimChangeBlocked,
-        flow.client_ip,
-        &flow.user_agent,
-    )
-    .await;
-}
-
-pub(crate) async fn notify(
-    app: &App,
-    user: &User,
-    kind: NotificationKind,
-    client_ip: std::net::IpAddr,
-    user_agent: &str,
-) {
-    let n = Notification {
-        to: user.email.clone(),
-        kind,
-        at: app.clock.now(),
-        client_ip,
-        user_agent: user_agent.to_owned(),
-        not_me_url: app.settings.public_url("/help/not-me.html"),
-    };
-    if let Err(e) = app.notifier.notify(n).await {
-        // The security action already happened; a lost email must not undo it or fail the request.
-        tracing::error!(error = %e, kind = ?kind, "notification failed");
     }
 }
 
@@ -469,42 +350,20 @@ pub async fn reset_password(
     ApiJson(body): ApiJson<NewPassword>,
 ) -> Result<Response, Problem> {
     let now = app.clock.now();
-    let flow_token = FLOW.read(&headers).ok_or_else(Problem::flow_invalid)?;
-    require_csrf(&headers, &flow_token)?;
+    let (_, flow) = current_flow(&app, &headers).await?;
     let reset_token = RESET.read(&headers).ok_or_else(Problem::flow_invalid)?;
-    let flow = app
-        .store
-        .get_flow(&flow_token.hash(), now)
-        .await?
-        .ok_or_else(Problem::flow_invalid)?;
-    let token_ok = flow
-        .reset_token_hash
-        .as_ref()
-        .is_some_and(|h| h.matches(&reset_token));
-    let (FlowState::Verified, true, Some(user_id)) = (flow.state, token_ok, flow.user_id.clone())
-    else {
-        tracing::warn!(
-            event = "reset_refused",
-            state = flow.state.as_str(),
-            "reset-password without a verified flow"
-        );
+    let token_ok = flow.reset_token_hash.as_ref().is_some_and(|h| h.matches(&reset_token));
+    let (FlowState::Verified, true, Some(user_id)) = (flow.state, token_ok, flow.user_id.clone()) else {
+        tracing::warn!(event = "reset_refused", state = flow.state.as_str(), "reset-password without a verified flow");
         return Err(Problem::flow_invalid());
     };
-    let user = app
-        .store
-        .user_by_id(&user_id)
-        .await?
-        .ok_or_else(Problem::flow_invalid)?;
+    let user = app.store.user_by_id(&user_id).await?.ok_or_else(Problem::flow_invalid)?;
     let password = PasswordPolicy::check(&body.password, Some(user.email.local_part()))
         .map_err(|r| Problem::weak_password(r.code()))?;
-    let new_password_hash = app
-        .hasher
-        .hash(&password, &*app.random)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            Problem::unavailable()
-        })?;
+    let new_password_hash = app.hasher.hash(&password, &*app.random).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        Problem::unavailable()
+    })?;
     let completion = ResetCompletion {
         flow_key: flow.key.clone(),
         reset_token_hash: reset_token.hash(),
@@ -516,24 +375,13 @@ pub async fn reset_password(
     match app.store.complete_reset(&completion).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            tracing::warn!(
-                event = "reset_refused",
-                why = "lost_race_or_used",
-                "reset completion refused"
-            );
+            tracing::warn!(event = "reset_refused", why = "lost_race_or_used", "reset completion refused");
             return Err(Problem::flow_invalid());
         }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(event = "password_reset", user_id = %user.id, "password reset completed");
-    notify(
-        &app,
-        &user,
-        NotificationKind::PasswordReset,
-        client.ip,
-        &client.user_agent,
-    )
-    .await;
+    notify(&app, &user, NotificationKind::PasswordReset, client.ip, &client.user_agent).await;
 
     let mut resp = axum::Json(json!({ "status": "password_changed" })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());

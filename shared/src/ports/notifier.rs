@@ -13,6 +13,10 @@ pub enum NotificationKind {
     PasswordReset,
     SimChangeBlocked,
     RegistrationWithExistingEmail,
+    /// The right password was given, then the second factor failed (SIM changed, too many codes).
+    SecondFactorFailed,
+    /// A sign-in went ahead without a SIM-swap answer (the `allow_with_notice` policy).
+    SignInWithoutSimCheck,
 }
 
 /// What is sent. It never carries a password, code, token or link that grants anything.
@@ -31,10 +35,10 @@ impl Notification {
     pub fn subject(&self) -> &'static str {
         match self.kind {
             NotificationKind::PasswordReset => "Your password was changed",
-            NotificationKind::SimChangeBlocked => "We blocked a password reset on your account",
-            NotificationKind::RegistrationWithExistingEmail => {
-                "Someone tried to register with your email address"
-            }
+            NotificationKind::SimChangeBlocked => "We stopped a phone check on your account",
+            NotificationKind::RegistrationWithExistingEmail => "Someone tried to register with your email address",
+            NotificationKind::SecondFactorFailed => "A sign-in to your account was stopped",
+            NotificationKind::SignInWithoutSimCheck => "A sign-in to your account could not check your SIM",
         }
     }
 
@@ -44,10 +48,16 @@ impl Notification {
                 "The password of your account was changed after your phone was verified."
             }
             NotificationKind::SimChangeBlocked => {
-                "Someone asked to reset your password, but the SIM card for your phone number changed recently, so we refused to use your phone to verify it. If you did not change your SIM, contact your mobile operator: your number may have been taken over."
+                "Someone tried to verify your phone to reset your password or sign in, but the SIM card for your phone number changed recently, so we refused to use your phone. If you did not change your SIM, contact your mobile operator: your number may have been taken over."
             }
             NotificationKind::RegistrationWithExistingEmail => {
                 "Someone tried to create an account with your email address. Your account was not changed."
+            }
+            NotificationKind::SecondFactorFailed => {
+                "Someone entered your password correctly, but the phone check that follows failed, so they were not signed in. If this was not you, change your password now."
+            }
+            NotificationKind::SignInWithoutSimCheck => {
+                "We could not ask your mobile network whether your SIM card changed recently, so a sign-in went ahead with a text message code only. If this was not you, change your password now."
             }
         };
         format!(

@@ -19,13 +19,8 @@ pub trait RateLimiter: Send + Sync {
     /// Counts one event against `bucket` in the current window of `window_secs`. The event counts only
     /// if it is allowed, so a flood does not extend its own ban. Concurrent callers never both take the
     /// last slot.
-    async fn hit(
-        &self,
-        bucket: &str,
-        limit: u32,
-        window_secs: u64,
-        now: Timestamp,
-    ) -> Result<RateDecision, StoreError>;
+    async fn hit(&self, bucket: &str, limit: u32, window_secs: u64, now: Timestamp)
+    -> Result<RateDecision, StoreError>;
 }
 
 /// Start of the fixed window containing `now`.

@@ -13,20 +13,20 @@ pub struct ProviderSecrets {
     pub truid_client_secret: Option<SecretString>,
     /// Optional Argon2 pepper (SECURITY.md D4).
     pub password_pepper: Option<SecretString>,
+    /// Vonage (Verify v1 and v2, Basic auth).
+    pub vonage_api_key: Option<String>,
+    pub vonage_api_secret: Option<SecretString>,
+    /// Twilio (Verify v2, Basic auth): an Account SID and Auth Token, or an API key SID and secret.
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ProviderSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderSecrets")
             .field("truid_client_id", &self.truid_client_id)
-            .field(
-                "truid_client_secret",
-                &self.truid_client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "password_pepper",
-                &self.password_pepper.as_ref().map(|_| "<redacted>"),
-            )
+            .field("truid_client_secret", &self.truid_client_secret.as_ref().map(|_| "<redacted>"))
+            .field("password_pepper", &self.password_pepper.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::domain::{Email, Flow, FlowState, FlowUpdate, PasswordHash, Session, User, UserId};
+use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, PasswordHash, Session, User, UserId};
 use crate::random::TokenHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A conditional write found the record missing, expired or in another state.
     #[error("the record is not in the expected state")]
     Conflict,
+    /// A counter reached its limit; nothing was counted.
+    #[error("limit reached")]
+    LimitReached,
     /// The store could not be reached or refused the request; the request may be retried later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -54,27 +57,32 @@ pub trait Store: Send + Sync {
         update: FlowUpdate,
         now: Timestamp,
     ) -> Result<Flow, StoreError>;
+    /// Adds one to a counter of a live flow that is in one of `states`, if the counter is below
+    /// `limit`; returns the new value. `LimitReached` when it is not (nothing counted), `Conflict` when
+    /// the flow is gone or in another state. Atomic: concurrent callers never exceed the limit.
+    async fn count_flow_event(
+        &self,
+        key: &TokenHash,
+        counter: FlowCounter,
+        limit: u32,
+        states: &[FlowState],
+        now: Timestamp,
+    ) -> Result<u32, StoreError>;
     /// One transaction: the flow goes `verified` → `completed` (if live and the reset token matches),
     /// the user gets the new hash, `credential_version` is bumped (ending every session), and an
     /// audit record is written. All or nothing; a lost race is `Conflict`.
     async fn complete_reset(&self, completion: &ResetCompletion) -> Result<(), StoreError>;
 
+    /// Records the first possession proof of the account's phone; later calls change nothing.
+    async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;
+
     async fn put_session(&self, session: &Session) -> Result<(), StoreError>;
     /// `None` when missing or expired.
-    async fn get_session(
-        &self,
-        key: &TokenHash,
-        now: Timestamp,
-    ) -> Result<Option<Session>, StoreError>;
+    async fn get_session(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Session>, StoreError>;
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError>;
 
     /// Remembers the coverage answer for a device IP for a few minutes, so that create-check does not
     /// pay for a second coverage lookup after the page's own.
-    async fn put_coverage(
-        &self,
-        ip: IpAddr,
-        covered: bool,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError>;
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError>;
 }

@@ -43,10 +43,8 @@ impl CheckCode {
     /// tru.ID codes are short alphanumeric strings (`94dae426fg`); anything else is refused before it
     /// is sent anywhere.
     pub fn parse(raw: &str) -> Option<CheckCode> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        let ok =
+            (1..=128).contains(&raw.len()) && raw.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
         ok.then(|| CheckCode(SecretString::from(raw.to_owned())))
     }
 
@@ -69,10 +67,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    pub const NONE: Coverage = Coverage {
-        subscriber_check: false,
-        sim_check: false,
-    };
+    pub const NONE: Coverage = Coverage { subscriber_check: false, sim_check: false };
 }
 
 #[derive(Debug, Clone)]
@@ -96,9 +91,7 @@ pub struct CreatedCheck {
 
 impl fmt::Debug for CreatedCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreatedCheck")
-            .field("ttl_secs", &self.ttl_secs)
-            .finish_non_exhaustive()
+        f.debug_struct("CreatedCheck").field("ttl_secs", &self.ttl_secs).finish_non_exhaustive()
     }
 }
 
@@ -112,12 +105,15 @@ pub struct SubscriberCheckReport {
 }
 
 impl SubscriberCheckReport {
-    pub fn outcome(&self) -> CheckOutcome {
+    /// `window_minutes`: our SIM-change window, against which `sim_change_within` is judged.
+    pub fn outcome(&self, window_minutes: u32) -> CheckOutcome {
         classify_subscriber_check(
             self.status,
             self.matched,
             self.no_sim_change,
+            self.sim_change_within,
             self.error_code.as_deref(),
+            window_minutes,
         )
     }
 }
@@ -176,10 +172,7 @@ pub trait TruId: Send + Sync {
     /// `not_mobile_ip`, 404 "No Reach") is `Ok(Coverage::NONE)`; only failures are errors.
     async fn coverage(&self, ip: IpAddr) -> Result<Coverage, ProviderError>;
     /// `POST /subscriber_check/v0.2/checks`
-    async fn create_subscriber_check(
-        &self,
-        check: &NewSubscriberCheck,
-    ) -> Result<CreatedCheck, ProviderError>;
+    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, ProviderError>;
     /// `PATCH /subscriber_check/v0.2/checks/{id}` with the code, exactly once.
     async fn complete_subscriber_check(
         &self,
@@ -187,10 +180,7 @@ pub trait TruId: Send + Sync {
         code: &CheckCode,
     ) -> Result<SubscriberCheckReport, ProviderError>;
     /// `GET /subscriber_check/v0.2/checks/{id}`: to learn what a PATCH did when its answer was lost.
-    async fn get_subscriber_check(
-        &self,
-        id: &CheckId,
-    ) -> Result<SubscriberCheckReport, ProviderError>;
+    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, ProviderError>;
     /// `POST /sim_check/v0.1/checks`
     async fn create_sim_check(
         &self,

@@ -13,8 +13,9 @@ use simguard::adapters::memory::MemoryStore;
 use simguard::adapters::notify::OutboxNotifier;
 use simguard::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use simguard::clock::{ManualClock, Timestamp};
+use simguard::config::OtpProviderKind;
 use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
-use simguard::ports::{ProviderSecrets, StaticSecrets, Store, TruId};
+use simguard::ports::{OtpProvider, ProviderSecrets, SecretSource, StaticSecrets, Store, TruId};
 use simguard::random::OsRandom;
 use simguard::{App, Settings};
 use simguard_sandbox::{Sandbox, SandboxConfig, TruIdConfig};
@@ -35,12 +36,17 @@ pub struct Env {
     pub outbox: Arc<OutboxNotifier>,
     /// A device on "mobile data": does not follow redirects, so tests see each hop.
     pub device: reqwest::Client,
+    /// Servers a test started for this environment (a mock provider), stopped with it.
+    _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 pub struct EnvBuilder {
     settings: Box<dyn FnOnce(&mut Settings)>,
     truid: Option<Arc<dyn TruId>>,
-    sandbox: TruIdConfig,
+    otp: Option<Arc<dyn OtpProvider>>,
+    sandbox: SandboxConfig,
+    provider: OtpProviderKind,
+    keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl EnvBuilder {
@@ -52,43 +58,56 @@ impl EnvBuilder {
         self.truid = Some(t);
         self
     }
-    pub fn sandbox(mut self, c: TruIdConfig) -> Self {
-        self.sandbox = c;
+    pub fn sandbox(mut self, f: impl FnOnce(&mut SandboxConfig)) -> Self {
+        f(&mut self.sandbox);
+        self
+    }
+    pub fn otp(mut self, o: Arc<dyn OtpProvider>) -> Self {
+        self.otp = Some(o);
+        self
+    }
+    pub fn keep_alive(mut self, thing: impl std::any::Any + Send + Sync) -> Self {
+        self.keep_alive.push(Box::new(thing));
+        self
+    }
+    pub fn provider(mut self, p: OtpProviderKind) -> Self {
+        self.provider = p;
         self
     }
 
     pub async fn start(self) -> Env {
-        let config = SandboxConfig {
-            truid: self.sandbox,
-            frozen_at: Some(T0),
-        };
-        let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config.clone())
-            .await
-            .expect("sandbox");
-        let mut settings = Settings::new(
-            url::Url::parse(ORIGIN).expect("url"),
-            url::Url::parse(sandbox.base_url()).expect("url"),
-        );
+        let config = SandboxConfig { frozen_at: Some(T0), ..self.sandbox };
+        let sandbox =
+            Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config.clone()).await.expect("sandbox");
+        let mut settings =
+            Settings::new(url::Url::parse(ORIGIN).expect("url"), url::Url::parse(sandbox.base_url()).expect("url"));
+        settings.otp.provider = self.provider;
+        settings.otp.twilio_service_sid = Some(config.twilio.service_sid.clone());
         (self.settings)(&mut settings);
         let clock = ManualClock::new(Timestamp(T0));
-        let secrets = ProviderSecrets {
+        let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(ProviderSecrets {
             truid_client_id: Some(config.truid.client_id.clone()),
             truid_client_secret: Some(config.truid.client_secret.clone().into()),
             password_pepper: None,
-        };
+            vonage_api_key: Some(config.vonage.api_key.clone()),
+            vonage_api_secret: Some(config.vonage.api_secret.clone().into()),
+            twilio_account_sid: Some(config.twilio.account_sid.clone()),
+            twilio_auth_token: Some(config.twilio.auth_token.clone().into()),
+        }));
         let truid: Arc<dyn TruId> = match self.truid {
             Some(t) => t,
             None => Arc::new(
                 TruIdClient::new(
-                    TruIdHttpConfig {
-                        base_url: settings.truid_base_url.clone(),
-                        timeout: settings.provider_timeout,
-                    },
-                    Arc::new(StaticSecrets::new(secrets)),
+                    TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
+                    secrets.clone(),
                     Arc::new(clock.clone()),
                 )
                 .expect("client"),
             ),
+        };
+        let otp = match self.otp {
+            Some(o) => o,
+            None => simguard::bootstrap::otp_provider(&settings, secrets).expect("otp provider"),
         };
         let store = Arc::new(MemoryStore::new());
         let outbox = Arc::new(OutboxNotifier::new());
@@ -97,34 +116,20 @@ impl EnvBuilder {
             store: store.clone(),
             limiter: store.clone(),
             truid,
+            otp,
             notifier: outbox.clone(),
             clock: Arc::new(clock.clone()),
             random: Arc::new(OsRandom),
             hasher: PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None),
         });
         let router = simguard::routes::router(app.clone(), None).expect("router");
-        let device = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Env {
-            sandbox,
-            app,
-            router,
-            clock,
-            store,
-            outbox,
-            device,
-        }
+        let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Env { sandbox, app, router, clock, store, outbox, device, _keep_alive: self.keep_alive }
     }
 }
 
 pub fn sandbox_config() -> TruIdConfig {
-    TruIdConfig {
-        client_id: CLIENT_ID.into(),
-        client_secret: CLIENT_SECRET.into(),
-        ..TruIdConfig::default()
-    }
+    TruIdConfig { client_id: CLIENT_ID.into(), client_secret: CLIENT_SECRET.into(), ..TruIdConfig::default() }
 }
 
 impl Env {
@@ -132,7 +137,10 @@ impl Env {
         EnvBuilder {
             settings: Box::new(|_| {}),
             truid: None,
-            sandbox: sandbox_config(),
+            otp: None,
+            sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
+            provider: OtpProviderKind::VonageV2,
+            keep_alive: Vec::new(),
         }
     }
 
@@ -166,22 +174,14 @@ impl Env {
     }
 
     pub async fn stored_user(&self, email: &str) -> User {
-        self.store
-            .user_by_email(&Email::parse(email).expect("email"))
-            .await
-            .expect("store")
-            .expect("user exists")
+        self.store.user_by_email(&Email::parse(email).expect("email")).await.expect("store").expect("user exists")
     }
 
     pub async fn password_works(&self, email: &str, password: &str) -> bool {
         let user = self.stored_user(email).await;
         self.app
             .hasher
-            .verify(
-                PasswordPolicy::normalise_for_login(password),
-                Some(&user.password_hash),
-                &OsRandom,
-            )
+            .verify(PasswordPolicy::normalise_for_login(password), Some(&user.password_hash), &OsRandom)
             .await
     }
 
@@ -191,42 +191,66 @@ impl Env {
         let resp = self.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("body")
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body").to_vec();
+        Resp { status, headers, body }
     }
 
     /// The device opens `check_url` over mobile data; returns where the operator sends it.
     pub async fn device_visit(&self, check_url: &str) -> url::Url {
         let resp = self.device.get(check_url).send().await.expect("visit");
         assert_eq!(resp.status(), 302, "check_url visit");
-        let loc = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .expect("Location");
+        let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location");
         url::Url::parse(loc).expect("absolute Location")
     }
 
-    pub fn patches(&self) -> usize {
+    /// The last code the sandbox texted to `phone`.
+    pub fn last_code(&self, phone: &str) -> String {
+        self.sandbox.last_code(phone).unwrap_or_else(|| panic!("no SMS to {phone}"))
+    }
+
+    pub fn sms_count(&self) -> usize {
+        self.sandbox.outbox().len()
+    }
+
+    /// Every device (loopback included) is off mobile data: resets take the SMS path.
+    pub fn no_coverage(&self) {
+        for ip in ["127.0.0.1", "::1"] {
+            self.sandbox.truid().set_coverage(ip.parse().expect("ip"), simguard_sandbox::CoverageRule::NotMobileIp);
+        }
+    }
+
+    /// Calls that would send an SMS, to any provider.
+    pub fn otp_starts(&self) -> usize {
         self.sandbox
-            .truid()
-            .count("PATCH", "/subscriber_check/v0.2/checks/")
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "POST"
+                    && (r.path == "/verify/json" || r.path == "/v2/verify" || r.path.ends_with("/Verifications"))
+            })
+            .count()
+    }
+
+    /// Calls that check a code, at any provider.
+    pub fn otp_checks(&self) -> usize {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "POST"
+                    && (r.path == "/verify/check/json"
+                        || (r.path.starts_with("/v2/verify/") && r.path.len() > "/v2/verify/".len())
+                        || r.path.ends_with("/VerificationCheck"))
+            })
+            .count()
+    }
+
+    pub fn patches(&self) -> usize {
+        self.sandbox.truid().count("PATCH", "/subscriber_check/v0.2/checks/")
     }
 
     pub fn provider_calls(&self) -> usize {
-        self.sandbox
-            .truid()
-            .requests()
-            .iter()
-            .filter(|r| r.path != "/oauth2/v1/token")
-            .count()
+        self.sandbox.truid().requests().iter().filter(|r| r.path != "/oauth2/v1/token").count()
     }
 }
 
@@ -348,31 +372,16 @@ impl Resp {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect()
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     }
     /// Value of a cookie this response sets (not cleared).
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.set_cookies()
-            .iter()
-            .filter(|c| !c.contains("Max-Age=0"))
-            .find_map(|c| {
-                c.split(';')
-                    .next()
-                    .and_then(|kv| kv.split_once('='))
-                    .filter(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_owned())
-            })
+        self.set_cookies().iter().filter(|c| !c.contains("Max-Age=0")).find_map(|c| {
+            c.split(';').next().and_then(|kv| kv.split_once('=')).filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
+        })
     }
     pub fn location(&self) -> Option<String> {
         self.header("location")
@@ -395,10 +404,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn at(ip: &str) -> Browser {
-        Browser {
-            ip: Some(ip.into()),
-            ..Browser::default()
-        }
+        Browser { ip: Some(ip.into()), ..Browser::default() }
     }
 
     pub async fn send(&mut self, env: &Env, mut event: Event) -> Resp {
@@ -423,21 +429,13 @@ impl Browser {
     }
 
     pub async fn start_reset(&mut self, env: &Env, email: &str) -> Resp {
-        self.send(
-            env,
-            Event::post("/api/reset/check", json!({ "email": email })),
-        )
-        .await
+        self.send(env, Event::post("/api/reset/check", json!({ "email": email }))).await
     }
 
     /// The operator's redirect landing on our callback in this browser.
     pub async fn follow_to_callback(&mut self, env: &Env, location: &url::Url) -> Resp {
         assert_eq!(location.path(), "/api/reset/callback");
-        self.send(
-            env,
-            Event::get("/api/reset/callback").query(location.query().unwrap_or("")),
-        )
-        .await
+        self.send(env, Event::get("/api/reset/callback").query(location.query().unwrap_or(""))).await
     }
 
     /// Start → device visit → callback. Returns (csrf, callback response).
@@ -446,29 +444,49 @@ impl Browser {
         assert_eq!(start.status, 200, "{}", start.text());
         let body = start.json();
         assert_eq!(body["next"], "silent", "{body}");
-        let location = env
-            .device_visit(body["check_url"].as_str().expect("check_url"))
-            .await;
+        let location = env.device_visit(body["check_url"].as_str().expect("check_url")).await;
         let cb = self.follow_to_callback(env, &location).await;
         (body["csrf"].as_str().expect("csrf").to_owned(), cb)
     }
 
     pub async fn set_password(&mut self, env: &Env, csrf: &str, password: &str) -> Resp {
-        self.send(
-            env,
-            Event::post("/api/reset/password", json!({ "password": password })).csrf(csrf),
-        )
-        .await
+        self.send(env, Event::post("/api/reset/password", json!({ "password": password })).csrf(csrf)).await
     }
 
+    /// The first factor only: a login flow waiting for its second factor.
     pub async fn login(&mut self, env: &Env, email: &str, password: &str) -> Resp {
-        self.send(
-            env,
-            Event::post(
-                "/api/login",
-                json!({ "email": email, "password": password }),
-            ),
-        )
-        .await
+        self.send(env, Event::post("/api/login", json!({ "email": email, "password": password }))).await
+    }
+
+    pub async fn sim_check(&mut self, env: &Env, csrf: &str) -> Resp {
+        self.send(env, Event::post("/api/sim-check", json!({})).csrf(csrf)).await
+    }
+
+    pub async fn otp_start(&mut self, env: &Env, csrf: &str) -> Resp {
+        self.send(env, Event::post("/api/otp/start", json!({})).csrf(csrf)).await
+    }
+
+    pub async fn otp_verify(&mut self, env: &Env, csrf: &str, code: &str) -> Resp {
+        self.send(env, Event::post("/api/otp/verify", json!({ "code": code })).csrf(csrf)).await
+    }
+
+    /// sim-check → otp-start → the code from the sandbox outbox → otp-verify; asserts each step.
+    pub async fn second_factor(&mut self, env: &Env, csrf: &str, phone: &str) -> Resp {
+        let sim = self.sim_check(env, csrf).await;
+        assert_eq!((sim.status, sim.json()["next"].clone()), (200, json!("otp")), "sim-check: {}", sim.text());
+        let start = self.otp_start(env, csrf).await;
+        assert_eq!(start.status, 200, "otp-start: {}", start.text());
+        let code = env.last_code(phone);
+        self.otp_verify(env, csrf, &code).await
+    }
+
+    /// Password, SIM check, SMS code: a signed-in session. Returns the session's CSRF token.
+    pub async fn sign_in(&mut self, env: &Env, email: &str, password: &str, phone: &str) -> String {
+        let login = self.login(env, email, password).await;
+        assert_eq!((login.status, login.json()["next"].clone()), (200, json!("second_factor")), "{}", login.text());
+        let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+        let done = self.second_factor(env, &csrf, phone).await;
+        assert_eq!((done.status, done.json()["next"].clone()), (200, json!("signed_in")), "{}", done.text());
+        done.json()["csrf"].as_str().expect("session csrf").to_owned()
     }
 }

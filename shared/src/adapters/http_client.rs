@@ -1,0 +1,171 @@
+//! What every provider client shares: one way to build the HTTP client (timeouts, no redirects,
+//! HTTPS only outside loopback), bounded body reads, strict decoding, and the retry loop.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::ports::{OtpError, ProviderError};
+
+/// Bodies larger than this are not provider answers we expect.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A failure below the provider's own semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    Timeout,
+    /// Connection or transport failure, or a 5xx; a fixed label, never a URL or body.
+    Unavailable(String),
+    InvalidResponse(String),
+}
+
+impl From<CallError> for ProviderError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout => ProviderError::Timeout,
+            CallError::Unavailable(s) => ProviderError::Unavailable(s),
+            CallError::InvalidResponse(s) => ProviderError::InvalidResponse(s),
+        }
+    }
+}
+
+impl From<CallError> for OtpError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout => OtpError::Timeout,
+            CallError::Unavailable(s) => OtpError::Unavailable(s),
+            CallError::InvalidResponse(s) => OtpError::InvalidResponse(s),
+        }
+    }
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A provider base URL must be HTTPS; plain HTTP is allowed only on loopback, for the local sandbox.
+pub fn validate_base_url(url: &Url) -> Result<(), &'static str> {
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(url) => {}
+        _ => return Err("must be an https:// URL (http:// only on loopback)"),
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must not carry a query, fragment or credentials");
+    }
+    Ok(())
+}
+
+/// A client for one provider: its timeout, redirects never followed (no SSRF through an answer),
+/// HTTPS enforced unless the base is loopback.
+pub fn build_client(base: &Url, timeout: Duration) -> Result<reqwest::Client, String> {
+    validate_base_url(base)?;
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(2)))
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(!is_loopback(base))
+        .user_agent(concat!("simguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("building an HTTP client: {e}"))
+}
+
+/// `base` + `path`, where `path` is built only from constants and validated values.
+pub fn join(base: &Url, path: &str) -> String {
+    format!("{}{path}", base.as_str().trim_end_matches('/'))
+}
+
+pub fn transport_error(e: &reqwest::Error) -> CallError {
+    if e.is_timeout() {
+        CallError::Timeout
+    } else {
+        // A fixed label: the error's text may name the URL.
+        CallError::Unavailable(if e.is_connect() { "connect".into() } else { "transport".into() })
+    }
+}
+
+pub async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, CallError> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(CallError::InvalidResponse("body too large".into()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(CallError::InvalidResponse("body too large".into()));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// Strict decoding: a body of the wrong shape or types is an error, never a partial pass.
+pub fn decode_bytes<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CallError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let category = match e.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "data",
+            serde_json::error::Category::Eof => "eof",
+        };
+        CallError::InvalidResponse(format!("decode: {category}"))
+    })
+}
+
+pub async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, CallError> {
+    decode_bytes(&read_body(resp).await?)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Retry {
+    /// Reads and token requests: retry transport failures, timeouts and 5xx.
+    Idempotent { retries: u32 },
+    /// Creates and code checks: only when the request provably never reached the server.
+    ConnectOnly,
+}
+
+/// Sends, retrying per `retry` with exponential backoff and jitter (REL05-BP03), at most twice.
+pub async fn send(retry: Retry, build: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+    let mut attempt = 0u32;
+    loop {
+        let result = build().send().await;
+        let retryable = match (&result, retry) {
+            (Err(e), Retry::ConnectOnly) => e.is_connect(),
+            (Err(_), Retry::Idempotent { retries }) => attempt < retries,
+            (Ok(r), Retry::Idempotent { retries }) => r.status().is_server_error() && attempt < retries,
+            (Ok(_), Retry::ConnectOnly) => false,
+        };
+        if !retryable || attempt >= 2 {
+            return result.map_err(|e| transport_error(&e));
+        }
+        attempt += 1;
+        let mut jitter = [0u8; 1];
+        let _ = getrandom::fill(&mut jitter);
+        tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt) + u64::from(jitter[0] % 50))).await;
+    }
+}
+
+/// Runs `call` with credentials picked from the secret; if the provider refuses them, re-reads the
+/// secret once (a rotated key, SECURITY.md §3.5) and tries again. A refused request did nothing, so
+/// repeating it is safe.
+pub async fn with_rotating_credentials<T, F, Fut>(
+    secrets: &dyn crate::ports::SecretSource,
+    pick: fn(&crate::ports::ProviderSecrets) -> Option<(String, secrecy::SecretString)>,
+    call: F,
+) -> Result<T, OtpError>
+where
+    F: Fn(String, secrecy::SecretString) -> Fut,
+    Fut: std::future::Future<Output = Result<T, OtpError>>,
+{
+    let mut outcome = Err(OtpError::Unauthorized);
+    for force_refresh in [false, true] {
+        let loaded = secrets.load(force_refresh).await.map_err(|_| OtpError::Unauthorized)?;
+        let (key, secret) = pick(&loaded).ok_or(OtpError::Unauthorized)?;
+        outcome = call(key, secret).await;
+        if !matches!(outcome, Err(OtpError::Unauthorized)) {
+            break;
+        }
+    }
+    outcome
+}

@@ -1,0 +1,164 @@
+//! Twilio Verify v2: form-encoded requests with PascalCase names, HTTP Basic `AccountSid:AuthToken`,
+//! JSON answers; errors are `{code, message, more_info, status}`. A wrong code is a 2xx `pending`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::adapters::http_client::{Retry, build_client, decode, join, read_body, send, with_rotating_credentials};
+use crate::domain::Phone;
+use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource};
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub base_url: Url,
+    pub timeout: Duration,
+    /// `VA` + 32 hex: the Verify Service (code length, friendly name and Fraud Guard live there).
+    pub service_sid: String,
+}
+
+/// `^VA[0-9a-fA-F]{32}$`
+pub fn valid_service_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("VA") && sid[2..].bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+pub struct Twilio {
+    http: reqwest::Client,
+    base: Url,
+    secrets: Arc<dyn SecretSource>,
+    service_sid: String,
+}
+
+#[derive(Deserialize)]
+struct Verification {
+    sid: String,
+}
+
+#[derive(Deserialize)]
+struct Checked {
+    status: String,
+    valid: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct TwilioError {
+    #[serde(default)]
+    code: Option<u32>,
+}
+
+impl Twilio {
+    pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, String> {
+        if !valid_service_sid(&config.service_sid) {
+            return Err("the Twilio Verify service SID must be VA followed by 32 hex digits".into());
+        }
+        let http = build_client(&config.base_url, config.timeout).map_err(|e| format!("Twilio base URL {e}"))?;
+        Ok(Self { http, base: config.base_url, secrets, service_sid: config.service_sid })
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        secret: &SecretString,
+        form: &[(&str, &str)],
+    ) -> Result<Result<reqwest::Response, (u16, Option<u32>)>, OtpError> {
+        let url = join(&self.base, &format!("/v2/Services/{}/{path}", self.service_sid));
+        let resp =
+            send(Retry::ConnectOnly, || self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(form))
+                .await?;
+        if resp.status().is_success() {
+            return Ok(Ok(resp));
+        }
+        let status = resp.status().as_u16();
+        let code = read_body(resp)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TwilioError>(&b).ok())
+            .unwrap_or_default()
+            .code;
+        Ok(Err((status, code)))
+    }
+
+    async fn start_once(&self, key: &str, secret: &SecretString, to: &Phone) -> Result<OtpReference, OtpError> {
+        match self.post("Verifications", key, secret, &[("To", to.e164()), ("Channel", "sms")]).await? {
+            Ok(resp) => {
+                let v: Verification = decode(resp).await?;
+                OtpReference::parse(&v.sid)
+                    .filter(|r| r.as_str().starts_with("VE"))
+                    .ok_or_else(|| OtpError::InvalidResponse("sid".into()))
+            }
+            Err((_, Some(60200))) => Err(OtpError::NumberRefused { kind: "invalid_number" }),
+            Err((_, Some(60205))) => Err(OtpError::NumberRefused { kind: "landline" }),
+            // Fraud Guard or Geo Permissions blocked the destination.
+            Err((_, Some(60410 | 60605))) => Err(OtpError::NumberRefused { kind: "blocked" }),
+            Err((_, Some(60203 | 60212 | 20429))) => Err(OtpError::RateLimited { retry_after_secs: None }),
+            Err((status, code)) => Err(other_error(status, code)),
+        }
+    }
+
+    async fn check_once(
+        &self,
+        key: &str,
+        secret: &SecretString,
+        reference: &OtpReference,
+        code: &OtpCode,
+    ) -> Result<OtpCheck, OtpError> {
+        match self
+            .post("VerificationCheck", key, secret, &[("VerificationSid", reference.as_str()), ("Code", code.expose())])
+            .await?
+        {
+            Ok(resp) => {
+                let c: Checked = decode(resp).await?;
+                match (c.status.as_str(), c.valid) {
+                    ("approved", true) => Ok(OtpCheck::Approved),
+                    ("pending", false) => Ok(OtpCheck::Wrong),
+                    ("max_attempts_reached", _) => Ok(OtpCheck::TooManyAttempts),
+                    ("canceled" | "expired" | "failed" | "deleted", _) => Ok(OtpCheck::Expired),
+                    // "approved" without `valid`, or anything new: not a pass.
+                    _ => Err(OtpError::InvalidResponse("status".into())),
+                }
+            }
+            Err((_, Some(60202))) => Ok(OtpCheck::TooManyAttempts),
+            // Approved, expired or deleted verifications are gone.
+            Err((404, _)) => Ok(OtpCheck::Expired),
+            Err((status, code)) => Err(other_error(status, code)),
+        }
+    }
+}
+
+fn twilio_credentials(s: &ProviderSecrets) -> Option<(String, SecretString)> {
+    Some((s.twilio_account_sid.clone()?, s.twilio_auth_token.clone()?))
+}
+
+fn other_error(status: u16, code: Option<u32>) -> OtpError {
+    match (status, code) {
+        (401 | 403, _) | (_, Some(20003)) => OtpError::Unauthorized,
+        (429, _) => OtpError::RateLimited { retry_after_secs: None },
+        (s, c) => OtpError::Unavailable(format!("status {s} code {c:?}")),
+    }
+}
+
+#[async_trait]
+impl OtpProvider for Twilio {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn start(&self, to: &Phone, _client_ref: &str) -> Result<OtpReference, OtpError> {
+        with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
+            self.start_once(&key, &secret, to).await
+        })
+        .await
+    }
+
+    async fn check(&self, reference: &OtpReference, _to: &Phone, code: &OtpCode) -> Result<OtpCheck, OtpError> {
+        with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
+            self.check_once(&key, &secret, reference, code).await
+        })
+        .await
+    }
+}

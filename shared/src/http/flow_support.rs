@@ -1,0 +1,60 @@
+//! Steps every flow handler shares.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+use crate::app::App;
+use crate::domain::{Flow, Session, User};
+use crate::http::Problem;
+use crate::http::cookies::FLOW;
+use crate::http::extract::require_csrf;
+use crate::ports::{Notification, NotificationKind};
+use crate::random::Token;
+
+/// The browser's live flow, after its CSRF token was checked. One answer for "no cookie", "no such
+/// flow" and "expired" (the flow's existence is nobody else's business).
+pub async fn current_flow(app: &App, headers: &HeaderMap) -> Result<(Token, Flow), Problem> {
+    let token = FLOW.read(headers).ok_or_else(Problem::flow_invalid)?;
+    require_csrf(headers, &token)?;
+    let flow = app.store.get_flow(&token.hash(), app.clock.now()).await?.ok_or_else(Problem::flow_invalid)?;
+    Ok((token, flow))
+}
+
+/// A new signed-in session for `user`; the caller sets its cookie.
+pub async fn start_session(app: &App, user: &User) -> Result<Token, Problem> {
+    let token = Token::generate(&*app.random).map_err(|_| Problem::unavailable())?;
+    let now = app.clock.now();
+    let session = Session {
+        key: token.hash(),
+        user_id: user.id.clone(),
+        credential_version: user.credential_version,
+        created_at: now,
+        expires_at: now.plus_secs(app.settings.session_ttl_secs),
+    };
+    app.store.put_session(&session).await?;
+    Ok(token)
+}
+
+/// Tells the account's owner; a lost email never undoes the security action that caused it.
+pub async fn notify(app: &App, user: &User, kind: NotificationKind, client_ip: IpAddr, user_agent: &str) {
+    let n = Notification {
+        to: user.email.clone(),
+        kind,
+        at: app.clock.now(),
+        client_ip,
+        user_agent: user_agent.to_owned(),
+        not_me_url: app.settings.public_url("/help/not-me.html"),
+    };
+    if let Err(e) = app.notifier.notify(n).await {
+        tracing::error!(error = %e, kind = ?kind, "notification failed");
+    }
+}
+
+/// Notifies the owner of the flow's account, if the flow has one.
+pub async fn notify_flow_owner(app: &App, flow: &Flow, kind: NotificationKind) {
+    let Some(user_id) = &flow.user_id else { return };
+    if let Ok(Some(user)) = app.store.user_by_id(user_id).await {
+        notify(app, &user, kind, flow.client_ip, &flow.user_agent).await;
+    }
+}

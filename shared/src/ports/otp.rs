@@ -1,0 +1,127 @@
+//! SMS one-time codes, sent and checked by a provider (Vonage Verify v1 or v2, Twilio Verify v2).
+//! The provider generates the code (SECURITY.md C2); we keep only its handle on the verification.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::Phone;
+
+/// A code as typed by the user: 4 to 10 digits (spaces and dashes dropped). Never logged.
+pub struct OtpCode(SecretString);
+
+impl OtpCode {
+    pub fn parse(raw: &str) -> Option<OtpCode> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let ok = (4..=10).contains(&digits.len()) && digits.bytes().all(|c| c.is_ascii_digit());
+        ok.then(|| OtpCode(SecretString::from(digits)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpCode(<redacted>)")
+    }
+}
+
+/// The provider's handle on a verification: Vonage `request_id`, Twilio `sid`. Validated as a plain
+/// token (letters, digits, dashes) before it is put into any URL or body.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OtpReference(String);
+
+impl OtpReference {
+    pub fn parse(raw: &str) -> Option<OtpReference> {
+        let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+        ok.then(|| OtpReference(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpCheck {
+    Approved,
+    /// Wrong code; the verification is still open.
+    Wrong,
+    /// The provider ended the verification after too many wrong codes.
+    TooManyAttempts,
+    /// Expired, cancelled, already used or unknown: a new code is needed.
+    Expired,
+}
+
+/// Every way a provider call can fail; each maps to an outcome, none to a 500.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OtpError {
+    /// A verification to this number is already in flight (Vonage v1 status 10, v2 409); its
+    /// reference when the provider gave it.
+    #[error("a verification is already in flight")]
+    InFlight { reference: Option<OtpReference> },
+    /// The provider will not send to this number (unroutable, barred, landline, unsupported
+    /// network, demo-mode allowlist, invalid). `kind` is a fixed label for logs and metrics.
+    #[error("the provider refused the number ({kind})")]
+    NumberRefused { kind: &'static str },
+    #[error("provider rate limit")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("provider refused our credentials")]
+    Unauthorized,
+    #[error("provider call timed out")]
+    Timeout,
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("provider answer not understood: {0}")]
+    InvalidResponse(String),
+}
+
+impl OtpError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InFlight { .. } => "in_flight",
+            Self::NumberRefused { kind } => kind,
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unauthorized => "unauthorized",
+            Self::Timeout => "timeout",
+            Self::Unavailable(_) => "unavailable",
+            Self::InvalidResponse(_) => "invalid_response",
+        }
+    }
+}
+
+#[async_trait]
+pub trait OtpProvider: Send + Sync {
+    /// `vonage-v1`, `vonage-v2` or `twilio`.
+    fn name(&self) -> &'static str;
+    /// Sends a code to `to`. `client_ref` is an opaque id of ours (no personal data).
+    async fn start(&self, to: &Phone, client_ref: &str) -> Result<OtpReference, OtpError>;
+    /// Checks a code. Each call uses up one of the provider's attempts: never retried blindly.
+    async fn check(&self, reference: &OtpReference, to: &Phone, code: &OtpCode) -> Result<OtpCheck, OtpError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(OtpCode::parse("123 456").map(|c| c.expose().to_owned()), Some("123456".into()));
+        for bad in ["", "123", "12345678901", "12a456", "１２３４５６", "123456\n"] {
+            assert!(OtpCode::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(!format!("{:?}", OtpCode::parse("123456")).contains("123456"));
+    }
+
+    #[test]
+    fn references() {
+        assert!(OtpReference::parse("abcdef0123456789abcdef0123456789").is_some());
+        assert!(OtpReference::parse("c11236f4-00bf-4b89-84ba-88b25df97315").is_some());
+        for bad in ["", "../x", "a b", "a?b=c", &"a".repeat(65)] {
+            assert!(OtpReference::parse(bad).is_none(), "{bad}");
+        }
+    }
+}
