@@ -562,3 +562,65 @@ async fn s18_a_hundred_reset_starts_do_not_lock_the_account() {
     assert!(env.password_works(ALICE.0, PASSWORD).await);
     Browser::default().sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
 }
+
+/// An OTP provider whose answers are scripted.
+struct ScriptedOtp {
+    start: Result<simguard::ports::OtpReference, simguard::ports::OtpError>,
+    check: Result<simguard::ports::OtpCheck, simguard::ports::OtpError>,
+}
+
+#[async_trait::async_trait]
+impl simguard::ports::OtpProvider for ScriptedOtp {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    async fn start(&self, _to: &Phone, _r: &str) -> Result<simguard::ports::OtpReference, simguard::ports::OtpError> {
+        self.start.clone()
+    }
+    async fn check(
+        &self,
+        _r: &simguard::ports::OtpReference,
+        _to: &Phone,
+        _c: &simguard::ports::OtpCode,
+    ) -> Result<simguard::ports::OtpCheck, simguard::ports::OtpError> {
+        self.check.clone()
+    }
+}
+
+/// Issue 3 §2: every provider error maps to an outcome; none reaches the user as a 500.
+#[tokio::test]
+async fn no_provider_error_is_a_500() {
+    use simguard::ports::{OtpCheck, OtpError, OtpReference};
+    let errors = [
+        (OtpError::InFlight { reference: None }, 429, "rate_limited"),
+        (OtpError::NumberRefused { kind: "landline" }, 422, "phone_not_supported"),
+        (OtpError::RateLimited { retry_after_secs: Some(30) }, 429, "rate_limited"),
+        (OtpError::Unauthorized, 503, "sms_unavailable"),
+        (OtpError::Timeout, 503, "sms_unavailable"),
+        (OtpError::Unavailable("x".into()), 503, "sms_unavailable"),
+        (OtpError::InvalidResponse("x".into()), 503, "sms_unavailable"),
+    ];
+    let reference = OtpReference::parse("abc123").expect("ref");
+    for (error, status, slug) in errors.clone() {
+        let otp = Arc::new(ScriptedOtp { start: Err(error.clone()), check: Ok(OtpCheck::Approved) });
+        let env = Env::builder().otp(otp).start().await;
+        env.user(ALICE.0, ALICE.1).await;
+        let mut b = Browser::default();
+        let csrf = login_csrf(&env, &mut b, ALICE.0).await;
+        b.sim_check(&env, &csrf).await;
+        let r = b.otp_start(&env, &csrf).await;
+        assert_eq!((r.status, r.problem_type()), (status, Some(format!("urn:simguard:problem:{slug}"))), "start: {error:?}");
+    }
+    for (error, _, _) in errors {
+        let otp = Arc::new(ScriptedOtp { start: Ok(reference.clone()), check: Err(error.clone()) });
+        let env = Env::builder().otp(otp).start().await;
+        env.user(ALICE.0, ALICE.1).await;
+        let mut b = Browser::default();
+        let csrf = login_csrf(&env, &mut b, ALICE.0).await;
+        b.sim_check(&env, &csrf).await;
+        b.otp_start(&env, &csrf).await;
+        let r = b.otp_verify(&env, &csrf, "123456").await;
+        assert_eq!((r.status, r.problem_type()), (503, Some("urn:simguard:problem:sms_unavailable".into())), "check: {error:?}");
+        assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401, "an error never signs in");
+    }
+}
