@@ -5,28 +5,36 @@
 //! One server on one port speaks every provider's paths; each client is pointed at it as its base URL.
 
 pub mod clock;
+pub mod journal;
 pub mod truid;
+pub mod twilio;
+pub mod vonage;
 mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use clock::SandboxClock;
+pub use journal::{RecordedRequest, SmsMessage};
 pub use truid::{CoverageRule, Profile, TruIdConfig, TruIdControl};
+pub use twilio::{TwilioConfig, TwilioControl};
+pub use vonage::{VonageConfig, VonageControl};
 
 #[derive(Debug, Clone, Default)]
 pub struct SandboxConfig {
     pub truid: TruIdConfig,
+    pub vonage: VonageConfig,
+    pub twilio: TwilioConfig,
     /// `Some(t)`: the clock starts frozen at `t` (tests); `None`: real time (local stack).
     pub frozen_at: Option<i64>,
 }
@@ -36,20 +44,39 @@ pub struct Sandbox {
     addr: SocketAddr,
     clock: Arc<SandboxClock>,
     truid: TruIdControl,
+    vonage: VonageControl,
+    twilio: TwilioControl,
+    shared: Shared,
     task: JoinHandle<()>,
 }
 
 #[derive(Clone)]
 struct Shared {
     clock: Arc<SandboxClock>,
+    journal: Arc<journal::Journal>,
     truid: Arc<truid::TruIdState>,
+    vonage: Arc<vonage::VonageState>,
+}
+
+impl Shared {
+    /// The outbox after every due Vonage step has fired.
+    fn outbox(&self, to: Option<&str>) -> Vec<SmsMessage> {
+        self.vonage.tick();
+        self.journal.outbox(to)
+    }
 }
 
 async fn record_requests(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if !path.starts_with("/_sandbox") {
-        truid::record(&s.truid, req.method().as_str(), &path);
+        let method = req.method().as_str();
+        s.journal.record_request(method, &path);
+        if truid::PATH_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            truid::record(&s.truid, method, &path);
+        }
     }
+    // Time-driven Vonage steps fire before anything else happens, so the outbox stays in order.
+    s.vonage.tick();
     next.run(req).await
 }
 
@@ -63,6 +90,24 @@ async fn advance_clock(State(s): State<Shared>, axum::Json(a): axum::Json<Advanc
     StatusCode::NO_CONTENT.into_response()
 }
 
+#[derive(Deserialize)]
+struct OutboxFilter {
+    to: Option<String>,
+}
+
+async fn hook_outbox(State(s): State<Shared>, Query(f): Query<OutboxFilter>) -> Response {
+    axum::Json(s.outbox(f.to.as_deref())).into_response()
+}
+
+async fn hook_clear_outbox(State(s): State<Shared>) -> Response {
+    s.journal.clear_outbox();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn hook_requests(State(s): State<Shared>) -> Response {
+    axum::Json(s.journal.requests()).into_response()
+}
+
 impl Sandbox {
     /// Binds `addr` (port 0 for any free port) and serves until dropped.
     pub async fn start(addr: SocketAddr, config: SandboxConfig) -> std::io::Result<Sandbox> {
@@ -73,18 +118,22 @@ impl Sandbox {
             Some(t) => SandboxClock::frozen(t),
             None => SandboxClock::system(),
         });
+        let journal = Arc::new(journal::Journal::default());
         let truid_state = truid::TruIdState::new(config.truid, clock.clone(), base_url.clone());
-        let shared = Shared {
-            clock: clock.clone(),
-            truid: truid_state.clone(),
-        };
+        let vonage_state = vonage::VonageState::new(config.vonage, clock.clone(), journal.clone());
+        let twilio_state = twilio::TwilioState::new(config.twilio, clock.clone(), journal.clone(), base_url.clone());
+        let shared = Shared { clock: clock.clone(), journal, truid: truid_state.clone(), vonage: vonage_state.clone() };
         let hooks = Router::new()
             .route("/_sandbox/clock/advance", post(advance_clock))
+            .route("/_sandbox/outbox", get(hook_outbox).delete(hook_clear_outbox))
+            .route("/_sandbox/requests", get(hook_requests))
             .with_state(shared.clone());
         let app = Router::new()
             .merge(truid::router(truid_state.clone()))
+            .merge(vonage::router(vonage_state.clone()))
+            .merge(twilio::router(twilio_state.clone()))
             .merge(hooks)
-            .layer(middleware::from_fn_with_state(shared, record_requests));
+            .layer(middleware::from_fn_with_state(shared.clone(), record_requests));
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, service).await {
@@ -96,6 +145,9 @@ impl Sandbox {
             addr,
             clock,
             truid: TruIdControl::new(truid_state),
+            vonage: VonageControl::new(vonage_state),
+            twilio: TwilioControl::new(twilio_state),
+            shared,
             task,
         })
     }
@@ -115,6 +167,38 @@ impl Sandbox {
 
     pub fn truid(&self) -> &TruIdControl {
         &self.truid
+    }
+
+    pub fn vonage(&self) -> &VonageControl {
+        &self.vonage
+    }
+
+    pub fn twilio(&self) -> &TwilioControl {
+        &self.twilio
+    }
+
+    /// Every SMS "sent" by Vonage (v1, v2) and Twilio, oldest first. Vonage steps that fell due on
+    /// the sandbox clock are fired first.
+    pub fn outbox(&self) -> Vec<SmsMessage> {
+        self.shared.outbox(None)
+    }
+
+    /// The code of the newest SMS to `to_e164` (`+` optional), from any provider.
+    pub fn last_code(&self, to_e164: &str) -> Option<String> {
+        self.shared.outbox(Some(to_e164)).pop().map(|m| m.code)
+    }
+
+    pub fn clear_outbox(&self) {
+        self.shared.journal.clear_outbox();
+    }
+
+    /// Method and path of every provider call (all providers, hooks excluded), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.journal.requests()
+    }
+
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.shared.journal.count(method, path_prefix)
     }
 }
 

@@ -6,36 +6,27 @@ use simguard_sandbox::{Sandbox, SandboxConfig};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).init();
     let mut args = std::env::args().skip(1);
     let mut port = 9001u16;
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
-            ("--port", Some(p)) => {
-                port = p
-                    .parse()
-                    .map_err(|_| std::io::Error::other("--port takes a number"))?
-            }
+            ("--port", Some(p)) => port = p.parse().map_err(|_| std::io::Error::other("--port takes a number"))?,
             _ => {
-                return Err(std::io::Error::other(
-                    "usage: simguard-sandbox [--port PORT]",
-                ));
+                return Err(std::io::Error::other("usage: simguard-sandbox [--port PORT]"));
             }
         }
     }
     let config = SandboxConfig::default();
-    let sandbox = Sandbox::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        config.clone(),
-    )
-    .await?;
+    let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), config.clone()).await?;
     println!("provider sandbox on {}", sandbox.base_url());
+    println!("  tru.ID client id {:?}, secret {:?}", config.truid.client_id, config.truid.client_secret);
+    println!("  Vonage api_key {:?}, api_secret {:?}", config.vonage.api_key, config.vonage.api_secret);
     println!(
-        "  tru.ID client id {:?}, secret {:?}",
-        config.truid.client_id, config.truid.client_secret
+        "  Twilio account {:?}, auth token {:?}, service {:?}",
+        config.twilio.account_sid, config.twilio.auth_token, config.twilio.service_sid
     );
+    println!("  sent SMS: GET {}/_sandbox/outbox", sandbox.base_url());
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -22,13 +22,7 @@ const HAL: &str = "application/hal+json";
 const PROBLEM: &str = "application/problem+json";
 const ERRORS: &str = "https://developer.tru.id/docs/reference/api-errors#";
 const RATE_LIMIT_PER_HOUR: u32 = 10_000;
-const KNOWN_SCOPES: &[&str] = &[
-    "phone_check",
-    "subscriber_check",
-    "sim_check",
-    "coverage",
-    "mo_check",
-];
+const KNOWN_SCOPES: &[&str] = &["phone_check", "subscriber_check", "sim_check", "coverage", "mo_check"];
 
 #[derive(Debug, Clone)]
 pub struct TruIdConfig {
@@ -82,42 +76,17 @@ pub struct Profile {
 /// `+447000000001` no match; ending in 99 → ERROR, in 98 → network not supported; otherwise an even
 /// last digit passes and an odd one fails both.
 pub fn profile_for(digits: &str) -> Profile {
-    let pass = Profile {
-        matched: true,
-        no_sim_change: true,
-        sim_change_within: None,
-        error_code: None,
-        unsupported: false,
-    };
+    let pass =
+        Profile { matched: true, no_sim_change: true, sim_change_within: None, error_code: None, unsupported: false };
     match digits {
         "447000000070" => pass,
-        "447000000008" => Profile {
-            no_sim_change: false,
-            sim_change_within: Some(60),
-            ..pass
-        },
-        "447000000001" => Profile {
-            matched: false,
-            ..pass
-        },
-        d if d.ends_with("99") => Profile {
-            error_code: Some("mno_server_error"),
-            ..pass
-        },
-        d if d.ends_with("98") => Profile {
-            unsupported: true,
-            ..pass
-        },
+        "447000000008" => Profile { no_sim_change: false, sim_change_within: Some(60), ..pass },
+        "447000000001" => Profile { matched: false, ..pass },
+        d if d.ends_with("99") => Profile { error_code: Some("mno_server_error"), ..pass },
+        d if d.ends_with("98") => Profile { unsupported: true, ..pass },
         d => {
-            let even = d
-                .bytes()
-                .last()
-                .is_some_and(|c| (c - b'0').is_multiple_of(2));
-            Profile {
-                matched: even,
-                no_sim_change: even,
-                ..pass
-            }
+            let even = d.bytes().last().is_some_and(|c| (c - b'0').is_multiple_of(2));
+            Profile { matched: even, no_sim_change: even, ..pass }
         }
     }
 }
@@ -159,12 +128,7 @@ pub struct CheckRecord {
     profile: Profile,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordedRequest {
-    pub method: String,
-    /// Path only: the sandbox never records query strings.
-    pub path: String,
-}
+pub use crate::journal::RecordedRequest;
 
 struct Token {
     scopes: Vec<String>,
@@ -196,19 +160,12 @@ pub struct TruIdControl(Arc<TruIdState>);
 
 impl TruIdState {
     pub fn new(config: TruIdConfig, clock: Arc<SandboxClock>, base_url: String) -> Arc<Self> {
-        Arc::new(Self {
-            config,
-            clock,
-            base_url,
-            data: Mutex::new(Data::default()),
-        })
+        Arc::new(Self { config, clock, base_url, data: Mutex::new(Data::default()) })
     }
 
     fn data(&self) -> MutexGuard<'_, Data> {
         // A poisoned lock only means another request panicked; the data is still usable for a sandbox.
-        self.data
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -238,12 +195,7 @@ impl TruIdControl {
         self.0.data().requests.clone()
     }
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.0
-            .data()
-            .requests
-            .iter()
-            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
-            .count()
+        self.0.data().requests.iter().filter(|r| r.method == method && r.path.starts_with(path_prefix)).count()
     }
     /// Every access token issued so far (tests use them as log canaries).
     pub fn issued_tokens(&self) -> Vec<String> {
@@ -269,29 +221,15 @@ impl TruIdControl {
 }
 
 fn problem(status: StatusCode, slug: &str, title: &str, detail: &str) -> Response {
-    json_response(
-        status,
-        PROBLEM,
-        &json!({ "type": format!("{ERRORS}{slug}"), "title": title, "detail": detail }),
-    )
+    json_response(status, PROBLEM, &json!({ "type": format!("{ERRORS}{slug}"), "title": title, "detail": detail }))
 }
 
 fn not_found() -> Response {
-    problem(
-        StatusCode::NOT_FOUND,
-        "check_not_found",
-        "Not Found",
-        "Check Not Found",
-    )
+    problem(StatusCode::NOT_FOUND, "check_not_found", "Not Found", "Check Not Found")
 }
 
 fn bad_request(detail: &str) -> Response {
-    problem(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        "Bad Request",
-        detail,
-    )
+    problem(StatusCode::BAD_REQUEST, "bad_request", "Bad Request", detail)
 }
 
 fn hal(state: &TruIdState, status: StatusCode, body: &Value) -> Response {
@@ -300,14 +238,8 @@ fn hal(state: &TruIdState, status: StatusCode, body: &Value) -> Response {
     let now = state.clock.now();
     let used = u32::try_from(state.data().requests.len()).unwrap_or(u32::MAX);
     h.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT_PER_HOUR));
-    h.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(RATE_LIMIT_PER_HOUR.saturating_sub(used)),
-    );
-    h.insert(
-        "x-ratelimit-reset",
-        HeaderValue::from(now - now.rem_euclid(3600) + 3600),
-    );
+    h.insert("x-ratelimit-remaining", HeaderValue::from(RATE_LIMIT_PER_HOUR.saturating_sub(used)));
+    h.insert("x-ratelimit-reset", HeaderValue::from(now - now.rem_euclid(3600) + 3600));
     resp
 }
 
@@ -324,16 +256,9 @@ fn expire_if_due(c: &mut CheckRecord, now: i64) {
 /// Refusals are boxed: a `Response` is large, and the happy path should not pay for it.
 fn authorize(state: &TruIdState, headers: &HeaderMap, scope: &str) -> Result<(), Box<Response>> {
     let unauthorized = || {
-        let mut r = problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            "Invalid or expired access token",
-        );
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
+        let mut r =
+            problem(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", "Invalid or expired access token");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
         r
     };
     let now = state.clock.now();
@@ -357,8 +282,7 @@ fn authorize(state: &TruIdState, headers: &HeaderMap, scope: &str) -> Result<(),
 
 async fn token(State(s): State<Arc<TruIdState>>, headers: HeaderMap, body: Bytes) -> Response {
     s.data().token_requests += 1;
-    let oauth_error =
-        |status, error: &str| json_response(status, "application/json", &json!({ "error": error }));
+    let oauth_error = |status, error: &str| json_response(status, "application/json", &json!({ "error": error }));
     match basic_auth(&headers) {
         Some((id, secret)) if id == s.config.client_id && secret == s.config.client_secret => {}
         _ => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
@@ -367,22 +291,14 @@ async fn token(State(s): State<Arc<TruIdState>>, headers: HeaderMap, body: Bytes
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let scopes: Vec<String> = form
-        .get("scope")
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let scopes: Vec<String> =
+        form.get("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
     if scopes.is_empty() || scopes.iter().any(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     }
     let access_token = random_alnum(32);
     let expires_at = s.clock.now() + s.config.token_ttl_secs;
-    s.data().tokens.insert(
-        access_token.clone(),
-        Token {
-            scopes: scopes.clone(),
-            expires_at,
-        },
-    );
+    s.data().tokens.insert(access_token.clone(), Token { scopes: scopes.clone(), expires_at });
     json_response(
         StatusCode::OK,
         "application/json",
@@ -395,11 +311,7 @@ fn coverage_rule(s: &TruIdState, ip: IpAddr) -> CoverageRule {
         return *rule;
     }
     // Loopback is "on mobile data" so the whole silent flow runs in a desktop browser.
-    if ip.is_loopback() {
-        CoverageRule::Covered
-    } else {
-        CoverageRule::NotMobileIp
-    }
+    if ip.is_loopback() { CoverageRule::Covered } else { CoverageRule::NotMobileIp }
 }
 
 fn coverage_refusal(rule: CoverageRule) -> Option<Response> {
@@ -411,20 +323,13 @@ fn coverage_refusal(rule: CoverageRule) -> Option<Response> {
             "Bad Request",
             "Mobile Network Operator Not Supported",
         )),
-        CoverageRule::NotMobileIp => Some(problem(
-            StatusCode::PRECONDITION_FAILED,
-            "not_mobile_ip",
-            "Precondition Failed",
-            "Not a mobile IP",
-        )),
+        CoverageRule::NotMobileIp => {
+            Some(problem(StatusCode::PRECONDITION_FAILED, "not_mobile_ip", "Precondition Failed", "Not a mobile IP"))
+        }
     }
 }
 
-async fn coverage(
-    State(s): State<Arc<TruIdState>>,
-    headers: HeaderMap,
-    Path(ip): Path<String>,
-) -> Response {
+async fn coverage(State(s): State<Arc<TruIdState>>, headers: HeaderMap, Path(ip): Path<String>) -> Response {
     if let Err(r) = authorize(&s, &headers, "coverage") {
         return *r;
     }
@@ -473,39 +378,20 @@ fn self_href(s: &TruIdState, c: &CheckRecord) -> String {
 }
 
 fn parse_create(body: &Bytes) -> Result<(String, CreateCheck, u32), Box<Response>> {
-    let req: CreateCheck =
-        serde_json::from_slice(body).map_err(|_| bad_request("The request body is invalid"))?;
+    let req: CreateCheck = serde_json::from_slice(body).map_err(|_| bad_request("The request body is invalid"))?;
     let digits = e164_digits(&req.phone_number).ok_or_else(|| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "phone_format_invalid",
-            "Bad Request",
-            "Phone Number Validation Error",
-        )
+        problem(StatusCode::BAD_REQUEST, "phone_format_invalid", "Bad Request", "Phone Number Validation Error")
     })?;
     let period = req.period.unwrap_or(10080);
     if !(60..=540_000).contains(&period) {
-        return Err(Box::new(bad_request(
-            "period must be between 60 and 540000",
-        )));
+        return Err(Box::new(bad_request("period must be between 60 and 540000")));
     }
     Ok((digits, req, period))
 }
 
-fn new_check(
-    s: &TruIdState,
-    product: Product,
-    digits: String,
-    req: &CreateCheck,
-    period: u32,
-) -> CheckRecord {
+fn new_check(s: &TruIdState, product: Product, digits: String, req: &CreateCheck, period: u32) -> CheckRecord {
     let now = s.clock.now();
-    let profile = s
-        .data()
-        .profiles
-        .get(&digits)
-        .copied()
-        .unwrap_or_else(|| profile_for(&digits));
+    let profile = s.data().profiles.get(&digits).copied().unwrap_or_else(|| profile_for(&digits));
     CheckRecord {
         check_id: uuid::Uuid::new_v4().to_string(),
         product,
@@ -524,19 +410,10 @@ fn new_check(
 }
 
 fn unsupported() -> Response {
-    problem(
-        StatusCode::BAD_REQUEST,
-        "mno_not_supported",
-        "Bad Request",
-        "Mobile Network Operator Not Supported",
-    )
+    problem(StatusCode::BAD_REQUEST, "mno_not_supported", "Bad Request", "Mobile Network Operator Not Supported")
 }
 
-async fn create_subscriber_check(
-    State(s): State<Arc<TruIdState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create_subscriber_check(State(s): State<Arc<TruIdState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&s, &headers, "subscriber_check") {
         return *r;
     }
@@ -586,11 +463,7 @@ async fn redirect(
     let now = s.clock.now();
     let mut d = s.data();
     let digits_error = {
-        let Some(c) = d
-            .checks
-            .get_mut(&id)
-            .filter(|c| c.product == Product::SubscriberCheck)
-        else {
+        let Some(c) = d.checks.get_mut(&id).filter(|c| c.product == Product::SubscriberCheck) else {
             return not_found();
         };
         expire_if_due(c, now);
@@ -614,22 +487,14 @@ async fn redirect(
         if c.status == Status::Accepted {
             c.status = Status::Pending;
             c.updated_at = now;
-            c.code = Some(
-                s.config
-                    .fixed_code
-                    .clone()
-                    .unwrap_or_else(|| random_alnum(10)),
-            );
+            c.code = Some(s.config.fixed_code.clone().unwrap_or_else(|| random_alnum(10)));
         }
         params.push(("code", c.code.clone().unwrap_or_default()));
         if let Some(r) = &c.reference_id {
             params.push(("reference_id", r.clone()));
         }
     }
-    let body: serde_json::Map<String, Value> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
+    let body: serde_json::Map<String, Value> = params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
     let Some(target) = c.redirect_url.clone() else {
         // Without a redirect_url the device gets the fields as JSON and posts them to its backend.
         drop(d);
@@ -639,9 +504,7 @@ async fn redirect(
     let Ok(mut location) = url::Url::parse(&target) else {
         return bad_request("redirect_url");
     };
-    location
-        .query_pairs_mut()
-        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    location.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
     let mut resp = hal(&s, StatusCode::FOUND, &Value::Object(body));
     if let Ok(v) = HeaderValue::from_str(location.as_str()) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -699,14 +562,9 @@ async fn patch_subscriber_check(
     if let Err(r) = authorize(&s, &headers, "subscriber_check") {
         return *r;
     }
-    let json_patch = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json-patch+json"))
-        });
+    let json_patch = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json-patch+json"))
+    });
     if !json_patch {
         return bad_request("Content-Type must be application/json-patch+json");
     }
@@ -719,11 +577,7 @@ async fn patch_subscriber_check(
     };
     let now = s.clock.now();
     let mut d = s.data();
-    let Some(c) = d
-        .checks
-        .get_mut(&id)
-        .filter(|c| c.product == Product::SubscriberCheck)
-    else {
+    let Some(c) = d.checks.get_mut(&id).filter(|c| c.product == Product::SubscriberCheck) else {
         return not_found();
     };
     expire_if_due(c, now);
@@ -754,11 +608,7 @@ async fn get_subscriber_check(
     }
     let now = s.clock.now();
     let mut d = s.data();
-    let Some(c) = d
-        .checks
-        .get_mut(&id)
-        .filter(|c| c.product == Product::SubscriberCheck)
-    else {
+    let Some(c) = d.checks.get_mut(&id).filter(|c| c.product == Product::SubscriberCheck) else {
         return not_found();
     };
     expire_if_due(c, now);
@@ -794,19 +644,12 @@ fn sim_body(s: &TruIdState, c: &CheckRecord) -> Value {
 }
 
 fn with_cors(mut resp: Response) -> Response {
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     resp
 }
 
 /// `POST /sim_check/v0.1/checks`: synchronous; `COMPLETED` with `no_sim_change`, or `ERROR`.
-async fn create_sim_check(
-    State(s): State<Arc<TruIdState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create_sim_check(State(s): State<Arc<TruIdState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&s, &headers, "sim_check") {
         return *r;
     }
@@ -831,11 +674,7 @@ async fn create_sim_check(
     with_cors(hal(&s, StatusCode::CREATED, &body))
 }
 
-async fn get_sim_check(
-    State(s): State<Arc<TruIdState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
+async fn get_sim_check(State(s): State<Arc<TruIdState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = authorize(&s, &headers, "sim_check") {
         return *r;
     }
@@ -871,10 +710,7 @@ async fn hook_coverage(
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn hook_fail_auth(
-    State(s): State<Arc<TruIdState>>,
-    axum::Json(h): axum::Json<CountHook>,
-) -> Response {
+async fn hook_fail_auth(State(s): State<Arc<TruIdState>>, axum::Json(h): axum::Json<CountHook>) -> Response {
     TruIdControl(s).fail_next_auth(h.count);
     StatusCode::NO_CONTENT.into_response()
 }
@@ -887,33 +723,24 @@ async fn hook_checks(State(s): State<Arc<TruIdState>>) -> Response {
     axum::Json(TruIdControl(s).checks()).into_response()
 }
 
-/// Records method and path of every provider call, for tests that count them.
+/// Path prefixes served by this module: only these land in the tru.ID request log.
+pub(crate) const PATH_PREFIXES: &[&str] = &["/oauth2/", "/coverage/", "/subscriber_check/", "/sim_check/"];
+
+/// Records method and path of every tru.ID call, for tests that count them.
 pub(crate) fn record(state: &TruIdState, method: &str, path: &str) {
-    state.data().requests.push(RecordedRequest {
-        method: method.to_owned(),
-        path: path.to_owned(),
-    });
+    state.data().requests.push(RecordedRequest { method: method.to_owned(), path: path.to_owned() });
 }
 
 pub fn router(state: Arc<TruIdState>) -> Router {
     Router::new()
         .route("/oauth2/v1/token", post(token))
         .route("/coverage/v0.1/device_ips/{ip}", get(coverage))
-        .route(
-            "/subscriber_check/v0.2/checks",
-            post(create_subscriber_check),
-        )
-        .route(
-            "/subscriber_check/v0.2/checks/{id}",
-            get(get_subscriber_check).patch(patch_subscriber_check),
-        )
+        .route("/subscriber_check/v0.2/checks", post(create_subscriber_check))
+        .route("/subscriber_check/v0.2/checks/{id}", get(get_subscriber_check).patch(patch_subscriber_check))
         .route("/subscriber_check/v0.2/checks/{id}/redirect", get(redirect))
         .route("/sim_check/v0.1/checks", post(create_sim_check))
         .route("/sim_check/v0.1/checks/{id}", get(get_sim_check))
-        .route(
-            "/_sandbox/truid/coverage/{ip}",
-            axum::routing::put(hook_coverage),
-        )
+        .route("/_sandbox/truid/coverage/{ip}", axum::routing::put(hook_coverage))
         .route("/_sandbox/truid/fail-auth", post(hook_fail_auth))
         .route("/_sandbox/truid/requests", get(hook_requests))
         .route("/_sandbox/truid/checks", get(hook_checks))
