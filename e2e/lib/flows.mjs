@@ -1,13 +1,38 @@
 // What a person does on the site, step by step, for the tests.
 import assert from 'node:assert/strict';
+import { DEMO_PHONES, smsOutbox } from './stack.mjs';
 
 export const TEXT = {
   resetOk: 'Your password has been changed. Sign in with your new password.',
   badCredentials: 'The email or password is not correct.',
   checking: 'Checking your phone with your mobile network…',
-  notSilent:
-    "We couldn't verify your phone silently on this connection. Turn off Wi-Fi, use mobile data, and try again.",
+  simChecking: 'Checking your SIM with your mobile network…',
+  sendingCode: 'Sending a code to your phone…',
+  codeSent: 'We sent a code by text message to the mobile number on the account. It can take a minute to arrive.',
+  codeInvalid: 'That code is not right. Check the text message and try again.',
+  codeExpired: 'That code has expired. Send a new code, then enter it here.',
+  codeResent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',
+  resendLimited: 'You have asked for too many codes.',
+  noCodeInProgress: 'There is no sign-in or password reset waiting for a code in this browser tab. Start again.',
   simChanged: 'The SIM card for this phone number was changed recently',
+  blockedSimChanged: [
+    "We can't use your phone right now",
+    "The SIM card for this phone number was changed recently, so we can't use this phone to confirm it's you right now.",
+    "We've emailed the account owner about this attempt.",
+    "If you didn't change your SIM card, contact your mobile operator now: someone may have moved your number to their SIM card.",
+  ],
+  blockedSimUnavailable: [
+    "We couldn't check your SIM",
+    "We couldn't check your SIM card with your mobile network right now, so we can't send you a code.",
+    'Please try again later.',
+  ],
+  blockedTooManyAttempts: [
+    'Too many wrong codes',
+    'A wrong code was entered too many times, so we stopped this attempt.',
+    'Start again to get a new code.',
+  ],
+  phoneNotSupported: "We can't send text messages to this number.",
+  blockedGeneric: 'We could not show why this attempt stopped. Please start again.',
   noMatch: 'The phone on this connection is not the phone number registered to this account',
   silentFailed: 'Your mobile network could not confirm your phone silently this time.',
   linkInvalid: 'This verification is not valid in this browser, has expired, or was already used.',
@@ -36,12 +61,60 @@ export async function submitLogin(page, email, password) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-/** Signs in from /login.html (with `query`) and waits for the account page. */
-export async function signIn(page, site, email, password, query = '') {
-  await page.goto(`${site}/login.html${query}`);
+/** Waits for the code page of `flow` ('reset' or 'login'), ready for a code. */
+export async function waitForCodePage(page, flow) {
+  await page.waitForURL((url) => url.pathname === '/verify-code.html' && url.searchParams.get('flow') === flow);
+  await page.getByLabel('Code from the text message').waitFor();
+}
+
+/** The newest text message the sandbox sent to `phone` (a code must have been sent). */
+export async function latestSms(stack, phone) {
+  const sent = await smsOutbox(stack, phone);
+  assert.ok(sent.length > 0, `no text message to ${phone}`);
+  const sms = sent.at(-1);
+  assert.equal(sms.to, phone);
+  assert.match(sms.code, /^[0-9]{4,10}$/);
+  assert.ok(sms.text.includes(sms.code), 'the code is in the message');
+  return sms;
+}
+
+/** Types `code` on the code page and submits it. */
+export async function enterCode(page, code) {
+  await page.getByLabel('Code from the text message').fill(code);
+  await page.getByRole('button', { name: 'Verify code' }).click();
+}
+
+/**
+ * Signs in from /login.html (with `query`): the password, then the code texted to `phone` (a demo
+ * user's number by default), then waits for the account page. Returns the text message used.
+ */
+export async function signIn(page, stack, email, password, { query = '', phone = DEMO_PHONES[email] } = {}) {
+  assert.ok(phone, `no phone number known for ${email}`);
+  await page.goto(`${stack.site}/login.html${query}`);
   await submitLogin(page, email, password);
+  await waitForCodePage(page, 'login');
+  const sms = await latestSms(stack, phone);
+  await enterCode(page, sms.code);
   await page.waitForURL((url) => url.pathname === '/account.html');
   await page.locator('#me-email').filter({ hasText: email }).waitFor();
+  return sms;
+}
+
+/** Whether this browser has a session, asked from the page. */
+export const meStatus = (page) => page.evaluate(async () => (await fetch('/api/me')).status);
+
+/** The texts of the page's <main> as a list of non-empty lines. */
+export async function mainLines(page) {
+  return (await page.locator('main').innerText())
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/** Asserts that every one of `lines` is shown in <main>, each as its own line. */
+export async function assertLines(page, lines, label = '') {
+  const shown = await mainLines(page);
+  for (const line of lines) assert.ok(shown.includes(line), `${label} shows "${line}"; shown:\n${shown.join('\n')}`);
 }
 
 /** Tries a wrong password and checks that the login page says so and stays put. */

@@ -10,6 +10,15 @@ export const REPO_DIR = resolve(E2E_DIR, '..');
 
 export const DEMO_PASSWORD = 'correct horse battery staple';
 
+/** The seeded accounts' phone numbers (see local/src/lib.rs). */
+export const DEMO_PHONES = Object.freeze({
+  'alice@example.com': '+447000000070', // everything passes
+  'sam@example.com': '+447000000008', // SIM changed recently: reset and login refused
+  'nina@example.com': '+447000000001', // silent reset: no match; SIM unchanged, so the SMS path works
+  'erin@example.com': '+447700900099', // tru.ID error: no SIM answer, refused
+  'newbie@example.com': '+447700900007', // registered yesterday, never verified, SIM changed: grace once
+});
+
 const START_TIMEOUT_MS = 30_000;
 
 export function stackBinary() {
@@ -19,10 +28,13 @@ export function stackBinary() {
 }
 
 /**
- * @returns {Promise<{ site: string, sandbox: string, output: () => string, stop: () => Promise<void> }>}
+ * @param {{ env?: object, args?: string[] }} [options]  `args`: the stack's flags, e.g.
+ *   `['--otp', 'twilio']` or `['--no-coverage']` (resets take the SMS path).
+ * @returns {Promise<{ site: string, sandbox: string, output: () => string,
+ *   waitForOutput: (re: RegExp, timeoutMs?: number) => Promise<void>, stop: () => Promise<void> }>}
  *   `site` and `sandbox` are origins without a trailing slash.
  */
-export async function startStack({ env = {} } = {}) {
+export async function startStack({ env = {}, args = [] } = {}) {
   const bin = stackBinary();
   if (!existsSync(bin)) {
     throw new Error(`local stack binary not found at ${bin} (set SIMGUARD_LOCAL_BIN)`);
@@ -33,7 +45,7 @@ export async function startStack({ env = {} } = {}) {
       `${staticDir}/vendor/tru-sdk-web.mjs is missing: run \`npm --prefix static-site ci && npm --prefix static-site run build\``,
     );
   }
-  const child = spawn(bin, [], {
+  const child = spawn(bin, args, {
     env: {
       ...process.env,
       SIMGUARD_LOCAL_PORT: '0',
@@ -100,6 +112,13 @@ export async function startStack({ env = {} } = {}) {
     return {
       ...urls,
       output: () => out,
+      /** Resolves once the stack's output matches `re` (it prints its banner after the URLs). */
+      waitForOutput: async (re, timeoutMs = 5_000) => {
+        for (const until = Date.now() + timeoutMs; !re.test(out); ) {
+          if (exited || Date.now() > until) throw new Error(`stack output never matched ${re}:\n${out}`);
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      },
       stop: async () => {
         process.removeListener('exit', onExit);
         await stop();
@@ -129,4 +148,16 @@ export const setCoverage = (stack, ip, rule) =>
     method: 'PUT',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ rule }),
+  });
+
+/** The text messages the sandbox's providers "sent" (to `to`, or all): [{provider, to, code, text, at}], newest last. */
+export const smsOutbox = (stack, to) =>
+  json(`${stack.sandbox}/_sandbox/outbox${to ? `?to=${encodeURIComponent(to)}` : ''}`);
+
+/** Moves the sandbox's clock (the providers' code expiry); the app's own clock is not affected. */
+export const advanceSandboxClock = (stack, seconds) =>
+  json(`${stack.sandbox}/_sandbox/clock/advance`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ seconds }),
   });

@@ -74,6 +74,56 @@ test('the result page shows the generic text for anything but its fixed codes', 
   await context.close();
 });
 
+test('the blocked page shows only its fixed texts and links', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  const links = () =>
+    page.locator('#actions a').evaluateAll((as) => as.map((a) => `${a.textContent} ${new URL(a.href).pathname}`));
+  const cases = [
+    ['r=<script>', q({ r: '<script>window.__x=1</script>', flow: 'login' }), TEXT.blockedGeneric],
+    ['flow=<img>', q({ r: 'too_many_attempts', flow: '"><img src=x onerror=window.__x=1>' }), TEXT.blockedTooManyAttempts[1]],
+    ['r=__proto__', q({ r: '__proto__', flow: '__proto__' }), TEXT.blockedGeneric],
+    ['r=toString', q({ r: 'toString', flow: 'constructor' }), TEXT.blockedGeneric],
+    ['r=sim_changed&flow=javascript:', q({ r: 'sim_changed', flow: 'javascript:window.__x=1' }), TEXT.blockedSimChanged[1]],
+    ['no r', '', TEXT.blockedGeneric],
+  ];
+  for (const [label, query, text] of cases) {
+    await page.goto(`${stack.site}/blocked.html${query}`);
+    await page.waitForLoadState('load');
+    await assertNothingInjected(page, label);
+    assert.ok((await mainText(page)).includes(text), `${label}: ${await mainText(page)}`);
+    // An unknown flow falls back to the sign-in page; only fixed paths are ever linked.
+    const shown = await links();
+    assert.ok(shown.includes('Back to sign in /login.html'), `${label}: ${shown}`);
+    assert.ok(
+      shown.every((l) => / \/(login\.html|forgot\.html|help\/not-me\.html)$/.test(l)),
+      `${label}: ${shown}`,
+    );
+  }
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
+test('the code page takes nothing from its URL but a fixed flow name', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  for (const query of [
+    q({ flow: '<script>window.__x=1</script>' }),
+    q({ flow: '__proto__' }),
+    q({ flow: 'login', next: 'javascript:window.__x=1' }),
+    q({ flow: '"><img src=x onerror=window.__x=1>' }),
+  ]) {
+    await page.goto(`${stack.site}/verify-code.html${query}`);
+    await page.waitForLoadState('load');
+    await assertNothingInjected(page, query);
+    // No flow token in this tab: nothing to verify, only "start again".
+    await page.getByRole('alert').filter({ hasText: TEXT.noCodeInProgress }).waitFor();
+    assert.equal(await page.locator('#restart a').getAttribute('href'), '/login.html');
+  }
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
 test('the login page shows only its fixed ?m= notices', { timeout: 60_000 }, async () => {
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
@@ -100,6 +150,8 @@ test('pages are served with the Content-Security-Policy and no inline code', { t
     '/reset/new-password.html',
     '/reset/result.html',
     '/help/not-me.html',
+    '/verify-code.html',
+    '/blocked.html',
   ];
   for (const path of pages) {
     const res = await fetch(`${stack.site}${path}`);

@@ -1,10 +1,11 @@
-// Registration: the new account signs in; a taken email gets the same answer (its owner is emailed);
-// refusals are shown in the page's own words.
+// Registration: the new account signs in (password, then a code texted to its number); a taken
+// email gets the same answer (its owner is emailed); refusals, including a number we cannot text,
+// are shown in the page's own words.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
-import { signIn } from '../lib/flows.mjs';
-import { outbox, startStack } from '../lib/stack.mjs';
+import { TEXT, signIn } from '../lib/flows.mjs';
+import { outbox, smsOutbox, startStack } from '../lib/stack.mjs';
 
 let stack;
 let browser;
@@ -39,6 +40,13 @@ test('register, then sign in to the new account', { timeout: 60_000 }, async () 
   await fill(page, { email: 'rosa@example.com', phone: '07700 900124', password: 'a long enough passphrase' });
   await page.getByRole('alert').filter({ hasText: 'international format' }).waitFor();
   assert.equal(await page.getByLabel('Mobile number').getAttribute('aria-invalid'), 'true');
+  // A number in a country we do not text (the server's allowlist).
+  await fill(page, { email: 'rosa@example.com', phone: '+33 6 12 34 56 78', password: 'tulips under april rain' });
+  await page.getByRole('alert').filter({ hasText: TEXT.phoneNotSupported }).waitFor();
+  assert.equal(await page.getByLabel('Mobile number').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Mobile number').evaluate((el) => el === document.activeElement), true);
+  assert.equal(new URL(page.url()).pathname, '/register.html');
+  await screenshot(page, 'phone-register-phone-not-supported');
   await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'rosa-example-2024' });
   await page.getByRole('alert').filter({ hasText: 'Do not use your email name in your password.' }).waitFor();
   // Checked in the page: too short, and the two fields differ.
@@ -56,7 +64,9 @@ test('register, then sign in to the new account', { timeout: 60_000 }, async () 
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
   await page.getByRole('status').filter({ hasText: REGISTERED }).waitFor();
 
-  await signIn(page, stack.site, 'rosa@example.com', 'tulips under april rain');
+  const sms = await signIn(page, stack, 'rosa@example.com', 'tulips under april rain', { phone: '+447700900124' });
+  assert.equal(sms.to, '+447700900124', 'the code went to the number given at registration');
+  assert.equal((await smsOutbox(stack)).length, 1, 'one text message in all');
   const text = await mainText(page);
   assert.ok(text.includes('rosa@example.com'));
   assert.ok(text.includes('+••••••••••24'), text);

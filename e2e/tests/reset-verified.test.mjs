@@ -1,9 +1,10 @@
-// 1. alice's phone passes the silent check: she sets a new password, the old one stops working,
-//    and she gets exactly one "password changed" email that carries neither password.
+// 1. alice's phone passes the silent check: she sets a new password, the old one stops working, the
+//    new one signs in (with a texted code), and she gets exactly one "password changed" email that
+//    carries neither password.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
-import { TEXT, assertLoginRefused, recordNavigations, signIn, startReset, submitLogin } from '../lib/flows.mjs';
+import { TEXT, assertLoginRefused, recordNavigations, signIn, startReset } from '../lib/flows.mjs';
 import { DEMO_PASSWORD, outbox, startStack, truidRequests } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
@@ -69,6 +70,7 @@ test('alice resets her password through the silent check and signs in with the n
   );
   assert.match(await mainText(page), /Choose a new password/);
   assert.match(await mainText(page), /At least 12 characters/);
+  assert.match(await mainText(page), /We confirmed that you have your phone\./);
   await screenshot(page, 'phone-new-password');
 
   // The two fields must agree (checked in the page, nothing sent).
@@ -101,7 +103,7 @@ test('alice resets her password through the silent check and signs in with the n
   // The old password is refused; the new one works.
   await assertLoginRefused(page, stack.site, EMAIL, DEMO_PASSWORD);
   await screenshot(page, 'phone-login-refused');
-  await signIn(page, stack.site, EMAIL, NEW_PASSWORD);
+  await signIn(page, stack, EMAIL, NEW_PASSWORD);
   const account = await mainText(page);
   assert.match(account, /alice@example\.com/);
   assert.ok(account.includes('+••••••••••70'), `masked phone shown: ${account}`);
@@ -135,6 +137,9 @@ test('the pages render with their stylesheet on a phone and on a desktop', { tim
     ['/register.html', 'register'],
     ['/reset/result.html?r=sim_changed', 'result-sim-changed'],
     ['/help/not-me.html', 'not-me'],
+    ['/blocked.html?r=sim_changed&flow=login', 'blocked-sim-changed'],
+    // No flow in this tab: the code page says so and offers to start again.
+    ['/verify-code.html?flow=login', 'verify-code-no-flow'],
   ];
   for (const [viewport, prefix] of [
     [PHONE, 'phone'],
@@ -151,10 +156,15 @@ test('the pages render with their stylesheet on a phone and on a desktop', { tim
       // Nothing wider than the viewport (no sideways scrolling on a phone).
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${prefix} ${path}: ${overflow}px wider than the viewport`);
+      if (name === 'verify-code-no-flow') {
+        await page.getByRole('alert').filter({ hasText: TEXT.noCodeInProgress }).waitFor();
+        assert.equal(await page.getByLabel('Code from the text message').isVisible(), false);
+        assert.equal(await page.getByRole('link', { name: 'Back to sign in' }).first().isVisible(), true);
+      }
       await screenshot(page, `${prefix}-${name}`);
     }
     if (prefix === 'desktop') {
-      await signIn(page, stack.site, EMAIL, NEW_PASSWORD);
+      await signIn(page, stack, EMAIL, NEW_PASSWORD);
       await screenshot(page, 'desktop-account');
     }
     assert.deepEqual(context.problems, []);

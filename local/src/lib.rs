@@ -198,11 +198,22 @@ impl LocalStack {
         let url = format!("http://{addr}");
 
         let public = url::Url::parse(&url).map_err(|e| e.to_string())?;
-        let truid_base = url::Url::parse(sandbox.base_url()).map_err(|e| e.to_string())?;
-        let mut settings = Settings::new(public, truid_base);
-        // Every provider is the sandbox, at one base URL.
-        settings.otp.provider = opts.otp_provider;
-        settings.otp.twilio_service_sid = Some(sandbox_config.twilio.service_sid.clone());
+        // Every setting a deployed function reads (limits, policies, countries) is read from the
+        // environment here too; only the URLs (every provider is the sandbox), the provider choice and
+        // the storage are the local stack's own.
+        let sandbox_url = sandbox.base_url().to_owned();
+        let twilio_sid = sandbox_config.twilio.service_sid.clone();
+        let settings = Settings::from_lookup(|var| match var {
+            "SIMGUARD_PUBLIC_BASE_URL" => Some(public.to_string()),
+            "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
+                Some(sandbox_url.clone())
+            }
+            "SIMGUARD_OTP_PROVIDER" => Some(opts.otp_provider.as_str().to_owned()),
+            "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
+            "SIMGUARD_TABLE_NAME" | "SIMGUARD_SECRET_ID" => None,
+            other => std::env::var(other).ok(),
+        })
+        .map_err(|e| e.to_string())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(ProviderSecrets {
             truid_client_id: Some(sandbox_config.truid.client_id.clone()),

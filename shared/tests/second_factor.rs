@@ -214,8 +214,19 @@ async fn s04_a_changed_sim_never_reaches_the_otp_provider() {
         assert_eq!(l.send(&env, Event::get("/api/me")).await.status, 401);
 
         assert_eq!((env.otp_starts(), env.sms_count()), (0, 0), "{provider:?}: the OTP provider was never called");
+        // Told once: three blocked attempts within the hour are one email, not three.
         let kinds: Vec<_> = env.outbox.sent().iter().map(|n| n.kind).collect();
-        assert_eq!(kinds.iter().filter(|k| **k == NotificationKind::SimChangeBlocked).count(), 3, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == NotificationKind::SimChangeBlocked).count(), 1, "{kinds:?}");
+        env.advance(3600);
+        let mut later = Browser::at("198.51.100.30");
+        let csrf = login_csrf(&env, &mut later, "sam@example.com").await;
+        later.sim_check(&env, &csrf).await;
+        let kinds: Vec<_> = env.outbox.sent().iter().map(|n| n.kind).collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == NotificationKind::SimChangeBlocked).count(),
+            2,
+            "a new hour: told again"
+        );
     }
 }
 
@@ -609,7 +620,11 @@ async fn no_provider_error_is_a_500() {
         let csrf = login_csrf(&env, &mut b, ALICE.0).await;
         b.sim_check(&env, &csrf).await;
         let r = b.otp_start(&env, &csrf).await;
-        assert_eq!((r.status, r.problem_type()), (status, Some(format!("urn:simguard:problem:{slug}"))), "start: {error:?}");
+        assert_eq!(
+            (r.status, r.problem_type()),
+            (status, Some(format!("urn:simguard:problem:{slug}"))),
+            "start: {error:?}"
+        );
     }
     for (error, _, _) in errors {
         let otp = Arc::new(ScriptedOtp { start: Ok(reference.clone()), check: Err(error.clone()) });
@@ -620,7 +635,11 @@ async fn no_provider_error_is_a_500() {
         b.sim_check(&env, &csrf).await;
         b.otp_start(&env, &csrf).await;
         let r = b.otp_verify(&env, &csrf, "123456").await;
-        assert_eq!((r.status, r.problem_type()), (503, Some("urn:simguard:problem:sms_unavailable".into())), "check: {error:?}");
+        assert_eq!(
+            (r.status, r.problem_type()),
+            (503, Some("urn:simguard:problem:sms_unavailable".into())),
+            "check: {error:?}"
+        );
         assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401, "an error never signs in");
     }
 }

@@ -9,7 +9,8 @@ use crate::domain::{Flow, Session, User};
 use crate::http::Problem;
 use crate::http::cookies::FLOW;
 use crate::http::extract::require_csrf;
-use crate::ports::{Notification, NotificationKind};
+use crate::http::limits::HOUR;
+use crate::ports::{Notification, NotificationKind, RateDecision};
 use crate::random::Token;
 
 /// The browser's live flow, after its CSRF token was checked. One answer for "no cookie", "no such
@@ -37,7 +38,16 @@ pub async fn start_session(app: &App, user: &User) -> Result<Token, Problem> {
 }
 
 /// Tells the account's owner; a lost email never undoes the security action that caused it.
+/// Warnings (blocked attempts, registrations with the email) go out at most once per kind per hour,
+/// so repeated attempts cannot be used to flood the owner's inbox; a password change is always told.
 pub async fn notify(app: &App, user: &User, kind: NotificationKind, client_ip: IpAddr, user_agent: &str) {
+    if kind != NotificationKind::PasswordReset {
+        let bucket = format!("{}#{}", kind.as_str(), user.id.0);
+        if let Ok(RateDecision::Limited { .. }) = app.limiter.hit(&bucket, 1, HOUR, app.clock.now()).await {
+            tracing::info!(event = "notification_suppressed", kind = kind.as_str(), "already told within the hour");
+            return;
+        }
+    }
     let n = Notification {
         to: user.email.clone(),
         kind,

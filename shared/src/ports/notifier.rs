@@ -19,6 +19,18 @@ pub enum NotificationKind {
     SignInWithoutSimCheck,
 }
 
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::SimChangeBlocked => "sim_change_blocked",
+            Self::RegistrationWithExistingEmail => "registration_with_existing_email",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::SignInWithoutSimCheck => "sign_in_without_sim_check",
+        }
+    }
+}
+
 /// What is sent. It never carries a password, code, token or link that grants anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {

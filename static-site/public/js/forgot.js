@@ -1,31 +1,24 @@
-// The reset start: coverage → create-check → the operator check in a top-level navigation.
+// The reset start: coverage → create-check → either the operator check in a top-level navigation
+// (silent) or the SMS path (SIM check → code sent → the code page). Unknown emails take the SMS path
+// with exactly the same pages and words as a known one: the server answers the same for them.
 import { get, post } from './api.js';
-import { CHECKING, FORM, NOT_SILENT, problemText } from './messages.js';
-import { $, clearResetCsrf, markInvalid, say, setBusy, storeResetCsrf } from './ui.js';
+import { CHECKING, FORM, PROBLEMS, problemText, sendProblemText } from './messages.js';
+import { startSmsPath } from './sms-path.js';
+import { $, clearResetCsrf, go, markInvalid, say, setBusy, showProgress, storeResetCsrf } from './ui.js';
 
 const form = $('#forgot-form');
 const email = $('#email');
 const error = $('#error');
-const status = $('#status');
 const progress = $('#progress');
-const progressText = $('#progress-text');
-
-function showProgress(on) {
-  progress.classList.toggle('active', on);
-  progressText.textContent = on ? CHECKING : '';
-}
 
 function idle() {
-  showProgress(false);
+  showProgress(progress, '');
   setBusy(form, false);
 }
 
-// Back from the operator page (bfcache): the form must not stay frozen in "checking".
+// Back from the operator page or the code page (bfcache): the form must not stay frozen.
 window.addEventListener('pageshow', (event) => {
-  if (event.persisted) {
-    idle();
-    say(status, '');
-  }
+  if (event.persisted) idle();
 });
 
 async function openCheckUrl(checkUrl) {
@@ -35,56 +28,63 @@ async function openCheckUrl(checkUrl) {
   await truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
 }
 
+function fail(text) {
+  clearResetCsrf();
+  idle();
+  say(error, text);
+  email.focus();
+}
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   say(error, '');
-  say(status, '');
   const address = email.value.trim();
   const malformed = address !== '' && email.validity.typeMismatch;
   markInvalid([[email, address === '' || malformed]]);
   if (address === '' || malformed) {
-    say(error, address === '' ? FORM.email_missing : problemText({ problem: 'invalid_email' }));
+    say(error, address === '' ? FORM.email_missing : PROBLEMS.invalid_email);
     return;
   }
 
   setBusy(form, true);
   clearResetCsrf();
+  showProgress(progress, CHECKING);
 
-  // Is this connection able to do the silent check at all? If not, say so before anything else.
+  // Asked first so that a connection over its limit is told so before a flow starts. Its answer
+  // does not change what follows: /api/reset/check decides between silent and SMS.
   const coverage = await get('/api/coverage');
   if (!coverage.ok && coverage.problem === 'rate_limited') {
-    idle();
-    say(error, problemText(coverage));
-    return;
-  }
-  if (coverage.ok && coverage.data?.silent !== true) {
-    idle();
-    say(status, NOT_SILENT);
+    fail(problemText(coverage));
     return;
   }
 
   const result = await post('/api/reset/check', { email: address });
   if (!result.ok) {
-    idle();
-    say(error, problemText(result));
+    fail(problemText(result));
     if (result.problem === 'invalid_email') markInvalid([[email, true]]);
     return;
   }
   const { next, check_url: checkUrl, csrf } = result.data ?? {};
-  if (next !== 'silent' || typeof checkUrl !== 'string' || typeof csrf !== 'string') {
-    // Unknown emails and uncovered users get this same answer.
-    idle();
-    say(status, NOT_SILENT);
+  if (typeof csrf !== 'string' || csrf === '') {
+    fail(problemText({ problem: 'unexpected' }));
+    return;
+  }
+  storeResetCsrf(csrf);
+
+  if (next === 'silent' && typeof checkUrl === 'string') {
+    try {
+      await openCheckUrl(checkUrl);
+    } catch {
+      fail(problemText({ problem: 'temporarily_unavailable' }));
+    }
     return;
   }
 
-  storeResetCsrf(csrf);
-  showProgress(true);
-  try {
-    await openCheckUrl(checkUrl);
-  } catch {
-    clearResetCsrf();
-    idle();
-    say(error, problemText({ problem: 'temporarily_unavailable' }));
+  // Not silent: uncovered connection, or an email we do not know. The same steps either way.
+  const outcome = await startSmsPath({ flow: 'reset', csrf, step: (text) => showProgress(progress, text) });
+  if (outcome.go) {
+    go(outcome.go);
+    return;
   }
+  fail(sendProblemText(outcome.failed, 'reset'));
 });

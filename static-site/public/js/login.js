@@ -1,23 +1,44 @@
+// Sign-in: the password (first factor), then the SIM-swap gate and a code by text message (second
+// factor) on the code page. The session exists only once the code is right.
 import { post } from './api.js';
-import { FORM, LOGIN_NOTICES, lookup, problemText } from './messages.js';
-import { $, go, markInvalid, params, say, setBusy } from './ui.js';
+import { FORM, LOGIN_NOTICES, lookup, problemText, sendProblemText } from './messages.js';
+import { startSmsPath } from './sms-path.js';
+import {
+  $,
+  clearFlowCsrf,
+  go,
+  markInvalid,
+  params,
+  safeNext,
+  say,
+  setBusy,
+  showProgress,
+  storeFlowCsrf,
+} from './ui.js';
 
-// Where a successful sign-in may go: an exact match on this list, nothing else. Any other `next`
-// (//evil.tld, /\evil.tld, https://…, javascript:…) goes to the account page.
-const NEXT_ALLOWED = Object.freeze(['/account.html']);
-const DEFAULT_NEXT = '/account.html';
-
-export function safeNext(value) {
-  return typeof value === 'string' && NEXT_ALLOWED.includes(value) ? value : DEFAULT_NEXT;
-}
+export { safeNext };
 
 const form = $('#login-form');
 const email = $('#email');
 const password = $('#password');
 const error = $('#error');
 const notice = $('#notice');
+const progress = $('#progress');
 
 say(notice, lookup(LOGIN_NOTICES, params().get('m')) ?? '');
+
+function idle() {
+  showProgress(progress, '');
+  setBusy(form, false);
+}
+
+// Back from the code page (bfcache): the form must not stay frozen.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) {
+    idle();
+    password.value = '';
+  }
+});
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -34,16 +55,40 @@ form.addEventListener('submit', async (event) => {
   }
 
   setBusy(form, true);
+  clearFlowCsrf('login');
   const result = await post('/api/login', { email: email.value.trim(), password: password.value });
-  if (result.ok) {
-    go(safeNext(params().get('next')));
+  if (!result.ok) {
+    idle();
+    say(notice, '');
+    say(error, problemText(result));
+    if (result.problem === 'invalid_credentials') {
+      password.value = '';
+      password.focus();
+    }
     return;
   }
-  setBusy(form, false);
-  say(notice, '');
-  say(error, problemText(result));
-  if (result.problem === 'invalid_credentials') {
-    password.value = '';
-    password.focus();
+  const csrf = result.data?.csrf;
+  if (result.data?.next !== 'second_factor' || typeof csrf !== 'string' || csrf === '') {
+    idle();
+    say(error, problemText({ problem: 'unexpected' }));
+    return;
   }
+  storeFlowCsrf('login', csrf);
+  say(notice, '');
+  password.value = '';
+
+  const outcome = await startSmsPath({
+    flow: 'login',
+    csrf,
+    next: params().get('next'), // kept only when it is on the allowlist
+    step: (text) => showProgress(progress, text),
+  });
+  if (outcome.go) {
+    go(outcome.go);
+    return;
+  }
+  clearFlowCsrf('login');
+  idle();
+  say(error, sendProblemText(outcome.failed, 'login'));
+  password.focus();
 });

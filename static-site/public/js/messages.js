@@ -22,9 +22,11 @@ export const RESULTS = table({
     title: 'We could not confirm your phone',
     text: [
       'Your mobile network could not confirm your phone silently this time.',
-      'Check that mobile data is on and Wi-Fi is off, then try again. Verification by text message is coming in a later version.',
+      'We can send a code by text message to the phone number on the account instead. Or check that mobile data is on and Wi-Fi is off, and try again.',
     ],
-    actions: [{ href: '/forgot.html', label: 'Try again' }],
+    actions: [{ href: '/forgot.html', label: 'Try again', secondary: true }],
+    // result.js offers "Send me a code instead" (the SMS path of the same flow) for this code only.
+    smsFallback: true,
   },
   no_match: {
     title: 'This phone is not the one on the account',
@@ -62,11 +64,64 @@ export const LOGIN_NOTICES = table({
   signed_out: 'You have signed out.',
 });
 
-/** The answer for "no silent check on this connection": unknown emails get exactly this too. */
-export const NOT_SILENT =
-  "We couldn't verify your phone silently on this connection. Turn off Wi-Fi, use mobile data, and try again.";
-
 export const CHECKING = 'Checking your phone with your mobile network…';
+
+/** The steps of the SMS path, shown in the progress box (the same for unknown emails). */
+export const SIM_CHECKING = 'Checking your SIM with your mobile network…';
+export const SENDING_CODE = 'Sending a code to your phone…';
+export const CODE_CHECKING = 'Checking your code…';
+
+/** The code page. */
+export const CODE = table({
+  resent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',
+  resend_limited:
+    'You have asked for too many codes. Enter the last code you received, or wait a few minutes and start again.',
+  login_invalid: 'This sign-in is not valid in this browser, has expired, or was already used. Sign in again.',
+  reset_invalid:
+    'This password reset is not valid in this browser, has expired, or was already used. Start again.',
+  none_in_progress:
+    'There is no sign-in or password reset waiting for a code in this browser tab. Start again.',
+});
+
+/** /blocked.html?r=<code>&flow=<reset|login>: where the SMS path stops. */
+export const BLOCKED = table({
+  sim_changed: {
+    title: "We can't use your phone right now",
+    text: [
+      "The SIM card for this phone number was changed recently, so we can't use this phone to confirm it's you right now.",
+      "We've emailed the account owner about this attempt.",
+      "If you didn't change your SIM card, contact your mobile operator now: someone may have moved your number to their SIM card.",
+    ],
+    help: true,
+  },
+  sim_unavailable: {
+    title: "We couldn't check your SIM",
+    text: [
+      "We couldn't check your SIM card with your mobile network right now, so we can't send you a code.",
+      'Please try again later.',
+    ],
+    help: false,
+  },
+  too_many_attempts: {
+    title: 'Too many wrong codes',
+    text: ['A wrong code was entered too many times, so we stopped this attempt.', 'Start again to get a new code.'],
+    help: false,
+  },
+});
+
+export const BLOCKED_GENERIC = Object.freeze({
+  title: 'We could not continue',
+  text: ['We could not show why this attempt stopped. Please start again.'],
+  help: false,
+});
+
+/** Where "start again" leads, by flow. */
+export const RESTART = table({
+  login: { href: '/login.html', label: 'Back to sign in' },
+  reset: { href: '/forgot.html', label: 'Start again' },
+});
+
+export const HELP_ACTION = Object.freeze({ href: '/help/not-me.html', label: 'What to do if this was not you' });
 
 /** Why a new password was refused (the problem's `reason`). */
 export const PASSWORD_REASONS = table({
@@ -89,7 +144,26 @@ export const PROBLEMS = table({
   unauthorized: 'Please sign in to continue.',
   temporarily_unavailable: 'The service is temporarily unavailable. Please try again shortly.',
   network: 'We could not reach the server. Check your connection and try again.',
+  code_invalid: 'That code is not right. Check the text message and try again.',
+  code_expired: 'That code has expired. Send a new code, then enter it here.',
+  too_many_attempts: 'Too many wrong codes. Start again.',
+  phone_not_supported: "We can't send text messages to this number.",
+  sms_unavailable: "We can't send or check text message codes right now. Please try again in a few minutes.",
 });
+
+/** Problems of the SMS path (sim-check, otp-start) where they differ from the general words. */
+export const SEND_PROBLEMS = table({
+  phone_not_supported: "We can't send text messages to the phone number on this account.",
+  rate_limited: 'Too many codes were asked for. Please wait a few minutes and try again.',
+});
+
+/** `flow` ('reset' or 'login') picks the words for a flow that can no longer go on. */
+export function sendProblemText(result, flow) {
+  if (result.problem === 'flow_invalid' || result.problem === 'csrf_rejected') {
+    return flow === 'login' ? CODE.login_invalid : CODE.reset_invalid;
+  }
+  return lookup(SEND_PROBLEMS, result.problem) ?? problemText(result);
+}
 
 export const PROBLEM_GENERIC = 'Something went wrong. Please try again.';
 
@@ -109,4 +183,6 @@ export const FORM = table({
   confirm_mismatch: 'The two passwords do not match.',
   no_reset_in_progress:
     'There is no password reset in progress in this browser tab. Start again from “Forgot your password?”.',
+  code_missing: 'Enter the code from the text message.',
+  code_malformed: 'Enter the code as it is in the text message: digits only.',
 });

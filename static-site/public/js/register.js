@@ -23,7 +23,7 @@ function firstProblem() {
   return null;
 }
 
-const FIELD_FOR = { invalid_email: email, invalid_phone: phone, weak_password: password };
+const FIELD_FOR = { invalid_email: email, invalid_phone: phone, phone_not_supported: phone, weak_password: password };
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();

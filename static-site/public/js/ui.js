@@ -59,29 +59,69 @@ export function go(path) {
   window.location.assign(path);
 }
 
-export const RESET_CSRF_KEY = 'simguard.reset.csrf';
+// The CSRF token of the flow in progress in this tab, per kind of flow. A fixed set of keys.
+const CSRF_KEYS = Object.freeze({ reset: 'simguard.reset.csrf', login: 'simguard.login.csrf' });
 
-export function readResetCsrf() {
+export const RESET_CSRF_KEY = CSRF_KEYS.reset;
+
+function csrfKey(flow) {
+  return Object.hasOwn(CSRF_KEYS, flow) ? CSRF_KEYS[flow] : null;
+}
+
+export function readFlowCsrf(flow) {
+  const key = csrfKey(flow);
+  if (!key) return null;
   try {
-    return window.sessionStorage.getItem(RESET_CSRF_KEY);
+    return window.sessionStorage.getItem(key);
   } catch {
     return null;
   }
 }
 
-export function storeResetCsrf(value) {
+export function storeFlowCsrf(flow, value) {
+  const key = csrfKey(flow);
+  if (!key) return false;
   try {
-    window.sessionStorage.setItem(RESET_CSRF_KEY, value);
+    window.sessionStorage.setItem(key, value);
     return true;
   } catch {
     return false;
   }
 }
 
-export function clearResetCsrf() {
+export function clearFlowCsrf(flow) {
+  const key = csrfKey(flow);
+  if (!key) return;
   try {
-    window.sessionStorage.removeItem(RESET_CSRF_KEY);
+    window.sessionStorage.removeItem(key);
   } catch {
     /* storage unavailable: nothing to clear */
   }
+}
+
+export const readResetCsrf = () => readFlowCsrf('reset');
+export const storeResetCsrf = (value) => storeFlowCsrf('reset', value);
+export const clearResetCsrf = () => clearFlowCsrf('reset');
+
+// Where a successful sign-in may go: an exact match on this list, nothing else. Any other `next`
+// (//evil.tld, /\evil.tld, https://…, javascript:…) goes to the account page.
+const NEXT_ALLOWED = Object.freeze(['/account.html']);
+export const DEFAULT_NEXT = '/account.html';
+
+export function isAllowedNext(value) {
+  return typeof value === 'string' && NEXT_ALLOWED.includes(value);
+}
+
+export function safeNext(value) {
+  return isAllowedNext(value) ? value : DEFAULT_NEXT;
+}
+
+/**
+ * A progress box (.progress with a [data-progress-text] live region): `text` shows it with a spinner
+ * and a bar; empty text hides it.
+ */
+export function showProgress(box, text) {
+  box.classList.toggle('active', Boolean(text));
+  const label = box.querySelector('[data-progress-text]');
+  if (label) label.textContent = text || '';
 }

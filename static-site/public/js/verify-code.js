@@ -1,0 +1,145 @@
+// /verify-code.html?flow=reset|login[&next=…]: the code texted by the SMS path of a reset or a
+// sign-in. The flow's CSRF token comes from sessionStorage (set by forgot.js, result.js or login.js);
+// `flow` and `next` only select fixed values.
+import { post } from './api.js';
+import { CODE, CODE_CHECKING, FORM, RESTART, lookup, problemText, sendProblemText } from './messages.js';
+import { blockedUrl, flowEnded, isFlow } from './sms-path.js';
+import {
+  $,
+  clearFlowCsrf,
+  go,
+  markInvalid,
+  params,
+  readFlowCsrf,
+  safeNext,
+  say,
+  setBusy,
+  showProgress,
+} from './ui.js';
+
+const form = $('#code-form');
+const code = $('#code');
+const resendForm = $('#resend-form');
+const resendButton = resendForm.querySelector('button');
+const notice = $('#notice');
+const error = $('#error');
+const progress = $('#progress');
+const restart = $('#restart');
+const back = $('#back');
+
+const query = params();
+const flow = isFlow(query.get('flow')) ? query.get('flow') : null;
+const restartTo = lookup(RESTART, flow) ?? RESTART.login;
+back.href = restartTo.href;
+back.textContent = restartTo.label;
+restart.querySelector('a').href = restartTo.href;
+restart.querySelector('a').textContent = restartTo.label;
+
+/** The flow cannot go on here: say why, and offer only to start again. */
+function giveUp(text) {
+  if (flow) clearFlowCsrf(flow);
+  showProgress(progress, '');
+  say(notice, '');
+  say(error, text);
+  form.hidden = true;
+  resendForm.hidden = true;
+  $('#intro').hidden = true;
+  back.parentElement.hidden = true; // the same link as the button below
+  restart.hidden = false;
+  restart.querySelector('a').focus();
+}
+
+function busy(on) {
+  setBusy(form, on);
+  setBusy(resendForm, on);
+}
+
+const csrf = flow ? readFlowCsrf(flow) : null;
+if (!csrf) {
+  giveUp(CODE.none_in_progress);
+} else {
+  code.focus();
+}
+
+const endedText = () => (flow === 'login' ? CODE.login_invalid : CODE.reset_invalid);
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(error, '');
+  const value = code.value.replace(/[\s-]/g, '');
+  const problem = value === '' ? FORM.code_missing : /^[0-9]{4,10}$/.test(value) ? null : FORM.code_malformed;
+  markInvalid([[code, Boolean(problem)]]);
+  if (problem) {
+    say(error, problem);
+    return;
+  }
+
+  busy(true);
+  say(notice, '');
+  showProgress(progress, CODE_CHECKING);
+  const result = await post('/api/otp/verify', { code: value }, { csrf });
+  if (result.ok) {
+    if (result.data?.next === 'new_password') {
+      // The reset token stays in sessionStorage: the new-password page needs it.
+      go('/reset/new-password.html');
+      return;
+    }
+    if (result.data?.next === 'signed_in') {
+      clearFlowCsrf('login');
+      go(safeNext(query.get('next')));
+      return;
+    }
+  }
+  if (!result.ok && result.problem === 'too_many_attempts') {
+    clearFlowCsrf(flow);
+    go(blockedUrl('too_many_attempts', flow));
+    return;
+  }
+  busy(false);
+  showProgress(progress, '');
+  if (!result.ok && flowEnded(result)) {
+    giveUp(endedText());
+    return;
+  }
+  say(error, result.ok ? problemText({ problem: 'unexpected' }) : problemText(result));
+  if (result.problem === 'code_expired') {
+    code.value = '';
+    if (!resendForm.hidden) resendButton.focus();
+    return;
+  }
+  if (result.problem === 'code_invalid') {
+    code.value = '';
+    markInvalid([[code, true]]);
+    return;
+  }
+  code.focus();
+});
+
+resendForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(error, '');
+  say(notice, '');
+  busy(true);
+  const result = await post('/api/otp/start', {}, { csrf });
+  busy(false);
+  if (result.ok) {
+    say(notice, CODE.resent);
+    code.value = '';
+    markInvalid([[code, false]]);
+    code.focus();
+    return;
+  }
+  if (flowEnded(result)) {
+    giveUp(endedText());
+    return;
+  }
+  if (result.problem === 'rate_limited') {
+    // No more sends for this flow (or this number, for now): the last code may still work.
+    resendForm.hidden = true;
+    say(error, CODE.resend_limited);
+    code.focus();
+    return;
+  }
+  say(error, sendProblemText(result, flow));
+  code.focus();
+});
