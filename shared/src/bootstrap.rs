@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::adapters::memory::MemoryStore;
+use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::notify::LogNotifier;
+use crate::adapters::secrets_manager::SecretsManagerSource;
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
 use crate::app::{App, SharedApp};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::OtpProviderKind;
 use crate::config::{ConfigError, Settings};
 use crate::domain::{HashCost, PasswordHasher};
@@ -64,21 +65,31 @@ pub fn otp_provider(settings: &Settings, secrets: Arc<dyn SecretSource>) -> Resu
     })
 }
 
-/// The App a deployed function runs with. The store is in memory until the DynamoDB adapter lands,
-/// so a deployed function keeps state only for the life of one execution environment.
-pub fn lambda_app(settings: Settings) -> Result<SharedApp, BootstrapError> {
-    let clock = Arc::new(SystemClock);
-    let secrets = secrets_from_env();
-    let pepper = secrets.password_pepper.clone();
-    let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(secrets));
+/// The App a deployed function runs with: the DynamoDB store (`SIMGUARD_TABLE_NAME`, required),
+/// provider credentials from Secrets Manager (`SIMGUARD_SECRET_ID`) or, without one, from the
+/// environment. Clients are built here, once per execution environment; nothing here calls the
+/// network (credentials and secrets are read when first needed).
+pub async fn lambda_app(settings: Settings) -> Result<SharedApp, BootstrapError> {
+    let table = settings.table_name.clone().ok_or(ConfigError::Missing("SIMGUARD_TABLE_NAME"))?;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets: Arc<dyn SecretSource> = match &settings.secret_id {
+        Some(id) => Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+            id.clone(),
+            settings.secret_ttl_secs,
+            clock.clone(),
+        )),
+        None => Arc::new(StaticSecrets::new(secrets_from_env())),
+    };
     let truid = TruIdClient::new(
         TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
         secrets.clone(),
         clock.clone(),
     )
     .map_err(BootstrapError::Client)?;
-    let otp = otp_provider(&settings, secrets).map_err(BootstrapError::Client)?;
-    let store = Arc::new(MemoryStore::new());
+    let otp = otp_provider(&settings, secrets.clone()).map_err(BootstrapError::Client)?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     Ok(Arc::new(App {
         settings,
         store: store.clone(),
@@ -88,6 +99,6 @@ pub fn lambda_app(settings: Settings) -> Result<SharedApp, BootstrapError> {
         notifier: Arc::new(LogNotifier),
         clock,
         random: Arc::new(OsRandom),
-        hasher: PasswordHasher::new(HashCost::PRODUCTION, pepper),
+        hasher: PasswordHasher::new(HashCost::PRODUCTION, Some(secrets)),
     }))
 }

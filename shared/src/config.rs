@@ -156,6 +156,12 @@ pub struct Settings {
     pub login_when_sim_unavailable: UnavailablePolicy,
     pub otp: OtpSettings,
     pub limits: Limits,
+    /// The DynamoDB table (required by a deployed function; the local stack keeps data in memory).
+    pub table_name: Option<String>,
+    /// The Secrets Manager secret with the provider credentials; without it they come from the
+    /// environment (local runs).
+    pub secret_id: Option<String>,
+    pub secret_ttl_secs: i64,
 }
 
 impl Settings {
@@ -176,6 +182,9 @@ impl Settings {
             login_when_sim_unavailable: UnavailablePolicy::Deny,
             otp: OtpSettings::new(OtpProviderKind::VonageV2, otp_base.clone(), otp_base),
             limits: Limits::default(),
+            table_name: None,
+            secret_id: None,
+            secret_ttl_secs: 300,
         }
     }
 
@@ -214,6 +223,14 @@ impl Settings {
             }
         };
         s.otp = otp_settings(&get)?;
+        s.table_name = get("SIMGUARD_TABLE_NAME");
+        if let Some(t) = &s.table_name
+            && !(3..=255).contains(&t.len())
+        {
+            return Err(invalid("SIMGUARD_TABLE_NAME", "a DynamoDB table name has 3 to 255 characters".into()));
+        }
+        s.secret_id = get("SIMGUARD_SECRET_ID");
+        s.secret_ttl_secs = number(&get, "SIMGUARD_SECRET_TTL_SECONDS", 300, 0..=300)?;
         let d = Limits::default();
         let limit = |var: &'static str, default: u32, max: u32| number(&get, var, default, 1..=max);
         s.limits = Limits {

@@ -10,7 +10,9 @@ use serde_json::json;
 use simguard::adapters::twilio::{Twilio, TwilioConfig};
 use simguard::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
 use simguard::domain::Phone;
-use simguard::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SecretsError};
+use simguard::ports::{
+    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SecretsError,
+};
 use wiremock::matchers::{basic_auth, body_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -70,14 +72,29 @@ fn vonage_config(server: &MockServer) -> VonageConfig {
 async fn vonage_v1_statuses() {
     let starts = [
         (json!({"request_id": REQ, "status": "0"}), Ok(reference(REQ))),
-        (json!({"request_id": REQ, "status": "10", "error_text": "Concurrent verifications to the same number are not allowed"}), Err(OtpError::InFlight { reference: Some(reference(REQ)) })),
+        (
+            json!({"request_id": REQ, "status": "10", "error_text": "Concurrent verifications to the same number are not allowed"}),
+            Err(OtpError::InFlight { reference: Some(reference(REQ)) }),
+        ),
         (json!({"status": "1", "error_text": "Throttled"}), Err(OtpError::RateLimited { retry_after_secs: None })),
-        (json!({"status": "3", "error_text": "Invalid value for number"}), Err(OtpError::NumberRefused { kind: "invalid_number" })),
+        (
+            json!({"status": "3", "error_text": "Invalid value for number"}),
+            Err(OtpError::NumberRefused { kind: "invalid_number" }),
+        ),
         (json!({"status": "6", "error_text": "not routable"}), Err(OtpError::NumberRefused { kind: "unroutable" })),
-        (json!({"status": "7", "error_text": "blacklisted", "network": "23410"}), Err(OtpError::NumberRefused { kind: "blocked" })),
-        (json!({"status": "15", "error_text": "unsupported network"}), Err(OtpError::NumberRefused { kind: "unsupported_network" })),
+        (
+            json!({"status": "7", "error_text": "blacklisted", "network": "23410"}),
+            Err(OtpError::NumberRefused { kind: "blocked" }),
+        ),
+        (
+            json!({"status": "15", "error_text": "unsupported network"}),
+            Err(OtpError::NumberRefused { kind: "unsupported_network" }),
+        ),
         (json!({"status": "29", "error_text": "demo mode"}), Err(OtpError::NumberRefused { kind: "not_permitted" })),
-        (json!({"status": "9", "error_text": "Partner quota exceeded"}), Err(OtpError::Unavailable("vonage status 9".into()))),
+        (
+            json!({"status": "9", "error_text": "Partner quota exceeded"}),
+            Err(OtpError::Unavailable("vonage status 9".into())),
+        ),
         (json!({"status": 0, "request_id": REQ}), Ok(reference(REQ))),
         (json!({"status": "42"}), Err(OtpError::InvalidResponse("unknown status".into()))),
         (json!({"status": "0", "request_id": "../../x"}), Err(OtpError::InvalidResponse("request_id".into()))),
@@ -109,7 +126,7 @@ async fn vonage_v1_statuses() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/verify/check/json"))
-            .and(body_string_contains(&format!("request_id={REQ}")))
+            .and(body_string_contains(format!("request_id={REQ}")))
             .and(body_string_contains("code=123456"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"request_id": REQ, "status": status})))
             .expect(1)
@@ -207,13 +224,19 @@ fn twilio_error(status: u16, code: u32) -> ResponseTemplate {
 #[tokio::test]
 async fn twilio_answers() {
     let starts = [
-        (ResponseTemplate::new(201).set_body_json(json!({"sid": VE, "status": "pending", "valid": false})), Ok(reference(VE))),
+        (
+            ResponseTemplate::new(201).set_body_json(json!({"sid": VE, "status": "pending", "valid": false})),
+            Ok(reference(VE)),
+        ),
         (twilio_error(400, 60200), Err(OtpError::NumberRefused { kind: "invalid_number" })),
         (twilio_error(403, 60205), Err(OtpError::NumberRefused { kind: "landline" })),
         (twilio_error(429, 60203), Err(OtpError::RateLimited { retry_after_secs: None })),
         (twilio_error(429, 60212), Err(OtpError::RateLimited { retry_after_secs: None })),
         (twilio_error(404, 20404), Err(OtpError::Unavailable("status 404 code Some(20404)".into()))),
-        (ResponseTemplate::new(201).set_body_json(json!({"sid": "XX123"})), Err(OtpError::InvalidResponse("sid".into()))),
+        (
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "XX123"})),
+            Err(OtpError::InvalidResponse("sid".into())),
+        ),
     ];
     for (resp, want) in starts {
         let server = MockServer::start().await;
@@ -226,32 +249,65 @@ async fn twilio_answers() {
             .expect(1)
             .mount(&server)
             .await;
-        let client = Twilio::new(TwilioConfig { base_url: url(&server), timeout: Duration::from_secs(2), service_sid: SID.into() }, Keys::new("k1")).expect("client");
+        let client = Twilio::new(
+            TwilioConfig { base_url: url(&server), timeout: Duration::from_secs(2), service_sid: SID.into() },
+            Keys::new("k1"),
+        )
+        .expect("client");
         assert_eq!(client.start(&phone(), "r").await, want);
     }
     let checks = [
-        (ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "approved", "valid": true})), Ok(OtpCheck::Approved)),
-        (ResponseTemplate::new(201).set_body_json(json!({"sid": VE, "status": "approved", "valid": true})), Ok(OtpCheck::Approved)),
-        (ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "pending", "valid": false})), Ok(OtpCheck::Wrong)),
-        (ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "approved", "valid": false})), Err(OtpError::InvalidResponse("status".into()))),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "approved", "valid": true})),
+            Ok(OtpCheck::Approved),
+        ),
+        (
+            ResponseTemplate::new(201).set_body_json(json!({"sid": VE, "status": "approved", "valid": true})),
+            Ok(OtpCheck::Approved),
+        ),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "pending", "valid": false})),
+            Ok(OtpCheck::Wrong),
+        ),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "approved", "valid": false})),
+            Err(OtpError::InvalidResponse("status".into())),
+        ),
         (twilio_error(429, 60202), Ok(OtpCheck::TooManyAttempts)),
         (twilio_error(404, 20404), Ok(OtpCheck::Expired)),
-        (ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "canceled", "valid": false})), Ok(OtpCheck::Expired)),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"sid": VE, "status": "canceled", "valid": false})),
+            Ok(OtpCheck::Expired),
+        ),
     ];
     for (resp, want) in checks {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(format!("/v2/Services/{SID}/VerificationCheck")))
-            .and(body_string_contains(&format!("VerificationSid={VE}")))
+            .and(body_string_contains(format!("VerificationSid={VE}")))
             .and(body_string_contains("Code=123456"))
             .respond_with(resp)
             .expect(1)
             .mount(&server)
             .await;
-        let client = Twilio::new(TwilioConfig { base_url: url(&server), timeout: Duration::from_secs(2), service_sid: SID.into() }, Keys::new("k1")).expect("client");
+        let client = Twilio::new(
+            TwilioConfig { base_url: url(&server), timeout: Duration::from_secs(2), service_sid: SID.into() },
+            Keys::new("k1"),
+        )
+        .expect("client");
         assert_eq!(client.check(&reference(VE), &phone(), &code()).await, want);
     }
-    assert!(Twilio::new(TwilioConfig { base_url: url(&MockServer::start().await), timeout: Duration::from_secs(1), service_sid: "VA12".into() }, Keys::new("k")).is_err());
+    assert!(
+        Twilio::new(
+            TwilioConfig {
+                base_url: url(&MockServer::start().await),
+                timeout: Duration::from_secs(1),
+                service_sid: "VA12".into()
+            },
+            Keys::new("k")
+        )
+        .is_err()
+    );
 }
 
 /// A code check is never repeated after a timeout: each call would use up an attempt.
@@ -264,9 +320,18 @@ async fn checks_are_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path("/verify/json")).respond_with(ResponseTemplate::new(503)).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/verify/json"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
     let config = VonageConfig { timeout: Duration::from_millis(200), ..vonage_config(&server) };
     let client = VonageV1::new(config, Keys::new("k1")).expect("client");
     assert_eq!(client.check(&reference(REQ), &phone(), &code()).await, Err(OtpError::Timeout));
-    assert_eq!(client.start(&phone(), "r").await, Err(OtpError::Unavailable("status 503".into())), "a send is not retried either");
+    assert_eq!(
+        client.start(&phone(), "r").await,
+        Err(OtpError::Unavailable("status 503".into())),
+        "a send is not retried either"
+    );
 }

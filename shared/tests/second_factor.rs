@@ -11,7 +11,7 @@ use simguard::clock::Timestamp;
 use simguard::config::OtpProviderKind;
 use simguard::domain::sim_policy::UnavailablePolicy;
 use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
-use simguard::ports::{NotificationKind, Store};
+use simguard::ports::NotificationKind;
 use simguard::random::OsRandom;
 use support::*;
 
@@ -642,4 +642,36 @@ async fn no_provider_error_is_a_500() {
         );
         assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401, "an error never signs in");
     }
+}
+
+/// The SMS path and login 2FA with the whole app on the DynamoDB store (moto's server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sms_paths_on_dynamodb() {
+    let env = Env::builder().provider(OtpProviderKind::Twilio).dynamodb().await.start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    // Login 2FA, and the first verification recorded.
+    let mut b = Browser::default();
+    b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.json()["email"], ALICE.0);
+    assert!(env.stored_user(ALICE.0).await.phone_verified_at.is_some());
+    // The reset's SMS path to a new password; the old session dies with it.
+    let mut r = Browser::at("198.51.100.40");
+    let csrf = start_sms_reset(&env, &mut r, ALICE.0).await;
+    env.advance(600); // a fresh 10-minute SMS window for the number
+    assert_eq!(r.sim_check(&env, &csrf).await.status, 409, "the flow outlived its 10 minutes");
+    let mut r = Browser::at("198.51.100.41");
+    let csrf = start_sms_reset(&env, &mut r, ALICE.0).await;
+    assert_eq!(r.second_factor(&env, &csrf, ALICE.1).await.json()["next"], "new_password");
+    assert_eq!(r.set_password(&env, &csrf, NEW_PASSWORD).await.status, 200);
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401);
+    // The attempt cap holds on DynamoDB too.
+    let mut l = Browser::at("198.51.100.42");
+    let login = l.login(&env, ALICE.0, NEW_PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    l.sim_check(&env, &csrf).await;
+    l.otp_start(&env, &csrf).await;
+    for _ in 0..5 {
+        assert_eq!(l.otp_verify(&env, &csrf, "000001").await.status, 400);
+    }
+    assert_eq!(l.otp_verify(&env, &csrf, &env.last_code(ALICE.1)).await.status, 429);
 }

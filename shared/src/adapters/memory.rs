@@ -11,17 +11,8 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, Session, User, UserId};
 use crate::ports::ratelimit::window_start;
-use crate::ports::{RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
 use crate::random::TokenHash;
-
-/// What the reset transaction writes beside the user (SECURITY.md D2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub user_id: UserId,
-    pub event: &'static str,
-    pub at: Timestamp,
-    pub client_ip: IpAddr,
-}
 
 #[derive(Default)]
 struct Data {
@@ -47,10 +38,6 @@ impl MemoryStore {
 
     fn lock(&self) -> Result<MutexGuard<'_, Data>, StoreError> {
         self.data.lock().map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
-    }
-
-    pub fn audit_log(&self) -> Vec<AuditRecord> {
-        self.lock().map(|d| d.audit.clone()).unwrap_or_default()
     }
 }
 
@@ -166,11 +153,15 @@ impl Store for MemoryStore {
         }
         d.audit.push(AuditRecord {
             user_id: c.user_id.clone(),
-            event: "password_reset",
+            event: "password_reset".into(),
             at: c.now,
             client_ip: c.client_ip,
         });
         Ok(())
+    }
+
+    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.lock()?.audit.iter().filter(|a| &a.user_id == user).cloned().collect())
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {

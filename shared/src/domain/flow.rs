@@ -106,16 +106,22 @@ pub struct Flow {
     pub kind: FlowKind,
     /// `None` when the email matched no account: the flow still exists so that every answer looks
     /// the same (SECURITY.md A1), but no step can ever verify it and no SMS is ever sent for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
     pub state: FlowState,
     /// The tru.ID SubscriberCheck bound to this flow. Secret-equivalent: it is the path of `check_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_id: Option<String>,
     /// Hash of the single-use reset token issued when the possession proof succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_token_hash: Option<TokenHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<FlowReason>,
     /// The OTP provider's handle on the verification in flight (Vonage `request_id`, Twilio `sid`),
     /// and which provider it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_provider: Option<String>,
     /// SMS sends and code checks so far, each counted atomically *before* the provider call.
     pub otp_sends: u32,

@@ -8,6 +8,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::ports::SecretSource;
 use crate::random::Random;
 
 /// A password that passed the policy, NFKC-normalised. Never printed.
@@ -126,6 +127,8 @@ pub enum HashError {
     Random,
     #[error("the hashing task did not finish")]
     Join,
+    #[error("the pepper could not be read")]
+    Pepper,
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
@@ -153,7 +156,9 @@ impl fmt::Debug for PasswordHash {
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: HashCost,
-    pepper: Option<Arc<SecretString>>,
+    /// Where the optional pepper lives (SECURITY.md D4): read when first needed, not at start-up.
+    /// With a source, a pepper that cannot be read fails the operation; it never falls back to none.
+    pepper: Option<Arc<dyn SecretSource>>,
     /// A hash of a random password with the same cost, verified against for unknown users so that
     /// "no such user" takes as long as "wrong password" (SECURITY.md §2 #8). Built on first use, not
     /// at start-up, to keep cold starts short.
@@ -161,8 +166,15 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    pub fn new(cost: HashCost, pepper: Option<SecretString>) -> Self {
-        Self { cost, pepper: pepper.map(Arc::new), dummy: Arc::new(OnceLock::new()) }
+    pub fn new(cost: HashCost, pepper: Option<Arc<dyn SecretSource>>) -> Self {
+        Self { cost, pepper, dummy: Arc::new(OnceLock::new()) }
+    }
+
+    async fn pepper(&self) -> Result<Option<SecretString>, HashError> {
+        match &self.pepper {
+            None => Ok(None),
+            Some(source) => Ok(source.load(false).await.map_err(|_| HashError::Pepper)?.password_pepper.clone()),
+        }
     }
 
     pub fn cost(&self) -> HashCost {
@@ -194,9 +206,9 @@ impl PasswordHasher {
         let mut salt = [0u8; 16];
         random.fill(&mut salt).map_err(|_| HashError::Random)?;
         let cost = self.cost;
-        let pepper = self.pepper.clone();
+        let pepper = self.pepper().await?;
         let pw = SecretString::from(password.expose().to_owned());
-        tokio::task::spawn_blocking(move || Self::hash_blocking(cost, pepper.as_deref(), pw.expose_secret(), &salt))
+        tokio::task::spawn_blocking(move || Self::hash_blocking(cost, pepper.as_ref(), pw.expose_secret(), &salt))
             .await
             .map_err(|_| HashError::Join)?
     }
@@ -211,9 +223,9 @@ impl PasswordHasher {
             },
         };
         let cost = self.cost;
-        let pepper = self.pepper.clone();
+        let Ok(pepper) = self.pepper().await else { return false };
         let ok = tokio::task::spawn_blocking(move || {
-            let Ok(argon2) = Self::argon2(cost, pepper.as_deref().map(|p| p.expose_secret().as_bytes())) else {
+            let Ok(argon2) = Self::argon2(cost, pepper.as_ref().map(|p| p.expose_secret().as_bytes())) else {
                 return false;
             };
             argon2.verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok()
@@ -305,7 +317,10 @@ mod tests {
 
     #[tokio::test]
     async fn pepper_changes_the_hash() {
-        let peppered = PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, Some(SecretString::from("pepper")));
+        let pepper =
+            crate::ports::ProviderSecrets { password_pepper: Some(SecretString::from("pepper")), ..Default::default() };
+        let peppered =
+            PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, Some(Arc::new(crate::ports::StaticSecrets::new(pepper))));
         let plain = PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None);
         let pw = PasswordPolicy::check("a long enough passphrase", None).expect("valid");
         let h = peppered.hash(&pw, &OsRandom).await.expect("hash");

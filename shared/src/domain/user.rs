@@ -30,6 +30,7 @@ pub struct User {
     /// Set by the server at registration; never changed (a phone change does not reset it).
     pub created_at: Timestamp,
     /// Set once, by the first successful possession proof; closes the new-account grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_verified_at: Option<Timestamp>,
     /// Bumped by every password reset; sessions issued under an older version are dead.
     pub credential_version: u64,

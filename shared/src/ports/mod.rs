@@ -11,7 +11,7 @@ pub use notifier::{Notification, NotificationKind, Notifier, NotifyError};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError, StaticSecrets};
-pub use store::{ResetCompletion, Store, StoreError};
+pub use store::{AuditRecord, ResetCompletion, Store, StoreError};
 pub use truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, ProviderError, SimCheckReport,
     SubscriberCheckReport, TruId,

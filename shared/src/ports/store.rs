@@ -26,6 +26,15 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// What the reset transaction writes beside the user (SECURITY.md D2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub user_id: UserId,
+    pub event: String,
+    pub at: Timestamp,
+    pub client_ip: IpAddr,
+}
+
 /// Everything the reset-completion transaction needs (SECURITY.md D2).
 #[derive(Debug, Clone)]
 pub struct ResetCompletion {
@@ -72,6 +81,9 @@ pub trait Store: Send + Sync {
     /// the user gets the new hash, `credential_version` is bumped (ending every session), and an
     /// audit record is written. All or nothing; a lost race is `Conflict`.
     async fn complete_reset(&self, completion: &ResetCompletion) -> Result<(), StoreError>;
+
+    /// The account's audit trail, oldest first.
+    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Records the first possession proof of the account's phone; later calls change nothing.
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;

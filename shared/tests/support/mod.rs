@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -32,7 +34,8 @@ pub struct Env {
     pub app: Arc<App>,
     pub router: Router,
     pub clock: ManualClock,
-    pub store: Arc<MemoryStore>,
+    /// The store the app runs on (in memory, or DynamoDB on moto).
+    pub store: Arc<dyn Store>,
     pub outbox: Arc<OutboxNotifier>,
     /// A device on "mobile data": does not follow redirects, so tests see each hop.
     pub device: reqwest::Client,
@@ -47,6 +50,7 @@ pub struct EnvBuilder {
     sandbox: SandboxConfig,
     provider: OtpProviderKind,
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    dynamo: Option<Arc<simguard::adapters::dynamo::DynamoStore>>,
 }
 
 impl EnvBuilder {
@@ -64,6 +68,12 @@ impl EnvBuilder {
     }
     pub fn otp(mut self, o: Arc<dyn OtpProvider>) -> Self {
         self.otp = Some(o);
+        self
+    }
+    /// The whole app on the DynamoDB store (moto's server), with a fresh table.
+    pub async fn dynamodb(mut self) -> Self {
+        let (client, table) = moto::fresh_table().await;
+        self.dynamo = Some(Arc::new(simguard::adapters::dynamo::DynamoStore::new(client, table)));
         self
     }
     pub fn keep_alive(mut self, thing: impl std::any::Any + Send + Sync) -> Self {
@@ -109,12 +119,16 @@ impl EnvBuilder {
             Some(o) => o,
             None => simguard::bootstrap::otp_provider(&settings, secrets).expect("otp provider"),
         };
-        let store = Arc::new(MemoryStore::new());
+        let memory = Arc::new(MemoryStore::new());
+        let (store, limiter): (Arc<dyn Store>, Arc<dyn simguard::ports::RateLimiter>) = match &self.dynamo {
+            Some(d) => (d.clone(), d.clone()),
+            None => (memory.clone(), memory.clone()),
+        };
         let outbox = Arc::new(OutboxNotifier::new());
         let app = Arc::new(App {
             settings,
             store: store.clone(),
-            limiter: store.clone(),
+            limiter,
             truid,
             otp,
             notifier: outbox.clone(),
@@ -141,6 +155,7 @@ impl Env {
             sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
             provider: OtpProviderKind::VonageV2,
             keep_alive: Vec::new(),
+            dynamo: None,
         }
     }
 

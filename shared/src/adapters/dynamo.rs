@@ -1,0 +1,577 @@
+//! The store in one DynamoDB table (DESIGN.md §5): partition key `pk`, sort key `sk`, TTL attribute
+//! `expires_at`. Every state change is a conditional write; the reset completion is one
+//! `TransactWriteItems`; counters use `ADD` with a condition. TTL deletion is lazy, so every read of
+//! an expiring record checks `expires_at > now` itself.
+//!
+//! Items:
+//! - `USER#<id>` / `PROFILE` — the user; `EMAIL#<email>` / `EMAIL` — the email's owner (written in the
+//!   same transaction as the profile: the uniqueness guard); `USER#<id>` / `AUDIT#<time>#<rand>`.
+//! - `FLOW#<hash>` / `FLOW`, `SESSION#<hash>` / `SESSION` — keyed by the SHA-256 of the cookie token.
+//! - `COVERAGE#<ip hash>` / `COVERAGE`, `RL#<bucket>#<window start>` / `RL` — short-lived.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Put,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
+};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Timestamp;
+use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, Session, User, UserId};
+use crate::ports::ratelimit::window_start;
+use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+use crate::random::TokenHash;
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
+}
+
+fn user_key(id: &UserId) -> Item {
+    key(format!("USER#{}", id.0), "PROFILE")
+}
+fn email_key(email: &Email) -> Item {
+    key(format!("EMAIL#{}", email.as_str()), "EMAIL")
+}
+fn flow_key(k: &TokenHash) -> Item {
+    key(format!("FLOW#{}", k.as_str()), "FLOW")
+}
+fn session_key(k: &TokenHash) -> Item {
+    key(format!("SESSION#{}", k.as_str()), "SESSION")
+}
+fn coverage_key(ip: IpAddr) -> Item {
+    // Hashed: the table need not hold client addresses, even for five minutes.
+    key(
+        format!("COVERAGE#{}", hex::encode(&Sha256::digest(ip.to_canonical().to_string().as_bytes())[..16])),
+        "COVERAGE",
+    )
+}
+
+/// A record plus its keys.
+fn to_item<T: serde::Serialize>(record: &T, keys: Item) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::Unavailable(format!("encoding a record: {e}")))?;
+    item.extend(keys);
+    Ok(item)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    // A record we cannot read back is not "absent": it is an error, so nothing proceeds on it.
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("decoding a record: {e}")))
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Transport, throttling and unexpected service errors: the request may be retried later (503).
+/// The label is the error code, never a message that could quote data.
+fn unavailable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> StoreError {
+    let label = match e {
+        SdkError::ServiceError(se) => se.err().code().unwrap_or("service_error").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(_) => "dispatch".into(),
+        _ => "response".into(),
+    };
+    StoreError::Unavailable(format!("dynamodb: {label}"))
+}
+
+fn is_conditional_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+fn live(item: &Item, now: Timestamp) -> bool {
+    number(item, TTL_ATTRIBUTE).is_some_and(|t| t > now.0)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        // Strongly consistent: every read here decides a security step.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out.item)
+    }
+
+    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// The table simguard needs (the SAM template and the CDK app declare the same): on-demand, `pk`/`sk`
+/// strings, TTL on `expires_at`, point-in-time recovery. For local servers and tests; never called
+/// from a Lambda.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PARTITION_KEY)?)
+        .attribute_definitions(attr(SORT_KEY)?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(SORT_KEY, KeyType::Range)?)
+        .send()
+        .await
+        .map_err(|e| format!("CreateTable {table}: {}", e.into_service_error()))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("UpdateTimeToLive {table}: {}", e.into_service_error()))?;
+    client
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("UpdateContinuousBackups {table}: {}", e.into_service_error()))?;
+    Ok(())
+}
+
+fn transaction_conflict(e: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(
+            TransactWriteItemsError::TransactionCanceledException(_)
+                | TransactWriteItemsError::IdempotentParameterMismatchException(_)
+                | TransactWriteItemsError::TransactionInProgressException(_)
+        )
+    )
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let profile = to_item(user, user_key(&user.id))?;
+        let mut owner = email_key(&user.email);
+        owner.insert("user_id".into(), s(&user.id.0));
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(profile, "attribute_not_exists(pk)")?)
+            .transact_items(self.put(owner, "attribute_not_exists(pk)")?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let email_taken =
+                        c.cancellation_reasons().get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    Err(if email_taken { StoreError::EmailTaken } else { StoreError::Conflict })
+                }
+                _ => Err(unavailable(&e)),
+            },
+        }
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let Some(owner) = self.get(email_key(email)).await? else { return Ok(None) };
+        let Some(id) = string(&owner, "user_id") else {
+            return Err(StoreError::Unavailable("an email item without its user".into()));
+        };
+        self.user_by_id(&UserId(id.to_owned())).await
+    }
+
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.get(user_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError> {
+        self.put_new(to_item(flow, flow_key(&flow.key))?).await
+    }
+
+    async fn get_flow(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Flow>, StoreError> {
+        match self.get(flow_key(key)).await? {
+            Some(item) if live(&item, now) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn transition_flow(
+        &self,
+        key: &TokenHash,
+        from: FlowState,
+        to: FlowState,
+        update: FlowUpdate,
+        now: Timestamp,
+    ) -> Result<Flow, StoreError> {
+        let mut sets = vec!["#state = :to"];
+        let mut values: Item = HashMap::from([
+            (":to".to_owned(), s(to.as_str())),
+            (":from".to_owned(), s(from.as_str())),
+            (":now".to_owned(), n(now.0)),
+        ]);
+        let mut optional = |field: &'static str, placeholder: &'static str, value: Option<AttributeValue>| {
+            if let Some(v) = value {
+                sets.push(field);
+                values.insert(placeholder.to_owned(), v);
+            }
+        };
+        optional("check_id = :check_id", ":check_id", update.check_id.map(s));
+        optional("reset_token_hash = :reset", ":reset", update.reset_token_hash.map(|h| s(h.as_str())));
+        optional(
+            "reason = :reason",
+            ":reason",
+            update
+                .reason
+                .map(serde_dynamo::to_attribute_value)
+                .transpose()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        );
+        optional("otp_reference = :otp_ref", ":otp_ref", update.otp_reference.map(s));
+        optional("otp_provider = :otp_provider", ":otp_provider", update.otp_provider.map(s));
+        optional("sim_unverified = :unverified", ":unverified", update.sim_unverified.map(AttributeValue::Bool));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(flow_key(key)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("#state = :from AND expires_at > :now")
+            .expression_attribute_names("#state", "state")
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn count_flow_event(
+        &self,
+        key: &TokenHash,
+        counter: FlowCounter,
+        limit: u32,
+        states: &[FlowState],
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let name = match counter {
+            FlowCounter::OtpSends => "otp_sends",
+            FlowCounter::OtpAttempts => "otp_attempts",
+        };
+        let mut values: Item =
+            HashMap::from([(":one".to_owned(), n(1)), (":limit".to_owned(), n(limit)), (":now".to_owned(), n(now.0))]);
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!(":s{i}")).collect();
+        for (p, state) in placeholders.iter().zip(states) {
+            values.insert(p.clone(), s(state.as_str()));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(flow_key(key)))
+            .update_expression("ADD #c :one")
+            .condition_expression(format!(
+                "#state IN ({}) AND expires_at > :now AND #c < :limit",
+                placeholders.join(", ")
+            ))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#c", name)
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(|a| number(a, name))
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| StoreError::Unavailable("counter not returned".into())),
+            Err(e) => {
+                // Tell "over the limit" from "gone or in another state" without a second read.
+                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) = e.as_service_error() {
+                    let old = c.item();
+                    let in_state =
+                        old.and_then(|i| string(i, "state")).is_some_and(|st| states.iter().any(|s| s.as_str() == st));
+                    let at_limit = old.and_then(|i| number(i, name)).is_some_and(|v| v >= i64::from(limit));
+                    let alive = old.is_some_and(|i| live(i, now));
+                    return Err(if in_state && alive && at_limit {
+                        StoreError::LimitReached
+                    } else {
+                        StoreError::Conflict
+                    });
+                }
+                Err(unavailable(&e))
+            }
+        }
+    }
+
+    async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
+        let flow = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(flow_key(&c.flow_key)))
+            .update_expression("SET #state = :completed REMOVE reset_token_hash")
+            .condition_expression(
+                "#state = :verified AND expires_at > :now AND reset_token_hash = :reset AND user_id = :user",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":completed", s(FlowState::Completed.as_str()))
+            .expression_attribute_values(":verified", s(FlowState::Verified.as_str()))
+            .expression_attribute_values(":now", n(c.now.0))
+            .expression_attribute_values(":reset", s(c.reset_token_hash.as_str()))
+            .expression_attribute_values(":user", s(&c.user_id.0))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&c.user_id)))
+            .update_expression("SET password_hash = :hash ADD credential_version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":hash", s(c.new_password_hash.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let record = AuditRecord {
+            user_id: c.user_id.clone(),
+            event: "password_reset".into(),
+            at: c.now,
+            client_ip: c.client_ip,
+        };
+        let suffix = c.flow_key.as_str().get(..16).unwrap_or(c.flow_key.as_str());
+        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#{suffix}", c.now.0)))?;
+        // A retry of this very request (by the SDK) is recognised and not applied twice; the same
+        // flow with another password is refused (IdempotentParameterMismatch).
+        let token =
+            hex::encode(&Sha256::digest(format!("{}:{}", c.flow_key.as_str(), c.reset_token_hash.as_str()))[..16]);
+        for attempt in 0..2 {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(&token)
+                .transact_items(TransactWriteItem::builder().update(flow.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(user.clone()).build())
+                .transact_items(self.put(audit.clone(), "attribute_not_exists(pk)")?)
+                .send()
+                .await;
+            let Err(e) = result else { return Ok(()) };
+            // Another transaction held one of the items (a cancellation reason, not a failed
+            // condition): a short pause and one more try; a failed condition is a lost race.
+            let held = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+                        && !c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                }
+                _ => false,
+            };
+            if held && attempt == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            return Err(if transaction_conflict(&e) { StoreError::Conflict } else { unavailable(&e) });
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+            .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
+            .expression_attribute_values(":audit", s("AUDIT#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .update_expression("SET phone_verified_at = if_not_exists(phone_verified_at, :at)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", n(at.0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.put_new(to_item(session, session_key(&session.key))?).await
+    }
+
+    async fn get_session(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        match self.get(session_key(key)).await? {
+            Some(item) if live(&item, now) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(key)))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError> {
+        let mut item = coverage_key(ip);
+        item.insert("covered".into(), AttributeValue::Bool(covered));
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError> {
+        Ok(self.get(coverage_key(ip)).await?.filter(|i| live(i, now)).and_then(|i| match i.get("covered") {
+            Some(AttributeValue::Bool(b)) => Some(*b),
+            _ => None,
+        }))
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    /// `ADD n :1` only while `n < limit`: concurrent callers never both take the last slot. The
+    /// item expires a minute after its window (TTL); a stale item of an older window is never read,
+    /// because the window start is part of its key. One item per bucket and window: at our limits
+    /// (hundreds per hour), far below a partition's write capacity, so the global buckets need no
+    /// sharding.
+    async fn hit(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window_secs: u64,
+        now: Timestamp,
+    ) -> Result<RateDecision, StoreError> {
+        let start = window_start(now, window_secs);
+        let end = Timestamp(start).plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("RL#{bucket}#{start}"), "RL")))
+            .update_expression("ADD #n :one SET expires_at = :exp")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":exp", n(end.plus_secs(60).0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RateDecision::Allowed),
+            Err(e) if is_conditional_failure(&e) => {
+                Ok(RateDecision::Limited { retry_after_secs: u64::try_from(end.0 - now.0).unwrap_or(0).max(1) })
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
