@@ -265,3 +265,91 @@ impl LocalStack {
         Ok(LocalStack { url, sandbox, outbox, app, server })
     }
 }
+
+/// The site in front of `cargo lambda watch`: the static pages, with every `/api/*` request forwarded
+/// unchanged (method, path, query, headers, body) to the functions, so that pages and API share one
+/// origin as they do behind CloudFront. Used by the `cargo lambda watch` recipe in README.md.
+pub struct SiteProxy {
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SiteProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Upstream {
+    base: String,
+    client: reqwest::Client,
+}
+
+/// Headers that describe one connection, not the message: never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+async fn forward(State(up): State<Upstream>, req: axum::extract::Request) -> Response {
+    // Under `nest_service("/api")` the path arrives without its prefix: put it back.
+    let target = format!("{}/api{}", up.base, req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let method = req.method().clone();
+    let mut headers = req.headers().clone();
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+    let Ok(body) = axum::body::to_bytes(req.into_body(), simguard::routes::MAX_BODY_BYTES * 2).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let answer = match up.client.request(method, &target).headers(headers).body(body).send().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(
+                error.kind = if e.is_connect() { "connect" } else { "transport" },
+                "the functions did not answer"
+            );
+            return simguard::http::Problem::unavailable().into_response();
+        }
+    };
+    let status = answer.status();
+    let mut out_headers = answer.headers().clone();
+    for h in HOP_BY_HOP {
+        out_headers.remove(*h);
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    let mut resp = (status, bytes).into_response();
+    *resp.headers_mut() = out_headers;
+    resp
+}
+
+impl SiteProxy {
+    pub async fn start(port: u16, static_dir: PathBuf, api_base: &str) -> Result<SiteProxy, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let upstream = Upstream { base: api_base.trim_end_matches('/').to_owned(), client };
+        let api = Router::new().fallback(forward).with_state(upstream);
+        let router =
+            security_headers(Router::new().nest_service("/api", api).fallback_service(ServeDir::new(static_dir)));
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .await
+            .map_err(|e| format!("port {port}: {e}"))?;
+        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "site proxy stopped");
+            }
+        });
+        Ok(SiteProxy { url, server })
+    }
+}

@@ -1,7 +1,7 @@
 //! `cargo run -p simguard-local` — see README.md.
 
 use simguard::config::OtpProviderKind;
-use simguard_local::{DEMO_PASSWORD, DEMO_USERS, LocalStack, Options};
+use simguard_local::{DEMO_PASSWORD, DEMO_USERS, LocalStack, Options, SiteProxy};
 
 fn port(var: &str, default: u16) -> Result<u16, String> {
     match std::env::var(var) {
@@ -23,6 +23,7 @@ async fn main() -> Result<(), String> {
         opts.otp_provider =
             OtpProviderKind::parse(&p).ok_or("SIMGUARD_OTP_PROVIDER must be vonage-v1, vonage-v2 or twilio")?;
     }
+    let mut api_proxy: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -31,9 +32,10 @@ async fn main() -> Result<(), String> {
                 opts.otp_provider = OtpProviderKind::parse(&p).ok_or("--otp takes vonage-v1, vonage-v2 or twilio")?;
             }
             "--no-coverage" => opts.device_coverage = false,
+            "--api-proxy" => api_proxy = Some(args.next().ok_or("--api-proxy takes the URL of cargo lambda watch")?),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?}; usage: simguard-local [--otp vonage-v1|vonage-v2|twilio] [--no-coverage]"
+                    "unknown argument {arg:?}; usage: simguard-local [--otp vonage-v1|vonage-v2|twilio] [--no-coverage] | --api-proxy URL"
                 ));
             }
         }
@@ -43,6 +45,15 @@ async fn main() -> Result<(), String> {
             "warning: {} has no vendor/tru-sdk-web.mjs; run `npm --prefix static-site ci && npm --prefix static-site run build` (scripts/dev does)",
             opts.static_dir.display()
         );
+    }
+    if let Some(api) = api_proxy {
+        // The site only: the functions run under `cargo lambda watch`, the sandbox on its own.
+        let site = SiteProxy::start(opts.port, opts.static_dir, &api).await?;
+        println!("simguard site");
+        println!("  site:    {}/   (/api/* forwarded to {api})", site.url);
+        println!("Press Ctrl-C to stop.");
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        return Ok(());
     }
     let device_coverage = opts.device_coverage;
     let stack = LocalStack::start(opts).await?;

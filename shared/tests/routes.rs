@@ -93,3 +93,44 @@ fn the_openapi_document_lists_the_same_routes() {
         ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
     assert_eq!(documented, table);
 }
+
+fn workspace_manifest() -> toml::Value {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+        .expect("Cargo.toml");
+    toml::from_str(&text).expect("valid TOML")
+}
+
+/// `cargo lambda watch` routes /api/* by the workspace metadata: the same set as the table.
+#[test]
+fn the_cargo_lambda_watch_router_matches_the_table() {
+    let manifest = workspace_manifest();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("a watch router");
+    let mut watched = BTreeSet::new();
+    for (path, routes) in router {
+        for r in routes.as_array().expect("a list of {method, function}") {
+            watched.insert(format!(
+                "{} {path} -> {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["function"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    let table: BTreeSet<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
+    assert_eq!(watched, table);
+}
+
+/// The functions started by `cargo lambda watch` get a complete, valid configuration.
+#[test]
+fn the_cargo_lambda_watch_environment_is_a_valid_configuration() {
+    let manifest = workspace_manifest();
+    let env = manifest["workspace"]["metadata"]["lambda"]["env"].as_table().expect("a lambda env").clone();
+    let settings =
+        simguard::Settings::from_lookup(|k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned)).expect("valid");
+    assert_eq!(settings.table_name.as_deref(), Some("simguard-local"));
+    assert!(settings.secret_id.is_some());
+    assert_eq!(settings.truid_redirect_url(), "http://127.0.0.1:8080/api/reset/callback");
+    for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(env.contains_key(aws), "{aws}");
+    }
+}

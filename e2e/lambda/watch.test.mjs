@@ -1,0 +1,189 @@
+// The `cargo lambda watch` recipe of README.md, exactly: moto's server (DynamoDB, Secrets Manager),
+// the provider sandbox, the table and the secret created by simguard-admin, `cargo lambda watch`
+// with the workspace's router and environment, the site in front of it. Then a reset and a login
+// over HTTP through every function, and every event in events/ through `cargo lambda invoke`.
+//
+// Needs on PATH: cargo, cargo-lambda and moto_server (scripts/test puts .venv/bin first).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+// The ports of the recipe: the workspace metadata's environment names them.
+const PORTS = { site: 8080, watch: 9000, sandbox: 9001, moto: 5005 };
+const SITE = `http://127.0.0.1:${PORTS.site}`;
+const SANDBOX = `http://127.0.0.1:${PORTS.sandbox}`;
+const AWS_ENV = {
+  AWS_ENDPOINT_URL: `http://127.0.0.1:${PORTS.moto}`,
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+};
+const SECRET = JSON.stringify({
+  truid_client_id: 'sandbox-client-id',
+  truid_client_secret: 'sandbox-client-secret',
+  vonage_api_key: 'sandbox-vonage-key',
+  vonage_api_secret: 'sandbox-vonage-secret',
+  twilio_account_sid: 'AC00000000000000000000000000000001',
+  twilio_auth_token: 'sandbox-twilio-auth-token',
+});
+
+const children = [];
+
+function start(name, cmd, args, env = {}) {
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  children.push({ name, child, output: () => output });
+  return child;
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer().once('error', () => resolve(false)).once('listening', () => s.close(() => resolve(true)));
+    s.listen(port, '127.0.0.1');
+  });
+}
+
+async function waitFor(what, probe, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const logs = children.map((c) => `--- ${c.name}\n${c.output().slice(-3000)}`).join('\n');
+  throw new Error(`${what} did not come up (${last ?? 'timeout'})\n${logs}`);
+}
+
+/** A client with a cookie jar, as a browser on the site's origin. */
+class Browser {
+  cookies = new Map();
+  async fetch(url, { method = 'GET', body, csrf } = {}) {
+    const headers = {};
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers.origin = SITE;
+    }
+    if (csrf) headers['x-csrf-token'] = csrf;
+    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';');
+      const [name, value] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
+      if (attrs.some((a) => a.trim() === 'Max-Age=0')) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: res.status, location: res.headers.get('location'), json, text };
+  }
+  post(p, body, csrf) {
+    return this.fetch(`${SITE}${p}`, { method: 'POST', body, csrf });
+  }
+}
+
+before(async () => {
+  for (const [name, port] of Object.entries(PORTS)) {
+    assert.ok(await portFree(port), `port ${port} (${name}) is taken: the recipe needs it`);
+  }
+  start('moto', 'moto_server', ['-H', '127.0.0.1', '-p', String(PORTS.moto)]);
+  start('sandbox', path.join(TARGET, 'debug/simguard-sandbox'), ['--port', String(PORTS.sandbox)]);
+  await waitFor('moto', async () => (await fetch(`${AWS_ENV.AWS_ENDPOINT_URL}/moto-api/`)).ok, 30_000);
+  await fetch(`${AWS_ENV.AWS_ENDPOINT_URL}/moto-api/reset`, { method: 'POST' });
+  await waitFor('the sandbox', async () => (await fetch(`${SANDBOX}/_sandbox/outbox`)).ok, 30_000);
+  const admin = path.join(TARGET, 'debug/simguard-admin');
+  await run(admin, ['create-table', 'simguard-local'], { env: { ...process.env, ...AWS_ENV } });
+  const put = spawn(admin, ['put-secret', 'simguard/local/providers'], { env: { ...process.env, ...AWS_ENV } });
+  put.stdin.end(SECRET);
+  assert.equal(await new Promise((r) => put.on('exit', r)), 0, 'put-secret');
+  start('cargo lambda watch', 'cargo', ['lambda', 'watch', '-A', '127.0.0.1', '-P', String(PORTS.watch), '--disable-cors']);
+  start('site', path.join(TARGET, 'debug/simguard-local'), ['--api-proxy', `http://127.0.0.1:${PORTS.watch}`], {
+    SIMGUARD_LOCAL_PORT: String(PORTS.site),
+  });
+  // The first call builds and starts the coverage function.
+  await waitFor('the functions', async () => (await fetch(`${SITE}/api/coverage`)).status === 200, 600_000);
+});
+
+after(() => {
+  for (const { child } of children.reverse()) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+  }
+});
+
+test('a reset and a login through every function, on DynamoDB and Secrets Manager', { timeout: 900_000 }, async () => {
+  const b = new Browser();
+  const email = `watch-${Date.now()}@example.com`;
+  const phone = '+447700900002'; // the sandbox passes it (even last digit)
+  let r = await b.post('/api/register', { email, phone, password: 'the watch recipe passphrase' });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual((await b.fetch(`${SITE}/api/coverage`)).json, { silent: true });
+
+  // The silent reset: create-check, the operator's redirect, callback, reset-password.
+  r = await b.post('/api/reset/check', { email });
+  assert.equal(r.json?.next, 'silent', r.text);
+  const csrf = r.json.csrf;
+  const operator = await fetch(r.json.check_url, { redirect: 'manual' });
+  const callback = operator.headers.get('location');
+  assert.ok(callback?.startsWith(`${SITE}/api/reset/callback?`), callback);
+  r = await b.fetch(callback);
+  assert.equal(r.status, 303);
+  assert.equal(r.location, '/reset/new-password.html');
+  r = await b.post('/api/reset/password', { password: 'a new watch passphrase' }, csrf);
+  assert.deepEqual([r.status, r.json], [200, { status: 'password_changed' }]);
+
+  // Login 2FA: account, sim-check, otp-start, the code from the sandbox, otp-verify, me.
+  const l = new Browser();
+  assert.equal((await l.post('/api/login', { email, password: 'the watch recipe passphrase' })).status, 401);
+  r = await l.post('/api/login', { email, password: 'a new watch passphrase' });
+  assert.equal(r.json?.next, 'second_factor', r.text);
+  const flow = r.json.csrf;
+  assert.deepEqual((await l.post('/api/sim-check', {}, flow)).json, { next: 'otp' });
+  assert.deepEqual((await l.post('/api/otp/start', {}, flow)).json, { status: 'sent' });
+  const sms = await (await fetch(`${SANDBOX}/_sandbox/outbox?to=${encodeURIComponent(phone)}`)).json();
+  assert.ok(sms.length >= 1, 'an SMS in the sandbox outbox');
+  r = await l.post('/api/otp/verify', { code: sms.at(-1).code }, flow);
+  assert.equal(r.json?.next, 'signed_in', r.text);
+  r = await l.fetch(`${SITE}/api/me`);
+  assert.deepEqual([r.status, r.json?.email], [200, email]);
+});
+
+test('every event in events/ answers the status its name documents', { timeout: 600_000 }, async () => {
+  const dir = path.join(ROOT, 'events');
+  const functions = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  assert.ok(functions.length >= 8, `one folder per function: ${functions}`);
+  const results = [];
+  for (const fn of functions) {
+    const files = readdirSync(path.join(dir, fn)).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length >= 1, `${fn} has an event`);
+    for (const file of files) {
+      const want = Number(file.split('.').at(-2));
+      const { stdout } = await run(
+        'cargo',
+        ['lambda', 'invoke', '--invoke-address', '127.0.0.1', '--invoke-port', String(PORTS.watch), fn, '--data-file', path.join(dir, fn, file)],
+        { cwd: ROOT },
+      );
+      const got = JSON.parse(stdout).statusCode;
+      results.push(`${fn}/${file}: ${got}`);
+      assert.equal(got, want, `${fn}/${file}`);
+    }
+  }
+  assert.ok(results.length >= 16, results.join('\n'));
+});
