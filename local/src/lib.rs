@@ -244,6 +244,8 @@ impl LocalStack {
             clock,
             random: Arc::new(OsRandom),
             hasher,
+            // Kept in memory: EMF lines are for CloudWatch, and would only clutter a terminal.
+            metrics: Arc::new(simguard::metrics::MemoryMetrics::new()),
         });
 
         let api = simguard::routes::router(app.clone(), None).map_err(|e| e.to_string())?;

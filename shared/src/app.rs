@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PasswordHasher;
+use crate::metrics::MetricsSink;
 use crate::ports::{Notifier, OtpProvider, RateLimiter, Store, TruId};
 use crate::random::Random;
 
@@ -18,6 +19,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub hasher: PasswordHasher,
+    pub metrics: Arc<dyn MetricsSink>,
 }
 
 pub type SharedApp = Arc<App>;

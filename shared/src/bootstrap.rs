@@ -10,15 +10,18 @@ use crate::adapters::notify::LogNotifier;
 use crate::adapters::secrets_manager::SecretsManagerSource;
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::twilio::{Twilio, TwilioConfig};
+use crate::adapters::unused::{UnusedOtp, UnusedTruId};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
 use crate::app::{App, SharedApp};
 use crate::clock::{Clock, SystemClock};
 use crate::config::OtpProviderKind;
 use crate::config::{ConfigError, Settings};
 use crate::domain::{HashCost, PasswordHasher};
-use crate::ports::{OtpProvider, SecretSource};
+use crate::metrics::EmfStdout;
+use crate::ports::{OtpProvider, SecretSource, TruId};
 use crate::ports::{ProviderSecrets, StaticSecrets};
 use crate::random::OsRandom;
+use crate::routes::Function;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -69,7 +72,7 @@ pub fn otp_provider(settings: &Settings, secrets: Arc<dyn SecretSource>) -> Resu
 /// provider credentials from Secrets Manager (`SIMGUARD_SECRET_ID`) or, without one, from the
 /// environment. Clients are built here, once per execution environment; nothing here calls the
 /// network (credentials and secrets are read when first needed).
-pub async fn lambda_app(settings: Settings) -> Result<SharedApp, BootstrapError> {
+pub async fn lambda_app(settings: Settings, function: Function) -> Result<SharedApp, BootstrapError> {
     let table = settings.table_name.clone().ok_or(ConfigError::Missing("SIMGUARD_TABLE_NAME"))?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -82,23 +85,36 @@ pub async fn lambda_app(settings: Settings) -> Result<SharedApp, BootstrapError>
         )),
         None => Arc::new(StaticSecrets::new(secrets_from_env())),
     };
-    let truid = TruIdClient::new(
-        TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
-        secrets.clone(),
-        clock.clone(),
-    )
-    .map_err(BootstrapError::Client)?;
-    let otp = otp_provider(&settings, secrets.clone()).map_err(BootstrapError::Client)?;
+    // Only the clients this function uses are built: each costs TLS set-up at cold start.
+    let uses = function.uses();
+    let truid: Arc<dyn TruId> = if uses.truid {
+        Arc::new(
+            TruIdClient::new(
+                TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
+                secrets.clone(),
+                clock.clone(),
+            )
+            .map_err(BootstrapError::Client)?,
+        )
+    } else {
+        Arc::new(UnusedTruId)
+    };
+    let otp: Arc<dyn OtpProvider> = if uses.otp {
+        otp_provider(&settings, secrets.clone()).map_err(BootstrapError::Client)?
+    } else {
+        Arc::new(UnusedOtp)
+    };
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
     Ok(Arc::new(App {
         settings,
         store: store.clone(),
         limiter: store,
-        truid: Arc::new(truid),
+        truid,
         otp,
         notifier: Arc::new(LogNotifier),
         clock,
         random: Arc::new(OsRandom),
         hasher: PasswordHasher::new(HashCost::PRODUCTION, Some(secrets)),
+        metrics: Arc::new(EmfStdout::new(function.name())),
     }))
 }

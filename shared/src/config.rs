@@ -78,6 +78,46 @@ impl Default for Limits {
     }
 }
 
+/// Where the caller's address comes from (SECURITY.md A5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientIpSource {
+    /// API Gateway's `requestContext.http.sourceIp` (or the TCP peer locally).
+    SourceIp,
+    /// Behind CloudFront, `sourceIp` is CloudFront's; the viewer's address is in
+    /// `CloudFront-Viewer-Address`, trusted only on requests that carry the origin-verify token
+    /// CloudFront adds (a caller going around CloudFront cannot forge it).
+    CloudFront { origin_verify_token: OriginVerifyToken },
+}
+
+/// The shared secret CloudFront sends in `X-Simguard-Origin-Verify`. Never printed; compared in
+/// constant time.
+#[derive(Clone)]
+pub struct OriginVerifyToken(secrecy::SecretString);
+
+impl OriginVerifyToken {
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use secrecy::ExposeSecret;
+        use subtle::ConstantTimeEq;
+        let expected = self.0.expose_secret().as_bytes();
+        presented.len() == expected.len() && bool::from(presented.ct_eq(expected))
+    }
+}
+
+impl std::fmt::Debug for OriginVerifyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginVerifyToken(<redacted>)")
+    }
+}
+
+impl PartialEq for OriginVerifyToken {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.matches(other.0.expose_secret().as_bytes())
+    }
+}
+
+impl Eq for OriginVerifyToken {}
+
 /// Which OTP provider sends and checks SMS codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpProviderKind {
@@ -162,6 +202,7 @@ pub struct Settings {
     /// environment (local runs).
     pub secret_id: Option<String>,
     pub secret_ttl_secs: i64,
+    pub client_ip: ClientIpSource,
 }
 
 impl Settings {
@@ -185,6 +226,7 @@ impl Settings {
             table_name: None,
             secret_id: None,
             secret_ttl_secs: 300,
+            client_ip: ClientIpSource::SourceIp,
         }
     }
 
@@ -231,6 +273,20 @@ impl Settings {
         }
         s.secret_id = get("SIMGUARD_SECRET_ID");
         s.secret_ttl_secs = number(&get, "SIMGUARD_SECRET_TTL_SECONDS", 300, 0..=300)?;
+        s.client_ip = match get("SIMGUARD_CLIENT_IP_SOURCE").as_deref() {
+            None | Some("source_ip") => ClientIpSource::SourceIp,
+            Some("cloudfront") => {
+                let token =
+                    get("SIMGUARD_ORIGIN_VERIFY_TOKEN").ok_or(ConfigError::Missing("SIMGUARD_ORIGIN_VERIFY_TOKEN"))?;
+                if token.len() < 32 {
+                    return Err(invalid("SIMGUARD_ORIGIN_VERIFY_TOKEN", "must be at least 32 characters".into()));
+                }
+                ClientIpSource::CloudFront { origin_verify_token: OriginVerifyToken(token.into()) }
+            }
+            Some(other) => {
+                return Err(invalid("SIMGUARD_CLIENT_IP_SOURCE", format!("{other:?} is not source_ip or cloudfront")));
+            }
+        };
         let d = Limits::default();
         let limit = |var: &'static str, default: u32, max: u32| number(&get, var, default, 1..=max);
         s.limits = Limits {

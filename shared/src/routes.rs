@@ -3,13 +3,16 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::SharedApp;
+use crate::config::ClientIpSource;
 use crate::http::{Problem, account, coverage, reset, second_factor};
 
 /// One Lambda function each.
@@ -48,6 +51,26 @@ impl Function {
             Function::OtpStart => "otp-start",
             Function::OtpVerify => "otp-verify",
             Function::Account => "account",
+        }
+    }
+}
+
+/// Which outside services a function's code calls: its Lambda builds clients for these only (a
+/// shorter cold start), and the infrastructure tests hold its IAM policy to what it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    pub truid: bool,
+    pub otp: bool,
+}
+
+impl Function {
+    pub fn uses(self) -> Uses {
+        match self {
+            Function::Coverage | Function::CreateCheck | Function::Callback | Function::SimCheck => {
+                Uses { truid: true, otp: false }
+            }
+            Function::OtpStart | Function::OtpVerify => Uses { truid: false, otp: true },
+            Function::ResetPassword | Function::Account => Uses { truid: false, otp: false },
         }
     }
 }
@@ -94,6 +117,19 @@ fn handler(route: &Route) -> MethodRouter<SharedApp> {
     }
 }
 
+/// Behind CloudFront, only requests that came through it (they carry the origin-verify token) are
+/// served: anything else could forge `CloudFront-Viewer-Address` and dodge every per-IP limit.
+async fn verify_origin(State(app): State<SharedApp>, req: Request, next: Next) -> Response {
+    if let ClientIpSource::CloudFront { origin_verify_token } = &app.settings.client_ip {
+        let presented = req.headers().get("x-simguard-origin-verify").map(|v| v.as_bytes()).unwrap_or(b"");
+        if !origin_verify_token.matches(presented) {
+            tracing::warn!(event = "origin_rejected", "a request that did not come through CloudFront");
+            return Problem::origin_rejected().into_response();
+        }
+    }
+    next.run(req).await
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid public origin for CSRF protection: {0}")]
 pub struct RouterError(String);
@@ -115,10 +151,12 @@ pub fn router(app: SharedApp, only: Option<Function>) -> Result<Router, RouterEr
     for route in ROUTES.iter().filter(|r| only.is_none_or(|f| f == r.function)) {
         r = r.route(route.path, handler(route));
     }
+    let verify = axum::middleware::from_fn_with_state(app.clone(), verify_origin);
     Ok(r.fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(csrf)
+        .layer(verify)
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))

@@ -512,3 +512,69 @@ async fn coverage_is_cached_and_limited() {
     other.send(&env, Event::get("/api/coverage")).await;
     assert_eq!(env.sandbox.truid().count("GET", "/coverage"), 2);
 }
+
+const ORIGIN_TOKEN: &str = "origin-verify-token-0123456789abcdefghij";
+
+fn behind_cloudfront(s: &mut simguard::Settings) {
+    use simguard::config::ClientIpSource;
+    let token = simguard::Settings::from_lookup(|k| match k {
+        "SIMGUARD_PUBLIC_BASE_URL" => Some(ORIGIN.into()),
+        "SIMGUARD_CLIENT_IP_SOURCE" => Some("cloudfront".into()),
+        "SIMGUARD_ORIGIN_VERIFY_TOKEN" => Some(ORIGIN_TOKEN.into()),
+        _ => None,
+    })
+    .expect("settings")
+    .client_ip;
+    assert!(matches!(token, ClientIpSource::CloudFront { .. }));
+    s.client_ip = token;
+}
+
+/// Issue 5 §2 and A5 behind CloudFront: the viewer's address comes from `CloudFront-Viewer-Address`,
+/// and only on requests that came through CloudFront (the origin-verify token); a caller going
+/// straight to API Gateway is refused before anything else happens.
+#[tokio::test]
+async fn behind_cloudfront_the_viewer_address_is_trusted_only_through_cloudfront() {
+    let env = Env::builder().settings(behind_cloudfront).start().await;
+    env.sandbox.truid().set_coverage("203.0.113.50".parse().expect("ip"), CoverageRule::Covered);
+    let via_cloudfront = |e: Event| e.header("x-simguard-origin-verify", ORIGIN_TOKEN).ip("130.176.0.10");
+
+    // Around CloudFront: refused, whatever the headers claim, before any limit or provider call.
+    for forged in [
+        Event::get("/api/coverage").header("cloudfront-viewer-address", "203.0.113.50:4711"),
+        Event::get("/api/coverage")
+            .header("cloudfront-viewer-address", "203.0.113.50:4711")
+            .header("x-simguard-origin-verify", "guess"),
+        Event::get("/api/reset/callback").query("check_id=x&code=y"),
+    ] {
+        let r = env.send(&forged).await;
+        assert_eq!((r.status, r.problem_type()), (403, Some("urn:simguard:problem:origin_rejected".into())));
+    }
+    assert_eq!(env.provider_calls(), 0);
+
+    // Through CloudFront: the viewer address is the client, for coverage and for limits.
+    let r = env
+        .send(&via_cloudfront(Event::get("/api/coverage").header("cloudfront-viewer-address", "203.0.113.50:4711")))
+        .await;
+    assert_eq!(r.json(), json!({ "silent": true }));
+    assert!(env.sandbox.truid().requests().iter().any(|r| r.path == "/coverage/v0.1/device_ips/203.0.113.50"));
+    let r = env
+        .send(&via_cloudfront(Event::get("/api/coverage").header("cloudfront-viewer-address", "[2001:db8::7]:443")))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(env.sandbox.truid().requests().iter().any(|r| r.path == "/coverage/v0.1/device_ips/2001:db8::7"));
+    // No usable viewer address: refused, not guessed (and X-Forwarded-For is never a fallback).
+    let r = env.send(&via_cloudfront(Event::get("/api/coverage").header("x-forwarded-for", "203.0.113.50"))).await;
+    assert_eq!(r.status, 400);
+}
+
+/// Not behind CloudFront, a client-sent `CloudFront-Viewer-Address` is just another header.
+#[tokio::test]
+async fn a_forged_viewer_address_is_ignored_by_default() {
+    let env = Env::start().await;
+    env.sandbox.truid().set_coverage("203.0.113.50".parse().expect("ip"), CoverageRule::Covered);
+    let r = env
+        .send(&Event::get("/api/coverage").ip("198.51.100.70").header("cloudfront-viewer-address", "203.0.113.50:1"))
+        .await;
+    assert_eq!(r.json(), json!({ "silent": false }));
+    assert!(env.sandbox.truid().requests().iter().any(|r| r.path == "/coverage/v0.1/device_ips/198.51.100.70"));
+}

@@ -6,6 +6,6 @@ use simguard::Function;
 async fn main() -> Result<(), lambda_http::Error> {
     simguard::telemetry::init();
     let settings = simguard::Settings::from_env()?;
-    let app = simguard::bootstrap::lambda_app(settings).await?;
+    let app = simguard::bootstrap::lambda_app(settings, Function::OtpVerify).await?;
     lambda_http::run(simguard::routes::router(app, Some(Function::OtpVerify))?).await
 }

@@ -7,4 +7,5 @@ pub mod notify;
 pub mod secrets_manager;
 pub mod truid_http;
 pub mod twilio;
+pub mod unused;
 pub mod vonage;

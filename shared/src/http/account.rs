@@ -13,6 +13,7 @@ use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::flow_support::notify;
 use crate::http::limits::{HOUR, QUARTER_HOUR, email_key, enforce, ip_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
+use crate::metrics::Metric;
 use crate::ports::{NotificationKind, StoreError};
 use crate::random::{Token, random_id};
 
@@ -93,6 +94,7 @@ pub async fn login(
     let ok = app.hasher.verify(password, user.as_ref().map(|u| &u.password_hash), &*app.random).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(event = "login_failed", "wrong email or password");
+        app.metrics.record(Metric::StepOutcome { step: "login", outcome: "wrong_credentials" });
         return Err(Problem::invalid_credentials());
     };
     let token = Token::generate(&*app.random).map_err(|_| Problem::unavailable())?;
@@ -108,6 +110,7 @@ pub async fn login(
     );
     app.store.put_flow(&flow).await?;
     tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
+    app.metrics.record(Metric::StepOutcome { step: "login", outcome: "password_ok" });
     let mut resp = axum::Json(json!({ "next": "second_factor", "csrf": csrf_token_for(&token) })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&token, app.settings.flow_ttl_secs));
     Ok(resp)

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::app::{App, SharedApp};
 use crate::http::limits::{HOUR, enforce, ip_key};
 use crate::http::{ClientMeta, Problem};
+use crate::metrics::Metric;
 
 pub async fn coverage(State(app): State<SharedApp>, client: ClientMeta) -> Result<Json<serde_json::Value>, Problem> {
     enforce(&app, "coverage_ip", &ip_key(client.ip), app.settings.limits.coverage_per_ip_hour, HOUR).await?;
@@ -43,6 +44,7 @@ pub async fn subscriber_check_coverage(app: &App, ip: IpAddr) -> bool {
                 error.kind = e.kind(),
                 "coverage lookup failed; treating as not covered"
             );
+            app.metrics.record(Metric::ProviderError { provider: "truid", call: "coverage" });
             false
         }
     }

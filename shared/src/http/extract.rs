@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::app::SharedApp;
+use crate::config::ClientIpSource;
 use crate::http::{CSRF_HEADER, Problem};
 use crate::random::Token;
 
@@ -46,12 +48,25 @@ fn user_agent(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+/// `CloudFront-Viewer-Address`: `198.51.100.10:46532`, `2001:db8::1:46532` or `[2001:db8::1]:46532`.
+pub fn viewer_address(headers: &HeaderMap) -> Option<IpAddr> {
+    let raw = headers.get("cloudfront-viewer-address")?.to_str().ok()?.trim();
+    let (ip, port) = raw.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+impl FromRequestParts<SharedApp> for ClientMeta {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, Self::Rejection> {
         // Without a trustworthy source address no per-IP limit can hold: refuse rather than guess.
-        let ip = source_ip(parts).ok_or_else(Problem::invalid_request)?;
+        // (Behind CloudFront the origin-verify layer has already refused requests that went around it.)
+        let ip = match app.settings.client_ip {
+            ClientIpSource::SourceIp => source_ip(parts),
+            ClientIpSource::CloudFront { .. } => viewer_address(&parts.headers),
+        }
+        .ok_or_else(Problem::invalid_request)?;
         Ok(ClientMeta { ip, user_agent: user_agent(&parts.headers) })
     }
 }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::app::App;
 use crate::domain::Email;
 use crate::http::Problem;
+use crate::metrics::Metric;
 use crate::ports::RateDecision;
 
 pub const HOUR: u64 = 3600;
@@ -56,6 +57,7 @@ pub async fn enforce(app: &App, kind: &'static str, key: &str, limit: u32, windo
         RateDecision::Allowed => Ok(()),
         RateDecision::Limited { retry_after_secs } => {
             tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
+            app.metrics.record(Metric::RateLimited { bucket: kind });
             Err(Problem::rate_limited(retry_after_secs))
         }
     }

@@ -53,6 +53,9 @@ impl Problem {
     pub fn payload_too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
     }
+    pub fn origin_rejected() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "origin_rejected", "Requests must come through the site.")
+    }
     pub fn csrf_rejected() -> Self {
         Self::new(StatusCode::FORBIDDEN, "csrf_rejected", "This request did not come from this site.")
     }

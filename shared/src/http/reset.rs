@@ -16,6 +16,7 @@ use crate::http::extract::csrf_token_for;
 use crate::http::flow_support::{current_flow, notify, notify_flow_owner};
 use crate::http::limits::{HOUR, email_key, enforce, ip_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
+use crate::metrics::Metric;
 use crate::ports::truid::{CheckCode, CheckId, NewSubscriberCheck};
 use crate::ports::{NotificationKind, ProviderError, ResetCompletion, StoreError};
 use crate::random::{Token, random_id};
@@ -72,6 +73,8 @@ pub async fn create_check(
     flow.check_id = check.as_ref().map(|c| c.check_id.expose().to_owned());
     app.store.put_flow(&flow).await?;
     tracing::info!(event = "reset_started", silent = check.is_some(), "reset flow started");
+    app.metrics
+        .record(Metric::StepOutcome { step: "reset_start", outcome: if check.is_some() { "silent" } else { "sms" } });
 
     let csrf = csrf_token_for(&flow_token);
     let body = match &check {
@@ -106,6 +109,7 @@ async fn create_subscriber_check(app: &App, user: &User) -> Option<crate::ports:
                 slug = e.slug(),
                 "SubscriberCheck not created; offering the SMS path"
             );
+            app.metrics.record(Metric::ProviderError { provider: "truid", call: "create_subscriber_check" });
             None
         }
     }
@@ -171,7 +175,12 @@ fn redirect_error_label(error: &str) -> &'static str {
 pub async fn callback(State(app): State<SharedApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = parse_callback_query(raw.as_deref());
     match run_callback(&app, &headers, q).await {
-        Ok(resp) => resp,
+        Ok(resp) => {
+            if resp.headers().get(header::LOCATION).is_some_and(|l| l == GO_LINK_INVALID) {
+                app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
+            }
+            resp
+        }
         Err(StoreError::Unavailable(why)) => {
             tracing::error!(error = %why, "store unavailable in callback");
             see_other(GO_UNAVAILABLE)
@@ -224,6 +233,7 @@ async fn run_callback(app: &App, headers: &HeaderMap, q: CallbackQuery) -> Resul
             error = redirect_error_label(error),
             "operator redirect reported an error"
         );
+        app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: "redirect_error" });
         app.store
             .transition_flow(
                 &key,
@@ -251,6 +261,10 @@ async fn run_callback(app: &App, headers: &HeaderMap, q: CallbackQuery) -> Resul
 
     let outcome = exchange_code(app, &check_id, &code).await;
     tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), "SubscriberCheck completed");
+    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    if outcome == CheckOutcome::SimChanged {
+        app.metrics.record(Metric::SimChangeBlocked);
+    }
     match outcome {
         CheckOutcome::Verified => {
             let reset_token = Token::generate(&*app.random).map_err(|_| StoreError::Unavailable("random".into()))?;
@@ -312,6 +326,7 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
                 error.kind = e.kind(),
                 "PATCH answer lost; reading the check"
             );
+            app.metrics.record(Metric::ProviderError { provider: "truid", call: "patch_subscriber_check" });
             app.truid.get_subscriber_check(check_id).await
         }
         other => other,
@@ -327,6 +342,7 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
                 slug = e.slug(),
                 "SubscriberCheck not completed"
             );
+            app.metrics.record(Metric::ProviderError { provider: "truid", call: "complete_subscriber_check" });
             CheckOutcome::Error
         }
     }
@@ -381,6 +397,7 @@ pub async fn reset_password(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(event = "password_reset", user_id = %user.id, "password reset completed");
+    app.metrics.record(Metric::StepOutcome { step: "reset_password", outcome: "changed" });
     notify(&app, &user, NotificationKind::PasswordReset, client.ip, &client.user_agent).await;
 
     let mut resp = axum::Json(json!({ "status": "password_changed" })).into_response();

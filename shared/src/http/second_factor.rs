@@ -15,6 +15,7 @@ use crate::http::extract::csrf_token_for;
 use crate::http::flow_support::{current_flow, notify_flow_owner, start_session};
 use crate::http::limits::{HOUR, enforce, ip_block_key, ip_key, phone_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
+use crate::metrics::Metric;
 use crate::ports::{NotificationKind, OtpCheck, OtpCode, OtpError, OtpReference, StoreError};
 use crate::random::{Token, random_id};
 
@@ -62,6 +63,7 @@ pub async fn sim_check(
                         slug = e.slug(),
                         "SIMCheck failed"
                     );
+                    app.metrics.record(Metric::ProviderError { provider: "truid", call: "sim_check" });
                     SimSignal::Unavailable
                 }
             };
@@ -75,6 +77,7 @@ pub async fn sim_check(
         verdict = verdict.as_str(),
         "SIM-swap gate decided"
     );
+    app.metrics.record(Metric::StepOutcome { step: "sim_check", outcome: verdict.as_str() });
 
     if verdict.passes() {
         let unverified = verdict == SimVerdict::PassUnverified;
@@ -95,6 +98,7 @@ pub async fn sim_check(
     app.store.transition_flow(&flow.key, flow.state, FlowState::Rejected, update, now).await?;
     if reason == FlowReason::SimChanged {
         tracing::warn!(event = "sim_change_blocked", flow = flow.kind.as_str(), "SIM changed recently: no SMS");
+        app.metrics.record(Metric::SimChangeBlocked);
         notify_flow_owner(&app, &flow, NotificationKind::SimChangeBlocked).await;
     } else if flow.kind == FlowKind::Login {
         notify_flow_owner(&app, &flow, NotificationKind::SecondFactorFailed).await;
@@ -178,6 +182,10 @@ pub async fn otp_start(
                 error.kind = e.kind(),
                 "code not sent"
             );
+            if e.is_failure() {
+                app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_start" });
+            }
+            app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: e.kind() });
             return Err(match e {
                 OtpError::NumberRefused { .. } => Problem::phone_not_supported(),
                 OtpError::RateLimited { retry_after_secs } => Problem::rate_limited(retry_after_secs.unwrap_or(600)),
@@ -193,6 +201,8 @@ pub async fn otp_start(
     };
     app.store.transition_flow(&flow.key, flow.state, FlowState::OtpSent, update, now).await?;
     tracing::info!(event = "sms_sent", provider = app.otp.name(), flow = flow.kind.as_str(), "code sent");
+    app.metrics.record(Metric::SmsSent { provider: app.otp.name() });
+    app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
     Ok(axum::Json(sent).into_response())
 }
 
@@ -212,6 +222,7 @@ async fn lock(app: &App, flow: &Flow) -> Problem {
         .is_ok();
     if locked_now {
         tracing::warn!(event = "otp_locked", flow = flow.kind.as_str(), "too many wrong codes: flow locked");
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "locked" });
         if flow.kind == FlowKind::Login {
             notify_flow_owner(app, flow, NotificationKind::SecondFactorFailed).await;
         }
@@ -253,6 +264,7 @@ pub async fn otp_verify(
     }
     let Some(user) = flow_user(&app, &flow).await? else {
         tracing::info!(event = "otp_failed", "wrong code");
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
         return Err(Problem::code_invalid());
     };
     let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse).ok_or_else(Problem::flow_invalid)?;
@@ -261,11 +273,13 @@ pub async fn otp_verify(
         Ok(OtpCheck::Approved) => {}
         Ok(OtpCheck::Wrong) => {
             tracing::info!(event = "otp_failed", provider = app.otp.name(), "wrong code");
+            app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
             return Err(Problem::code_invalid());
         }
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow).await),
         Ok(OtpCheck::Expired) => {
             tracing::info!(event = "otp_failed", provider = app.otp.name(), why = "expired", "code expired");
+            app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
             return Err(Problem::code_expired());
         }
         Err(e) => {
@@ -276,10 +290,13 @@ pub async fn otp_verify(
                 error.kind = e.kind(),
                 "code not checked"
             );
+            app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_check" });
             return Err(Problem::sms_unavailable());
         }
     }
     tracing::info!(event = "otp_verified", provider = app.otp.name(), flow = flow.kind.as_str(), "code verified");
+    app.metrics.record(Metric::OtpVerified { provider: app.otp.name() });
+    app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "verified" });
     app.store.mark_phone_verified(&user.id, now).await?;
     match flow.kind {
         FlowKind::Reset => {

@@ -80,6 +80,12 @@ pub enum OtpError {
 }
 
 impl OtpError {
+    /// The provider failed us (down, slow, refused our credentials, unreadable), as opposed to
+    /// answering with a refusal about this number or rate: what the provider-error alarm counts.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Unauthorized | Self::Timeout | Self::Unavailable(_) | Self::InvalidResponse(_))
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InFlight { .. } => "in_flight",

@@ -37,6 +37,7 @@ pub struct Env {
     /// The store the app runs on (in memory, or DynamoDB on moto).
     pub store: Arc<dyn Store>,
     pub outbox: Arc<OutboxNotifier>,
+    pub metrics: Arc<simguard::metrics::MemoryMetrics>,
     /// A device on "mobile data": does not follow redirects, so tests see each hop.
     pub device: reqwest::Client,
     /// Servers a test started for this environment (a mock provider), stopped with it.
@@ -125,6 +126,7 @@ impl EnvBuilder {
             None => (memory.clone(), memory.clone()),
         };
         let outbox = Arc::new(OutboxNotifier::new());
+        let metrics = Arc::new(simguard::metrics::MemoryMetrics::new());
         let app = Arc::new(App {
             settings,
             store: store.clone(),
@@ -135,10 +137,11 @@ impl EnvBuilder {
             clock: Arc::new(clock.clone()),
             random: Arc::new(OsRandom),
             hasher: PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None),
+            metrics: metrics.clone(),
         });
         let router = simguard::routes::router(app.clone(), None).expect("router");
         let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Env { sandbox, app, router, clock, store, outbox, device, _keep_alive: self.keep_alive }
+        Env { sandbox, app, router, clock, store, outbox, metrics, device, _keep_alive: self.keep_alive }
     }
 }
 
