@@ -81,17 +81,19 @@ impl Drop for LocalStack {
 
 /// Headers every page gets; CloudFront adds the same in a deployment (plus HSTS, which plain-HTTP
 /// localhost cannot use).
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-    frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+pub const CSP: &str = simguard::site::CONTENT_SECURITY_POLICY;
 
 fn security_headers(router: Router) -> Router {
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static(simguard::site::REFERRER_POLICY),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
+            HeaderValue::from_static(simguard::site::FRAME_OPTIONS),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("cross-origin-opener-policy"),

@@ -17,8 +17,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::OtpProviderKind;
 use crate::config::{ConfigError, Settings};
 use crate::domain::{HashCost, PasswordHasher};
-use crate::metrics::EmfStdout;
-use crate::ports::{OtpProvider, SecretSource, TruId};
+use crate::metrics::{EmfStdout, MetricsSink};
+use crate::ports::{Notifier, OtpProvider, SecretSource, TruId};
 use crate::ports::{ProviderSecrets, StaticSecrets};
 use crate::random::OsRandom;
 use crate::routes::Function;
@@ -68,17 +68,49 @@ pub fn otp_provider(settings: &Settings, secrets: Arc<dyn SecretSource>) -> Resu
     })
 }
 
-/// The App a deployed function runs with: the DynamoDB store (`SIMGUARD_TABLE_NAME`, required),
-/// provider credentials from Secrets Manager (`SIMGUARD_SECRET_ID`) or, without one, from the
-/// environment. Clients are built here, once per execution environment; nothing here calls the
-/// network (credentials and secrets are read when first needed).
+/// What a function's App is made of besides its settings: in Lambda, the AWS clients of the
+/// execution role, the system clock, EMF metrics on stdout, notifications in the log and production
+/// hashing; in tests, the same clients pointed at a local server, and test doubles.
+pub struct Parts {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets_manager: aws_sdk_secretsmanager::Client,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub notifier: Arc<dyn Notifier>,
+    pub hash_cost: HashCost,
+}
+
+impl Parts {
+    /// The Lambda execution environment's: credentials and region from the environment.
+    pub async fn lambda(settings: &Settings, function: Function) -> Self {
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
+            secrets_manager: aws_sdk_secretsmanager::Client::new(&aws),
+            clock: Arc::new(SystemClock),
+            metrics: Arc::new(EmfStdout::new(settings.metrics_namespace.clone(), function.name())),
+            notifier: Arc::new(LogNotifier),
+            hash_cost: HashCost::PRODUCTION,
+        }
+    }
+}
+
+/// The App a deployed function runs with.
 pub async fn lambda_app(settings: Settings, function: Function) -> Result<SharedApp, BootstrapError> {
+    let parts = Parts::lambda(&settings, function).await;
+    function_app(settings, function, parts)
+}
+
+/// A function's App: the DynamoDB store (`SIMGUARD_TABLE_NAME`, required), provider credentials
+/// from Secrets Manager (`SIMGUARD_SECRET_ID`) or, without one, from the environment, and clients
+/// for the providers this function calls, no others. Clients are built here, once per execution
+/// environment; nothing here calls the network (credentials and secrets are read when first needed).
+pub fn function_app(settings: Settings, function: Function, parts: Parts) -> Result<SharedApp, BootstrapError> {
     let table = settings.table_name.clone().ok_or(ConfigError::Missing("SIMGUARD_TABLE_NAME"))?;
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = parts.clock;
     let secrets: Arc<dyn SecretSource> = match &settings.secret_id {
         Some(id) => Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&aws),
+            parts.secrets_manager,
             id.clone(),
             settings.secret_ttl_secs,
             clock.clone(),
@@ -104,17 +136,17 @@ pub async fn lambda_app(settings: Settings, function: Function) -> Result<Shared
     } else {
         Arc::new(UnusedOtp)
     };
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let store = Arc::new(DynamoStore::new(parts.dynamodb, table));
     Ok(Arc::new(App {
         settings,
         store: store.clone(),
         limiter: store,
         truid,
         otp,
-        notifier: Arc::new(LogNotifier),
+        notifier: parts.notifier,
         clock,
         random: Arc::new(OsRandom),
-        hasher: PasswordHasher::new(HashCost::PRODUCTION, Some(secrets)),
-        metrics: Arc::new(EmfStdout::new(function.name())),
+        hasher: PasswordHasher::new(parts.hash_cost, Some(secrets)),
+        metrics: parts.metrics,
     }))
 }

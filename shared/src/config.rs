@@ -9,6 +9,7 @@ use crate::adapters::http_client::validate_base_url;
 use crate::adapters::twilio::valid_service_sid;
 use crate::domain::Phone;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
+use crate::routes::Function;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -203,6 +204,9 @@ pub struct Settings {
     pub secret_id: Option<String>,
     pub secret_ttl_secs: i64,
     pub client_ip: ClientIpSource,
+    /// The CloudWatch namespace of the metrics (one per deployment, so that stacks in one account
+    /// do not mix their numbers).
+    pub metrics_namespace: String,
 }
 
 impl Settings {
@@ -227,6 +231,7 @@ impl Settings {
             secret_id: None,
             secret_ttl_secs: 300,
             client_ip: ClientIpSource::SourceIp,
+            metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.into(),
         }
     }
 
@@ -237,8 +242,20 @@ impl Settings {
         }
     }
 
+    /// Every variable, for a process that runs every function (the local stack).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// A deployed function's settings: from the variables [`variables`] lists for it, and no
+    /// others — a variable meant for another function cannot change what this one does.
+    pub fn from_env_for(function: Function) -> Result<Self, ConfigError> {
+        Self::for_function(function, |k| std::env::var(k).ok())
+    }
+
+    pub fn for_function(function: Function, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = variables(function);
+        Self::from_lookup(|k| if read.contains(&k) { get(k) } else { None })
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -287,6 +304,13 @@ impl Settings {
                 return Err(invalid("SIMGUARD_CLIENT_IP_SOURCE", format!("{other:?} is not source_ip or cloudfront")));
             }
         };
+        if let Some(ns) = get("SIMGUARD_METRICS_NAMESPACE") {
+            // CloudWatch: 1 to 255 characters, no leading colon, printable ASCII.
+            if ns.len() > 255 || ns.starts_with(':') || !ns.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                return Err(invalid("SIMGUARD_METRICS_NAMESPACE", "1 to 255 printable ASCII characters".into()));
+            }
+            s.metrics_namespace = ns;
+        }
         let d = Limits::default();
         let limit = |var: &'static str, default: u32, max: u32| number(&get, var, default, 1..=max);
         s.limits = Limits {
@@ -323,6 +347,88 @@ impl Settings {
     pub fn truid_redirect_url(&self) -> String {
         self.public_url("/api/reset/callback")
     }
+}
+
+/// Read by every function: where the site is, where the data and the credentials are, how to
+/// find the caller's address, where the metrics go.
+const COMMON: &[&str] = &[
+    "SIMGUARD_PUBLIC_BASE_URL",
+    "SIMGUARD_TABLE_NAME",
+    "SIMGUARD_SECRET_ID",
+    "SIMGUARD_SECRET_TTL_SECONDS",
+    "SIMGUARD_CLIENT_IP_SOURCE",
+    "SIMGUARD_ORIGIN_VERIFY_TOKEN",
+    "SIMGUARD_METRICS_NAMESPACE",
+];
+const TRUID: &[&str] = &["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_PROVIDER_TIMEOUT_MS"];
+const OTP: &[&str] = &[
+    "SIMGUARD_OTP_PROVIDER",
+    "SIMGUARD_VONAGE_BASE_URL",
+    "SIMGUARD_TWILIO_BASE_URL",
+    "SIMGUARD_TWILIO_SERVICE_SID",
+    "SIMGUARD_PROVIDER_TIMEOUT_MS",
+];
+
+/// The variables each function reads. This list is what the function's code can see (see
+/// [`Settings::for_function`]); the infrastructure tests hold the environment SAM and CDK give each
+/// function to it: nothing it does not read, everything it requires.
+pub fn variables(function: Function) -> Vec<&'static str> {
+    let own: &[&[&str]] = match function {
+        Function::Coverage => &[TRUID, &["SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR"]],
+        Function::CreateCheck => &[
+            TRUID,
+            &[
+                "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES",
+                "SIMGUARD_FLOW_TTL_SECONDS",
+                "SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR",
+                "SIMGUARD_LIMIT_RESET_PER_IP_HOUR",
+                "SIMGUARD_LIMIT_RESET_GLOBAL_HOUR",
+            ],
+        ],
+        Function::Callback => &[TRUID, &["SIMGUARD_SIM_CHANGE_WINDOW_MINUTES"]],
+        Function::ResetPassword => &[],
+        Function::SimCheck => &[
+            TRUID,
+            &[
+                "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES",
+                "SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY",
+                "SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR",
+            ],
+        ],
+        Function::OtpStart => &[
+            OTP,
+            &[
+                "SIMGUARD_OTP_BRAND",
+                "SIMGUARD_SMS_COUNTRIES",
+                "SIMGUARD_FLOW_TTL_SECONDS",
+                "SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW",
+                "SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN",
+                "SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY",
+                "SIMGUARD_LIMIT_SMS_PER_IP_HOUR",
+                "SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR",
+                "SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR",
+                "SIMGUARD_LIMIT_SMS_GLOBAL_HOUR",
+            ],
+        ],
+        Function::OtpVerify => &[OTP, &["SIMGUARD_SESSION_TTL_SECONDS", "SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW"]],
+        Function::Account => &[&[
+            "SIMGUARD_SMS_COUNTRIES",
+            "SIMGUARD_FLOW_TTL_SECONDS",
+            "SIMGUARD_LIMIT_REGISTER_PER_IP_HOUR",
+            "SIMGUARD_LIMIT_LOGIN_PER_IP_HOUR",
+            "SIMGUARD_LIMIT_LOGIN_PER_ACCOUNT_15MIN",
+        ]],
+    };
+    let mut vars: Vec<&'static str> = COMMON.iter().chain(own.iter().flat_map(|g| g.iter())).copied().collect();
+    vars.sort_unstable();
+    vars.dedup();
+    vars
+}
+
+/// The variables a deployed function cannot start without (in Lambda, credentials come from
+/// Secrets Manager, never from the environment).
+pub fn required_when_deployed(_function: Function) -> &'static [&'static str] {
+    &["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_SECRET_ID"]
 }
 
 fn base_url(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: &str) -> Result<Url, ConfigError> {
@@ -463,6 +569,42 @@ mod tests {
         assert!(settings(&[("SIMGUARD_PUBLIC_BASE_URL", "https://example.com/app")]).is_err());
         assert!(settings(&[base, ("SIMGUARD_TRUID_BASE_URL", "https://us.api.idlayr.com")]).is_ok());
         assert!(settings(&[("SIMGUARD_PUBLIC_BASE_URL", "http://127.0.0.1:8080")]).is_ok());
+    }
+
+    /// Every variable the parser reads belongs to at least one function, and a function's settings
+    /// ignore the variables of others.
+    #[test]
+    fn variables_by_function() {
+        let listed: std::collections::BTreeSet<String> =
+            Function::ALL.iter().flat_map(|f| variables(*f)).map(str::to_owned).collect();
+        let all = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let _ = Settings::from_lookup(|k| {
+            if let Ok(mut r) = all.lock() {
+                r.insert(k.to_owned());
+            }
+            // Values that take every branch that reads another variable.
+            match k {
+                "SIMGUARD_PUBLIC_BASE_URL" => Some("https://example.com".to_owned()),
+                "SIMGUARD_CLIENT_IP_SOURCE" => Some("cloudfront".to_owned()),
+                "SIMGUARD_ORIGIN_VERIFY_TOKEN" => Some("x".repeat(32)),
+                _ => None,
+            }
+        });
+        let all = all.into_inner().unwrap_or_default();
+        assert_eq!(all, listed, "variables read by Settings vs listed per function");
+
+        let env = |k: &str| match k {
+            "SIMGUARD_PUBLIC_BASE_URL" => Some("https://example.com".to_owned()),
+            "SIMGUARD_OTP_PROVIDER" => Some("vonage-v1".to_owned()),
+            "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES" => Some("1440".to_owned()),
+            _ => None,
+        };
+        let account = Settings::for_function(Function::Account, env).expect("valid");
+        assert_eq!((account.otp.provider, account.sim_change_window_minutes), (OtpProviderKind::VonageV2, 10080));
+        let otp = Settings::for_function(Function::OtpStart, env).expect("valid");
+        assert_eq!(otp.otp.provider, OtpProviderKind::VonageV1);
+        let sim = Settings::for_function(Function::SimCheck, env).expect("valid");
+        assert_eq!(sim.sim_change_window_minutes, 1440);
     }
 
     #[test]

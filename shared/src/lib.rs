@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ports;
 pub mod random;
 pub mod routes;
+pub mod site;
 pub mod telemetry;
 
 pub use app::{App, SharedApp};

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
-pub const NAMESPACE: &str = "simguard";
+/// The namespace when `SIMGUARD_METRICS_NAMESPACE` is not set (the SAM template and the CDK app set
+/// it to the stack's name).
+pub const DEFAULT_NAMESPACE: &str = "simguard";
 
 /// Every metric simguard emits. Names are the CloudWatch metric names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,10 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric name (the alarms of the SAM template and the CDK app may use only these).
+    pub const NAMES: &[&str] =
+        &["StepOutcome", "ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "RateLimited"];
+
     pub fn name(&self) -> &'static str {
         match self {
             Metric::StepOutcome { .. } => "StepOutcome",
@@ -65,7 +71,7 @@ impl Metric {
 
     /// The EMF document for one count of this metric, at `timestamp_ms`. Every metric also has an
     /// aggregate without dimensions (the second dimension set), which is what alarms use.
-    pub fn to_emf(&self, function: &str, timestamp_ms: i64) -> Value {
+    pub fn to_emf(&self, namespace: &str, function: &str, timestamp_ms: i64) -> Value {
         let dims = self.dimensions();
         let mut set: Vec<&str> = vec!["Function"];
         set.extend(dims.iter().map(|(k, _)| *k));
@@ -75,7 +81,7 @@ impl Metric {
             json!({
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
+                    "Namespace": namespace,
                     "Dimensions": [set, Vec::<&str>::new()],
                     "Metrics": [{ "Name": self.name(), "Unit": "Count" }]
                 }]
@@ -96,12 +102,13 @@ pub trait MetricsSink: Send + Sync {
 
 /// EMF lines on stdout, as Lambda expects them.
 pub struct EmfStdout {
+    namespace: String,
     function: &'static str,
 }
 
 impl EmfStdout {
-    pub fn new(function: &'static str) -> Self {
-        Self { function }
+    pub fn new(namespace: impl Into<String>, function: &'static str) -> Self {
+        Self { namespace: namespace.into(), function }
     }
 }
 
@@ -109,7 +116,7 @@ impl MetricsSink for EmfStdout {
     fn record(&self, metric: Metric) {
         let now = time::OffsetDateTime::now_utc();
         let ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
-        let line = metric.to_emf(self.function, ms).to_string();
+        let line = metric.to_emf(&self.namespace, self.function, ms).to_string();
         // One write per line keeps lines whole when several tasks log at once.
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
@@ -155,12 +162,14 @@ mod tests {
             Metric::SimChangeBlocked,
             Metric::RateLimited { bucket: "sms_prefix" },
         ];
+        let names: Vec<&str> = metrics.iter().map(Metric::name).collect();
+        assert_eq!(names, Metric::NAMES, "one example of every metric, and NAMES lists them all");
         for m in metrics {
-            let doc = m.to_emf("otp-start", 1_800_000_000_123);
+            let doc = m.to_emf(DEFAULT_NAMESPACE, "otp-start", 1_800_000_000_123);
             let aws = &doc["_aws"];
             assert_eq!(aws["Timestamp"], 1_800_000_000_123i64);
             let directive = &aws["CloudWatchMetrics"][0];
-            assert_eq!(directive["Namespace"], NAMESPACE);
+            assert_eq!(directive["Namespace"], DEFAULT_NAMESPACE);
             for metric in directive["Metrics"].as_array().expect("metrics") {
                 let name = metric["Name"].as_str().expect("name");
                 assert_eq!(doc[name], 1, "{name} is a top-level value");

@@ -16,7 +16,7 @@ use crate::config::ClientIpSource;
 use crate::http::{Problem, account, coverage, reset, second_factor};
 
 /// One Lambda function each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Function {
     Coverage,
     CreateCheck,

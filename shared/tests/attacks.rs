@@ -562,6 +562,12 @@ async fn behind_cloudfront_the_viewer_address_is_trusted_only_through_cloudfront
         .await;
     assert_eq!(r.status, 200);
     assert!(env.sandbox.truid().requests().iter().any(|r| r.path == "/coverage/v0.1/device_ips/2001:db8::7"));
+    // CloudFront's own IPv6 form has no brackets: the port is what follows the last colon.
+    let r = env
+        .send(&via_cloudfront(Event::get("/api/coverage").header("cloudfront-viewer-address", "2001:db8::9:46532")))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(env.sandbox.truid().requests().iter().any(|r| r.path == "/coverage/v0.1/device_ips/2001:db8::9"));
     // No usable viewer address: refused, not guessed (and X-Forwarded-For is never a fallback).
     let r = env.send(&via_cloudfront(Event::get("/api/coverage").header("x-forwarded-for", "203.0.113.50"))).await;
     assert_eq!(r.status, 400);

@@ -2,10 +2,12 @@
 
 use simguard::Function;
 
+const FUNCTION: Function = Function::OtpStart;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     simguard::telemetry::init();
-    let settings = simguard::Settings::from_env()?;
-    let app = simguard::bootstrap::lambda_app(settings, Function::OtpStart).await?;
-    lambda_http::run(simguard::routes::router(app, Some(Function::OtpStart))?).await
+    let settings = simguard::Settings::from_env_for(FUNCTION)?;
+    let app = simguard::bootstrap::lambda_app(settings, FUNCTION).await?;
+    lambda_http::run(simguard::routes::router(app, Some(FUNCTION))?).await
 }

@@ -2,10 +2,12 @@
 
 use simguard::Function;
 
+const FUNCTION: Function = Function::OtpVerify;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     simguard::telemetry::init();
-    let settings = simguard::Settings::from_env()?;
-    let app = simguard::bootstrap::lambda_app(settings, Function::OtpVerify).await?;
-    lambda_http::run(simguard::routes::router(app, Some(Function::OtpVerify))?).await
+    let settings = simguard::Settings::from_env_for(FUNCTION)?;
+    let app = simguard::bootstrap::lambda_app(settings, FUNCTION).await?;
+    lambda_http::run(simguard::routes::router(app, Some(FUNCTION))?).await
 }

@@ -15,6 +15,17 @@ use serde::Deserialize;
 use crate::clock::{Clock, Timestamp};
 use crate::ports::{ProviderSecrets, SecretSource, SecretsError};
 
+/// Every key the secret may hold (README.md, "The provider secret").
+pub const SECRET_KEYS: &[&str] = &[
+    "truid_client_id",
+    "truid_client_secret",
+    "vonage_api_key",
+    "vonage_api_secret",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "password_pepper",
+];
+
 /// The cap on the cache's life (the Parameters and Secrets Lambda Extension's maximum, too).
 pub const MAX_TTL_SECS: i64 = 300;
 
@@ -50,6 +61,38 @@ pub fn parse_secret(json: &str) -> Result<ProviderSecrets, SecretsError> {
         twilio_account_sid: s.twilio_account_sid.filter(|v| !v.is_empty()),
         twilio_auth_token: secret(s.twilio_auth_token),
     })
+}
+
+/// The secret after an update (what `simguard-admin put-secret` stores): the update's keys over the
+/// current ones, so one provider's credentials can be set without repeating the others. The
+/// password pepper is kept unless `replace_pepper`: a new pepper makes every stored password hash
+/// unverifiable. The result is a secret [`parse_secret`] accepts.
+pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -> Result<String, String> {
+    use serde_json::{Map, Value};
+    let object = |json: &str, what: &str| -> Result<Map<String, Value>, String> {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(format!("the {what} secret is not a JSON object")),
+        }
+    };
+    let update = object(update, "new")?;
+    let mut merged = match current {
+        Some(c) => object(c, "current")?,
+        None => Map::new(),
+    };
+    let pepper = |m: &Map<String, Value>| m.get("password_pepper").and_then(Value::as_str).unwrap_or("").to_owned();
+    let old_pepper = pepper(&merged);
+    let new_pepper = pepper(&update);
+    let changes_pepper = update.contains_key("password_pepper") && new_pepper != old_pepper;
+    if changes_pepper && !old_pepper.is_empty() && !replace_pepper {
+        return Err("the update changes password_pepper, which makes every stored password unusable; \
+                    leave it out to keep it, or pass --replace-pepper"
+            .into());
+    }
+    merged.extend(update);
+    let json = Value::Object(merged).to_string();
+    parse_secret(&json).map_err(|e| e.to_string())?;
+    Ok(json)
 }
 
 pub struct SecretsManagerSource {
@@ -115,6 +158,36 @@ impl SecretSource for SecretsManagerSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_keeps_the_other_keys_and_the_pepper() {
+        let current = r#"{"truid_client_id":"","truid_client_secret":"","password_pepper":"generated"}"#;
+        let merged = merge_secret(Some(current), r#"{"truid_client_id":"id","truid_client_secret":"s"}"#, false)
+            .expect("merged");
+        let v: serde_json::Value = serde_json::from_str(&merged).expect("json");
+        assert_eq!(v["truid_client_id"], "id");
+        assert_eq!(v["password_pepper"], "generated");
+        // Changing the pepper needs saying so.
+        let e = merge_secret(Some(current), r#"{"password_pepper":"other"}"#, false).expect_err("refused");
+        assert!(e.contains("--replace-pepper"), "{e}");
+        assert!(merge_secret(Some(current), r#"{"password_pepper":"other"}"#, true).is_ok());
+        // The same pepper again, or a first one, is no change.
+        assert!(merge_secret(Some(current), r#"{"password_pepper":"generated"}"#, false).is_ok());
+        assert!(merge_secret(None, r#"{"password_pepper":"first"}"#, false).is_ok());
+        // What the functions would refuse is refused before it is stored.
+        assert!(merge_secret(Some(current), r#"{"twilio_sid":"typo"}"#, false).is_err());
+        assert!(merge_secret(Some(current), "[]", false).is_err());
+    }
+
+    #[test]
+    fn the_listed_keys_are_the_parsed_keys() {
+        let all: serde_json::Map<String, serde_json::Value> =
+            SECRET_KEYS.iter().map(|k| ((*k).to_owned(), serde_json::json!(format!("v-{k}")))).collect();
+        let s = parse_secret(&serde_json::Value::Object(all).to_string()).expect("every listed key is known");
+        assert_eq!(s.truid_client_id.as_deref(), Some("v-truid_client_id"));
+        assert_eq!(s.twilio_account_sid.as_deref(), Some("v-twilio_account_sid"));
+        assert!(s.password_pepper.is_some() && s.vonage_api_secret.is_some() && s.twilio_auth_token.is_some());
+    }
 
     #[test]
     fn parses_the_documented_keys_only() {

@@ -33,6 +33,8 @@ pub struct Env {
     pub sandbox: Sandbox,
     pub app: Arc<App>,
     pub router: Router,
+    /// Deployed: each route's own function's router, by path.
+    pub routers: BTreeMap<&'static str, Router>,
     pub clock: ManualClock,
     /// The store the app runs on (in memory, or DynamoDB on moto).
     pub store: Arc<dyn Store>,
@@ -40,8 +42,45 @@ pub struct Env {
     pub metrics: Arc<simguard::metrics::MemoryMetrics>,
     /// A device on "mobile data": does not follow redirects, so tests see each hop.
     pub device: reqwest::Client,
+    /// Requests go through an emulated CloudFront (the deployed templates' `/api/*` behaviour).
+    pub cloudfront: Option<CloudFront>,
     /// Servers a test started for this environment (a mock provider), stopped with it.
     _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// What CloudFront does to an `/api/*` request in the deployed templates: forwards only the headers
+/// of the origin request policy (cookies and the query string go through), adds the viewer's
+/// address and the origin-verify header; API Gateway then sees CloudFront's address as the source.
+#[derive(Clone, Debug)]
+pub struct CloudFront {
+    pub forwarded_headers: Vec<String>,
+    pub custom_headers: Vec<(String, String)>,
+}
+
+impl CloudFront {
+    pub const EDGE_IP: &str = "130.176.1.1";
+
+    pub fn apply(&self, event: &Event) -> Event {
+        let mut e = event.clone();
+        e.headers.retain(|k, _| k == "host" || self.forwarded_headers.iter().any(|h| h.eq_ignore_ascii_case(k)));
+        for (k, v) in &self.custom_headers {
+            e.headers.insert(k.to_ascii_lowercase(), v.clone());
+        }
+        // CloudFront writes IPv6 viewers without brackets: 2001:db8::1:46532.
+        e.headers.insert("cloudfront-viewer-address".into(), format!("{}:46532", event.source_ip));
+        e.source_ip = Self::EDGE_IP.into();
+        e
+    }
+}
+
+/// Each Lambda function on its own App, configured by a template's environment for it, as in AWS.
+pub struct Deployment {
+    /// Per function: the environment the template gives it, resolved. The sandbox's URL replaces
+    /// the providers' base URLs.
+    pub env: BTreeMap<simguard::Function, BTreeMap<String, String>>,
+    /// Per function: its AWS clients (pointed at moto; tests record what each calls).
+    pub clients: BTreeMap<simguard::Function, (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client)>,
+    pub cloudfront: Option<CloudFront>,
 }
 
 pub struct EnvBuilder {
@@ -52,9 +91,17 @@ pub struct EnvBuilder {
     provider: OtpProviderKind,
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
     dynamo: Option<Arc<simguard::adapters::dynamo::DynamoStore>>,
+    deployment: Option<Deployment>,
 }
 
 impl EnvBuilder {
+    /// The functions as deployed: one App per function, built by `simguard::bootstrap::function_app`
+    /// from the template's environment, on DynamoDB and Secrets Manager (moto). Needs `dynamodb()`
+    /// for the store the test itself uses.
+    pub fn deployed(mut self, d: Deployment) -> Self {
+        self.deployment = Some(d);
+        self
+    }
     pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.settings = Box::new(f);
         self
@@ -75,6 +122,11 @@ impl EnvBuilder {
     pub async fn dynamodb(mut self) -> Self {
         let (client, table) = moto::fresh_table().await;
         self.dynamo = Some(Arc::new(simguard::adapters::dynamo::DynamoStore::new(client, table)));
+        self
+    }
+    /// The whole app on this DynamoDB store.
+    pub fn store_on(mut self, store: Arc<simguard::adapters::dynamo::DynamoStore>) -> Self {
+        self.dynamo = Some(store);
         self
     }
     pub fn keep_alive(mut self, thing: impl std::any::Any + Send + Sync) -> Self {
@@ -139,9 +191,66 @@ impl EnvBuilder {
             hasher: PasswordHasher::new(HashCost::TEST_ONLY_CHEAP, None),
             metrics: metrics.clone(),
         });
-        let router = simguard::routes::router(app.clone(), None).expect("router");
         let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Env { sandbox, app, router, clock, store, outbox, metrics, device, _keep_alive: self.keep_alive }
+        let Some(deployment) = self.deployment else {
+            let router = simguard::routes::router(app.clone(), None).expect("router");
+            return Env {
+                sandbox,
+                app,
+                router,
+                clock,
+                store,
+                outbox,
+                metrics,
+                device,
+                routers: BTreeMap::new(),
+                cloudfront: None,
+                _keep_alive: self.keep_alive,
+            };
+        };
+        // One App and one router per function; a request goes to the function its route names.
+        let mut apps = BTreeMap::new();
+        for (function, env) in deployment.env {
+            let mut env = env;
+            for var in ["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_VONAGE_BASE_URL", "SIMGUARD_TWILIO_BASE_URL"] {
+                env.insert(var.into(), sandbox.base_url().to_owned());
+            }
+            let settings = Settings::for_function(function, |k| env.get(k).cloned())
+                .unwrap_or_else(|e| panic!("{}: the template's environment is not valid: {e}", function.name()));
+            let (dynamodb, secrets_manager) = deployment.clients.get(&function).cloned().expect("clients");
+            let parts = simguard::bootstrap::Parts {
+                dynamodb,
+                secrets_manager,
+                clock: Arc::new(clock.clone()),
+                metrics: metrics.clone(),
+                notifier: outbox.clone(),
+                hash_cost: HashCost::TEST_ONLY_CHEAP,
+            };
+            let app = simguard::bootstrap::function_app(settings, function, parts)
+                .unwrap_or_else(|e| panic!("{}: {e}", function.name()));
+            apps.insert(function, app);
+        }
+        let mut routers = BTreeMap::new();
+        for route in simguard::ROUTES {
+            let app = apps.get(&route.function).cloned().expect("every function is deployed");
+            routers.insert(route.path, simguard::routes::router(app, Some(route.function)).expect("router"));
+        }
+        let account = apps.get(&simguard::Function::Account).cloned().expect("account");
+        // What API Gateway answers for a route it does not have does not matter here: any router's 404.
+        let router = routers.get("/api/me").cloned().expect("a router");
+        Env {
+            sandbox,
+            app: account,
+            router,
+            routers,
+            clock,
+            store,
+            outbox,
+            metrics,
+            device,
+            cloudfront: deployment.cloudfront,
+            _keep_alive: self.keep_alive,
+        }
     }
 }
 
@@ -159,6 +268,7 @@ impl Env {
             provider: OtpProviderKind::VonageV2,
             keep_alive: Vec::new(),
             dynamo: None,
+            deployment: None,
         }
     }
 
@@ -204,9 +314,18 @@ impl Env {
     }
 
     pub async fn send(&self, event: &Event) -> Resp {
+        match &self.cloudfront {
+            Some(cf) if event.path.starts_with("/api/") => self.send_direct(&cf.apply(event)).await,
+            _ => self.send_direct(event).await,
+        }
+    }
+
+    /// Straight to API Gateway, around CloudFront if the environment has one.
+    pub async fn send_direct(&self, event: &Event) -> Resp {
         let json = event.to_json().to_string();
         let req = lambda_http::request::from_str(&json).expect("a valid API Gateway v2 event");
-        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let router = self.routers.get(event.path.as_str()).unwrap_or(&self.router);
+        let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body").to_vec();
