@@ -1,0 +1,82 @@
+// The app's settings, from CDK context (cdk.json, or `-c name=value`), checked as the SAM template's
+// parameters are: a bad value stops `cdk synth` with the setting's name.
+
+export interface SimguardConfig {
+  readonly stackName: string;
+  readonly truIdBaseUrl: string;
+  readonly otpProvider: 'vonage-v2' | 'vonage-v1' | 'twilio';
+  readonly twilioServiceSid: string;
+  readonly otpBrand: string;
+  readonly smsCountries: string;
+  readonly simChangeWindowMinutes: number;
+  readonly simCheckUnavailablePolicy: 'deny' | 'allow_with_notice';
+  readonly smsGlobalHourlyBudget: number;
+  readonly resetGlobalHourlyBudget: number;
+  readonly otpStartReservedConcurrency: number;
+  readonly apiRateLimit: number;
+  readonly apiBurstLimit: number;
+  readonly otpStartRateLimit: number;
+  readonly otpStartBurstLimit: number;
+  readonly siteDomainName: string;
+  readonly siteCertificateArn: string;
+  readonly logRetentionDays: number;
+  readonly alarmEmail: string;
+  readonly providerErrorAlarmThreshold: number;
+  readonly smsConversionAlarmPercent: number;
+  readonly smsConversionMinSends: number;
+  readonly simChangeBlockedAlarmThreshold: number;
+}
+
+type Lookup = (key: string) => unknown;
+
+function text(get: Lookup, key: string, pattern: RegExp): string {
+  const value = get(key);
+  const s = value === undefined || value === null ? '' : String(value);
+  if (!pattern.test(s)) {
+    throw new Error(`context ${key}=${JSON.stringify(s)} does not match ${pattern}`);
+  }
+  return s;
+}
+
+function number(get: Lookup, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(get(key));
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`context ${key}=${JSON.stringify(get(key))} must be a whole number in ${min}..${max}`);
+  }
+  return n;
+}
+
+export function readConfig(get: Lookup): SimguardConfig {
+  const config: SimguardConfig = {
+    stackName: text(get, 'stackName', /^[A-Za-z][A-Za-z0-9-]{0,127}$/),
+    truIdBaseUrl: text(get, 'truIdBaseUrl', /^https:\/\/[a-z0-9.-]+$/),
+    otpProvider: text(get, 'otpProvider', /^(vonage-v2|vonage-v1|twilio)$/) as SimguardConfig['otpProvider'],
+    twilioServiceSid: text(get, 'twilioServiceSid', /^(VA[0-9a-fA-F]{32})?$/),
+    otpBrand: text(get, 'otpBrand', /^[^/{}:$]{1,18}$/),
+    smsCountries: text(get, 'smsCountries', /^(\*|[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*)$/),
+    simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
+    simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
+    smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1),
+    resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1),
+    otpStartReservedConcurrency: number(get, 'otpStartReservedConcurrency', 1),
+    apiRateLimit: number(get, 'apiRateLimit', 1),
+    apiBurstLimit: number(get, 'apiBurstLimit', 1),
+    otpStartRateLimit: number(get, 'otpStartRateLimit', 1),
+    otpStartBurstLimit: number(get, 'otpStartBurstLimit', 1),
+    siteDomainName: text(get, 'siteDomainName', /^([a-z0-9-]+(\.[a-z0-9-]+)+)?$/),
+    siteCertificateArn: text(get, 'siteCertificateArn', /^(arn:aws[a-zA-Z-]*:acm:us-east-1:[0-9]{12}:certificate\/.+)?$/),
+    logRetentionDays: number(get, 'logRetentionDays', 1, 3653),
+    alarmEmail: text(get, 'alarmEmail', /^([^@\s]+@[^@\s]+)?$/),
+    providerErrorAlarmThreshold: number(get, 'providerErrorAlarmThreshold', 1),
+    smsConversionAlarmPercent: number(get, 'smsConversionAlarmPercent', 1, 100),
+    smsConversionMinSends: number(get, 'smsConversionMinSends', 1),
+    simChangeBlockedAlarmThreshold: number(get, 'simChangeBlockedAlarmThreshold', 1),
+  };
+  if (config.otpProvider === 'twilio' && config.twilioServiceSid === '') {
+    throw new Error('context otpProvider=twilio needs twilioServiceSid');
+  }
+  if ((config.siteDomainName === '') !== (config.siteCertificateArn === '')) {
+    throw new Error('context siteDomainName and siteCertificateArn go together (an ACM certificate in us-east-1)');
+  }
+  return config;
+}
