@@ -94,4 +94,25 @@ async fn provider_failures_are_counted_refusals_are_outcomes() {
     e.sim_check(&env, &csrf).await;
     assert_eq!(env.metrics.count(&step("sim_check", "block_unavailable")), 1);
     assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_check" }), 0);
+    // Nor is a 400 `mno_not_supported` (a number on a network tru.ID does not reach).
+    env.user("una@example.com", "+447700900098").await;
+    let mut u = Browser::at("198.51.100.64");
+    let login = u.login(&env, "una@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    u.sim_check(&env, &csrf).await;
+    assert_eq!(env.sandbox.count("POST", "/sim_check/v0.1/checks"), 3);
+    assert_eq!(env.metrics.count(&step("sim_check", "block_unavailable")), 2);
+    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_check" }), 0);
+
+    // A tru.ID that does not answer is a failure.
+    let env = Env::builder()
+        .settings(|s| s.truid_base_url = url::Url::parse("http://127.0.0.1:1").expect("url"))
+        .start()
+        .await;
+    env.user("alice@example.com", "+447000000070").await;
+    let mut b = Browser::default();
+    let login = b.login(&env, "alice@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    b.sim_check(&env, &csrf).await;
+    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_check" }), 1);
 }

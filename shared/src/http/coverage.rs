@@ -44,7 +44,9 @@ pub async fn subscriber_check_coverage(app: &App, ip: IpAddr) -> bool {
                 error.kind = e.kind(),
                 "coverage lookup failed; treating as not covered"
             );
-            app.metrics.record(Metric::ProviderError { provider: "truid", call: "coverage" });
+            if e.is_failure() {
+                app.metrics.record(Metric::ProviderError { provider: "truid", call: "coverage" });
+            }
             false
         }
     }

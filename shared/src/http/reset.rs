@@ -109,7 +109,9 @@ async fn create_subscriber_check(app: &App, user: &User) -> Option<crate::ports:
                 slug = e.slug(),
                 "SubscriberCheck not created; offering the SMS path"
             );
-            app.metrics.record(Metric::ProviderError { provider: "truid", call: "create_subscriber_check" });
+            if e.is_failure() {
+                app.metrics.record(Metric::ProviderError { provider: "truid", call: "create_subscriber_check" });
+            }
             None
         }
     }
@@ -342,7 +344,9 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
                 slug = e.slug(),
                 "SubscriberCheck not completed"
             );
-            app.metrics.record(Metric::ProviderError { provider: "truid", call: "complete_subscriber_check" });
+            if e.is_failure() {
+                app.metrics.record(Metric::ProviderError { provider: "truid", call: "complete_subscriber_check" });
+            }
             CheckOutcome::Error
         }
     }

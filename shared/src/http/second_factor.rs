@@ -63,7 +63,9 @@ pub async fn sim_check(
                         slug = e.slug(),
                         "SIMCheck failed"
                     );
-                    app.metrics.record(Metric::ProviderError { provider: "truid", call: "sim_check" });
+                    if e.is_failure() {
+                        app.metrics.record(Metric::ProviderError { provider: "truid", call: "sim_check" });
+                    }
                     SimSignal::Unavailable
                 }
             };
@@ -290,19 +292,26 @@ pub async fn otp_verify(
                 error.kind = e.kind(),
                 "code not checked"
             );
-            app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_check" });
+            if e.is_failure() {
+                app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_check" });
+            }
             return Err(Problem::sms_unavailable());
         }
     }
     tracing::info!(event = "otp_verified", provider = app.otp.name(), flow = flow.kind.as_str(), "code verified");
-    app.metrics.record(Metric::OtpVerified { provider: app.otp.name() });
-    app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "verified" });
     app.store.mark_phone_verified(&user.id, now).await?;
+    // Counted only by the request whose transition wins, so concurrent verifies of one code cannot
+    // inflate the conversion rate the SMS-pumping alarm watches.
+    let count_verified = || {
+        app.metrics.record(Metric::OtpVerified { provider: app.otp.name() });
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "verified" });
+    };
     match flow.kind {
         FlowKind::Reset => {
             let reset_token = Token::generate(&*app.random).map_err(|_| Problem::unavailable())?;
             let update = FlowUpdate { reset_token_hash: Some(reset_token.hash()), ..FlowUpdate::default() };
             app.store.transition_flow(&flow.key, FlowState::OtpSent, FlowState::Verified, update, now).await?;
+            count_verified();
             let mut resp = axum::Json(json!({ "next": "new_password" })).into_response();
             let ttl = (flow.expires_at.0 - now.0).max(0);
             resp.headers_mut().append(header::SET_COOKIE, RESET.set(&reset_token, ttl));
@@ -313,6 +322,7 @@ pub async fn otp_verify(
             app.store
                 .transition_flow(&flow.key, FlowState::OtpSent, FlowState::Completed, FlowUpdate::default(), now)
                 .await?;
+            count_verified();
             let session = start_session(&app, &user).await?;
             tracing::info!(event = "login", user_id = %user.id, "signed in with a second factor");
             let mut resp = axum::Json(json!({ "next": "signed_in", "csrf": csrf_token_for(&session) })).into_response();

@@ -153,6 +153,20 @@ impl ProviderError {
         }
     }
 
+    /// tru.ID failed us (down, slow, refused our credentials or throttled our account, unreadable,
+    /// a 5xx), as opposed to a 4xx answer about this number or IP: what the provider-error alarm
+    /// counts. Unlike the OTP providers' per-number limits, tru.ID's 429 is account-wide.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            ProviderError::Problem { status, .. } => *status >= 500,
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unauthorized
+            | ProviderError::Timeout
+            | ProviderError::Unavailable(_)
+            | ProviderError::InvalidResponse(_) => true,
+        }
+    }
+
     /// A stable label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
