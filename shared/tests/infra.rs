@@ -661,6 +661,9 @@ fn table_secret_and_outputs() {
         );
         assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true, "{}", t.kind);
         assert_eq!(table["DeletionPolicy"], "Retain", "{}: the users outlive the stack", t.kind);
+        // A full bucket cannot be deleted: without Retain, deleting the stack fails half-way.
+        let (_, site_bucket) = t.one_of_type("AWS::S3::Bucket");
+        assert_eq!(site_bucket["DeletionPolicy"], "Retain", "{}: the site bucket", t.kind);
 
         // The provider secret starts with every documented key, and simguard can read it.
         let (_, secret) = t

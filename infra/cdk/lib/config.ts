@@ -46,6 +46,19 @@ function number(get: Lookup, key: string, min: number, max = Number.MAX_SAFE_INT
   return n;
 }
 
+// CloudWatch Logs' allowed retention periods (the SAM parameter's AllowedValues).
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+function oneOf(get: Lookup, key: string, allowed: readonly number[]): number {
+  const n = Number(get(key));
+  if (!allowed.includes(n)) {
+    throw new Error(`context ${key}=${JSON.stringify(get(key))} must be one of ${allowed.join(', ')}`);
+  }
+  return n;
+}
+
 export function readConfig(get: Lookup): SimguardConfig {
   const config: SimguardConfig = {
     stackName: text(get, 'stackName', /^[A-Za-z][A-Za-z0-9-]{0,127}$/),
@@ -56,8 +69,8 @@ export function readConfig(get: Lookup): SimguardConfig {
     smsCountries: text(get, 'smsCountries', /^(\*|[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*)$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
-    smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1),
-    resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1),
+    smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1, 1_000_000),
+    resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1, 1_000_000),
     otpStartReservedConcurrency: number(get, 'otpStartReservedConcurrency', 1),
     apiRateLimit: number(get, 'apiRateLimit', 1),
     apiBurstLimit: number(get, 'apiBurstLimit', 1),
@@ -65,7 +78,7 @@ export function readConfig(get: Lookup): SimguardConfig {
     otpStartBurstLimit: number(get, 'otpStartBurstLimit', 1),
     siteDomainName: text(get, 'siteDomainName', /^([a-z0-9-]+(\.[a-z0-9-]+)+)?$/),
     siteCertificateArn: text(get, 'siteCertificateArn', /^(arn:aws[a-zA-Z-]*:acm:us-east-1:[0-9]{12}:certificate\/.+)?$/),
-    logRetentionDays: number(get, 'logRetentionDays', 1, 3653),
+    logRetentionDays: oneOf(get, 'logRetentionDays', LOG_RETENTION_DAYS),
     alarmEmail: text(get, 'alarmEmail', /^([^@\s]+@[^@\s]+)?$/),
     providerErrorAlarmThreshold: number(get, 'providerErrorAlarmThreshold', 1),
     smsConversionAlarmPercent: number(get, 'smsConversionAlarmPercent', 1, 100),
