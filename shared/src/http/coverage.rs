@@ -7,9 +7,9 @@ use axum::extract::State;
 use serde_json::json;
 
 use crate::app::{App, SharedApp};
+use crate::http::flow_support::provider_error;
 use crate::http::limits::{HOUR, enforce, ip_key};
 use crate::http::{ClientMeta, Problem};
-use crate::metrics::Metric;
 
 pub async fn coverage(State(app): State<SharedApp>, client: ClientMeta) -> Result<Json<serde_json::Value>, Problem> {
     enforce(&app, "coverage_ip", &ip_key(client.ip), app.settings.limits.coverage_per_ip_hour, HOUR).await?;
@@ -37,16 +37,7 @@ pub async fn subscriber_check_coverage(app: &App, ip: IpAddr) -> bool {
             c.subscriber_check
         }
         Err(e) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = "truid",
-                call = "coverage",
-                error.kind = e.kind(),
-                "coverage lookup failed; treating as not covered"
-            );
-            if e.is_failure() {
-                app.metrics.record(Metric::ProviderError { provider: "truid", call: "coverage" });
-            }
+            provider_error(app, "truid", "coverage", &e, "coverage lookup failed; treating as not covered");
             false
         }
     }

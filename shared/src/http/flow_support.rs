@@ -10,8 +10,34 @@ use crate::http::Problem;
 use crate::http::cookies::FLOW;
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
-use crate::ports::{Notification, NotificationKind, RateDecision};
+use crate::metrics::Metric;
+use crate::ports::{Notification, NotificationKind, ProviderFault, RateDecision};
 use crate::random::Token;
+
+/// A provider call that did not give the answer we asked for: one log line (its label and tru.ID's
+/// problem slug, never a body) and, when the provider failed us rather than answered about the
+/// number, the metric the provider-error alarm counts. `next` says what the flow does instead.
+pub fn provider_error(
+    app: &App,
+    provider: &'static str,
+    call: &'static str,
+    error: &impl ProviderFault,
+    next: &'static str,
+) {
+    let failure = error.is_failure();
+    tracing::warn!(
+        event = "provider_error",
+        provider,
+        call,
+        error.kind = error.kind(),
+        slug = error.slug(),
+        failure,
+        "{next}"
+    );
+    if failure {
+        app.metrics.record(Metric::ProviderError { provider, call });
+    }
+}
 
 /// The browser's live flow, after its CSRF token was checked. One answer for "no cookie", "no such
 /// flow" and "expired" (the flow's existence is nobody else's business).

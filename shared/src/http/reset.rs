@@ -13,7 +13,7 @@ use crate::domain::{Email, Flow, FlowKind, FlowReason, FlowState, FlowUpdate, Pa
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::coverage::subscriber_check_coverage;
 use crate::http::extract::csrf_token_for;
-use crate::http::flow_support::{current_flow, notify, notify_flow_owner};
+use crate::http::flow_support::{current_flow, notify, notify_flow_owner, provider_error};
 use crate::http::limits::{HOUR, email_key, enforce, ip_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::metrics::Metric;
@@ -101,17 +101,13 @@ async fn create_subscriber_check(app: &App, user: &User) -> Option<crate::ports:
     match app.truid.create_subscriber_check(&request).await {
         Ok(c) => Some(c),
         Err(e) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = "truid",
-                call = "create_subscriber_check",
-                error.kind = e.kind(),
-                slug = e.slug(),
-                "SubscriberCheck not created; offering the SMS path"
+            provider_error(
+                app,
+                "truid",
+                "create_subscriber_check",
+                &e,
+                "SubscriberCheck not created; offering the SMS path",
             );
-            if e.is_failure() {
-                app.metrics.record(Metric::ProviderError { provider: "truid", call: "create_subscriber_check" });
-            }
             None
         }
     }
@@ -321,14 +317,7 @@ async fn run_callback(app: &App, headers: &HeaderMap, q: CallbackQuery) -> Resul
 async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> CheckOutcome {
     let report = match app.truid.complete_subscriber_check(check_id, code).await {
         Err(e @ (ProviderError::Timeout | ProviderError::Unavailable(_))) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = "truid",
-                call = "patch_subscriber_check",
-                error.kind = e.kind(),
-                "PATCH answer lost; reading the check"
-            );
-            app.metrics.record(Metric::ProviderError { provider: "truid", call: "patch_subscriber_check" });
+            provider_error(app, "truid", "patch_subscriber_check", &e, "PATCH answer lost; reading the check");
             app.truid.get_subscriber_check(check_id).await
         }
         other => other,
@@ -336,17 +325,7 @@ async fn exchange_code(app: &App, check_id: &CheckId, code: &CheckCode) -> Check
     match report {
         Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
         Err(e) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = "truid",
-                call = "complete_subscriber_check",
-                error.kind = e.kind(),
-                slug = e.slug(),
-                "SubscriberCheck not completed"
-            );
-            if e.is_failure() {
-                app.metrics.record(Metric::ProviderError { provider: "truid", call: "complete_subscriber_check" });
-            }
+            provider_error(app, "truid", "complete_subscriber_check", &e, "SubscriberCheck not completed");
             CheckOutcome::Error
         }
     }

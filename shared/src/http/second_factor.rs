@@ -12,11 +12,11 @@ use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
 use crate::domain::{Flow, FlowCounter, FlowKind, FlowReason, FlowState, FlowUpdate, Phone, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
-use crate::http::flow_support::{current_flow, notify_flow_owner, start_session};
+use crate::http::flow_support::{current_flow, notify_flow_owner, provider_error, start_session};
 use crate::http::limits::{HOUR, enforce, ip_block_key, ip_key, phone_key};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::metrics::Metric;
-use crate::ports::{NotificationKind, OtpCheck, OtpCode, OtpError, OtpReference, StoreError};
+use crate::ports::{NotificationKind, OtpCheck, OtpCode, OtpError, OtpReference, ProviderFault, StoreError};
 use crate::random::{Token, random_id};
 
 const TEN_MINUTES: u64 = 600;
@@ -55,17 +55,7 @@ pub async fn sim_check(
             let signal = match app.truid.create_sim_check(&user.phone, &reference, window).await {
                 Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
                 Err(e) => {
-                    tracing::warn!(
-                        event = "provider_error",
-                        provider = "truid",
-                        call = "sim_check",
-                        error.kind = e.kind(),
-                        slug = e.slug(),
-                        "SIMCheck failed"
-                    );
-                    if e.is_failure() {
-                        app.metrics.record(Metric::ProviderError { provider: "truid", call: "sim_check" });
-                    }
+                    provider_error(&app, "truid", "sim_check", &e, "SIMCheck failed; no SIM answer");
                     SimSignal::Unavailable
                 }
             };
@@ -177,16 +167,7 @@ pub async fn otp_start(
             return Ok(axum::Json(sent).into_response());
         }
         Err(e) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = app.otp.name(),
-                call = "otp_start",
-                error.kind = e.kind(),
-                "code not sent"
-            );
-            if e.is_failure() {
-                app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_start" });
-            }
+            provider_error(&app, app.otp.name(), "otp_start", &e, "code not sent");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: e.kind() });
             return Err(match e {
                 OtpError::NumberRefused { .. } => Problem::phone_not_supported(),
@@ -285,16 +266,7 @@ pub async fn otp_verify(
             return Err(Problem::code_expired());
         }
         Err(e) => {
-            tracing::warn!(
-                event = "provider_error",
-                provider = app.otp.name(),
-                call = "otp_check",
-                error.kind = e.kind(),
-                "code not checked"
-            );
-            if e.is_failure() {
-                app.metrics.record(Metric::ProviderError { provider: app.otp.name(), call: "otp_check" });
-            }
+            provider_error(&app, app.otp.name(), "otp_check", &e, "code not checked");
             return Err(Problem::sms_unavailable());
         }
     }

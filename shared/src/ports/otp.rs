@@ -79,14 +79,13 @@ pub enum OtpError {
     InvalidResponse(String),
 }
 
-impl OtpError {
-    /// The provider failed us (down, slow, refused our credentials, unreadable), as opposed to
-    /// answering with a refusal about this number or rate: what the provider-error alarm counts.
-    pub fn is_failure(&self) -> bool {
+impl super::ProviderFault for OtpError {
+    /// A refusal about the number, or a per-number rate limit, is an answer, not a failure.
+    fn is_failure(&self) -> bool {
         matches!(self, Self::Unauthorized | Self::Timeout | Self::Unavailable(_) | Self::InvalidResponse(_))
     }
 
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             Self::InFlight { .. } => "in_flight",
             Self::NumberRefused { kind } => kind,

@@ -145,18 +145,17 @@ pub enum ProviderError {
     InvalidResponse(String),
 }
 
-impl ProviderError {
-    pub fn slug(&self) -> Option<&str> {
+impl super::ProviderFault for ProviderError {
+    fn slug(&self) -> Option<&str> {
         match self {
             ProviderError::Problem { slug, .. } => slug.as_deref(),
             _ => None,
         }
     }
 
-    /// tru.ID failed us (down, slow, refused our credentials or throttled our account, unreadable,
-    /// a 5xx), as opposed to a 4xx answer about this number or IP: what the provider-error alarm
-    /// counts. Unlike the OTP providers' per-number limits, tru.ID's 429 is account-wide.
-    pub fn is_failure(&self) -> bool {
+    /// A 4xx about this number or IP is an answer; a 5xx is a failure, and so is a 429: unlike the
+    /// OTP providers' per-number limits, tru.ID's rate limit is account-wide.
+    fn is_failure(&self) -> bool {
         match self {
             ProviderError::Problem { status, .. } => *status >= 500,
             ProviderError::RateLimited { .. }
@@ -167,8 +166,7 @@ impl ProviderError {
         }
     }
 
-    /// A stable label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             ProviderError::Problem { .. } => "problem",
             ProviderError::Unauthorized => "unauthorized",
