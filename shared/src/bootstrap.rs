@@ -95,6 +95,15 @@ impl Parts {
     }
 }
 
+/// A deployed function from start to finish: logging, its settings (only its own variables), its
+/// App, and the Lambda runtime serving its routes. Each function's `main` is this one call.
+pub async fn run_lambda(function: Function) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let settings = Settings::from_env_for(function)?;
+    let app = lambda_app(settings, function).await?;
+    lambda_http::run(crate::routes::router(app, Some(function))?).await
+}
+
 /// The App a deployed function runs with.
 pub async fn lambda_app(settings: Settings, function: Function) -> Result<SharedApp, BootstrapError> {
     let parts = Parts::lambda(&settings, function).await;

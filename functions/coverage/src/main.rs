@@ -1,13 +1,6 @@
 //! Lambda bootstrap of the `coverage` function (GET /api/coverage).
 
-use simguard::Function;
-
-const FUNCTION: Function = Function::Coverage;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::telemetry::init();
-    let settings = simguard::Settings::from_env_for(FUNCTION)?;
-    let app = simguard::bootstrap::lambda_app(settings, FUNCTION).await?;
-    lambda_http::run(simguard::routes::router(app, Some(FUNCTION))?).await
+    simguard::bootstrap::run_lambda(simguard::Function::Coverage).await
 }

@@ -1,13 +1,6 @@
 //! Lambda bootstrap of the `otp-verify` function (POST /api/otp/verify).
 
-use simguard::Function;
-
-const FUNCTION: Function = Function::OtpVerify;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::telemetry::init();
-    let settings = simguard::Settings::from_env_for(FUNCTION)?;
-    let app = simguard::bootstrap::lambda_app(settings, FUNCTION).await?;
-    lambda_http::run(simguard::routes::router(app, Some(FUNCTION))?).await
+    simguard::bootstrap::run_lambda(simguard::Function::OtpVerify).await
 }
