@@ -26,14 +26,6 @@ const AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'local',
   AWS_SECRET_ACCESS_KEY: 'local',
 };
-const SECRET = JSON.stringify({
-  truid_client_id: 'sandbox-client-id',
-  truid_client_secret: 'sandbox-client-secret',
-  vonage_api_key: 'sandbox-vonage-key',
-  vonage_api_secret: 'sandbox-vonage-secret',
-  twilio_account_sid: 'AC00000000000000000000000000000001',
-  twilio_auth_token: 'sandbox-twilio-auth-token',
-});
 
 const children = [];
 
@@ -109,8 +101,10 @@ before(async () => {
   await waitFor('the sandbox', async () => (await fetch(`${SANDBOX}/_sandbox/outbox`)).ok, 30_000);
   const admin = path.join(TARGET, 'debug/simguard-admin');
   await run(admin, ['create-table', 'simguard-local'], { env: { ...process.env, ...AWS_ENV } });
+  // The sandbox's own credentials, as the provider secret (README: `simguard-sandbox --print-secret`).
+  const { stdout: secret } = await run(path.join(TARGET, 'debug/simguard-sandbox'), ['--print-secret']);
   const put = spawn(admin, ['put-secret', 'simguard/local/providers'], { env: { ...process.env, ...AWS_ENV } });
-  put.stdin.end(SECRET);
+  put.stdin.end(secret);
   assert.equal(await new Promise((r) => put.on('exit', r)), 0, 'put-secret');
   start('cargo lambda watch', 'cargo', ['lambda', 'watch', '-A', '127.0.0.1', '-P', String(PORTS.watch), '--disable-cors']);
   start('site', path.join(TARGET, 'debug/simguard-local'), ['--api-proxy', `http://127.0.0.1:${PORTS.watch}`], {

@@ -11,25 +11,26 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use secrecy::SecretString;
+use simguard::adapters::argon2::{Argon2Hasher, HashCost};
+use simguard::adapters::clock::SystemClock;
 use simguard::adapters::memory::MemoryStore;
+use simguard::adapters::metrics::MemoryMetrics;
 use simguard::adapters::notify::OutboxNotifier;
-use simguard::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
-use simguard::clock::{Clock, SystemClock};
+use simguard::adapters::random::OsRandom;
+use simguard::adapters::secrets::StaticSecrets;
+use simguard::adapters::secrets_manager::parse_secret;
+use simguard::assembly::{Assembly, Storage};
 use simguard::config::OtpProviderKind;
-use simguard::domain::{Email, HashCost, PasswordHasher, PasswordPolicy, Phone, User, UserId};
-use simguard::ports::SecretSource;
-use simguard::ports::{ProviderSecrets, StaticSecrets, Store};
-use simguard::random::OsRandom;
-use simguard::{App, Settings};
+use simguard::domain::{Email, PasswordPolicy, Phone, User, UserId};
+use simguard::ports::{Clock, PasswordHasher, Store};
 use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "correct horse battery staple";
 
-/// The seeded accounts: one per sandbox outcome.
 /// The seeded accounts: one per sandbox outcome, all registered and verified a month ago except
 /// `newbie`, registered yesterday and never verified (the new-account grace of login 2FA).
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[
@@ -65,11 +66,16 @@ impl Default for Options {
     }
 }
 
+/// A running local stack; stops when dropped.
 pub struct LocalStack {
+    /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// The provider sandbox it runs against.
     pub sandbox: Arc<Sandbox>,
+    /// The emails it would have sent.
     pub outbox: Arc<OutboxNotifier>,
-    pub app: Arc<App>,
+    /// The OTP provider whose protocol sends the codes.
+    pub otp_provider: OtpProviderKind,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -158,9 +164,9 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
     axum::Json(list).into_response()
 }
 
-async fn seed(store: &MemoryStore, hasher: &PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
+async fn seed(store: &MemoryStore, hasher: &dyn PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
     let password = PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
-    let hash = hasher.hash(&password, &OsRandom).await.map_err(|e| e.to_string())?;
+    let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
     // Registered and verified a month ago: outside any new-account grace period; `newbie` is new.
     let long_ago = clock.now().minus_secs(30 * 86400);
     let yesterday = clock.now().minus_secs(86400);
@@ -181,6 +187,7 @@ async fn seed(store: &MemoryStore, hasher: &PasswordHasher, clock: &dyn Clock) -
 }
 
 impl LocalStack {
+    /// Starts the sandbox and the site on the ports of `opts`.
     pub async fn start(opts: Options) -> Result<LocalStack, String> {
         let sandbox_config = SandboxConfig::default();
         let sandbox =
@@ -199,58 +206,39 @@ impl LocalStack {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let url = format!("http://{addr}");
 
-        let public = url::Url::parse(&url).map_err(|e| e.to_string())?;
-        // Every setting a deployed function reads (limits, policies, countries) is read from the
-        // environment here too; only the URLs (every provider is the sandbox), the provider choice and
-        // the storage are the local stack's own.
+        // Every function reads its own settings from the environment, as a deployed one does; only
+        // the URLs (every provider is the sandbox), the provider choice and the storage are the local
+        // stack's own.
         let sandbox_url = sandbox.base_url().to_owned();
         let twilio_sid = sandbox_config.twilio.service_sid.clone();
-        let settings = Settings::from_lookup(|var| match var {
-            "SIMGUARD_PUBLIC_BASE_URL" => Some(public.to_string()),
+        let otp_provider = opts.otp_provider;
+        let env = move |var: &str| match var {
+            "SIMGUARD_PUBLIC_BASE_URL" => Some(url.clone()),
             "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
                 Some(sandbox_url.clone())
             }
-            "SIMGUARD_OTP_PROVIDER" => Some(opts.otp_provider.as_str().to_owned()),
+            "SIMGUARD_OTP_PROVIDER" => Some(otp_provider.as_str().to_owned()),
             "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
             "SIMGUARD_TABLE_NAME" | "SIMGUARD_SECRET_ID" => None,
             other => std::env::var(other).ok(),
-        })
-        .map_err(|e| e.to_string())?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(ProviderSecrets {
-            truid_client_id: Some(sandbox_config.truid.client_id.clone()),
-            truid_client_secret: Some(SecretString::from(sandbox_config.truid.client_secret.clone())),
-            password_pepper: None,
-            vonage_api_key: Some(sandbox_config.vonage.api_key.clone()),
-            vonage_api_secret: Some(SecretString::from(sandbox_config.vonage.api_secret.clone())),
-            twilio_account_sid: Some(sandbox_config.twilio.account_sid.clone()),
-            twilio_auth_token: Some(SecretString::from(sandbox_config.twilio.auth_token.clone())),
-        }));
-        let truid = TruIdClient::new(
-            TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout },
-            secrets.clone(),
-            clock.clone(),
-        )?;
-        let otp = simguard::bootstrap::otp_provider(&settings, secrets)?;
+        };
+        let secrets = parse_secret(&sandbox_config.provider_secret().to_string()).map_err(|e| e.to_string())?;
+        let secrets = Arc::new(StaticSecrets::new(secrets));
         let store = Arc::new(MemoryStore::new());
-        let hasher = PasswordHasher::new(opts.hash_cost, None);
-        seed(&store, &hasher, &*clock).await?;
+        let clock = Arc::new(SystemClock);
+        let seeder = Argon2Hasher::new(opts.hash_cost, None, Arc::new(OsRandom));
+        seed(&store, &seeder, &*clock).await?;
         let outbox = Arc::new(OutboxNotifier::new());
-        let app = Arc::new(App {
-            settings,
-            store: store.clone(),
-            limiter: store,
-            truid: Arc::new(truid),
-            otp,
-            notifier: outbox.clone(),
-            clock,
-            random: Arc::new(OsRandom),
-            hasher,
+        let api = Assembly::new(Storage::Memory(store))
+            .with_secrets(secrets)
+            .with_clock(clock)
+            .with_notifier(outbox.clone())
             // Kept in memory: EMF lines are for CloudWatch, and would only clutter a terminal.
-            metrics: Arc::new(simguard::metrics::MemoryMetrics::new()),
-        });
-
-        let api = simguard::routes::router(app.clone(), None).map_err(|e| e.to_string())?;
+            .with_metrics(Arc::new(MemoryMetrics::new()))
+            .with_hash_cost(opts.hash_cost)
+            .all_functions(&env)
+            .map_err(|e| e.to_string())?;
+        let url = env("SIMGUARD_PUBLIC_BASE_URL").unwrap_or_default();
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
@@ -266,7 +254,7 @@ impl LocalStack {
                 tracing::error!(error = %e, "local stack stopped");
             }
         });
-        Ok(LocalStack { url, sandbox, outbox, app, server })
+        Ok(LocalStack { url, sandbox, outbox, otp_provider, server })
     }
 }
 
@@ -274,6 +262,7 @@ impl LocalStack {
 /// unchanged (method, path, query, headers, body) to the functions, so that pages and API share one
 /// origin as they do behind CloudFront. Used by the `cargo lambda watch` recipe in README.md.
 pub struct SiteProxy {
+    /// `http://127.0.0.1:<port>`
     pub url: String,
     server: tokio::task::JoinHandle<()>,
 }

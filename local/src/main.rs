@@ -64,7 +64,7 @@ async fn main() -> Result<(), String> {
         "  sandbox: {}   (tru.ID, Vonage, Twilio; check_url redirects back like an operator would)",
         stack.sandbox.base_url()
     );
-    println!("  SMS via: {}   (choose with --otp vonage-v1|vonage-v2|twilio)", stack.app.otp.name());
+    println!("  SMS via: {}   (choose with --otp vonage-v1|vonage-v2|twilio)", stack.otp_provider.as_str());
     if !device_coverage {
         println!("  device coverage off (--no-coverage): password resets take the SMS path");
     }

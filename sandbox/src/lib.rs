@@ -1,5 +1,5 @@
 //! simguard-sandbox: local, offline stand-ins for the providers' HTTP APIs, faithful to their specs
-//! (`provider-specs/`) and to PROVIDERS.md, with test hooks. It does not depend on the `simguard`
+//! (`provider-specs/`) and to docs/providers.md, with test hooks. It does not depend on the `simguard`
 //! crate, so the shared crate's tests can use it without a dependency cycle.
 //!
 //! One server on one port speaks every provider's paths; each client is pointed at it as its base URL.
@@ -106,6 +106,22 @@ async fn hook_clear_outbox(State(s): State<Shared>) -> Response {
 
 async fn hook_requests(State(s): State<Shared>) -> Response {
     axum::Json(s.journal.requests()).into_response()
+}
+
+impl SandboxConfig {
+    /// The credentials this sandbox accepts, as simguard's provider secret (the JSON object stored in
+    /// Secrets Manager): the one place the local stack, the tests and the `cargo lambda watch`
+    /// recipe take them from.
+    pub fn provider_secret(&self) -> serde_json::Value {
+        serde_json::json!({
+            "truid_client_id": self.truid.client_id,
+            "truid_client_secret": self.truid.client_secret,
+            "vonage_api_key": self.vonage.api_key,
+            "vonage_api_secret": self.vonage.api_secret,
+            "twilio_account_sid": self.twilio.account_sid,
+            "twilio_auth_token": self.twilio.auth_token,
+        })
+    }
 }
 
 impl Sandbox {

@@ -1,4 +1,6 @@
 //! The provider sandbox on its own: `cargo run -p simguard-sandbox -- [--port 9001]`.
+//! `--print-secret` prints the credentials it accepts as simguard's provider secret (JSON) and exits,
+//! for `simguard-admin put-secret`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -9,15 +11,22 @@ async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())).init();
     let mut args = std::env::args().skip(1);
     let mut port = 9001u16;
+    let config = SandboxConfig::default();
     while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--port", Some(p)) => port = p.parse().map_err(|_| std::io::Error::other("--port takes a number"))?,
-            _ => {
-                return Err(std::io::Error::other("usage: simguard-sandbox [--port PORT]"));
+        match a.as_str() {
+            "--print-secret" => {
+                println!("{}", config.provider_secret());
+                return Ok(());
             }
+            "--port" => {
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| std::io::Error::other("--port takes a number"))?;
+            }
+            _ => return Err(std::io::Error::other("usage: simguard-sandbox [--port PORT] | --print-secret")),
         }
     }
-    let config = SandboxConfig::default();
     let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), config.clone()).await?;
     println!("provider sandbox on {}", sandbox.base_url());
     println!("  tru.ID client id {:?}, secret {:?}", config.truid.client_id, config.truid.client_secret);

@@ -1,25 +1,72 @@
-//! The state every handler receives: configuration and the ports, built once per process.
+//! The state a function's handlers receive, built once per process by [`crate::assembly`].
+//!
+//! Every function gets the [`Core`]: its settings and the ports every step uses (store, limiter,
+//! notifier, clock, randomness, metrics). Beyond that, each function's state type carries only the
+//! clients its handlers call — [`WithTruId`], [`WithOtp`] or [`WithPasswords`] — so the compiler,
+//! not a table, decides what a function can reach: a handler that needs tru.ID does not compile
+//! into a function whose state has no tru.ID client, and a function is never given a client it does
+//! not use (each costs TLS set-up at cold start).
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::PasswordHasher;
-use crate::metrics::MetricsSink;
-use crate::ports::{Notifier, OtpProvider, RateLimiter, Store, TruId};
-use crate::random::Random;
+use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, Store, TruId};
 
-pub struct App {
+/// What every function has.
+pub struct Core {
+    /// This function's settings (only its own variables were read).
     pub settings: Settings,
+    /// Users, flows, sessions.
     pub store: Arc<dyn Store>,
+    /// Rate-limit counters.
     pub limiter: Arc<dyn RateLimiter>,
-    pub truid: Arc<dyn TruId>,
-    pub otp: Arc<dyn OtpProvider>,
+    /// Security notifications to account owners.
     pub notifier: Arc<dyn Notifier>,
+    /// Now.
     pub clock: Arc<dyn Clock>,
+    /// Tokens and ids.
     pub random: Arc<dyn Random>,
-    pub hasher: PasswordHasher,
+    /// Counters for the alarms.
     pub metrics: Arc<dyn MetricsSink>,
 }
 
-pub type SharedApp = Arc<App>;
+/// A function's state: the core and its own clients `P`.
+pub struct App<P> {
+    /// What every function has.
+    pub core: Core,
+    /// This function's clients.
+    pub ports: P,
+}
+
+impl<P> Deref for App<P> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// The functions that talk to tru.ID: coverage, create-check, callback, sim-check.
+pub struct WithTruId {
+    /// The tru.ID client (its token cache lives as long as the process).
+    pub truid: Arc<dyn TruId>,
+}
+
+/// The functions that send and check SMS codes: otp-start, otp-verify.
+pub struct WithOtp {
+    /// The configured OTP provider's client.
+    pub otp: Arc<dyn OtpProvider>,
+}
+
+/// The functions that hash or verify passwords: reset-password, account.
+pub struct WithPasswords {
+    /// Argon2id, with the pepper.
+    pub hasher: Arc<dyn PasswordHasher>,
+}
+
+/// The state of a tru.ID function's handlers.
+pub type TruIdApp = Arc<App<WithTruId>>;
+/// The state of an OTP function's handlers.
+pub type OtpApp = Arc<App<WithOtp>>;
+/// The state of a password function's handlers.
+pub type PasswordApp = Arc<App<WithPasswords>>;

@@ -1,25 +1,231 @@
-//! Configuration, read once at start from environment variables and validated, with errors that name
-//! the variable. Secrets are not configuration: they come through [`crate::ports::SecretSource`].
+//! Configuration: every setting is declared once in [`SETTINGS`] — its variable, default, allowed
+//! values and the functions that read it — and that declaration drives the parsing, each function's
+//! variable list (a deployed function sees only its own, and so does every function in the local
+//! stack and the tests), and the tests that hold README.md, the SAM template and the CDK app to it.
+//! Values are read once at start and validated; an error names the variable. Secrets are not
+//! configuration: they come through [`crate::ports::SecretSource`].
 
 use std::time::Duration;
 
 use url::Url;
 
-use crate::adapters::http_client::validate_base_url;
-use crate::adapters::twilio::valid_service_sid;
+use crate::Function;
 use crate::domain::Phone;
+use crate::domain::base_url::validate_base_url;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
-use crate::routes::Function;
+use crate::ports::TwilioServiceSid;
 
+/// A setting that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// Required and not set.
     #[error("{0} is required but not set")]
     Missing(&'static str),
+    /// Set to something it may not be.
     #[error("{var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Limits of SECURITY.md §5, one constant each. Windows are fixed.
+/// What values a setting takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An `https://` URL (plain HTTP on loopback only).
+    Url,
+    /// A whole number in `min..=max`.
+    Number {
+        /// Smallest allowed.
+        min: i64,
+        /// Largest allowed.
+        max: i64,
+    },
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// Free text, checked by the parser.
+    Text,
+}
+
+/// When a setting must be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Required {
+    /// Never (it has a default, or it is optional).
+    No,
+    /// Always.
+    Always,
+    /// By a deployed function (the local stack and the tests run without it).
+    WhenDeployed,
+}
+
+/// One setting's declaration.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// The value used when it is not set, as written in the README.
+    pub default: Option<&'static str>,
+    /// Whether it must be set.
+    pub required: Required,
+    /// The values it takes.
+    pub kind: Kind,
+    /// The functions that read it: in Lambda, no other function sees it.
+    pub readers: &'static [Function],
+}
+
+use Function::{Account, Callback, Coverage, CreateCheck, OtpStart, OtpVerify, SimCheck};
+
+const ALL: &[Function] = &Function::ALL;
+const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
+const OTP: &[Function] = &[OtpStart, OtpVerify];
+const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify];
+const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
+const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
+
+const fn number(
+    name: &'static str,
+    default: &'static str,
+    min: i64,
+    max: i64,
+    readers: &'static [Function],
+) -> Setting {
+    Setting { name, default: Some(default), required: Required::No, kind: Kind::Number { min, max }, readers }
+}
+
+const fn url(name: &'static str, default: &'static str, readers: &'static [Function]) -> Setting {
+    Setting { name, default: Some(default), required: Required::No, kind: Kind::Url, readers }
+}
+
+/// Every setting. Keep README.md's configuration table in this order (a test compares them).
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "SIMGUARD_PUBLIC_BASE_URL",
+        default: None,
+        required: Required::Always,
+        kind: Kind::Url,
+        readers: ALL,
+    },
+    url("SIMGUARD_TRUID_BASE_URL", "https://eu.api.tru.id", TRUID),
+    number("SIMGUARD_PROVIDER_TIMEOUT_MS", "3000", 100, 10_000, PROVIDERS),
+    number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", "10080", 60, 540_000, WINDOW),
+    // NIST SP 800-63B: an out-of-band secret is invalid after 10 minutes.
+    number("SIMGUARD_FLOW_TTL_SECONDS", "600", 60, 600, FLOW_STARTS),
+    number("SIMGUARD_SESSION_TTL_SECONDS", "28800", 300, 30 * 86_400, &[OtpVerify]),
+    number("SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR", "5", 1, 100, &[CreateCheck]),
+    number("SIMGUARD_LIMIT_RESET_PER_IP_HOUR", "20", 1, 10_000, &[CreateCheck]),
+    number("SIMGUARD_LIMIT_RESET_GLOBAL_HOUR", "1000", 1, 1_000_000, &[CreateCheck]),
+    number("SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR", "60", 1, 10_000, &[Coverage]),
+    number("SIMGUARD_LIMIT_LOGIN_PER_ACCOUNT_15MIN", "10", 1, 100, &[Account]),
+    number("SIMGUARD_LIMIT_LOGIN_PER_IP_HOUR", "100", 1, 100_000, &[Account]),
+    number("SIMGUARD_LIMIT_REGISTER_PER_IP_HOUR", "10", 1, 10_000, &[Account]),
+    Setting {
+        name: "SIMGUARD_OTP_PROVIDER",
+        default: Some("vonage-v2"),
+        required: Required::No,
+        kind: Kind::Choice(&["vonage-v1", "vonage-v2", "twilio"]),
+        readers: OTP,
+    },
+    url("SIMGUARD_VONAGE_BASE_URL", "https://api.nexmo.com", OTP),
+    url("SIMGUARD_TWILIO_BASE_URL", "https://verify.twilio.com", OTP),
+    Setting {
+        name: "SIMGUARD_TWILIO_SERVICE_SID",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: OTP,
+    },
+    Setting {
+        name: "SIMGUARD_OTP_BRAND",
+        default: Some("simguard"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[OtpStart],
+    },
+    Setting {
+        name: "SIMGUARD_SMS_COUNTRIES",
+        default: Some("44"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[OtpStart, Account],
+    },
+    Setting {
+        name: "SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY",
+        default: Some("deny"),
+        required: Required::No,
+        kind: Kind::Choice(&["deny", "allow_with_notice"]),
+        readers: &[SimCheck],
+    },
+    number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
+    number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "5", 1, 5, &[OtpVerify]),
+    number("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW", "3", 1, 5, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN", "3", 1, 5, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY", "10", 1, 100, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_IP_HOUR", "10", 1, 10_000, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR", "30", 1, 100_000, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR", "20", 1, 100_000, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", "500", 1, 1_000_000, &[OtpStart]),
+    Setting {
+        name: "SIMGUARD_TABLE_NAME",
+        default: None,
+        required: Required::WhenDeployed,
+        kind: Kind::Text,
+        readers: ALL,
+    },
+    Setting {
+        name: "SIMGUARD_SECRET_ID",
+        default: None,
+        required: Required::WhenDeployed,
+        kind: Kind::Text,
+        readers: ALL,
+    },
+    number("SIMGUARD_SECRET_TTL_SECONDS", "300", 0, 300, ALL),
+    Setting {
+        name: "SIMGUARD_CLIENT_IP_SOURCE",
+        default: Some("source_ip"),
+        required: Required::No,
+        kind: Kind::Choice(&["source_ip", "cloudfront"]),
+        readers: ALL,
+    },
+    Setting {
+        name: "SIMGUARD_ORIGIN_VERIFY_TOKEN",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: ALL,
+    },
+    Setting {
+        name: "SIMGUARD_METRICS_NAMESPACE",
+        default: Some("simguard"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: ALL,
+    },
+];
+
+/// The declaration of `name`. Every name the parser asks for is declared (a unit test reads them all).
+fn spec(name: &str) -> Result<&'static Setting, ConfigError> {
+    SETTINGS.iter().find(|s| s.name == name).ok_or(ConfigError::Missing("an undeclared setting"))
+}
+
+/// The variables `function` reads, in declaration order. This is what its code can see (see
+/// [`Settings::for_function`]); the infrastructure tests hold the environment SAM and CDK give each
+/// function to it: nothing it does not read, everything it requires.
+pub fn variables(function: Function) -> Vec<&'static str> {
+    SETTINGS.iter().filter(|s| s.readers.contains(&function)).map(|s| s.name).collect()
+}
+
+/// The variables a deployed function cannot start without.
+pub fn required_when_deployed(function: Function) -> Vec<&'static str> {
+    SETTINGS
+        .iter()
+        .filter(|s| s.readers.contains(&function) && matches!(s.required, Required::Always | Required::WhenDeployed))
+        .map(|s| s.name)
+        .collect()
+}
+
+/// Per-flow and per-window limits (docs/security.md, "Default limits"). Windows are fixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Reset starts per account (normalised email, known or not) per hour.
@@ -32,22 +238,25 @@ pub struct Limits {
     pub reset_global_hour: u32,
     /// Coverage lookups per client IP per hour.
     pub coverage_per_ip_hour: u32,
-    /// Login attempts per account per 15 minutes, and per IP per hour.
+    /// Login attempts per account per 15 minutes.
     pub login_per_account_15min: u32,
+    /// Login attempts per IP per hour.
     pub login_per_ip_hour: u32,
     /// Registrations per IP per hour.
     pub register_per_ip_hour: u32,
     /// SIM checks (each a paid tru.ID call) per client IP per hour.
     pub sim_checks_per_ip_hour: u32,
-    /// Code checks per flow (C3), and SMS sends per flow; each halved or less when the SMS path was
-    /// opened without a SIM answer.
+    /// Code checks per flow (C3); fewer when the SMS path was opened without a SIM answer.
     pub otp_attempts_per_flow: u32,
+    /// SMS sends per flow; fewer when the SMS path was opened without a SIM answer.
     pub otp_sends_per_flow: u32,
-    /// SMS per destination number per 10 minutes and per day (F1).
+    /// SMS per destination number per 10 minutes (F1).
     pub sms_per_number_10min: u32,
+    /// SMS per destination number per day (F1).
     pub sms_per_number_day: u32,
-    /// SMS per client IP (IPv6 /64) and per IPv4 /24, per hour.
+    /// SMS per client IP (IPv6 /64) per hour.
     pub sms_per_ip_hour: u32,
+    /// SMS per IPv4 /24 (IPv6 /48) per hour.
     pub sms_per_ip_block_hour: u32,
     /// SMS per destination prefix (the number without its last 4 digits) per hour: pumping runs
     /// through blocks of adjacent numbers.
@@ -56,30 +265,7 @@ pub struct Limits {
     pub sms_global_hour: u32,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            reset_per_account_hour: 5,
-            reset_per_ip_hour: 20,
-            reset_global_hour: 1000,
-            coverage_per_ip_hour: 60,
-            login_per_account_15min: 10,
-            login_per_ip_hour: 100,
-            register_per_ip_hour: 10,
-            sim_checks_per_ip_hour: 20,
-            otp_attempts_per_flow: 5,
-            otp_sends_per_flow: 3,
-            sms_per_number_10min: 3,
-            sms_per_number_day: 10,
-            sms_per_ip_hour: 10,
-            sms_per_ip_block_hour: 30,
-            sms_per_prefix_hour: 20,
-            sms_global_hour: 500,
-        }
-    }
-}
-
-/// Where the caller's address comes from (SECURITY.md A5).
+/// Where the caller's address comes from (docs/security.md A5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientIpSource {
     /// API Gateway's `requestContext.http.sourceIp` (or the TCP peer locally).
@@ -87,7 +273,10 @@ pub enum ClientIpSource {
     /// Behind CloudFront, `sourceIp` is CloudFront's; the viewer's address is in
     /// `CloudFront-Viewer-Address`, trusted only on requests that carry the origin-verify token
     /// CloudFront adds (a caller going around CloudFront cannot forge it).
-    CloudFront { origin_verify_token: OriginVerifyToken },
+    CloudFront {
+        /// What CloudFront sends in `X-Simguard-Origin-Verify`.
+        origin_verify_token: OriginVerifyToken,
+    },
 }
 
 /// The shared secret CloudFront sends in `X-Simguard-Origin-Verify`. Never printed; compared in
@@ -96,6 +285,7 @@ pub enum ClientIpSource {
 pub struct OriginVerifyToken(secrecy::SecretString);
 
 impl OriginVerifyToken {
+    /// Whether a request presented this token.
     pub fn matches(&self, presented: &[u8]) -> bool {
         use secrecy::ExposeSecret;
         use subtle::ConstantTimeEq;
@@ -122,12 +312,16 @@ impl Eq for OriginVerifyToken {}
 /// Which OTP provider sends and checks SMS codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpProviderKind {
+    /// Vonage Verify v1.
     VonageV1,
+    /// Vonage Verify v2.
     VonageV2,
+    /// Twilio Verify v2.
     Twilio,
 }
 
 impl OtpProviderKind {
+    /// From its configuration name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "vonage-v1" => Some(Self::VonageV1),
@@ -136,6 +330,7 @@ impl OtpProviderKind {
             _ => None,
         }
     }
+    /// Its configuration name (also the provider's name in logs, metrics and flows).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VonageV1 => "vonage-v1",
@@ -145,13 +340,17 @@ impl OtpProviderKind {
     }
 }
 
+/// The OTP provider and where it may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpSettings {
+    /// Which provider.
     pub provider: OtpProviderKind,
+    /// Vonage's API base.
     pub vonage_base_url: Url,
+    /// Twilio Verify's API base.
     pub twilio_base_url: Url,
-    /// Required for Twilio: `VA` + 32 hex.
-    pub twilio_service_sid: Option<String>,
+    /// Required for Twilio.
+    pub twilio_service_sid: Option<TwilioServiceSid>,
     /// The name in the SMS ("Your <brand> code is …"), Vonage only (Twilio's is the Service's).
     pub brand: String,
     /// Calling-code prefixes we send SMS to (`44`, `1`, …); `None` means any (F3).
@@ -159,20 +358,6 @@ pub struct OtpSettings {
 }
 
 impl OtpSettings {
-    pub const DEFAULT_VONAGE_BASE_URL: &'static str = "https://api.nexmo.com";
-    pub const DEFAULT_TWILIO_BASE_URL: &'static str = "https://verify.twilio.com";
-
-    pub fn new(provider: OtpProviderKind, vonage_base_url: Url, twilio_base_url: Url) -> Self {
-        Self {
-            provider,
-            vonage_base_url,
-            twilio_base_url,
-            twilio_service_sid: None,
-            brand: "simguard".into(),
-            sms_countries: Some(vec!["44".into()]),
-        }
-    }
-
     /// Whether we send SMS to this number's country.
     pub fn sms_allowed_to(&self, phone: &Phone) -> bool {
         self.sms_countries
@@ -181,60 +366,162 @@ impl OtpSettings {
     }
 }
 
+/// One function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// Whose settings these are.
+    pub function: Function,
     /// The site's public origin (`https://example.com`). tru.ID's `redirect_url`, the allowed `Origin`
     /// and links in notifications are built from it, never from the `Host` header.
     pub public_base_url: Url,
+    /// tru.ID's API base.
     pub truid_base_url: Url,
+    /// Per provider call.
     pub provider_timeout: Duration,
     /// tru.ID `period` and the new-account grace window, in minutes.
     pub sim_change_window_minutes: u32,
+    /// Life of a flow and its reset token.
     pub flow_ttl_secs: i64,
+    /// Life of a session.
     pub session_ttl_secs: i64,
-    pub coverage_cache_secs: i64,
     /// Login only: what to do when tru.ID gives no SIM answer (resets always refuse).
     pub login_when_sim_unavailable: UnavailablePolicy,
+    /// The OTP provider.
     pub otp: OtpSettings,
+    /// Rate limits.
     pub limits: Limits,
     /// The DynamoDB table (required by a deployed function; the local stack keeps data in memory).
     pub table_name: Option<String>,
     /// The Secrets Manager secret with the provider credentials; without it they come from the
     /// environment (local runs).
     pub secret_id: Option<String>,
+    /// How long the secret is cached.
     pub secret_ttl_secs: i64,
+    /// Where the caller's address comes from.
     pub client_ip: ClientIpSource,
     /// The CloudWatch namespace of the metrics (one per deployment, so that stacks in one account
     /// do not mix their numbers).
     pub metrics_namespace: String,
 }
 
-impl Settings {
-    pub const DEFAULT_TRUID_BASE_URL: &'static str = "https://eu.api.tru.id";
+/// A function's view of the variables: only those declared for it.
+struct Vars<'a> {
+    function: Function,
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
 
-    /// For tests and the local stack: defaults, the site and tru.ID URLs, and one URL for the OTP
-    /// provider (both Vonage and Twilio point at it).
-    pub fn new(public_base_url: Url, truid_base_url: Url) -> Self {
-        let otp_base = truid_base_url.clone();
-        Self {
-            public_base_url,
-            truid_base_url,
-            provider_timeout: Duration::from_secs(3),
-            sim_change_window_minutes: 10080,
-            flow_ttl_secs: 600,
-            session_ttl_secs: 8 * 3600,
-            coverage_cache_secs: 300,
-            login_when_sim_unavailable: UnavailablePolicy::Deny,
-            otp: OtpSettings::new(OtpProviderKind::VonageV2, otp_base.clone(), otp_base),
-            limits: Limits::default(),
-            table_name: None,
-            secret_id: None,
-            secret_ttl_secs: 300,
-            client_ip: ClientIpSource::SourceIp,
-            metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.into(),
+impl Vars<'_> {
+    /// The trimmed value, or the default; `None` for a variable this function does not read.
+    fn raw(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let s = spec(name)?;
+        if !s.readers.contains(&self.function) {
+            return Ok(s.default.map(str::to_owned));
+        }
+        let given = (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(given.or_else(|| s.default.map(str::to_owned)))
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.raw(name)?.ok_or(ConfigError::Missing(name))
+    }
+
+    fn number<T: TryFrom<i64>>(&self, name: &'static str) -> Result<T, ConfigError> {
+        let raw = self.required(name)?;
+        let v: i64 = raw.parse().map_err(|_| invalid(name, format!("{raw:?} is not a number")))?;
+        if let Kind::Number { min, max } = spec(name)?.kind
+            && !(min..=max).contains(&v)
+        {
+            return Err(invalid(name, format!("{v} is outside {min}..={max}")));
+        }
+        T::try_from(v).map_err(|_| invalid(name, format!("{v} is out of range")))
+    }
+
+    fn choice(&self, name: &'static str) -> Result<String, ConfigError> {
+        let raw = self.required(name)?;
+        match spec(name)?.kind {
+            Kind::Choice(options) if !options.contains(&raw.as_str()) => {
+                Err(invalid(name, format!("{raw:?} is not one of {}", options.join(", "))))
+            }
+            _ => Ok(raw),
         }
     }
 
+    fn url(&self, name: &'static str) -> Result<Url, ConfigError> {
+        let raw = self.required(name)?;
+        let url = Url::parse(&raw).map_err(|e| invalid(name, e.to_string()))?;
+        validate_base_url(&url).map_err(|e| invalid(name, e.to_string()))?;
+        Ok(url)
+    }
+}
+
+impl Settings {
+    /// A deployed function's settings, from the process environment: only its own variables.
+    pub fn from_env_for(function: Function) -> Result<Self, ConfigError> {
+        Self::for_function(function, |k| std::env::var(k).ok())
+    }
+
+    /// `function`'s settings from the variables `get` gives, reading only those declared for it —
+    /// a variable meant for another function cannot change what this one does. The local stack and
+    /// the tests build every function this way too, so they behave as the deployed functions do.
+    pub fn for_function(function: Function, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Vars { function, get: &get };
+        let public_base_url = v.url("SIMGUARD_PUBLIC_BASE_URL")?;
+        if public_base_url.path() != "/" {
+            return Err(invalid(
+                "SIMGUARD_PUBLIC_BASE_URL",
+                "must be an origin without a path (the site is served at /)".into(),
+            ));
+        }
+        let login_when_sim_unavailable = match v.choice("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY")?.as_str() {
+            "allow_with_notice" => UnavailablePolicy::AllowWithNotice,
+            _ => UnavailablePolicy::Deny,
+        };
+        let table_name = v.raw("SIMGUARD_TABLE_NAME")?;
+        if let Some(t) = &table_name
+            && !(3..=255).contains(&t.len())
+        {
+            return Err(invalid("SIMGUARD_TABLE_NAME", "a DynamoDB table name has 3 to 255 characters".into()));
+        }
+        let client_ip = match v.choice("SIMGUARD_CLIENT_IP_SOURCE")?.as_str() {
+            "cloudfront" => {
+                let token = v
+                    .raw("SIMGUARD_ORIGIN_VERIFY_TOKEN")?
+                    .ok_or(ConfigError::Missing("SIMGUARD_ORIGIN_VERIFY_TOKEN"))?;
+                if token.len() < 32 {
+                    return Err(invalid("SIMGUARD_ORIGIN_VERIFY_TOKEN", "must be at least 32 characters".into()));
+                }
+                ClientIpSource::CloudFront { origin_verify_token: OriginVerifyToken(token.into()) }
+            }
+            _ => ClientIpSource::SourceIp,
+        };
+        let metrics_namespace = v.required("SIMGUARD_METRICS_NAMESPACE")?;
+        // CloudWatch: 1 to 255 characters, no leading colon, printable ASCII.
+        if metrics_namespace.len() > 255
+            || metrics_namespace.starts_with(':')
+            || !metrics_namespace.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(invalid("SIMGUARD_METRICS_NAMESPACE", "1 to 255 printable ASCII characters".into()));
+        }
+        Ok(Settings {
+            function,
+            public_base_url,
+            truid_base_url: v.url("SIMGUARD_TRUID_BASE_URL")?,
+            provider_timeout: Duration::from_millis(v.number("SIMGUARD_PROVIDER_TIMEOUT_MS")?),
+            sim_change_window_minutes: v.number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES")?,
+            flow_ttl_secs: v.number("SIMGUARD_FLOW_TTL_SECONDS")?,
+            session_ttl_secs: v.number("SIMGUARD_SESSION_TTL_SECONDS")?,
+            login_when_sim_unavailable,
+            otp: otp_settings(&v)?,
+            limits: limits(&v)?,
+            table_name,
+            secret_id: v.raw("SIMGUARD_SECRET_ID")?,
+            secret_ttl_secs: v.number("SIMGUARD_SECRET_TTL_SECONDS")?,
+            client_ip,
+            metrics_namespace,
+        })
+    }
+
+    /// The SIM-swap policy these settings describe.
     pub fn sim_policy(&self) -> SimPolicy {
         SimPolicy {
             window_minutes: self.sim_change_window_minutes,
@@ -242,234 +529,63 @@ impl Settings {
         }
     }
 
-    /// Every variable, for a process that runs every function (the local stack).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// A deployed function's settings: from the variables [`variables`] lists for it, and no
-    /// others — a variable meant for another function cannot change what this one does.
-    pub fn from_env_for(function: Function) -> Result<Self, ConfigError> {
-        Self::for_function(function, |k| std::env::var(k).ok())
-    }
-
-    pub fn for_function(function: Function, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = variables(function);
-        Self::from_lookup(|k| if read.contains(&k) { get(k) } else { None })
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let public_base_url = parse_origin("SIMGUARD_PUBLIC_BASE_URL", get("SIMGUARD_PUBLIC_BASE_URL"))?;
-        let truid_raw = get("SIMGUARD_TRUID_BASE_URL").unwrap_or_else(|| Self::DEFAULT_TRUID_BASE_URL.to_owned());
-        let truid_base_url = Url::parse(&truid_raw).map_err(|e| invalid("SIMGUARD_TRUID_BASE_URL", e.to_string()))?;
-        validate_base_url(&truid_base_url).map_err(|e| invalid("SIMGUARD_TRUID_BASE_URL", e.into()))?;
-
-        let mut s = Self::new(public_base_url, truid_base_url);
-        s.provider_timeout = Duration::from_millis(number(&get, "SIMGUARD_PROVIDER_TIMEOUT_MS", 3000, 100..=10_000)?);
-        s.sim_change_window_minutes = number(&get, "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", 10080, 60..=540_000)?;
-        // NIST 800-63B: an out-of-band secret is invalid after 10 minutes.
-        s.flow_ttl_secs = number(&get, "SIMGUARD_FLOW_TTL_SECONDS", 600, 60..=600)?;
-        s.session_ttl_secs = number(&get, "SIMGUARD_SESSION_TTL_SECONDS", 8 * 3600, 300..=30 * 86400)?;
-        s.login_when_sim_unavailable = match get("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY").as_deref() {
-            None | Some("deny") => UnavailablePolicy::Deny,
-            Some("allow_with_notice") => UnavailablePolicy::AllowWithNotice,
-            Some(other) => {
-                return Err(invalid(
-                    "SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY",
-                    format!("{other:?} is not deny or allow_with_notice"),
-                ));
-            }
-        };
-        s.otp = otp_settings(&get)?;
-        s.table_name = get("SIMGUARD_TABLE_NAME");
-        if let Some(t) = &s.table_name
-            && !(3..=255).contains(&t.len())
-        {
-            return Err(invalid("SIMGUARD_TABLE_NAME", "a DynamoDB table name has 3 to 255 characters".into()));
-        }
-        s.secret_id = get("SIMGUARD_SECRET_ID");
-        s.secret_ttl_secs = number(&get, "SIMGUARD_SECRET_TTL_SECONDS", 300, 0..=300)?;
-        s.client_ip = match get("SIMGUARD_CLIENT_IP_SOURCE").as_deref() {
-            None | Some("source_ip") => ClientIpSource::SourceIp,
-            Some("cloudfront") => {
-                let token =
-                    get("SIMGUARD_ORIGIN_VERIFY_TOKEN").ok_or(ConfigError::Missing("SIMGUARD_ORIGIN_VERIFY_TOKEN"))?;
-                if token.len() < 32 {
-                    return Err(invalid("SIMGUARD_ORIGIN_VERIFY_TOKEN", "must be at least 32 characters".into()));
-                }
-                ClientIpSource::CloudFront { origin_verify_token: OriginVerifyToken(token.into()) }
-            }
-            Some(other) => {
-                return Err(invalid("SIMGUARD_CLIENT_IP_SOURCE", format!("{other:?} is not source_ip or cloudfront")));
-            }
-        };
-        if let Some(ns) = get("SIMGUARD_METRICS_NAMESPACE") {
-            // CloudWatch: 1 to 255 characters, no leading colon, printable ASCII.
-            if ns.len() > 255 || ns.starts_with(':') || !ns.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-                return Err(invalid("SIMGUARD_METRICS_NAMESPACE", "1 to 255 printable ASCII characters".into()));
-            }
-            s.metrics_namespace = ns;
-        }
-        let d = Limits::default();
-        let limit = |var: &'static str, default: u32, max: u32| number(&get, var, default, 1..=max);
-        s.limits = Limits {
-            reset_per_account_hour: limit("SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR", d.reset_per_account_hour, 100)?,
-            reset_per_ip_hour: limit("SIMGUARD_LIMIT_RESET_PER_IP_HOUR", d.reset_per_ip_hour, 10_000)?,
-            reset_global_hour: limit("SIMGUARD_LIMIT_RESET_GLOBAL_HOUR", d.reset_global_hour, 1_000_000)?,
-            coverage_per_ip_hour: limit("SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR", d.coverage_per_ip_hour, 10_000)?,
-            login_per_account_15min: limit("SIMGUARD_LIMIT_LOGIN_PER_ACCOUNT_15MIN", d.login_per_account_15min, 100)?,
-            login_per_ip_hour: limit("SIMGUARD_LIMIT_LOGIN_PER_IP_HOUR", d.login_per_ip_hour, 100_000)?,
-            register_per_ip_hour: limit("SIMGUARD_LIMIT_REGISTER_PER_IP_HOUR", d.register_per_ip_hour, 10_000)?,
-            sim_checks_per_ip_hour: limit("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", d.sim_checks_per_ip_hour, 10_000)?,
-            otp_attempts_per_flow: limit("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", d.otp_attempts_per_flow, 5)?,
-            otp_sends_per_flow: limit("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW", d.otp_sends_per_flow, 5)?,
-            sms_per_number_10min: limit("SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN", d.sms_per_number_10min, 5)?,
-            sms_per_number_day: limit("SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY", d.sms_per_number_day, 100)?,
-            sms_per_ip_hour: limit("SIMGUARD_LIMIT_SMS_PER_IP_HOUR", d.sms_per_ip_hour, 10_000)?,
-            sms_per_ip_block_hour: limit("SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR", d.sms_per_ip_block_hour, 100_000)?,
-            sms_per_prefix_hour: limit("SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR", d.sms_per_prefix_hour, 100_000)?,
-            sms_global_hour: limit("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", d.sms_global_hour, 1_000_000)?,
-        };
-        Ok(s)
-    }
-
     /// `https://example.com`: the only `Origin` allowed to make state-changing requests.
     pub fn public_origin(&self) -> String {
         self.public_base_url.origin().ascii_serialization()
     }
 
+    /// An absolute URL on the site.
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{}", self.public_origin(), path)
     }
 
-    /// The tru.ID `redirect_url`: fixed, from configuration (SECURITY.md A6).
+    /// The tru.ID `redirect_url`: fixed, from configuration (docs/security.md A6).
     pub fn truid_redirect_url(&self) -> String {
         self.public_url("/api/reset/callback")
     }
 }
 
-/// Read by every function: where the site is, where the data and the credentials are, how to
-/// find the caller's address, where the metrics go.
-const COMMON: &[&str] = &[
-    "SIMGUARD_PUBLIC_BASE_URL",
-    "SIMGUARD_TABLE_NAME",
-    "SIMGUARD_SECRET_ID",
-    "SIMGUARD_SECRET_TTL_SECONDS",
-    "SIMGUARD_CLIENT_IP_SOURCE",
-    "SIMGUARD_ORIGIN_VERIFY_TOKEN",
-    "SIMGUARD_METRICS_NAMESPACE",
-];
-const TRUID: &[&str] = &["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_PROVIDER_TIMEOUT_MS"];
-const OTP: &[&str] = &[
-    "SIMGUARD_OTP_PROVIDER",
-    "SIMGUARD_VONAGE_BASE_URL",
-    "SIMGUARD_TWILIO_BASE_URL",
-    "SIMGUARD_TWILIO_SERVICE_SID",
-    "SIMGUARD_PROVIDER_TIMEOUT_MS",
-];
-
-/// The variables each function reads. This list is what the function's code can see (see
-/// [`Settings::for_function`]); the infrastructure tests hold the environment SAM and CDK give each
-/// function to it: nothing it does not read, everything it requires.
-pub fn variables(function: Function) -> Vec<&'static str> {
-    let own: &[&[&str]] = match function {
-        Function::Coverage => &[TRUID, &["SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR"]],
-        Function::CreateCheck => &[
-            TRUID,
-            &[
-                "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES",
-                "SIMGUARD_FLOW_TTL_SECONDS",
-                "SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR",
-                "SIMGUARD_LIMIT_RESET_PER_IP_HOUR",
-                "SIMGUARD_LIMIT_RESET_GLOBAL_HOUR",
-            ],
-        ],
-        Function::Callback => &[TRUID, &["SIMGUARD_SIM_CHANGE_WINDOW_MINUTES"]],
-        Function::ResetPassword => &[],
-        Function::SimCheck => &[
-            TRUID,
-            &[
-                "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES",
-                "SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY",
-                "SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR",
-            ],
-        ],
-        Function::OtpStart => &[
-            OTP,
-            &[
-                "SIMGUARD_OTP_BRAND",
-                "SIMGUARD_SMS_COUNTRIES",
-                "SIMGUARD_FLOW_TTL_SECONDS",
-                "SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW",
-                "SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN",
-                "SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY",
-                "SIMGUARD_LIMIT_SMS_PER_IP_HOUR",
-                "SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR",
-                "SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR",
-                "SIMGUARD_LIMIT_SMS_GLOBAL_HOUR",
-            ],
-        ],
-        Function::OtpVerify => &[OTP, &["SIMGUARD_SESSION_TTL_SECONDS", "SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW"]],
-        Function::Account => &[&[
-            "SIMGUARD_SMS_COUNTRIES",
-            "SIMGUARD_FLOW_TTL_SECONDS",
-            "SIMGUARD_LIMIT_REGISTER_PER_IP_HOUR",
-            "SIMGUARD_LIMIT_LOGIN_PER_IP_HOUR",
-            "SIMGUARD_LIMIT_LOGIN_PER_ACCOUNT_15MIN",
-        ]],
-    };
-    let mut vars: Vec<&'static str> = COMMON.iter().chain(own.iter().flat_map(|g| g.iter())).copied().collect();
-    vars.sort_unstable();
-    vars.dedup();
-    vars
+fn limits(v: &Vars) -> Result<Limits, ConfigError> {
+    Ok(Limits {
+        reset_per_account_hour: v.number("SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR")?,
+        reset_per_ip_hour: v.number("SIMGUARD_LIMIT_RESET_PER_IP_HOUR")?,
+        reset_global_hour: v.number("SIMGUARD_LIMIT_RESET_GLOBAL_HOUR")?,
+        coverage_per_ip_hour: v.number("SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR")?,
+        login_per_account_15min: v.number("SIMGUARD_LIMIT_LOGIN_PER_ACCOUNT_15MIN")?,
+        login_per_ip_hour: v.number("SIMGUARD_LIMIT_LOGIN_PER_IP_HOUR")?,
+        register_per_ip_hour: v.number("SIMGUARD_LIMIT_REGISTER_PER_IP_HOUR")?,
+        sim_checks_per_ip_hour: v.number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR")?,
+        otp_attempts_per_flow: v.number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW")?,
+        otp_sends_per_flow: v.number("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW")?,
+        sms_per_number_10min: v.number("SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN")?,
+        sms_per_number_day: v.number("SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY")?,
+        sms_per_ip_hour: v.number("SIMGUARD_LIMIT_SMS_PER_IP_HOUR")?,
+        sms_per_ip_block_hour: v.number("SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR")?,
+        sms_per_prefix_hour: v.number("SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR")?,
+        sms_global_hour: v.number("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR")?,
+    })
 }
 
-/// The variables a deployed function cannot start without (in Lambda, credentials come from
-/// Secrets Manager, never from the environment).
-pub fn required_when_deployed(_function: Function) -> &'static [&'static str] {
-    &["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_SECRET_ID"]
-}
-
-fn base_url(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: &str) -> Result<Url, ConfigError> {
-    let raw = get(var).unwrap_or_else(|| default.to_owned());
-    let url = Url::parse(&raw).map_err(|e| invalid(var, e.to_string()))?;
-    validate_base_url(&url).map_err(|e| invalid(var, e.into()))?;
-    Ok(url)
-}
-
-fn otp_settings(get: &impl Fn(&str) -> Option<String>) -> Result<OtpSettings, ConfigError> {
-    let provider = match get("SIMGUARD_OTP_PROVIDER") {
-        None => OtpProviderKind::VonageV2,
-        Some(p) => OtpProviderKind::parse(&p)
-            .ok_or_else(|| invalid("SIMGUARD_OTP_PROVIDER", format!("{p:?} is not vonage-v1, vonage-v2 or twilio")))?,
-    };
-    let mut o = OtpSettings::new(
-        provider,
-        base_url(get, "SIMGUARD_VONAGE_BASE_URL", OtpSettings::DEFAULT_VONAGE_BASE_URL)?,
-        base_url(get, "SIMGUARD_TWILIO_BASE_URL", OtpSettings::DEFAULT_TWILIO_BASE_URL)?,
-    );
-    if let Some(brand) = get("SIMGUARD_OTP_BRAND") {
-        // Vonage refuses longer brands and these characters (422).
-        if brand.chars().count() > 18 || brand.contains(['/', '{', '}', ':', '$']) {
-            return Err(invalid("SIMGUARD_OTP_BRAND", "at most 18 characters, none of / { } : $".into()));
-        }
-        o.brand = brand;
+fn otp_settings(v: &Vars) -> Result<OtpSettings, ConfigError> {
+    let provider = OtpProviderKind::parse(&v.choice("SIMGUARD_OTP_PROVIDER")?).unwrap_or(OtpProviderKind::VonageV2);
+    let brand = v.required("SIMGUARD_OTP_BRAND")?;
+    // Vonage refuses longer brands and these characters (422).
+    if brand.chars().count() > 18 || brand.contains(['/', '{', '}', ':', '$']) {
+        return Err(invalid("SIMGUARD_OTP_BRAND", "at most 18 characters, none of / { } : $".into()));
     }
-    o.twilio_service_sid = get("SIMGUARD_TWILIO_SERVICE_SID");
-    match (&o.twilio_service_sid, provider) {
-        (Some(sid), _) if !valid_service_sid(sid) => {
-            return Err(invalid("SIMGUARD_TWILIO_SERVICE_SID", "must be VA followed by 32 hex digits".into()));
-        }
-        (None, OtpProviderKind::Twilio) => {
+    let twilio_service_sid = match v.raw("SIMGUARD_TWILIO_SERVICE_SID")? {
+        Some(raw) => Some(
+            TwilioServiceSid::parse(&raw)
+                .ok_or_else(|| invalid("SIMGUARD_TWILIO_SERVICE_SID", "must be VA followed by 32 hex digits".into()))?,
+        ),
+        None if provider == OtpProviderKind::Twilio && v.function.is_otp() => {
             return Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"));
         }
-        _ => {}
-    }
-    o.sms_countries = match get("SIMGUARD_SMS_COUNTRIES").as_deref() {
-        None => o.sms_countries,
-        Some("*") => None,
-        Some(list) => {
+        None => None,
+    };
+    let sms_countries = match v.required("SIMGUARD_SMS_COUNTRIES")?.as_str() {
+        "*" => None,
+        list => {
             let codes: Vec<String> = list
                 .split(',')
                 .map(|c| c.trim().trim_start_matches('+').to_owned())
@@ -486,73 +602,88 @@ fn otp_settings(get: &impl Fn(&str) -> Option<String>) -> Result<OtpSettings, Co
             Some(codes)
         }
     };
-    Ok(o)
+    Ok(OtpSettings {
+        provider,
+        vonage_base_url: v.url("SIMGUARD_VONAGE_BASE_URL")?,
+        twilio_base_url: v.url("SIMGUARD_TWILIO_BASE_URL")?,
+        twilio_service_sid,
+        brand,
+        sms_countries,
+    })
+}
+
+impl Function {
+    /// Whether this function talks to the OTP provider.
+    fn is_otp(self) -> bool {
+        OTP.contains(&self)
+    }
 }
 
 fn invalid(var: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { var, reason }
 }
 
-fn parse_origin(var: &'static str, raw: Option<String>) -> Result<Url, ConfigError> {
-    let raw = raw.ok_or(ConfigError::Missing(var))?;
-    let url = Url::parse(&raw).map_err(|e| invalid(var, e.to_string()))?;
-    validate_base_url(&url).map_err(|e| invalid(var, e.into()))?;
-    if url.path() != "/" {
-        return Err(invalid(var, "must be an origin without a path (the site is served at /)".into()));
-    }
-    Ok(url)
-}
-
-fn number<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let Some(raw) = get(var) else {
-        return Ok(default);
-    };
-    let v: T = raw.parse().map_err(|_| invalid(var, format!("{raw:?} is not a number")))?;
-    if !range.contains(&v) {
-        return Err(invalid(var, format!("{v} is outside {}..={}", range.start(), range.end())));
-    }
-    Ok(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::Function::ResetPassword;
+    use std::collections::{BTreeSet, HashMap};
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    fn settings(function: Function, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
+        Settings::for_function(function, |k| map.get(k).cloned())
+    }
+
+    const SITE: (&str, &str) = ("SIMGUARD_PUBLIC_BASE_URL", "https://example.com");
+
+    /// The first function that reads `var`.
+    fn reader(var: &str) -> Function {
+        SETTINGS.iter().find(|s| s.name == var).map(|s| s.readers[0]).expect("declared")
+    }
+
+    #[test]
+    fn every_default_parses_and_lies_in_its_range() {
+        for f in Function::ALL {
+            let s = settings(f, &[SITE]).unwrap_or_else(|e| panic!("{}: {e}", f.name()));
+            assert_eq!(s.function, f);
+        }
+        for s in SETTINGS {
+            if let (Kind::Number { min, max }, Some(d)) = (s.kind, s.default) {
+                let d: i64 = d.parse().expect("numeric default");
+                assert!((min..=max).contains(&d), "{}", s.name);
+            }
+            if let (Kind::Choice(options), Some(d)) = (s.kind, s.default) {
+                assert!(options.contains(&d), "{}", s.name);
+            }
+            assert!(!s.readers.is_empty(), "{} is read by some function", s.name);
+        }
+        let names: BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), SETTINGS.len(), "declared once");
     }
 
     #[test]
     fn the_public_url_is_required_and_named() {
-        assert_eq!(settings(&[]), Err(ConfigError::Missing("SIMGUARD_PUBLIC_BASE_URL")));
-        let e = settings(&[("SIMGUARD_PUBLIC_BASE_URL", "http://example.com")]).err().map(|e| e.to_string());
+        assert_eq!(settings(Account, &[]), Err(ConfigError::Missing("SIMGUARD_PUBLIC_BASE_URL")));
+        let e = settings(Account, &[("SIMGUARD_PUBLIC_BASE_URL", "http://example.com")]).err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.starts_with("SIMGUARD_PUBLIC_BASE_URL is invalid")));
+        assert!(settings(Account, &[("SIMGUARD_PUBLIC_BASE_URL", "https://example.com/app")]).is_err());
+        assert!(settings(Account, &[("SIMGUARD_PUBLIC_BASE_URL", "http://127.0.0.1:8080")]).is_ok());
     }
 
     #[test]
     fn defaults() {
-        let s = settings(&[("SIMGUARD_PUBLIC_BASE_URL", "https://example.com")]).expect("valid");
+        let s = settings(CreateCheck, &[SITE]).expect("valid");
         assert_eq!(s.truid_base_url.as_str(), "https://eu.api.tru.id/");
         assert_eq!(s.sim_change_window_minutes, 10080);
         assert_eq!(s.flow_ttl_secs, 600);
+        assert_eq!(s.limits.reset_per_account_hour, 5);
         assert_eq!(s.truid_redirect_url(), "https://example.com/api/reset/callback");
         assert_eq!(s.public_origin(), "https://example.com");
-        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.metrics_namespace, "simguard");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let base = ("SIMGUARD_PUBLIC_BASE_URL", "https://example.com");
         for (var, val) in [
             ("SIMGUARD_TRUID_BASE_URL", "http://eu.api.tru.id"),
             ("SIMGUARD_TRUID_BASE_URL", "not a url"),
@@ -560,69 +691,6 @@ mod tests {
             ("SIMGUARD_FLOW_TTL_SECONDS", "3600"),
             ("SIMGUARD_PROVIDER_TIMEOUT_MS", "soon"),
             ("SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR", "0"),
-        ] {
-            match settings(&[base, (var, val)]) {
-                Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
-                other => panic!("{var}={val}: {other:?}"),
-            }
-        }
-        assert!(settings(&[("SIMGUARD_PUBLIC_BASE_URL", "https://example.com/app")]).is_err());
-        assert!(settings(&[base, ("SIMGUARD_TRUID_BASE_URL", "https://us.api.idlayr.com")]).is_ok());
-        assert!(settings(&[("SIMGUARD_PUBLIC_BASE_URL", "http://127.0.0.1:8080")]).is_ok());
-    }
-
-    /// Every variable the parser reads belongs to at least one function, and a function's settings
-    /// ignore the variables of others.
-    #[test]
-    fn variables_by_function() {
-        let listed: std::collections::BTreeSet<String> =
-            Function::ALL.iter().flat_map(|f| variables(*f)).map(str::to_owned).collect();
-        let all = std::sync::Mutex::new(std::collections::BTreeSet::new());
-        let _ = Settings::from_lookup(|k| {
-            if let Ok(mut r) = all.lock() {
-                r.insert(k.to_owned());
-            }
-            // Values that take every branch that reads another variable.
-            match k {
-                "SIMGUARD_PUBLIC_BASE_URL" => Some("https://example.com".to_owned()),
-                "SIMGUARD_CLIENT_IP_SOURCE" => Some("cloudfront".to_owned()),
-                "SIMGUARD_ORIGIN_VERIFY_TOKEN" => Some("x".repeat(32)),
-                _ => None,
-            }
-        });
-        let all = all.into_inner().unwrap_or_default();
-        assert_eq!(all, listed, "variables read by Settings vs listed per function");
-
-        let env = |k: &str| match k {
-            "SIMGUARD_PUBLIC_BASE_URL" => Some("https://example.com".to_owned()),
-            "SIMGUARD_OTP_PROVIDER" => Some("vonage-v1".to_owned()),
-            "SIMGUARD_SIM_CHANGE_WINDOW_MINUTES" => Some("1440".to_owned()),
-            _ => None,
-        };
-        let account = Settings::for_function(Function::Account, env).expect("valid");
-        assert_eq!((account.otp.provider, account.sim_change_window_minutes), (OtpProviderKind::VonageV2, 10080));
-        let otp = Settings::for_function(Function::OtpStart, env).expect("valid");
-        assert_eq!(otp.otp.provider, OtpProviderKind::VonageV1);
-        let sim = Settings::for_function(Function::SimCheck, env).expect("valid");
-        assert_eq!(sim.sim_change_window_minutes, 1440);
-    }
-
-    #[test]
-    fn otp_provider_settings() {
-        let base = ("SIMGUARD_PUBLIC_BASE_URL", "https://example.com");
-        let s = settings(&[base]).expect("defaults");
-        assert_eq!(s.otp.provider, OtpProviderKind::VonageV2);
-        assert_eq!(s.otp.vonage_base_url.as_str(), "https://api.nexmo.com/");
-        assert_eq!(s.login_when_sim_unavailable, UnavailablePolicy::Deny);
-        assert_eq!(
-            settings(&[base, ("SIMGUARD_OTP_PROVIDER", "twilio")]),
-            Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))
-        );
-        let sid = "VAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-        let t = settings(&[base, ("SIMGUARD_OTP_PROVIDER", "twilio"), ("SIMGUARD_TWILIO_SERVICE_SID", sid)])
-            .expect("twilio");
-        assert_eq!((t.otp.provider, t.otp.twilio_service_sid.as_deref()), (OtpProviderKind::Twilio, Some(sid)));
-        for (var, val) in [
             ("SIMGUARD_OTP_PROVIDER", "sinch"),
             ("SIMGUARD_TWILIO_SERVICE_SID", "VA123"),
             ("SIMGUARD_OTP_BRAND", "a brand that is far too long"),
@@ -630,23 +698,76 @@ mod tests {
             ("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY", "allow"),
             ("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "50"),
             ("SIMGUARD_VONAGE_BASE_URL", "http://api.nexmo.com"),
+            ("SIMGUARD_CLIENT_IP_SOURCE", "x-forwarded-for"),
+            ("SIMGUARD_METRICS_NAMESPACE", ":bad"),
         ] {
-            match settings(&[base, (var, val)]) {
+            match settings(reader(var), &[SITE, (var, val)]) {
                 Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
                 other => panic!("{var}={val}: {other:?}"),
             }
         }
-        let c = settings(&[
-            base,
-            ("SIMGUARD_SMS_COUNTRIES", "+44, 1"),
-            ("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY", "allow_with_notice"),
-        ])
-        .expect("valid");
+        assert!(settings(SimCheck, &[SITE, ("SIMGUARD_TRUID_BASE_URL", "https://us.api.idlayr.com")]).is_ok());
+    }
+
+    /// A function's settings ignore the variables of others: a variable listed under the wrong
+    /// function has no effect anywhere, not only in Lambda.
+    #[test]
+    fn each_function_reads_only_its_own_variables() {
+        let env = [SITE, ("SIMGUARD_OTP_PROVIDER", "vonage-v1"), ("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", "1440")];
+        let account = settings(Account, &env).expect("valid");
+        assert_eq!((account.otp.provider, account.sim_change_window_minutes), (OtpProviderKind::VonageV2, 10080));
+        assert_eq!(settings(OtpStart, &env).map(|s| s.otp.provider), Ok(OtpProviderKind::VonageV1));
+        assert_eq!(settings(SimCheck, &env).map(|s| s.sim_change_window_minutes), Ok(1440));
+        // Twilio without its Service is refused where it is used, and ignored elsewhere.
+        let twilio = [SITE, ("SIMGUARD_OTP_PROVIDER", "twilio")];
+        assert_eq!(settings(OtpStart, &twilio), Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID")));
+        assert!(settings(Account, &twilio).is_ok());
+        assert_eq!(
+            variables(Coverage),
+            [
+                "SIMGUARD_PUBLIC_BASE_URL",
+                "SIMGUARD_TRUID_BASE_URL",
+                "SIMGUARD_PROVIDER_TIMEOUT_MS",
+                "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
+                "SIMGUARD_TABLE_NAME",
+                "SIMGUARD_SECRET_ID",
+                "SIMGUARD_SECRET_TTL_SECONDS",
+                "SIMGUARD_CLIENT_IP_SOURCE",
+                "SIMGUARD_ORIGIN_VERIFY_TOKEN",
+                "SIMGUARD_METRICS_NAMESPACE"
+            ]
+        );
+        assert_eq!(
+            required_when_deployed(ResetPassword),
+            ["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_SECRET_ID"]
+        );
+    }
+
+    #[test]
+    fn otp_provider_settings() {
+        let sid = "VAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let t = settings(OtpVerify, &[SITE, ("SIMGUARD_OTP_PROVIDER", "twilio"), ("SIMGUARD_TWILIO_SERVICE_SID", sid)])
+            .expect("twilio");
+        assert_eq!(t.otp.provider, OtpProviderKind::Twilio);
+        assert_eq!(t.otp.twilio_service_sid.as_ref().map(TwilioServiceSid::as_str), Some(sid));
+        let c = settings(OtpStart, &[SITE, ("SIMGUARD_SMS_COUNTRIES", "+44, 1")]).expect("valid");
         assert_eq!(c.otp.sms_countries, Some(vec!["44".to_owned(), "1".to_owned()]));
-        assert_eq!(c.login_when_sim_unavailable, UnavailablePolicy::AllowWithNotice);
         let uk = Phone::parse("+447700900123").expect("phone");
         let fr = Phone::parse("+33612345678").expect("phone");
         assert!(c.otp.sms_allowed_to(&uk) && !c.otp.sms_allowed_to(&fr));
-        assert_eq!(settings(&[base, ("SIMGUARD_SMS_COUNTRIES", "*")]).map(|s| s.otp.sms_countries), Ok(None));
+        assert_eq!(settings(Account, &[SITE, ("SIMGUARD_SMS_COUNTRIES", "*")]).map(|s| s.otp.sms_countries), Ok(None));
+        let lenient = settings(SimCheck, &[SITE, ("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY", "allow_with_notice")]);
+        assert_eq!(lenient.map(|s| s.login_when_sim_unavailable), Ok(UnavailablePolicy::AllowWithNotice));
+    }
+
+    #[test]
+    fn behind_cloudfront_the_token_is_required() {
+        let cf = ("SIMGUARD_CLIENT_IP_SOURCE", "cloudfront");
+        assert_eq!(settings(Account, &[SITE, cf]), Err(ConfigError::Missing("SIMGUARD_ORIGIN_VERIFY_TOKEN")));
+        let short = ("SIMGUARD_ORIGIN_VERIFY_TOKEN", "short");
+        assert!(matches!(settings(Account, &[SITE, cf, short]), Err(ConfigError::Invalid { .. })));
+        let token = "t".repeat(32);
+        let s = settings(Account, &[SITE, cf, ("SIMGUARD_ORIGIN_VERIFY_TOKEN", &token)]).expect("valid");
+        assert!(matches!(s.client_ip, ClientIpSource::CloudFront { .. }));
     }
 }

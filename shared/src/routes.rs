@@ -1,5 +1,8 @@
-//! The one inventory of routes (SECURITY.md §2 #20). Lambda functions, the local stack, the SAM
-//! template, the CDK app and cargo-lambda's watch router are all checked against this table.
+//! The one inventory of routes (docs/security.md S20), and the routers built from it. Lambda
+//! functions, the local stack, the SAM template, the CDK app and cargo-lambda's watch router are all
+//! checked against [`ROUTES`].
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,77 +14,25 @@ use axum::routing::{MethodRouter, get, post};
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::SharedApp;
-use crate::config::ClientIpSource;
-use crate::http::{Problem, account, coverage, reset, second_factor};
+use crate::Function;
+use crate::app::{App, WithOtp, WithPasswords, WithTruId};
+use crate::config::{ClientIpSource, Settings};
+use crate::http::{
+    Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
+};
 
-/// One Lambda function each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Function {
-    Coverage,
-    CreateCheck,
-    Callback,
-    ResetPassword,
-    SimCheck,
-    OtpStart,
-    OtpVerify,
-    Account,
-}
-
-impl Function {
-    pub const ALL: [Function; 8] = [
-        Function::Coverage,
-        Function::CreateCheck,
-        Function::Callback,
-        Function::ResetPassword,
-        Function::SimCheck,
-        Function::OtpStart,
-        Function::OtpVerify,
-        Function::Account,
-    ];
-
-    /// The binary (and Lambda function) name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Coverage => "coverage",
-            Function::CreateCheck => "create-check",
-            Function::Callback => "callback",
-            Function::ResetPassword => "reset-password",
-            Function::SimCheck => "sim-check",
-            Function::OtpStart => "otp-start",
-            Function::OtpVerify => "otp-verify",
-            Function::Account => "account",
-        }
-    }
-}
-
-/// Which outside services a function's code calls: its Lambda builds clients for these only (a
-/// shorter cold start), and the infrastructure tests hold its IAM policy to what it uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Uses {
-    pub truid: bool,
-    pub otp: bool,
-}
-
-impl Function {
-    pub fn uses(self) -> Uses {
-        match self {
-            Function::Coverage | Function::CreateCheck | Function::Callback | Function::SimCheck => {
-                Uses { truid: true, otp: false }
-            }
-            Function::OtpStart | Function::OtpVerify => Uses { truid: false, otp: true },
-            Function::ResetPassword | Function::Account => Uses { truid: false, otp: false },
-        }
-    }
-}
-
+/// A route: method, path, and the function that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
+    /// `GET` or `POST`.
     pub method: &'static str,
+    /// The path, under `/api/`.
     pub path: &'static str,
+    /// The Lambda function.
     pub function: Function,
 }
 
+/// Every route simguard serves.
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/coverage", function: Function::Coverage },
     Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck },
@@ -99,28 +50,85 @@ pub const ROUTES: &[Route] = &[
 /// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-fn handler(route: &Route) -> MethodRouter<SharedApp> {
-    match (route.method, route.path) {
-        ("GET", "/api/coverage") => get(coverage::coverage),
-        ("POST", "/api/reset/check") => post(reset::create_check),
-        ("GET", "/api/reset/callback") => get(reset::callback),
-        ("POST", "/api/reset/password") => post(reset::reset_password),
-        ("POST", "/api/sim-check") => post(second_factor::sim_check),
-        ("POST", "/api/otp/start") => post(second_factor::otp_start),
-        ("POST", "/api/otp/verify") => post(second_factor::otp_verify),
-        ("POST", "/api/register") => post(account::register),
-        ("POST", "/api/login") => post(account::login),
-        ("POST", "/api/logout") => post(account::logout),
-        ("GET", "/api/me") => get(account::me),
-        // Unreachable while ROUTES and this match agree; a test checks that they do.
-        _ => MethodRouter::new().fallback(|| async { Problem::not_found() }),
+/// A function's clients, and the handlers that can run with them. A handler is typed by the state
+/// it needs, so it can only be listed under the clients that provide it.
+pub trait Ports: Send + Sync + Sized + 'static {
+    /// The handler of `route`, if these clients serve it.
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>>;
+}
+
+impl Ports for WithTruId {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
+            ("GET", "/api/coverage") => get(coverage::coverage),
+            ("POST", "/api/reset/check") => post(create_check::create_check),
+            ("GET", "/api/reset/callback") => get(callback::callback),
+            ("POST", "/api/sim-check") => post(sim_check::sim_check),
+            _ => return None,
+        })
     }
+}
+
+impl Ports for WithOtp {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
+            ("POST", "/api/otp/start") => post(otp_start::otp_start),
+            ("POST", "/api/otp/verify") => post(otp_verify::otp_verify),
+            _ => return None,
+        })
+    }
+}
+
+impl Ports for WithPasswords {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
+            ("POST", "/api/reset/password") => post(reset_password::reset_password),
+            ("POST", "/api/register") => post(account::register),
+            ("POST", "/api/login") => post(account::login),
+            ("POST", "/api/logout") => post(account::logout),
+            ("GET", "/api/me") => get(account::me),
+            _ => return None,
+        })
+    }
+}
+
+/// A router could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// A route of the function has no handler among the function's clients.
+    #[error("{function} cannot serve {method} {path} with the clients it was given")]
+    Unserved {
+        /// The function.
+        function: &'static str,
+        /// The route's method.
+        method: &'static str,
+        /// The route's path.
+        path: &'static str,
+    },
+    /// The public origin is not one the CSRF layer accepts.
+    #[error("invalid public origin for CSRF protection")]
+    Origin,
+}
+
+/// `function`'s routes with their state, without the layers [`secure`] adds.
+pub fn function_routes<P: Ports>(app: App<P>) -> Result<Router, RouterError> {
+    let function = app.settings.function;
+    let mut r = Router::new();
+    for route in ROUTES.iter().filter(|r| r.function == function) {
+        let handler = P::handler(route).ok_or(RouterError::Unserved {
+            function: function.name(),
+            method: route.method,
+            path: route.path,
+        })?;
+        r = r.route(route.path, handler);
+    }
+    Ok(r.with_state(Arc::new(app)))
 }
 
 /// Behind CloudFront, only requests that came through it (they carry the origin-verify token) are
 /// served: anything else could forge `CloudFront-Viewer-Address` and dodge every per-IP limit.
-async fn verify_origin(State(app): State<SharedApp>, req: Request, next: Next) -> Response {
-    if let ClientIpSource::CloudFront { origin_verify_token } = &app.settings.client_ip {
+async fn verify_origin(State(source): State<Arc<ClientIpSource>>, req: Request, next: Next) -> Response {
+    if let ClientIpSource::CloudFront { origin_verify_token } = &*source {
         let presented = req.headers().get("x-simguard-origin-verify").map(|v| v.as_bytes()).unwrap_or(b"");
         if !origin_verify_token.matches(presented) {
             tracing::warn!(event = "origin_rejected", "a request that did not come through CloudFront");
@@ -130,29 +138,22 @@ async fn verify_origin(State(app): State<SharedApp>, req: Request, next: Next) -
     next.run(req).await
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid public origin for CSRF protection: {0}")]
-pub struct RouterError(String);
-
-/// The router for one function (`Some`) or for all of them (`None`, the local stack).
-///
-/// Every response gets `Cache-Control: no-store`, `nosniff` and `no-referrer`; state-changing
-/// requests must come from the configured public origin (`Origin` / `Sec-Fetch-Site`, tower-http's
-/// implementation of Go's CrossOriginProtection) — SECURITY.md G1.
-pub fn router(app: SharedApp, only: Option<Function>) -> Result<Router, RouterError> {
+/// The layers every function's router gets, and the answers for paths and methods it does not
+/// serve. Every response gets `Cache-Control: no-store`, `nosniff` and `no-referrer`;
+/// state-changing requests must come from the configured public origin (`Origin` /
+/// `Sec-Fetch-Site`, tower-http's implementation of Go's CrossOriginProtection) — docs/security.md G1.
+/// `settings` are read for what every function shares (the public origin, the client IP source).
+pub fn secure(routes: Router, settings: &Settings) -> Result<Router, RouterError> {
     let csrf = CsrfLayer::new()
-        .add_trusted_origin(app.settings.public_origin())
-        .map_err(|e| RouterError(format!("{e:?}")))?
+        .add_trusted_origin(settings.public_origin())
+        .map_err(|_| RouterError::Origin)?
         .with_rejection_response(|_| {
             tracing::warn!(event = "csrf_rejected", "cross-origin state-changing request refused");
             Problem::csrf_rejected().into_response()
         });
-    let mut r = Router::new();
-    for route in ROUTES.iter().filter(|r| only.is_none_or(|f| f == r.function)) {
-        r = r.route(route.path, handler(route));
-    }
-    let verify = axum::middleware::from_fn_with_state(app.clone(), verify_origin);
-    Ok(r.fallback(|| async { Problem::not_found() })
+    let verify = axum::middleware::from_fn_with_state(Arc::new(settings.client_ip.clone()), verify_origin);
+    Ok(routes
+        .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(csrf)
@@ -163,6 +164,5 @@ pub fn router(app: SharedApp, only: Option<Function>) -> Result<Router, RouterEr
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
-        ))
-        .with_state(app))
+        )))
 }

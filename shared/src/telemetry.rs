@@ -1,5 +1,5 @@
 //! Logging: JSON lines (CloudWatch-friendly) with no secrets. Nothing here logs request URLs, query
-//! strings, headers or bodies; handlers log fixed event names and safe fields only (SECURITY.md H2).
+//! strings, headers or bodies; handlers log fixed event names and safe fields only (docs/security.md H2).
 
 use tracing_subscriber::EnvFilter;
 

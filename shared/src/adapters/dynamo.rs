@@ -1,4 +1,4 @@
-//! The store in one DynamoDB table (DESIGN.md §5): partition key `pk`, sort key `sk`, TTL attribute
+//! The store in one DynamoDB table (docs/architecture.md, "Data"): partition key `pk`, sort key `sk`, TTL attribute
 //! `expires_at`. Every state change is a conditional write; the reset completion is one
 //! `TransactWriteItems`; counters use `ADD` with a condition. TTL deletion is lazy, so every read of
 //! an expiring record checks `expires_at > now` itself.
@@ -25,18 +25,20 @@ use aws_sdk_dynamodb::types::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::clock::Timestamp;
-use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, Session, User, UserId};
-use crate::ports::ratelimit::window_start;
+use crate::domain::time::window_start;
+use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
 use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
-use crate::random::TokenHash;
 
+/// The table's partition key.
 pub const PARTITION_KEY: &str = "pk";
+/// The table's sort key.
 pub const SORT_KEY: &str = "sk";
+/// The attribute DynamoDB's TTL deletes items by (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The store on one DynamoDB table.
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -122,8 +124,25 @@ fn live(item: &Item, now: Timestamp) -> bool {
 }
 
 impl DynamoStore {
+    /// The store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    /// The account's audit trail, oldest first (for tests and operators; the API never reads it).
+    pub async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+            .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
+            .expression_attribute_values(":audit", s("AUDIT#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
@@ -231,6 +250,37 @@ fn transaction_conflict(e: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::
     )
 }
 
+/// The update expression and values of a transition's writes (state and fields). The caller adds the
+/// condition's own values.
+fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
+    let w = &t.writes;
+    let mut sets = vec!["#state = :to"];
+    let mut values: Item = HashMap::from([(":to".to_owned(), s(t.to.as_str()))]);
+    let mut set = |field: &'static str, placeholder: &'static str, value: Option<AttributeValue>| {
+        if let Some(v) = value {
+            sets.push(field);
+            values.insert(placeholder.to_owned(), v);
+        }
+    };
+    set("reset_token_hash = :reset", ":reset", w.reset_token_hash.as_ref().map(|h| s(h.as_str())));
+    set(
+        "reason = :reason",
+        ":reason",
+        w.reason
+            .map(serde_dynamo::to_attribute_value)
+            .transpose()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+    );
+    set("otp_reference = :otp_ref", ":otp_ref", w.otp_reference.clone().map(s));
+    set("otp_provider = :otp_provider", ":otp_provider", w.otp_provider.clone().map(s));
+    set("sim_unverified = :unverified", ":unverified", w.sim_unverified.map(AttributeValue::Bool));
+    let mut expression = format!("SET {}", sets.join(", "));
+    if w.clear_reset_token {
+        expression.push_str(" REMOVE reset_token_hash");
+    }
+    Ok((expression, values))
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
@@ -280,46 +330,16 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn transition_flow(
-        &self,
-        key: &TokenHash,
-        from: FlowState,
-        to: FlowState,
-        update: FlowUpdate,
-        now: Timestamp,
-    ) -> Result<Flow, StoreError> {
-        let mut sets = vec!["#state = :to"];
-        let mut values: Item = HashMap::from([
-            (":to".to_owned(), s(to.as_str())),
-            (":from".to_owned(), s(from.as_str())),
-            (":now".to_owned(), n(now.0)),
-        ]);
-        let mut optional = |field: &'static str, placeholder: &'static str, value: Option<AttributeValue>| {
-            if let Some(v) = value {
-                sets.push(field);
-                values.insert(placeholder.to_owned(), v);
-            }
-        };
-        optional("check_id = :check_id", ":check_id", update.check_id.map(s));
-        optional("reset_token_hash = :reset", ":reset", update.reset_token_hash.map(|h| s(h.as_str())));
-        optional(
-            "reason = :reason",
-            ":reason",
-            update
-                .reason
-                .map(serde_dynamo::to_attribute_value)
-                .transpose()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        );
-        optional("otp_reference = :otp_ref", ":otp_ref", update.otp_reference.map(s));
-        optional("otp_provider = :otp_provider", ":otp_provider", update.otp_provider.map(s));
-        optional("sim_unverified = :unverified", ":unverified", update.sim_unverified.map(AttributeValue::Bool));
+    async fn transition_flow(&self, key: &TokenHash, t: &Transition, now: Timestamp) -> Result<Flow, StoreError> {
+        let (update, mut values) = flow_writes(t)?;
+        values.insert(":from".to_owned(), s(t.from.as_str()));
+        values.insert(":now".to_owned(), n(now.0));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(flow_key(key)))
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(update)
             .condition_expression("#state = :from AND expires_at > :now")
             .expression_attribute_names("#state", "state")
             .set_expression_attribute_values(Some(values))
@@ -338,13 +358,10 @@ impl Store for DynamoStore {
         key: &TokenHash,
         counter: FlowCounter,
         limit: u32,
-        states: &[FlowState],
         now: Timestamp,
     ) -> Result<u32, StoreError> {
-        let name = match counter {
-            FlowCounter::OtpSends => "otp_sends",
-            FlowCounter::OtpAttempts => "otp_attempts",
-        };
+        let name = counter.as_str();
+        let states = counter.counted_in();
         let mut values: Item =
             HashMap::from([(":one".to_owned(), n(1)), (":limit".to_owned(), n(limit)), (":now".to_owned(), n(now.0))]);
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!(":s{i}")).collect();
@@ -395,19 +412,20 @@ impl Store for DynamoStore {
     }
 
     async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
+        let (update, mut values) = flow_writes(&c.transition)?;
+        values.insert(":from".to_owned(), s(c.transition.from.as_str()));
+        values.insert(":now".to_owned(), n(c.now.0));
+        values.insert(":presented".to_owned(), s(c.reset_token_hash.as_str()));
+        values.insert(":user".to_owned(), s(&c.user_id.0));
         let flow = Update::builder()
             .table_name(&self.table)
             .set_key(Some(flow_key(&c.flow_key)))
-            .update_expression("SET #state = :completed REMOVE reset_token_hash")
+            .update_expression(update)
             .condition_expression(
-                "#state = :verified AND expires_at > :now AND reset_token_hash = :reset AND user_id = :user",
+                "#state = :from AND expires_at > :now AND reset_token_hash = :presented AND user_id = :user",
             )
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":completed", s(FlowState::Completed.as_str()))
-            .expression_attribute_values(":verified", s(FlowState::Verified.as_str()))
-            .expression_attribute_values(":now", n(c.now.0))
-            .expression_attribute_values(":reset", s(c.reset_token_hash.as_str()))
-            .expression_attribute_values(":user", s(&c.user_id.0))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let user = Update::builder()
@@ -458,21 +476,6 @@ impl Store for DynamoStore {
             return Err(if transaction_conflict(&e) { StoreError::Conflict } else { unavailable(&e) });
         }
         Err(StoreError::Conflict)
-    }
-
-    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
-            .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
-            .expression_attribute_values(":audit", s("AUDIT#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
@@ -552,12 +555,12 @@ impl RateLimiter for DynamoStore {
         now: Timestamp,
     ) -> Result<RateDecision, StoreError> {
         let start = window_start(now, window_secs);
-        let end = Timestamp(start).plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
+        let end = start.plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("RL#{bucket}#{start}"), "RL")))
+            .set_key(Some(key(format!("RL#{bucket}#{}", start.0), "RL")))
             .update_expression("ADD #n :one SET expires_at = :exp")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", "n")

@@ -5,28 +5,50 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::ports::{OtpError, ProviderError};
+use crate::domain::base_url::{BaseUrlError, is_loopback, validate_base_url};
+use crate::ports::{OtpError, TruIdError};
 
 /// Bodies larger than this are not provider answers we expect.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A failure below the provider's own semantics.
+/// A failure below the provider's own semantics; each port's error type converts from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
+    /// No answer in time.
     Timeout,
     /// Connection or transport failure, or a 5xx; a fixed label, never a URL or body.
     Unavailable(String),
+    /// An answer we could not read; a fixed label.
     InvalidResponse(String),
 }
 
-impl From<CallError> for ProviderError {
+impl From<CallError> for TruIdError {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Timeout => ProviderError::Timeout,
-            CallError::Unavailable(s) => ProviderError::Unavailable(s),
-            CallError::InvalidResponse(s) => ProviderError::InvalidResponse(s),
+            CallError::Timeout => TruIdError::Timeout,
+            CallError::Unavailable(s) => TruIdError::Unavailable(s),
+            CallError::InvalidResponse(s) => TruIdError::InvalidResponse(s),
         }
     }
+}
+
+/// A provider client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The base URL breaks the rule of [`crate::domain::base_url`].
+    #[error("the {provider} base URL {reason}")]
+    BaseUrl {
+        /// Which provider.
+        provider: &'static str,
+        /// Why.
+        reason: BaseUrlError,
+    },
+    /// The TLS stack could not be set up.
+    #[error("the {provider} HTTP client could not be built")]
+    Build {
+        /// Which provider.
+        provider: &'static str,
+    },
 }
 
 impl From<CallError> for OtpError {
@@ -39,32 +61,10 @@ impl From<CallError> for OtpError {
     }
 }
 
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// A provider base URL must be HTTPS; plain HTTP is allowed only on loopback, for the local sandbox.
-pub fn validate_base_url(url: &Url) -> Result<(), &'static str> {
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(url) => {}
-        _ => return Err("must be an https:// URL (http:// only on loopback)"),
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err("must not carry a query, fragment or credentials");
-    }
-    Ok(())
-}
-
 /// A client for one provider: its timeout, redirects never followed (no SSRF through an answer),
 /// HTTPS enforced unless the base is loopback.
-pub fn build_client(base: &Url, timeout: Duration) -> Result<reqwest::Client, String> {
-    validate_base_url(base)?;
+pub fn build_client(provider: &'static str, base: &Url, timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    validate_base_url(base).map_err(|reason| ClientError::BaseUrl { provider, reason })?;
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(2)))
@@ -72,7 +72,7 @@ pub fn build_client(base: &Url, timeout: Duration) -> Result<reqwest::Client, St
         .https_only(!is_loopback(base))
         .user_agent(concat!("simguard/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("building an HTTP client: {e}"))
+        .map_err(|_| ClientError::Build { provider })
 }
 
 /// `base` + `path`, where `path` is built only from constants and validated values.
@@ -80,6 +80,7 @@ pub fn join(base: &Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))
 }
 
+/// A reqwest failure as a [`CallError`], with a fixed label.
 pub fn transport_error(e: &reqwest::Error) -> CallError {
     if e.is_timeout() {
         CallError::Timeout
@@ -89,6 +90,7 @@ pub fn transport_error(e: &reqwest::Error) -> CallError {
     }
 }
 
+/// The body, up to [`MAX_BODY_BYTES`].
 pub async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, CallError> {
     if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(CallError::InvalidResponse("body too large".into()));
@@ -113,14 +115,19 @@ pub fn decode_bytes<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Ca
     })
 }
 
+/// The body, strictly decoded.
 pub async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, CallError> {
     decode_bytes(&read_body(resp).await?)
 }
 
+/// When a call may be sent again.
 #[derive(Debug, Clone, Copy)]
 pub enum Retry {
     /// Reads and token requests: retry transport failures, timeouts and 5xx.
-    Idempotent { retries: u32 },
+    Idempotent {
+        /// At most this many more tries.
+        retries: u32,
+    },
     /// Creates and code checks: only when the request provably never reached the server.
     ConnectOnly,
 }
@@ -147,7 +154,7 @@ pub async fn send(retry: Retry, build: impl Fn() -> reqwest::RequestBuilder) -> 
 }
 
 /// Runs `call` with credentials picked from the secret; if the provider refuses them, re-reads the
-/// secret once (a rotated key, SECURITY.md §3.5) and tries again. A refused request did nothing, so
+/// secret once (a rotated key, docs/security.md R5) and tries again. A refused request did nothing, so
 /// repeating it is safe.
 pub async fn with_rotating_credentials<T, F, Fut>(
     secrets: &dyn crate::ports::SecretSource,

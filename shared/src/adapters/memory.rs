@@ -8,11 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::clock::Timestamp;
-use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, Session, User, UserId};
-use crate::ports::ratelimit::window_start;
+use crate::domain::time::window_start;
+use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
 use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
-use crate::random::TokenHash;
 
 #[derive(Default)]
 struct Data {
@@ -26,18 +24,49 @@ struct Data {
     audit: Vec<AuditRecord>,
 }
 
+/// Everything in one process's memory.
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The account's audit trail, oldest first (for tests and the local stack; the API never reads it).
+    pub fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.lock()?.audit.iter().filter(|a| &a.user_id == user).cloned().collect())
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Data>, StoreError> {
         self.data.lock().map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+    }
+}
+
+/// What a transition writes, as the DynamoDB update expression writes it.
+fn apply_writes(flow: &mut Flow, t: &Transition) {
+    let w = &t.writes;
+    flow.state = t.to;
+    if let Some(h) = &w.reset_token_hash {
+        flow.reset_token_hash = Some(h.clone());
+    }
+    if w.clear_reset_token {
+        flow.reset_token_hash = None;
+    }
+    if let Some(r) = w.reason {
+        flow.reason = Some(r);
+    }
+    if let Some(r) = &w.otp_reference {
+        flow.otp_reference = Some(r.clone());
+    }
+    if let Some(p) = &w.otp_provider {
+        flow.otp_provider = Some(p.clone());
+    }
+    if let Some(u) = w.sim_unverified {
+        flow.sim_unverified = u;
     }
 }
 
@@ -78,35 +107,10 @@ impl Store for MemoryStore {
         Ok(self.lock()?.flows.get(key).filter(|f| f.is_live(now)).cloned())
     }
 
-    async fn transition_flow(
-        &self,
-        key: &TokenHash,
-        from: FlowState,
-        to: FlowState,
-        update: FlowUpdate,
-        now: Timestamp,
-    ) -> Result<Flow, StoreError> {
+    async fn transition_flow(&self, key: &TokenHash, t: &Transition, now: Timestamp) -> Result<Flow, StoreError> {
         let mut d = self.lock()?;
-        let flow = d.flows.get_mut(key).filter(|f| f.is_live(now) && f.state == from).ok_or(StoreError::Conflict)?;
-        flow.state = to;
-        if let Some(check_id) = update.check_id {
-            flow.check_id = Some(check_id);
-        }
-        if let Some(h) = update.reset_token_hash {
-            flow.reset_token_hash = Some(h);
-        }
-        if let Some(r) = update.reason {
-            flow.reason = Some(r);
-        }
-        if let Some(r) = update.otp_reference {
-            flow.otp_reference = Some(r);
-        }
-        if let Some(p) = update.otp_provider {
-            flow.otp_provider = Some(p);
-        }
-        if let Some(u) = update.sim_unverified {
-            flow.sim_unverified = u;
-        }
+        let flow = d.flows.get_mut(key).filter(|f| f.is_live(now) && f.state == t.from).ok_or(StoreError::Conflict)?;
+        apply_writes(flow, t);
         Ok(flow.clone())
     }
 
@@ -115,10 +119,10 @@ impl Store for MemoryStore {
         key: &TokenHash,
         counter: FlowCounter,
         limit: u32,
-        states: &[FlowState],
         now: Timestamp,
     ) -> Result<u32, StoreError> {
         let mut d = self.lock()?;
+        let states = counter.counted_in();
         let flow =
             d.flows.get_mut(key).filter(|f| f.is_live(now) && states.contains(&f.state)).ok_or(StoreError::Conflict)?;
         let value = match counter {
@@ -136,7 +140,7 @@ impl Store for MemoryStore {
         let mut d = self.lock()?;
         let flow_ok = d.flows.get(&c.flow_key).is_some_and(|f| {
             f.is_live(c.now)
-                && f.state == FlowState::Verified
+                && f.state == c.transition.from
                 && f.user_id.as_ref() == Some(&c.user_id)
                 && f.reset_token_hash.as_ref() == Some(&c.reset_token_hash)
         });
@@ -144,8 +148,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         if let Some(f) = d.flows.get_mut(&c.flow_key) {
-            f.state = FlowState::Completed;
-            f.reset_token_hash = None;
+            apply_writes(f, &c.transition);
         }
         if let Some(u) = d.users.get_mut(&c.user_id) {
             u.password_hash = c.new_password_hash.clone();
@@ -158,10 +161,6 @@ impl Store for MemoryStore {
             client_ip: c.client_ip,
         });
         Ok(())
-    }
-
-    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
-        Ok(self.lock()?.audit.iter().filter(|a| &a.user_id == user).cloned().collect())
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
@@ -209,8 +208,8 @@ impl RateLimiter for MemoryStore {
         now: Timestamp,
     ) -> Result<RateDecision, StoreError> {
         let start = window_start(now, window_secs);
-        let end = Timestamp(start).plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
-        let key = format!("{bucket}#{start}");
+        let end = start.plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
+        let key = format!("{bucket}#{}", start.0);
         let mut d = self.lock()?;
         d.counters.retain(|_, (_, exp)| *exp > now);
         let entry = d.counters.entry(key).or_insert((0, end));

@@ -1,11 +1,16 @@
-//! Implementations of the ports.
+//! Implementations of the ports. Adapters depend on the ports and the domain, never on the
+//! configuration, the handlers or each other's callers (docs/architecture.md).
 
+pub mod argon2;
+pub mod clock;
 pub mod dynamo;
 pub mod http_client;
 pub mod memory;
+pub mod metrics;
 pub mod notify;
+pub mod random;
+pub mod secrets;
 pub mod secrets_manager;
 pub mod truid_http;
 pub mod twilio;
-pub mod unused;
 pub mod vonage;

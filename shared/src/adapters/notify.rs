@@ -13,10 +13,12 @@ pub struct OutboxNotifier {
 }
 
 impl OutboxNotifier {
+    /// An empty outbox.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Everything sent so far, oldest first.
     pub fn sent(&self) -> Vec<Notification> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }

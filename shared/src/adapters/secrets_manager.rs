@@ -1,6 +1,6 @@
 //! Provider credentials from one AWS Secrets Manager secret (a JSON object), cached in the execution
 //! environment for at most five minutes, re-read at once when a provider refuses them (a rotation),
-//! never cached when the read fails (SECURITY.md §3.5).
+//! never cached when the read fails (docs/security.md R5).
 //!
 //! The secret's keys: `truid_client_id`, `truid_client_secret`, `vonage_api_key`,
 //! `vonage_api_secret`, `twilio_account_sid`, `twilio_auth_token`, `password_pepper` (all strings,
@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::clock::{Clock, Timestamp};
-use crate::ports::{ProviderSecrets, SecretSource, SecretsError};
+use crate::domain::Timestamp;
+use crate::ports::{Clock, ProviderSecrets, SecretSource, SecretsError};
 
-/// Every key the secret may hold (README.md, "The provider secret").
+/// Every key the secret may hold (README.md, "Configuration").
 pub const SECRET_KEYS: &[&str] = &[
     "truid_client_id",
     "truid_client_secret",
@@ -95,6 +95,7 @@ pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -
     Ok(json)
 }
 
+/// The secret in Secrets Manager, cached.
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
@@ -105,6 +106,7 @@ pub struct SecretsManagerSource {
 }
 
 impl SecretsManagerSource {
+    /// Reads `secret_id`, keeping it for `ttl_secs` (at most [`MAX_TTL_SECS`]).
     pub fn new(
         client: aws_sdk_secretsmanager::Client,
         secret_id: String,

@@ -10,23 +10,24 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::adapters::http_client::{Retry, build_client, decode, join, read_body, send};
-use crate::clock::{Clock, Timestamp};
-use crate::domain::Phone;
-use crate::domain::outcome::CheckStatus;
+use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, read_body, send};
+use crate::domain::{CheckStatus, Phone, Timestamp};
 use crate::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
-use crate::ports::{ProviderError, SecretSource, TruId};
+use crate::ports::{Clock, SecretSource, TruId, TruIdError};
 
 /// Scopes requested for the one token this client caches.
 pub const SCOPES: &str = "coverage subscriber_check sim_check";
 /// Refresh this long before the token expires, so no request goes out with a token about to die.
 pub const TOKEN_REFRESH_MARGIN_SECS: i64 = 60;
 
+/// Where tru.ID is and how long a call may take.
 #[derive(Debug, Clone)]
 pub struct TruIdHttpConfig {
+    /// `https://{eu,in,us}.api.tru.id`, an IDlayr host, or the sandbox on loopback.
     pub base_url: Url,
+    /// Per call.
     pub timeout: Duration,
 }
 
@@ -36,6 +37,7 @@ struct CachedToken {
     expires_at: Timestamp,
 }
 
+/// The tru.ID client, with its token cache.
 pub struct TruIdClient {
     http: reqwest::Client,
     base: Url,
@@ -53,7 +55,7 @@ struct ProblemBody {
 }
 
 /// Turns a non-2xx answer into a typed error.
-async fn problem(resp: reqwest::Response) -> ProviderError {
+async fn problem(resp: reqwest::Response) -> TruIdError {
     let status = resp.status().as_u16();
     if status == 429 {
         let retry_after_secs = resp
@@ -61,13 +63,13 @@ async fn problem(resp: reqwest::Response) -> ProviderError {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        return ProviderError::RateLimited { retry_after_secs };
+        return TruIdError::RateLimited { retry_after_secs };
     }
     if status == 401 || status == 403 {
-        return ProviderError::Unauthorized;
+        return TruIdError::Unauthorized;
     }
     if status >= 500 {
-        return ProviderError::Unavailable(format!("status {status}"));
+        return TruIdError::Unavailable(format!("status {status}"));
     }
     let slug = read_body(resp)
         .await
@@ -76,7 +78,7 @@ async fn problem(resp: reqwest::Response) -> ProviderError {
         .and_then(|p| p.kind)
         .and_then(|t| t.rsplit_once('#').map(|(_, s)| s.to_owned()))
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
-    ProviderError::Problem { status, slug }
+    TruIdError::Problem { status, slug }
 }
 
 #[derive(Deserialize)]
@@ -136,8 +138,13 @@ struct SimCheckBody {
 }
 
 impl TruIdClient {
-    pub fn new(config: TruIdHttpConfig, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let http = build_client(&config.base_url, config.timeout).map_err(|e| format!("tru.ID base URL {e}"))?;
+    /// A client; nothing is fetched until the first call.
+    pub fn new(
+        config: TruIdHttpConfig,
+        secrets: Arc<dyn SecretSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ClientError> {
+        let http = build_client("tru.ID", &config.base_url, config.timeout)?;
         let mut base = config.base_url;
         let path = base.path().trim_end_matches('/').to_owned();
         base.set_path(&path);
@@ -149,11 +156,11 @@ impl TruIdClient {
         join(&self.base, path)
     }
 
-    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<CachedToken, ProviderError> {
-        let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| ProviderError::Unauthorized)?;
+    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<CachedToken, TruIdError> {
+        let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| TruIdError::Unauthorized)?;
         let (Some(client_id), Some(secret)) = (secrets.truid_client_id.clone(), secrets.truid_client_secret.clone())
         else {
-            return Err(ProviderError::Unauthorized);
+            return Err(TruIdError::Unauthorized);
         };
         let url = self.url("/oauth2/v1/token");
         let resp = send(Retry::Idempotent { retries: 2 }, || {
@@ -168,7 +175,7 @@ impl TruIdClient {
         }
         let body: TokenBody = decode(resp).await?;
         if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
-            return Err(ProviderError::InvalidResponse("token".into()));
+            return Err(TruIdError::InvalidResponse("token".into()));
         }
         Ok(CachedToken {
             client_id,
@@ -179,7 +186,7 @@ impl TruIdClient {
 
     /// A bearer token from the cache, refreshed when it is within the margin of expiry. Failures are
     /// returned, never cached.
-    async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, ProviderError> {
+    async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, TruIdError> {
         let mut slot = self.token.lock().await;
         let now = self.clock.now();
         if let Some(t) = slot.as_ref() {
@@ -216,7 +223,7 @@ impl TruIdClient {
         &self,
         retry: Retry,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<reqwest::Response, TruIdError> {
         let token = self.bearer(false).await?;
         let resp = send(retry, || build(token.expose_secret())).await?;
         if !matches!(resp.status().as_u16(), 401 | 403) {
@@ -227,9 +234,9 @@ impl TruIdClient {
         Ok(send(retry, || build(token.expose_secret())).await?)
     }
 
-    fn report(expected: &CheckId, body: CheckBody) -> Result<SubscriberCheckReport, ProviderError> {
+    fn report(expected: &CheckId, body: CheckBody) -> Result<SubscriberCheckReport, TruIdError> {
         if CheckId::parse(&body.check_id).as_ref() != Some(expected) {
-            return Err(ProviderError::InvalidResponse("check_id differs".into()));
+            return Err(TruIdError::InvalidResponse("check_id differs".into()));
         }
         Ok(SubscriberCheckReport {
             status: CheckStatus::parse(&body.status),
@@ -249,27 +256,27 @@ impl TruIdClient {
 
 #[async_trait]
 impl TruId for TruIdClient {
-    async fn coverage(&self, ip: IpAddr) -> Result<Coverage, ProviderError> {
+    async fn coverage(&self, ip: IpAddr) -> Result<Coverage, TruIdError> {
         // `IpAddr`'s Display is digits, dots, colons and hex only: safe as a path segment.
         let url = self.url(&format!("/coverage/v0.1/device_ips/{ip}"));
         let resp = self.authed(Retry::Idempotent { retries: 1 }, |t| self.http.get(&url).bearer_auth(t)).await?;
         match resp.status().as_u16() {
             200 => {
                 let body: ReachabilityBody = decode(resp).await?;
-                let has = |p: &str| body.products.iter().any(|x| x.product_id.eq_ignore_ascii_case(p));
-                Ok(Coverage { subscriber_check: has("SUK"), sim_check: has("SCK") })
+                let silent = body.products.iter().any(|x| x.product_id.eq_ignore_ascii_case("SUK"));
+                Ok(if silent { Coverage::SubscriberCheck } else { Coverage::None })
             }
             400 | 404 | 412 => match problem(resp).await {
-                ProviderError::Problem { status: 400, slug } if slug.as_deref() != Some("mno_not_supported") => {
-                    Err(ProviderError::Problem { status: 400, slug })
+                TruIdError::Problem { status: 400, slug } if slug.as_deref() != Some("mno_not_supported") => {
+                    Err(TruIdError::Problem { status: 400, slug })
                 }
-                _ => Ok(Coverage::NONE),
+                _ => Ok(Coverage::None),
             },
             _ => Err(problem(resp).await),
         }
     }
 
-    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, ProviderError> {
+    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, TruIdError> {
         let url = self.url("/subscriber_check/v0.2/checks");
         let body = serde_json::json!({
             "phone_number": check.phone.e164(),
@@ -283,12 +290,12 @@ impl TruId for TruIdClient {
         }
         let created: CreateBody = decode(resp).await?;
         let check_id =
-            CheckId::parse(&created.check_id).ok_or_else(|| ProviderError::InvalidResponse("check_id".into()))?;
-        let check_url = Url::parse(&created.links.check_url.href)
-            .map_err(|_| ProviderError::InvalidResponse("check_url".into()))?;
+            CheckId::parse(&created.check_id).ok_or_else(|| TruIdError::InvalidResponse("check_id".into()))?;
+        let check_url =
+            Url::parse(&created.links.check_url.href).map_err(|_| TruIdError::InvalidResponse("check_url".into()))?;
         // The browser is sent to this URL: only ever to the provider we configured.
         if !self.same_origin(&check_url) {
-            return Err(ProviderError::InvalidResponse("check_url host".into()));
+            return Err(TruIdError::InvalidResponse("check_url host".into()));
         }
         Ok(CreatedCheck {
             check_id,
@@ -301,7 +308,7 @@ impl TruId for TruIdClient {
         &self,
         id: &CheckId,
         code: &CheckCode,
-    ) -> Result<SubscriberCheckReport, ProviderError> {
+    ) -> Result<SubscriberCheckReport, TruIdError> {
         let url = self.url(&format!("/subscriber_check/v0.2/checks/{}", id.expose()));
         let body = serde_json::json!([{ "op": "add", "path": "/code", "value": code.expose() }]);
         let resp = self
@@ -319,7 +326,7 @@ impl TruId for TruIdClient {
         Self::report(id, decode(resp).await?)
     }
 
-    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, ProviderError> {
+    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, TruIdError> {
         let url = self.url(&format!("/subscriber_check/v0.2/checks/{}", id.expose()));
         let resp = self.authed(Retry::Idempotent { retries: 1 }, |t| self.http.get(&url).bearer_auth(t)).await?;
         if resp.status().as_u16() != 200 {
@@ -333,7 +340,7 @@ impl TruId for TruIdClient {
         phone: &Phone,
         reference_id: &str,
         period_minutes: u32,
-    ) -> Result<SimCheckReport, ProviderError> {
+    ) -> Result<SimCheckReport, TruIdError> {
         let url = self.url("/sim_check/v0.1/checks");
         let body =
             serde_json::json!({ "phone_number": phone.e164(), "reference_id": reference_id, "period": period_minutes });

@@ -9,28 +9,31 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::adapters::http_client::{Retry, build_client, decode, join, read_body, send, with_rotating_credentials};
+use crate::adapters::http_client::{
+    ClientError, Retry, build_client, decode, join, read_body, send, with_rotating_credentials,
+};
 use crate::domain::Phone;
-use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource};
+use crate::ports::{
+    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, TwilioServiceSid,
+};
 
+/// Where Twilio Verify is, and which Service sends the codes.
 #[derive(Debug, Clone)]
 pub struct TwilioConfig {
+    /// `https://verify.twilio.com`, or the sandbox on loopback.
     pub base_url: Url,
+    /// Per call.
     pub timeout: Duration,
-    /// `VA` + 32 hex: the Verify Service (code length, friendly name and Fraud Guard live there).
-    pub service_sid: String,
+    /// The Verify Service (code length, friendly name and Fraud Guard live there).
+    pub service_sid: TwilioServiceSid,
 }
 
-/// `^VA[0-9a-fA-F]{32}$`
-pub fn valid_service_sid(sid: &str) -> bool {
-    sid.len() == 34 && sid.starts_with("VA") && sid[2..].bytes().all(|c| c.is_ascii_hexdigit())
-}
-
+/// The Twilio Verify v2 client.
 pub struct Twilio {
     http: reqwest::Client,
     base: Url,
     secrets: Arc<dyn SecretSource>,
-    service_sid: String,
+    service_sid: TwilioServiceSid,
 }
 
 #[derive(Deserialize)]
@@ -51,11 +54,9 @@ struct TwilioError {
 }
 
 impl Twilio {
-    pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, String> {
-        if !valid_service_sid(&config.service_sid) {
-            return Err("the Twilio Verify service SID must be VA followed by 32 hex digits".into());
-        }
-        let http = build_client(&config.base_url, config.timeout).map_err(|e| format!("Twilio base URL {e}"))?;
+    /// A client; nothing is sent until the first call.
+    pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
+        let http = build_client("Twilio", &config.base_url, config.timeout)?;
         Ok(Self { http, base: config.base_url, secrets, service_sid: config.service_sid })
     }
 
@@ -66,7 +67,7 @@ impl Twilio {
         secret: &SecretString,
         form: &[(&str, &str)],
     ) -> Result<Result<reqwest::Response, (u16, Option<u32>)>, OtpError> {
-        let url = join(&self.base, &format!("/v2/Services/{}/{path}", self.service_sid));
+        let url = join(&self.base, &format!("/v2/Services/{}/{path}", self.service_sid.as_str()));
         let resp =
             send(Retry::ConnectOnly, || self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(form))
                 .await?;

@@ -10,18 +10,23 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::adapters::http_client::{Retry, build_client, decode, join, read_body, send, with_rotating_credentials};
+use crate::adapters::http_client::{
+    ClientError, Retry, build_client, decode, join, read_body, send, with_rotating_credentials,
+};
 use crate::domain::Phone;
 use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource};
 
-/// The code Vonage generates: 6 digits (≈ 20 bits; SECURITY.md C2).
+/// The code Vonage generates: 6 digits (≈ 20 bits; docs/security.md C2).
 const CODE_LENGTH: &str = "6";
 /// How long a v1 PIN / v2 channel lives, in seconds: inside our 10-minute flow.
 const CODE_TTL_SECS: u32 = 300;
 
+/// Where Vonage is and how its SMS reads.
 #[derive(Debug, Clone)]
 pub struct VonageConfig {
+    /// `https://api.nexmo.com`, or the sandbox on loopback.
     pub base_url: Url,
+    /// Per call.
     pub timeout: Duration,
     /// Shown in the SMS ("Your <brand> code is …"): 1–18 characters.
     pub brand: String,
@@ -35,8 +40,8 @@ struct Vonage {
 }
 
 impl Vonage {
-    fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, String> {
-        let http = build_client(&config.base_url, config.timeout).map_err(|e| format!("Vonage base URL {e}"))?;
+    fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
+        let http = build_client("Vonage", &config.base_url, config.timeout)?;
         Ok(Self { http, base: config.base_url, secrets, brand: config.brand })
     }
 }
@@ -86,7 +91,8 @@ struct V1Answer {
 pub struct VonageV1(Vonage);
 
 impl VonageV1 {
-    pub fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, String> {
+    /// A client; nothing is sent until the first call.
+    pub fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         Vonage::new(config, secrets).map(Self)
     }
 
@@ -201,7 +207,8 @@ struct V2Problem {
 pub struct VonageV2(Vonage);
 
 impl VonageV2 {
-    pub fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, String> {
+    /// A client; nothing is sent until the first call.
+    pub fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         Vonage::new(config, secrets).map(Self)
     }
 

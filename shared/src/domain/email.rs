@@ -3,21 +3,27 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A normalised email address: one mailbox, one account.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
+/// Why an email address was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
+    /// Nothing typed.
     #[error("no email address given")]
     Empty,
+    /// Not an address.
     #[error("that is not an email address")]
     Invalid,
+    /// Longer than 254 characters.
     #[error("an email address has at most 254 characters")]
     TooLong,
 }
 
 impl Email {
+    /// The longest address accepted.
     pub const MAX_LEN: usize = 254;
 
     /// Trims, lower-cases (no real provider has case-sensitive mailboxes, and treating them as such
@@ -42,10 +48,12 @@ impl Email {
         Ok(Email(trimmed.to_lowercase()))
     }
 
+    /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The part before `@`.
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map_or(&self.0, |(l, _)| l)
     }

@@ -1,26 +1,23 @@
 //! A flow is one server-side record per password reset or login, keyed by the hash of the token in
-//! the browser's `__Host-` flow cookie. Every step is one conditional transition from a named state;
-//! a step out of order finds the wrong state and is refused.
-//!
-//! Reset, silent: `started` → `check_pending` → (callback claims it) `check_claimed` → `verified` →
-//! `completed`. Reset, SMS: `started` or `check_failed` → `sim_ok` → `otp_sent` → `verified` →
-//! `completed`. Login: `password_ok` → `sim_ok` → `otp_sent` → `completed` (a session is issued).
-//! Ends: `rejected` (mismatch, SIM changed, no SIM answer) and `locked` (too many codes or sends).
+//! the browser's `__Host-` flow cookie. Its states and the steps between them are in
+//! [`crate::domain::transitions`]; the diagrams are in docs/architecture.md.
 
 use std::net::IpAddr;
 
-use crate::clock::Timestamp;
-use crate::domain::UserId;
-use crate::random::TokenHash;
+use crate::domain::{Timestamp, TokenHash, UserId};
 
+/// What a flow is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowKind {
+    /// A password reset: proves the phone, then sets a new password.
     Reset,
+    /// A sign-in: the password was right; the phone is the second factor.
     Login,
 }
 
 impl FlowKind {
+    /// The stable label for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reset => "reset",
@@ -29,23 +26,51 @@ impl FlowKind {
     }
 }
 
+/// Where a flow is. Stored as its snake-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowState {
+    /// A reset without a silent check (not covered, unknown email): the SIM check comes next.
     Started,
+    /// A reset whose SubscriberCheck was created; waiting for the operator's redirect.
     CheckPending,
+    /// The callback claimed the flow and is exchanging the code.
     CheckClaimed,
+    /// The silent check could not complete (no verdict): the SMS path is open.
     CheckFailed,
+    /// A login whose password was right; the SIM check comes next.
     PasswordOk,
+    /// The SIM-swap gate passed: a code may be sent.
     SimOk,
+    /// A code was sent (or, for an unknown email, pretended to be).
     OtpSent,
+    /// A reset proved the phone: the new password may be set.
     Verified,
+    /// Done: password changed, or signed in.
     Completed,
+    /// Refused for good (mismatch, SIM changed, no SIM answer).
     Rejected,
+    /// Too many wrong codes.
     Locked,
 }
 
 impl FlowState {
+    /// Every state.
+    pub const ALL: [FlowState; 11] = [
+        Self::Started,
+        Self::CheckPending,
+        Self::CheckClaimed,
+        Self::CheckFailed,
+        Self::PasswordOk,
+        Self::SimOk,
+        Self::OtpSent,
+        Self::Verified,
+        Self::Completed,
+        Self::Rejected,
+        Self::Locked,
+    ];
+
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Started => "started",
@@ -61,18 +86,9 @@ impl FlowState {
             Self::Locked => "locked",
         }
     }
-
-    /// Where a flow of `kind` may ask for the SIM check that opens the SMS path.
-    pub fn may_sim_check(self, kind: FlowKind) -> bool {
-        match kind {
-            // Not covered, unknown email, or a silent check that failed without a mismatch.
-            FlowKind::Reset => matches!(self, Self::Started | Self::CheckFailed),
-            FlowKind::Login => self == Self::PasswordOk,
-        }
-    }
 }
 
-/// Why a flow stopped: fixed codes, the only thing a page ever shows (SECURITY.md G2, B6).
+/// Why a flow stopped: fixed codes, the only thing a page ever shows (docs/security.md G2, B6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowReason {
@@ -89,6 +105,7 @@ pub enum FlowReason {
 }
 
 impl FlowReason {
+    /// The code a page maps to a sentence.
     pub fn code(self) -> &'static str {
         match self {
             Self::NoMatch => "no_match",
@@ -100,14 +117,18 @@ impl FlowReason {
     }
 }
 
+/// One password reset or login, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Flow {
+    /// SHA-256 of the flow cookie's token.
     pub key: TokenHash,
+    /// Reset or login.
     pub kind: FlowKind,
     /// `None` when the email matched no account: the flow still exists so that every answer looks
-    /// the same (SECURITY.md A1), but no step can ever verify it and no SMS is ever sent for it.
+    /// the same (docs/security.md A1), but no step can ever verify it and no SMS is ever sent for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// Where it is.
     pub state: FlowState,
     /// The tru.ID SubscriberCheck bound to this flow. Secret-equivalent: it is the path of `check_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,44 +136,77 @@ pub struct Flow {
     /// Hash of the single-use reset token issued when the possession proof succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_token_hash: Option<TokenHash>,
+    /// Why it stopped, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<FlowReason>,
-    /// The OTP provider's handle on the verification in flight (Vonage `request_id`, Twilio `sid`),
-    /// and which provider it belongs to.
+    /// The OTP provider's handle on the verification in flight (Vonage `request_id`, Twilio `sid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_reference: Option<String>,
+    /// Which OTP provider `otp_reference` belongs to (`vonage-v1`, `vonage-v2`, `twilio`): a code is
+    /// checked only with the provider that sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_provider: Option<String>,
-    /// SMS sends and code checks so far, each counted atomically *before* the provider call.
+    /// SMS sends so far, each counted atomically *before* the provider call.
     pub otp_sends: u32,
+    /// Code checks so far, each counted atomically *before* the provider call.
     pub otp_attempts: u32,
     /// The SMS path was opened without a SIM answer (login, `allow_with_notice`): tighter limits.
     pub sim_unverified: bool,
+    /// The address that started it (for the owner's notification).
     pub client_ip: IpAddr,
+    /// The browser that started it (for the owner's notification).
     pub user_agent: String,
+    /// When it started.
     pub created_at: Timestamp,
+    /// When it dies; every read treats it as absent from then on.
     pub expires_at: Timestamp,
 }
 
+/// How a flow begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowOrigin {
+    /// A reset whose SubscriberCheck was created: the device opens `check_url` next.
+    ResetSilent {
+        /// The check bound to the flow.
+        check_id: String,
+    },
+    /// A reset on the SMS path (not covered, no check, or an unknown email).
+    ResetSms,
+    /// A sign-in whose password was right.
+    Login,
+}
+
+/// Everything a new flow is made of, besides its key.
+#[derive(Debug, Clone)]
+pub struct NewFlow {
+    /// How it begins.
+    pub origin: FlowOrigin,
+    /// The account, if the email matched one.
+    pub user_id: Option<UserId>,
+    /// The caller's address.
+    pub client_ip: IpAddr,
+    /// The caller's browser.
+    pub user_agent: String,
+    /// Now.
+    pub now: Timestamp,
+    /// How long it lives.
+    pub ttl_secs: i64,
+}
+
 impl Flow {
-    /// A new flow in `state`, alive for `ttl_secs`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        key: TokenHash,
-        kind: FlowKind,
-        user_id: Option<UserId>,
-        state: FlowState,
-        client_ip: IpAddr,
-        user_agent: String,
-        now: Timestamp,
-        ttl_secs: i64,
-    ) -> Flow {
+    /// A new flow: its kind, first state and bound check follow from how it begins.
+    pub fn start(key: TokenHash, new: NewFlow) -> Flow {
+        let (kind, state, check_id) = match new.origin {
+            FlowOrigin::ResetSilent { check_id } => (FlowKind::Reset, FlowState::CheckPending, Some(check_id)),
+            FlowOrigin::ResetSms => (FlowKind::Reset, FlowState::Started, None),
+            FlowOrigin::Login => (FlowKind::Login, FlowState::PasswordOk, None),
+        };
         Flow {
             key,
             kind,
-            user_id,
+            user_id: new.user_id,
             state,
-            check_id: None,
+            check_id,
             reset_token_hash: None,
             reason: None,
             otp_reference: None,
@@ -160,32 +214,20 @@ impl Flow {
             otp_sends: 0,
             otp_attempts: 0,
             sim_unverified: false,
-            client_ip,
-            user_agent,
-            created_at: now,
-            expires_at: now.plus_secs(ttl_secs),
+            client_ip: new.client_ip,
+            user_agent: new.user_agent,
+            created_at: new.now,
+            expires_at: new.now.plus_secs(new.ttl_secs),
         }
     }
 
+    /// Whether it is still alive at `now`.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.expires_at > now
     }
-}
 
-/// The fields a transition may set; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlowUpdate {
-    pub check_id: Option<String>,
-    pub reset_token_hash: Option<TokenHash>,
-    pub reason: Option<FlowReason>,
-    pub otp_reference: Option<String>,
-    pub otp_provider: Option<String>,
-    pub sim_unverified: Option<bool>,
-}
-
-/// The per-flow counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowCounter {
-    OtpSends,
-    OtpAttempts,
+    /// Seconds it has left at `now` (what a cookie issued now may live).
+    pub fn remaining_secs(&self, now: Timestamp) -> i64 {
+        now.secs_until(self.expires_at)
+    }
 }

@@ -1,16 +1,25 @@
-//! Types that cannot hold invalid values, and the rules that need no I/O.
+//! Types that cannot hold invalid values, and the rules that need no I/O. Nothing here imports
+//! from another layer of the crate, reads a clock, or touches the network (docs/architecture.md).
 
+pub mod base_url;
+pub mod check;
 pub mod email;
 pub mod flow;
-pub mod outcome;
 pub mod password;
 pub mod phone;
 pub mod sim_policy;
+pub mod sim_window;
+pub mod time;
+pub mod token;
+pub mod transitions;
 pub mod user;
 
+pub use check::{CheckOutcome, CheckStatus};
 pub use email::{Email, EmailError};
-pub use flow::{Flow, FlowCounter, FlowKind, FlowReason, FlowState, FlowUpdate};
-pub use outcome::CheckOutcome;
-pub use password::{HashCost, Password, PasswordHash, PasswordHasher, PasswordPolicy, PasswordRejection};
+pub use flow::{Flow, FlowKind, FlowOrigin, FlowReason, FlowState, NewFlow};
+pub use password::{Password, PasswordHash, PasswordPolicy, PasswordRejection};
 pub use phone::{Phone, PhoneError};
+pub use time::Timestamp;
+pub use token::{Token, TokenHash};
+pub use transitions::{FlowCounter, FlowEvent, FlowWrites, OutOfOrder, Transition};
 pub use user::{Session, User, UserId};

@@ -9,20 +9,27 @@ use std::fmt;
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 
+/// Why a phone number was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
+    /// Nothing typed.
     #[error("no phone number given")]
     Empty,
+    /// No `+` and country code.
     #[error("the number must start with + and the country code")]
     MissingCountryCode,
+    /// Letters or symbols.
     #[error("the number may contain only digits, spaces, dots, dashes and brackets")]
     InvalidCharacters,
+    /// Too short or too long.
     #[error("an international number has 7 to 15 digits")]
     Length,
 }
 
 impl Phone {
+    /// Fewest digits of an international number.
     pub const MIN_DIGITS: usize = 7;
+    /// Most digits of an international number (E.164).
     pub const MAX_DIGITS: usize = 15;
 
     /// Parses what a person types: `+44 7700 900000`, `+44 (0)7700-900000` is not accepted (the

@@ -1,10 +1,16 @@
-//! The SIM-swap gate (SECURITY.md C1, E1–E3): one place decides whether a phone may receive an SMS
-//! code, from a tru.ID SIMCheck and the account's history. One constant, the window, drives both the
-//! tru.ID `period` and the new-account grace.
+//! The SIM-swap gate (docs/security.md C1, E1–E3): one place decides whether a phone may receive an
+//! SMS code, from a tru.ID SIMCheck and the account's history. One constant, the window, drives both
+//! the tru.ID `period` and the new-account grace.
 
-use crate::clock::Timestamp;
-use crate::domain::FlowKind;
-use crate::domain::outcome::CheckStatus;
+use crate::domain::check::CheckStatus;
+use crate::domain::sim_window::change_possibly_within;
+use crate::domain::{FlowKind, Timestamp};
+
+/// SMS sends per flow when the SMS path was opened without a SIM answer (login,
+/// `allow_with_notice`): the "tighter limits" of docs/security.md R2.
+pub const UNVERIFIED_SENDS: u32 = 1;
+/// Code checks per flow in the same case.
+pub const UNVERIFIED_ATTEMPTS: u32 = 3;
 
 /// What the SIMCheck said, reduced to what the policy needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,31 +21,6 @@ pub enum SimSignal {
     Changed,
     /// No answer: unsupported number or network, operator error, timeout, provider down.
     Unavailable,
-}
-
-/// The lower bound, in minutes, of each `sim_change_within` bucket (tru.ID SimChangeWithin):
-/// 60 = "0–1 h", 360 = "1h01m–6 h", …, 525601 = "> 365 d".
-fn bucket_lower_bound(upper: u32) -> Option<u32> {
-    Some(match upper {
-        60 => 0,
-        360 => 61,
-        720 => 361,
-        1440 => 721,
-        2880 => 1441,
-        4320 => 2881,
-        10080 => 4321,
-        43200 => 10081,
-        129600 => 43201,
-        259200 => 129601,
-        525600 => 259201,
-        525601 => 525601,
-        _ => return None,
-    })
-}
-
-/// Whether a `sim_change_within` bucket may lie inside the window. An unknown bucket may.
-pub fn change_possibly_within(sim_change_within: u32, window_minutes: u32) -> bool {
-    bucket_lower_bound(sim_change_within).is_none_or(|lower| lower < window_minutes)
 }
 
 /// From a SIMCheck (or SubscriberCheck) answer. `sim_change_within`, when the operator gives it, is
@@ -64,29 +45,37 @@ pub fn signal(
 }
 
 /// When tru.ID cannot answer for a login: refuse (default) or let the OTP go ahead with tighter
-/// limits, an email to the owner and an alarm (SECURITY.md §3.2). Resets always refuse.
+/// limits, an email to the owner and an alarm (docs/security.md R2). Resets always refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnavailablePolicy {
+    /// Refuse the login.
     Deny,
+    /// Let it go ahead with tighter limits, an email to the owner and an alarm.
     AllowWithNotice,
 }
 
+/// What the gate decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimVerdict {
+    /// The SIM did not change within the window.
     Pass,
     /// Login only: the SIM changed, but the account is new and has never proven its phone.
     PassNewAccountGrace,
     /// Login only, under `AllowWithNotice`: no SIM answer; the OTP goes ahead, watched.
     PassUnverified,
+    /// The SIM changed within the window: no SMS.
     BlockSimChanged,
+    /// No SIM answer, and the policy refuses.
     BlockUnavailable,
 }
 
 impl SimVerdict {
+    /// Whether an SMS may be sent.
     pub fn passes(self) -> bool {
         matches!(self, Self::Pass | Self::PassNewAccountGrace | Self::PassUnverified)
     }
 
+    /// The stable label for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -98,15 +87,21 @@ impl SimVerdict {
     }
 }
 
+/// The gate's configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct SimPolicy {
+    /// The SIM-change window, in minutes (also tru.ID's `period`).
     pub window_minutes: u32,
+    /// What a login does without a SIM answer.
     pub login_when_unavailable: UnavailablePolicy,
 }
 
+/// What the gate needs to know of the account.
 #[derive(Debug, Clone, Copy)]
 pub struct Account {
+    /// When it was registered (server-set).
     pub registered_at: Timestamp,
+    /// When its phone was first proven, if ever.
     pub phone_verified_at: Option<Timestamp>,
 }
 
@@ -118,6 +113,7 @@ impl SimPolicy {
         account.phone_verified_at.is_none() && account.registered_at > now.minus_secs(window_secs)
     }
 
+    /// The verdict for a flow of `kind`, given the SIM signal and the account's history.
     pub fn decide(&self, kind: FlowKind, signal: SimSignal, account: Account, now: Timestamp) -> SimVerdict {
         match (signal, kind) {
             (SimSignal::NoChange, _) => SimVerdict::Pass,
@@ -138,7 +134,8 @@ impl SimPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock};
+    use crate::adapters::clock::ManualClock;
+    use crate::ports::Clock;
 
     const DAY: i64 = 86400;
     const WEEK: u32 = 10080;
@@ -147,7 +144,7 @@ mod tests {
         SimPolicy { window_minutes: WEEK, login_when_unavailable: p }
     }
 
-    /// SECURITY.md §2 #16, with an injected clock.
+    /// docs/security.md S16, with an injected clock.
     #[test]
     fn the_window_edges() {
         let clock = ManualClock::new(Timestamp(1_800_000_000));

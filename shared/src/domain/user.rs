@@ -1,10 +1,10 @@
+//! Accounts and signed-in sessions.
+
 use std::fmt;
 
-use crate::clock::Timestamp;
-use crate::domain::{Email, PasswordHash, Phone};
-use crate::random::TokenHash;
+use crate::domain::{Email, PasswordHash, Phone, Timestamp, TokenHash};
 
-/// Random, opaque, 128-bit hex. Safe to log.
+/// An account's id: random, opaque, 128-bit hex. Safe to log.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub String);
@@ -21,11 +21,16 @@ impl fmt::Display for UserId {
     }
 }
 
+/// An account.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
+    /// Its id.
     pub id: UserId,
+    /// Its email address (normalised; one account per address).
     pub email: Email,
+    /// The phone number on record, E.164.
     pub phone: Phone,
+    /// Argon2id PHC string.
     pub password_hash: PasswordHash,
     /// Set by the server at registration; never changed (a phone change does not reset it).
     pub created_at: Timestamp,
@@ -39,9 +44,14 @@ pub struct User {
 /// A signed-in browser. Keyed by the hash of the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
+    /// SHA-256 of the session cookie's token.
     pub key: TokenHash,
+    /// Whose it is.
     pub user_id: UserId,
+    /// The account's credential version when it was issued: an older one is dead.
     pub credential_version: u64,
+    /// When it was issued.
     pub created_at: Timestamp,
+    /// When it dies.
     pub expires_at: Timestamp,
 }

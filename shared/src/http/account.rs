@@ -1,4 +1,4 @@
-//! Accounts: register, login, logout, me.
+//! Accounts (function `account`): register, login (the first factor), logout, me.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -6,29 +6,31 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::SharedApp;
-use crate::domain::{Email, Flow, FlowKind, FlowState, PasswordPolicy, Phone, User, UserId};
+use crate::app::PasswordApp;
+use crate::domain::{Email, Flow, FlowOrigin, NewFlow, PasswordPolicy, Phone, User, UserId};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
-use crate::http::flow_support::notify;
 use crate::http::limits::{HOUR, QUARTER_HOUR, email_key, enforce, ip_key};
+use crate::http::support::notify;
 use crate::http::{ApiJson, ClientMeta, Problem};
-use crate::metrics::Metric;
-use crate::ports::{NotificationKind, StoreError};
-use crate::random::{Token, random_id};
+use crate::ports::{Metric, NotificationKind, StoreError};
 
+/// The registration body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
+    /// The email, as typed.
     pub email: String,
+    /// The phone number, as typed.
     pub phone: String,
+    /// The password, as typed.
     pub password: String,
 }
 
 /// `POST /api/register`. The answer is the same whether or not the email was free; if it was taken,
 /// its owner is told by email instead (no account enumeration through registration).
 pub async fn register(
-    State(app): State<SharedApp>,
+    State(app): State<PasswordApp>,
     client: ClientMeta,
     ApiJson(body): ApiJson<Register>,
 ) -> Result<Response, Problem> {
@@ -41,13 +43,9 @@ pub async fn register(
     }
     let password = PasswordPolicy::check(&body.password, Some(email.local_part()))
         .map_err(|r| Problem::weak_password(r.code()))?;
-    let password_hash = app.hasher.hash(&password, &*app.random).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        Problem::unavailable()
-    })?;
-    let id = random_id(&*app.random).map_err(|_| Problem::unavailable())?;
+    let password_hash = app.ports.hasher.hash(&password).await?;
     let user = User {
-        id: UserId(id),
+        id: UserId(app.random.id()?),
         email,
         phone,
         password_hash,
@@ -69,10 +67,13 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(json!({ "status": "registered" }))).into_response())
 }
 
+/// The login body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// The email, as typed.
     pub email: String,
+    /// The password, as typed.
     pub password: String,
 }
 
@@ -81,7 +82,7 @@ pub struct Login {
 /// check and the SMS code of *this* flow. An unknown email and a wrong password get the same answer
 /// after the same work (a full Argon2 verification against a dummy hash).
 pub async fn login(
-    State(app): State<SharedApp>,
+    State(app): State<PasswordApp>,
     client: ClientMeta,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
@@ -91,22 +92,23 @@ pub async fn login(
     enforce(&app, "login_account", &email_key(&email), limits.login_per_account_15min, QUARTER_HOUR).await?;
     let user = app.store.user_by_email(&email).await?;
     let password = PasswordPolicy::normalise_for_login(&body.password);
-    let ok = app.hasher.verify(password, user.as_ref().map(|u| &u.password_hash), &*app.random).await;
+    let ok = app.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(event = "login_failed", "wrong email or password");
         app.metrics.record(Metric::StepOutcome { step: "login", outcome: "wrong_credentials" });
         return Err(Problem::invalid_credentials());
     };
-    let token = Token::generate(&*app.random).map_err(|_| Problem::unavailable())?;
+    let token = app.random.token()?;
     let flow = Flow::start(
         token.hash(),
-        FlowKind::Login,
-        Some(user.id.clone()),
-        FlowState::PasswordOk,
-        client.ip,
-        client.user_agent,
-        app.clock.now(),
-        app.settings.flow_ttl_secs,
+        NewFlow {
+            origin: FlowOrigin::Login,
+            user_id: Some(user.id.clone()),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+            now: app.clock.now(),
+            ttl_secs: app.settings.flow_ttl_secs,
+        },
     );
     app.store.put_flow(&flow).await?;
     tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
@@ -117,7 +119,7 @@ pub async fn login(
 }
 
 /// `POST /api/logout`: the session is deleted on the server, not just forgotten by the browser.
-pub async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Response, Problem> {
+pub async fn logout(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Problem> {
     if let Some(token) = SESSION.read(&headers) {
         require_csrf(&headers, &token)?;
         app.store.delete_session(&token.hash()).await?;
@@ -128,8 +130,9 @@ pub async fn logout(State(app): State<SharedApp>, headers: HeaderMap) -> Result<
     Ok(resp)
 }
 
-/// `GET /api/me`: who is signed in. A session from before the last password reset is dead (§2 #19).
-pub async fn me(State(app): State<SharedApp>, headers: HeaderMap) -> Result<Response, Problem> {
+/// `GET /api/me`: who is signed in. A session from before the last password reset is dead
+/// (docs/security.md S19).
+pub async fn me(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Problem> {
     let token = SESSION.read(&headers).ok_or_else(Problem::unauthorized)?;
     let now = app.clock.now();
     let session = app.store.get_session(&token.hash(), now).await?.ok_or_else(Problem::unauthorized)?;

@@ -1,21 +1,26 @@
 //! The three cookies, all `__Host-` (Secure, Path=/, no Domain), HttpOnly, 256-bit values whose hash
-//! keys a server-side record (SECURITY.md G5).
+//! keys a server-side record (docs/security.md G5).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::random::Token;
+use crate::domain::Token;
 
+/// The cookie's `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
     /// Sent on the operator's top-level redirect back to our callback (a cross-site navigation);
-    /// `Strict` could be withheld there (SECURITY.md B2).
+    /// `Strict` could be withheld there (docs/security.md B2).
     Lax,
+    /// Only ever sent by our own pages.
     Strict,
 }
 
+/// A cookie's name and attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookieSpec {
+    /// `__Host-…`
     pub name: &'static str,
+    /// Lax or Strict.
     pub same_site: SameSite,
 }
 
@@ -27,10 +32,12 @@ pub const RESET: CookieSpec = CookieSpec { name: "__Host-simguard-reset", same_s
 pub const SESSION: CookieSpec = CookieSpec { name: "__Host-simguard-session", same_site: SameSite::Lax };
 
 impl CookieSpec {
+    /// `Set-Cookie` for this token, living `max_age_secs`.
     pub fn set(&self, token: &Token, max_age_secs: i64) -> HeaderValue {
         self.header(token.expose(), max_age_secs)
     }
 
+    /// `Set-Cookie` that deletes it.
     pub fn clear(&self) -> HeaderValue {
         self.header("", 0)
     }
@@ -62,11 +69,13 @@ impl CookieSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::OsRandom;
+    fn token() -> Token {
+        Token::from_random_bytes([3; Token::BYTES])
+    }
 
     #[test]
     fn attributes() {
-        let t = Token::generate(&OsRandom).expect("random");
+        let t = token();
         let v = FLOW.set(&t, 600);
         let s = v.to_str().expect("ascii");
         assert!(s.starts_with("__Host-simguard-flow="));
@@ -79,7 +88,7 @@ mod tests {
 
     #[test]
     fn reads_only_well_formed_tokens() {
-        let t = Token::generate(&OsRandom).expect("random");
+        let t = token();
         let mut h = HeaderMap::new();
         h.append(
             header::COOKIE,

@@ -1,6 +1,7 @@
 //! Extractors: who is calling, and a JSON body with problem+json rejections.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -13,20 +14,22 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::SharedApp;
+use crate::app::App;
 use crate::config::ClientIpSource;
+use crate::domain::Token;
 use crate::http::{CSRF_HEADER, Problem};
-use crate::random::Token;
 
 /// The caller as the platform saw it. The IP is API Gateway's `requestContext.http.sourceIp` (or,
-/// in the local stack, the TCP peer); `X-Forwarded-For` is never read (SECURITY.md A5).
+/// in the local stack, the TCP peer); `X-Forwarded-For` is never read (docs/security.md A5).
 #[derive(Debug, Clone)]
 pub struct ClientMeta {
+    /// The caller's address.
     pub ip: IpAddr,
     /// Printable characters only, at most 200: it goes into notification emails.
     pub user_agent: String,
 }
 
+/// API Gateway's `sourceIp`, or the TCP peer when there is no Lambda event.
 pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
     if let Some(ctx) = parts.extensions.get::<RequestContext>() {
         // Only the HTTP API (payload v2) is compiled in; with more event kinds enabled, they would
@@ -56,10 +59,10 @@ pub fn viewer_address(headers: &HeaderMap) -> Option<IpAddr> {
     ip.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
-impl FromRequestParts<SharedApp> for ClientMeta {
+impl<P: Send + Sync> FromRequestParts<Arc<App<P>>> for ClientMeta {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<P>>) -> Result<Self, Self::Rejection> {
         // Without a trustworthy source address no per-IP limit can hold: refuse rather than guess.
         // (Behind CloudFront the origin-verify layer has already refused requests that went around it.)
         let ip = match app.settings.client_ip {

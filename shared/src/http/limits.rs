@@ -4,14 +4,19 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
+use crate::app::Core;
 use crate::domain::Email;
 use crate::http::Problem;
-use crate::metrics::Metric;
-use crate::ports::RateDecision;
+use crate::ports::{Metric, RateDecision};
 
+/// An hour, in seconds.
 pub const HOUR: u64 = 3600;
+/// A quarter of an hour, in seconds.
 pub const QUARTER_HOUR: u64 = 900;
+/// Ten minutes, in seconds.
+pub const TEN_MINUTES: u64 = 600;
+/// A day, in seconds.
+pub const DAY: u64 = 86400;
 
 /// IPv4 per address; IPv6 per /64, the block one subscriber usually gets.
 pub fn ip_key(ip: IpAddr) -> String {
@@ -45,19 +50,20 @@ pub fn phone_key(number_or_prefix: &str) -> String {
     hex::encode(&Sha256::digest(number_or_prefix.as_bytes())[..16])
 }
 
+/// An email address, hashed.
 pub fn email_key(email: &Email) -> String {
     hex::encode(&Sha256::digest(email.as_str().as_bytes())[..16])
 }
 
 /// Counts one event in `bucket`; over the limit it is the generic 429 and nothing else happens.
 /// `kind` is the bucket's name for logs and metrics (the key itself is not logged).
-pub async fn enforce(app: &App, kind: &'static str, key: &str, limit: u32, window_secs: u64) -> Result<(), Problem> {
+pub async fn enforce(core: &Core, kind: &'static str, key: &str, limit: u32, window_secs: u64) -> Result<(), Problem> {
     let bucket = format!("{kind}#{key}");
-    match app.limiter.hit(&bucket, limit, window_secs, app.clock.now()).await? {
+    match core.limiter.hit(&bucket, limit, window_secs, core.clock.now()).await? {
         RateDecision::Allowed => Ok(()),
         RateDecision::Limited { retry_after_secs } => {
             tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
-            app.metrics.record(Metric::RateLimited { bucket: kind });
+            core.metrics.record(Metric::RateLimited { bucket: kind });
             Err(Problem::rate_limited(retry_after_secs))
         }
     }

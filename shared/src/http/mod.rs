@@ -1,18 +1,24 @@
-//! The HTTP face of simguard: one handler per route, the same code behind Lambda, the local stack and
-//! the tests.
+//! The HTTP face of simguard: one handler module per Lambda function, the same code behind Lambda,
+//! the local stack and the tests. Handler modules (`coverage`, `create_check`, `callback`,
+//! `reset_password`, `sim_check`, `otp_start`, `otp_verify`, `account`) never import each other;
+//! what they share is in `support`, `limits`, `cookies`, `extract` and `problem`.
 
 pub mod account;
+pub mod callback;
 pub mod cookies;
 pub mod coverage;
+pub mod create_check;
 pub mod extract;
-pub mod flow_support;
 pub mod limits;
+pub mod otp_start;
+pub mod otp_verify;
 pub mod problem;
-pub mod reset;
-pub mod second_factor;
+pub mod reset_password;
+pub mod sim_check;
+pub mod support;
 
 pub use extract::{ApiJson, ClientMeta};
 pub use problem::Problem;
 
-/// Header carrying the synchronizer token of the current flow or session (SECURITY.md G1).
+/// Header carrying the synchronizer token of the current flow or session (docs/security.md G1).
 pub const CSRF_HEADER: &str = "x-csrf-token";

@@ -4,35 +4,44 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::ports::StoreError;
+use crate::ports::{HashError, RandomError, StoreError};
 
+/// An error answer: the one mapping from what went wrong to `application/problem+json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The HTTP status.
     pub status: StatusCode,
     /// Stable code: the `type` is `urn:simguard:problem:<slug>`.
     pub slug: &'static str,
+    /// A fixed sentence for people.
     pub title: &'static str,
+    /// `Retry-After`, when trying later can help.
     pub retry_after_secs: Option<u64>,
     /// A fixed sub-code (for example why a password was refused); never free text.
     pub reason: Option<&'static str>,
 }
 
 impl Problem {
+    /// A problem with this status, slug and title.
     pub const fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
         Self { status, slug, title, retry_after_secs: None, reason: None }
     }
 
+    /// With a fixed sub-code.
     pub fn with_reason(mut self, reason: &'static str) -> Self {
         self.reason = Some(reason);
         self
     }
 
+    /// 400: the body is not what the endpoint expects.
     pub fn invalid_request() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", "The request body is not the JSON this endpoint expects.")
     }
+    /// 400: not an email address.
     pub fn invalid_email() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_email", "That is not a valid email address.")
     }
+    /// 400: not a phone number we can use.
     pub fn invalid_phone() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -40,9 +49,11 @@ impl Problem {
             "Enter the phone number in international format, starting with +.",
         )
     }
+    /// 400: the password policy refused it; `reason` says why.
     pub fn weak_password(reason: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "weak_password", "That password cannot be used.").with_reason(reason)
     }
+    /// 415: not JSON.
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -50,15 +61,19 @@ impl Problem {
             "Send the request body as application/json.",
         )
     }
+    /// 413: too large.
     pub fn payload_too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
     }
+    /// 403: did not come through CloudFront.
     pub fn origin_rejected() -> Self {
         Self::new(StatusCode::FORBIDDEN, "origin_rejected", "Requests must come through the site.")
     }
+    /// 403: cross-site, or without the synchronizer token.
     pub fn csrf_rejected() -> Self {
         Self::new(StatusCode::FORBIDDEN, "csrf_rejected", "This request did not come from this site.")
     }
+    /// 429: a limit was reached.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
@@ -73,30 +88,39 @@ impl Problem {
             "This verification is not valid in this browser, has expired or was already used.",
         )
     }
+    /// 401: not signed in.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in to continue.")
     }
+    /// 401: wrong email or password (one answer for both).
     pub fn invalid_credentials() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "The email or password is not correct.")
     }
+    /// 404.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "There is nothing here.")
     }
+    /// 405.
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
     }
+    /// 400: the wrong code.
     pub fn code_invalid() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "code_invalid", "That code is not right.")
     }
+    /// 409: the code expired; a new one is needed.
     pub fn code_expired() -> Self {
         Self::new(StatusCode::CONFLICT, "code_expired", "That code has expired. Ask for a new one.")
     }
+    /// 429: too many wrong codes; the flow is over.
     pub fn too_many_attempts() -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "Too many wrong codes. Start again.")
     }
+    /// 422: we do not text this number.
     pub fn phone_not_supported() -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "phone_not_supported", "We cannot send codes to this phone number.")
     }
+    /// 503: the SMS provider could not be reached.
     pub fn sms_unavailable() -> Self {
         Self {
             retry_after_secs: Some(60),
@@ -107,6 +131,7 @@ impl Problem {
             )
         }
     }
+    /// 503: try again shortly.
     pub fn unavailable() -> Self {
         Self {
             retry_after_secs: Some(30),
@@ -118,6 +143,7 @@ impl Problem {
         }
     }
 
+    /// The `type` member: `urn:simguard:problem:<slug>`.
     pub fn type_uri(&self) -> String {
         format!("urn:simguard:problem:{}", self.slug)
     }
@@ -140,6 +166,20 @@ impl IntoResponse for Problem {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+impl From<RandomError> for Problem {
+    fn from(e: RandomError) -> Self {
+        tracing::error!(error = %e, "no randomness available");
+        Problem::unavailable()
+    }
+}
+
+impl From<HashError> for Problem {
+    fn from(e: HashError) -> Self {
+        tracing::error!(error = %e, "password hashing failed");
+        Problem::unavailable()
     }
 }
 

@@ -1,7 +1,12 @@
 //! What the outside world does for us, as traits. Handlers see only these; adapters implement them.
+//! Ports depend on the domain and nothing else (docs/architecture.md).
 
+pub mod clock;
+pub mod metrics;
 pub mod notifier;
 pub mod otp;
+pub mod passwords;
+pub mod random;
 pub mod ratelimit;
 pub mod secrets;
 pub mod store;
@@ -20,12 +25,16 @@ pub trait ProviderFault {
     }
 }
 
+pub use clock::Clock;
+pub use metrics::{Metric, MetricsSink};
 pub use notifier::{Notification, NotificationKind, Notifier, NotifyError};
-pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference};
+pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, TwilioServiceSid};
+pub use passwords::{HashError, PasswordHasher};
+pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
-pub use secrets::{ProviderSecrets, SecretSource, SecretsError, StaticSecrets};
+pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
 pub use store::{AuditRecord, ResetCompletion, Store, StoreError};
 pub use truid::{
-    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, ProviderError, SimCheckReport,
-    SubscriberCheckReport, TruId,
+    CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport, TruId,
+    TruIdError,
 };

@@ -1,17 +1,20 @@
-//! Security notifications to the account's email address (SECURITY.md D6).
+//! Security notifications to the account's email address (docs/security.md D6).
 
 use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::clock::Timestamp;
-use crate::domain::Email;
+use crate::domain::{Email, Timestamp};
 
+/// Why the owner is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
+    /// The password was changed.
     PasswordReset,
+    /// A SIM change within the window stopped a reset or a login.
     SimChangeBlocked,
+    /// Someone tried to register with the owner's email.
     RegistrationWithExistingEmail,
     /// The right password was given, then the second factor failed (SIM changed, too many codes).
     SecondFactorFailed,
@@ -20,6 +23,7 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
+    /// The stable label.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PasswordReset => "password_reset",
@@ -34,16 +38,22 @@ impl NotificationKind {
 /// What is sent. It never carries a password, code, token or link that grants anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// The account's address.
     pub to: Email,
+    /// Why.
     pub kind: NotificationKind,
+    /// When it happened.
     pub at: Timestamp,
+    /// From which address.
     pub client_ip: IpAddr,
+    /// In which browser.
     pub user_agent: String,
     /// Where "this wasn't me" leads: a fixed help page of the site.
     pub not_me_url: String,
 }
 
 impl Notification {
+    /// The email's subject.
     pub fn subject(&self) -> &'static str {
         match self.kind {
             NotificationKind::PasswordReset => "Your password was changed",
@@ -54,6 +64,7 @@ impl Notification {
         }
     }
 
+    /// The email's plain-text body.
     pub fn body(&self) -> String {
         let what = match self.kind {
             NotificationKind::PasswordReset => {
@@ -82,11 +93,14 @@ impl Notification {
     }
 }
 
+/// The notification could not be handed over.
 #[derive(Debug, thiserror::Error)]
 #[error("notification not sent: {0}")]
 pub struct NotifyError(pub String);
 
+/// Tells account owners.
 #[async_trait]
 pub trait Notifier: Send + Sync {
+    /// Hands the notification over for delivery.
     async fn notify(&self, notification: Notification) -> Result<(), NotifyError>;
 }

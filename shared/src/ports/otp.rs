@@ -1,5 +1,5 @@
 //! SMS one-time codes, sent and checked by a provider (Vonage Verify v1 or v2, Twilio Verify v2).
-//! The provider generates the code (SECURITY.md C2); we keep only its handle on the verification.
+//! The provider generates the code (docs/security.md C2); we keep only its handle on the verification.
 
 use std::fmt;
 
@@ -12,12 +12,14 @@ use crate::domain::Phone;
 pub struct OtpCode(SecretString);
 
 impl OtpCode {
+    /// The code, or `None` when it cannot be one.
     pub fn parse(raw: &str) -> Option<OtpCode> {
         let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let ok = (4..=10).contains(&digits.len()) && digits.bytes().all(|c| c.is_ascii_digit());
         ok.then(|| OtpCode(SecretString::from(digits)))
     }
 
+    /// The digits, for the provider's check request only.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -35,18 +37,40 @@ impl fmt::Debug for OtpCode {
 pub struct OtpReference(String);
 
 impl OtpReference {
+    /// The reference, or `None` when it is not a plain token.
     pub fn parse(raw: &str) -> Option<OtpReference> {
         let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
         ok.then(|| OtpReference(raw.to_owned()))
     }
 
+    /// The reference.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// A Twilio Verify Service SID: `VA` and 32 hex digits. The Service holds the code length, the
+/// name in the SMS and Fraud Guard's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioServiceSid(String);
+
+impl TwilioServiceSid {
+    /// The SID, or `None` unless it is `VA` followed by 32 hex digits.
+    pub fn parse(raw: &str) -> Option<TwilioServiceSid> {
+        let ok = raw.len() == 34 && raw.starts_with("VA") && raw[2..].bytes().all(|c| c.is_ascii_hexdigit());
+        ok.then(|| TwilioServiceSid(raw.to_owned()))
+    }
+
+    /// The SID.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the provider said about a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpCheck {
+    /// The right code.
     Approved,
     /// Wrong code; the verification is still open.
     Wrong,
@@ -62,19 +86,33 @@ pub enum OtpError {
     /// A verification to this number is already in flight (Vonage v1 status 10, v2 409); its
     /// reference when the provider gave it.
     #[error("a verification is already in flight")]
-    InFlight { reference: Option<OtpReference> },
+    InFlight {
+        /// The verification in flight.
+        reference: Option<OtpReference>,
+    },
     /// The provider will not send to this number (unroutable, barred, landline, unsupported
     /// network, demo-mode allowlist, invalid). `kind` is a fixed label for logs and metrics.
     #[error("the provider refused the number ({kind})")]
-    NumberRefused { kind: &'static str },
+    NumberRefused {
+        /// A fixed label.
+        kind: &'static str,
+    },
+    /// The provider's limit for this number or account.
     #[error("provider rate limit")]
-    RateLimited { retry_after_secs: Option<u64> },
+    RateLimited {
+        /// `Retry-After`, when given.
+        retry_after_secs: Option<u64>,
+    },
+    /// 401/403, or no credentials in the secret.
     #[error("provider refused our credentials")]
     Unauthorized,
+    /// No answer in time.
     #[error("provider call timed out")]
     Timeout,
+    /// Connection failure, 5xx, or the provider's own trouble (no credit, internal error).
     #[error("provider unavailable: {0}")]
     Unavailable(String),
+    /// A 2xx whose body we could not trust.
     #[error("provider answer not understood: {0}")]
     InvalidResponse(String),
 }
@@ -98,6 +136,7 @@ impl super::ProviderFault for OtpError {
     }
 }
 
+/// An SMS verification service.
 #[async_trait]
 pub trait OtpProvider: Send + Sync {
     /// `vonage-v1`, `vonage-v2` or `twilio`.
@@ -127,6 +166,14 @@ mod tests {
         assert!(OtpReference::parse("c11236f4-00bf-4b89-84ba-88b25df97315").is_some());
         for bad in ["", "../x", "a b", "a?b=c", &"a".repeat(65)] {
             assert!(OtpReference::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_sids() {
+        assert!(TwilioServiceSid::parse("VA0123456789abcdef0123456789ABCDEF").is_some());
+        for bad in ["", "VA123", "XX0123456789abcdef0123456789abcdef", "VA0123456789abcdef0123456789abcdeg"] {
+            assert!(TwilioServiceSid::parse(bad).is_none(), "{bad}");
         }
     }
 }

@@ -2,18 +2,22 @@
 
 use async_trait::async_trait;
 
-use crate::clock::Timestamp;
+use crate::domain::Timestamp;
 use crate::ports::StoreError;
 
+/// What a counter said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
+    /// Counted.
     Allowed,
     /// Over the limit; the window ends in this many seconds.
     Limited {
+        /// Seconds until the window ends.
         retry_after_secs: u64,
     },
 }
 
+/// Fixed-window counters.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one event against `bucket` in the current window of `window_secs`. The event counts only
@@ -21,10 +25,4 @@ pub trait RateLimiter: Send + Sync {
     /// last slot.
     async fn hit(&self, bucket: &str, limit: u32, window_secs: u64, now: Timestamp)
     -> Result<RateDecision, StoreError>;
-}
-
-/// Start of the fixed window containing `now`.
-pub fn window_start(now: Timestamp, window_secs: u64) -> i64 {
-    let w = i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX);
-    now.0 - now.0.rem_euclid(w)
 }

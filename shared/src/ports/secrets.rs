@@ -7,17 +7,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+/// The credentials in the secret. Every key is optional: a provider's calls fail closed without
+/// its keys.
 #[derive(Clone, Default)]
 pub struct ProviderSecrets {
+    /// tru.ID project client id.
     pub truid_client_id: Option<String>,
+    /// tru.ID project client secret.
     pub truid_client_secret: Option<SecretString>,
-    /// Optional Argon2 pepper (SECURITY.md D4).
+    /// Optional Argon2 pepper (docs/security.md D4).
     pub password_pepper: Option<SecretString>,
-    /// Vonage (Verify v1 and v2, Basic auth).
+    /// Vonage API key (Verify v1 and v2, Basic auth).
     pub vonage_api_key: Option<String>,
+    /// Vonage API secret.
     pub vonage_api_secret: Option<SecretString>,
-    /// Twilio (Verify v2, Basic auth): an Account SID and Auth Token, or an API key SID and secret.
+    /// Twilio Account SID, or an API key SID.
     pub twilio_account_sid: Option<String>,
+    /// Twilio Auth Token, or the API key's secret.
     pub twilio_auth_token: Option<SecretString>,
 }
 
@@ -31,31 +37,17 @@ impl std::fmt::Debug for ProviderSecrets {
     }
 }
 
+/// The secret could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SecretsError {
+    /// Not reachable, not readable, or not the JSON object it should be; a fixed label.
     #[error("secret unavailable: {0}")]
     Unavailable(String),
-    #[error("secret is missing the key {0}")]
-    MissingKey(&'static str),
 }
 
+/// Where the provider credentials come from.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
+    /// The credentials; `force_refresh` after a provider refused the cached ones.
     async fn load(&self, force_refresh: bool) -> Result<Arc<ProviderSecrets>, SecretsError>;
-}
-
-/// Secrets fixed at start-up (local stack, tests, environment variables).
-pub struct StaticSecrets(Arc<ProviderSecrets>);
-
-impl StaticSecrets {
-    pub fn new(secrets: ProviderSecrets) -> Self {
-        Self(Arc::new(secrets))
-    }
-}
-
-#[async_trait]
-impl SecretSource for StaticSecrets {
-    async fn load(&self, _force_refresh: bool) -> Result<Arc<ProviderSecrets>, SecretsError> {
-        Ok(self.0.clone())
-    }
 }

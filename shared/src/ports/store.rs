@@ -6,10 +6,9 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::clock::Timestamp;
-use crate::domain::{Email, Flow, FlowCounter, FlowState, FlowUpdate, PasswordHash, Session, User, UserId};
-use crate::random::TokenHash;
+use crate::domain::{Email, Flow, FlowCounter, PasswordHash, Session, Timestamp, TokenHash, Transition, User, UserId};
 
+/// Every way a store operation can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Registration raced or repeated: the email already belongs to an account.
@@ -26,55 +25,70 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// What the reset transaction writes beside the user (SECURITY.md D2).
+/// What the reset transaction writes beside the user (docs/security.md D2).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRecord {
+    /// Whose account.
     pub user_id: UserId,
+    /// A fixed event name (`password_reset`).
     pub event: String,
+    /// When.
     pub at: Timestamp,
+    /// From where.
     pub client_ip: IpAddr,
 }
 
-/// Everything the reset-completion transaction needs (SECURITY.md D2).
+/// Everything the reset-completion transaction needs (docs/security.md D2).
 #[derive(Debug, Clone)]
 pub struct ResetCompletion {
+    /// The flow being completed.
     pub flow_key: TokenHash,
+    /// Its `verified → completed` step, from [`crate::domain::Flow::apply`].
+    pub transition: Transition,
+    /// The reset token the browser presented; the flow must hold its hash.
     pub reset_token_hash: TokenHash,
+    /// The flow's account.
     pub user_id: UserId,
+    /// The new password's hash.
     pub new_password_hash: PasswordHash,
+    /// Who did it, for the audit record.
     pub client_ip: IpAddr,
+    /// Now.
     pub now: Timestamp,
 }
 
+/// Users, flows, sessions and the coverage cache.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Writes the user and claims the email in one transaction.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The account that owns this email, if any.
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// The account with this id, if any.
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 
     /// Creates a flow; its key is fresh randomness, so an existing key is a bug and a conflict.
     async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError>;
     /// `None` when missing or expired.
     async fn get_flow(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Flow>, StoreError>;
-    /// Moves a live flow from `from` to `to`, setting the given fields, or fails with `Conflict`.
+    /// Persists a transition the domain allowed: moves a live flow from `transition.from` to
+    /// `transition.to` with its writes, or fails with `Conflict` (gone, expired, or in another state:
+    /// a replay, or the loser of a race).
     async fn transition_flow(
         &self,
         key: &TokenHash,
-        from: FlowState,
-        to: FlowState,
-        update: FlowUpdate,
+        transition: &Transition,
         now: Timestamp,
     ) -> Result<Flow, StoreError>;
-    /// Adds one to a counter of a live flow that is in one of `states`, if the counter is below
-    /// `limit`; returns the new value. `LimitReached` when it is not (nothing counted), `Conflict` when
-    /// the flow is gone or in another state. Atomic: concurrent callers never exceed the limit.
+    /// Adds one to a counter of a live flow in one of the states it counts in
+    /// ([`FlowCounter::counted_in`]), if the counter is below `limit`; returns the new value.
+    /// `LimitReached` when it is not (nothing counted), `Conflict` when the flow is gone or in another
+    /// state. Atomic: concurrent callers never exceed the limit.
     async fn count_flow_event(
         &self,
         key: &TokenHash,
         counter: FlowCounter,
         limit: u32,
-        states: &[FlowState],
         now: Timestamp,
     ) -> Result<u32, StoreError>;
     /// One transaction: the flow goes `verified` → `completed` (if live and the reset token matches),
@@ -82,19 +96,19 @@ pub trait Store: Send + Sync {
     /// audit record is written. All or nothing; a lost race is `Conflict`.
     async fn complete_reset(&self, completion: &ResetCompletion) -> Result<(), StoreError>;
 
-    /// The account's audit trail, oldest first.
-    async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError>;
-
     /// Records the first possession proof of the account's phone; later calls change nothing.
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;
 
+    /// Stores a new session; its key is fresh randomness.
     async fn put_session(&self, session: &Session) -> Result<(), StoreError>;
     /// `None` when missing or expired.
     async fn get_session(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Session>, StoreError>;
+    /// Ends a session (sign-out, or a session from before a password change).
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError>;
 
     /// Remembers the coverage answer for a device IP for a few minutes, so that create-check does not
     /// pay for a second coverage lookup after the page's own.
     async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError>;
+    /// The remembered coverage answer, if still fresh.
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError>;
 }

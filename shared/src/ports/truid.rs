@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::Phone;
-use crate::domain::outcome::{CheckOutcome, CheckStatus, classify_subscriber_check};
+use crate::domain::check::classify_subscriber_check;
+use crate::domain::{CheckOutcome, CheckStatus, Phone};
 
 /// A tru.ID check id: a UUID, validated before it is ever put into a URL path. Secret-equivalent
 /// (it is the path of `check_url`), so it is never logged.
@@ -15,6 +15,7 @@ use crate::domain::outcome::{CheckOutcome, CheckStatus, classify_subscriber_chec
 pub struct CheckId(String);
 
 impl CheckId {
+    /// The id, or `None` unless it is a UUID.
     pub fn parse(raw: &str) -> Option<CheckId> {
         let b = raw.as_bytes();
         let ok = b.len() == 36
@@ -25,6 +26,7 @@ impl CheckId {
         ok.then(|| CheckId(raw.to_ascii_lowercase()))
     }
 
+    /// The id, for a URL path to tru.ID or a comparison; never for a log.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -48,6 +50,7 @@ impl CheckCode {
         ok.then(|| CheckCode(SecretString::from(raw.to_owned())))
     }
 
+    /// The code, for the PATCH body only.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -59,21 +62,21 @@ impl fmt::Debug for CheckCode {
     }
 }
 
-/// Device-IP coverage: which products the network behind the IP supports.
+/// Device-IP coverage: whether the mobile network behind the IP supports SubscriberCheck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Coverage {
-    pub subscriber_check: bool,
-    pub sim_check: bool,
+pub enum Coverage {
+    /// A silent check can run on this connection.
+    SubscriberCheck,
+    /// Not a mobile connection, or its operator is not supported.
+    None,
 }
 
-impl Coverage {
-    pub const NONE: Coverage = Coverage { subscriber_check: false, sim_check: false };
-}
-
+/// A SubscriberCheck to create.
 #[derive(Debug, Clone)]
 pub struct NewSubscriberCheck {
+    /// The account's number.
     pub phone: Phone,
-    /// From configuration, never from the request (SECURITY.md A6).
+    /// From configuration, never from the request (docs/security.md A6).
     pub redirect_url: String,
     /// Opaque, no personal data (tru.ID's own advice).
     pub reference_id: String,
@@ -81,11 +84,14 @@ pub struct NewSubscriberCheck {
     pub period_minutes: u32,
 }
 
+/// A SubscriberCheck tru.ID created.
 pub struct CreatedCheck {
+    /// Its id, bound to the flow.
     pub check_id: CheckId,
     /// The URL the device must open over mobile data. Secret: whoever opens it on the account's phone
     /// completes the check, so it is only ever handed to the browser that started the flow.
     pub check_url: SecretString,
+    /// How long tru.ID keeps it open.
     pub ttl_secs: u32,
 }
 
@@ -95,12 +101,18 @@ impl fmt::Debug for CreatedCheck {
     }
 }
 
+/// What a SubscriberCheck reported, field by field as tru.ID gave it (missing stays missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberCheckReport {
+    /// `status`.
     pub status: CheckStatus,
+    /// `match`.
     pub matched: Option<bool>,
+    /// `no_sim_change`.
     pub no_sim_change: Option<bool>,
+    /// `sim_change_within`, when the operator gives it.
     pub sim_change_within: Option<u32>,
+    /// `error_code`, for a check in `ERROR`.
     pub error_code: Option<String>,
 }
 
@@ -118,37 +130,54 @@ impl SubscriberCheckReport {
     }
 }
 
+/// What a SIMCheck reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimCheckReport {
+    /// `status`.
     pub status: CheckStatus,
+    /// `no_sim_change`.
     pub no_sim_change: Option<bool>,
+    /// `sim_change_within`, when the operator gives it.
     pub sim_change_within: Option<u32>,
+    /// `error_code`, for a check in `ERROR`.
     pub error_code: Option<String>,
 }
 
-/// Every way a provider call can fail. Callers map each to an outcome; none becomes a 500.
+/// Every way a tru.ID call can fail. Callers map each to an outcome; none becomes a 500.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
+pub enum TruIdError {
     /// An RFC 7807 answer; `slug` is the part of `type` after `#` (`mno_not_supported`, ...).
-    #[error("provider answered {status} {slug:?}")]
-    Problem { status: u16, slug: Option<String> },
-    #[error("provider refused our credentials")]
+    #[error("tru.ID answered {status} {slug:?}")]
+    Problem {
+        /// The HTTP status.
+        status: u16,
+        /// The problem type's slug.
+        slug: Option<String>,
+    },
+    /// 401/403, or no credentials in the secret.
+    #[error("tru.ID refused our credentials")]
     Unauthorized,
-    #[error("provider rate limit reached")]
-    RateLimited { retry_after_secs: Option<u64> },
-    #[error("provider call timed out")]
+    /// 429: tru.ID's account-wide rate limit.
+    #[error("tru.ID rate limit reached")]
+    RateLimited {
+        /// `Retry-After`, when given.
+        retry_after_secs: Option<u64>,
+    },
+    /// No answer in time.
+    #[error("tru.ID call timed out")]
     Timeout,
-    #[error("provider unavailable: {0}")]
+    /// Connection failure or 5xx; a fixed label.
+    #[error("tru.ID unavailable: {0}")]
     Unavailable(String),
     /// A 2xx whose body we could not trust (wrong shape, wrong types, unexpected host).
     #[error("provider answer not understood: {0}")]
     InvalidResponse(String),
 }
 
-impl super::ProviderFault for ProviderError {
+impl super::ProviderFault for TruIdError {
     fn slug(&self) -> Option<&str> {
         match self {
-            ProviderError::Problem { slug, .. } => slug.as_deref(),
+            TruIdError::Problem { slug, .. } => slug.as_deref(),
             _ => None,
         }
     }
@@ -157,49 +186,50 @@ impl super::ProviderFault for ProviderError {
     /// OTP providers' per-number limits, tru.ID's rate limit is account-wide.
     fn is_failure(&self) -> bool {
         match self {
-            ProviderError::Problem { status, .. } => *status >= 500,
-            ProviderError::RateLimited { .. }
-            | ProviderError::Unauthorized
-            | ProviderError::Timeout
-            | ProviderError::Unavailable(_)
-            | ProviderError::InvalidResponse(_) => true,
+            TruIdError::Problem { status, .. } => *status >= 500,
+            TruIdError::RateLimited { .. }
+            | TruIdError::Unauthorized
+            | TruIdError::Timeout
+            | TruIdError::Unavailable(_)
+            | TruIdError::InvalidResponse(_) => true,
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
-            ProviderError::Problem { .. } => "problem",
-            ProviderError::Unauthorized => "unauthorized",
-            ProviderError::RateLimited { .. } => "rate_limited",
-            ProviderError::Timeout => "timeout",
-            ProviderError::Unavailable(_) => "unavailable",
-            ProviderError::InvalidResponse(_) => "invalid_response",
+            TruIdError::Problem { .. } => "problem",
+            TruIdError::Unauthorized => "unauthorized",
+            TruIdError::RateLimited { .. } => "rate_limited",
+            TruIdError::Timeout => "timeout",
+            TruIdError::Unavailable(_) => "unavailable",
+            TruIdError::InvalidResponse(_) => "invalid_response",
         }
     }
 }
 
+/// tru.ID (IDlayr): device coverage, SubscriberCheck and SIMCheck.
 #[async_trait]
 pub trait TruId: Send + Sync {
     /// `GET /coverage/v0.1/device_ips/{ip}`. A definite "no" (400 `mno_not_supported`, 412
-    /// `not_mobile_ip`, 404 "No Reach") is `Ok(Coverage::NONE)`; only failures are errors.
-    async fn coverage(&self, ip: IpAddr) -> Result<Coverage, ProviderError>;
+    /// `not_mobile_ip`, 404 "No Reach") is `Ok(Coverage::None)`; only failures are errors.
+    async fn coverage(&self, ip: IpAddr) -> Result<Coverage, TruIdError>;
     /// `POST /subscriber_check/v0.2/checks`
-    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, ProviderError>;
+    async fn create_subscriber_check(&self, check: &NewSubscriberCheck) -> Result<CreatedCheck, TruIdError>;
     /// `PATCH /subscriber_check/v0.2/checks/{id}` with the code, exactly once.
     async fn complete_subscriber_check(
         &self,
         id: &CheckId,
         code: &CheckCode,
-    ) -> Result<SubscriberCheckReport, ProviderError>;
+    ) -> Result<SubscriberCheckReport, TruIdError>;
     /// `GET /subscriber_check/v0.2/checks/{id}`: to learn what a PATCH did when its answer was lost.
-    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, ProviderError>;
+    async fn get_subscriber_check(&self, id: &CheckId) -> Result<SubscriberCheckReport, TruIdError>;
     /// `POST /sim_check/v0.1/checks`
     async fn create_sim_check(
         &self,
         phone: &Phone,
         reference_id: &str,
         period_minutes: u32,
-    ) -> Result<SimCheckReport, ProviderError>;
+    ) -> Result<SimCheckReport, TruIdError>;
 }
 
 #[cfg(test)]

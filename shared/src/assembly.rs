@@ -1,0 +1,318 @@
+//! The one place the application state is assembled, for a deployed function, the local stack and
+//! the tests alike: an [`Assembly`] holds what the environment provides (storage, the secret source,
+//! clock, randomness, metrics, notifications, hashing cost, and a test's stand-ins), and
+//! [`Assembly::router`] builds one function from its own settings — its core, and only the clients
+//! its state type names ([`crate::app`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::Function;
+use crate::adapters::argon2::{Argon2Hasher, HashCost};
+use crate::adapters::clock::SystemClock;
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::http_client::ClientError;
+use crate::adapters::memory::MemoryStore;
+use crate::adapters::metrics::EmfStdout;
+use crate::adapters::notify::LogNotifier;
+use crate::adapters::random::OsRandom;
+use crate::adapters::secrets::StaticSecrets;
+use crate::adapters::secrets_manager::SecretsManagerSource;
+use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
+use crate::adapters::twilio::{Twilio, TwilioConfig};
+use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
+use crate::app::{App, Core, WithOtp, WithPasswords, WithTruId};
+use crate::config::{ConfigError, OtpProviderKind, Settings};
+use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId};
+use crate::routes::{Ports, RouterError, function_routes, secure};
+
+/// A function could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AssemblyError {
+    /// Its settings are missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A provider client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Its routes could not be built.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// Deployed storage or secrets were configured without their AWS client.
+    #[error("{0} is set, but this assembly has no AWS client for it")]
+    NoAwsClient(&'static str),
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+pub enum Storage {
+    /// In this process (the local stack, most tests); shared by every function built from it.
+    Memory(Arc<MemoryStore>),
+    /// In the DynamoDB table `SIMGUARD_TABLE_NAME` names.
+    DynamoDb(aws_sdk_dynamodb::Client),
+}
+
+/// What the environment provides; see the module documentation.
+#[derive(Clone)]
+pub struct Assembly {
+    storage: Storage,
+    secrets_manager: Option<aws_sdk_secretsmanager::Client>,
+    secrets: Option<Arc<dyn SecretSource>>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    metrics: Option<Arc<dyn MetricsSink>>,
+    notifier: Arc<dyn Notifier>,
+    hash_cost: HashCost,
+    truid: Option<Arc<dyn TruId>>,
+    otp: Option<Arc<dyn OtpProvider>>,
+}
+
+impl Assembly {
+    /// On `storage`, with the system clock, the OS's randomness, EMF metrics on stdout,
+    /// notifications in the log, production hashing and the secrets the settings name.
+    pub fn new(storage: Storage) -> Self {
+        Self {
+            storage,
+            secrets_manager: None,
+            secrets: None,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            metrics: None,
+            notifier: Arc::new(LogNotifier),
+            hash_cost: HashCost::PRODUCTION,
+            truid: None,
+            otp: None,
+        }
+    }
+
+    /// A Lambda execution environment's: the AWS clients of the execution role (credentials and
+    /// region from the environment). Nothing here calls the network.
+    pub async fn lambda() -> Self {
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Self::aws(aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
+    }
+
+    /// DynamoDB storage and Secrets Manager secrets through these clients.
+    pub fn aws(dynamodb: aws_sdk_dynamodb::Client, secrets_manager: aws_sdk_secretsmanager::Client) -> Self {
+        let mut a = Self::new(Storage::DynamoDb(dynamodb));
+        a.secrets_manager = Some(secrets_manager);
+        a
+    }
+
+    /// Provider credentials from this source, whatever the settings say.
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretSource>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+    /// This clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// This randomness.
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+    /// Metrics to this sink instead of EMF on stdout.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+    /// Notifications to this notifier.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+    /// Argon2 at this cost (tests only lower it).
+    pub fn with_hash_cost(mut self, cost: HashCost) -> Self {
+        self.hash_cost = cost;
+        self
+    }
+    /// This tru.ID client instead of the HTTP one (a test's stand-in).
+    pub fn with_truid(mut self, truid: Arc<dyn TruId>) -> Self {
+        self.truid = Some(truid);
+        self
+    }
+    /// This OTP provider instead of the configured one (a test's stand-in).
+    pub fn with_otp(mut self, otp: Arc<dyn OtpProvider>) -> Self {
+        self.otp = Some(otp);
+        self
+    }
+
+    /// The function `settings` are for, ready to serve: its routes and layers over its own state.
+    pub fn router(&self, settings: Settings) -> Result<Router, AssemblyError> {
+        let layers = settings.clone();
+        Ok(secure(self.routes(settings)?, &layers)?)
+    }
+
+    /// Every function, each on its own settings from `get` (only its own variables), merged into one
+    /// router: the local stack.
+    pub fn all_functions(&self, get: impl Fn(&str) -> Option<String>) -> Result<Router, AssemblyError> {
+        let mut merged = Router::new();
+        let mut shared = None;
+        for function in Function::ALL {
+            let settings = Settings::for_function(function, &get)?;
+            shared.get_or_insert_with(|| settings.clone());
+            merged = merged.merge(self.routes(settings)?);
+        }
+        // Every function reads the public origin and the client IP source, the layers' settings.
+        let settings = shared.ok_or(ConfigError::Missing("SIMGUARD_PUBLIC_BASE_URL"))?;
+        Ok(secure(merged, &settings)?)
+    }
+
+    /// The function's routes over its state. Which clients each function gets is decided here, by
+    /// the state type; a function given the wrong ones fails to build (see [`Ports`]).
+    fn routes(&self, settings: Settings) -> Result<Router, AssemblyError> {
+        let secrets = self.secret_source(&settings)?;
+        Ok(match settings.function {
+            Function::Coverage | Function::CreateCheck | Function::Callback | Function::SimCheck => {
+                let truid = self.truid_client(&settings, secrets)?;
+                self.serve(settings, WithTruId { truid })?
+            }
+            Function::OtpStart | Function::OtpVerify => {
+                let otp = self.otp_client(&settings, secrets)?;
+                self.serve(settings, WithOtp { otp })?
+            }
+            Function::ResetPassword | Function::Account => {
+                let hasher = Arc::new(Argon2Hasher::new(self.hash_cost, Some(secrets), self.random.clone()));
+                self.serve(settings, WithPasswords { hasher })?
+            }
+        })
+    }
+
+    fn serve<P: Ports>(&self, settings: Settings, ports: P) -> Result<Router, AssemblyError> {
+        let core = self.core(settings)?;
+        Ok(function_routes(App { core, ports })?)
+    }
+
+    /// What every function has.
+    fn core(&self, settings: Settings) -> Result<Core, AssemblyError> {
+        let (store, limiter): (Arc<dyn Store>, Arc<dyn RateLimiter>) = match &self.storage {
+            Storage::Memory(m) => (m.clone(), m.clone()),
+            Storage::DynamoDb(client) => {
+                let table = settings.table_name.clone().ok_or(ConfigError::Missing("SIMGUARD_TABLE_NAME"))?;
+                let d = Arc::new(DynamoStore::new(client.clone(), table));
+                (d.clone(), d)
+            }
+        };
+        let metrics = match &self.metrics {
+            Some(m) => m.clone(),
+            None => Arc::new(EmfStdout::new(settings.metrics_namespace.clone(), settings.function.name())),
+        };
+        Ok(Core {
+            settings,
+            store,
+            limiter,
+            notifier: self.notifier.clone(),
+            clock: self.clock.clone(),
+            random: self.random.clone(),
+            metrics,
+        })
+    }
+
+    /// The given source; else Secrets Manager when `SIMGUARD_SECRET_ID` is set; else the
+    /// environment (local runs). Nothing is read here.
+    fn secret_source(&self, settings: &Settings) -> Result<Arc<dyn SecretSource>, AssemblyError> {
+        if let Some(s) = &self.secrets {
+            return Ok(s.clone());
+        }
+        Ok(match &settings.secret_id {
+            Some(id) => {
+                let client = self.secrets_manager.clone().ok_or(AssemblyError::NoAwsClient("SIMGUARD_SECRET_ID"))?;
+                Arc::new(SecretsManagerSource::new(client, id.clone(), settings.secret_ttl_secs, self.clock.clone()))
+            }
+            None => Arc::new(StaticSecrets::from_lookup(|k| std::env::var(k).ok())),
+        })
+    }
+
+    fn truid_client(
+        &self,
+        settings: &Settings,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Arc<dyn TruId>, AssemblyError> {
+        if let Some(t) = &self.truid {
+            return Ok(t.clone());
+        }
+        let config = TruIdHttpConfig { base_url: settings.truid_base_url.clone(), timeout: settings.provider_timeout };
+        Ok(Arc::new(TruIdClient::new(config, secrets, self.clock.clone())?))
+    }
+
+    fn otp_client(
+        &self,
+        settings: &Settings,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Arc<dyn OtpProvider>, AssemblyError> {
+        if let Some(o) = &self.otp {
+            return Ok(o.clone());
+        }
+        otp_provider(settings, secrets)
+    }
+}
+
+/// The configured OTP provider's client.
+pub fn otp_provider(
+    settings: &Settings,
+    secrets: Arc<dyn SecretSource>,
+) -> Result<Arc<dyn OtpProvider>, AssemblyError> {
+    let o = &settings.otp;
+    let vonage = || VonageConfig {
+        base_url: o.vonage_base_url.clone(),
+        timeout: settings.provider_timeout,
+        brand: o.brand.clone(),
+    };
+    Ok(match o.provider {
+        OtpProviderKind::VonageV1 => Arc::new(VonageV1::new(vonage(), secrets)?),
+        OtpProviderKind::VonageV2 => Arc::new(VonageV2::new(vonage(), secrets)?),
+        OtpProviderKind::Twilio => {
+            let service_sid =
+                o.twilio_service_sid.clone().ok_or(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))?;
+            let config =
+                TwilioConfig { base_url: o.twilio_base_url.clone(), timeout: settings.provider_timeout, service_sid };
+            Arc::new(Twilio::new(config, secrets)?)
+        }
+    })
+}
+
+/// A deployed function from start to finish: logging, its settings (only its own variables), its
+/// state, and the Lambda runtime serving its routes. Each function's `main` is this one call.
+pub async fn run_lambda(function: Function) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let settings = Settings::from_env_for(function)?;
+    let router = Assembly::lambda().await.router(settings)?;
+    lambda_http::run(router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function builds, from its own settings, with the clients its state names.
+    #[test]
+    fn every_function_assembles() {
+        let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
+        for f in Function::ALL {
+            let settings =
+                Settings::for_function(f, |k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into()))
+                    .expect("settings");
+            assert!(assembly.router(settings).is_ok(), "{}", f.name());
+        }
+        assert!(
+            assembly.all_functions(|k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into())).is_ok()
+        );
+    }
+
+    /// A function given another function's clients does not build.
+    #[test]
+    fn wrong_clients_do_not_serve() {
+        let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
+        let settings = Settings::for_function(Function::Coverage, |k| {
+            (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into())
+        })
+        .expect("settings");
+        let hasher = Arc::new(Argon2Hasher::new(HashCost::TEST_ONLY_CHEAP, None, Arc::new(OsRandom)));
+        let wrong = assembly.serve(settings, WithPasswords { hasher });
+        assert!(matches!(wrong, Err(AssemblyError::Router(RouterError::Unserved { .. }))));
+    }
+}

@@ -1,0 +1,331 @@
+//! The flow's state machine, in one place: which step may happen in which state of which kind of
+//! flow, where it leads, and what it writes. Handlers ask [`Flow::apply`] for a [`Transition`] and
+//! the store persists it with one conditional write (`state = from`), so a step out of order, a
+//! replay or the loser of a race finds the wrong state and is refused.
+//!
+//! ```text
+//! reset, silent:  check_pending → check_claimed → verified → completed
+//!                                              ↘ rejected (no match, SIM changed)
+//!                                              ↘ check_failed → (the SMS path below)
+//! reset, SMS:     started | check_failed → sim_ok → otp_sent → verified → completed
+//! login:          password_ok → sim_ok → otp_sent → completed (a session is issued)
+//! SIM gate:       started | check_failed | password_ok → rejected (SIM changed, no SIM answer)
+//! codes:          otp_sent → locked (too many wrong codes)
+//! ```
+
+use crate::domain::{Flow, FlowKind, FlowReason, FlowState, TokenHash};
+
+/// A step of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowEvent {
+    /// The operator's redirect reached the callback: the flow is claimed before the code is
+    /// exchanged, so only one callback ever reaches tru.ID.
+    CallbackClaimed,
+    /// The SubscriberCheck proved the phone; a reset token is issued.
+    SilentVerified {
+        /// Hash of the reset token the browser receives.
+        reset_token_hash: TokenHash,
+    },
+    /// The SubscriberCheck answered "not this phone" or "SIM changed": no other path either.
+    SilentRejected {
+        /// [`FlowReason::NoMatch`] or [`FlowReason::SimChanged`].
+        reason: FlowReason,
+    },
+    /// The silent check gave no verdict (expired, operator error): the SMS path opens.
+    SilentFailed,
+    /// The SIM-swap gate passed.
+    SimPassed {
+        /// It passed without a SIM answer (login, `allow_with_notice`): tighter limits follow.
+        unverified: bool,
+    },
+    /// The SIM-swap gate refused.
+    SimBlocked {
+        /// [`FlowReason::SimChanged`] or [`FlowReason::SimUnavailable`].
+        reason: FlowReason,
+    },
+    /// A code was sent, or re-sent (or, for an unknown email, nothing was and nothing will be).
+    CodeSent {
+        /// The provider's handle on the verification, and the provider's name.
+        verification: Option<(String, String)>,
+    },
+    /// The right code: a reset is verified (a reset token is issued), a login completes.
+    CodeVerified {
+        /// The reset token's hash (resets only).
+        reset_token_hash: Option<TokenHash>,
+    },
+    /// Too many wrong codes.
+    Locked,
+    /// The new password was stored (with the flow's completion, in one transaction).
+    PasswordChanged,
+}
+
+impl FlowEvent {
+    /// The stable label for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CallbackClaimed => "callback_claimed",
+            Self::SilentVerified { .. } => "silent_verified",
+            Self::SilentRejected { .. } => "silent_rejected",
+            Self::SilentFailed => "silent_failed",
+            Self::SimPassed { .. } => "sim_passed",
+            Self::SimBlocked { .. } => "sim_blocked",
+            Self::CodeSent { .. } => "code_sent",
+            Self::CodeVerified { .. } => "code_verified",
+            Self::Locked => "locked",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// What a step writes besides the state; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowWrites {
+    /// A new reset token's hash.
+    pub reset_token_hash: Option<TokenHash>,
+    /// The reset token is spent: remove its hash.
+    pub clear_reset_token: bool,
+    /// Why the flow stopped.
+    pub reason: Option<FlowReason>,
+    /// The OTP provider's handle.
+    pub otp_reference: Option<String>,
+    /// The OTP provider's name.
+    pub otp_provider: Option<String>,
+    /// Whether the SMS path was opened without a SIM answer.
+    pub sim_unverified: Option<bool>,
+}
+
+/// A step the domain allowed: persist it with a conditional write on `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state the flow must still be in when it is written.
+    pub from: FlowState,
+    /// The state it moves to.
+    pub to: FlowState,
+    /// The fields it sets.
+    pub writes: FlowWrites,
+}
+
+/// A step that is not allowed where the flow is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event} is not a step of a {kind} flow in state {state}")]
+pub struct OutOfOrder {
+    /// The flow's kind.
+    pub kind: &'static str,
+    /// Its state.
+    pub state: &'static str,
+    /// The refused step.
+    pub event: &'static str,
+}
+
+/// The per-flow counters, each counted atomically before the provider call it limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowCounter {
+    /// SMS sends.
+    OtpSends,
+    /// Code checks.
+    OtpAttempts,
+}
+
+impl FlowCounter {
+    /// The states in which the counter may move: sends after the SIM gate, checks after a send.
+    pub fn counted_in(self) -> &'static [FlowState] {
+        match self {
+            Self::OtpSends => &[FlowState::SimOk, FlowState::OtpSent],
+            Self::OtpAttempts => &[FlowState::OtpSent],
+        }
+    }
+
+    /// The stored attribute's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OtpSends => "otp_sends",
+            Self::OtpAttempts => "otp_attempts",
+        }
+    }
+}
+
+/// Where the SIM-swap gate may run: a reset that has no silent verdict (not covered, unknown email,
+/// or a silent check that failed without a mismatch), or a login whose password was right.
+fn sim_gate_open(kind: FlowKind, state: FlowState) -> bool {
+    match kind {
+        FlowKind::Reset => matches!(state, FlowState::Started | FlowState::CheckFailed),
+        FlowKind::Login => state == FlowState::PasswordOk,
+    }
+}
+
+impl Flow {
+    /// The transition `event` makes from where this flow is, or why it may not happen.
+    pub fn apply(&self, event: FlowEvent) -> Result<Transition, OutOfOrder> {
+        next(self.kind, self.state, event)
+    }
+
+    /// Whether `event` may happen now (for answering "out of order" before any work is done).
+    pub fn allows(&self, event: &FlowEvent) -> bool {
+        next(self.kind, self.state, event.clone()).is_ok()
+    }
+}
+
+/// The table itself.
+pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transition, OutOfOrder> {
+    use FlowKind::{Login, Reset};
+    use FlowState::*;
+    let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
+    let (to, writes) = match (kind, state, event) {
+        (Reset, CheckPending, FlowEvent::CallbackClaimed) => (CheckClaimed, FlowWrites::default()),
+        (Reset, CheckClaimed, FlowEvent::SilentVerified { reset_token_hash }) => {
+            (Verified, FlowWrites { reset_token_hash: Some(reset_token_hash), ..FlowWrites::default() })
+        }
+        (Reset, CheckClaimed, FlowEvent::SilentRejected { reason })
+            if matches!(reason, FlowReason::NoMatch | FlowReason::SimChanged) =>
+        {
+            (Rejected, FlowWrites { reason: Some(reason), ..FlowWrites::default() })
+        }
+        (Reset, CheckClaimed, FlowEvent::SilentFailed) => {
+            (CheckFailed, FlowWrites { reason: Some(FlowReason::SilentFailed), ..FlowWrites::default() })
+        }
+        // Only a login may go ahead without a SIM answer; a reset never does.
+        (kind, state, FlowEvent::SimPassed { unverified })
+            if sim_gate_open(kind, state) && (!unverified || kind == Login) =>
+        {
+            (SimOk, FlowWrites { sim_unverified: Some(unverified), ..FlowWrites::default() })
+        }
+        (kind, state, FlowEvent::SimBlocked { reason })
+            if sim_gate_open(kind, state) && matches!(reason, FlowReason::SimChanged | FlowReason::SimUnavailable) =>
+        {
+            (Rejected, FlowWrites { reason: Some(reason), ..FlowWrites::default() })
+        }
+        (_, SimOk | OtpSent, FlowEvent::CodeSent { verification }) => {
+            let (otp_reference, otp_provider) = verification.unzip();
+            (OtpSent, FlowWrites { otp_reference, otp_provider, ..FlowWrites::default() })
+        }
+        (Reset, OtpSent, FlowEvent::CodeVerified { reset_token_hash: Some(hash) }) => {
+            (Verified, FlowWrites { reset_token_hash: Some(hash), ..FlowWrites::default() })
+        }
+        (Login, OtpSent, FlowEvent::CodeVerified { reset_token_hash: None }) => (Completed, FlowWrites::default()),
+        (_, OtpSent, FlowEvent::Locked) => {
+            (Locked, FlowWrites { reason: Some(FlowReason::TooManyAttempts), ..FlowWrites::default() })
+        }
+        (Reset, Verified, FlowEvent::PasswordChanged) => {
+            (Completed, FlowWrites { clear_reset_token: true, ..FlowWrites::default() })
+        }
+        _ => return Err(refused),
+    };
+    Ok(Transition { from: state, to, writes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FlowState::*;
+
+    fn hash() -> TokenHash {
+        TokenHash::of(b"reset token")
+    }
+
+    fn events() -> Vec<FlowEvent> {
+        vec![
+            FlowEvent::CallbackClaimed,
+            FlowEvent::SilentVerified { reset_token_hash: hash() },
+            FlowEvent::SilentRejected { reason: FlowReason::NoMatch },
+            FlowEvent::SilentRejected { reason: FlowReason::SimChanged },
+            FlowEvent::SilentRejected { reason: FlowReason::TooManyAttempts },
+            FlowEvent::SilentFailed,
+            FlowEvent::SimPassed { unverified: false },
+            FlowEvent::SimPassed { unverified: true },
+            FlowEvent::SimBlocked { reason: FlowReason::SimChanged },
+            FlowEvent::SimBlocked { reason: FlowReason::SimUnavailable },
+            FlowEvent::SimBlocked { reason: FlowReason::NoMatch },
+            FlowEvent::CodeSent { verification: Some(("ref".into(), "twilio".into())) },
+            FlowEvent::CodeSent { verification: None },
+            FlowEvent::CodeVerified { reset_token_hash: Some(hash()) },
+            FlowEvent::CodeVerified { reset_token_hash: None },
+            FlowEvent::Locked,
+            FlowEvent::PasswordChanged,
+        ]
+    }
+
+    /// Every (kind, state, step) with the state it leads to; anything not listed is refused.
+    #[test]
+    fn the_whole_table() {
+        let allowed: &[(FlowKind, FlowState, usize, FlowState)] = &[
+            // (kind, from, index into events(), to)
+            (FlowKind::Reset, CheckPending, 0, CheckClaimed),
+            (FlowKind::Reset, CheckClaimed, 1, Verified),
+            (FlowKind::Reset, CheckClaimed, 2, Rejected),
+            (FlowKind::Reset, CheckClaimed, 3, Rejected),
+            (FlowKind::Reset, CheckClaimed, 5, CheckFailed),
+            (FlowKind::Reset, Started, 6, SimOk),
+            (FlowKind::Reset, CheckFailed, 6, SimOk),
+            (FlowKind::Login, PasswordOk, 6, SimOk),
+            (FlowKind::Login, PasswordOk, 7, SimOk),
+            (FlowKind::Reset, Started, 8, Rejected),
+            (FlowKind::Reset, CheckFailed, 8, Rejected),
+            (FlowKind::Login, PasswordOk, 8, Rejected),
+            (FlowKind::Reset, Started, 9, Rejected),
+            (FlowKind::Reset, CheckFailed, 9, Rejected),
+            (FlowKind::Login, PasswordOk, 9, Rejected),
+            (FlowKind::Reset, SimOk, 11, OtpSent),
+            (FlowKind::Reset, OtpSent, 11, OtpSent),
+            (FlowKind::Login, SimOk, 11, OtpSent),
+            (FlowKind::Login, OtpSent, 11, OtpSent),
+            (FlowKind::Reset, SimOk, 12, OtpSent),
+            (FlowKind::Reset, OtpSent, 12, OtpSent),
+            (FlowKind::Login, SimOk, 12, OtpSent),
+            (FlowKind::Login, OtpSent, 12, OtpSent),
+            (FlowKind::Reset, OtpSent, 13, Verified),
+            (FlowKind::Login, OtpSent, 14, Completed),
+            (FlowKind::Reset, OtpSent, 15, Locked),
+            (FlowKind::Login, OtpSent, 15, Locked),
+            (FlowKind::Reset, Verified, 16, Completed),
+        ];
+        let events = events();
+        let mut seen = 0;
+        for kind in [FlowKind::Reset, FlowKind::Login] {
+            for state in FlowState::ALL {
+                for (i, event) in events.iter().enumerate() {
+                    let want = allowed.iter().find(|(k, s, e, _)| *k == kind && *s == state && *e == i).map(|a| a.3);
+                    let got = next(kind, state, event.clone()).map(|t| {
+                        assert_eq!(t.from, state, "a transition starts where the flow is");
+                        t.to
+                    });
+                    assert_eq!(got.ok(), want, "{kind:?} {state:?} {event:?}");
+                    seen += usize::from(want.is_some());
+                }
+            }
+        }
+        assert_eq!(seen, allowed.len(), "every listed transition was reached");
+    }
+
+    #[test]
+    fn what_each_step_writes() {
+        let w = |kind, state, event| next(kind, state, event).map(|t| t.writes).expect("allowed");
+        assert_eq!(
+            w(FlowKind::Reset, CheckClaimed, FlowEvent::SilentVerified { reset_token_hash: hash() }).reset_token_hash,
+            Some(hash())
+        );
+        assert_eq!(w(FlowKind::Reset, CheckClaimed, FlowEvent::SilentFailed).reason, Some(FlowReason::SilentFailed));
+        assert_eq!(
+            w(FlowKind::Login, PasswordOk, FlowEvent::SimPassed { unverified: true }).sim_unverified,
+            Some(true)
+        );
+        let sent =
+            w(FlowKind::Login, SimOk, FlowEvent::CodeSent { verification: Some(("VE1".into(), "twilio".into())) });
+        assert_eq!((sent.otp_reference.as_deref(), sent.otp_provider.as_deref()), (Some("VE1"), Some("twilio")));
+        let nothing = w(FlowKind::Reset, SimOk, FlowEvent::CodeSent { verification: None });
+        assert_eq!(nothing, FlowWrites::default(), "an unknown email's pretend send writes nothing");
+        assert_eq!(w(FlowKind::Login, OtpSent, FlowEvent::Locked).reason, Some(FlowReason::TooManyAttempts));
+        assert!(w(FlowKind::Reset, Verified, FlowEvent::PasswordChanged).clear_reset_token);
+    }
+
+    #[test]
+    fn refusals_name_the_step() {
+        let e = next(FlowKind::Login, CheckPending, FlowEvent::CallbackClaimed).expect_err("refused");
+        assert_eq!(e.to_string(), "callback_claimed is not a step of a login flow in state check_pending");
+    }
+
+    #[test]
+    fn counters_move_only_where_they_limit_something() {
+        assert_eq!(FlowCounter::OtpSends.counted_in(), &[SimOk, OtpSent]);
+        assert_eq!(FlowCounter::OtpAttempts.counted_in(), &[OtpSent]);
+    }
+}

@@ -1,0 +1,209 @@
+//! `GET /api/reset/callback?check_id&code` (function `callback`): where the operator's redirect
+//! lands after the device opened `check_url` over mobile data.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::{App, TruIdApp, WithTruId};
+use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder};
+use crate::http::cookies::{FLOW, RESET};
+use crate::http::support::{notify_flow_owner, persist, provider_error};
+use crate::ports::{CheckCode, CheckId, Metric, NotificationKind, RandomError, StoreError, TruIdError};
+
+/// Where the browser goes next: fixed pages, a fixed outcome code at most (`?r=<code>`).
+const GO_NEW_PASSWORD: &str = "/reset/new-password.html";
+const GO_LINK_INVALID: &str = "/reset/result.html?r=link_invalid";
+const GO_SILENT_FAILED: &str = "/reset/result.html?r=silent_failed";
+const GO_NO_MATCH: &str = "/reset/result.html?r=no_match";
+const GO_SIM_CHANGED: &str = "/reset/result.html?r=sim_changed";
+const GO_UNAVAILABLE: &str = "/reset/result.html?r=unavailable";
+
+fn see_other(location: &'static str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static(location));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+/// The query of the operator's redirect. Anything else in it is ignored, and none of it is ever
+/// echoed or logged (B5, B6).
+#[derive(Default)]
+struct CallbackQuery {
+    check_id: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+fn parse_callback_query(raw: Option<&str>) -> CallbackQuery {
+    let mut q = CallbackQuery::default();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let slot = match k.as_ref() {
+            "check_id" => &mut q.check_id,
+            "code" => &mut q.code,
+            "error" => &mut q.error,
+            _ => continue,
+        };
+        // A repeated parameter is an attempt to confuse: keep neither value.
+        *slot = if slot.is_some() { Some(String::new()) } else { Some(v.into_owned()) };
+    }
+    q
+}
+
+/// Operator error codes, mapped to a fixed label for the log; the text is never used.
+fn redirect_error_label(error: &str) -> &'static str {
+    match error {
+        "mno_redirect_unsupported" => "mno_redirect_unsupported",
+        "not_mobile_ip" => "not_mobile_ip",
+        "mno_not_supported" => "mno_not_supported",
+        "ip_mismatch" | "ip_msisdn_mismatch" => "ip_mismatch",
+        _ => "other",
+    }
+}
+
+/// Why the callback could not finish: each ends on a result page, never on an error status.
+#[derive(Debug, thiserror::Error)]
+enum CallbackError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    OutOfOrder(#[from] OutOfOrder),
+}
+
+/// Acts only for the browser that started the flow (its cookie), only for the check bound to that
+/// flow, and only once: the flow is claimed by a conditional write *before* the code is exchanged,
+/// so a replayed or relayed URL never reaches tru.ID (B1–B4). Always answers 303 to a fixed page.
+pub async fn callback(State(app): State<TruIdApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q = parse_callback_query(raw.as_deref());
+    match run_callback(&app, &headers, q).await {
+        Ok(resp) => {
+            if resp.headers().get(header::LOCATION).is_some_and(|l| l == GO_LINK_INVALID) {
+                app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
+            }
+            resp
+        }
+        Err(CallbackError::Store(StoreError::Unavailable(why))) => {
+            tracing::error!(error = %why, "store unavailable in callback");
+            see_other(GO_UNAVAILABLE)
+        }
+        Err(CallbackError::Random(e)) => {
+            tracing::error!(error = %e, "no randomness in callback");
+            see_other(GO_UNAVAILABLE)
+        }
+        Err(e) => {
+            tracing::warn!(event = "callback_refused", why = %e, "the flow moved on meanwhile");
+            see_other(GO_LINK_INVALID)
+        }
+    }
+}
+
+fn refused(why: &'static str, state: Option<FlowState>) -> Result<Response, CallbackError> {
+    tracing::warn!(event = "callback_refused", why, state = state.map(FlowState::as_str), "callback refused");
+    Ok(see_other(GO_LINK_INVALID))
+}
+
+async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuery) -> Result<Response, CallbackError> {
+    let now = app.clock.now();
+    let Some(flow_token) = FLOW.read(headers) else {
+        return refused("no_flow_cookie", None);
+    };
+    let Some(flow) = app.store.get_flow(&flow_token.hash(), now).await? else {
+        return refused("no_live_flow", None);
+    };
+    let presented = q.check_id.as_deref().and_then(CheckId::parse);
+    let bound = flow.check_id.as_deref().and_then(CheckId::parse);
+    let (Some(check_id), Some(bound)) = (presented, bound) else {
+        return refused("no_check", Some(flow.state));
+    };
+    if check_id != bound {
+        return refused("check_not_bound", Some(flow.state));
+    }
+    let Ok(claim) = flow.apply(FlowEvent::CallbackClaimed) else {
+        return refused("replay_or_out_of_order", Some(flow.state));
+    };
+    // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
+    let flow = persist(app, &flow, &claim, now).await?;
+
+    if let Some(error) = q.error.as_deref() {
+        tracing::info!(
+            event = "subscriber_check_result",
+            outcome = "redirect_error",
+            error = redirect_error_label(error),
+            "operator redirect reported an error"
+        );
+        app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: "redirect_error" });
+        return finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await;
+    }
+    let Some(code) = q.code.as_deref().and_then(CheckCode::parse) else {
+        tracing::warn!(event = "callback_refused", why = "bad_code", "callback without a usable code");
+        return finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await;
+    };
+
+    let outcome = exchange_code(app, &check_id, &code).await;
+    tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), "SubscriberCheck completed");
+    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    match outcome {
+        CheckOutcome::Verified => {
+            let reset_token = app.random.token()?;
+            let verified = flow.apply(FlowEvent::SilentVerified { reset_token_hash: reset_token.hash() })?;
+            persist(app, &flow, &verified, now).await?;
+            if let Some(user_id) = &flow.user_id {
+                // A SubscriberCheck is a possession proof too: it closes the new-account grace.
+                app.store.mark_phone_verified(user_id, now).await?;
+            }
+            let mut resp = see_other(GO_NEW_PASSWORD);
+            // The reset token lives no longer than the flow it belongs to.
+            resp.headers_mut().append(header::SET_COOKIE, RESET.set(&reset_token, flow.remaining_secs(now)));
+            Ok(resp)
+        }
+        CheckOutcome::SimChanged => {
+            app.metrics.record(Metric::SimChangeBlocked);
+            let resp =
+                finish(app, &flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED).await;
+            notify_flow_owner(app, &flow, NotificationKind::SimChangeBlocked).await;
+            resp
+        }
+        CheckOutcome::Mismatch => {
+            finish(app, &flow, FlowEvent::SilentRejected { reason: FlowReason::NoMatch }, GO_NO_MATCH).await
+        }
+        CheckOutcome::Unsupported | CheckOutcome::Error => {
+            finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await
+        }
+    }
+}
+
+/// Records how the silent check ended and sends the browser to the page that says so.
+async fn finish(
+    app: &App<WithTruId>,
+    flow: &Flow,
+    event: FlowEvent,
+    location: &'static str,
+) -> Result<Response, CallbackError> {
+    let transition = flow.apply(event)?;
+    persist(app, flow, &transition, app.clock.now()).await?;
+    Ok(see_other(location))
+}
+
+/// PATCHes the code exactly once. If the answer is lost (timeout, 5xx), a GET — a read — tells what
+/// the PATCH did; the PATCH itself is never repeated (docs/security.md R1).
+async fn exchange_code(app: &App<WithTruId>, check_id: &CheckId, code: &CheckCode) -> CheckOutcome {
+    let truid = &app.ports.truid;
+    let report = match truid.complete_subscriber_check(check_id, code).await {
+        Err(e @ (TruIdError::Timeout | TruIdError::Unavailable(_))) => {
+            provider_error(app, "truid", "patch_subscriber_check", &e, "PATCH answer lost; reading the check");
+            truid.get_subscriber_check(check_id).await
+        }
+        other => other,
+    };
+    match report {
+        Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
+        Err(e) => {
+            provider_error(app, "truid", "complete_subscriber_check", &e, "SubscriberCheck not completed");
+            CheckOutcome::Error
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `POST /api/reset/check {email}` (function `create-check`): starts a password reset.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::{Core, TruIdApp};
+use crate::domain::{Email, Flow, FlowOrigin, NewFlow, User};
+use crate::http::cookies::{FLOW, RESET};
+use crate::http::extract::csrf_token_for;
+use crate::http::limits::{HOUR, email_key, enforce, ip_key};
+use crate::http::support::{provider_error, subscriber_check_coverage};
+use crate::http::{ApiJson, ClientMeta, Problem};
+use crate::ports::{CreatedCheck, Metric, NewSubscriberCheck, TruId};
+
+/// The request body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartReset {
+    /// The account's email, as typed.
+    pub email: String,
+}
+
+/// Always starts a flow and sets its cookie. The answer is `{"next":"silent","check_url",...}` only
+/// when the email belongs to an account, the device's network is covered and tru.ID created the
+/// check; otherwise `{"next":"sms",...}` — identical for unknown emails and uncovered users (A1).
+pub async fn create_check(
+    State(app): State<TruIdApp>,
+    client: ClientMeta,
+    ApiJson(body): ApiJson<StartReset>,
+) -> Result<Response, Problem> {
+    let email = Email::parse(&body.email).map_err(|_| Problem::invalid_email())?;
+    let limits = &app.settings.limits;
+    // All three limits run before any lookup or provider call, for known and unknown emails alike.
+    enforce(&app, "reset_global", "all", limits.reset_global_hour, HOUR).await?;
+    enforce(&app, "reset_ip", &ip_key(client.ip), limits.reset_per_ip_hour, HOUR).await?;
+    enforce(&app, "reset_account", &email_key(&email), limits.reset_per_account_hour, HOUR).await?;
+
+    let truid = &*app.ports.truid;
+    let user = app.store.user_by_email(&email).await?;
+    // Coverage is looked up for unknown emails too, so both take the same path until here.
+    let covered = subscriber_check_coverage(&app, truid, client.ip).await;
+    let check = match (&user, covered) {
+        (Some(user), true) => create_subscriber_check(&app, truid, user).await?,
+        _ => None,
+    };
+
+    let now = app.clock.now();
+    let flow_token = app.random.token()?;
+    let origin = match &check {
+        Some(c) => FlowOrigin::ResetSilent { check_id: c.check_id.expose().to_owned() },
+        None => FlowOrigin::ResetSms,
+    };
+    let flow = Flow::start(
+        flow_token.hash(),
+        NewFlow {
+            origin,
+            user_id: user.map(|u| u.id),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+            now,
+            ttl_secs: app.settings.flow_ttl_secs,
+        },
+    );
+    app.store.put_flow(&flow).await?;
+    tracing::info!(event = "reset_started", silent = check.is_some(), "reset flow started");
+    app.metrics
+        .record(Metric::StepOutcome { step: "reset_start", outcome: if check.is_some() { "silent" } else { "sms" } });
+
+    let csrf = csrf_token_for(&flow_token);
+    let body = match &check {
+        Some(c) => json!({ "next": "silent", "check_url": c.check_url.expose_secret(), "csrf": csrf }),
+        None => json!({ "next": "sms", "csrf": csrf }),
+    };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
+    resp.headers_mut().append(header::SET_COOKIE, RESET.clear());
+    Ok(resp)
+}
+
+/// The SubscriberCheck for the account's phone; `None` when tru.ID would not create one (the SMS
+/// path is offered instead).
+async fn create_subscriber_check(core: &Core, truid: &dyn TruId, user: &User) -> Result<Option<CreatedCheck>, Problem> {
+    let request = NewSubscriberCheck {
+        phone: user.phone.clone(),
+        redirect_url: core.settings.truid_redirect_url(),
+        reference_id: core.random.id()?,
+        period_minutes: core.settings.sim_change_window_minutes,
+    };
+    match truid.create_subscriber_check(&request).await {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            provider_error(
+                core,
+                "truid",
+                "create_subscriber_check",
+                &e,
+                "SubscriberCheck not created; offering the SMS path",
+            );
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `POST /api/otp/verify {code}` (function `otp-verify`): checks the code; a reset flow is verified,
+//! a login flow becomes a session (docs/security.md C3).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::{App, OtpApp, WithOtp};
+use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState};
+use crate::http::cookies::{FLOW, RESET, SESSION};
+use crate::http::extract::csrf_token_for;
+use crate::http::support::{current_flow, flow_user, notify_flow_owner, persist, provider_error, start_session, step};
+use crate::http::{ApiJson, Problem};
+use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, StoreError};
+
+/// The request body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyCode {
+    /// The code, as typed.
+    pub code: String,
+}
+
+/// Locks the flow after too many wrong codes; the request that locks it tells the owner (login).
+async fn lock(app: &App<WithOtp>, flow: &Flow) -> Problem {
+    let locked_now = match flow.apply(FlowEvent::Locked) {
+        Ok(t) => persist(app, flow, &t, app.clock.now()).await.is_ok(),
+        Err(_) => false,
+    };
+    if locked_now {
+        tracing::warn!(event = "otp_locked", flow = flow.kind.as_str(), "too many wrong codes: flow locked");
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "locked" });
+        if flow.kind == FlowKind::Login {
+            notify_flow_owner(app, flow, NotificationKind::SecondFactorFailed).await;
+        }
+    }
+    Problem::too_many_attempts()
+}
+
+/// The attempt is counted (atomically, with its cap) before the provider sees the code, so
+/// concurrent guesses never exceed the cap (C3). On success a reset flow is verified (the reset
+/// cookie is issued) and a login flow becomes a session.
+pub async fn otp_verify(
+    State(app): State<OtpApp>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<VerifyCode>,
+) -> Result<Response, Problem> {
+    let (_, flow) = current_flow(&app, &headers).await?;
+    let now = app.clock.now();
+    if flow.state == FlowState::Locked {
+        return Err(Problem::too_many_attempts());
+    }
+    if flow.state != FlowState::OtpSent {
+        return Err(Problem::flow_invalid());
+    }
+    let code = OtpCode::parse(&body.code).ok_or_else(Problem::code_invalid)?;
+    let max = if flow.sim_unverified { UNVERIFIED_ATTEMPTS } else { app.settings.limits.otp_attempts_per_flow };
+    match app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now).await {
+        Ok(_) => {}
+        Err(StoreError::LimitReached) => return Err(lock(&app, &flow).await),
+        Err(StoreError::Conflict) => {
+            // Locked (or completed) by a concurrent request since we read it.
+            let current = app.store.get_flow(&flow.key, now).await?;
+            return Err(if current.is_some_and(|f| f.state == FlowState::Locked) {
+                Problem::too_many_attempts()
+            } else {
+                Problem::flow_invalid()
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let Some(user) = flow_user(&app, &flow).await? else {
+        tracing::info!(event = "otp_failed", "wrong code");
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
+        return Err(Problem::code_invalid());
+    };
+    let otp = &app.ports.otp;
+    let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse).ok_or_else(Problem::flow_invalid)?;
+    // A code is checked only with the provider that sent it: after a configuration change, the
+    // verification in flight belongs to another provider, and the user needs a new code.
+    if flow.otp_provider.as_deref() != Some(otp.name()) {
+        tracing::warn!(event = "otp_failed", why = "provider_changed", "the code was sent by another provider");
+        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
+        return Err(Problem::code_expired());
+    }
+    match otp.check(&reference, &user.phone, &code).await {
+        Ok(OtpCheck::Approved) => {}
+        Ok(OtpCheck::Wrong) => {
+            tracing::info!(event = "otp_failed", provider = otp.name(), "wrong code");
+            app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
+            return Err(Problem::code_invalid());
+        }
+        Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow).await),
+        Ok(OtpCheck::Expired) => {
+            tracing::info!(event = "otp_failed", provider = otp.name(), why = "expired", "code expired");
+            app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
+            return Err(Problem::code_expired());
+        }
+        Err(e) => {
+            provider_error(&app, otp.name(), "otp_check", &e, "code not checked");
+            return Err(Problem::sms_unavailable());
+        }
+    }
+    tracing::info!(event = "otp_verified", provider = otp.name(), flow = flow.kind.as_str(), "code verified");
+    app.store.mark_phone_verified(&user.id, now).await?;
+    let reset_token = match flow.kind {
+        FlowKind::Reset => Some(app.random.token()?),
+        FlowKind::Login => None,
+    };
+    // Only the request whose transition wins goes on (one session, one reset cookie).
+    let verified = step(&flow, FlowEvent::CodeVerified { reset_token_hash: reset_token.as_ref().map(|t| t.hash()) })?;
+    persist(&app, &flow, &verified, now).await?;
+    // Counted only by the winner, so concurrent verifies of one code cannot inflate the conversion
+    // rate the SMS-pumping alarm watches.
+    app.metrics.record(Metric::OtpVerified { provider: otp.name() });
+    app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "verified" });
+    match reset_token {
+        Some(reset_token) => {
+            let mut resp = axum::Json(json!({ "next": "new_password" })).into_response();
+            resp.headers_mut().append(header::SET_COOKIE, RESET.set(&reset_token, flow.remaining_secs(now)));
+            Ok(resp)
+        }
+        None => {
+            let session = start_session(&app, &user).await?;
+            tracing::info!(event = "login", user_id = %user.id, "signed in with a second factor");
+            let mut resp = axum::Json(json!({ "next": "signed_in", "csrf": csrf_token_for(&session) })).into_response();
+            resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session, app.settings.session_ttl_secs));
+            resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
+            Ok(resp)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `POST /api/sim-check` (function `sim-check`): the SIM-swap gate before any SMS, for the reset
+//! fallback and for login 2FA (docs/security.md C1, E1–E3).
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::TruIdApp;
+use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
+use crate::domain::{FlowEvent, FlowKind, FlowReason};
+use crate::http::limits::{HOUR, enforce, ip_key};
+use crate::http::support::{current_flow, flow_user, notify_flow_owner, persist, provider_error, step};
+use crate::http::{ClientMeta, Problem};
+use crate::ports::{Metric, NotificationKind};
+
+/// Runs a tru.ID SIMCheck on the account's number and records the verdict. Answers
+/// `{"next":"otp"}` or `{"next":"blocked","reason":"sim_changed"|"sim_unavailable"}`. A flow for an
+/// unknown email gets `otp` without any provider call (A1); nothing is ever sent for it.
+pub async fn sim_check(
+    State(app): State<TruIdApp>,
+    client: ClientMeta,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (_, flow) = current_flow(&app, &headers).await?;
+    // Out of order is refused before any limit is counted or provider called.
+    step(&flow, FlowEvent::SimPassed { unverified: false })?;
+    enforce(&app, "sim_check_ip", &ip_key(client.ip), app.settings.limits.sim_checks_per_ip_hour, HOUR).await?;
+    let now = app.clock.now();
+    let window = app.settings.sim_change_window_minutes;
+    let verdict = match flow_user(&app, &flow).await? {
+        None => SimVerdict::Pass,
+        Some(user) => {
+            let reference = app.random.id()?;
+            let signal = match app.ports.truid.create_sim_check(&user.phone, &reference, window).await {
+                Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
+                Err(e) => {
+                    provider_error(&app, "truid", "sim_check", &e, "SIMCheck failed; no SIM answer");
+                    SimSignal::Unavailable
+                }
+            };
+            let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
+            app.settings.sim_policy().decide(flow.kind, signal, account, now)
+        }
+    };
+    tracing::info!(
+        event = "sim_check_result",
+        flow = flow.kind.as_str(),
+        verdict = verdict.as_str(),
+        "SIM-swap gate decided"
+    );
+    app.metrics.record(Metric::StepOutcome { step: "sim_check", outcome: verdict.as_str() });
+
+    if verdict.passes() {
+        let unverified = verdict == SimVerdict::PassUnverified;
+        persist(&app, &flow, &step(&flow, FlowEvent::SimPassed { unverified })?, now).await?;
+        if unverified {
+            tracing::warn!(
+                event = "sim_check_unavailable_allowed",
+                "login continues without a SIM answer (allow_with_notice)"
+            );
+            notify_flow_owner(&app, &flow, NotificationKind::SignInWithoutSimCheck).await;
+        }
+        return Ok(axum::Json(json!({ "next": "otp" })).into_response());
+    }
+    let reason =
+        if verdict == SimVerdict::BlockSimChanged { FlowReason::SimChanged } else { FlowReason::SimUnavailable };
+    persist(&app, &flow, &step(&flow, FlowEvent::SimBlocked { reason })?, now).await?;
+    if reason == FlowReason::SimChanged {
+        tracing::warn!(event = "sim_change_blocked", flow = flow.kind.as_str(), "SIM changed recently: no SMS");
+        app.metrics.record(Metric::SimChangeBlocked);
+        notify_flow_owner(&app, &flow, NotificationKind::SimChangeBlocked).await;
+    } else if flow.kind == FlowKind::Login {
+        notify_flow_owner(&app, &flow, NotificationKind::SecondFactorFailed).await;
+    }
+    Ok(axum::Json(json!({ "next": "blocked", "reason": reason.code() })).into_response())
+}

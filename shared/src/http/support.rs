@@ -1,0 +1,147 @@
+//! Steps several handlers share. Handler modules never import each other; what two of them need
+//! lives here.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+use crate::app::Core;
+use crate::domain::Token;
+use crate::domain::{Flow, FlowEvent, Session, Timestamp, Transition, User};
+use crate::http::Problem;
+use crate::http::cookies::FLOW;
+use crate::http::extract::require_csrf;
+use crate::http::limits::HOUR;
+use crate::ports::{Coverage, Metric, Notification, NotificationKind, ProviderFault, RateDecision, StoreError, TruId};
+
+/// How long a coverage answer is remembered for the device's address.
+pub const COVERAGE_CACHE_SECS: i64 = 300;
+
+/// A provider call that did not give the answer we asked for: one log line (its label and tru.ID's
+/// problem slug, never a body) and, when the provider failed us rather than answered about the
+/// number, the metric the provider-error alarm counts. `next` says what the flow does instead.
+pub fn provider_error(
+    core: &Core,
+    provider: &'static str,
+    call: &'static str,
+    error: &impl ProviderFault,
+    next: &'static str,
+) {
+    let failure = error.is_failure();
+    tracing::warn!(
+        event = "provider_error",
+        provider,
+        call,
+        error.kind = error.kind(),
+        slug = error.slug(),
+        failure,
+        "{next}"
+    );
+    if failure {
+        core.metrics.record(Metric::ProviderError { provider, call });
+    }
+}
+
+/// The browser's live flow, after its CSRF token was checked. One answer for "no cookie", "no such
+/// flow" and "expired" (the flow's existence is nobody else's business).
+pub async fn current_flow(core: &Core, headers: &HeaderMap) -> Result<(Token, Flow), Problem> {
+    let token = FLOW.read(headers).ok_or_else(Problem::flow_invalid)?;
+    require_csrf(headers, &token)?;
+    let flow = core.store.get_flow(&token.hash(), core.clock.now()).await?.ok_or_else(Problem::flow_invalid)?;
+    Ok((token, flow))
+}
+
+/// The transition `event` makes from where `flow` is; a step out of order is the generic
+/// `flow_invalid`, logged with what was refused.
+pub fn step(flow: &Flow, event: FlowEvent) -> Result<Transition, Problem> {
+    flow.apply(event).map_err(|e| {
+        tracing::warn!(event = "flow_refused", why = %e, "a step out of order");
+        Problem::flow_invalid()
+    })
+}
+
+/// Persists a step the domain allowed.
+pub async fn persist(core: &Core, flow: &Flow, transition: &Transition, now: Timestamp) -> Result<Flow, StoreError> {
+    core.store.transition_flow(&flow.key, transition, now).await
+}
+
+/// The flow's account: `None` for a flow of an unknown email.
+pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem> {
+    match &flow.user_id {
+        None => Ok(None),
+        Some(id) => Ok(Some(core.store.user_by_id(id).await?.ok_or_else(Problem::flow_invalid)?)),
+    }
+}
+
+/// A new signed-in session for `user`; the caller sets its cookie.
+pub async fn start_session(core: &Core, user: &User) -> Result<Token, Problem> {
+    let token = core.random.token()?;
+    let now = core.clock.now();
+    let session = Session {
+        key: token.hash(),
+        user_id: user.id.clone(),
+        credential_version: user.credential_version,
+        created_at: now,
+        expires_at: now.plus_secs(core.settings.session_ttl_secs),
+    };
+    core.store.put_session(&session).await?;
+    Ok(token)
+}
+
+/// Tells the account's owner; a lost email never undoes the security action that caused it.
+/// Warnings (blocked attempts, registrations with the email) go out at most once per kind per hour,
+/// so repeated attempts cannot be used to flood the owner's inbox; a password change is always told.
+pub async fn notify(core: &Core, user: &User, kind: NotificationKind, client_ip: IpAddr, user_agent: &str) {
+    if kind != NotificationKind::PasswordReset {
+        let bucket = format!("{}#{}", kind.as_str(), user.id.0);
+        if let Ok(RateDecision::Limited { .. }) = core.limiter.hit(&bucket, 1, HOUR, core.clock.now()).await {
+            tracing::info!(event = "notification_suppressed", kind = kind.as_str(), "already told within the hour");
+            return;
+        }
+    }
+    let n = Notification {
+        to: user.email.clone(),
+        kind,
+        at: core.clock.now(),
+        client_ip,
+        user_agent: user_agent.to_owned(),
+        not_me_url: core.settings.public_url("/help/not-me.html"),
+    };
+    if let Err(e) = core.notifier.notify(n).await {
+        tracing::error!(error = %e, kind = ?kind, "notification failed");
+    }
+}
+
+/// Notifies the owner of the flow's account, if the flow has one.
+pub async fn notify_flow_owner(core: &Core, flow: &Flow, kind: NotificationKind) {
+    let Some(user_id) = &flow.user_id else { return };
+    if let Ok(Some(user)) = core.store.user_by_id(user_id).await {
+        notify(core, &user, kind, flow.client_ip, &flow.user_agent).await;
+    }
+}
+
+/// Whether the network behind `ip` supports SubscriberCheck. Answers are cached briefly so that the
+/// reset start that follows the page's own lookup costs no second provider call. A failed lookup is
+/// "no" (the SMS path, with its SIM check, is the fallback) and is not cached.
+pub async fn subscriber_check_coverage(core: &Core, truid: &dyn TruId, ip: IpAddr) -> bool {
+    let now = core.clock.now();
+    match core.store.get_coverage(ip, now).await {
+        Ok(Some(covered)) => return covered,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "coverage cache unavailable"),
+    }
+    match truid.coverage(ip).await {
+        Ok(c) => {
+            let covered = c == Coverage::SubscriberCheck;
+            if let Err(e) = core.store.put_coverage(ip, covered, now.plus_secs(COVERAGE_CACHE_SECS)).await {
+                tracing::warn!(error = %e, "coverage not cached");
+            }
+            tracing::info!(event = "coverage", silent = covered, "device coverage looked up");
+            covered
+        }
+        Err(e) => {
+            provider_error(core, "truid", "coverage", &e, "coverage lookup failed; treating as not covered");
+            false
+        }
+    }
+}

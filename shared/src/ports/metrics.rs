@@ -1,0 +1,77 @@
+//! The metrics simguard counts. The alarms of the SAM template and the CDK app are built on these
+//! names (docs/security.md R6); the EMF adapter turns them into CloudWatch metrics.
+//!
+//! Dimensions are few and fixed (function, step, outcome, provider), so the metric count stays small.
+
+/// Every metric simguard emits. Names are the CloudWatch metric names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metric {
+    /// A step of a flow ended: `step` (`reset_start`, `subscriber_check`, `sim_check`, `otp_start`,
+    /// `otp_verify`, `reset_password`, `login`) with a fixed `outcome`.
+    StepOutcome {
+        /// The step.
+        step: &'static str,
+        /// Its outcome.
+        outcome: &'static str,
+    },
+    /// A provider call failed (timeout, 5xx, refusal of our credentials, an answer we could not read).
+    ProviderError {
+        /// `truid`, `vonage-v1`, …
+        provider: &'static str,
+        /// The call that failed.
+        call: &'static str,
+    },
+    /// An SMS code was sent, and one was verified: their ratio is the conversion the pumping alarm
+    /// watches (docs/security.md F5).
+    SmsSent {
+        /// Which OTP provider.
+        provider: &'static str,
+    },
+    /// A code was verified (counted by the request whose flow transition won).
+    OtpVerified {
+        /// Which OTP provider.
+        provider: &'static str,
+    },
+    /// A SIM changed within the window stopped a reset or a login.
+    SimChangeBlocked,
+    /// A request was refused by a rate limit.
+    RateLimited {
+        /// The limit's name.
+        bucket: &'static str,
+    },
+}
+
+impl Metric {
+    /// Every metric name (the alarms of the SAM template and the CDK app may use only these).
+    pub const NAMES: &[&str] =
+        &["StepOutcome", "ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "RateLimited"];
+
+    /// The CloudWatch metric name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Metric::StepOutcome { .. } => "StepOutcome",
+            Metric::ProviderError { .. } => "ProviderError",
+            Metric::SmsSent { .. } => "SmsSent",
+            Metric::OtpVerified { .. } => "OtpVerified",
+            Metric::SimChangeBlocked => "SimChangeBlocked",
+            Metric::RateLimited { .. } => "RateLimited",
+        }
+    }
+
+    /// The dimensions, in a fixed order.
+    pub fn dimensions(&self) -> Vec<(&'static str, &'static str)> {
+        match *self {
+            Metric::StepOutcome { step, outcome } => vec![("Step", step), ("Outcome", outcome)],
+            Metric::ProviderError { provider, call } => vec![("Provider", provider), ("Call", call)],
+            Metric::SmsSent { provider } | Metric::OtpVerified { provider } => vec![("Provider", provider)],
+            Metric::SimChangeBlocked => vec![],
+            Metric::RateLimited { bucket } => vec![("Bucket", bucket)],
+        }
+    }
+}
+
+/// Where metrics go.
+pub trait MetricsSink: Send + Sync {
+    /// Counts one occurrence.
+    fn record(&self, metric: Metric);
+}

@@ -1,0 +1,1128 @@
+//! The deployable system, checked offline: the SAM template (infra/sam/template.yaml) and
+//! the CDK app's synthesized template (infra/cdk) describe the same routes as the route table, give
+//! each function the environment its code reads and nothing else, and allow it the table and secret
+//! actions its code calls and nothing else.
+//!
+//! "What its code calls" is measured, not listed: every function runs on its own App, built by the
+//! Lambda bootstrap from the template's environment for it, behind an emulated CloudFront (the
+//! templates' origin request policy and origin-verify header), on DynamoDB and Secrets Manager
+//! (moto), through every flow; an SDK interceptor records each call as the IAM action it needs.
+//!
+//! Needs moto (see tests/support/moto.rs) and `npm ci` in infra/cdk (`scripts/test` does both); the
+//! CDK app is synthesized by the test itself, without building the functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::support::*;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use serde_json::{Value, json};
+use simguard::adapters::dynamo::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use simguard::adapters::secrets_manager::{SECRET_KEYS, parse_secret};
+use simguard::config::{required_when_deployed, variables};
+use simguard::ports::Metric;
+use simguard::{Function, ROUTES};
+
+/// The stack name both templates default to (samconfig.toml, cdk.json).
+const STACK: &str = "simguard";
+const SITE_DOMAIN: &str = "app.example";
+const ORIGIN_SECRET: &str = "origin-verify-secret";
+/// What the origin-verify secret's `token` resolves to in these tests.
+const ORIGIN_TOKEN: &str = "origin-verify-token-0123456789abcdefghijklmnop";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+
+/// A CloudFormation template in its JSON form (SAM's short-form tags expanded).
+struct Template {
+    kind: &'static str,
+    doc: Value,
+}
+
+fn sam() -> &'static Template {
+    static SAM: OnceLock<Template> = OnceLock::new();
+    SAM.get_or_init(|| {
+        let text = std::fs::read_to_string(repo().join("infra/sam/template.yaml")).expect("infra/sam/template.yaml");
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("the SAM template is YAML");
+        Template { kind: "SAM", doc: yaml_to_json(yaml) }
+    })
+}
+
+/// Synthesizes the CDK app (skipping the Rust builds: `-c skipBundling=true`) into a temporary
+/// directory and reads its one stack template.
+fn cdk() -> &'static Template {
+    static CDK: OnceLock<Template> = OnceLock::new();
+    CDK.get_or_init(|| {
+        let dir = repo().join("infra/cdk");
+        assert!(
+            dir.join("node_modules/aws-cdk-lib").is_dir(),
+            "infra/cdk has no node_modules: run `npm --prefix infra/cdk ci` (scripts/test does)"
+        );
+        let out = std::env::temp_dir().join(format!("simguard-cdk-out-{}", std::process::id()));
+        let status = std::process::Command::new("npx")
+            .args(["--no-install", "cdk", "synth", "--no-notices", "-q", "-c", "skipBundling=true", "-o"])
+            .arg(&out)
+            .current_dir(&dir)
+            .env("CDK_DISABLE_CLI_TELEMETRY", "true")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("npx cdk synth");
+        assert!(status.success(), "cdk synth failed");
+        let template = std::fs::read_dir(&out)
+            .expect("cdk.out")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".template.json"))
+            .expect("a stack template");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&template).expect("read")).expect("JSON");
+        let _ = std::fs::remove_dir_all(&out);
+        Template { kind: "CDK", doc }
+    })
+}
+
+fn yaml_to_json(v: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
+        Y::String(s) => json!(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = yaml_to_json(t.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: value }),
+                "GetAtt" => match value {
+                    Value::String(s) => {
+                        let (r, a) = s.split_once('.').expect("!GetAtt Resource.Attribute");
+                        json!({ "Fn::GetAtt": [r, a] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                other => json!({ format!("Fn::{other}"): value }),
+            }
+        }
+    }
+}
+
+impl Template {
+    fn resources(&self) -> &serde_json::Map<String, Value> {
+        self.doc["Resources"].as_object().expect("Resources")
+    }
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+        self.resources().iter().filter(move |(_, r)| r["Type"] == kind)
+    }
+    fn one_of_type<'a>(&'a self, kind: &'a str) -> (&'a String, &'a Value) {
+        let all: Vec<_> = self.of_type(kind).collect();
+        assert_eq!(all.len(), 1, "{}: one {kind}", self.kind);
+        all[0]
+    }
+    fn resource_type(&self, id: &str) -> &str {
+        self.resources().get(id).and_then(|r| r["Type"].as_str()).unwrap_or_else(|| panic!("no resource {id}"))
+    }
+    /// The logical id a `Ref` / `Fn::GetAtt` (or a list of one) points at.
+    fn target(v: &Value) -> Option<String> {
+        if let Some(r) = v["Ref"].as_str() {
+            return Some(r.to_owned());
+        }
+        if let Some(r) = v["Fn::GetAtt"][0].as_str() {
+            return Some(r.to_owned());
+        }
+        if let Some(s) = v["Fn::Sub"].as_str() {
+            return s.strip_prefix("integrations/${").and_then(|r| r.strip_suffix('}')).map(str::to_owned);
+        }
+        if let Some(parts) = v["Fn::Join"][1].as_array() {
+            return parts.iter().find_map(Self::target);
+        }
+        None
+    }
+    fn secret_role(&self, id: &str) -> &'static str {
+        match self.resources()[id]["Properties"]["GenerateSecretString"]["GenerateStringKey"].as_str() {
+            Some("password_pepper") => "provider",
+            Some("token") => "origin",
+            other => panic!("{}: unexpected secret {id} ({other:?})", self.kind),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving intrinsic functions the way CloudFormation would, with test values for the resources
+
+struct Resolver<'a> {
+    t: &'a Template,
+    params: BTreeMap<String, String>,
+    table: String,
+    provider_secret: String,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(t: &'a Template, table: &str, provider_secret: &str) -> Self {
+        let mut params = BTreeMap::new();
+        if let Some(ps) = t.doc["Parameters"].as_object() {
+            for (k, p) in ps {
+                if let Some(d) = scalar(&p["Default"]) {
+                    params.insert(k.clone(), d);
+                }
+            }
+        }
+        Resolver { t, params, table: table.into(), provider_secret: provider_secret.into() }
+    }
+
+    fn with(mut self, param: &str, value: &str) -> Self {
+        assert!(self.params.contains_key(param), "{}: no parameter {param}", self.t.kind);
+        self.params.insert(param.into(), value.into());
+        self
+    }
+
+    fn reference(&self, name: &str) -> Option<String> {
+        match name {
+            "AWS::NoValue" => return None,
+            "AWS::StackName" => return Some(STACK.into()),
+            "AWS::Region" => return Some("us-east-1".into()),
+            "AWS::AccountId" => return Some("123456789012".into()),
+            "AWS::Partition" => return Some("aws".into()),
+            "AWS::URLSuffix" => return Some("amazonaws.com".into()),
+            _ => {}
+        }
+        if let Some(p) = self.params.get(name) {
+            return Some(p.clone());
+        }
+        Some(match self.t.resource_type(name) {
+            "AWS::DynamoDB::Table" => self.table.clone(),
+            "AWS::SecretsManager::Secret" => match self.t.secret_role(name) {
+                "provider" => self.provider_secret.clone(),
+                _ => ORIGIN_SECRET.into(),
+            },
+            "AWS::ApiGatewayV2::Api" => "api0123456".into(),
+            "AWS::CloudFront::Distribution" => "E0DISTRIBUTION".into(),
+            other => format!("ref-{other}-{name}"),
+        })
+    }
+
+    fn attribute(&self, resource: &str, attribute: &str) -> String {
+        match (self.t.resource_type(resource), attribute) {
+            ("AWS::CloudFront::Distribution", "DomainName") => SITE_DOMAIN.into(),
+            ("AWS::DynamoDB::Table", "Arn") => format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}", self.table),
+            (kind, attr) => format!("attr-{kind}-{resource}-{attr}"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        self.truth(&self.t.doc["Conditions"][name])
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        if let Some(args) = v["Fn::Equals"].as_array() {
+            return self.string(&args[0]) == self.string(&args[1]);
+        }
+        if let Some(args) = v["Fn::Not"].as_array() {
+            return !self.truth(&args[0]);
+        }
+        if let Some(args) = v["Fn::And"].as_array() {
+            return args.iter().all(|a| self.truth(a));
+        }
+        if let Some(args) = v["Fn::Or"].as_array() {
+            return args.iter().any(|a| self.truth(a));
+        }
+        if let Some(c) = v["Condition"].as_str() {
+            return self.condition(c);
+        }
+        panic!("{}: cannot evaluate condition {v}", self.t.kind)
+    }
+
+    fn string(&self, v: &Value) -> String {
+        self.resolve(v).unwrap_or_else(|| panic!("{}: {v} resolved to no value", self.t.kind))
+    }
+
+    /// `None` is `AWS::NoValue`. Dynamic references are resolved in the finished string, as
+    /// CloudFormation does after the intrinsic functions.
+    fn resolve(&self, v: &Value) -> Option<String> {
+        self.raw(v).map(|s| self.dynamic_references(&s))
+    }
+
+    fn raw_string(&self, v: &Value) -> String {
+        self.raw(v).unwrap_or_else(|| panic!("{}: {v} resolved to no value", self.t.kind))
+    }
+
+    fn raw(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Object(o) if o.len() == 1 => {
+                let (k, arg) = o.iter().next().expect("one key");
+                match k.as_str() {
+                    "Ref" => self.reference(arg.as_str().expect("Ref name")),
+                    "Fn::GetAtt" => Some(self.attribute(
+                        arg[0].as_str().expect("GetAtt resource"),
+                        arg[1].as_str().expect("GetAtt attribute"),
+                    )),
+                    "Fn::Join" => {
+                        let sep = arg[0].as_str().expect("Join separator");
+                        let parts: Vec<String> =
+                            arg[1].as_array().expect("Join list").iter().map(|p| self.raw_string(p)).collect();
+                        Some(parts.join(sep))
+                    }
+                    "Fn::Sub" => Some(self.sub(arg)),
+                    "Fn::If" => {
+                        let branch =
+                            if self.condition(arg[0].as_str().expect("If condition")) { &arg[1] } else { &arg[2] };
+                        self.raw(branch)
+                    }
+                    other => panic!("{}: unsupported intrinsic {other}", self.t.kind),
+                }
+            }
+            other => panic!("{}: cannot resolve {other} to a string", self.t.kind),
+        }
+    }
+
+    fn sub(&self, arg: &Value) -> String {
+        let (text, vars) = match arg {
+            Value::String(s) => (s.as_str(), serde_json::Map::new()),
+            Value::Array(a) => (a[0].as_str().expect("Sub text"), a[1].as_object().cloned().unwrap_or_default()),
+            other => panic!("Fn::Sub {other}"),
+        };
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("closing brace") + start;
+            let name = &rest[start + 2..end];
+            let value = match vars.get(name) {
+                Some(v) => self.raw_string(v),
+                None => match name.split_once('.') {
+                    Some((r, a)) => self.attribute(r, a),
+                    None => self.reference(name).expect("a value"),
+                },
+            };
+            out.push_str(&value);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// `{{resolve:secretsmanager:<id>:SecretString:<key>[:…]}}`, as CloudFormation resolves it.
+    fn dynamic_references(&self, s: &str) -> String {
+        let Some(start) = s.find("{{resolve:") else {
+            return s.to_owned();
+        };
+        let end = s[start..].find("}}").expect("}}") + start;
+        let reference = &s[start + "{{resolve:".len()..end];
+        let parts: Vec<&str> = reference.split(':').collect();
+        let value = match parts.as_slice() {
+            ["secretsmanager", id, "SecretString", "token", ..] if *id == ORIGIN_SECRET => ORIGIN_TOKEN.to_owned(),
+            _ => panic!("{}: unexpected dynamic reference {reference}", self.t.kind),
+        };
+        format!("{}{value}{}", &s[..start], self.dynamic_references(&s[end + 2..]))
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions, routes and policies, read the same way from both templates
+
+#[derive(Debug)]
+struct Deployed {
+    logical_id: String,
+    props: Value,
+    env: BTreeMap<String, Value>,
+    statements: Vec<Value>,
+    managed_policies: Vec<Value>,
+}
+
+fn function_by_name(name: &str) -> Function {
+    *Function::ALL.iter().find(|f| f.name() == name).unwrap_or_else(|| panic!("no function {name}"))
+}
+
+fn tag(props: &Value, key: &str) -> Option<String> {
+    match &props["Tags"] {
+        Value::Object(m) => m.get(key).and_then(Value::as_str).map(str::to_owned),
+        Value::Array(list) => {
+            list.iter().find(|t| t["Key"] == key).and_then(|t| t["Value"].as_str()).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+fn functions(t: &Template) -> BTreeMap<Function, Deployed> {
+    let mut out = BTreeMap::new();
+    for (id, r) in t.resources() {
+        let props = &r["Properties"];
+        let (name, deployed) = match r["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                let globals = &t.doc["Globals"]["Function"];
+                let mut merged = globals.as_object().cloned().unwrap_or_default();
+                for (k, v) in props.as_object().cloned().unwrap_or_default() {
+                    merged.insert(k, v);
+                }
+                let mut env: BTreeMap<String, Value> = BTreeMap::new();
+                for vars in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
+                    if let Some(m) = vars.as_object() {
+                        env.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                }
+                let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary").to_owned();
+                assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+                let statements = props["Policies"]
+                    .as_array()
+                    .expect("Policies")
+                    .iter()
+                    .flat_map(|p| p["Statement"].as_array().cloned().expect("inline statements only"))
+                    .collect();
+                let deployed = Deployed {
+                    logical_id: id.clone(),
+                    props: Value::Object(merged),
+                    env,
+                    statements,
+                    managed_policies: vec![],
+                };
+                (binary, deployed)
+            }
+            Some("AWS::Lambda::Function") => {
+                let Some(name) = tag(props, "simguard:function") else {
+                    continue; // a CDK helper function, if any
+                };
+                let env = props["Environment"]["Variables"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                let role = Template::target(&props["Role"]).expect("Role");
+                let managed =
+                    t.resources()[&role]["Properties"]["ManagedPolicyArns"].as_array().cloned().unwrap_or_default();
+                let statements = t
+                    .of_type("AWS::IAM::Policy")
+                    .filter(|(_, p)| {
+                        p["Properties"]["Roles"]
+                            .as_array()
+                            .is_some_and(|rs| rs.iter().any(|r| r["Ref"] == role.as_str()))
+                    })
+                    .flat_map(|(_, p)| {
+                        p["Properties"]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default()
+                    })
+                    .collect();
+                (
+                    name,
+                    Deployed {
+                        logical_id: id.clone(),
+                        props: props.clone(),
+                        env,
+                        statements,
+                        managed_policies: managed,
+                    },
+                )
+            }
+            _ => continue,
+        };
+        if let Some(t) = tag(&deployed.props, "simguard:function") {
+            assert_eq!(t, name, "{id}: tag and binary agree");
+        }
+        assert!(out.insert(function_by_name(&name), deployed).is_none(), "{name} defined twice");
+    }
+    out
+}
+
+fn routes(t: &Template) -> BTreeSet<(String, String, &'static str)> {
+    let fns: BTreeMap<String, Function> = functions(t).into_iter().map(|(f, d)| (d.logical_id, f)).collect();
+    let mut out = BTreeSet::new();
+    for (id, r) in t.of_type("AWS::ApiGatewayV2::Route") {
+        let p = &r["Properties"];
+        let key = p["RouteKey"].as_str().expect("RouteKey");
+        let (method, path) = key.split_once(' ').expect("METHOD /path");
+        let integration = Template::target(&p["Target"]).unwrap_or_else(|| panic!("{id}: Target"));
+        let ip = &t.resources()[&integration]["Properties"];
+        assert_eq!(ip["IntegrationType"], "AWS_PROXY", "{id}");
+        assert_eq!(ip["PayloadFormatVersion"], "2.0", "{id}: payload format 2.0 (what lambda_http parses)");
+        let function = Template::target(&ip["IntegrationUri"]).expect("IntegrationUri");
+        let f = fns.get(&function).unwrap_or_else(|| panic!("{id}: {function} is not a simguard function"));
+        // API Gateway may invoke it.
+        assert!(
+            t.of_type("AWS::Lambda::Permission").any(|(_, perm)| {
+                let pp = &perm["Properties"];
+                Template::target(&pp["FunctionName"]).as_deref() == Some(function.as_str())
+                    && pp["Principal"] == "apigateway.amazonaws.com"
+            }),
+            "{}: no permission for API Gateway to invoke {function}",
+            t.kind
+        );
+        out.insert((method.to_owned(), path.to_owned(), f.name()));
+    }
+    out
+}
+
+fn route_table() -> BTreeSet<(String, String, &'static str)> {
+    ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name())).collect()
+}
+
+/// A function's allowed actions, by resource ("table", "provider-secret"). Anything else fails.
+fn allowed(t: &Template, d: &Deployed) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for s in &d.statements {
+        assert_eq!(s["Effect"], "Allow", "{}: {}", t.kind, s);
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a.iter().map(|a| a.as_str().expect("action").to_owned()).collect(),
+            other => panic!("Action {other}"),
+        };
+        let resources = match &s["Resource"] {
+            Value::Array(a) => a.clone(),
+            one => vec![one.clone()],
+        };
+        for r in resources {
+            let target = Template::target(&r).unwrap_or_else(|| panic!("{}: {} grants on {r}", t.kind, d.logical_id));
+            let what = match t.resource_type(&target) {
+                "AWS::DynamoDB::Table" => "table",
+                "AWS::SecretsManager::Secret" if t.secret_role(&target) == "provider" => "provider-secret",
+                other => panic!("{}: {} is granted access to {target} ({other})", t.kind, d.logical_id),
+            };
+            for a in &actions {
+                assert!(!a.contains('*'), "{}: wildcard action {a} for {}", t.kind, d.logical_id);
+                out.entry(what).or_default().insert(a.clone());
+            }
+        }
+    }
+    for m in &d.managed_policies {
+        let arn = serde_json::to_string(m).unwrap_or_default();
+        assert!(
+            arn.contains("service-role/AWSLambdaBasicExecutionRole"),
+            "{}: {} has managed policy {arn}",
+            t.kind,
+            d.logical_id
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static checks
+
+#[test]
+fn routes_are_the_same_in_sam_cdk_and_the_route_table() {
+    let table = route_table();
+    assert_eq!(routes(sam()), table, "SAM template vs shared/src/routes.rs");
+    assert_eq!(routes(cdk()), table, "CDK app vs shared/src/routes.rs");
+}
+
+#[test]
+fn every_function_is_an_arm64_rust_function_with_its_own_log_group() {
+    for t in [sam(), cdk()] {
+        let fns = functions(t);
+        assert_eq!(
+            fns.keys().copied().collect::<BTreeSet<_>>(),
+            Function::ALL.into_iter().collect::<BTreeSet<_>>(),
+            "{}",
+            t.kind
+        );
+        let r = Resolver::new(t, "table", "secret");
+        for (f, d) in &fns {
+            let p = &d.props;
+            assert_eq!(p["Runtime"], "provided.al2023", "{} {}", t.kind, f.name());
+            assert_eq!(p["Architectures"], json!(["arm64"]), "{} {}", t.kind, f.name());
+            assert_eq!(p["Handler"], "bootstrap", "{} {}", t.kind, f.name());
+            assert_eq!(p["Timeout"], 10, "{} {}", t.kind, f.name());
+            let group = Template::target(&p["LoggingConfig"]["LogGroup"]).expect("LoggingConfig.LogGroup");
+            let retention = &t.resources()[&group]["Properties"]["RetentionInDays"];
+            assert!(
+                r.resolve(retention).is_some_and(|d| d.parse::<u32>().is_ok_and(|d| d > 0)),
+                "{}: retention",
+                t.kind
+            );
+            // Only the function that sends SMS has reserved concurrency (docs/security.md F7).
+            let reserved = p.get("ReservedConcurrentExecutions").and_then(|v| r.resolve(v));
+            match f {
+                Function::OtpStart => assert!(reserved.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))),
+                _ => assert_eq!(reserved, None, "{} {}", t.kind, f.name()),
+            }
+        }
+    }
+}
+
+#[test]
+fn environment_is_what_each_function_reads() {
+    let sam_env = resolved_env(&Resolver::new(sam(), "tbl", "provider"));
+    let cdk_env = resolved_env(&Resolver::new(cdk(), "tbl", "provider"));
+    assert_eq!(sam_env.keys().collect::<Vec<_>>(), cdk_env.keys().collect::<Vec<_>>());
+    for (f, env) in &sam_env {
+        assert_eq!(Some(env), cdk_env.get(f), "{}: SAM (left) and CDK (right) configure it alike", f.name());
+    }
+    for (t, envs) in [("SAM", &sam_env), ("CDK", &cdk_env)] {
+        check_env(t, envs);
+    }
+    // The SAM parameters that choose Twilio reach both OTP functions, and the Service SID with it.
+    let twilio = Resolver::new(sam(), "tbl", "provider")
+        .with("OtpProvider", "twilio")
+        .with("TwilioServiceSid", "VA0123456789abcdef0123456789abcdef");
+    let envs = resolved_env(&twilio);
+    check_env("SAM (twilio)", &envs);
+    for f in [Function::OtpStart, Function::OtpVerify] {
+        let s = simguard::Settings::for_function(f, |k| envs[&f].get(k).cloned()).expect("valid");
+        assert_eq!(s.otp.provider, simguard::config::OtpProviderKind::Twilio);
+    }
+}
+
+fn resolved_env(r: &Resolver) -> BTreeMap<Function, BTreeMap<String, String>> {
+    functions(r.t)
+        .into_iter()
+        .map(|(f, d)| (f, d.env.iter().filter_map(|(k, v)| r.resolve(v).map(|v| (k.clone(), v))).collect()))
+        .collect()
+}
+
+fn check_env(kind: &str, envs: &BTreeMap<Function, BTreeMap<String, String>>) {
+    for (f, env) in envs {
+        let reads = variables(*f);
+        for k in env.keys() {
+            assert!(reads.contains(&k.as_str()), "{kind}: {} gets {k}, which its code does not read", f.name());
+        }
+        for k in required_when_deployed(*f) {
+            assert!(env.contains_key(k), "{kind}: {} lacks {k}", f.name());
+        }
+        // The configuration is valid as a whole: the function would start with it.
+        simguard::Settings::for_function(*f, |k| env.get(k).cloned())
+            .unwrap_or_else(|e| panic!("{kind}: {} would not start: {e}", f.name()));
+    }
+    // A setting given to one function is given, with the same value, to every function that reads
+    // it (the SIM-change window of sim-check is the one of create-check and callback).
+    for (f, env) in envs {
+        for (k, v) in env {
+            for (g, other) in envs {
+                if variables(*g).contains(&k.as_str()) {
+                    assert_eq!(
+                        other.get(k),
+                        Some(v),
+                        "{kind}: {k} is set on {} but not alike on {}",
+                        f.name(),
+                        g.name()
+                    );
+                }
+            }
+        }
+    }
+    let common = &envs[&Function::Account];
+    assert_eq!(
+        common["SIMGUARD_PUBLIC_BASE_URL"],
+        format!("https://{SITE_DOMAIN}"),
+        "{kind}: the site is the CloudFront domain"
+    );
+    assert_eq!(common["SIMGUARD_CLIENT_IP_SOURCE"], "cloudfront", "{kind}");
+    assert_eq!(common["SIMGUARD_ORIGIN_VERIFY_TOKEN"], ORIGIN_TOKEN, "{kind}");
+}
+
+#[test]
+fn table_secret_and_outputs() {
+    for t in [sam(), cdk()] {
+        let r = Resolver::new(t, "tbl", "provider");
+        let (_, table) = t.one_of_type("AWS::DynamoDB::Table");
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{}", t.kind);
+        let mut keys: Vec<(String, String)> = p["KeySchema"]
+            .as_array()
+            .expect("KeySchema")
+            .iter()
+            .map(|k| {
+                (k["AttributeName"].as_str().unwrap_or("").to_owned(), k["KeyType"].as_str().unwrap_or("").to_owned())
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(keys, vec![(PARTITION_KEY.into(), "HASH".into()), (SORT_KEY.into(), "RANGE".into())], "{}", t.kind);
+        assert_eq!(
+            p["TimeToLiveSpecification"],
+            json!({ "AttributeName": TTL_ATTRIBUTE, "Enabled": true }),
+            "{}",
+            t.kind
+        );
+        assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true, "{}", t.kind);
+        assert_eq!(table["DeletionPolicy"], "Retain", "{}: the users outlive the stack", t.kind);
+        // A full bucket cannot be deleted: without Retain, deleting the stack fails half-way.
+        let (_, site_bucket) = t.one_of_type("AWS::S3::Bucket");
+        assert_eq!(site_bucket["DeletionPolicy"], "Retain", "{}: the site bucket", t.kind);
+
+        // The provider secret starts with every documented key, and simguard can read it.
+        let (_, secret) = t
+            .of_type("AWS::SecretsManager::Secret")
+            .find(|(id, _)| t.secret_role(id) == "provider")
+            .expect("the provider secret");
+        let g = &secret["Properties"]["GenerateSecretString"];
+        let mut initial: serde_json::Map<String, Value> =
+            serde_json::from_str(g["SecretStringTemplate"].as_str().expect("template")).expect("JSON");
+        initial.insert(g["GenerateStringKey"].as_str().expect("key").to_owned(), json!("generated"));
+        let mut keys: Vec<&str> = initial.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut documented = SECRET_KEYS.to_vec();
+        documented.sort_unstable();
+        assert_eq!(keys, documented, "{}", t.kind);
+        parse_secret(&Value::Object(initial).to_string()).expect("the initial secret parses");
+
+        let outputs = &t.doc["Outputs"];
+        let url = |name: &str| r.string(&outputs[name]["Value"]);
+        assert_eq!(url("SiteUrl"), format!("https://{SITE_DOMAIN}"), "{}", t.kind);
+        assert_eq!(url("TruIdRedirectUrl"), format!("https://{SITE_DOMAIN}/api/reset/callback"), "{}", t.kind);
+        assert!(url("ApiUrl").starts_with("https://api0123456.execute-api."), "{}", t.kind);
+        let settings = simguard::Settings::for_function(Function::CreateCheck, |k| {
+            (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| url("SiteUrl"))
+        })
+        .expect("settings");
+        assert_eq!(
+            settings.truid_redirect_url(),
+            url("TruIdRedirectUrl"),
+            "{}: the redirect URL to set at tru.ID",
+            t.kind
+        );
+    }
+}
+
+#[test]
+fn the_site_and_the_api_share_one_cloudfront_origin() {
+    for t in [sam(), cdk()] {
+        let r = Resolver::new(t, "tbl", "provider");
+        let (_, dist) = t.one_of_type("AWS::CloudFront::Distribution");
+        let c = &dist["Properties"]["DistributionConfig"];
+        let origin = |id: &str| -> &Value {
+            c["Origins"]
+                .as_array()
+                .expect("Origins")
+                .iter()
+                .find(|o| o["Id"] == id)
+                .unwrap_or_else(|| panic!("origin {id}"))
+        };
+        // The site: a private bucket through origin access control.
+        let default = &c["DefaultCacheBehavior"];
+        let site = origin(default["TargetOriginId"].as_str().expect("target"));
+        assert!(site.get("OriginAccessControlId").is_some(), "{}: OAC", t.kind);
+        let bucket = Template::target(&site["DomainName"]).expect("bucket");
+        assert_eq!(t.resource_type(&bucket), "AWS::S3::Bucket");
+        let bp = &t.resources()[&bucket]["Properties"]["PublicAccessBlockConfiguration"];
+        for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+            assert_eq!(bp[k], true, "{}: {k}", t.kind);
+        }
+        assert!(
+            t.of_type("AWS::S3::BucketPolicy").any(|(_, p)| {
+                Template::target(&p["Properties"]["Bucket"]).as_deref() == Some(bucket.as_str())
+                    && p["Properties"]["PolicyDocument"]["Statement"].as_array().is_some_and(|ss| {
+                        ss.iter().any(|s| {
+                            s["Principal"]["Service"] == "cloudfront.amazonaws.com" && s["Action"] == "s3:GetObject"
+                        })
+                    })
+            }),
+            "{}: only CloudFront reads the bucket",
+            t.kind
+        );
+        assert_eq!(r.string(&default["ViewerProtocolPolicy"]), "redirect-to-https");
+
+        // /api/* goes to the HTTP API, uncached, with what the functions read.
+        let api = c["CacheBehaviors"]
+            .as_array()
+            .expect("CacheBehaviors")
+            .iter()
+            .find(|b| b["PathPattern"] == "/api/*")
+            .expect("/api/*");
+        let api_origin = origin(api["TargetOriginId"].as_str().expect("target"));
+        assert_eq!(r.string(&api_origin["DomainName"]), "api0123456.execute-api.us-east-1.amazonaws.com", "{}", t.kind);
+        assert_eq!(api["CachePolicyId"], "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "{}: CachingDisabled", t.kind);
+        let policy = Template::target(&api["OriginRequestPolicyId"]).expect("origin request policy");
+        let cf = cloudfront_emulation(t, &r);
+        let mut forwarded: Vec<String> = cf.forwarded_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+        forwarded.sort();
+        assert_eq!(
+            forwarded,
+            simguard::site::API_REQUEST_HEADERS,
+            "{}: {policy} forwards the headers the API reads",
+            t.kind
+        );
+        assert!(!forwarded.iter().any(|h| h == "host" || h == "x-forwarded-for"), "{}", t.kind);
+        let orp = &t.resources()[&policy]["Properties"]["OriginRequestPolicyConfig"];
+        assert_eq!(orp["CookiesConfig"]["CookieBehavior"], "all", "{}", t.kind);
+        assert_eq!(orp["QueryStringsConfig"]["QueryStringBehavior"], "all", "{}", t.kind);
+        assert_eq!(
+            cf.custom_headers,
+            vec![("X-Simguard-Origin-Verify".to_owned(), ORIGIN_TOKEN.to_owned())],
+            "{}",
+            t.kind
+        );
+
+        // Security headers on every answer, the same as the local stack's.
+        for behaviour in [default, api] {
+            let id = Template::target(&behaviour["ResponseHeadersPolicyId"]).expect("response headers policy");
+            let h = &t.resources()[&id]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
+            assert_eq!(
+                h["ContentSecurityPolicy"]["ContentSecurityPolicy"],
+                simguard::site::CONTENT_SECURITY_POLICY,
+                "{}",
+                t.kind
+            );
+            assert_eq!(
+                h["StrictTransportSecurity"]["AccessControlMaxAgeSec"],
+                simguard::site::HSTS_MAX_AGE_SECS,
+                "{}",
+                t.kind
+            );
+            assert_eq!(h["StrictTransportSecurity"]["IncludeSubdomains"], true, "{}", t.kind);
+            assert_eq!(h["ContentTypeOptions"]["Override"], true, "{}: nosniff", t.kind);
+            assert_eq!(h["FrameOptions"]["FrameOption"], simguard::site::FRAME_OPTIONS, "{}", t.kind);
+            assert_eq!(h["ReferrerPolicy"]["ReferrerPolicy"], simguard::site::REFERRER_POLICY, "{}", t.kind);
+        }
+    }
+}
+
+/// What the template's CloudFront does to `/api/*` requests.
+fn cloudfront_emulation(t: &Template, r: &Resolver) -> CloudFront {
+    let (_, dist) = t.one_of_type("AWS::CloudFront::Distribution");
+    let c = &dist["Properties"]["DistributionConfig"];
+    let api = c["CacheBehaviors"]
+        .as_array()
+        .expect("behaviours")
+        .iter()
+        .find(|b| b["PathPattern"] == "/api/*")
+        .expect("/api/*");
+    let origin = c["Origins"]
+        .as_array()
+        .expect("origins")
+        .iter()
+        .find(|o| o["Id"] == api["TargetOriginId"])
+        .expect("api origin");
+    let policy = Template::target(&api["OriginRequestPolicyId"]).expect("policy");
+    let headers = &t.resources()[&policy]["Properties"]["OriginRequestPolicyConfig"]["HeadersConfig"];
+    assert_eq!(headers["HeaderBehavior"], "whitelist", "{}", t.kind);
+    CloudFront {
+        forwarded_headers: headers["Headers"].as_array().expect("Headers").iter().map(|h| r.string(h)).collect(),
+        custom_headers: origin["OriginCustomHeaders"]
+            .as_array()
+            .map(|hs| hs.iter().map(|h| (r.string(&h["HeaderName"]), r.string(&h["HeaderValue"]))).collect())
+            .unwrap_or_default(),
+    }
+}
+
+#[test]
+fn api_stage_throttles_and_logs_no_query_strings() {
+    for t in [sam(), cdk()] {
+        let r = Resolver::new(t, "tbl", "provider");
+        let (_, stage) = t.one_of_type("AWS::ApiGatewayV2::Stage");
+        let p = &stage["Properties"];
+        assert_eq!(p["StageName"], "$default", "{}", t.kind);
+        let rate = |v: &Value| r.string(v).parse::<f64>().expect("a number");
+        let default_rate = rate(&p["DefaultRouteSettings"]["ThrottlingRateLimit"]);
+        let otp = &p["RouteSettings"]["POST /api/otp/start"];
+        assert!(rate(&otp["ThrottlingRateLimit"]) < default_rate, "{}: the SMS route is throttled harder", t.kind);
+        // The access log: fixed fields, none of them the query string (the callback's carries the
+        // tru.ID code) or a header.
+        let format: serde_json::Map<String, Value> =
+            serde_json::from_str(&r.string(&p["AccessLogSettings"]["Format"])).expect("a JSON access log format");
+        let allowed = [
+            "requestId",
+            "requestTime",
+            "routeKey",
+            "status",
+            "responseLength",
+            "responseLatency",
+            "integrationStatus",
+            "integrationErrorMessage",
+        ];
+        for v in format.values() {
+            let var = v.as_str().and_then(|s| s.strip_prefix("$context.")).expect("a $context variable");
+            assert!(allowed.contains(&var), "{}: access log field $context.{var}", t.kind);
+        }
+        assert!(Template::target(&p["AccessLogSettings"]["DestinationArn"]).is_some());
+    }
+    // And both log the same fields.
+    let format = |t: &Template| {
+        let (_, s) = t.one_of_type("AWS::ApiGatewayV2::Stage");
+        s["Properties"]["AccessLogSettings"]["Format"].clone()
+    };
+    assert_eq!(format(sam()), format(cdk()));
+}
+
+#[test]
+fn alarms_watch_metrics_the_functions_emit() {
+    for t in [sam(), cdk()] {
+        let r = Resolver::new(t, "tbl", "provider");
+        let namespace = format!("simguard/{STACK}");
+        let mut watched = BTreeSet::new();
+        for (id, a) in t.of_type("AWS::CloudWatch::Alarm") {
+            let p = &a["Properties"];
+            assert!(p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty()), "{}: {id} notifies", t.kind);
+            let mut metrics = vec![];
+            if p.get("MetricName").is_some() {
+                metrics.push((r.string(&p["Namespace"]), r.string(&p["MetricName"])));
+            }
+            for m in p["Metrics"].as_array().cloned().unwrap_or_default() {
+                if let Some(stat) = m.get("MetricStat") {
+                    metrics.push((r.string(&stat["Metric"]["Namespace"]), r.string(&stat["Metric"]["MetricName"])));
+                }
+            }
+            for (ns, name) in metrics {
+                if ns == "AWS/Lambda" {
+                    watched.insert(format!("AWS/Lambda:{name}"));
+                    continue;
+                }
+                assert_eq!(ns, namespace, "{}: {id}", t.kind);
+                assert!(
+                    Metric::NAMES.contains(&name.as_str()),
+                    "{}: {id} watches {name}, which no function emits",
+                    t.kind
+                );
+                watched.insert(name);
+            }
+        }
+        for name in ["ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "AWS/Lambda:Throttles"] {
+            assert!(watched.contains(name), "{}: no alarm on {name}", t.kind);
+        }
+        // The functions publish to the namespace the alarms read.
+        let env = resolved_env(&r);
+        assert!(env.values().all(|e| e["SIMGUARD_METRICS_NAMESPACE"] == namespace), "{}", t.kind);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each function calls, measured
+
+/// Records each AWS call a client makes as the IAM action(s) it needs and the resource it names.
+#[derive(Debug, Clone, Default)]
+struct Calls(Arc<Mutex<BTreeSet<(String, String)>>>);
+
+impl Calls {
+    fn add(&self, action: &str, resource: &str) {
+        if let Ok(mut c) = self.0.lock() {
+            c.insert((action.to_owned(), resource.to_owned()));
+        }
+    }
+    fn all(&self) -> BTreeSet<(String, String)> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "simguard-test-record-calls"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as ddb;
+        let input = context.input();
+        let opt = |s: Option<&str>| s.unwrap_or_default().to_owned();
+        if let Some(i) = input.downcast_ref::<ddb::get_item::GetItemInput>() {
+            self.add("dynamodb:GetItem", &opt(i.table_name()));
+        } else if let Some(i) = input.downcast_ref::<ddb::put_item::PutItemInput>() {
+            self.add("dynamodb:PutItem", &opt(i.table_name()));
+        } else if let Some(i) = input.downcast_ref::<ddb::update_item::UpdateItemInput>() {
+            self.add("dynamodb:UpdateItem", &opt(i.table_name()));
+        } else if let Some(i) = input.downcast_ref::<ddb::delete_item::DeleteItemInput>() {
+            self.add("dynamodb:DeleteItem", &opt(i.table_name()));
+        } else if let Some(i) = input.downcast_ref::<ddb::query::QueryInput>() {
+            self.add("dynamodb:Query", &opt(i.table_name()));
+        } else if let Some(i) = input.downcast_ref::<ddb::transact_write_items::TransactWriteItemsInput>() {
+            // IAM has no TransactWriteItems action: each item needs its own.
+            for item in i.transact_items() {
+                if let Some(p) = item.put() {
+                    self.add("dynamodb:PutItem", p.table_name());
+                }
+                if let Some(u) = item.update() {
+                    self.add("dynamodb:UpdateItem", u.table_name());
+                }
+                if let Some(d) = item.delete() {
+                    self.add("dynamodb:DeleteItem", d.table_name());
+                }
+                if let Some(c) = item.condition_check() {
+                    self.add("dynamodb:ConditionCheckItem", c.table_name());
+                }
+            }
+        } else if let Some(i) =
+            input.downcast_ref::<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput>()
+        {
+            self.add("secretsmanager:GetSecretValue", &opt(i.secret_id()));
+        } else {
+            self.add(&format!("unrecognised {input:?}"), "");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn sam_iam_is_what_each_function_calls() {
+    iam_is_what_each_function_calls(sam()).await;
+}
+
+#[tokio::test]
+async fn cdk_iam_is_what_each_function_calls() {
+    iam_is_what_each_function_calls(cdk()).await;
+}
+
+async fn iam_is_what_each_function_calls(t: &'static Template) {
+    let aws = crate::support::moto::aws_config().await;
+    let (client, table) = crate::support::moto::fresh_table().await;
+    let secret = format!("{table}-providers");
+    let sandbox = sandbox_config();
+    let defaults = simguard_sandbox::SandboxConfig::default();
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(&secret)
+        .secret_string(
+            json!({
+                "truid_client_id": sandbox.client_id,
+                "truid_client_secret": sandbox.client_secret,
+                "vonage_api_key": defaults.vonage.api_key,
+                "vonage_api_secret": defaults.vonage.api_secret,
+                "twilio_account_sid": defaults.twilio.account_sid,
+                "twilio_auth_token": defaults.twilio.auth_token,
+                "password_pepper": "a pepper the test put in the secret",
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("create the provider secret in moto");
+
+    let resolver = Resolver::new(t, &table, &secret);
+    let env = resolved_env(&resolver);
+    let mut calls = BTreeMap::new();
+    let mut clients = BTreeMap::new();
+    for f in Function::ALL {
+        let rec = Calls::default();
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&aws).interceptor(rec.clone()).build(),
+        );
+        let sm = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&aws).interceptor(rec.clone()).build(),
+        );
+        clients.insert(f, (ddb, sm));
+        calls.insert(f, rec);
+    }
+    let deployment = Deployment { env, clients, cloudfront: Some(cloudfront_emulation(t, &resolver)) };
+    let env = Env::builder().store_on(client, table.clone()).deployed(deployment).start().await;
+    every_flow(&env).await;
+
+    for (f, d) in functions(t) {
+        let granted = allowed(t, &d);
+        let made = calls[&f].all();
+        let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (action, resource) in &made {
+            let what = match action.split(':').next() {
+                Some("dynamodb") => {
+                    assert_eq!(resource, &table, "{}: {} used another table", t.kind, f.name());
+                    "table"
+                }
+                Some("secretsmanager") => {
+                    assert_eq!(resource, &secret, "{}: {} read another secret", t.kind, f.name());
+                    "provider-secret"
+                }
+                _ => panic!("{}: {} made a call no policy covers: {action}", t.kind, f.name()),
+            };
+            used.entry(what).or_default().insert(action.clone());
+        }
+        assert_eq!(granted, used, "{}: {}'s policy (left) vs the calls its code made (right)", t.kind, f.name());
+    }
+}
+
+/// Every flow, through every function: registration and login 2FA, the silent reset, the SMS
+/// reset with a wrong code first, a SIM-changed user stopped on both paths, sign-out.
+async fn every_flow(env: &Env) {
+    env.user("alice@example.com", "+447000000070").await;
+    env.user("bob@example.com", "+447000000070").await;
+    env.user("sam@example.com", "+447000000008").await;
+    // Alice and Sam are on mobile data; Bob is not (the sandbox covers listed addresses only).
+    for ip in ["198.51.100.21", "198.51.100.22"] {
+        env.sandbox.truid().set_coverage(ip.parse().expect("ip"), simguard_sandbox::CoverageRule::Covered);
+    }
+
+    // Any request that goes around CloudFront is refused, by every function.
+    for route in ROUTES {
+        let mut e = Event::new(route.method, route.path);
+        if route.method == "POST" {
+            e = Event::post(route.path, json!({}));
+        }
+        let r = env.send_direct(&e).await;
+        assert_eq!(
+            (r.status, r.problem_type()),
+            (403, Some("urn:simguard:problem:origin_rejected".into())),
+            "{} {} without CloudFront",
+            route.method,
+            route.path
+        );
+    }
+
+    // Registration, login with both factors, the protected page, sign-out.
+    let mut carol = Browser::at("198.51.100.20");
+    let r = carol
+        .send(
+            env,
+            Event::post(
+                "/api/register",
+                json!({ "email": "carol@example.com", "phone": "+447000000070", "password": PASSWORD }),
+            ),
+        )
+        .await;
+    assert!(r.status < 300, "register: {}", r.text());
+    let wrong = carol.login(env, "carol@example.com", "not the right passphrase").await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let csrf = carol.sign_in(env, "carol@example.com", PASSWORD, "+447000000070").await;
+    assert_eq!(carol.send(env, Event::get("/api/me")).await.status, 200);
+    let out = carol.send(env, Event::post("/api/logout", json!({})).csrf(&csrf)).await;
+    assert!(out.status < 300, "logout: {}", out.text());
+    assert_eq!(carol.send(env, Event::get("/api/me")).await.status, 401);
+
+    // The silent reset: coverage (twice: the second is cached), SubscriberCheck, new password.
+    let mut alice = Browser::at("198.51.100.21");
+    for _ in 0..2 {
+        let c = alice.send(env, Event::get("/api/coverage")).await;
+        assert_eq!(c.json(), json!({ "silent": true }), "{}", c.text());
+    }
+    let (csrf, cb) = alice.silent_reset(env, "alice@example.com").await;
+    assert_eq!(cb.status, 303, "{}", cb.text());
+    let done = alice.set_password(env, &csrf, "a brand new passphrase 41").await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(env.password_works("alice@example.com", "a brand new passphrase 41").await);
+
+    // The SIM-changed user: stopped at the callback, and at the SIM check of a login.
+    let mut sam = Browser::at("198.51.100.22");
+    let (_, cb) = sam.silent_reset(env, "sam@example.com").await;
+    assert!(cb.location().is_some_and(|l| l.contains("sim_changed")), "{:?}", cb.location());
+    let login = sam.login(env, "sam@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let sim = sam.sim_check(env, &csrf).await;
+    assert_eq!(sim.json(), json!({ "next": "blocked", "reason": "sim_changed" }), "{}", sim.text());
+
+    // The SMS reset: no coverage, SIM check, a wrong code, the right one, new password.
+    let mut bob = Browser::at("198.51.100.23");
+    let start = bob.start_reset(env, "bob@example.com").await;
+    assert_eq!(start.json()["next"], "sms", "{}", start.text());
+    let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(bob.sim_check(env, &csrf).await.json(), json!({ "next": "otp" }));
+    assert_eq!(bob.otp_start(env, &csrf).await.json(), json!({ "status": "sent" }));
+    let code = env.last_code("+447000000070");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_eq!(bob.otp_verify(env, &csrf, wrong).await.status, 400);
+    let ok = bob.otp_verify(env, &csrf, &code).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let done = bob.set_password(env, &csrf, "a brand new passphrase 43").await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(env.password_works("bob@example.com", "a brand new passphrase 43").await);
+}

@@ -1,0 +1,106 @@
+//! docs/security.md H2 / S14: a log capture over whole flows, seeded with canary secrets, finds none
+//! of them. simguard's own targets are captured at TRACE (stricter than production); other crates at
+//! the production default (INFO). That includes the provider sandbox: it stands in for tru.ID, Vonage
+//! and Twilio, whose own records of what they sent are outside our system, and at DEBUG it prints
+//! the texts it "sent" for developers.
+
+use serde_json::json;
+
+use crate::support::logs::capture;
+use crate::support::*;
+
+const CODE: &str = "canarycode7731";
+const NEW_PASSWORD: &str = "canary new passphrase zebra";
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    let (logs, _capturing) = capture();
+    let env = Env::builder().sandbox(|c| c.truid.fixed_code = Some(CODE.into())).start().await;
+    env.user("alice@example.com", "+447000000070").await;
+    env.user("sam@example.com", "+447000000008").await;
+    let mut canaries: Vec<String> = vec![
+        CLIENT_SECRET.into(),
+        CODE.into(),
+        PASSWORD.into(),
+        NEW_PASSWORD.into(),
+        "+447000000070".into(),
+        "447000000070".into(),
+        "+447000000008".into(),
+        "+447700900123".into(),
+        "alice@example.com".into(),
+    ];
+
+    // Registration and a sign-in.
+    let mut b = Browser::default();
+    let reg = b
+        .send(
+            &env,
+            Event::post(
+                "/api/register",
+                json!({ "email": "reg@example.com", "phone": "+447700900123", "password": NEW_PASSWORD }),
+            ),
+        )
+        .await;
+    assert_eq!(reg.status, 201);
+    let session_csrf = b.sign_in(&env, "alice@example.com", PASSWORD, "+447000000070").await;
+    canaries.push(session_csrf);
+    canaries.extend(b.cookies.get(SESSION).cloned());
+    canaries.push(env.last_code("+447000000070"));
+    b.login(&env, "alice@example.com", "a wrong passphrase here").await;
+
+    // A full silent reset, with the callback URL replayed afterwards.
+    let mut r = Browser::default();
+    let start = r.start_reset(&env, "alice@example.com").await;
+    let check_url = start.json()["check_url"].as_str().expect("check_url").to_owned();
+    let check_id = check_url.split('/').rev().nth(1).expect("id").to_owned();
+    canaries.extend([check_url.clone(), check_id.clone()]);
+    canaries.extend(start.cookie(FLOW));
+    let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
+    canaries.push(csrf.clone());
+    let location = env.device_visit(&check_url).await;
+    canaries.push(location.to_string());
+    let cb = r.follow_to_callback(&env, &location).await;
+    canaries.extend(cb.cookie(RESET));
+    r.follow_to_callback(&env, &location).await;
+    assert_eq!(r.set_password(&env, &csrf, "short").await.status, 400);
+    assert_eq!(r.set_password(&env, &csrf, NEW_PASSWORD).await.status, 200);
+
+    // A refused reset (SIM changed → a notification), a relayed URL, garbage input.
+    let mut s = Browser::default();
+    let start = s.start_reset(&env, "sam@example.com").await;
+    let sam_url = start.json()["check_url"].as_str().expect("check_url").to_owned();
+    canaries.push(sam_url.clone());
+    let sam_location = env.device_visit(&sam_url).await;
+    Browser::default().follow_to_callback(&env, &sam_location).await;
+    s.follow_to_callback(&env, &sam_location).await;
+    s.send(
+        &env,
+        Event::get("/api/reset/callback")
+            .query(&format!("check_id={check_id}&code={CODE}&error=x&error_description=secret-ish")),
+    )
+    .await;
+    s.send(&env, Event::post("/api/reset/check", json!({ "email": "alice@example.com", "password": PASSWORD }))).await;
+
+    // One access token per function that calls tru.ID, cached across its requests.
+    let tokens = env.sandbox.truid().issued_tokens();
+    assert!((1..=4).contains(&tokens.len()), "{} tokens", tokens.len());
+    canaries.extend(tokens);
+
+    let text = logs.text();
+    // The capture works and the flows logged their events.
+    for event in [
+        "reset_started",
+        "subscriber_check_result",
+        "password_reset",
+        "callback_refused",
+        "login_failed",
+        "notification queued",
+    ] {
+        assert!(text.contains(event), "expected a {event} log line");
+    }
+    for canary in &canaries {
+        assert!(!canary.is_empty());
+        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
+        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
+    }
+}

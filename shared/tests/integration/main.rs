@@ -1,0 +1,23 @@
+//! The `simguard` crate's integration tests, in one binary (one link, shared helpers in `support`).
+//! Tests that need moto start it through `support::moto` (once per binary) and run in parallel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod architecture;
+mod attacks;
+mod documents;
+mod events;
+mod infra;
+mod log_canaries;
+mod metrics;
+mod otp_clients;
+mod panic_hook;
+mod reset_flow;
+mod routes;
+mod second_factor;
+mod secrets_manager;
+mod settings;
+mod store_suite;
+mod truid_client;

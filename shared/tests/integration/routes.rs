@@ -1,0 +1,141 @@
+//! docs/security.md S20: one inventory of routes, and nothing served outside it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use simguard::adapters::memory::MemoryStore;
+use simguard::assembly::{Assembly, Storage};
+use simguard::{Function, ROUTES, Settings};
+
+use crate::support::*;
+
+#[test]
+fn the_route_table_snapshot() {
+    let table: Vec<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
+    assert_eq!(
+        table,
+        [
+            "GET /api/coverage -> coverage",
+            "POST /api/reset/check -> create-check",
+            "GET /api/reset/callback -> callback",
+            "POST /api/reset/password -> reset-password",
+            "POST /api/sim-check -> sim-check",
+            "POST /api/otp/start -> otp-start",
+            "POST /api/otp/verify -> otp-verify",
+            "POST /api/register -> account",
+            "POST /api/login -> account",
+            "POST /api/logout -> account",
+            "GET /api/me -> account",
+        ],
+        "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
+    );
+    // Every function has a binary crate of its name.
+    for f in Function::ALL {
+        let manifest =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../functions/{}/Cargo.toml", f.name()));
+        assert!(manifest.exists(), "{}", manifest.display());
+    }
+}
+
+/// Whether a request reaches a handler: anything but the router's own 404/405 problems.
+async fn served(router: &axum::Router, method: &'static str, path: &str) -> bool {
+    use tower::ServiceExt;
+    let event = Event::new(method, path).header("origin", ORIGIN).header("sec-fetch-site", "same-origin");
+    let req = lambda_http::request::from_str(&event.to_json().to_string()).expect("event");
+    let resp = router.clone().oneshot(req).await.expect("infallible");
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    let kind =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["type"].as_str().map(str::to_owned));
+    !matches!(kind.as_deref(), Some("urn:simguard:problem:not_found" | "urn:simguard:problem:method_not_allowed"))
+}
+
+#[tokio::test]
+async fn each_function_serves_exactly_its_routes() {
+    let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
+    let vars = |k: &str| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| ORIGIN.to_owned());
+    for f in Function::ALL {
+        let router = assembly.router(Settings::for_function(f, vars).expect("settings")).expect("router");
+        for r in ROUTES {
+            let is_served = served(&router, r.method, r.path).await;
+            assert_eq!(is_served, r.function == f, "{} {} in the {} function", r.method, r.path, f.name());
+        }
+    }
+    let all = assembly.all_functions(vars).expect("router");
+    for r in ROUTES {
+        assert!(served(&all, r.method, r.path).await, "{} {}", r.method, r.path);
+    }
+    for (m, p) in [
+        ("GET", "/api"),
+        ("GET", "/api/reset"),
+        ("POST", "/api/v2/reset/check"),
+        ("GET", "/api/reset/password"),
+        ("DELETE", "/api/me"),
+    ] {
+        assert!(!served(&all, m, p).await, "{m} {p} must not be served");
+    }
+}
+
+#[test]
+fn the_openapi_document_lists_the_same_routes() {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml"))
+        .expect("api/openapi.yaml");
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            documented.insert(format!(
+                "{} {} -> {}",
+                method.to_uppercase(),
+                path,
+                op["x-function"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    let table: BTreeSet<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
+    assert_eq!(documented, table);
+}
+
+fn workspace_manifest() -> toml::Value {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+        .expect("Cargo.toml");
+    toml::from_str(&text).expect("valid TOML")
+}
+
+/// `cargo lambda watch` routes /api/* by the workspace metadata: the same set as the table.
+#[test]
+fn the_cargo_lambda_watch_router_matches_the_table() {
+    let manifest = workspace_manifest();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("a watch router");
+    let mut watched = BTreeSet::new();
+    for (path, routes) in router {
+        for r in routes.as_array().expect("a list of {method, function}") {
+            watched.insert(format!(
+                "{} {path} -> {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["function"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    let table: BTreeSet<String> =
+        ROUTES.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.function.name())).collect();
+    assert_eq!(watched, table);
+}
+
+/// The functions started by `cargo lambda watch` get a complete, valid configuration.
+#[test]
+fn the_cargo_lambda_watch_environment_is_a_valid_configuration() {
+    let manifest = workspace_manifest();
+    let env = manifest["workspace"]["metadata"]["lambda"]["env"].as_table().expect("a lambda env").clone();
+    for f in Function::ALL {
+        let settings =
+            Settings::for_function(f, |k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned)).expect("valid");
+        assert_eq!(settings.table_name.as_deref(), Some("simguard-local"));
+        assert!(settings.secret_id.is_some());
+        assert_eq!(settings.truid_redirect_url(), "http://127.0.0.1:8080/api/reset/callback");
+    }
+    for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(env.contains_key(aws), "{aws}");
+    }
+}

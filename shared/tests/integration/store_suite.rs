@@ -1,0 +1,401 @@
+//! One store test suite, two implementations: the in-memory store and the DynamoDB store on moto's
+//! server. Whatever DynamoDB does, the in-memory store must do too (docs/architecture.md, "Tests").
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use simguard::adapters::dynamo::DynamoStore;
+use simguard::adapters::memory::MemoryStore;
+use simguard::adapters::random::OsRandom;
+use simguard::domain::{
+    Email, Flow, FlowCounter, FlowOrigin, FlowReason, FlowState, FlowWrites, NewFlow, PasswordHash, Phone, Session,
+    Timestamp, Token, TokenHash, Transition, User, UserId,
+};
+use simguard::ports::{AuditRecord, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+
+const NOW: Timestamp = Timestamp(1_800_000_000);
+
+/// The audit trail, which each adapter offers outside the port (the API never reads it).
+#[async_trait]
+trait Audited {
+    async fn audit(&self, user: &UserId) -> Vec<AuditRecord>;
+}
+
+#[async_trait]
+impl Audited for MemoryStore {
+    async fn audit(&self, user: &UserId) -> Vec<AuditRecord> {
+        self.audit_events(user).expect("audit")
+    }
+}
+
+#[async_trait]
+impl Audited for DynamoStore {
+    async fn audit(&self, user: &UserId) -> Vec<AuditRecord> {
+        self.audit_events(user).await.expect("audit")
+    }
+}
+
+trait Both: Store + RateLimiter + Audited + Sync + 'static {}
+impl<T: Store + RateLimiter + Audited + Sync + 'static> Both for T {}
+
+/// A transition as the domain would hand it over.
+fn step(from: FlowState, to: FlowState) -> Transition {
+    Transition { from, to, writes: FlowWrites::default() }
+}
+
+async fn memory() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamodb() -> Arc<DynamoStore> {
+    let (client, table) = crate::support::moto::fresh_table().await;
+    Arc::new(DynamoStore::new(client, table))
+}
+
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod in_memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $test() { super::$test(super::memory().await).await } )*
+        }
+        mod on_dynamodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $test() { super::$test(super::dynamodb().await).await } )*
+        }
+    };
+}
+
+suite!(
+    users_and_unique_emails,
+    concurrent_registrations_make_one_user,
+    flows_move_only_from_the_expected_state,
+    expired_records_are_absent,
+    counters_stop_at_their_limit,
+    concurrent_counters_never_pass_the_limit,
+    the_reset_transaction_is_all_or_nothing,
+    concurrent_reset_completions_have_one_winner,
+    phone_verified_is_set_once,
+    sessions,
+    coverage_cache,
+    rate_limit_windows,
+    concurrent_rate_limit_hits,
+);
+
+fn user(id: &str, email: &str) -> User {
+    User {
+        id: UserId(id.into()),
+        email: Email::parse(email).expect("email"),
+        phone: Phone::parse("+447000000070").expect("phone"),
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        created_at: NOW.minus_secs(86400),
+        phone_verified_at: None,
+        credential_version: 0,
+    }
+}
+
+fn token() -> Token {
+    OsRandom.token().expect("random")
+}
+
+/// A reset flow, put in `state` directly (the store does not judge transitions; the domain does).
+fn flow(key: TokenHash, user: Option<&User>, state: FlowState) -> Flow {
+    let mut f = Flow::start(
+        key,
+        NewFlow {
+            origin: FlowOrigin::ResetSms,
+            user_id: user.map(|u| u.id.clone()),
+            client_ip: "203.0.113.9".parse().expect("ip"),
+            user_agent: "ua".into(),
+            now: NOW,
+            ttl_secs: 600,
+        },
+    );
+    f.state = state;
+    f
+}
+
+async fn users_and_unique_emails(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    s.create_user(&alice).await.expect("create");
+    assert_eq!(s.user_by_id(&alice.id).await.expect("read"), Some(alice.clone()));
+    assert_eq!(s.user_by_email(&alice.email).await.expect("read"), Some(alice.clone()));
+    assert_eq!(s.user_by_email(&Email::parse("nobody@example.com").expect("email")).await.expect("read"), None);
+    // The email is taken, whoever asks; a reused id is a conflict.
+    assert!(matches!(s.create_user(&user("u2", "alice@example.com")).await, Err(StoreError::EmailTaken)));
+    assert!(matches!(s.create_user(&user("u1", "other@example.com")).await, Err(StoreError::Conflict)));
+    // Nothing half-written by the refused registrations.
+    assert_eq!(s.user_by_id(&UserId("u2".into())).await.expect("read"), None);
+    assert_eq!(s.user_by_email(&Email::parse("other@example.com").expect("email")).await.expect("read"), None);
+}
+
+async fn concurrent_registrations_make_one_user(s: Arc<impl Both>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_user(&user(&format!("racer-{i}"), "same@example.com")).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.expect("task") {
+            Ok(()) => created.push(i),
+            Err(StoreError::EmailTaken | StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one user: {created:?}");
+    let owner = s.user_by_email(&Email::parse("same@example.com").expect("email")).await.expect("read").expect("owner");
+    assert_eq!(owner.id.0, format!("racer-{}", created[0]));
+}
+
+async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    let k = token().hash();
+    let f = flow(k.clone(), Some(&alice), FlowState::Started);
+    s.put_flow(&f).await.expect("put");
+    assert!(matches!(s.put_flow(&f).await, Err(StoreError::Conflict)), "a key is written once");
+    assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(f.clone()));
+    assert!(matches!(
+        s.transition_flow(&k, &step(FlowState::Verified, FlowState::Completed), NOW).await,
+        Err(StoreError::Conflict)
+    ));
+    let reset = token().hash();
+    let writes = FlowWrites {
+        reset_token_hash: Some(reset.clone()),
+        clear_reset_token: false,
+        reason: Some(FlowReason::SilentFailed),
+        otp_reference: Some("abc".into()),
+        otp_provider: Some("twilio".into()),
+        sim_unverified: Some(true),
+    };
+    let t = Transition { from: FlowState::Started, to: FlowState::SimOk, writes };
+    let moved = s.transition_flow(&k, &t, NOW).await.expect("transition");
+    assert_eq!(moved.state, FlowState::SimOk);
+    assert_eq!(moved.reset_token_hash, Some(reset));
+    assert_eq!(moved.reason, Some(FlowReason::SilentFailed));
+    assert_eq!(
+        (moved.otp_reference.as_deref(), moved.otp_provider.as_deref(), moved.sim_unverified),
+        (Some("abc"), Some("twilio"), true)
+    );
+    assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(moved.clone()), "what was returned is what is stored");
+    // A field left out of an update keeps its value.
+    let again = s.transition_flow(&k, &step(FlowState::SimOk, FlowState::OtpSent), NOW).await.expect("transition");
+    assert_eq!((again.otp_reference.as_deref(), again.sim_unverified), (Some("abc"), true));
+    // A spent reset token is removed.
+    let clear = Transition {
+        from: FlowState::OtpSent,
+        to: FlowState::Completed,
+        writes: FlowWrites { clear_reset_token: true, ..FlowWrites::default() },
+    };
+    let cleared = s.transition_flow(&k, &clear, NOW).await.expect("transition");
+    assert_eq!((cleared.state, cleared.reset_token_hash), (FlowState::Completed, None));
+    // An unknown flow: conflict, not a new record.
+    assert!(matches!(
+        s.transition_flow(&token().hash(), &step(FlowState::Started, FlowState::SimOk), NOW).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+async fn expired_records_are_absent(s: Arc<impl Both>) {
+    // TTL deletion is lazy: the records still exist after `expires_at`, and must read as absent.
+    let k = token().hash();
+    s.put_flow(&flow(k.clone(), None, FlowState::Started)).await.expect("put");
+    let end = NOW.plus_secs(600);
+    assert!(s.get_flow(&k, end.minus_secs(1)).await.expect("get").is_some());
+    assert_eq!(s.get_flow(&k, end).await.expect("get"), None);
+    assert!(matches!(
+        s.transition_flow(&k, &step(FlowState::Started, FlowState::SimOk), end).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(s.count_flow_event(&k, FlowCounter::OtpSends, 3, end).await, Err(StoreError::Conflict)));
+    let sk = token().hash();
+    let session = Session {
+        key: sk.clone(),
+        user_id: UserId("u1".into()),
+        credential_version: 0,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(60),
+    };
+    s.put_session(&session).await.expect("put");
+    assert_eq!(s.get_session(&sk, NOW.plus_secs(60)).await.expect("get"), None);
+}
+
+async fn counters_stop_at_their_limit(s: Arc<impl Both>) {
+    let k = token().hash();
+    s.put_flow(&flow(k.clone(), None, FlowState::OtpSent)).await.expect("put");
+    for want in 1..=3 {
+        assert_eq!(s.count_flow_event(&k, FlowCounter::OtpSends, 3, NOW).await.expect("count"), want);
+    }
+    assert!(matches!(s.count_flow_event(&k, FlowCounter::OtpSends, 3, NOW).await, Err(StoreError::LimitReached)));
+    // The other counter is independent; the wrong state is a conflict, not a limit.
+    assert_eq!(s.count_flow_event(&k, FlowCounter::OtpAttempts, 5, NOW).await.expect("count"), 1);
+    let sim_ok = token().hash();
+    s.put_flow(&flow(sim_ok.clone(), None, FlowState::SimOk)).await.expect("put");
+    assert!(matches!(s.count_flow_event(&sim_ok, FlowCounter::OtpAttempts, 5, NOW).await, Err(StoreError::Conflict)));
+    let f = s.get_flow(&k, NOW).await.expect("get").expect("flow");
+    assert_eq!((f.otp_sends, f.otp_attempts), (3, 1));
+}
+
+async fn concurrent_counters_never_pass_the_limit(s: Arc<impl Both>) {
+    let k = token().hash();
+    s.put_flow(&flow(k.clone(), None, FlowState::OtpSent)).await.expect("put");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (s, k) = (s.clone(), k.clone());
+            tokio::spawn(async move { s.count_flow_event(&k, FlowCounter::OtpAttempts, 5, NOW).await })
+        })
+        .collect();
+    let mut counted = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => counted += 1,
+            Err(StoreError::LimitReached) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(counted, 5);
+}
+
+async fn verified(s: &Arc<impl Both>, alice: &User) -> (TokenHash, TokenHash) {
+    let (k, reset) = (token().hash(), token().hash());
+    let mut f = flow(k.clone(), Some(alice), FlowState::Verified);
+    f.reset_token_hash = Some(reset.clone());
+    s.put_flow(&f).await.expect("put");
+    (k, reset)
+}
+
+fn completion(k: &TokenHash, reset: &TokenHash, user: &UserId, hash: &str, now: Timestamp) -> ResetCompletion {
+    let transition = Transition {
+        from: FlowState::Verified,
+        to: FlowState::Completed,
+        writes: FlowWrites { clear_reset_token: true, ..FlowWrites::default() },
+    };
+    ResetCompletion {
+        flow_key: k.clone(),
+        transition,
+        reset_token_hash: reset.clone(),
+        user_id: user.clone(),
+        new_password_hash: PasswordHash::from_phc(hash.into()),
+        client_ip: "203.0.113.9".parse::<IpAddr>().expect("ip"),
+        now,
+    }
+}
+
+async fn the_reset_transaction_is_all_or_nothing(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    s.create_user(&alice).await.expect("create");
+    let (k, reset) = verified(&s, &alice).await;
+    // Each failed condition leaves everything as it was.
+    for bad in [
+        completion(&k, &token().hash(), &alice.id, "$new", NOW),
+        completion(&k, &reset, &UserId("someone-else".into()), "$new", NOW),
+        completion(&k, &reset, &alice.id, "$new", NOW.plus_secs(600)),
+        completion(&token().hash(), &reset, &alice.id, "$new", NOW),
+    ] {
+        assert!(matches!(s.complete_reset(&bad).await, Err(StoreError::Conflict)));
+        assert_eq!(s.user_by_id(&alice.id).await.expect("read"), Some(alice.clone()), "user untouched");
+        assert_eq!(s.audit(&alice.id).await, vec![]);
+    }
+    s.complete_reset(&completion(&k, &reset, &alice.id, "$new", NOW)).await.expect("complete");
+    let after = s.user_by_id(&alice.id).await.expect("read").expect("user");
+    assert_eq!((after.password_hash.as_str(), after.credential_version), ("$new", 1));
+    let f = s.get_flow(&k, NOW).await.expect("get").expect("flow");
+    assert_eq!((f.state, f.reset_token_hash), (FlowState::Completed, None));
+    let audit = s.audit(&alice.id).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!((audit[0].event.as_str(), audit[0].at), ("password_reset", NOW));
+    // Used once.
+    assert!(matches!(
+        s.complete_reset(&completion(&k, &reset, &alice.id, "$other", NOW)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.user_by_id(&alice.id).await.expect("read").expect("user").password_hash.as_str(), "$new");
+}
+
+/// docs/security.md S09 at the store: 20 completions of one verified flow, each with its own hash.
+async fn concurrent_reset_completions_have_one_winner(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    s.create_user(&alice).await.expect("create");
+    let (k, reset) = verified(&s, &alice).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (s, c) = (s.clone(), completion(&k, &reset, &alice.id, &format!("$hash-{i}"), NOW));
+            tokio::spawn(async move { (i, s.complete_reset(&c).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            (i, Ok(())) => winners.push(i),
+            (_, Err(StoreError::Conflict)) => {}
+            (_, Err(e)) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let after = s.user_by_id(&alice.id).await.expect("read").expect("user");
+    assert_eq!(after.password_hash.as_str(), format!("$hash-{}", winners[0]), "the stored hash is the winner's");
+    assert_eq!(after.credential_version, 1);
+    assert_eq!(s.audit(&alice.id).await.len(), 1);
+}
+
+async fn phone_verified_is_set_once(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    s.create_user(&alice).await.expect("create");
+    s.mark_phone_verified(&alice.id, NOW).await.expect("mark");
+    s.mark_phone_verified(&alice.id, NOW.plus_secs(100)).await.expect("mark again");
+    assert_eq!(s.user_by_id(&alice.id).await.expect("read").expect("user").phone_verified_at, Some(NOW));
+    assert!(matches!(s.mark_phone_verified(&UserId("nobody".into()), NOW).await, Err(StoreError::Conflict)));
+    assert_eq!(s.user_by_id(&UserId("nobody".into())).await.expect("read"), None, "no record created");
+}
+
+async fn sessions(s: Arc<impl Both>) {
+    let k = token().hash();
+    let session = Session {
+        key: k.clone(),
+        user_id: UserId("u1".into()),
+        credential_version: 3,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(3600),
+    };
+    s.put_session(&session).await.expect("put");
+    assert!(matches!(s.put_session(&session).await, Err(StoreError::Conflict)));
+    assert_eq!(s.get_session(&k, NOW).await.expect("get"), Some(session));
+    s.delete_session(&k).await.expect("delete");
+    assert_eq!(s.get_session(&k, NOW).await.expect("get"), None);
+    s.delete_session(&k).await.expect("deleting twice is fine");
+}
+
+async fn coverage_cache(s: Arc<impl Both>) {
+    let ip: IpAddr = "2001:db8::7".parse().expect("ip");
+    assert_eq!(s.get_coverage(ip, NOW).await.expect("get"), None);
+    s.put_coverage(ip, true, NOW.plus_secs(300)).await.expect("put");
+    assert_eq!(s.get_coverage(ip, NOW).await.expect("get"), Some(true));
+    assert_eq!(s.get_coverage(ip, NOW.plus_secs(300)).await.expect("get"), None);
+    s.put_coverage(ip, false, NOW.plus_secs(900)).await.expect("overwrite");
+    assert_eq!(s.get_coverage(ip, NOW).await.expect("get"), Some(false));
+}
+
+async fn rate_limit_windows(s: Arc<impl Both>) {
+    let t = Timestamp(3600 * 500_000 + 10);
+    for _ in 0..3 {
+        assert_eq!(s.hit("bucket", 3, 3600, t).await.expect("hit"), RateDecision::Allowed);
+    }
+    assert_eq!(s.hit("bucket", 3, 3600, t).await.expect("hit"), RateDecision::Limited { retry_after_secs: 3590 });
+    assert_eq!(s.hit("other", 3, 3600, t).await.expect("hit"), RateDecision::Allowed);
+    assert_eq!(s.hit("bucket", 3, 3600, t.plus_secs(3590)).await.expect("hit"), RateDecision::Allowed, "a new window");
+}
+
+async fn concurrent_rate_limit_hits(s: Arc<impl Both>) {
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.hit("race", 7, 60, NOW).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("hit") == RateDecision::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 7);
+}
