@@ -1,7 +1,7 @@
 //! `simguard-admin`: the setup steps that must never run inside a Lambda.
 //!
 //! ```text
-//! simguard-admin create-table <TABLE>      the table of DESIGN.md §5 (on-demand, TTL, PITR)
+//! simguard-admin create-table <TABLE>      the table of docs/architecture.md ("Data"): on-demand, TTL, PITR
 //! simguard-admin put-secret <SECRET_ID>    provider credentials (JSON on standard input), merged
 //!                                          into the secret: keys not given are kept, and so is the
 //!                                          password pepper unless --replace-pepper

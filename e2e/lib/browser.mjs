@@ -1,8 +1,9 @@
 // Debian's Chromium through playwright-core (no downloaded browser builds), one context per test.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
-import { E2E_DIR } from './stack.mjs';
+import { E2E_DIR, startStack } from './stack.mjs';
 
 export const ARTIFACTS = resolve(E2E_DIR, 'artifacts');
 
@@ -62,3 +63,30 @@ export async function screenshot(page, name, { fullPage = true } = {}) {
 
 /** The visible text of the page's <main>. */
 export const mainText = (page) => page.locator('main').innerText();
+
+/**
+ * The hooks every browser test file needs: before its tests, start one local stack per entry of
+ * `options` (each the options of `startStack`) and Chromium, and hand them to `assign`; after them,
+ * stop everything. The returned `start(options)` starts one more stack inside a test, stopped with
+ * the others.
+ */
+export function useStacks(options, assign) {
+  const started = [];
+  let browser;
+  before(async () => {
+    started.push(...(await Promise.all(options.map((o) => startStack(o)))));
+    browser = await launch();
+    assign(started, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await Promise.all(started.map((s) => s.stop()));
+  });
+  return {
+    async start(opts) {
+      const stack = await startStack(opts);
+      started.push(stack);
+      return stack;
+    },
+  };
+}

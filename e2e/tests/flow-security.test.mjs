@@ -1,22 +1,17 @@
 // 6. A check_url relayed to another browser does nothing there (and never reaches tru.ID's PATCH);
 // 7. the flow cookie is __Host-, Secure, HttpOnly and SameSite=Lax in a real browser.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, startReset } from '../lib/flows.mjs';
-import { startStack, truidRequests } from '../lib/stack.mjs';
+import { truidRequests } from '../lib/stack.mjs';
 
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 const isPatch = (r) => r.method === 'PATCH' && r.path.startsWith('/subscriber_check/v0.2/checks/');

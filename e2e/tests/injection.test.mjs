@@ -1,22 +1,16 @@
 // 4. Nothing from the URL reaches the page as markup: codes only select fixed texts, unknown codes
 //    get the generic text.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT } from '../lib/flows.mjs';
-import { startStack } from '../lib/stack.mjs';
 
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 const q = (params) => `?${new URLSearchParams(params)}`;

@@ -2,33 +2,26 @@
 // network (visible progress), a code is texted, and only the right code makes a session; until then
 // the account page sends you to sign in. Once per SMS provider: Vonage Verify v1, v2, Twilio Verify.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { PHONE, mainText, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, enterCode, latestSms, meStatus, submitLogin, waitForCodePage } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, startStack } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
 const NUMBER = DEMO_PHONES[EMAIL];
 const PROVIDERS = ['vonage-v1', 'vonage-v2', 'twilio'];
 
-const stacks = [];
 let browser;
-
-before(async () => {
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await Promise.all(stacks.map((s) => s.stop()));
+// One stack per provider, started by its test.
+const stacks = useStacks([], (_, b) => {
+  browser = b;
 });
 
 const cookieNames = async (context) => (await context.cookies()).map((c) => c.name).sort();
 
 for (const provider of PROVIDERS) {
   test(`alice signs in with her password and a code sent through ${provider}`, { timeout: 60_000 }, async () => {
-    const stack = await startStack({ args: ['--otp', provider] });
-    stacks.push(stack);
+    const stack = await stacks.start({ args: ['--otp', provider] });
     await stack.waitForOutput(new RegExp(`SMS via:\\s+${provider}\\b`));
     const shots = provider === 'vonage-v2';
 

@@ -3,22 +3,17 @@
 // why, and the owner is emailed. A new account (newbie) gets one sign-in despite a changed SIM: once
 // its phone is verified, the gate applies.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, assertLines, meStatus, signIn, submitLogin } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, startStack } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 /** Signs in with the right password and waits for the blocked page; returns its URL. */

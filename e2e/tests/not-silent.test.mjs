@@ -2,23 +2,18 @@
 // known account on an uncovered connection sees, step by step up to (and on) the code page: the same
 // pages, the same words, the same answers from the API. Nothing is texted for the unknown email.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, enterCode, mainLines, recordNavigations, startReset, waitForCodePage } from '../lib/flows.mjs';
-import { DEMO_PHONES, outbox, smsOutbox, startStack, truidRequests } from '../lib/stack.mjs';
+import { DEMO_PHONES, outbox, smsOutbox, truidRequests } from '../lib/stack.mjs';
 
 let covered;
 let uncovered;
 let browser;
 
-before(async () => {
-  [covered, uncovered] = await Promise.all([startStack(), startStack({ args: ['--no-coverage'] })]);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await Promise.all([covered?.stop(), uncovered?.stop()]);
+useStacks([{}, { args: ['--no-coverage'] }], ([first, second], b) => {
+  [covered, uncovered] = [first, second];
+  browser = b;
 });
 
 const STEPS = ['/api/reset/check', '/api/sim-check', '/api/otp/start'];

@@ -2,10 +2,10 @@
 //    per sign-in: the login page forwards only an allowed `next` to the code page, and the code page,
 //    given the hostile value straight in its own URL, still lands on /account.html.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, useStacks } from '../lib/browser.mjs';
 import { enterCode, latestSms, submitLogin, waitForCodePage } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, startStack } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES } from '../lib/stack.mjs';
 
 // Six sign-ins, each texting a code: taken in turns by two accounts, to stay within 3 text
 // messages per number per 10 minutes.
@@ -15,14 +15,9 @@ let signIns = 0;
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 // The raw query strings, exactly as an attacker would write them into a link.

@@ -2,22 +2,17 @@
 // email gets the same answer (its owner is emailed); refusals, including a number we cannot text,
 // are shown in the page's own words.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, signIn } from '../lib/flows.mjs';
-import { outbox, smsOutbox, startStack } from '../lib/stack.mjs';
+import { outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 const REGISTERED = 'Thanks for registering. If this email address can be used, you can now sign in.';

@@ -3,8 +3,8 @@
 //    the old password. erin may then ask for a code instead, but her network gives no SIM answer, so
 //    no code is sent.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import {
   TEXT,
   assertLines,
@@ -15,19 +15,14 @@ import {
   resetUntilLanded,
   submitLogin,
 } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, startStack, truidRequests } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, truidRequests } from '../lib/stack.mjs';
 
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 /**

@@ -3,8 +3,8 @@
 // is refused. And when the silent check fails (the operator's redirect reports an error), the result
 // page offers "Send me a code instead", which continues the same flow.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import {
   TEXT,
   assertLoginRefused,
@@ -16,7 +16,7 @@ import {
   startReset,
   waitForCodePage,
 } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, startStack, truidRequests } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox, truidRequests } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
 const NUMBER = DEMO_PHONES[EMAIL];
@@ -25,14 +25,9 @@ let uncovered;
 let covered;
 let browser;
 
-before(async () => {
-  [uncovered, covered] = await Promise.all([startStack({ args: ['--no-coverage'] }), startStack()]);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await Promise.all([uncovered?.stop(), covered?.stop()]);
+useStacks([{ args: ['--no-coverage'] }, {}], ([first, second], b) => {
+  [uncovered, covered] = [first, second];
+  browser = b;
 });
 
 /** On the new-password page: sets `password` and waits for the sign-in page saying so. */

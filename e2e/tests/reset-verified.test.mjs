@@ -2,10 +2,10 @@
 //    new one signs in (with a texted code), and she gets exactly one "password changed" email that
 //    carries neither password.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DESKTOP, PHONE, launch, mainText, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { DESKTOP, mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { TEXT, assertLoginRefused, recordNavigations, signIn, startReset } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, outbox, startStack, truidRequests } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, outbox, truidRequests } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
 const NEW_PASSWORD = 'a brand new passphrase 42';
@@ -13,14 +13,9 @@ const NEW_PASSWORD = 'a brand new passphrase 42';
 let stack;
 let browser;
 
-before(async () => {
-  stack = await startStack();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+useStacks([{}], ([s], b) => {
+  stack = s;
+  browser = b;
 });
 
 test('alice resets her password through the silent check and signs in with the new one', { timeout: 90_000 }, async () => {

@@ -5,8 +5,8 @@
 // The cap is the server's (5 attempts per flow, the 6th is refused) with Twilio Verify; Vonage
 // Verify ends its own request after 3 wrong codes, so with Vonage the 3rd wrong code locks the flow.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { PHONE, launch, newContext, newPage, screenshot } from '../lib/browser.mjs';
+import { test } from 'node:test';
+import { newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import {
   TEXT,
   assertLines,
@@ -16,7 +16,7 @@ import {
   submitLogin,
   waitForCodePage,
 } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, advanceSandboxClock, outbox, smsOutbox, startStack } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, advanceSandboxClock, outbox, smsOutbox } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
 const NUMBER = DEMO_PHONES[EMAIL];
@@ -25,14 +25,9 @@ let twilio;
 let vonage;
 let browser;
 
-before(async () => {
-  [twilio, vonage] = await Promise.all([startStack({ args: ['--otp', 'twilio'] }), startStack()]);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await Promise.all([twilio?.stop(), vonage?.stop()]);
+useStacks([{ args: ['--otp', 'twilio'] }, {}], ([first, second], b) => {
+  [twilio, vonage] = [first, second];
+  browser = b;
 });
 
 /** A code that is not `code`: the same length, last digit changed. */

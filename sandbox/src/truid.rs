@@ -1,4 +1,4 @@
-//! tru.ID, as specified in `provider-specs/truid` and PROVIDERS.md §1: OAuth2 client credentials,
+//! tru.ID, as specified in `provider-specs/truid` and docs/providers.md, "tru.ID (IDlayr)": OAuth2 client credentials,
 //! device-IP coverage, SubscriberCheck v0.2 (create, `check_url` redirect, PATCH, GET) and SIMCheck
 //! v0.1, with sandbox outcomes keyed on the phone number.
 
@@ -72,7 +72,7 @@ pub struct Profile {
     pub unsupported: bool,
 }
 
-/// The sandbox table (PROVIDERS.md §1.9): `+447000000070` passes, `+447000000008` SIM changed,
+/// The sandbox table (docs/providers.md, "What the sandbox reproduces"): `+447000000070` passes, `+447000000008` SIM changed,
 /// `+447000000001` no match; ending in 99 → ERROR, in 98 → network not supported; otherwise an even
 /// last digit passes and an odd one fails both.
 pub fn profile_for(digits: &str) -> Profile {

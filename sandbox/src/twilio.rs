@@ -1,4 +1,4 @@
-//! Twilio Verify v2, as specified in `provider-specs/twilio/twilio_verify_v2.yaml` and PROVIDERS.md
+//! Twilio Verify v2, as specified in `provider-specs/twilio/twilio_verify_v2.yaml` and docs/providers.md
 //! §3: one Service, form-encoded PascalCase requests, snake_case JSON answers, errors as
 //! `{code, message, more_info, status}`.
 //!
@@ -127,7 +127,7 @@ impl Data {
         }
     }
 
-    /// By SID, or by `To` (PROVIDERS.md §3.7: fetch and update take either).
+    /// By SID, or by `To` (docs/providers.md, "Twilio Verify v2": fetch and update take either).
     fn find_sid(&self, key: &str) -> Option<String> {
         if self.verifications.contains_key(key) {
             return Some(key.to_owned());

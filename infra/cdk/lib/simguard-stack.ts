@@ -30,7 +30,7 @@ const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-/** No query string, no headers: the callback's query holds the tru.ID code (SECURITY.md H2). */
+/** No query string, no headers: the callback's query holds the tru.ID code (docs/security.md H2). */
 const ACCESS_LOG_FORMAT =
   '{"requestId":"$context.requestId","requestTime":"$context.requestTime","routeKey":"$context.routeKey",' +
   '"status":"$context.status","responseLength":"$context.responseLength","latency":"$context.responseLatency",' +
@@ -61,7 +61,7 @@ export class SimguardStack extends cdk.Stack {
     const { GET, POST } = apigwv2.HttpMethod;
     const metricsNamespace = `simguard/${this.stackName}`;
 
-    // One table for users, flows, sessions and rate-limit counters (DESIGN.md §5); kept when the
+    // One table for users, flows, sessions and rate-limit counters (docs/architecture.md, "Data"); kept when the
     // stack is deleted: it holds the users.
     const table = new dynamodb.Table(this, 'Table', {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -73,7 +73,7 @@ export class SimguardStack extends cdk.Stack {
       removalPolicy: cdk.RemovalPolicy.RETAIN,
     });
 
-    // The provider credentials (README.md, "The provider secret"): empty values and a generated
+    // The provider credentials (README.md, "Configuration"): empty values and a generated
     // password pepper; put the real values in after the first deploy.
     const providerSecret = new secretsmanager.Secret(this, 'ProviderSecret', {
       description: 'simguard provider credentials (tru.ID, Vonage, Twilio) and the password pepper',
@@ -94,7 +94,7 @@ export class SimguardStack extends cdk.Stack {
     });
 
     // The header CloudFront adds to every /api request; behind CloudFront the functions trust
-    // CloudFront-Viewer-Address only on requests that carry it (SECURITY.md A5).
+    // CloudFront-Viewer-Address only on requests that carry it (docs/security.md A5).
     const originVerifySecret = new secretsmanager.Secret(this, 'OriginVerifySecret', {
       description: 'simguard origin-verify token shared by CloudFront and the API functions',
       generateSecretString: {
@@ -299,7 +299,7 @@ export class SimguardStack extends cdk.Stack {
         timeout: cdk.Duration.seconds(10),
         logGroup,
         environment: { ...common, ...spec.environment },
-        // Caps the worst-case SMS spend rate (SECURITY.md F7); API Gateway throttles below it.
+        // Caps the worst-case SMS spend rate (docs/security.md F7); API Gateway throttles below it.
         reservedConcurrentExecutions: spec.name === 'otp-start' ? c.otpStartReservedConcurrency : undefined,
       });
       fn.addToRolePolicy(
@@ -350,7 +350,7 @@ export class SimguardStack extends cdk.Stack {
       }
     }
 
-    // Alarms on the functions' embedded metrics (shared/src/metrics.rs; SECURITY.md §3.6).
+    // Alarms on the functions' embedded metrics (shared/src/metrics.rs; docs/security.md R6).
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'simguard alarms' });
     if (c.alarmEmail !== '') {
       topic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
@@ -376,7 +376,7 @@ export class SimguardStack extends cdk.Stack {
     notify(
       new cloudwatch.Alarm(this, 'SmsConversionAlarm', {
         alarmDescription:
-          'Few of the SMS codes sent in the last hour were verified - the signature of SMS pumping (SECURITY.md F5). Check the SmsSent metric by Provider and the RateLimited metric.',
+          'Few of the SMS codes sent in the last hour were verified - the signature of SMS pumping (docs/security.md F5). Check the SmsSent metric by Provider and the RateLimited metric.',
         metric: new cloudwatch.MathExpression({
           label: 'SMS conversion (%)',
           expression: `IF(FILL(sent, 0) >= ${c.smsConversionMinSends}, 100 * FILL(verified, 0) / FILL(sent, 0), 100)`,
@@ -406,7 +406,7 @@ export class SimguardStack extends cdk.Stack {
     notify(
       new cloudwatch.Alarm(this, 'OtpStartThrottlesAlarm', {
         alarmDescription:
-          'otp-start reached its reserved concurrency - SMS requests are being refused (SECURITY.md F7).',
+          'otp-start reached its reserved concurrency - SMS requests are being refused (docs/security.md F7).',
         metric: functions['otp-start'].metricThrottles({ statistic: 'Sum', period: cdk.Duration.minutes(5) }),
         evaluationPeriods: 1,
         threshold: 1,
@@ -437,7 +437,7 @@ export class SimguardStack extends cdk.Stack {
     });
     new cdk.CfnOutput(this, 'TableName', { description: 'The DynamoDB table.', value: table.tableName });
     new cdk.CfnOutput(this, 'ProviderSecretArn', {
-      description: 'Put the tru.ID, Vonage and Twilio credentials here (README.md, "The provider secret").',
+      description: 'Put the tru.ID, Vonage and Twilio credentials here (README.md, "Configuration").',
       value: providerSecret.secretArn,
     });
     new cdk.CfnOutput(this, 'AlarmTopicArn', {

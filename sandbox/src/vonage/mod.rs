@@ -1,4 +1,4 @@
-//! Vonage Verify, as specified in `provider-specs/vonage/verify-v1.yml` and PROVIDERS.md §2:
+//! Vonage Verify, as specified in `provider-specs/vonage/verify-v1.yml` and docs/providers.md, "Vonage Verify v1":
 //! legacy v1 (`/verify/...`, what the seed uses; always HTTP 200 with a string `status`) in
 //! [`v1`], and v2 (`/v2/verify`, problem+json errors) in [`v2`]. Both share the configuration, the
 //! forced-status hook and the event machinery below.
@@ -31,7 +31,7 @@ pub struct VonageConfig {
     /// Vonage's do, so a longer fixed code cannot be checked.
     pub fixed_code: Option<String>,
     /// v2 `channel_timeout` when the request has none: 300 s, Vonage's API reference default
-    /// (PROVIDERS.md §2.5 says 180, which is the value of its example body).
+    /// (docs/providers.md, "Vonage Verify v2" says 180, which is the value of its example body).
     pub v2_channel_timeout_secs: i64,
     /// v1 search answers `101` for this long after a request finishes. Vonage documents "up to 60 s";
     /// the default 0 makes results visible at once so tests need not wait.

@@ -1,5 +1,5 @@
 //! Verify v1: `/verify/json`, `/verify/check/json`, `/verify/search/json`, `/verify/control/json`.
-//! Every answer is HTTP 200 `application/json` with a string `status` (PROVIDERS.md §2.2–2.4, §2.6).
+//! Every answer is HTTP 200 `application/json` with a string `status` (docs/providers.md, "Vonage Verify v1").
 //!
 //! Expiry: workflows 6 and 7 have one event and expire after `pin_expiry` (default 300 s; when
 //! `next_event_wait` is also given and `pin_expiry` is not a multiple of it, it becomes
@@ -24,7 +24,7 @@ use crate::wire::{basic_auth, e164_digits, json_response, media_type, random_dig
 
 const PROVIDER: &str = "vonage-v1";
 const MAX_WRONG_CODES: u32 = 3;
-/// Cancelling is refused this long after the start (PROVIDERS.md §2.4).
+/// Cancelling is refused this long after the start (docs/providers.md, "Vonage Verify v1").
 const CANCEL_AFTER_SECS: i64 = 30;
 const PRICE: &str = "0.10000000";
 const CURRENCY: &str = "EUR";
@@ -192,7 +192,7 @@ fn int_in(p: &Params, key: &str, range: std::ops::RangeInclusive<i64>) -> Option
     p.get(key).map(|v| v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or(()))
 }
 
-/// Channels and default waits of the workflows (PROVIDERS.md §2.4). Workflows 2 and 5 have no
+/// Channels and default waits of the workflows (docs/providers.md, "Vonage Verify v1"). Workflows 2 and 5 have no
 /// documented waits; they borrow workflow 1's.
 fn workflow_steps(workflow: i64, number: &str, pin_expiry: Option<i64>, next_event_wait: Option<i64>) -> Vec<Step> {
     let plan: &[(&'static str, i64)] = match workflow {

@@ -1,4 +1,4 @@
-//! Verify v2 (PROVIDERS.md §2.5): `POST /v2/verify`, `POST|DELETE /v2/verify/{id}`,
+//! Verify v2 (docs/providers.md, "Vonage Verify v2"): `POST /v2/verify`, `POST|DELETE /v2/verify/{id}`,
 //! `POST /v2/verify/{id}/next_workflow`. JSON in, `application/problem+json` errors out. Only Basic
 //! `api_key:api_secret` is accepted: the sandbox cannot check Vonage-signed JWTs.
 //!

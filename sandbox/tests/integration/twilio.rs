@@ -100,7 +100,7 @@ async fn answer(resp: reqwest::Response) -> Answer {
     (status, resp.json().await.expect("json"))
 }
 
-/// Twilio's error body (PROVIDERS.md §3.5), exactly.
+/// Twilio's error body (docs/providers.md, "Twilio Verify v2"), exactly.
 fn assert_error((status, body): &Answer, http: u16, code: u64, message: &str) {
     let schema = json!({
         "type": "object",
@@ -204,7 +204,7 @@ async fn start_fetch_check_match_the_spec() {
         20404,
         &format!("The requested resource /Services/{}/Verifications/{ve} was not found", h.config.service_sid),
     );
-    // Checking a number that never had a verification: 404 too (PROVIDERS.md §4.6, the blog's answer).
+    // Checking a number that never had a verification: 404 too (docs/providers.md, "Twilio Verify v2", the blog's answer).
     assert_eq!(h.check_to("+447700900002", "123456").await.0, StatusCode::NOT_FOUND);
 }
 

@@ -1,5 +1,5 @@
 //! The Vonage sandbox: Verify v1 against Vonage's OpenAPI file (`verify-v1.yml`) and its state
-//! machine; Verify v2 against the shapes of PROVIDERS.md §2.5 (no spec file here).
+//! machine; Verify v2 against the shapes of docs/providers.md, "Vonage Verify v2" (no spec file here).
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -172,7 +172,7 @@ fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The v2 error shape (PROVIDERS.md §2.5): problem+json with type, title, detail, instance.
+/// The v2 error shape (docs/providers.md, "Vonage Verify v2"): problem+json with type, title, detail, instance.
 fn assert_problem((status, ctype, body): &(StatusCode, String, Value), want: StatusCode, title: &str) {
     assert_eq!(*status, want, "{body}");
     assert_eq!(ctype, "application/problem+json");

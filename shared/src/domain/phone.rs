@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// An E.164 number: `+`, a country code that does not start with 0, 7 to 15 digits in all.
-/// `Debug` and `Display` mask all but the last two digits (SECURITY.md H2); use [`Phone::e164`] only
+/// `Debug` and `Display` mask all but the last two digits (docs/security.md H2); use [`Phone::e164`] only
 /// when talking to a provider.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -82,7 +82,7 @@ impl Phone {
     }
 
     /// The number without its last four digits: the "destination prefix" that SMS-pumping limits
-    /// count against (SECURITY.md F1).
+    /// count against (docs/security.md F1).
     pub fn prefix_bucket(&self) -> &str {
         &self.0[..self.0.len() - 4]
     }

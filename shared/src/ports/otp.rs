@@ -117,7 +117,7 @@ pub enum OtpError {
     InvalidResponse(String),
 }
 
-impl super::ProviderFault for OtpError {
+impl crate::ports::ProviderFault for OtpError {
     /// A refusal about the number, or a per-number rate limit, is an answer, not a failure.
     fn is_failure(&self) -> bool {
         matches!(self, Self::Unauthorized | Self::Timeout | Self::Unavailable(_) | Self::InvalidResponse(_))

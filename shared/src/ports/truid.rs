@@ -174,7 +174,7 @@ pub enum TruIdError {
     InvalidResponse(String),
 }
 
-impl super::ProviderFault for TruIdError {
+impl crate::ports::ProviderFault for TruIdError {
     fn slug(&self) -> Option<&str> {
         match self {
             TruIdError::Problem { slug, .. } => slug.as_deref(),

@@ -574,6 +574,7 @@ fn environment_is_what_each_function_reads() {
     }
     for (t, envs) in [("SAM", &sam_env), ("CDK", &cdk_env)] {
         check_env(t, envs);
+        check_defaults(t, envs);
     }
     // The SAM parameters that choose Twilio reach both OTP functions, and the Service SID with it.
     let twilio = Resolver::new(sam(), "tbl", "provider")
@@ -592,6 +593,36 @@ fn resolved_env(r: &Resolver) -> BTreeMap<Function, BTreeMap<String, String>> {
         .into_iter()
         .map(|(f, d)| (f, d.env.iter().filter_map(|(k, v)| r.resolve(v).map(|v| (k.clone(), v))).collect()))
         .collect()
+}
+
+/// The settings whose value a stack derives from its own resources (its domain, table, secret,
+/// CloudFront, name); every other setting a stack gives is a parameter whose default must be the
+/// declared default.
+const SET_BY_THE_STACK: &[&str] = &[
+    "SIMGUARD_PUBLIC_BASE_URL",
+    "SIMGUARD_TABLE_NAME",
+    "SIMGUARD_SECRET_ID",
+    "SIMGUARD_CLIENT_IP_SOURCE",
+    "SIMGUARD_ORIGIN_VERIFY_TOKEN",
+    "SIMGUARD_METRICS_NAMESPACE",
+];
+
+/// With its parameters at their defaults, a stack configures every setting as declared.
+fn check_defaults(kind: &str, envs: &BTreeMap<Function, BTreeMap<String, String>>) {
+    for (f, env) in envs {
+        for (k, v) in env {
+            if SET_BY_THE_STACK.contains(&k.as_str()) {
+                continue;
+            }
+            let declared = simguard::config::SETTINGS.iter().find(|s| s.name == k).and_then(|s| s.default);
+            assert_eq!(
+                Some(v.as_str()),
+                declared.or(Some("")),
+                "{kind}: {} gets {k}={v:?} by default, but its declared default is {declared:?}",
+                f.name()
+            );
+        }
+    }
 }
 
 fn check_env(kind: &str, envs: &BTreeMap<Function, BTreeMap<String, String>>) {

@@ -125,6 +125,28 @@ async fn a_resend_reuses_the_verification_in_flight() {
     }
 }
 
+/// A code is checked only by the provider that sent it. Here otp-verify already runs with another
+/// provider than the otp-start that sent the code (a configuration change mid-flow): the code goes
+/// to no provider, and the user is asked for a new one.
+#[tokio::test]
+async fn a_provider_change_mid_flow_asks_for_a_new_code() {
+    let env = Env::builder()
+        .provider(OtpProviderKind::VonageV2)
+        .var_for(simguard::Function::OtpVerify, "SIMGUARD_OTP_PROVIDER", "twilio")
+        .start()
+        .await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::default();
+    let csrf = login_csrf(&env, &mut b, ALICE.0).await;
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    assert_eq!(b.otp_start(&env, &csrf).await.status, 200);
+    let code = env.last_code(ALICE.1);
+    let r = b.otp_verify(&env, &csrf, &code).await;
+    assert_eq!((r.status, r.problem_type()), (409, Some("urn:simguard:problem:code_expired".into())), "{}", r.text());
+    assert_eq!(env.otp_checks(), 0, "the Vonage request id was not sent to Twilio");
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401);
+}
+
 #[tokio::test]
 async fn an_expired_code_asks_for_a_new_one() {
     for provider in PROVIDERS {

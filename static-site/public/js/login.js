@@ -9,14 +9,11 @@ import {
   go,
   markInvalid,
   params,
-  safeNext,
   say,
   setBusy,
   showProgress,
   storeFlowCsrf,
 } from './ui.js';
-
-export { safeNext };
 
 const form = $('#login-form');
 const email = $('#email');

@@ -62,8 +62,6 @@ export function go(path) {
 // The CSRF token of the flow in progress in this tab, per kind of flow. A fixed set of keys.
 const CSRF_KEYS = Object.freeze({ reset: 'simguard.reset.csrf', login: 'simguard.login.csrf' });
 
-export const RESET_CSRF_KEY = CSRF_KEYS.reset;
-
 function csrfKey(flow) {
   return Object.hasOwn(CSRF_KEYS, flow) ? CSRF_KEYS[flow] : null;
 }

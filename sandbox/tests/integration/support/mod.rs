@@ -22,7 +22,7 @@ const ERRATA: &[(&str, &str)] = &[(
 
 /// Known gaps in the providers' schemas, patched in after loading: (file, JSON pointer of an object,
 /// key, JSON value) — the key is set to the value.
-/// - Vonage v1 start: status `7` carries `network` (PROVIDERS.md §2.2), which `requestErrorResponse`
+/// - Vonage v1 start: status `7` carries `network` (docs/providers.md, "Vonage Verify v1"), which `requestErrorResponse`
 ///   does not declare.
 /// - Vonage v1 search: `searchErrorResponse.status` lists only `IN PROGRESS|FAILED|EXPIRED|CANCELLED|101`,
 ///   yet the same operation's examples answer `1`–`5` (throttled, missing parameter, invalid

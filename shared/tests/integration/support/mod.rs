@@ -100,6 +100,7 @@ pub struct Deployment {
 
 pub struct EnvBuilder {
     vars: BTreeMap<String, String>,
+    function_vars: BTreeMap<Function, BTreeMap<String, String>>,
     truid: Option<Arc<dyn TruId>>,
     otp: Option<Arc<dyn OtpProvider>>,
     sandbox: SandboxConfig,
@@ -118,6 +119,11 @@ impl EnvBuilder {
     /// A setting, as a variable: each function reads it only if it is declared for it.
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.vars.insert(name.into(), value.into());
+        self
+    }
+    /// A setting for one function only (a deployment whose functions disagree, say mid-rollout).
+    pub fn var_for(mut self, function: Function, name: &str, value: &str) -> Self {
+        self.function_vars.entry(function).or_default().insert(name.into(), value.into());
         self
     }
     pub fn truid(mut self, t: Arc<dyn TruId>) -> Self {
@@ -203,8 +209,11 @@ impl EnvBuilder {
                 };
                 let assembly = with_doubles(Assembly::new(storage).with_secrets(secrets.clone()));
                 for route in ROUTES {
-                    let settings = Settings::for_function(route.function, |k| vars.get(k).cloned())
-                        .unwrap_or_else(|e| panic!("{}: {e}", route.function.name()));
+                    let own = self.function_vars.get(&route.function);
+                    let settings = Settings::for_function(route.function, |k| {
+                        own.and_then(|o| o.get(k)).or_else(|| vars.get(k)).cloned()
+                    })
+                    .unwrap_or_else(|e| panic!("{}: {e}", route.function.name()));
                     routers.insert(route.path, assembly.router(settings).expect("router"));
                 }
                 (secrets, None)
@@ -269,6 +278,7 @@ impl Env {
     pub fn builder() -> EnvBuilder {
         EnvBuilder {
             vars: BTreeMap::new(),
+            function_vars: BTreeMap::new(),
             truid: None,
             otp: None,
             sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
@@ -339,9 +349,14 @@ impl Env {
 
     /// Straight to API Gateway, around CloudFront if the environment has one.
     pub async fn send_direct(&self, event: &Event) -> Resp {
-        let json = event.to_json().to_string();
-        let req = lambda_http::request::from_str(&json).expect("a valid API Gateway v2 event");
-        let router = self.routers.get(event.path.as_str()).unwrap_or(&self.router);
+        self.send_event_json(&event.path, &event.to_json().to_string()).await
+    }
+
+    /// An API Gateway HTTP API event as JSON, to the function that serves `path`, as Lambda would
+    /// hand it over.
+    pub async fn send_event_json(&self, path: &str, json: &str) -> Resp {
+        let req = lambda_http::request::from_str(json).expect("a valid API Gateway v2 event");
+        let router = self.routers.get(path).unwrap_or(&self.router);
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
