@@ -212,8 +212,9 @@ impl LocalStack {
         let sandbox_url = sandbox.base_url().to_owned();
         let twilio_sid = sandbox_config.twilio.service_sid.clone();
         let otp_provider = opts.otp_provider;
+        let public = url.clone();
         let env = move |var: &str| match var {
-            "SIMGUARD_PUBLIC_BASE_URL" => Some(url.clone()),
+            "SIMGUARD_PUBLIC_BASE_URL" => Some(public.clone()),
             "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
                 Some(sandbox_url.clone())
             }
@@ -238,7 +239,6 @@ impl LocalStack {
             .with_hash_cost(opts.hash_cost)
             .all_functions(&env)
             .map_err(|e| e.to_string())?;
-        let url = env("SIMGUARD_PUBLIC_BASE_URL").unwrap_or_default();
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))

@@ -25,7 +25,7 @@ fn tracked_text_files() -> Vec<PathBuf> {
         .map(|p| repo().join(p))
         .filter(|p| {
             p.extension().is_some_and(|e| text.contains(&e.to_string_lossy().as_ref()))
-                || p.parent().is_some_and(|d| d.ends_with("scripts") || d.ends_with(".ci"))
+                || p.parent().is_some_and(|d| d.file_name().is_some_and(|n| n == "scripts" || n == ".ci"))
         })
         .filter(|p| p.is_file())
         .collect()
