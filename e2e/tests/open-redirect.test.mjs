@@ -79,3 +79,17 @@ test('?next=/account.html (allowed) is followed', { timeout: 30_000 }, async () 
   assert.equal(url.origin, stack.site);
   assert.equal(url.pathname, '/account.html');
 });
+
+// The site's file server never answers with a protocol-relative Location (`//help/` would send the
+// browser to a host named "help"): a path that starts with two slashes is not a page.
+test('no redirect of the site leaves it', { timeout: 30_000 }, async () => {
+  for (const path of ['//help', '//reset', '//js', '//evil.tld/x', '///help', '/help', '/reset']) {
+    const r = await fetch(`${stack.site}${path}`, { redirect: 'manual' });
+    const location = r.headers.get('location');
+    assert.ok(
+      location === null || (location.startsWith('/') && !location.startsWith('//') && !location.startsWith('/\\')),
+      `${path}: ${r.status} Location ${location}`,
+    );
+    if (path.startsWith('//')) assert.equal(r.status, 404, `${path}: ${r.status}`);
+  }
+});

@@ -143,11 +143,11 @@ test('"Send a new code" is refused after three sends; the code already sent stil
   const page = await newPage(context);
   const { sms } = await untilCode(vonage, page, email);
   const resend = page.getByRole('button', { name: 'Send a new code' });
-  // Sends 2 and 3 of this flow. (Vonage reuses the request still running for this number, so no
-  // new message arrives; the first code stays valid.)
+  // Sends 2 and 3 of this flow. Vonage refuses a second request while the first is still running
+  // for this number, so no new message arrives, the page says so, and the first code stays valid.
   for (let i = 2; i <= 3; i++) {
     await resend.click();
-    await page.getByRole('status').filter({ hasText: TEXT.codeResent }).waitFor();
+    await page.getByRole('status').filter({ hasText: TEXT.codeNotResent }).waitFor();
     await page.getByRole('button', { name: 'Send a new code' }).and(page.locator(':enabled')).waitFor();
   }
   await resend.click();

@@ -89,8 +89,18 @@ impl Drop for LocalStack {
 /// localhost cannot use).
 pub const CSP: &str = simguard::site::CONTENT_SECURITY_POLICY;
 
+/// A path that starts with two slashes is not a page: the file server would answer a directory's
+/// `//help` with `Location: //help/`, which a browser reads as another host.
+async fn no_double_slash(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path().starts_with("//") {
+        return (axum::http::StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    next.run(req).await
+}
+
 fn security_headers(router: Router) -> Router {
     router
+        .layer(axum::middleware::from_fn(no_double_slash))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(
@@ -175,7 +185,7 @@ async fn seed(store: &MemoryStore, hasher: &dyn PasswordHasher, clock: &dyn Cloc
         let user = User {
             id: UserId(format!("demo-user-{i}")),
             email: Email::parse(email).map_err(|e| e.to_string())?,
-            phone: Phone::parse(phone).map_err(|e| e.to_string())?,
+            phone: Phone::parse(phone, None).map_err(|e| format!("demo number {phone}: {e}"))?,
             password_hash: hash.clone(),
             created_at: if new { yesterday } else { long_ago },
             phone_verified_at: if new { None } else { Some(long_ago) },

@@ -7,8 +7,10 @@
 //! into a function whose state has no tru.ID client, and a function is never given a client it does
 //! not use (each costs TLS set-up at cold start).
 
+use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::config::Settings;
 use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, Store, TruId};
@@ -29,6 +31,44 @@ pub struct Core {
     pub random: Arc<dyn Random>,
     /// Counters for the alarms.
     pub metrics: Arc<dyn MetricsSink>,
+    /// How long provider calls have taken in this process, for the steps that must take as long
+    /// without one (docs/security.md A2).
+    pub latency: Arc<ProviderLatency>,
+}
+
+/// The last few durations of each kind of provider call in this process. A step that has no call to
+/// make for an unknown email (or a decoy) waits for one of them, picked at random, so that its
+/// timing does not say whether the email is registered (docs/security.md A2, S24).
+#[derive(Default)]
+pub struct ProviderLatency {
+    seen: Mutex<HashMap<&'static str, VecDeque<Duration>>>,
+}
+
+impl ProviderLatency {
+    /// How many durations are kept per call.
+    pub const KEEP: usize = 32;
+    /// What a call is assumed to take before this process has seen one: a provider round trip.
+    pub const PRIOR: Duration = Duration::from_millis(250);
+
+    /// Records one call's duration.
+    pub fn observe(&self, call: &'static str, took: Duration) {
+        if let Ok(mut seen) = self.seen.lock() {
+            let list = seen.entry(call).or_default();
+            if list.len() == Self::KEEP {
+                list.pop_front();
+            }
+            list.push_back(took);
+        }
+    }
+
+    /// One of the recorded durations of `call` (`pick` chooses which), or [`Self::PRIOR`].
+    pub fn typical(&self, call: &'static str, pick: usize) -> Duration {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(call).filter(|l| !l.is_empty()).map(|l| l[pick % l.len()]))
+            .unwrap_or(Self::PRIOR)
+    }
 }
 
 /// A function's state: the core and its own clients `P`.

@@ -22,7 +22,7 @@ use crate::adapters::secrets_manager::SecretsManagerSource;
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
-use crate::app::{App, Core, WithOtp, WithPasswords, WithTruId};
+use crate::app::{App, Core, ProviderLatency, WithOtp, WithPasswords, WithTruId};
 use crate::config::{ConfigError, OtpProviderKind, Settings};
 use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId};
 use crate::routes::{Ports, RouterError, function_routes, secure};
@@ -144,7 +144,7 @@ impl Assembly {
     /// The function `settings` are for, ready to serve: its routes and layers over its own state.
     pub fn router(&self, settings: Settings) -> Result<Router, AssemblyError> {
         let layers = settings.clone();
-        Ok(secure(self.routes(settings)?, &layers)?)
+        Ok(secure(self.routes(settings)?, &layers))
     }
 
     /// Every function, each on its own settings from `get` (only its own variables), merged into one
@@ -159,7 +159,7 @@ impl Assembly {
         }
         // Every function reads the public origin and the client IP source, the layers' settings.
         let settings = shared.ok_or(ConfigError::Missing("SIMGUARD_PUBLIC_BASE_URL"))?;
-        Ok(secure(merged, &settings)?)
+        Ok(secure(merged, &settings))
     }
 
     /// The function's routes over its state. Which clients each function gets is decided here, by
@@ -209,6 +209,7 @@ impl Assembly {
             clock: self.clock.clone(),
             random: self.random.clone(),
             metrics,
+            latency: Arc::new(ProviderLatency::default()),
         })
     }
 

@@ -12,6 +12,7 @@ use url::Url;
 use crate::Function;
 use crate::domain::Phone;
 use crate::domain::base_url::validate_base_url;
+use crate::domain::phone::Region;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
 use crate::ports::TwilioServiceSid;
 
@@ -144,6 +145,13 @@ pub const SETTINGS: &[Setting] = &[
         readers: &[OtpStart],
     },
     Setting {
+        name: "SIMGUARD_DEFAULT_REGION",
+        default: Some("GB"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[Account],
+    },
+    Setting {
         name: "SIMGUARD_SMS_COUNTRIES",
         default: Some("44"),
         required: Required::No,
@@ -238,7 +246,8 @@ pub struct Limits {
     pub reset_global_hour: u32,
     /// Coverage lookups per client IP per hour.
     pub coverage_per_ip_hour: u32,
-    /// Login attempts per account per 15 minutes.
+    /// Login attempts per account per client IP per 15 minutes (never per account alone: anyone
+    /// could then lock its owner out).
     pub login_per_account_15min: u32,
     /// Login attempts per IP per hour.
     pub login_per_ip_hour: u32,
@@ -250,9 +259,9 @@ pub struct Limits {
     pub otp_attempts_per_flow: u32,
     /// SMS sends per flow; fewer when the SMS path was opened without a SIM answer.
     pub otp_sends_per_flow: u32,
-    /// SMS per destination number per 10 minutes (F1).
+    /// Sign-in SMS per destination number per 10 minutes (F1); resets send at most one per 5.
     pub sms_per_number_10min: u32,
-    /// SMS per destination number per day (F1).
+    /// SMS per destination number per day (F1), for resets and for sign-ins apart.
     pub sms_per_number_day: u32,
     /// SMS per client IP (IPv6 /64) per hour.
     pub sms_per_ip_hour: u32,
@@ -261,7 +270,7 @@ pub struct Limits {
     /// SMS per destination prefix (the number without its last 4 digits) per hour: pumping runs
     /// through blocks of adjacent numbers.
     pub sms_per_prefix_hour: u32,
-    /// Global SMS budget per hour (F2).
+    /// Global SMS budget per hour (F2), for resets and for sign-ins apart.
     pub sms_global_hour: u32,
 }
 
@@ -388,6 +397,8 @@ pub struct Settings {
     pub login_when_sim_unavailable: UnavailablePolicy,
     /// The OTP provider.
     pub otp: OtpSettings,
+    /// Where a phone number typed without `+` and a country code is read (registration).
+    pub default_region: Region,
     /// Rate limits.
     pub limits: Limits,
     /// The DynamoDB table (required by a deployed function; the local stack keeps data in memory).
@@ -512,6 +523,9 @@ impl Settings {
             session_ttl_secs: v.number("SIMGUARD_SESSION_TTL_SECONDS")?,
             login_when_sim_unavailable,
             otp: otp_settings(&v)?,
+            default_region: Region::parse(&v.required("SIMGUARD_DEFAULT_REGION")?).ok_or_else(|| {
+                invalid("SIMGUARD_DEFAULT_REGION", "an ISO 3166 country code such as GB, FR or US".into())
+            })?,
             limits: limits(&v)?,
             table_name,
             secret_id: v.raw("SIMGUARD_SECRET_ID")?,
@@ -700,6 +714,7 @@ mod tests {
             ("SIMGUARD_VONAGE_BASE_URL", "http://api.nexmo.com"),
             ("SIMGUARD_CLIENT_IP_SOURCE", "x-forwarded-for"),
             ("SIMGUARD_METRICS_NAMESPACE", ":bad"),
+            ("SIMGUARD_DEFAULT_REGION", "UK"),
         ] {
             match settings(reader(var), &[SITE, (var, val)]) {
                 Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
@@ -752,8 +767,8 @@ mod tests {
         assert_eq!(t.otp.twilio_service_sid.as_ref().map(TwilioServiceSid::as_str), Some(sid));
         let c = settings(OtpStart, &[SITE, ("SIMGUARD_SMS_COUNTRIES", "+44, 1")]).expect("valid");
         assert_eq!(c.otp.sms_countries, Some(vec!["44".to_owned(), "1".to_owned()]));
-        let uk = Phone::parse("+447700900123").expect("phone");
-        let fr = Phone::parse("+33612345678").expect("phone");
+        let uk = Phone::from_e164("+447700900123").expect("phone");
+        let fr = Phone::from_e164("+33612345678").expect("phone");
         assert!(c.otp.sms_allowed_to(&uk) && !c.otp.sms_allowed_to(&fr));
         assert_eq!(settings(Account, &[SITE, ("SIMGUARD_SMS_COUNTRIES", "*")]).map(|s| s.otp.sms_countries), Ok(None));
         let lenient = settings(SimCheck, &[SITE, ("SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY", "allow_with_notice")]);

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Function;
@@ -105,9 +104,6 @@ pub enum RouterError {
         /// The route's path.
         path: &'static str,
     },
-    /// The public origin is not one the CSRF layer accepts.
-    #[error("invalid public origin for CSRF protection")]
-    Origin,
 }
 
 /// `function`'s routes with their state, without the layers [`secure`] adds.
@@ -138,21 +134,28 @@ async fn verify_origin(State(source): State<Arc<ClientIpSource>>, req: Request, 
     next.run(req).await
 }
 
+/// A state-changing request is served only if its `Origin` is the configured public origin, exactly
+/// (scheme, host and port): never compared with anything the request itself says, such as `Host`.
+/// Browsers send `Origin` with every `POST`; a request without one is not from our pages.
+async fn only_from_the_site(State(origin): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && req.headers().get(header::ORIGIN).map(HeaderValue::as_bytes) != Some(origin.as_bytes()) {
+        tracing::warn!(event = "csrf_rejected", "a state-changing request from another origin, or none");
+        return Problem::csrf_rejected().into_response();
+    }
+    next.run(req).await
+}
+
 /// The layers every function's router gets, and the answers for paths and methods it does not
 /// serve. Every response gets `Cache-Control: no-store`, `nosniff` and `no-referrer`;
-/// state-changing requests must come from the configured public origin (`Origin` /
-/// `Sec-Fetch-Site`, tower-http's implementation of Go's CrossOriginProtection) — docs/security.md G1.
-/// `settings` are read for what every function shares (the public origin, the client IP source).
-pub fn secure(routes: Router, settings: &Settings) -> Result<Router, RouterError> {
-    let csrf = CsrfLayer::new()
-        .add_trusted_origin(settings.public_origin())
-        .map_err(|_| RouterError::Origin)?
-        .with_rejection_response(|_| {
-            tracing::warn!(event = "csrf_rejected", "cross-origin state-changing request refused");
-            Problem::csrf_rejected().into_response()
-        });
+/// state-changing requests must come from the configured public origin ([`only_from_the_site`]) —
+/// docs/security.md G1. `settings` are read for what every function shares (the public origin, the
+/// client IP source).
+pub fn secure(routes: Router, settings: &Settings) -> Router {
+    let origin: Arc<str> = Arc::from(settings.public_origin());
+    let csrf = axum::middleware::from_fn_with_state(origin, only_from_the_site);
     let verify = axum::middleware::from_fn_with_state(Arc::new(settings.client_ip.clone()), verify_origin);
-    Ok(routes
+    routes
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -164,5 +167,5 @@ pub fn secure(routes: Router, settings: &Settings) -> Result<Router, RouterError
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
-        )))
+        ))
 }

@@ -8,6 +8,7 @@ export interface SimguardConfig {
   readonly twilioServiceSid: string;
   readonly otpBrand: string;
   readonly smsCountries: string;
+  readonly defaultRegion: string;
   readonly simChangeWindowMinutes: number;
   readonly simCheckUnavailablePolicy: 'deny' | 'allow_with_notice';
   readonly smsGlobalHourlyBudget: number;
@@ -67,6 +68,7 @@ export function readConfig(get: Lookup): SimguardConfig {
     twilioServiceSid: text(get, 'twilioServiceSid', /^(VA[0-9a-fA-F]{32})?$/),
     otpBrand: text(get, 'otpBrand', /^[^/{}:$]{1,18}$/),
     smsCountries: text(get, 'smsCountries', /^(\*|[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*)$/),
+    defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
     smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1, 1_000_000),

@@ -46,7 +46,7 @@ interface FunctionSpec {
   readonly routes: ReadonlyArray<[apigwv2.HttpMethod, string]>;
   readonly memoryMb?: number;
   readonly environment: Record<string, string>;
-  /** The table actions its code performs (shared/tests/infra.rs records them). */
+  /** The table actions its code performs (shared/tests/integration/infra.rs records them). */
   readonly tableActions: TableAction[];
 }
 
@@ -259,7 +259,7 @@ export class SimguardStack extends cdk.Stack {
           SIMGUARD_SMS_COUNTRIES: c.smsCountries,
           SIMGUARD_LIMIT_SMS_GLOBAL_HOUR: String(c.smsGlobalHourlyBudget),
         },
-        tableActions: ['GetItem', 'UpdateItem'],
+        tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
       },
       {
         id: 'OtpVerify',
@@ -278,7 +278,7 @@ export class SimguardStack extends cdk.Stack {
           [GET, '/api/me'],
         ],
         memoryMb: 1024,
-        environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries },
+        environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },
         tableActions: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'],
       },
     ];

@@ -7,6 +7,8 @@
 //! - `USER#<id>` / `PROFILE` — the user; `EMAIL#<email>` / `EMAIL` — the email's owner (written in the
 //!   same transaction as the profile: the uniqueness guard); `USER#<id>` / `AUDIT#<time>#<rand>`.
 //! - `FLOW#<hash>` / `FLOW`, `SESSION#<hash>` / `SESSION` — keyed by the SHA-256 of the cookie token.
+//! - `SKELETON#<hash>` / `SKELETON` — the owner of an email's confusable skeleton (with the profile).
+//! - `VERIFICATION#<provider>#<reference>` / `VERIFICATION` — the flow an SMS verification belongs to.
 //! - `COVERAGE#<ip hash>` / `COVERAGE`, `RL#<bucket>#<window start>` / `RL` — short-lived.
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -27,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
-use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner};
 
 /// The table's partition key.
 pub const PARTITION_KEY: &str = "pk";
@@ -61,6 +64,13 @@ fn user_key(id: &UserId) -> Item {
 }
 fn email_key(email: &Email) -> Item {
     key(format!("EMAIL#{}", email.as_str()), "EMAIL")
+}
+fn skeleton_key(skeleton: &str) -> Item {
+    // Hashed: a skeleton is an address, transformed.
+    key(format!("SKELETON#{}", hex::encode(&Sha256::digest(skeleton.as_bytes())[..16])), "SKELETON")
+}
+fn verification_key(provider: &str, reference: &str) -> Item {
+    key(format!("VERIFICATION#{provider}#{reference}"), "VERIFICATION")
 }
 fn flow_key(k: &TokenHash) -> Item {
     key(format!("FLOW#{}", k.as_str()), "FLOW")
@@ -274,6 +284,8 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("otp_reference = :otp_ref", ":otp_ref", w.otp_reference.clone().map(s));
     set("otp_provider = :otp_provider", ":otp_provider", w.otp_provider.clone().map(s));
     set("sim_unverified = :unverified", ":unverified", w.sim_unverified.map(AttributeValue::Bool));
+    set("decoy = :decoy", ":decoy", w.decoy.then_some(AttributeValue::Bool(true)));
+    set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
     let mut expression = format!("SET {}", sets.join(", "));
     if w.clear_reset_token {
         expression.push_str(" REMOVE reset_token_hash");
@@ -287,20 +299,24 @@ impl Store for DynamoStore {
         let profile = to_item(user, user_key(&user.id))?;
         let mut owner = email_key(&user.email);
         owner.insert("user_id".into(), s(&user.id.0));
+        let mut look_alikes = skeleton_key(&user.email.skeleton());
+        look_alikes.insert("user_id".into(), s(&user.id.0));
         let result = self
             .client
             .transact_write_items()
             .transact_items(self.put(profile, "attribute_not_exists(pk)")?)
             .transact_items(self.put(owner, "attribute_not_exists(pk)")?)
+            .transact_items(self.put(look_alikes, "attribute_not_exists(pk)")?)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let email_taken =
-                        c.cancellation_reasons().get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-                    Err(if email_taken { StoreError::EmailTaken } else { StoreError::Conflict })
+                    let failed = |i: usize| {
+                        c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    };
+                    Err(if failed(1) || failed(2) { StoreError::EmailTaken } else { StoreError::Conflict })
                 }
                 _ => Err(unavailable(&e)),
             },
@@ -308,11 +324,25 @@ impl Store for DynamoStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let Some(owner) = self.get(email_key(email)).await? else { return Ok(None) };
+        let Some(owner) = self.get(email_key(email)).await? else {
+            // The profile read a known email costs, for an unknown one too: the same round trips
+            // whether or not the account exists.
+            let nobody = UserId(format!("nobody-{}", hex::encode(&Sha256::digest(email.as_str().as_bytes())[..16])));
+            self.get(user_key(&nobody)).await?;
+            return Ok(None);
+        };
         let Some(id) = string(&owner, "user_id") else {
             return Err(StoreError::Unavailable("an email item without its user".into()));
         };
         self.user_by_id(&UserId(id.to_owned())).await
+    }
+
+    async fn user_by_skeleton(&self, skeleton: &str) -> Result<Option<User>, StoreError> {
+        let Some(owner) = self.get(skeleton_key(skeleton)).await? else { return Ok(None) };
+        match string(&owner, "user_id") {
+            Some(id) => self.user_by_id(&UserId(id.to_owned())).await,
+            None => Err(StoreError::Unavailable("a skeleton item without its user".into())),
+        }
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -476,6 +506,40 @@ impl Store for DynamoStore {
             return Err(if transaction_conflict(&e) { StoreError::Conflict } else { unavailable(&e) });
         }
         Err(StoreError::Conflict)
+    }
+
+    async fn claim_verification(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let mut item = to_item(owner, verification_key(provider, reference))?;
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
+            // The holder comes back with the refusal: no second read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                    Some(old) => Ok(Some(from_item(old.clone())?)),
+                    None => Err(StoreError::Unavailable("a refused claim without its holder".into())),
+                },
+                _ => Err(unavailable(&e)),
+            },
+        }
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {

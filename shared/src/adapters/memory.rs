@@ -10,12 +10,14 @@ use async_trait::async_trait;
 
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
-use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner};
 
 #[derive(Default)]
 struct Data {
     users: HashMap<UserId, User>,
     emails: HashMap<String, UserId>,
+    skeletons: HashMap<String, UserId>,
+    verifications: HashMap<(String, String), (VerificationOwner, Timestamp)>,
     flows: HashMap<TokenHash, Flow>,
     sessions: HashMap<TokenHash, Session>,
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
@@ -68,19 +70,27 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     if let Some(u) = w.sim_unverified {
         flow.sim_unverified = u;
     }
+    if w.decoy {
+        flow.decoy = true;
+    }
+    if let Some(at) = w.otp_sent_at {
+        flow.otp_sent_at = Some(at);
+    }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         let mut d = self.lock()?;
-        if d.emails.contains_key(user.email.as_str()) {
+        let skeleton = user.email.skeleton();
+        if d.emails.contains_key(user.email.as_str()) || d.skeletons.contains_key(&skeleton) {
             return Err(StoreError::EmailTaken);
         }
         if d.users.contains_key(&user.id) {
             return Err(StoreError::Conflict);
         }
         d.emails.insert(user.email.as_str().to_owned(), user.id.clone());
+        d.skeletons.insert(skeleton, user.id.clone());
         d.users.insert(user.id.clone(), user.clone());
         Ok(())
     }
@@ -88,6 +98,30 @@ impl Store for MemoryStore {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let d = self.lock()?;
         Ok(d.emails.get(email.as_str()).and_then(|id| d.users.get(id)).cloned())
+    }
+
+    async fn user_by_skeleton(&self, skeleton: &str) -> Result<Option<User>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.skeletons.get(skeleton).and_then(|id| d.users.get(id)).cloned())
+    }
+
+    async fn claim_verification(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let mut d = self.lock()?;
+        let key = (provider.to_owned(), reference.to_owned());
+        match d.verifications.get(&key) {
+            Some((holder, until)) if *until > now && holder.flow_key != owner.flow_key => Ok(Some(holder.clone())),
+            _ => {
+                d.verifications.insert(key, (owner.clone(), expires_at));
+                Ok(None)
+            }
+        }
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {

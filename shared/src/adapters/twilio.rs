@@ -131,6 +131,20 @@ impl Twilio {
     }
 }
 
+impl Twilio {
+    async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
+        match self
+            .post(&format!("Verifications/{}", reference.as_str()), key, secret, &[("Status", "canceled")])
+            .await?
+        {
+            Ok(_) => Ok(()),
+            // Approved, expired or already canceled: nothing is in flight.
+            Err((404, _)) => Ok(()),
+            Err((status, code)) => Err(other_error(status, code)),
+        }
+    }
+}
+
 fn twilio_credentials(s: &ProviderSecrets) -> Option<(String, SecretString)> {
     Some((s.twilio_account_sid.clone()?, s.twilio_auth_token.clone()?))
 }
@@ -159,6 +173,13 @@ impl OtpProvider for Twilio {
     async fn check(&self, reference: &OtpReference, _to: &Phone, code: &OtpCode) -> Result<OtpCheck, OtpError> {
         with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
             self.check_once(&key, &secret, reference, code).await
+        })
+        .await
+    }
+
+    async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError> {
+        with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
+            self.cancel_once(&key, &secret, reference).await
         })
         .await
     }

@@ -161,6 +161,20 @@ impl VonageV1 {
             _ => Err(OtpError::InvalidResponse("unknown status".into())),
         }
     }
+    async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
+        let form = [("request_id", reference.as_str()), ("cmd", "cancel")];
+        let answer = self.post("/verify/control/json", key, secret, &form).await?;
+        match answer.status.code().as_str() {
+            // Cancelled, or no longer in progress (verified, expired, cancelled, unknown).
+            "0" | "6" => Ok(()),
+            // Within its first 30 seconds, or past its second event.
+            "19" => Err(OtpError::NotCancellable),
+            "1" => Err(OtpError::RateLimited { retry_after_secs: None }),
+            "4" => Err(OtpError::Unauthorized),
+            s @ ("2" | "3" | "5") => Err(OtpError::Unavailable(format!("vonage status {s}"))),
+            _ => Err(OtpError::InvalidResponse("unknown status".into())),
+        }
+    }
 }
 
 #[async_trait]
@@ -181,6 +195,17 @@ impl OtpProvider for VonageV1 {
             self.check_once(&key, &secret, reference, code).await
         })
         .await
+    }
+
+    async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError> {
+        with_rotating_credentials(&*self.0.secrets, vonage_credentials, |key, secret| async move {
+            self.cancel_once(&key, &secret, reference).await
+        })
+        .await
+    }
+
+    fn in_flight_window_secs(&self) -> Option<u64> {
+        Some(u64::from(CODE_TTL_SECS))
     }
 }
 
@@ -280,6 +305,18 @@ impl VonageV2 {
             (status, after, _) => Err(status_error(status, after)),
         }
     }
+
+    async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
+        let url = join(&self.0.base, &format!("/v2/verify/{}", reference.as_str()));
+        let resp =
+            send(Retry::ConnectOnly, || self.0.http.delete(&url).basic_auth(key, Some(secret.expose_secret()))).await?;
+        match resp.status().as_u16() {
+            // Vonage documents only these two. A 404 is "gone" or "not cancellable now"; the caller
+            // learns which when its next start is still refused as in flight.
+            204 | 404 => Ok(()),
+            status => Err(status_error(status, retry_after(&resp))),
+        }
+    }
 }
 
 #[async_trait]
@@ -300,5 +337,16 @@ impl OtpProvider for VonageV2 {
             self.check_once(&key, &secret, reference, code).await
         })
         .await
+    }
+
+    async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError> {
+        with_rotating_credentials(&*self.0.secrets, vonage_credentials, |key, secret| async move {
+            self.cancel_once(&key, &secret, reference).await
+        })
+        .await
+    }
+
+    fn in_flight_window_secs(&self) -> Option<u64> {
+        Some(u64::from(CODE_TTL_SECS))
     }
 }

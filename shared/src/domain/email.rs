@@ -1,7 +1,12 @@
-//! Email addresses, normalised so that one mailbox is one account.
+//! Email addresses, normalised so that one mailbox is one account: Unicode NFKC (full-width
+//! letters become ASCII), lower case, and the domain in its IDNA (UTS-46) ASCII form. Addresses that
+//! only look alike (a Cyrillic `а` for a Latin `a`) stay different addresses, but share a
+//! confusable skeleton (UTS-39), which registration treats as taken.
 
 use std::fmt;
 use std::str::FromStr;
+
+use unicode_normalization::UnicodeNormalization;
 
 /// A normalised email address: one mailbox, one account.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -26,9 +31,10 @@ impl Email {
     /// The longest address accepted.
     pub const MAX_LEN: usize = 254;
 
-    /// Trims, lower-cases (no real provider has case-sensitive mailboxes, and treating them as such
-    /// lets one person hold two accounts), and checks RFC 5322 syntax with the `email_address` crate.
-    /// Display-name forms (`Ann <a@b.c>`), IP-literal domains and single-label domains are refused.
+    /// Trims, normalises (NFKC; lower case, since no real provider has case-sensitive mailboxes
+    /// and treating them as such lets one person hold two accounts; the domain to IDNA ASCII), and
+    /// checks RFC 5322 syntax with the `email_address` crate. Display-name forms (`Ann <a@b.c>`),
+    /// IP-literal domains and single-label domains are refused.
     pub fn parse(input: &str) -> Result<Email, EmailError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -37,15 +43,32 @@ impl Email {
         if trimmed.chars().count() > Self::MAX_LEN {
             return Err(EmailError::TooLong);
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
+        let normalised: String = trimmed.nfkc().collect();
+        if normalised.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
             return Err(EmailError::Invalid);
         }
-        let parsed = email_address::EmailAddress::from_str(trimmed).map_err(|_| EmailError::Invalid)?;
-        let domain = parsed.domain();
-        if domain.starts_with('[') || !domain.contains('.') || domain.ends_with('.') {
+        let (local, domain) = normalised.rsplit_once('@').ok_or(EmailError::Invalid)?;
+        if local.is_empty() || domain.starts_with('[') {
             return Err(EmailError::Invalid);
         }
-        Ok(Email(trimmed.to_lowercase()))
+        let domain = idna::domain_to_ascii(domain).map_err(|_| EmailError::Invalid)?;
+        if !domain.contains('.') || domain.ends_with('.') {
+            return Err(EmailError::Invalid);
+        }
+        let address = format!("{}@{domain}", local.to_lowercase());
+        if address.chars().count() > Self::MAX_LEN {
+            return Err(EmailError::TooLong);
+        }
+        email_address::EmailAddress::from_str(&address).map_err(|_| EmailError::Invalid)?;
+        Ok(Email(address))
+    }
+
+    /// The UTS-39 confusable skeleton of the address as people read it (the domain in Unicode):
+    /// two addresses with one skeleton look the same on a screen.
+    pub fn skeleton(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let (domain, _) = idna::domain_to_unicode(domain);
+        unicode_security::skeleton(&format!("{local}@{domain}")).collect::<String>().to_lowercase()
     }
 
     /// The normalised address.
@@ -93,10 +116,30 @@ impl fmt::Debug for Email {
 mod tests {
     use super::*;
 
+    fn parsed(s: &str) -> String {
+        Email::parse(s).map(|e| e.as_str().to_owned()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
     #[test]
     fn normalises() {
-        assert_eq!(Email::parse("  Alice@Example.COM ").map(|e| e.as_str().to_owned()), Ok("alice@example.com".into()));
+        assert_eq!(parsed("  Alice@Example.COM "), "alice@example.com");
         assert_eq!(Email::parse("a.b+tag@sub.example.org").map(|e| e.local_part().to_owned()), Ok("a.b+tag".into()));
+        // Full-width letters are the ASCII ones (NFKC).
+        assert_eq!(parsed("ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "alice@example.com");
+        // An internationalised domain in its ASCII form.
+        assert_eq!(parsed("jörg@bücher.example"), "jörg@xn--bcher-kva.example");
+        assert_eq!(parsed("jörg@xn--bcher-kva.example"), "jörg@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        let real = Email::parse("alice@example.com").expect("valid");
+        for look_alike in ["alice@exаmple.com", "аlice@example.com", "alice@examp1e.com"] {
+            let other = Email::parse(look_alike).expect("valid");
+            assert_ne!(other, real, "{look_alike} is another address");
+            assert_eq!(other.skeleton(), real.skeleton(), "{look_alike} looks like alice@example.com");
+        }
+        assert_ne!(Email::parse("alicia@example.com").expect("valid").skeleton(), real.skeleton());
     }
 
     #[test]

@@ -128,6 +128,18 @@ pub struct Flow {
     /// the same (docs/security.md A1), but no step can ever verify it and no SMS is ever sent for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// The account's credential version when the flow started: a password reset (or anything else
+    /// that bumps it) ends the flow as it ends sessions (docs/security.md S21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_version: Option<u64>,
+    /// For an unknown email: a keyed stand-in for a phone number, so that the per-number SMS limits
+    /// behave for it as they would for a real number (docs/security.md S24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_email_key: Option<String>,
+    /// The flow goes on like any other but can never send a code or verify: an unknown email, or a
+    /// reset the SIM-swap gate refused without saying so (docs/security.md S24).
+    #[serde(default)]
+    pub decoy: bool,
     /// Where it is.
     pub state: FlowState,
     /// The tru.ID SubscriberCheck bound to this flow. Secret-equivalent: it is the path of `check_url`.
@@ -146,6 +158,9 @@ pub struct Flow {
     /// checked only with the provider that sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_provider: Option<String>,
+    /// When a code was last sent (or, for a decoy, pretended to be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otp_sent_at: Option<Timestamp>,
     /// SMS sends so far, each counted atomically *before* the provider call.
     pub otp_sends: u32,
     /// Code checks so far, each counted atomically *before* the provider call.
@@ -176,13 +191,30 @@ pub enum FlowOrigin {
     Login,
 }
 
+/// Whose flow it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowAccount {
+    /// The email matched this account, at this credential version.
+    Known {
+        /// The account.
+        user_id: UserId,
+        /// Its credential version now.
+        credential_version: u64,
+    },
+    /// The email matched no account; the key stands in for its phone number in the SMS limits.
+    Unknown {
+        /// A keyed hash of the email.
+        email_key: String,
+    },
+}
+
 /// Everything a new flow is made of, besides its key.
 #[derive(Debug, Clone)]
 pub struct NewFlow {
     /// How it begins.
     pub origin: FlowOrigin,
-    /// The account, if the email matched one.
-    pub user_id: Option<UserId>,
+    /// Whose it is.
+    pub account: FlowAccount,
     /// The caller's address.
     pub client_ip: IpAddr,
     /// The caller's browser.
@@ -201,16 +233,24 @@ impl Flow {
             FlowOrigin::ResetSms => (FlowKind::Reset, FlowState::Started, None),
             FlowOrigin::Login => (FlowKind::Login, FlowState::PasswordOk, None),
         };
+        let (user_id, credential_version, unknown_email_key) = match new.account {
+            FlowAccount::Known { user_id, credential_version } => (Some(user_id), Some(credential_version), None),
+            FlowAccount::Unknown { email_key } => (None, None, Some(email_key)),
+        };
         Flow {
             key,
             kind,
-            user_id: new.user_id,
+            decoy: user_id.is_none(),
+            user_id,
+            credential_version,
+            unknown_email_key,
             state,
             check_id,
             reset_token_hash: None,
             reason: None,
             otp_reference: None,
             otp_provider: None,
+            otp_sent_at: None,
             otp_sends: 0,
             otp_attempts: 0,
             sim_unverified: false,
@@ -224,6 +264,12 @@ impl Flow {
     /// Whether it is still alive at `now`.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.expires_at > now
+    }
+
+    /// Whether this flow may still send codes and verify: a known account, not a decoy, and the
+    /// account's credentials unchanged since it started.
+    pub fn can_verify(&self, credential_version: u64) -> bool {
+        self.user_id.is_some() && !self.decoy && self.credential_version == Some(credential_version)
     }
 
     /// Seconds it has left at `now` (what a cookie issued now may live).

@@ -16,9 +16,9 @@ pub mod user;
 
 pub use check::{CheckOutcome, CheckStatus};
 pub use email::{Email, EmailError};
-pub use flow::{Flow, FlowKind, FlowOrigin, FlowReason, FlowState, NewFlow};
+pub use flow::{Flow, FlowAccount, FlowKind, FlowOrigin, FlowReason, FlowState, NewFlow};
 pub use password::{Password, PasswordHash, PasswordPolicy, PasswordRejection};
-pub use phone::{Phone, PhoneError};
+pub use phone::{Phone, PhoneError, Region};
 pub use time::Timestamp;
 pub use token::{Token, TokenHash};
 pub use transitions::{FlowCounter, FlowEvent, FlowWrites, OutOfOrder, Transition};

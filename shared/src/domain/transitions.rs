@@ -13,7 +13,7 @@
 //! codes:          otp_sent → locked (too many wrong codes)
 //! ```
 
-use crate::domain::{Flow, FlowKind, FlowReason, FlowState, TokenHash};
+use crate::domain::{Flow, FlowKind, FlowReason, FlowState, Timestamp, TokenHash};
 
 /// A step of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,18 @@ pub enum FlowEvent {
         /// [`FlowReason::SimChanged`] or [`FlowReason::SimUnavailable`].
         reason: FlowReason,
     },
-    /// A code was sent, or re-sent (or, for an unknown email, nothing was and nothing will be).
+    /// The SIM-swap gate refused a reset, and the flow goes on as a decoy: on the anonymous reset
+    /// path the refusal is not shown, so that it cannot tell a registered email from an unknown one.
+    SimRefusedQuietly {
+        /// [`FlowReason::SimChanged`] or [`FlowReason::SimUnavailable`].
+        reason: FlowReason,
+    },
+    /// A code was sent, or re-sent (or, for a decoy, nothing was and nothing will be).
     CodeSent {
         /// The provider's handle on the verification, and the provider's name.
         verification: Option<(String, String)>,
+        /// When it was sent (or pretended to be); `None` when nothing new went out.
+        at: Option<Timestamp>,
     },
     /// The right code: a reset is verified (a reset token is issued), a login completes.
     CodeVerified {
@@ -69,6 +77,7 @@ impl FlowEvent {
             Self::SilentFailed => "silent_failed",
             Self::SimPassed { .. } => "sim_passed",
             Self::SimBlocked { .. } => "sim_blocked",
+            Self::SimRefusedQuietly { .. } => "sim_refused_quietly",
             Self::CodeSent { .. } => "code_sent",
             Self::CodeVerified { .. } => "code_verified",
             Self::Locked => "locked",
@@ -92,6 +101,10 @@ pub struct FlowWrites {
     pub otp_provider: Option<String>,
     /// Whether the SMS path was opened without a SIM answer.
     pub sim_unverified: Option<bool>,
+    /// The flow becomes a decoy.
+    pub decoy: bool,
+    /// When a code was sent.
+    pub otp_sent_at: Option<Timestamp>,
 }
 
 /// A step the domain allowed: persist it with a conditional write on `from`.
@@ -194,9 +207,14 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         {
             (Rejected, FlowWrites { reason: Some(reason), ..FlowWrites::default() })
         }
-        (_, SimOk | OtpSent, FlowEvent::CodeSent { verification }) => {
+        (Reset, state, FlowEvent::SimRefusedQuietly { reason })
+            if sim_gate_open(Reset, state) && matches!(reason, FlowReason::SimChanged | FlowReason::SimUnavailable) =>
+        {
+            (SimOk, FlowWrites { reason: Some(reason), decoy: true, ..FlowWrites::default() })
+        }
+        (_, SimOk | OtpSent, FlowEvent::CodeSent { verification, at }) => {
             let (otp_reference, otp_provider) = verification.unzip();
-            (OtpSent, FlowWrites { otp_reference, otp_provider, ..FlowWrites::default() })
+            (OtpSent, FlowWrites { otp_reference, otp_provider, otp_sent_at: at, ..FlowWrites::default() })
         }
         (Reset, OtpSent, FlowEvent::CodeVerified { reset_token_hash: Some(hash) }) => {
             (Verified, FlowWrites { reset_token_hash: Some(hash), ..FlowWrites::default() })
@@ -235,12 +253,15 @@ mod tests {
             FlowEvent::SimBlocked { reason: FlowReason::SimChanged },
             FlowEvent::SimBlocked { reason: FlowReason::SimUnavailable },
             FlowEvent::SimBlocked { reason: FlowReason::NoMatch },
-            FlowEvent::CodeSent { verification: Some(("ref".into(), "twilio".into())) },
-            FlowEvent::CodeSent { verification: None },
+            FlowEvent::CodeSent { verification: Some(("ref".into(), "twilio".into())), at: Some(Timestamp(5)) },
+            FlowEvent::CodeSent { verification: None, at: None },
             FlowEvent::CodeVerified { reset_token_hash: Some(hash()) },
             FlowEvent::CodeVerified { reset_token_hash: None },
             FlowEvent::Locked,
             FlowEvent::PasswordChanged,
+            FlowEvent::SimRefusedQuietly { reason: FlowReason::SimChanged },
+            FlowEvent::SimRefusedQuietly { reason: FlowReason::SimUnavailable },
+            FlowEvent::SimRefusedQuietly { reason: FlowReason::NoMatch },
         ]
     }
 
@@ -277,6 +298,10 @@ mod tests {
             (FlowKind::Reset, OtpSent, 15, Locked),
             (FlowKind::Login, OtpSent, 15, Locked),
             (FlowKind::Reset, Verified, 16, Completed),
+            (FlowKind::Reset, Started, 17, SimOk),
+            (FlowKind::Reset, CheckFailed, 17, SimOk),
+            (FlowKind::Reset, Started, 18, SimOk),
+            (FlowKind::Reset, CheckFailed, 18, SimOk),
         ];
         let events = events();
         let mut seen = 0;
@@ -308,11 +333,17 @@ mod tests {
             w(FlowKind::Login, PasswordOk, FlowEvent::SimPassed { unverified: true }).sim_unverified,
             Some(true)
         );
-        let sent =
-            w(FlowKind::Login, SimOk, FlowEvent::CodeSent { verification: Some(("VE1".into(), "twilio".into())) });
+        let sent = w(
+            FlowKind::Login,
+            SimOk,
+            FlowEvent::CodeSent { verification: Some(("VE1".into(), "twilio".into())), at: Some(Timestamp(9)) },
+        );
         assert_eq!((sent.otp_reference.as_deref(), sent.otp_provider.as_deref()), (Some("VE1"), Some("twilio")));
-        let nothing = w(FlowKind::Reset, SimOk, FlowEvent::CodeSent { verification: None });
-        assert_eq!(nothing, FlowWrites::default(), "an unknown email's pretend send writes nothing");
+        assert_eq!(sent.otp_sent_at, Some(Timestamp(9)));
+        let nothing = w(FlowKind::Reset, SimOk, FlowEvent::CodeSent { verification: None, at: None });
+        assert_eq!(nothing, FlowWrites::default(), "a resend that sent nothing writes nothing");
+        let quiet = w(FlowKind::Reset, Started, FlowEvent::SimRefusedQuietly { reason: FlowReason::SimChanged });
+        assert!(quiet.decoy && quiet.reason == Some(FlowReason::SimChanged));
         assert_eq!(w(FlowKind::Login, OtpSent, FlowEvent::Locked).reason, Some(FlowReason::TooManyAttempts));
         assert!(w(FlowKind::Reset, Verified, FlowEvent::PasswordChanged).clear_reset_token);
     }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::PasswordApp;
-use crate::domain::{Email, Flow, FlowOrigin, NewFlow, PasswordPolicy, Phone, User, UserId};
+use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, PasswordPolicy, Phone, User, UserId};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, QUARTER_HOUR, email_key, enforce, ip_key};
@@ -36,7 +36,7 @@ pub async fn register(
 ) -> Result<Response, Problem> {
     enforce(&app, "register_ip", &ip_key(client.ip), app.settings.limits.register_per_ip_hour, HOUR).await?;
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_email())?;
-    let phone = Phone::parse(&body.phone).map_err(|_| Problem::invalid_phone())?;
+    let phone = Phone::parse(&body.phone, Some(app.settings.default_region)).map_err(|_| Problem::invalid_phone())?;
     // Pumping needs accounts: a number we would never text is refused here, not at the first SMS.
     if !app.settings.otp.sms_allowed_to(&phone) {
         return Err(Problem::phone_not_supported());
@@ -56,8 +56,14 @@ pub async fn register(
     match app.store.create_user(&user).await {
         Ok(()) => tracing::info!(event = "registered", user_id = %user.id, "account created"),
         Err(StoreError::EmailTaken) => {
+            // The address, or one that looks the same on a screen, belongs to an account: the same
+            // answer as a registration, and its owner is told.
             tracing::info!(event = "register_existing_email", "registration with an email already in use");
-            if let Ok(Some(owner)) = app.store.user_by_email(&user.email).await {
+            let owner = match app.store.user_by_email(&user.email).await {
+                Ok(Some(owner)) => Some(owner),
+                _ => app.store.user_by_skeleton(&user.email.skeleton()).await.ok().flatten(),
+            };
+            if let Some(owner) = owner {
                 notify(&app, &owner, NotificationKind::RegistrationWithExistingEmail, client.ip, &client.user_agent)
                     .await;
             }
@@ -89,7 +95,10 @@ pub async fn login(
     let limits = &app.settings.limits;
     enforce(&app, "login_ip", &ip_key(client.ip), limits.login_per_ip_hour, HOUR).await?;
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_credentials())?;
-    enforce(&app, "login_account", &email_key(&email), limits.login_per_account_15min, QUARTER_HOUR).await?;
+    // Per account *and* address: a per-account limit alone would let anyone who knows an email lock
+    // its owner out (docs/security.md S22); guessing a password is not enough to sign in anyway.
+    let account_here = format!("{}#{}", email_key(&email), ip_key(client.ip));
+    enforce(&app, "login_account_ip", &account_here, limits.login_per_account_15min, QUARTER_HOUR).await?;
     let user = app.store.user_by_email(&email).await?;
     let password = PasswordPolicy::normalise_for_login(&body.password);
     let ok = app.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await;
@@ -103,7 +112,7 @@ pub async fn login(
         token.hash(),
         NewFlow {
             origin: FlowOrigin::Login,
-            user_id: Some(user.id.clone()),
+            account: FlowAccount::Known { user_id: user.id.clone(), credential_version: user.credential_version },
             client_ip: client.ip,
             user_agent: client.user_agent,
             now: app.clock.now(),

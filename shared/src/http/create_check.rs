@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{Core, TruIdApp};
-use crate::domain::{Email, Flow, FlowOrigin, NewFlow, User};
+use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, User};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, email_key, enforce, ip_key};
@@ -58,7 +58,10 @@ pub async fn create_check(
         flow_token.hash(),
         NewFlow {
             origin,
-            user_id: user.map(|u| u.id),
+            account: match user {
+                Some(u) => FlowAccount::Known { user_id: u.id, credential_version: u.credential_version },
+                None => FlowAccount::Unknown { email_key: email_key(&email) },
+            },
             client_ip: client.ip,
             user_agent: client.user_agent,
             now,

@@ -75,7 +75,8 @@ impl<P: Send + Sync> FromRequestParts<Arc<App<P>>> for ClientMeta {
 }
 
 /// `axum::Json` with our error shapes: 415 without `application/json`, 413 over the body limit,
-/// 400 for anything malformed (including unknown fields: bodies are `deny_unknown_fields`).
+/// 400 for anything malformed — including a body that is not a JSON object (serde would read a
+/// struct from an array) and unknown fields (bodies are `deny_unknown_fields`).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -86,12 +87,13 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::unsupported_media_type()),
-            Err(JsonRejection::BytesRejection(_)) => Err(Problem::payload_too_large()),
-            Err(_) => Err(Problem::invalid_request()),
-        }
+        let object = match axum::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await {
+            Ok(axum::Json(o)) => o,
+            Err(JsonRejection::MissingJsonContentType(_)) => return Err(Problem::unsupported_media_type()),
+            Err(JsonRejection::BytesRejection(_)) => return Err(Problem::payload_too_large()),
+            Err(_) => return Err(Problem::invalid_request()),
+        };
+        serde_json::from_value(serde_json::Value::Object(object)).map(ApiJson).map_err(|_| Problem::invalid_request())
     }
 }
 

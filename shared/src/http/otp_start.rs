@@ -1,38 +1,82 @@
 //! `POST /api/otp/start` (function `otp-start`): sends a code (or a new one) to the account's number,
 //! after the SIM-swap gate passed (docs/security.md C, F).
+//!
+//! Each flow submits codes only to a verification it started itself (docs/security.md S23): the
+//! store records which flow holds each provider verification. When the provider answers with one
+//! that another flow holds (a verification already in flight for the number), a login — whose user
+//! proved the password — cancels it and starts its own; a reset never disturbs a login's, and goes
+//! on as a decoy instead.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::{Core, OtpApp};
+use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
-use crate::domain::{FlowCounter, FlowEvent, Phone};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Timestamp, User};
 use crate::http::limits::{DAY, HOUR, TEN_MINUTES, enforce, ip_block_key, ip_key, phone_key};
-use crate::http::support::{current_flow, flow_user, persist, provider_error, step};
+use crate::http::support::{current_flow, flow_user, imitate, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
-use crate::ports::{Metric, OtpError, ProviderFault, StoreError};
+use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, VerificationOwner};
 
-/// Every limit on sending an SMS to `phone` (F1, F2), counted before the provider is called.
-async fn enforce_sms_limits(core: &Core, client: &ClientMeta, phone: Option<&Phone>) -> Result<(), Problem> {
+/// Seconds a login waits when the number's verification in flight cannot be cancelled yet.
+const RETRY_AFTER_FOREIGN_SECS: u64 = 30;
+
+/// The per-number limits' keys: the number and its prefix, or, for an unknown email, stand-ins
+/// derived from it (so the limits behave the same for it, docs/security.md S24).
+fn number_keys(user: Option<&User>, flow: &Flow) -> (String, String) {
+    match user {
+        Some(u) => (phone_key(u.phone.e164()), phone_key(u.phone.prefix_bucket())),
+        None => {
+            let stand_in = flow.unknown_email_key.clone().unwrap_or_default();
+            let prefix = stand_in.get(..4).unwrap_or("").to_owned();
+            (phone_key(&stand_in), phone_key(&prefix))
+        }
+    }
+}
+
+/// The reset path sends at most one SMS to a number per this many seconds. Anyone who knows an email
+/// can start resets, so their sends must leave room under the provider's own per-number limit (Twilio:
+/// 5 per 10 minutes) for the owner's sign-in: fixed five-minute windows put at most three reset SMS
+/// in any ten minutes (docs/security.md S22).
+const RESET_SMS_EVERY_SECS: u64 = 300;
+
+/// Every limit on sending an SMS (F1, F2), counted before the provider is called. The per-number and
+/// global budgets are kept apart for resets and logins: anyone who knows an email can start resets,
+/// and must not use up the budget the owner's sign-in draws on (docs/security.md S22).
+async fn enforce_sms_limits(
+    core: &Core,
+    client: &ClientMeta,
+    flow: &Flow,
+    keys: &(String, String),
+) -> Result<(), Problem> {
     let l = &core.settings.limits;
-    enforce(core, "sms_global", "all", l.sms_global_hour, HOUR).await?;
+    let reset = flow.kind == FlowKind::Reset;
+    let pick = |r: &'static str, s: &'static str| if reset { r } else { s };
+    enforce(core, pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR).await?;
     enforce(core, "sms_ip", &ip_key(client.ip), l.sms_per_ip_hour, HOUR).await?;
     enforce(core, "sms_ip_block", &ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR).await?;
-    if let Some(phone) = phone {
-        enforce(core, "sms_prefix", &phone_key(phone.prefix_bucket()), l.sms_per_prefix_hour, HOUR).await?;
-        enforce(core, "sms_number_10min", &phone_key(phone.e164()), l.sms_per_number_10min, TEN_MINUTES).await?;
-        enforce(core, "sms_number_day", &phone_key(phone.e164()), l.sms_per_number_day, DAY).await?;
+    let (number, prefix) = keys;
+    enforce(core, pick("sms_prefix_reset", "sms_prefix_login"), prefix, l.sms_per_prefix_hour, HOUR).await?;
+    match flow.kind {
+        FlowKind::Reset => enforce(core, "sms_number_5min_reset", number, 1, RESET_SMS_EVERY_SECS).await?,
+        FlowKind::Login => enforce(core, "sms_number_10min_login", number, l.sms_per_number_10min, TEN_MINUTES).await?,
     }
+    enforce(core, pick("sms_number_day_reset", "sms_number_day_login"), number, l.sms_per_number_day, DAY).await?;
     Ok(())
 }
 
-/// Needs a passing SIM verdict on this flow. Answers `{"status":"sent"}` — also for an unknown
-/// email, for which nothing is sent.
+fn answer(status: &'static str) -> Response {
+    axum::Json(json!({ "status": status })).into_response()
+}
+
+/// Needs a passing SIM verdict on this flow. Answers `{"status":"sent"}`, or `{"status":
+/// "already_sent"}` when the provider re-sent nothing (the code sent earlier is still valid) — for
+/// an unknown email and a decoy too, as the provider would answer, with nothing sent.
 pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: HeaderMap) -> Result<Response, Problem> {
     let (_, flow) = current_flow(&app, &headers).await?;
-    step(&flow, FlowEvent::CodeSent { verification: None })?;
+    step(&flow, FlowEvent::CodeSent { verification: None, at: None })?;
     let now = app.clock.now();
     let max_sends = if flow.sim_unverified { UNVERIFIED_SENDS } else { app.settings.limits.otp_sends_per_flow };
     match app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now).await {
@@ -44,45 +88,138 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
         Err(e) => return Err(e.into()),
     }
     let user = flow_user(&app, &flow).await?;
-    if let Some(user) = &user
-        && !app.settings.otp.sms_allowed_to(&user.phone)
-    {
+    let allowed = user.as_ref().is_none_or(|u| app.settings.otp.sms_allowed_to(&u.phone));
+    if !allowed && flow.kind == FlowKind::Login {
         tracing::warn!(event = "sms_refused", why = "country_not_allowed", "destination country not on the allowlist");
         return Err(Problem::phone_not_supported());
     }
-    enforce_sms_limits(&app, &client, user.as_ref().map(|u| &u.phone)).await?;
-    let sent = json!({ "status": "sent" });
-    let Some(user) = user else {
-        // Unknown email: the same answer, no SMS, no provider call; the state still moves so that
-        // every following step looks the same too.
-        persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification: None })?, now).await?;
-        return Ok(axum::Json(sent).into_response());
+    enforce_sms_limits(&app, &client, &flow, &number_keys(user.as_ref(), &flow)).await?;
+    let Some(user) = user.filter(|_| allowed && !flow.decoy) else {
+        // An unknown email, a reset the SIM gate refused, a number we do not text: the same answer
+        // after the same wait, and no SMS.
+        imitate(&app, "otp.start").await;
+        return pretend(&app, &flow, now).await;
     };
-
     let otp = &app.ports.otp;
-    let client_ref = app.random.id()?;
-    let reference = match otp.start(&user.phone, &client_ref).await {
-        Ok(r) => r,
-        // A verification to this number is already running (a resend, or another tab): reuse it.
-        Err(OtpError::InFlight { reference: Some(r) }) => r,
-        Err(OtpError::InFlight { reference: None }) if flow.otp_reference.is_some() => {
-            return Ok(axum::Json(sent).into_response());
+    match send_code(&app, &flow, &user).await? {
+        Sent::New(reference) => {
+            let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
+            persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification, at: Some(now) })?, now).await?;
+            tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
+            app.metrics.record(Metric::SmsSent { provider: otp.name() });
+            app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
+            Ok(answer("sent"))
         }
-        Err(e) => {
+        Sent::Already(reference) => {
+            let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
+            persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification, at: None })?, now).await?;
+            tracing::info!(event = "sms_not_resent", provider = otp.name(), "the code in flight is still valid");
+            app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "already_sent" });
+            Ok(answer("already_sent"))
+        }
+        Sent::Foreign { cancellable_later } => {
+            tracing::warn!(
+                event = "sms_not_sent",
+                why = "verification_of_another_flow",
+                flow = flow.kind.as_str(),
+                "a verification of another flow is in flight for this number"
+            );
+            app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "foreign_in_flight" });
+            match flow.kind {
+                // The owner of the password is told to wait for a moment (nothing to hide from them).
+                FlowKind::Login if cancellable_later => Err(Problem::rate_limited(RETRY_AFTER_FOREIGN_SECS)),
+                FlowKind::Login => Err(Problem::sms_unavailable()),
+                FlowKind::Reset => pretend(&app, &flow, now).await,
+            }
+        }
+        Sent::Failed(e) => {
             provider_error(&app, otp.name(), "otp_start", &e, "code not sent");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: e.kind() });
-            return Err(match e {
-                OtpError::NumberRefused { .. } => Problem::phone_not_supported(),
-                OtpError::RateLimited { retry_after_secs } => Problem::rate_limited(retry_after_secs.unwrap_or(600)),
-                OtpError::InFlight { .. } => Problem::rate_limited(600),
-                _ => Problem::sms_unavailable(),
-            });
+            match (&e, flow.kind) {
+                // About this number: on the reset path the same answer an unknown email gets (S24).
+                (OtpError::NumberRefused { .. } | OtpError::RateLimited { .. }, FlowKind::Reset) => {
+                    pretend(&app, &flow, now).await
+                }
+                (OtpError::NumberRefused { .. }, _) => Err(Problem::phone_not_supported()),
+                (OtpError::RateLimited { retry_after_secs }, _) => {
+                    Err(Problem::rate_limited(retry_after_secs.unwrap_or(600)))
+                }
+                _ => Err(Problem::sms_unavailable()),
+            }
         }
-    };
-    let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
-    persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification })?, now).await?;
-    tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
-    app.metrics.record(Metric::SmsSent { provider: otp.name() });
-    app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
-    Ok(axum::Json(sent).into_response())
+    }
+}
+
+/// What happened when a code was asked for.
+enum Sent {
+    /// A code went out for a verification this flow holds.
+    New(OtpReference),
+    /// This flow's verification is in flight; nothing was re-sent.
+    Already(OtpReference),
+    /// Another flow holds the verification in flight for the number, and this flow may not (or could
+    /// not yet) replace it.
+    Foreign {
+        /// The provider refused to cancel it for now (Vonage: its first 30 seconds).
+        cancellable_later: bool,
+    },
+    /// The provider failed or refused.
+    Failed(OtpError),
+}
+
+/// Starts a verification and claims it for this flow; replaces another flow's where allowed.
+async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User) -> Result<Sent, Problem> {
+    let otp = &app.ports.otp;
+    let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: user.id.clone() };
+    for attempt in 0..2 {
+        let client_ref = app.random.id()?;
+        let (reference, sent) = match timed(app, "otp.start", otp.start(&user.phone, &client_ref)).await {
+            Ok(r) => (r, true),
+            Err(OtpError::InFlight { reference: Some(r) }) => (r, false),
+            // In flight, and the provider did not say which: ours if we have one, else someone's.
+            Err(OtpError::InFlight { reference: None }) => {
+                return Ok(match flow.otp_reference.as_deref().and_then(OtpReference::parse) {
+                    Some(r) => Sent::Already(r),
+                    None => Sent::Foreign { cancellable_later: true },
+                });
+            }
+            Err(e) => return Ok(Sent::Failed(e)),
+        };
+        let now = app.clock.now();
+        let Some(holder) =
+            app.store.claim_verification(otp.name(), reference.as_str(), &owner, flow.expires_at, now).await?
+        else {
+            return Ok(if sent { Sent::New(reference) } else { Sent::Already(reference) });
+        };
+        // A login replaces anything (its user proved the password); a reset replaces only another
+        // reset's, never the verification a signing-in owner is waiting on.
+        let may_replace = flow.kind == FlowKind::Login || holder.kind == FlowKind::Reset;
+        if !may_replace || attempt == 1 {
+            // A second refusal after a cancel: the provider did not let it go yet (Vonage v2 answers
+            // 404 both for "gone" and for "too early").
+            return Ok(Sent::Foreign { cancellable_later: attempt == 1 });
+        }
+        match otp.cancel(&reference).await {
+            Ok(()) => {
+                tracing::info!(
+                    event = "verification_replaced",
+                    flow = flow.kind.as_str(),
+                    "another flow's code cancelled"
+                );
+            }
+            Err(OtpError::NotCancellable) => return Ok(Sent::Foreign { cancellable_later: true }),
+            Err(e) => return Ok(Sent::Failed(e)),
+        }
+    }
+    Ok(Sent::Foreign { cancellable_later: true })
+}
+
+/// The answer a flow that sends nothing gets: what the configured provider would have answered —
+/// `already_sent` within the life of the code it "sent" last (Vonage refuses a second start), else
+/// `sent`.
+async fn pretend(app: &App<WithOtp>, flow: &Flow, now: Timestamp) -> Result<Response, Problem> {
+    let within = |window: u64| flow.otp_sent_at.is_some_and(|t| now < t.plus_secs(i64::try_from(window).unwrap_or(0)));
+    let already = app.ports.otp.in_flight_window_secs().is_some_and(within);
+    let at = (!already).then_some(now);
+    persist(app, flow, &step(flow, FlowEvent::CodeSent { verification: None, at })?, now).await?;
+    Ok(answer(if already { "already_sent" } else { "sent" }))
 }

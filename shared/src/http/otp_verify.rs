@@ -12,7 +12,9 @@ use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
 use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
-use crate::http::support::{current_flow, flow_user, notify_flow_owner, persist, provider_error, start_session, step};
+use crate::http::support::{
+    current_flow, flow_user, imitate, notify_flow_owner, persist, provider_error, start_session, step, timed,
+};
 use crate::http::{ApiJson, Problem};
 use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, StoreError};
 
@@ -24,7 +26,18 @@ pub struct VerifyCode {
     pub code: String,
 }
 
-/// Locks the flow after too many wrong codes; the request that locks it tells the owner (login).
+/// Locks the flow after the last allowed code was wrong (or the provider ended the verification); the
+/// request that locks it tells the owner (login).
+/// A wrong code: `code_invalid`, and the flow locked when it was the last allowed try.
+async fn wrong(app: &App<WithOtp>, flow: &Flow, last_try: bool, provider: Option<&'static str>) -> Problem {
+    tracing::info!(event = "otp_failed", provider, "wrong code");
+    app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
+    if last_try {
+        lock(app, flow).await;
+    }
+    Problem::code_invalid()
+}
+
 async fn lock(app: &App<WithOtp>, flow: &Flow) -> Problem {
     let locked_now = match flow.apply(FlowEvent::Locked) {
         Ok(t) => persist(app, flow, &t, app.clock.now()).await.is_ok(),
@@ -41,8 +54,10 @@ async fn lock(app: &App<WithOtp>, flow: &Flow) -> Problem {
 }
 
 /// The attempt is counted (atomically, with its cap) before the provider sees the code, so
-/// concurrent guesses never exceed the cap (C3). On success a reset flow is verified (the reset
-/// cookie is issued) and a login flow becomes a session.
+/// concurrent guesses never exceed the cap (C3). A request refused by the cap does not lock the
+/// flow: only the last allowed attempt being wrong does, so a burst of taps on the right code
+/// signs in once instead of locking the user out (docs/security.md S27). On success a reset flow is
+/// verified (the reset cookie is issued) and a login flow becomes a session.
 pub async fn otp_verify(
     State(app): State<OtpApp>,
     headers: HeaderMap,
@@ -58,9 +73,12 @@ pub async fn otp_verify(
     }
     let code = OtpCode::parse(&body.code).ok_or_else(Problem::code_invalid)?;
     let max = if flow.sim_unverified { UNVERIFIED_ATTEMPTS } else { app.settings.limits.otp_attempts_per_flow };
-    match app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now).await {
-        Ok(_) => {}
-        Err(StoreError::LimitReached) => return Err(lock(&app, &flow).await),
+    let attempt = match app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now).await {
+        Ok(n) => n,
+        Err(StoreError::LimitReached) => {
+            tracing::warn!(event = "rate_limited", bucket = "otp_attempts_flow", "no code checks left in this flow");
+            return Err(Problem::too_many_attempts());
+        }
         Err(StoreError::Conflict) => {
             // Locked (or completed) by a concurrent request since we read it.
             let current = app.store.get_flow(&flow.key, now).await?;
@@ -71,14 +89,17 @@ pub async fn otp_verify(
             });
         }
         Err(e) => return Err(e.into()),
-    }
-    let Some(user) = flow_user(&app, &flow).await? else {
-        tracing::info!(event = "otp_failed", "wrong code");
-        app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
-        return Err(Problem::code_invalid());
+    };
+    let last_try = attempt >= max;
+    let user = flow_user(&app, &flow).await?;
+    let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse);
+    let (Some(user), Some(reference), false) = (user, reference, flow.decoy) else {
+        // An unknown email, a decoy, or a flow whose code was never sent: no code can be right, and
+        // the answer takes as long as a check (A2).
+        imitate(&app, "otp.check").await;
+        return Err(wrong(&app, &flow, last_try, None).await);
     };
     let otp = &app.ports.otp;
-    let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse).ok_or_else(Problem::flow_invalid)?;
     // A code is checked only with the provider that sent it: after a configuration change, the
     // verification in flight belongs to another provider, and the user needs a new code.
     if flow.otp_provider.as_deref() != Some(otp.name()) {
@@ -86,13 +107,9 @@ pub async fn otp_verify(
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
         return Err(Problem::code_expired());
     }
-    match otp.check(&reference, &user.phone, &code).await {
+    match timed(&app, "otp.check", otp.check(&reference, &user.phone, &code)).await {
         Ok(OtpCheck::Approved) => {}
-        Ok(OtpCheck::Wrong) => {
-            tracing::info!(event = "otp_failed", provider = otp.name(), "wrong code");
-            app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
-            return Err(Problem::code_invalid());
-        }
+        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, last_try, Some(otp.name())).await),
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow).await),
         Ok(OtpCheck::Expired) => {
             tracing::info!(event = "otp_failed", provider = otp.name(), why = "expired", "code expired");

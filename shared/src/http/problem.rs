@@ -46,7 +46,7 @@ impl Problem {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_phone",
-            "Enter the phone number in international format, starting with +.",
+            "That is not a phone number a phone can have: check it, or add + and the country code.",
         )
     }
     /// 400: the password policy refused it; `reason` says why.

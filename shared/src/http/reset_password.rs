@@ -40,6 +40,14 @@ pub async fn reset_password(
     };
     let transition = step(&flow, FlowEvent::PasswordChanged)?;
     let user = app.store.user_by_id(&user_id).await?.ok_or_else(Problem::flow_invalid)?;
+    if flow.credential_version != Some(user.credential_version) {
+        tracing::warn!(
+            event = "reset_refused",
+            why = "credentials_changed",
+            "a reset from before another password change"
+        );
+        return Err(Problem::flow_invalid());
+    }
     let password = PasswordPolicy::check(&body.password, Some(user.email.local_part()))
         .map_err(|r| Problem::weak_password(r.code()))?;
     let new_password_hash = app.ports.hasher.hash(&password).await?;

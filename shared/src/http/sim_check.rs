@@ -10,13 +10,14 @@ use crate::app::TruIdApp;
 use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
 use crate::domain::{FlowEvent, FlowKind, FlowReason};
 use crate::http::limits::{HOUR, enforce, ip_key};
-use crate::http::support::{current_flow, flow_user, notify_flow_owner, persist, provider_error, step};
+use crate::http::support::{current_flow, flow_user, imitate, notify_flow_owner, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind};
 
-/// Runs a tru.ID SIMCheck on the account's number and records the verdict. Answers
-/// `{"next":"otp"}` or `{"next":"blocked","reason":"sim_changed"|"sim_unavailable"}`. A flow for an
-/// unknown email gets `otp` without any provider call (A1); nothing is ever sent for it.
+/// Runs a tru.ID SIMCheck on the account's number and records the verdict. A login answers
+/// `{"next":"otp"}` or `{"next":"blocked","reason":"sim_changed"|"sim_unavailable"}`; a reset always
+/// answers `{"next":"otp"}`, a refused one going on as a decoy. A flow for an unknown email gets `otp`
+/// without any provider call, after as long as one takes (A1, A2); nothing is ever sent for it.
 pub async fn sim_check(
     State(app): State<TruIdApp>,
     client: ClientMeta,
@@ -29,10 +30,15 @@ pub async fn sim_check(
     let now = app.clock.now();
     let window = app.settings.sim_change_window_minutes;
     let verdict = match flow_user(&app, &flow).await? {
-        None => SimVerdict::Pass,
+        None => {
+            // No number to check: take as long as a check does (A2).
+            imitate(&app, "truid.sim_check").await;
+            SimVerdict::Pass
+        }
         Some(user) => {
             let reference = app.random.id()?;
-            let signal = match app.ports.truid.create_sim_check(&user.phone, &reference, window).await {
+            let check = app.ports.truid.create_sim_check(&user.phone, &reference, window);
+            let signal = match timed(&app, "truid.sim_check", check).await {
                 Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
                 Err(e) => {
                     provider_error(&app, "truid", "sim_check", &e, "SIMCheck failed; no SIM answer");
@@ -65,7 +71,13 @@ pub async fn sim_check(
     }
     let reason =
         if verdict == SimVerdict::BlockSimChanged { FlowReason::SimChanged } else { FlowReason::SimUnavailable };
-    persist(&app, &flow, &step(&flow, FlowEvent::SimBlocked { reason })?, now).await?;
+    // On the anonymous reset path the refusal is not shown: the flow goes on as a decoy (no code is
+    // ever sent, none verifies), exactly as for an unknown email. The owner is told by email.
+    let event = match flow.kind {
+        FlowKind::Reset => FlowEvent::SimRefusedQuietly { reason },
+        FlowKind::Login => FlowEvent::SimBlocked { reason },
+    };
+    persist(&app, &flow, &step(&flow, event)?, now).await?;
     if reason == FlowReason::SimChanged {
         tracing::warn!(event = "sim_change_blocked", flow = flow.kind.as_str(), "SIM changed recently: no SMS");
         app.metrics.record(Metric::SimChangeBlocked);
@@ -73,5 +85,9 @@ pub async fn sim_check(
     } else if flow.kind == FlowKind::Login {
         notify_flow_owner(&app, &flow, NotificationKind::SecondFactorFailed).await;
     }
-    Ok(axum::Json(json!({ "next": "blocked", "reason": reason.code() })).into_response())
+    Ok(axum::Json(match flow.kind {
+        FlowKind::Reset => json!({ "next": "otp" }),
+        FlowKind::Login => json!({ "next": "blocked", "reason": reason.code() }),
+    })
+    .into_response())
 }

@@ -1,7 +1,9 @@
 //! Steps several handlers share. Handler modules never import each other; what two of them need
 //! lives here.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use axum::http::HeaderMap;
 
@@ -65,12 +67,32 @@ pub async fn persist(core: &Core, flow: &Flow, transition: &Transition, now: Tim
     core.store.transition_flow(&flow.key, transition, now).await
 }
 
-/// The flow's account: `None` for a flow of an unknown email.
+/// The flow's account: `None` for a flow of an unknown email. A flow whose account changed its
+/// credentials since it started (a password reset) is over (docs/security.md S21).
 pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem> {
-    match &flow.user_id {
-        None => Ok(None),
-        Some(id) => Ok(Some(core.store.user_by_id(id).await?.ok_or_else(Problem::flow_invalid)?)),
+    let Some(id) = &flow.user_id else { return Ok(None) };
+    let user = core.store.user_by_id(id).await?.ok_or_else(Problem::flow_invalid)?;
+    if flow.credential_version != Some(user.credential_version) {
+        tracing::warn!(event = "flow_refused", why = "credentials_changed", "a flow from before a password change");
+        return Err(Problem::flow_invalid());
     }
+    Ok(Some(user))
+}
+
+/// Runs a provider call, and records how long it took for [`imitate`].
+pub async fn timed<T>(core: &Core, call: &'static str, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = work.await;
+    core.latency.observe(call, started.elapsed());
+    out
+}
+
+/// Takes as long as `call` usually does, without making it: the step for an unknown email (or a
+/// decoy) must not be faster than for a registered one (docs/security.md A2).
+pub async fn imitate(core: &Core, call: &'static str) {
+    let mut pick = [0u8; 2];
+    let _ = core.random.fill(&mut pick);
+    tokio::time::sleep(core.latency.typical(call, usize::from(u16::from_le_bytes(pick)))).await;
 }
 
 /// A new signed-in session for `user`; the caller sets its cookie.

@@ -22,7 +22,7 @@ pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
-pub use store::{AuditRecord, ResetCompletion, Store, StoreError};
+pub use store::{AuditRecord, ResetCompletion, Store, StoreError, VerificationOwner};
 pub use truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport, TruId,
     TruIdError,

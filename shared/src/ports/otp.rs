@@ -115,6 +115,9 @@ pub enum OtpError {
     /// A 2xx whose body we could not trust.
     #[error("provider answer not understood: {0}")]
     InvalidResponse(String),
+    /// The verification cannot be cancelled now (Vonage: not in its first 30 seconds).
+    #[error("the verification cannot be cancelled yet")]
+    NotCancellable,
 }
 
 impl crate::ports::ProviderFault for OtpError {
@@ -132,6 +135,7 @@ impl crate::ports::ProviderFault for OtpError {
             Self::Timeout => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::InvalidResponse(_) => "invalid_response",
+            Self::NotCancellable => "not_cancellable",
         }
     }
 }
@@ -145,6 +149,14 @@ pub trait OtpProvider: Send + Sync {
     async fn start(&self, to: &Phone, client_ref: &str) -> Result<OtpReference, OtpError>;
     /// Checks a code. Each call uses up one of the provider's attempts: never retried blindly.
     async fn check(&self, reference: &OtpReference, to: &Phone, code: &OtpCode) -> Result<OtpCheck, OtpError>;
+    /// Ends a verification in flight, so that another can start for the number. A verification that
+    /// has already ended (approved, expired, cancelled, unknown) is `Ok`.
+    async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError>;
+    /// How long a start within a verification's life is refused as "in flight" rather than re-sent:
+    /// Vonage's code life; `None` for Twilio, which sends the same code again.
+    fn in_flight_window_secs(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::domain::{Email, Flow, FlowCounter, PasswordHash, Session, Timestamp, TokenHash, Transition, User, UserId};
+use crate::domain::{
+    Email, Flow, FlowCounter, FlowKind, PasswordHash, Session, Timestamp, TokenHash, Transition, User, UserId,
+};
 
 /// Every way a store operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +59,29 @@ pub struct ResetCompletion {
     pub now: Timestamp,
 }
 
+/// The flow an OTP provider's verification belongs to: only that flow may submit codes to it
+/// (docs/security.md S23).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationOwner {
+    /// The flow that started it.
+    pub flow_key: TokenHash,
+    /// Reset or login.
+    pub kind: FlowKind,
+    /// Whose number it went to.
+    pub user_id: UserId,
+}
+
 /// Users, flows, sessions and the coverage cache.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Writes the user and claims the email in one transaction.
+    /// Writes the user and claims the email and its confusable skeleton in one transaction.
+    /// `EmailTaken` when either is taken.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
-    /// The account that owns this email, if any.
+    /// The account that owns this email, if any. Takes the same store round trips whether or not
+    /// there is one (docs/security.md A2).
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    /// The account whose email has this confusable skeleton ([`Email::skeleton`]), if any.
+    async fn user_by_skeleton(&self, skeleton: &str) -> Result<Option<User>, StoreError>;
     /// The account with this id, if any.
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 
@@ -95,6 +113,17 @@ pub trait Store: Send + Sync {
     /// the user gets the new hash, `credential_version` is bumped (ending every session), and an
     /// audit record is written. All or nothing; a lost race is `Conflict`.
     async fn complete_reset(&self, completion: &ResetCompletion) -> Result<(), StoreError>;
+
+    /// Claims the provider's verification `reference` for `owner`, until `expires_at`: `None` when it
+    /// is now (or already was) this flow's, `Some(other)` when another live flow holds it.
+    async fn claim_verification(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError>;
 
     /// Records the first possession proof of the account's phone; later calls change nothing.
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;

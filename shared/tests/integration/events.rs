@@ -9,8 +9,8 @@ use simguard::{Function, ROUTES};
 
 use crate::support::*;
 
-/// The site the events were captured from (their `Host` and `Origin`).
-const EVENTS_ORIGIN: &str = "https://app.example.com";
+/// The site the events come from (their `Origin`): the `cargo lambda watch` recipe's.
+const EVENTS_ORIGIN: &str = "http://127.0.0.1:8080";
 
 #[tokio::test]
 async fn every_event_gets_the_status_in_its_name() {

@@ -54,7 +54,7 @@ impl SecretSource for Keys {
 }
 
 fn phone() -> Phone {
-    Phone::parse("+447700900123").expect("phone")
+    Phone::from_e164("+447700900123").expect("phone")
 }
 fn code() -> OtpCode {
     OtpCode::parse("123456").expect("code")

@@ -43,7 +43,7 @@ async fn user_registered(env: &Env, email: &str, phone: &str, days_ago: i64, ver
     let user = User {
         id: UserId(format!("u-{email}")),
         email: Email::parse(email).expect("email"),
-        phone: Phone::parse(phone).expect("phone"),
+        phone: Phone::parse(phone, None).expect("a phone number"),
         password_hash: env.hasher.hash(&pw).await.expect("hash"),
         created_at: at,
         phone_verified_at: verified.then_some(at),
@@ -221,9 +221,8 @@ async fn s04_a_changed_sim_never_reaches_the_otp_provider() {
         env.advance(301);
         let mut b = Browser::default();
         let csrf = start_sms_reset(&env, &mut b, "sam@example.com").await;
-        let sim = b.sim_check(&env, &csrf).await;
-        assert_eq!(sim.json(), json!({ "next": "blocked", "reason": "sim_changed" }));
-        assert_eq!(b.otp_start(&env, &csrf).await.status, 409);
+        // Refused without saying so on the anonymous reset path (S24): no SMS, no code verifies.
+        b.quietly_refused(&env, &csrf).await;
         // Login.
         let mut l = Browser::default();
         let csrf3 = login_csrf(&env, &mut l, "sam@example.com").await;
@@ -318,8 +317,8 @@ async fn s06_sends_are_limited_per_flow_and_per_number() {
 
 fn even_number(i: usize) -> String {
     // Ending in 2: the sandbox's SIMCheck says "no change" (and never 98/99, its error endings).
-    // All share the prefix +4477009.
-    format!("+4477009{:04}", i * 10 + 2)
+    // All share the prefix +44770090 (Ofcom's numbers for fiction: 07700 900000–900999).
+    format!("+447700900{:03}", i * 10 + 2)
 }
 
 /// S07 and F1–F3: pumping across many numbers of one block, a global budget, a country allowlist.
@@ -393,7 +392,14 @@ async fn s07_pumping_is_stopped_by_prefix_budget_and_country() {
     let mut b = Browser::default();
     let csrf = start_sms_reset(&env, &mut b, "old-fr@example.com").await;
     assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    // On the reset path, the answer an unknown email gets (S24); no SMS either way.
     let r = b.otp_start(&env, &csrf).await;
+    assert_eq!(r.json(), json!({ "status": "sent" }), "{}", r.text());
+    // Signing in, the owner is told (they proved the password).
+    let mut l = Browser::at("198.51.100.77");
+    let csrf = login_csrf(&env, &mut l, "old-fr@example.com").await;
+    assert_eq!(l.sim_check(&env, &csrf).await.json()["next"], "otp");
+    let r = l.otp_start(&env, &csrf).await;
     assert_eq!((r.status, r.problem_type()), (422, Some("urn:simguard:problem:phone_not_supported".into())));
     assert_eq!(env.otp_starts(), 0);
 }
@@ -492,11 +498,11 @@ async fn s16_the_new_account_grace() {
         let csrf = login_csrf(&env, &mut b, email).await;
         assert_eq!(b.sim_check(&env, &csrf).await.json()["reason"], "sim_changed", "{email}");
     }
-    // Never for a reset.
+    // Never for a reset (refused without saying so, S24).
     user_registered(&env, "fresh@example.com", "+447700900037", 1, false).await;
     let mut r = Browser::at("198.51.100.10");
     let csrf = start_sms_reset(&env, &mut r, "fresh@example.com").await;
-    assert_eq!(r.sim_check(&env, &csrf).await.json()["reason"], "sim_changed");
+    r.quietly_refused(&env, &csrf).await;
 }
 
 async fn unreachable_truid(truid_answer: wiremock::ResponseTemplate, policy: UnavailablePolicy) -> Env {
@@ -569,11 +575,11 @@ async fn s17_no_sim_answer_follows_the_configured_policy() {
             assert!(want.contains(&r.status), "attempt {i}: {}", r.text());
         }
         assert_eq!(b.otp_verify(&env, &csrf, &env.last_code(ALICE.1)).await.status, 429, "three tries only");
-        // A reset never goes ahead without a SIM answer.
+        // A reset never goes ahead without a SIM answer (refused without saying so, S24).
         let mut r = Browser::at("198.51.100.11");
         let start = r.start_reset(&env, ALICE.0).await;
         let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
-        assert_eq!(r.sim_check(&env, &csrf).await.json()["reason"], "sim_unavailable");
+        r.quietly_refused(&env, &csrf).await;
     }
 }
 
@@ -614,6 +620,9 @@ impl simguard::ports::OtpProvider for ScriptedOtp {
         _c: &simguard::ports::OtpCode,
     ) -> Result<simguard::ports::OtpCheck, simguard::ports::OtpError> {
         self.check.clone()
+    }
+    async fn cancel(&self, _r: &simguard::ports::OtpReference) -> Result<(), simguard::ports::OtpError> {
+        Ok(())
     }
 }
 

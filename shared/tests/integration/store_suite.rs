@@ -8,11 +8,14 @@ use async_trait::async_trait;
 use simguard::adapters::dynamo::DynamoStore;
 use simguard::adapters::memory::MemoryStore;
 use simguard::adapters::random::OsRandom;
+use simguard::domain::FlowKind;
 use simguard::domain::{
-    Email, Flow, FlowCounter, FlowOrigin, FlowReason, FlowState, FlowWrites, NewFlow, PasswordHash, Phone, Session,
-    Timestamp, Token, TokenHash, Transition, User, UserId,
+    Email, Flow, FlowAccount, FlowCounter, FlowOrigin, FlowReason, FlowState, FlowWrites, NewFlow, PasswordHash, Phone,
+    Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
-use simguard::ports::{AuditRecord, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError};
+use simguard::ports::{
+    AuditRecord, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+};
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
 
@@ -78,13 +81,16 @@ suite!(
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
+    look_alike_emails_are_taken,
+    verifications_have_one_holder,
+    concurrent_claims_have_one_winner,
 );
 
 fn user(id: &str, email: &str) -> User {
     User {
         id: UserId(id.into()),
         email: Email::parse(email).expect("email"),
-        phone: Phone::parse("+447000000070").expect("phone"),
+        phone: Phone::from_e164("+447000000070").expect("phone"),
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
         created_at: NOW.minus_secs(86400),
         phone_verified_at: None,
@@ -102,7 +108,10 @@ fn flow(key: TokenHash, user: Option<&User>, state: FlowState) -> Flow {
         key,
         NewFlow {
             origin: FlowOrigin::ResetSms,
-            user_id: user.map(|u| u.id.clone()),
+            account: match user {
+                Some(u) => FlowAccount::Known { user_id: u.id.clone(), credential_version: u.credential_version },
+                None => FlowAccount::Unknown { email_key: "someone".into() },
+            },
             client_ip: "203.0.113.9".parse().expect("ip"),
             user_agent: "ua".into(),
             now: NOW,
@@ -166,6 +175,8 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         otp_reference: Some("abc".into()),
         otp_provider: Some("twilio".into()),
         sim_unverified: Some(true),
+        decoy: true,
+        otp_sent_at: Some(NOW),
     };
     let t = Transition { from: FlowState::Started, to: FlowState::SimOk, writes };
     let moved = s.transition_flow(&k, &t, NOW).await.expect("transition");
@@ -176,6 +187,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         (moved.otp_reference.as_deref(), moved.otp_provider.as_deref(), moved.sim_unverified),
         (Some("abc"), Some("twilio"), true)
     );
+    assert_eq!((moved.decoy, moved.otp_sent_at), (true, Some(NOW)));
     assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(moved.clone()), "what was returned is what is stored");
     // A field left out of an update keeps its value.
     let again = s.transition_flow(&k, &step(FlowState::SimOk, FlowState::OtpSent), NOW).await.expect("transition");
@@ -398,4 +410,72 @@ async fn concurrent_rate_limit_hits(s: Arc<impl Both>) {
         }
     }
     assert_eq!(allowed, 7);
+}
+
+async fn look_alike_emails_are_taken(s: Arc<impl Both>) {
+    let alice = user("u1", "alice@example.com");
+    s.create_user(&alice).await.expect("create");
+    // A Cyrillic "а" in the domain: another address, the same skeleton.
+    let look_alike = user("u2", "alice@exаmple.com");
+    assert_ne!(look_alike.email, alice.email);
+    assert!(matches!(s.create_user(&look_alike).await, Err(StoreError::EmailTaken)));
+    assert_eq!(s.user_by_id(&UserId("u2".into())).await.expect("read"), None, "nothing half-written");
+    assert_eq!(s.user_by_skeleton(&look_alike.email.skeleton()).await.expect("read").map(|u| u.id), Some(alice.id));
+    assert_eq!(s.user_by_skeleton("nobody@example.com").await.expect("read"), None);
+}
+
+fn owner(flow: &TokenHash, kind: FlowKind) -> VerificationOwner {
+    VerificationOwner { flow_key: flow.clone(), kind, user_id: UserId("u1".into()) }
+}
+
+async fn verifications_have_one_holder(s: Arc<impl Both>) {
+    let (login, reset) = (token().hash(), token().hash());
+    let until = NOW.plus_secs(600);
+    assert_eq!(
+        s.claim_verification("twilio", "VE1", &owner(&login, FlowKind::Login), until, NOW).await.expect("claim"),
+        None
+    );
+    // The same flow again: still its own.
+    assert_eq!(
+        s.claim_verification("twilio", "VE1", &owner(&login, FlowKind::Login), until, NOW).await.expect("claim"),
+        None
+    );
+    // Another flow is told who holds it.
+    let holder =
+        s.claim_verification("twilio", "VE1", &owner(&reset, FlowKind::Reset), until, NOW).await.expect("claim");
+    assert_eq!(holder, Some(owner(&login, FlowKind::Login)));
+    // Another provider's reference of the same text is another verification.
+    assert_eq!(
+        s.claim_verification("vonage-v2", "VE1", &owner(&reset, FlowKind::Reset), until, NOW).await.expect("claim"),
+        None
+    );
+    // Once the holder's flow has expired, the verification can be claimed again.
+    assert_eq!(
+        s.claim_verification("twilio", "VE1", &owner(&reset, FlowKind::Reset), until, until).await.expect("claim"),
+        None
+    );
+}
+
+async fn concurrent_claims_have_one_winner(s: Arc<impl Both>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, flow) = (s.clone(), token().hash());
+            tokio::spawn(async move {
+                let mine = owner(&flow, FlowKind::Reset);
+                (flow, s.claim_verification("twilio", "VE9", &mine, NOW.plus_secs(600), NOW).await.expect("claim"))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut holders = std::collections::BTreeSet::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            (flow, None) => winners.push(flow),
+            (_, Some(holder)) => {
+                holders.insert(holder.flow_key.as_str().to_owned());
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "one flow holds it");
+    assert!(holders.iter().all(|h| h == winners[0].as_str()), "everyone else is told the winner");
 }

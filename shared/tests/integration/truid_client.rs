@@ -52,7 +52,7 @@ async fn sandbox() -> (Sandbox, ManualClock, TruIdClient) {
 }
 
 fn phone(p: &str) -> Phone {
-    Phone::parse(p).expect("phone")
+    Phone::from_e164(p).expect("phone")
 }
 
 #[tokio::test]

@@ -74,6 +74,8 @@ export const CODE_CHECKING = 'Checking your code…';
 /** The code page. */
 export const CODE = table({
   resent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',
+  not_resent:
+    'No new code was sent: the code we sent a moment ago is still valid. A text message can take a minute to arrive.',
   resend_limited:
     'You have asked for too many codes. Enter the last code you received, or wait a few minutes and start again.',
   login_invalid: 'This sign-in is not valid in this browser, has expired, or was already used. Sign in again.',
@@ -136,7 +138,7 @@ export const PASSWORD_GENERIC = 'That password cannot be used. Choose another on
 /** API problem slugs. */
 export const PROBLEMS = table({
   invalid_email: 'Enter a valid email address, like name@example.com.',
-  invalid_phone: 'Enter your mobile number in international format, starting with + and the country code, like +44 7700 900123.',
+  invalid_phone: 'That is not a mobile number we can use. Check it, or enter it with + and the country code, like +44 7700 900123.',
   invalid_credentials: 'The email or password is not correct.',
   rate_limited: 'Too many attempts. Please wait a while and try again.',
   csrf_rejected: 'This page has expired. Reload it and try again.',

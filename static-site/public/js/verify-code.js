@@ -123,7 +123,8 @@ resendForm.addEventListener('submit', async (event) => {
   const result = await post('/api/otp/start', {}, { csrf });
   busy(false);
   if (result.ok) {
-    say(notice, CODE.resent);
+    // Honest about what happened: a new code, or none because the one sent is still valid.
+    say(notice, result.data?.status === 'already_sent' ? CODE.not_resent : CODE.resent);
     code.value = '';
     markInvalid([[code, false]]);
     code.focus();

@@ -321,7 +321,7 @@ impl Env {
         let user = User {
             id: UserId(format!("u-{}", email.split('@').next().unwrap_or("x"))),
             email: Email::parse(email).expect("email"),
-            phone: Phone::parse(phone).expect("phone"),
+            phone: Phone::parse(phone, None).expect("a phone number"),
             password_hash: self.hasher.hash(&pw).await.expect("hash"),
             created_at: Timestamp(T0 - 30 * 86400),
             phone_verified_at: Some(Timestamp(T0 - 30 * 86400)),
@@ -647,6 +647,19 @@ impl Browser {
         assert_eq!(start.status, 200, "otp-start: {}", start.text());
         let code = env.last_code(phone);
         self.otp_verify(env, csrf, &code).await
+    }
+
+    /// A reset the SIM-swap gate refused goes on as a decoy (docs/security.md S24): "otp", a "sent"
+    /// that sends nothing, and no code that verifies. Returns the flow's state afterwards.
+    pub async fn quietly_refused(&mut self, env: &Env, csrf: &str) {
+        let sends = env.otp_starts();
+        let sim = self.sim_check(env, csrf).await;
+        assert_eq!((sim.status, sim.json()), (200, json!({ "next": "otp" })), "sim-check: {}", sim.text());
+        let start = self.otp_start(env, csrf).await;
+        assert_eq!((start.status, start.json()), (200, json!({ "status": "sent" })), "otp/start: {}", start.text());
+        assert_eq!(env.otp_starts(), sends, "no SMS is sent for a refused reset");
+        let r = self.otp_verify(env, csrf, "123456").await;
+        assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:code_invalid"), "{}", r.text());
     }
 
     /// Password, SIM check, SMS code: a signed-in session. Returns the session's CSRF token.
