@@ -20,7 +20,7 @@ const USAGE: &str =
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let aws = simguard::adapters::aws::load().await;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table", table] => {
             let client = aws_sdk_dynamodb::Client::new(&aws);

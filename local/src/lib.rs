@@ -1,6 +1,10 @@
 //! The local stack: one process on 127.0.0.1 serving the static site and every `/api` route through
 //! the same handlers the Lambda functions run, backed by the in-memory store and the provider sandbox,
-//! with demo users seeded (one per sandbox outcome) and an outbox page for the notifications.
+//! with demo users seeded (one per sandbox outcome) and an outbox page for the notifications. Real
+//! parts replace the stand-ins when their variables are set: a provider's base URL, a DynamoDB
+//! table, a Secrets Manager secret (README.md, "Local stack with real parts").
+
+pub mod serve;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -18,11 +22,12 @@ use simguard::adapters::metrics::MemoryMetrics;
 use simguard::adapters::notify::OutboxNotifier;
 use simguard::adapters::random::OsRandom;
 use simguard::adapters::secrets::StaticSecrets;
-use simguard::adapters::secrets_manager::parse_secret;
+use simguard::adapters::secrets::env_var_for_key;
+use simguard::adapters::secrets_manager::SecretsManagerSource;
 use simguard::assembly::{Assembly, Storage};
 use simguard::config::OtpProviderKind;
 use simguard::domain::{Email, PasswordPolicy, Phone, User, UserId};
-use simguard::ports::{Clock, PasswordHasher, Store};
+use simguard::ports::{Clock, PasswordHasher, SecretSource, Store, StoreError};
 use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
@@ -51,6 +56,8 @@ pub struct Options {
     pub otp_provider: OtpProviderKind,
     /// `false`: the sandbox says this computer is not on mobile data, so resets take the SMS path.
     pub device_coverage: bool,
+    /// How long clients may take over headers and bodies.
+    pub read_timeouts: serve::ReadTimeouts,
 }
 
 impl Default for Options {
@@ -62,6 +69,7 @@ impl Default for Options {
             hash_cost: HashCost::PRODUCTION,
             otp_provider: OtpProviderKind::VonageV2,
             device_coverage: true,
+            read_timeouts: serve::ReadTimeouts::default(),
         }
     }
 }
@@ -76,6 +84,8 @@ pub struct LocalStack {
     pub outbox: Arc<OutboxNotifier>,
     /// The OTP provider whose protocol sends the codes.
     pub otp_provider: OtpProviderKind,
+    /// What it runs on, part by part (`("tru.ID", "the sandbox at …")`): the banner's lines.
+    pub parts: Vec<(&'static str, String)>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -174,7 +184,7 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
     axum::Json(list).into_response()
 }
 
-async fn seed(store: &MemoryStore, hasher: &dyn PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
+async fn seed(store: &dyn Store, hasher: &dyn PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
     let password = PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
     // Registered and verified a month ago: outside any new-account grace period; `newbie` is new.
@@ -191,14 +201,49 @@ async fn seed(store: &MemoryStore, hasher: &dyn PasswordHasher, clock: &dyn Cloc
             phone_verified_at: if new { None } else { Some(long_ago) },
             credential_version: 0,
         };
-        store.create_user(&user).await.map_err(|e| e.to_string())?;
+        match store.create_user(&user).await {
+            // A table kept from an earlier run already has them.
+            Ok(()) | Err(StoreError::EmailTaken) => {}
+            Err(e) => return Err(format!("seeding {email}: {e}")),
+        }
     }
     Ok(())
 }
 
+/// The providers whose base URL a variable can point elsewhere than the sandbox.
+const PROVIDER_URLS: [(&str, &str); 3] = [
+    ("tru.ID", "SIMGUARD_TRUID_BASE_URL"),
+    ("Vonage", "SIMGUARD_VONAGE_BASE_URL"),
+    ("Twilio", "SIMGUARD_TWILIO_BASE_URL"),
+];
+
+/// The AWS configuration for a real table or secret: the usual environment, plus what `env` says
+/// (`AWS_ENDPOINT_URL` for DynamoDB Local or moto, `AWS_REGION`, static keys), with the functions'
+/// own timeouts and retry policy.
+async fn aws_config(env: &dyn Fn(&str) -> Option<String>) -> aws_config::SdkConfig {
+    let mut loader = simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()));
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment");
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
 impl LocalStack {
-    /// Starts the sandbox and the site on the ports of `opts`.
-    pub async fn start(opts: Options) -> Result<LocalStack, String> {
+    /// Starts the sandbox and the site on the ports of `opts`; `env` is the environment the
+    /// functions read their settings from (the process's, in `main`).
+    pub async fn start(
+        opts: Options,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<LocalStack, String> {
+        let env = Arc::new(env);
         let sandbox_config = SandboxConfig::default();
         let sandbox =
             Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.sandbox_port)), sandbox_config.clone())
@@ -216,38 +261,110 @@ impl LocalStack {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let url = format!("http://{addr}");
 
-        // Every function reads its own settings from the environment, as a deployed one does; only
-        // the URLs (every provider is the sandbox), the provider choice and the storage are the local
-        // stack's own.
+        // Every function reads its own settings from the environment, as a deployed one does. The
+        // local stack supplies only what a variable does not set: its own address, the sandbox for
+        // every provider, the provider choice and the sandbox's Twilio Service.
         let sandbox_url = sandbox.base_url().to_owned();
-        let twilio_sid = sandbox_config.twilio.service_sid.clone();
-        let otp_provider = opts.otp_provider;
-        let public = url.clone();
-        let env = move |var: &str| match var {
-            "SIMGUARD_PUBLIC_BASE_URL" => Some(public.clone()),
-            "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
-                Some(sandbox_url.clone())
+        let own = {
+            let (public, sandbox_url) = (url.clone(), sandbox_url.clone());
+            let twilio_sid = sandbox_config.twilio.service_sid.clone();
+            let otp_provider = opts.otp_provider;
+            move |var: &str| match var {
+                "SIMGUARD_PUBLIC_BASE_URL" => Some(public.clone()),
+                "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
+                    Some(sandbox_url.clone())
+                }
+                "SIMGUARD_OTP_PROVIDER" => Some(otp_provider.as_str().to_owned()),
+                "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
+                _ => None,
             }
-            "SIMGUARD_OTP_PROVIDER" => Some(otp_provider.as_str().to_owned()),
-            "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
-            "SIMGUARD_TABLE_NAME" | "SIMGUARD_SECRET_ID" => None,
-            other => std::env::var(other).ok(),
         };
-        let secrets = parse_secret(&sandbox_config.provider_secret().to_string()).map_err(|e| e.to_string())?;
-        let secrets = Arc::new(StaticSecrets::new(secrets));
-        let store = Arc::new(MemoryStore::new());
+        let settings_env = {
+            let env = env.clone();
+            move |var: &str| match var {
+                // The command line's choice wins over the variable (main reads both).
+                "SIMGUARD_OTP_PROVIDER" => own(var),
+                _ => env(var).filter(|v| !v.is_empty()).or_else(|| own(var)),
+            }
+        };
+
+        let mut parts = Vec::new();
+        for (provider, var) in PROVIDER_URLS {
+            parts.push((
+                provider,
+                match env(var) {
+                    Some(real) => format!("{real} (from {var})"),
+                    None => format!("the sandbox at {sandbox_url}"),
+                },
+            ));
+        }
         let clock = Arc::new(SystemClock);
-        let seeder = Argon2Hasher::new(opts.hash_cost, None, Arc::new(OsRandom));
-        seed(&store, &seeder, &*clock).await?;
+        let table = env("SIMGUARD_TABLE_NAME").filter(|t| !t.is_empty());
+        let secret_id = env("SIMGUARD_SECRET_ID").filter(|s| !s.is_empty());
+        let aws = match (&table, &secret_id) {
+            (None, None) => None,
+            _ => Some(aws_config(&*env).await),
+        };
+        let (assembly, store): (Assembly, Arc<dyn Store>) = match (&table, &aws) {
+            (Some(table), Some(aws)) => {
+                let client = aws_sdk_dynamodb::Client::new(aws);
+                let at = env("AWS_ENDPOINT_URL").map(|e| format!(" at {e}")).unwrap_or_default();
+                parts.push(("storage", format!("DynamoDB table {table}{at} (from SIMGUARD_TABLE_NAME)")));
+                let store = Arc::new(simguard::adapters::dynamo::DynamoStore::new(client.clone(), table.clone()));
+                let secrets_manager = aws_sdk_secretsmanager::Client::new(aws);
+                (Assembly::aws(client, secrets_manager), store)
+            }
+            _ => {
+                let memory = Arc::new(MemoryStore::new());
+                parts.push(("storage", "in memory (set SIMGUARD_TABLE_NAME for DynamoDB)".to_owned()));
+                let mut a = Assembly::new(Storage::Memory(memory.clone()));
+                if let Some(aws) = &aws {
+                    a = Assembly::aws(aws_sdk_dynamodb::Client::new(aws), aws_sdk_secretsmanager::Client::new(aws))
+                        .with_storage(Storage::Memory(memory.clone()));
+                }
+                (a, memory)
+            }
+        };
+        let secrets: Arc<dyn SecretSource> = match (&secret_id, &aws) {
+            // Read from Secrets Manager, as deployed functions do.
+            (Some(id), Some(aws)) => {
+                parts.push(("credentials", format!("Secrets Manager secret {id} (from SIMGUARD_SECRET_ID)")));
+                let client = aws_sdk_secretsmanager::Client::new(aws);
+                Arc::new(SecretsManagerSource::new(client, id.clone(), 300, clock.clone()))
+            }
+            // Each credential from its variable (SIMGUARD_TRUID_CLIENT_ID, …), else the sandbox's.
+            _ => {
+                let sandbox_secret = sandbox_config.provider_secret();
+                let fallback = |var: &str| {
+                    let keys = sandbox_secret.as_object()?;
+                    let (_, value) = keys.iter().find(|(k, _)| env_var_for_key(k) == var)?;
+                    value.as_str().map(str::to_owned)
+                };
+                let from_env = |var: &str| env(var).filter(|v| !v.is_empty()).or_else(|| fallback(var));
+                parts.push((
+                    "credentials",
+                    "variables where set (SIMGUARD_TRUID_CLIENT_ID, …), else the sandbox's".into(),
+                ));
+                Arc::new(StaticSecrets::from_lookup(from_env))
+            }
+        };
+        // The demo users' password is hashed as the functions hash (with the pepper, if one is set).
+        let seeder = Argon2Hasher::new(opts.hash_cost, Some(secrets.clone()), Arc::new(OsRandom));
+        if let Err(e) = seed(&*store, &seeder, &*clock).await {
+            // A real table or secret that cannot be reached now: the stack still starts, and its
+            // requests say so (503) until it can.
+            tracing::warn!(error = %e, "the demo users were not seeded");
+            parts.push(("warning", format!("demo users not seeded: {e}")));
+        }
         let outbox = Arc::new(OutboxNotifier::new());
-        let api = Assembly::new(Storage::Memory(store))
+        let api = assembly
             .with_secrets(secrets)
             .with_clock(clock)
             .with_notifier(outbox.clone())
             // Kept in memory: EMF lines are for CloudWatch, and would only clutter a terminal.
             .with_metrics(Arc::new(MemoryMetrics::new()))
             .with_hash_cost(opts.hash_cost)
-            .all_functions(&env)
+            .all_functions(&settings_env)
             .map_err(|e| e.to_string())?;
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
@@ -258,13 +375,8 @@ impl LocalStack {
         let router = security_headers(
             Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
         );
-        let server = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, service).await {
-                tracing::error!(error = %e, "local stack stopped");
-            }
-        });
-        Ok(LocalStack { url, sandbox, outbox, otp_provider, server })
+        let server = tokio::spawn(serve::serve(listener, router, opts.read_timeouts));
+        Ok(LocalStack { url, sandbox, outbox, otp_provider: opts.otp_provider, parts, server })
     }
 }
 
@@ -348,11 +460,7 @@ impl SiteProxy {
             .await
             .map_err(|e| format!("port {port}: {e}"))?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "site proxy stopped");
-            }
-        });
+        let server = tokio::spawn(serve::serve(listener, router, serve::ReadTimeouts::default()));
         Ok(SiteProxy { url, server })
     }
 }

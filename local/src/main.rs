@@ -56,7 +56,7 @@ async fn main() -> Result<(), String> {
         return Ok(());
     }
     let device_coverage = opts.device_coverage;
-    let stack = LocalStack::start(opts).await?;
+    let stack = LocalStack::start(opts, |var| std::env::var(var).ok()).await?;
     println!("simguard local stack");
     println!("  site:    {}/", stack.url);
     println!("  outbox:  {}/dev/outbox   (the text messages and emails it would have sent)", stack.url);
@@ -65,6 +65,9 @@ async fn main() -> Result<(), String> {
         stack.sandbox.base_url()
     );
     println!("  SMS via: {}   (choose with --otp vonage-v1|vonage-v2|twilio)", stack.otp_provider.as_str());
+    for (part, what) in &stack.parts {
+        println!("  {:<8} {what}", format!("{part}:"));
+    }
     if !device_coverage {
         println!("  device coverage off (--no-coverage): password resets take the SMS path");
     }

@@ -1,5 +1,7 @@
 //! What all providers share: the request log and the outbox of "sent" SMS.
 
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -36,22 +38,79 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The most records of one kind the sandbox keeps — requests, SMS, checks, verifications, tokens —
+/// so that a long-running local stack stays bounded. The oldest go first.
+pub const MAX_RECORDS: usize = 2_000;
+
+/// Appends to a bounded log: beyond [`MAX_RECORDS`], the oldest entry goes.
+pub(crate) fn push_bounded<T>(log: &mut VecDeque<T>, entry: T) {
+    if log.len() >= MAX_RECORDS {
+        log.pop_front();
+    }
+    log.push_back(entry);
+}
+
+/// A map of records that keeps at most [`MAX_RECORDS`]: inserting beyond that drops the one inserted
+/// first. Reads and updates go through to the map itself.
+pub(crate) struct Capped<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+}
+
+impl<K, V> Default for Capped<K, V> {
+    fn default() -> Self {
+        Self { map: HashMap::new(), order: VecDeque::new() }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V> Capped<K, V> {
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back(key);
+        }
+        while self.map.len() > MAX_RECORDS || self.order.len() > 2 * MAX_RECORDS {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.map.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl<K, V> std::ops::Deref for Capped<K, V> {
+    type Target = HashMap<K, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<K, V> std::ops::DerefMut for Capped<K, V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
 #[derive(Default)]
 pub struct Journal {
-    requests: Mutex<Vec<RecordedRequest>>,
-    outbox: Mutex<Vec<SmsMessage>>,
+    requests: Mutex<VecDeque<RecordedRequest>>,
+    outbox: Mutex<VecDeque<SmsMessage>>,
 }
 
 impl Journal {
     pub(crate) fn record_request(&self, method: &str, path: &str) {
-        lock(&self.requests).push(RecordedRequest { method: method.to_owned(), path: path.to_owned() });
+        push_bounded(&mut lock(&self.requests), RecordedRequest { method: method.to_owned(), path: path.to_owned() });
     }
 
     pub(crate) fn send_sms(&self, provider: &str, to: &str, code: &str, text: String, at: i64) {
         let to = normalise_phone(to).unwrap_or_else(|| to.to_owned());
         // Never the number or the code: the shared crate's log-canary test greps for both.
         tracing::debug!(provider, "sandbox SMS sent");
-        lock(&self.outbox).push(SmsMessage { provider: provider.to_owned(), to, code: code.to_owned(), text, at });
+        push_bounded(
+            &mut lock(&self.outbox),
+            SmsMessage { provider: provider.to_owned(), to, code: code.to_owned(), text, at },
+        );
     }
 
     /// Oldest first. Lazily fired events can be recorded after later ones, so this sorts by time
@@ -69,7 +128,7 @@ impl Journal {
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests).clone()
+        lock(&self.requests).iter().cloned().collect()
     }
 
     pub(crate) fn count(&self, method: &str, path_prefix: &str) -> usize {

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use clock::SandboxClock;
-pub use journal::{RecordedRequest, SmsMessage};
+pub use journal::{MAX_RECORDS, RecordedRequest, SmsMessage};
 pub use truid::{CoverageRule, Profile, TruIdConfig, TruIdControl};
 pub use twilio::{TwilioConfig, TwilioControl};
 pub use vonage::{VonageConfig, VonageControl};

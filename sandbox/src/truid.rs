@@ -2,7 +2,7 @@
 //! device-IP coverage, SubscriberCheck v0.2 (create, `check_url` redirect, PATCH, GET) and SIMCheck
 //! v0.1, with sandbox outcomes keyed on the phone number.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::{SandboxClock, iso8601};
+use crate::journal::{Capped, push_bounded};
 use crate::wire::{basic_auth, bearer, e164_digits, json_response, random_alnum};
 
 const HAL: &str = "application/hal+json";
@@ -137,13 +138,13 @@ struct Token {
 
 #[derive(Default)]
 struct Data {
-    tokens: HashMap<String, Token>,
-    checks: HashMap<String, CheckRecord>,
+    tokens: Capped<String, Token>,
+    checks: Capped<String, CheckRecord>,
     coverage: HashMap<IpAddr, CoverageRule>,
     profiles: HashMap<String, Profile>,
     redirect_errors: HashMap<String, String>,
     fail_auth: u32,
-    requests: Vec<RecordedRequest>,
+    requests: VecDeque<RecordedRequest>,
     token_requests: u32,
 }
 
@@ -192,7 +193,7 @@ impl TruIdControl {
         self.0.data().fail_auth = count;
     }
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.0.data().requests.clone()
+        self.0.data().requests.iter().cloned().collect()
     }
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
         self.0.data().requests.iter().filter(|r| r.method == method && r.path.starts_with(path_prefix)).count()
@@ -446,7 +447,7 @@ async fn create_subscriber_check(State(s): State<Arc<TruIdState>>, headers: Head
     if let Some(r) = &check.reference_id {
         body["reference_id"] = json!(r);
     }
-    s.data().checks.insert(check.check_id.clone(), check);
+    insert_check(&s, check);
     hal(&s, StatusCode::CREATED, &body)
 }
 
@@ -670,7 +671,7 @@ async fn create_sim_check(State(s): State<Arc<TruIdState>>, headers: HeaderMap, 
     }
     let mut body = sim_body(&s, &check);
     body["snapshot_balance"] = json!(99);
-    s.data().checks.insert(check.check_id.clone(), check);
+    insert_check(&s, check);
     with_cors(hal(&s, StatusCode::CREATED, &body))
 }
 
@@ -728,7 +729,11 @@ pub(crate) const PATH_PREFIXES: &[&str] = &["/oauth2/", "/coverage/", "/subscrib
 
 /// Records method and path of every tru.ID call, for tests that count them.
 pub(crate) fn record(state: &TruIdState, method: &str, path: &str) {
-    state.data().requests.push(RecordedRequest { method: method.to_owned(), path: path.to_owned() });
+    push_bounded(&mut state.data().requests, RecordedRequest { method: method.to_owned(), path: path.to_owned() });
+}
+
+fn insert_check(s: &TruIdState, check: CheckRecord) {
+    s.data().checks.insert(check.check_id.clone(), check);
 }
 
 pub fn router(state: Arc<TruIdState>) -> Router {

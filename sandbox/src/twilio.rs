@@ -105,7 +105,7 @@ struct Verification {
 #[derive(Default)]
 struct Data {
     /// By SID.
-    verifications: HashMap<String, Verification>,
+    verifications: crate::journal::Capped<String, Verification>,
     /// `To` → SID of its latest verification.
     by_to: HashMap<String, String>,
     /// `To` → send times, for the 10-minute send limit (outlives the verifications).
@@ -383,6 +383,13 @@ async fn start(
                 },
             );
             d.by_to.insert(to.clone(), sid.clone());
+            let Data { verifications, by_to, sends, .. } = &mut *d;
+            if by_to.len() > crate::journal::MAX_RECORDS {
+                by_to.retain(|_, sid| verifications.contains_key(sid));
+            }
+            if sends.len() > crate::journal::MAX_RECORDS {
+                sends.retain(|_, times| times.iter().any(|t| now - t < 600));
+            }
             (sid, true)
         }
     };

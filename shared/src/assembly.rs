@@ -51,6 +51,8 @@ pub enum Storage {
     Memory(Arc<MemoryStore>),
     /// In the DynamoDB table `SIMGUARD_TABLE_NAME` names.
     DynamoDb(aws_sdk_dynamodb::Client),
+    /// A test's stand-in (a store that fails on purpose); no setting ever selects it.
+    Given(Arc<dyn Store>, Arc<dyn RateLimiter>),
 }
 
 /// What the environment provides; see the module documentation.
@@ -87,9 +89,10 @@ impl Assembly {
     }
 
     /// A Lambda execution environment's: the AWS clients of the execution role (credentials and
-    /// region from the environment). Nothing here calls the network.
+    /// region from the environment), with simguard's timeouts and retry policy
+    /// ([`crate::adapters::aws`]). Nothing here calls the network.
     pub async fn lambda() -> Self {
-        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let aws = crate::adapters::aws::load().await;
         Self::aws(aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
     }
 
@@ -100,6 +103,11 @@ impl Assembly {
         a
     }
 
+    /// This storage instead (the local stack: AWS clients for secrets, memory for data).
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
     /// Provider credentials from this source, whatever the settings say.
     pub fn with_secrets(mut self, secrets: Arc<dyn SecretSource>) -> Self {
         self.secrets = Some(secrets);
@@ -191,6 +199,7 @@ impl Assembly {
     fn core(&self, settings: Settings) -> Result<Core, AssemblyError> {
         let (store, limiter): (Arc<dyn Store>, Arc<dyn RateLimiter>) = match &self.storage {
             Storage::Memory(m) => (m.clone(), m.clone()),
+            Storage::Given(store, limiter) => (store.clone(), limiter.clone()),
             Storage::DynamoDb(client) => {
                 let table = settings.table_name.clone().ok_or(ConfigError::Missing("SIMGUARD_TABLE_NAME"))?;
                 let d = Arc::new(DynamoStore::new(client.clone(), table));

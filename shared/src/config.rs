@@ -110,6 +110,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     url("SIMGUARD_TRUID_BASE_URL", "https://eu.api.tru.id", TRUID),
     number("SIMGUARD_PROVIDER_TIMEOUT_MS", "3000", 100, 10_000, PROVIDERS),
+    number("SIMGUARD_REQUEST_BUDGET_MS", "9000", 500, 29_000, ALL),
     number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", "10080", 60, 540_000, WINDOW),
     // NIST SP 800-63B: an out-of-band secret is invalid after 10 minutes.
     number("SIMGUARD_FLOW_TTL_SECONDS", "600", 60, 600, FLOW_STARTS),
@@ -387,6 +388,8 @@ pub struct Settings {
     pub truid_base_url: Url,
     /// Per provider call.
     pub provider_timeout: Duration,
+    /// How long a request may take outside Lambda (in Lambda, the invocation's own deadline rules).
+    pub request_budget: Duration,
     /// tru.ID `period` and the new-account grace window, in minutes.
     pub sim_change_window_minutes: u32,
     /// Life of a flow and its reset token.
@@ -518,6 +521,7 @@ impl Settings {
             public_base_url,
             truid_base_url: v.url("SIMGUARD_TRUID_BASE_URL")?,
             provider_timeout: Duration::from_millis(v.number("SIMGUARD_PROVIDER_TIMEOUT_MS")?),
+            request_budget: Duration::from_millis(v.number("SIMGUARD_REQUEST_BUDGET_MS")?),
             sim_change_window_minutes: v.number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES")?,
             flow_ttl_secs: v.number("SIMGUARD_FLOW_TTL_SECONDS")?,
             session_ttl_secs: v.number("SIMGUARD_SESSION_TTL_SECONDS")?,
@@ -743,6 +747,7 @@ mod tests {
                 "SIMGUARD_PUBLIC_BASE_URL",
                 "SIMGUARD_TRUID_BASE_URL",
                 "SIMGUARD_PROVIDER_TIMEOUT_MS",
+                "SIMGUARD_REQUEST_BUDGET_MS",
                 "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
                 "SIMGUARD_TABLE_NAME",
                 "SIMGUARD_SECRET_ID",

@@ -3,6 +3,7 @@
 //! checked against [`ROUTES`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -19,6 +20,7 @@ use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
 };
+use crate::ports::deadline;
 
 /// A route: method, path, and the function that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +138,61 @@ async fn verify_origin(State(source): State<Arc<ClientIpSource>>, req: Request, 
 
 /// A state-changing request is served only if its `Origin` is the configured public origin, exactly
 /// (scheme, host and port): never compared with anything the request itself says, such as `Host`.
-/// Browsers send `Origin` with every `POST`; a request without one is not from our pages.
+/// Browsers send `Origin` with every `POST`; a request without one is not from our pages. A method
+/// and path no route serves (`TRACE`, a `POST` to a `GET` route, …) changes nothing and goes on to
+/// its 405 or 404.
 async fn only_from_the_site(State(origin): State<Arc<str>>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && req.headers().get(header::ORIGIN).map(HeaderValue::as_bytes) != Some(origin.as_bytes()) {
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let served = ROUTES.iter().any(|r| r.method == method && r.path == path);
+    if !safe && served && req.headers().get(header::ORIGIN).map(HeaderValue::as_bytes) != Some(origin.as_bytes()) {
         tracing::warn!(event = "csrf_rejected", "a state-changing request from another origin, or none");
         return Problem::csrf_rejected().into_response();
     }
     next.run(req).await
+}
+
+/// Kept back from a Lambda invocation's deadline: time to answer before the platform gives up.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// How long after the request's deadline a handler still running is cut off. Outbound calls end by
+/// the deadline itself, so a handler normally answers on its own (and writes nothing half); the cut
+/// is the backstop, still well inside [`DEADLINE_MARGIN`].
+pub const DEADLINE_CUTOFF: Duration = Duration::from_millis(200);
+
+/// Every request works within one deadline (docs/security.md R7): the Lambda invocation's own, less
+/// [`DEADLINE_MARGIN`] (and never more than the configured budget), or, outside Lambda, the
+/// configured budget. Every outbound call takes at most
+/// what is left ([`deadline`]); when nothing is left the answer is a 503 with `Retry-After` (the
+/// callback: a 303 to the result page that says to try again), never a platform timeout.
+async fn within_deadline(State(budget): State<Duration>, req: Request, next: Next) -> Response {
+    let now = Instant::now();
+    let left = match req.extensions().get::<lambda_http::Context>() {
+        Some(ctx) if ctx.deadline > 0 => match ctx.deadline().duration_since(SystemTime::now()) {
+            Ok(left) => left.saturating_sub(DEADLINE_MARGIN).min(budget),
+            // Past on arrival: not a real invocation's deadline (`cargo lambda watch` sends a
+            // constant 600000, ten minutes after 1970). The budget, then.
+            Err(_) => budget,
+        },
+        _ => budget,
+    };
+    let until = now + left;
+    let callback = req.uri().path() == "/api/reset/callback";
+    match tokio::time::timeout_at((until + DEADLINE_CUTOFF).into(), deadline::within(until, next.run(req))).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!(event = "deadline_exceeded", "the request ran out of time");
+            if callback {
+                let mut resp = axum::http::StatusCode::SEE_OTHER.into_response();
+                let h = resp.headers_mut();
+                h.insert(header::LOCATION, HeaderValue::from_static("/reset/result.html?r=unavailable"));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                resp
+            } else {
+                Problem::unavailable().into_response()
+            }
+        }
+    }
 }
 
 /// The layers every function's router gets, and the answers for paths and methods it does not
@@ -155,12 +204,14 @@ pub fn secure(routes: Router, settings: &Settings) -> Router {
     let origin: Arc<str> = Arc::from(settings.public_origin());
     let csrf = axum::middleware::from_fn_with_state(origin, only_from_the_site);
     let verify = axum::middleware::from_fn_with_state(Arc::new(settings.client_ip.clone()), verify_origin);
+    let deadline = axum::middleware::from_fn_with_state(settings.request_budget, within_deadline);
     routes
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(csrf)
         .layer(verify)
+        .layer(deadline)
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))

@@ -144,8 +144,8 @@ impl Flow {
 
 #[derive(Default)]
 struct Data {
-    v1: HashMap<String, v1::Request>,
-    v2: HashMap<String, v2::Request>,
+    v1: crate::journal::Capped<String, v1::Request>,
+    v2: crate::journal::Capped<String, v2::Request>,
     /// Number digits → forced v1 start status.
     forced: HashMap<String, String>,
 }

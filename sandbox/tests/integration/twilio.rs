@@ -473,3 +473,32 @@ async fn the_validators_reject_broken_bodies() {
     invented["code"] = json!("123456");
     assert!(fails(invented).is_some());
 }
+
+/// A long-running sandbox stays bounded: past `MAX_RECORDS` verifications, SMS and logged requests,
+/// the oldest go, and the newest still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_are_capped() {
+    use futures::StreamExt;
+    let h = Harness::start().await;
+    let total = simguard_sandbox::MAX_RECORDS + 500;
+    let sids: Vec<String> = futures::stream::iter(0..total)
+        .map(|i| {
+            let h = &h;
+            async move {
+                let to = format!("+4477009{i:05}");
+                let req =
+                    h.authed(h.http.post(h.url("/Verifications")).form(&[("To", to.as_str()), ("Channel", "sms")]));
+                let (status, body) = answer(req.send().await.expect("send")).await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                body["sid"].as_str().expect("sid").to_owned()
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    assert!(h.sandbox.outbox().len() <= simguard_sandbox::MAX_RECORDS);
+    assert!(h.sandbox.requests().len() <= simguard_sandbox::MAX_RECORDS);
+    let fetch = |sid: &str| h.authed(h.http.get(h.url(&format!("/Verifications/{sid}")))).send();
+    assert_eq!(fetch(&sids[total - 1]).await.expect("send").status(), StatusCode::OK, "the newest is kept");
+    assert_eq!(fetch(&sids[0]).await.expect("send").status(), StatusCode::NOT_FOUND, "the oldest went");
+}

@@ -1,11 +1,18 @@
 //! Argon2id (docs/security.md D4) off the async executor: a hash is tens of milliseconds of pure CPU
-//! and would stall every other request on the worker, so it runs in `spawn_blocking`.
+//! and would stall every other request on the worker. It runs on its own bounded pool instead
+//! (docs/security.md R10): one thread per core, so at most that many hashes (19 MiB each) exist at
+//! once, and their memory stays with those few threads rather than spreading over the blocking
+//! pool's. Work whose request stopped waiting is skipped.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 use crate::domain::{Password, PasswordHash};
 use crate::ports::{HashError, PasswordHasher, Random, SecretSource};
@@ -26,6 +33,90 @@ impl HashCost {
     pub const PRODUCTION: HashCost = HashCost { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
     /// Only for tests that hash many passwords; never configurable at run time.
     pub const TEST_ONLY_CHEAP: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
+}
+
+/// The hashing pool, shared by every hasher in the process; started on first use.
+static POOL: LazyLock<Option<rayon_core::ThreadPool>> = LazyLock::new(|| {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    rayon_core::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("argon2-{i}")).build().ok()
+});
+
+/// The most hashes that run at once.
+pub fn pool_size() -> usize {
+    POOL.as_ref().map_or(0, rayon_core::ThreadPool::current_num_threads)
+}
+
+/// Runs `work` on the hashing pool, in the order asked for.
+async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    let pool = POOL.as_ref().ok_or(HashError::Join)?;
+    let (answer, wait) = tokio::sync::oneshot::channel();
+    pool.spawn(move || {
+        // Whoever asked stopped waiting (its request ran out of time): skip the work.
+        if !answer.is_closed() {
+            let _ = answer.send(work());
+        }
+    });
+    wait.await.map_err(|_| HashError::Join)
+}
+
+thread_local! {
+    /// This pool thread's Argon2 memory (19 MiB), kept from one hash to the next. Allocated and freed
+    /// for every hash, it is the C allocator's to keep, and it keeps it — once for every arena a
+    /// hashing thread ever used; kept here, the process holds exactly one per pool thread.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Argon2id of `password` into `out`, in this thread's memory.
+fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    params: Params,
+    version: Version,
+    pepper: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<(), HashError> {
+    let blocks = params.block_count();
+    let argon2 = match pepper {
+        Some(secret) => {
+            Argon2::new_with_secret(secret, Algorithm::Argon2id, version, params).map_err(|_| HashError::Argon2)?
+        }
+        None => Argon2::new(Algorithm::Argon2id, version, params),
+    };
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() != blocks {
+            *memory = vec![Block::new(); blocks];
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..]).map_err(|_| HashError::Argon2)
+    })
+}
+
+/// A new PHC string for `password` (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+fn hash_phc(password: &[u8], salt: &[u8], cost: HashCost, pepper: Option<&[u8]>) -> Result<String, HashError> {
+    let params =
+        Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(|_| HashError::Argon2)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id(password, salt, params.clone(), Version::V0x13, pepper, &mut out)?;
+    let phc = argon2::PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|_| HashError::Argon2)?,
+        salt: Some(Salt::new(salt).map_err(|_| HashError::Argon2)?),
+        hash: Some(Output::new(&out).map_err(|_| HashError::Argon2)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` is the one `stored` (a PHC string) was made from, with that hash's own
+/// parameters. Anything but Argon2id is refused.
+fn verify_phc(password: &[u8], stored: &str, pepper: Option<&[u8]>) -> bool {
+    let Ok(phc) = argon2::PasswordHash::new(stored) else { return false };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
+    let Ok(params) = Params::try_from(&phc) else { return false };
+    let version = phc.version.map_or(Ok(Version::V0x13), Version::try_from);
+    let (true, Ok(version)) = (phc.algorithm == argon2::ARGON2ID_IDENT, version) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    argon2id(password, salt, params, version, pepper, &mut out).is_ok()
+        && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 /// The Argon2id hasher.
@@ -53,30 +144,16 @@ impl Argon2Hasher {
         }
     }
 
-    fn argon2(cost: HashCost, pepper: Option<&[u8]>) -> Result<Argon2<'_>, HashError> {
-        let params =
-            Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).map_err(|_| HashError::Argon2)?;
-        match pepper {
-            Some(secret) => Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
-                .map_err(|_| HashError::Argon2),
-            None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
-        }
-    }
-
     async fn hash_secret(&self, password: SecretString) -> Result<PasswordHash, HashError> {
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt).map_err(|_| HashError::Random)?;
         let cost = self.cost;
         let pepper = self.pepper().await?;
-        tokio::task::spawn_blocking(move || {
-            let argon2 = Self::argon2(cost, pepper.as_ref().map(|p| p.expose_secret().as_bytes()))?;
-            let phc = argon2
-                .hash_password_with_salt(password.expose_secret().as_bytes(), &salt)
-                .map_err(|_| HashError::Argon2)?;
-            Ok(PasswordHash::from_phc(phc.to_string()))
+        on_pool(move || {
+            let pepper = pepper.as_ref().map(|p| p.expose_secret().as_bytes());
+            hash_phc(password.expose_secret().as_bytes(), &salt, cost, pepper).map(PasswordHash::from_phc)
         })
-        .await
-        .map_err(|_| HashError::Join)?
+        .await?
     }
 
     async fn dummy_hash(&self) -> Option<PasswordHash> {
@@ -104,13 +181,10 @@ impl PasswordHasher for Argon2Hasher {
                 None => return false,
             },
         };
-        let cost = self.cost;
         let Ok(pepper) = self.pepper().await else { return false };
-        let ok = tokio::task::spawn_blocking(move || {
-            let Ok(argon2) = Self::argon2(cost, pepper.as_ref().map(|p| p.expose_secret().as_bytes())) else {
-                return false;
-            };
-            argon2.verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok()
+        let ok = on_pool(move || {
+            let pepper = pepper.as_ref().map(|p| p.expose_secret().as_bytes());
+            verify_phc(password.expose_secret().as_bytes(), hash.as_str(), pepper)
         })
         .await
         .unwrap_or(false);
@@ -145,6 +219,57 @@ mod tests {
         assert!(hasher.verify(SecretString::from("a long enough passphrase"), Some(&h)).await);
         assert!(!hasher.verify(SecretString::from("a long enough passphrasE"), Some(&h)).await);
         assert!(!hasher.verify(SecretString::from("a long enough passphrase"), None).await);
+    }
+
+    /// Hashes made here are the argon2 crate's own PHC strings, both ways: what is stored verifies.
+    #[test]
+    fn the_phc_strings_are_the_argon2_crates() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let cost = HashCost::TEST_ONLY_CHEAP;
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).expect("params");
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let salt = [7u8; 16];
+        let ours = hash_phc(b"a long enough passphrase", &salt, cost, None).expect("hash");
+        let reference = theirs.hash_password_with_salt(b"a long enough passphrase", &salt).expect("hash").to_string();
+        assert_eq!(ours, reference);
+        assert!(theirs.verify_password(b"a long enough passphrase", ours.as_str()).is_ok());
+        assert!(verify_phc(b"a long enough passphrase", &reference, None));
+        assert!(!verify_phc(b"a long enough passphrasE", &reference, None));
+        // With a pepper, and with parameters other than ours (they come from the stored hash).
+        let peppered = Argon2::new_with_secret(b"pepper", Algorithm::Argon2id, Version::V0x13, params).expect("a");
+        let stored = peppered.hash_password_with_salt(b"pw with pepper 1", &salt).expect("hash").to_string();
+        assert!(verify_phc(b"pw with pepper 1", &stored, Some(b"pepper")));
+        assert!(!verify_phc(b"pw with pepper 1", &stored, None));
+        let other = Params::new(128, 2, 1, None).expect("params");
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, other).hash_password_with_salt(b"x", &salt);
+        assert!(verify_phc(b"x", &stored.expect("hash").to_string(), None));
+        // Not Argon2id, or not a PHC string: refused.
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(64, 1, 1, None).expect("p"));
+        assert!(!verify_phc(b"x", &argon2i.hash_password_with_salt(b"x", &salt).expect("hash").to_string(), None));
+        assert!(!verify_phc(b"x", "not a hash", None));
+    }
+
+    /// However many hash at once, no more run at a time than the pool has threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashing_runs_on_a_bounded_pool() {
+        static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        static MOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        use std::sync::atomic::Ordering::SeqCst;
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                tokio::spawn(on_pool(|| {
+                    let now = RUNNING.fetch_add(1, SeqCst) + 1;
+                    MOST.fetch_max(now, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    RUNNING.fetch_sub(1, SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            assert!(matches!(t.await, Ok(Ok(()))));
+        }
+        assert!(MOST.load(SeqCst) <= pool_size(), "{} at once, pool of {}", MOST.load(SeqCst), pool_size());
+        assert!(pool_size() >= 1);
     }
 
     #[tokio::test]

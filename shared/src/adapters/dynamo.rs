@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::adapters::aws::in_time;
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
 use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner};
@@ -125,6 +126,11 @@ fn unavailable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> StoreError {
     StoreError::Unavailable(format!("dynamodb: {label}"))
 }
 
+/// One call within what is left of the request's deadline (docs/security.md R7).
+async fn timely<F: std::future::Future>(call: F) -> Result<F::Output, StoreError> {
+    in_time(call).await.ok_or_else(|| StoreError::Unavailable("dynamodb: out of time".into()))
+}
+
 fn is_conditional_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
 }
@@ -141,46 +147,66 @@ impl DynamoStore {
 
     /// The account's audit trail, oldest first (for tests and operators; the API never reads it).
     pub async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
-            .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
-            .expression_attribute_values(":audit", s("AUDIT#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
+        let out = timely(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
+                .expression_attribute_values(":audit", s("AUDIT#"))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?
+        .map_err(|e| unavailable(&e))?;
         out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         // Strongly consistent: every read here decides a security step.
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
+        let out =
+            timely(self.client.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send())
+                .await?
+                .map_err(|e| unavailable(&e))?;
         Ok(out.item)
     }
 
     async fn put_new(&self, item: Item) -> Result<(), StoreError> {
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
+        match timely(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send(),
+        )
+        .await?
         {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// Takes one from the number `attribute` of the item at `key`, if the item exists and the number
+    /// is above zero; otherwise leaves everything as it is (nothing to give back).
+    async fn decrement(&self, key: Item, attribute: &str) -> Result<(), StoreError> {
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("ADD #a :minus_one")
+                .condition_expression("attribute_exists(pk) AND #a > :zero")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":zero", n(0))
+                .send(),
+        )
+        .await?;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(unavailable(&e)),
         }
     }
@@ -286,6 +312,7 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("sim_unverified = :unverified", ":unverified", w.sim_unverified.map(AttributeValue::Bool));
     set("decoy = :decoy", ":decoy", w.decoy.then_some(AttributeValue::Bool(true)));
     set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
+    set("claimed_at = :claimed_at", ":claimed_at", w.claimed_at.map(|t| n(t.0)));
     let mut expression = format!("SET {}", sets.join(", "));
     if w.clear_reset_token {
         expression.push_str(" REMOVE reset_token_hash");
@@ -301,14 +328,15 @@ impl Store for DynamoStore {
         owner.insert("user_id".into(), s(&user.id.0));
         let mut look_alikes = skeleton_key(&user.email.skeleton());
         look_alikes.insert("user_id".into(), s(&user.id.0));
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(profile, "attribute_not_exists(pk)")?)
-            .transact_items(self.put(owner, "attribute_not_exists(pk)")?)
-            .transact_items(self.put(look_alikes, "attribute_not_exists(pk)")?)
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .transact_write_items()
+                .transact_items(self.put(profile, "attribute_not_exists(pk)")?)
+                .transact_items(self.put(owner, "attribute_not_exists(pk)")?)
+                .transact_items(self.put(look_alikes, "attribute_not_exists(pk)")?)
+                .send(),
+        )
+        .await?;
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
@@ -364,18 +392,19 @@ impl Store for DynamoStore {
         let (update, mut values) = flow_writes(t)?;
         values.insert(":from".to_owned(), s(t.from.as_str()));
         values.insert(":now".to_owned(), n(now.0));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(flow_key(key)))
-            .update_expression(update)
-            .condition_expression("#state = :from AND expires_at > :now")
-            .expression_attribute_names("#state", "state")
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(flow_key(key)))
+                .update_expression(update)
+                .condition_expression("#state = :from AND expires_at > :now")
+                .expression_attribute_names("#state", "state")
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send(),
+        )
+        .await?;
         match result {
             Ok(out) => from_item(out.attributes.unwrap_or_default()),
             Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
@@ -398,23 +427,24 @@ impl Store for DynamoStore {
         for (p, state) in placeholders.iter().zip(states) {
             values.insert(p.clone(), s(state.as_str()));
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(flow_key(key)))
-            .update_expression("ADD #c :one")
-            .condition_expression(format!(
-                "#state IN ({}) AND expires_at > :now AND #c < :limit",
-                placeholders.join(", ")
-            ))
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#c", name)
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(flow_key(key)))
+                .update_expression("ADD #c :one")
+                .condition_expression(format!(
+                    "#state IN ({}) AND expires_at > :now AND #c < :limit",
+                    placeholders.join(", ")
+                ))
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#c", name)
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send(),
+        )
+        .await?;
         match result {
             Ok(out) => out
                 .attributes
@@ -439,6 +469,10 @@ impl Store for DynamoStore {
                 Err(unavailable(&e))
             }
         }
+    }
+
+    async fn release_flow_event(&self, key: &TokenHash, counter: FlowCounter) -> Result<(), StoreError> {
+        self.decrement(flow_key(key), counter.as_str()).await
     }
 
     async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
@@ -480,15 +514,16 @@ impl Store for DynamoStore {
         let token =
             hex::encode(&Sha256::digest(format!("{}:{}", c.flow_key.as_str(), c.reset_token_hash.as_str()))[..16]);
         for attempt in 0..2 {
-            let result = self
-                .client
-                .transact_write_items()
-                .client_request_token(&token)
-                .transact_items(TransactWriteItem::builder().update(flow.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(user.clone()).build())
-                .transact_items(self.put(audit.clone(), "attribute_not_exists(pk)")?)
-                .send()
-                .await;
+            let result = timely(
+                self.client
+                    .transact_write_items()
+                    .client_request_token(&token)
+                    .transact_items(TransactWriteItem::builder().update(flow.clone()).build())
+                    .transact_items(TransactWriteItem::builder().update(user.clone()).build())
+                    .transact_items(self.put(audit.clone(), "attribute_not_exists(pk)")?)
+                    .send(),
+            )
+            .await?;
             let Err(e) = result else { return Ok(()) };
             // Another transaction held one of the items (a cancellation reason, not a failed
             // condition): a short pause and one more try; a failed condition is a lost race.
@@ -518,18 +553,19 @@ impl Store for DynamoStore {
     ) -> Result<Option<VerificationOwner>, StoreError> {
         let mut item = to_item(owner, verification_key(provider, reference))?;
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
-            .expression_attribute_values(":now", n(now.0))
-            .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
-            // The holder comes back with the refusal: no second read.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
+                .expression_attribute_values(":now", n(now.0))
+                .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
+                // The holder comes back with the refusal: no second read.
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send(),
+        )
+        .await?;
         match result {
             Ok(_) => Ok(None),
             Err(e) => match e.as_service_error() {
@@ -543,16 +579,17 @@ impl Store for DynamoStore {
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(id)))
-            .update_expression("SET phone_verified_at = if_not_exists(phone_verified_at, :at)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":at", n(at.0))
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(user_key(id)))
+                .update_expression("SET phone_verified_at = if_not_exists(phone_verified_at, :at)")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":at", n(at.0))
+                .send(),
+        )
+        .await?;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
@@ -572,12 +609,8 @@ impl Store for DynamoStore {
     }
 
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(key)))
-            .send()
-            .await
+        timely(self.client.delete_item().table_name(&self.table).set_key(Some(session_key(key))).send())
+            .await?
             .map_err(|e| unavailable(&e))?;
         Ok(())
     }
@@ -586,12 +619,8 @@ impl Store for DynamoStore {
         let mut item = coverage_key(ip);
         item.insert("covered".into(), AttributeValue::Bool(covered));
         item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
+        timely(self.client.put_item().table_name(&self.table).set_item(Some(item)).send())
+            .await?
             .map_err(|e| unavailable(&e))?;
         Ok(())
     }
@@ -620,19 +649,20 @@ impl RateLimiter for DynamoStore {
     ) -> Result<RateDecision, StoreError> {
         let start = window_start(now, window_secs);
         let end = start.plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("RL#{bucket}#{}", start.0), "RL")))
-            .update_expression("ADD #n :one SET expires_at = :exp")
-            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":exp", n(end.plus_secs(60).0))
-            .send()
-            .await;
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("RL#{bucket}#{}", start.0), "RL")))
+                .update_expression("ADD #n :one SET expires_at = :exp")
+                .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(limit))
+                .expression_attribute_values(":exp", n(end.plus_secs(60).0))
+                .send(),
+        )
+        .await?;
         match result {
             Ok(_) => Ok(RateDecision::Allowed),
             Err(e) if is_conditional_failure(&e) => {
@@ -640,5 +670,10 @@ impl RateLimiter for DynamoStore {
             }
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    async fn release(&self, bucket: &str, window_secs: u64, counted_at: Timestamp) -> Result<(), StoreError> {
+        let start = window_start(counted_at, window_secs);
+        self.decrement(key(format!("RL#{bucket}#{}", start.0), "RL"), "n").await
     }
 }

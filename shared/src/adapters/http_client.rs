@@ -6,7 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::domain::base_url::{BaseUrlError, is_loopback, validate_base_url};
-use crate::ports::{OtpError, TruIdError};
+use crate::ports::{OtpError, TruIdError, deadline};
 
 /// Bodies larger than this are not provider answers we expect.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -132,11 +132,28 @@ pub enum Retry {
     ConnectOnly,
 }
 
-/// Sends, retrying per `retry` with exponential backoff and jitter (REL05-BP03), at most twice.
-pub async fn send(retry: Retry, build: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+/// The least time worth starting a call with: less than this left of the request, and the call is
+/// not made (it would only time out).
+pub const MIN_CALL: Duration = Duration::from_millis(50);
+
+/// Kept back from every provider call for the work after it: the store writes that record the
+/// outcome, and the answer (docs/security.md R7).
+pub const KEEP_AFTER_CALL: Duration = Duration::from_millis(300);
+
+/// Sends, retrying per `retry` with exponential backoff and jitter (REL05-BP03), at most twice. Each
+/// try takes at most `timeout`, and never longer than what is left of the request's deadline less
+/// [`KEEP_AFTER_CALL`]; no try starts that could not finish in time.
+pub async fn send(
+    retry: Retry,
+    timeout: Duration,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, CallError> {
     let mut attempt = 0u32;
     loop {
-        let result = build().send().await;
+        let Some(this_try) = deadline::capped_leaving(timeout, KEEP_AFTER_CALL).filter(|t| *t >= MIN_CALL) else {
+            return Err(CallError::Timeout);
+        };
+        let result = build().timeout(this_try).send().await;
         let retryable = match (&result, retry) {
             (Err(e), Retry::ConnectOnly) => e.is_connect(),
             (Err(_), Retry::Idempotent { retries }) => attempt < retries,
@@ -149,7 +166,11 @@ pub async fn send(retry: Retry, build: impl Fn() -> reqwest::RequestBuilder) -> 
         attempt += 1;
         let mut jitter = [0u8; 1];
         let _ = getrandom::fill(&mut jitter);
-        tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt) + u64::from(jitter[0] % 50))).await;
+        let pause = Duration::from_millis(50 * 2u64.pow(attempt) + u64::from(jitter[0] % 50));
+        if !deadline::time_for(pause + MIN_CALL + KEEP_AFTER_CALL) {
+            return result.map_err(|e| transport_error(&e));
+        }
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -1,8 +1,11 @@
 //! In-memory store and rate limiter: the local stack and the handler tests. One mutex around all
 //! data makes every operation atomic, as the DynamoDB conditional writes and transactions are.
-//! Expired records are kept until overwritten and treated as absent, as DynamoDB's lazy TTL does.
+//! Expired records are treated as absent, as DynamoDB's lazy TTL does, and freed by the next write
+//! after they expire: every record that expires is queued by its expiry time once, when written, so
+//! freeing costs O(log n) per record and no operation ever scans the store (docs/security.md R10).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -24,6 +27,63 @@ struct Data {
     /// `bucket#window_start` → (count, expires_at)
     counters: HashMap<String, (u32, Timestamp)>,
     audit: Vec<AuditRecord>,
+    /// Every record that expires, by when; a record rewritten with a later expiry is queued again,
+    /// and its earlier entry finds it still alive and leaves it.
+    expiries: BinaryHeap<Reverse<(Timestamp, Expiring)>>,
+}
+
+/// A record that expires.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Expiring {
+    Flow(TokenHash),
+    Session(TokenHash),
+    Coverage(IpAddr),
+    Counter(String),
+    Verification(String, String),
+}
+
+impl Data {
+    /// Frees every record that expired by `now`.
+    fn expire(&mut self, now: Timestamp) {
+        while let Some(Reverse((at, _))) = self.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, record))) = self.expiries.pop() else { break };
+            match record {
+                Expiring::Flow(k) => {
+                    if self.flows.get(&k).is_some_and(|f| f.expires_at <= now) {
+                        self.flows.remove(&k);
+                    }
+                }
+                Expiring::Session(k) => {
+                    if self.sessions.get(&k).is_some_and(|s| s.expires_at <= now) {
+                        self.sessions.remove(&k);
+                    }
+                }
+                Expiring::Coverage(ip) => {
+                    if self.coverage.get(&ip).is_some_and(|(_, exp)| *exp <= now) {
+                        self.coverage.remove(&ip);
+                    }
+                }
+                Expiring::Counter(k) => {
+                    if self.counters.get(&k).is_some_and(|(_, exp)| *exp <= now) {
+                        self.counters.remove(&k);
+                    }
+                }
+                Expiring::Verification(p, r) => {
+                    let key = (p, r);
+                    if self.verifications.get(&key).is_some_and(|(_, exp)| *exp <= now) {
+                        self.verifications.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn expires(&mut self, at: Timestamp, record: Expiring) {
+        self.expiries.push(Reverse((at, record)));
+    }
 }
 
 /// Everything in one process's memory.
@@ -45,6 +105,13 @@ impl MemoryStore {
 
     fn lock(&self) -> Result<MutexGuard<'_, Data>, StoreError> {
         self.data.lock().map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+    }
+
+    /// How many records it holds, expired or not (for the tests of its bounds).
+    pub fn records(&self) -> usize {
+        self.lock().map_or(0, |d| {
+            d.flows.len() + d.sessions.len() + d.coverage.len() + d.counters.len() + d.verifications.len()
+        })
     }
 }
 
@@ -75,6 +142,9 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     }
     if let Some(at) = w.otp_sent_at {
         flow.otp_sent_at = Some(at);
+    }
+    if let Some(at) = w.claimed_at {
+        flow.claimed_at = Some(at);
     }
 }
 
@@ -114,10 +184,12 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<Option<VerificationOwner>, StoreError> {
         let mut d = self.lock()?;
+        d.expire(now);
         let key = (provider.to_owned(), reference.to_owned());
         match d.verifications.get(&key) {
             Some((holder, until)) if *until > now && holder.flow_key != owner.flow_key => Ok(Some(holder.clone())),
             _ => {
+                d.expires(expires_at, Expiring::Verification(key.0.clone(), key.1.clone()));
                 d.verifications.insert(key, (owner.clone(), expires_at));
                 Ok(None)
             }
@@ -130,9 +202,11 @@ impl Store for MemoryStore {
 
     async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError> {
         let mut d = self.lock()?;
+        d.expire(flow.created_at);
         if d.flows.contains_key(&flow.key) {
             return Err(StoreError::Conflict);
         }
+        d.expires(flow.expires_at, Expiring::Flow(flow.key.clone()));
         d.flows.insert(flow.key.clone(), flow.clone());
         Ok(())
     }
@@ -168,6 +242,17 @@ impl Store for MemoryStore {
         }
         *value += 1;
         Ok(*value)
+    }
+
+    async fn release_flow_event(&self, key: &TokenHash, counter: FlowCounter) -> Result<(), StoreError> {
+        if let Some(flow) = self.lock()?.flows.get_mut(key) {
+            let value = match counter {
+                FlowCounter::OtpSends => &mut flow.otp_sends,
+                FlowCounter::OtpAttempts => &mut flow.otp_attempts,
+            };
+            *value = value.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
@@ -206,9 +291,11 @@ impl Store for MemoryStore {
 
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut d = self.lock()?;
+        d.expire(session.created_at);
         if d.sessions.contains_key(&session.key) {
             return Err(StoreError::Conflict);
         }
+        d.expires(session.expires_at, Expiring::Session(session.key.clone()));
         d.sessions.insert(session.key.clone(), session.clone());
         Ok(())
     }
@@ -223,7 +310,9 @@ impl Store for MemoryStore {
     }
 
     async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError> {
-        self.lock()?.coverage.insert(ip, (covered, expires_at));
+        let mut d = self.lock()?;
+        d.expires(expires_at, Expiring::Coverage(ip));
+        d.coverage.insert(ip, (covered, expires_at));
         Ok(())
     }
 
@@ -245,7 +334,10 @@ impl RateLimiter for MemoryStore {
         let end = start.plus_secs(i64::try_from(window_secs).unwrap_or(i64::MAX));
         let key = format!("{bucket}#{}", start.0);
         let mut d = self.lock()?;
-        d.counters.retain(|_, (_, exp)| *exp > now);
+        d.expire(now);
+        if !d.counters.contains_key(&key) {
+            d.expires(end, Expiring::Counter(key.clone()));
+        }
         let entry = d.counters.entry(key).or_insert((0, end));
         if entry.0 >= limit {
             let retry = u64::try_from(end.0 - now.0).unwrap_or(0).max(1);
@@ -253,6 +345,14 @@ impl RateLimiter for MemoryStore {
         }
         entry.0 += 1;
         Ok(RateDecision::Allowed)
+    }
+
+    async fn release(&self, bucket: &str, window_secs: u64, counted_at: Timestamp) -> Result<(), StoreError> {
+        let key = format!("{bucket}#{}", window_start(counted_at, window_secs).0);
+        if let Some((n, _)) = self.lock()?.counters.get_mut(&key) {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 
@@ -271,6 +371,27 @@ mod tests {
         assert_eq!(s.hit("other", 3, 3600, t).await.ok(), Some(RateDecision::Allowed));
         // next window
         assert_eq!(s.hit("b", 3, 3600, t.plus_secs(3595)).await.ok(), Some(RateDecision::Allowed));
+    }
+
+    /// Expired counters, coverage entries and verification claims are freed by later writes, so a
+    /// long-running local stack holds only what is alive; what is alive stays.
+    #[tokio::test]
+    async fn expired_records_are_freed() {
+        let s = MemoryStore::new();
+        let t = Timestamp(1_000_000);
+        for i in 0..1000 {
+            s.hit(&format!("bucket-{i}"), 5, 60, t).await.expect("hit");
+            let ip = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+            s.put_coverage(ip, true, t.plus_secs(30)).await.expect("coverage");
+        }
+        assert_eq!(s.records(), 2000);
+        // A minute and a half later, one more hit frees every window and entry that ended.
+        s.hit("live", 5, 3600, t.plus_secs(90)).await.expect("hit");
+        assert_eq!(s.records(), 1);
+        assert_eq!(
+            s.hit("live", 1, 3600, t.plus_secs(91)).await.ok(),
+            Some(RateDecision::Limited { retry_after_secs: 709 })
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! configuration, the handlers or each other's callers (docs/architecture.md).
 
 pub mod argon2;
+pub mod aws;
 pub mod clock;
 pub mod dynamo;
 pub mod http_client;

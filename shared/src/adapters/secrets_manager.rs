@@ -123,7 +123,11 @@ impl SecretsManagerSource {
     }
 
     async fn fetch(&self) -> Result<Arc<ProviderSecrets>, SecretsError> {
-        let out = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(|e| {
+        let call = self.client.get_secret_value().secret_id(&self.secret_id).send();
+        let answer = crate::adapters::aws::in_time(call)
+            .await
+            .ok_or_else(|| SecretsError::Unavailable("GetSecretValue: out of time".into()))?;
+        let out = answer.map_err(|e| {
             use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
             SecretsError::Unavailable(format!("GetSecretValue: {}", e.code().unwrap_or("transport")))
         })?;

@@ -41,6 +41,7 @@ struct CachedToken {
 pub struct TruIdClient {
     http: reqwest::Client,
     base: Url,
+    timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     clock: Arc<dyn Clock>,
     /// Held across a refresh, so concurrent requests wait for one token fetch instead of each making
@@ -148,7 +149,7 @@ impl TruIdClient {
         let mut base = config.base_url;
         let path = base.path().trim_end_matches('/').to_owned();
         base.set_path(&path);
-        Ok(Self { http, base, secrets, clock, token: tokio::sync::Mutex::new(None) })
+        Ok(Self { http, base, timeout: config.timeout, secrets, clock, token: tokio::sync::Mutex::new(None) })
     }
 
     /// `path` is built only from constants and validated values (UUIDs, IP addresses).
@@ -163,7 +164,7 @@ impl TruIdClient {
             return Err(TruIdError::Unauthorized);
         };
         let url = self.url("/oauth2/v1/token");
-        let resp = send(Retry::Idempotent { retries: 2 }, || {
+        let resp = send(Retry::Idempotent { retries: 2 }, self.timeout, || {
             self.http
                 .post(&url)
                 .basic_auth(&client_id, Some(secret.expose_secret()))
@@ -225,13 +226,13 @@ impl TruIdClient {
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, TruIdError> {
         let token = self.bearer(false).await?;
-        let resp = send(retry, || build(token.expose_secret())).await?;
+        let resp = send(retry, self.timeout, || build(token.expose_secret())).await?;
         if !matches!(resp.status().as_u16(), 401 | 403) {
             return Ok(resp);
         }
         self.invalidate(&token).await;
         let token = self.bearer(true).await?;
-        Ok(send(retry, || build(token.expose_secret())).await?)
+        Ok(send(retry, self.timeout, || build(token.expose_secret())).await?)
     }
 
     fn report(expected: &CheckId, body: CheckBody) -> Result<SubscriberCheckReport, TruIdError> {

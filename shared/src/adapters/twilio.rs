@@ -32,6 +32,7 @@ pub struct TwilioConfig {
 pub struct Twilio {
     http: reqwest::Client,
     base: Url,
+    timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     service_sid: TwilioServiceSid,
 }
@@ -39,6 +40,8 @@ pub struct Twilio {
 #[derive(Deserialize)]
 struct Verification {
     sid: String,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +60,7 @@ impl Twilio {
     /// A client; nothing is sent until the first call.
     pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         let http = build_client("Twilio", &config.base_url, config.timeout)?;
-        Ok(Self { http, base: config.base_url, secrets, service_sid: config.service_sid })
+        Ok(Self { http, base: config.base_url, timeout: config.timeout, secrets, service_sid: config.service_sid })
     }
 
     async fn post(
@@ -68,9 +71,10 @@ impl Twilio {
         form: &[(&str, &str)],
     ) -> Result<Result<reqwest::Response, (u16, Option<u32>)>, OtpError> {
         let url = join(&self.base, &format!("/v2/Services/{}/{path}", self.service_sid.as_str()));
-        let resp =
-            send(Retry::ConnectOnly, || self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(form))
-                .await?;
+        let resp = send(Retry::ConnectOnly, self.timeout, || {
+            self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(form)
+        })
+        .await?;
         if resp.status().is_success() {
             return Ok(Ok(resp));
         }
@@ -132,6 +136,35 @@ impl Twilio {
 }
 
 impl Twilio {
+    /// Reads the verification: `approved` is approved; any other status is not; 404 (Twilio deletes a
+    /// verification once approved, expired or cancelled) cannot tell.
+    async fn approved_once(
+        &self,
+        key: &str,
+        secret: &SecretString,
+        reference: &OtpReference,
+    ) -> Result<Option<bool>, OtpError> {
+        let url = join(
+            &self.base,
+            &format!("/v2/Services/{}/Verifications/{}", self.service_sid.as_str(), reference.as_str()),
+        );
+        let resp = send(Retry::Idempotent { retries: 1 }, self.timeout, || {
+            self.http.get(&url).basic_auth(key, Some(secret.expose_secret()))
+        })
+        .await?;
+        match resp.status().as_u16() {
+            200 => {
+                let v: Verification = decode(resp).await?;
+                if v.sid != reference.as_str() {
+                    return Err(OtpError::InvalidResponse("sid".into()));
+                }
+                Ok(Some(v.status.as_deref() == Some("approved")))
+            }
+            404 => Ok(None),
+            status => Err(other_error(status, None)),
+        }
+    }
+
     async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
         match self
             .post(&format!("Verifications/{}", reference.as_str()), key, secret, &[("Status", "canceled")])
@@ -180,6 +213,13 @@ impl OtpProvider for Twilio {
     async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError> {
         with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
             self.cancel_once(&key, &secret, reference).await
+        })
+        .await
+    }
+
+    async fn approved(&self, reference: &OtpReference) -> Result<Option<bool>, OtpError> {
+        with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
+            self.approved_once(&key, &secret, reference).await
         })
         .await
     }

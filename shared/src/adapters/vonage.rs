@@ -35,6 +35,7 @@ pub struct VonageConfig {
 struct Vonage {
     http: reqwest::Client,
     base: Url,
+    timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     brand: String,
 }
@@ -42,7 +43,7 @@ struct Vonage {
 impl Vonage {
     fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         let http = build_client("Vonage", &config.base_url, config.timeout)?;
-        Ok(Self { http, base: config.base_url, secrets, brand: config.brand })
+        Ok(Self { http, base: config.base_url, timeout: config.timeout, secrets, brand: config.brand })
     }
 }
 
@@ -104,7 +105,7 @@ impl VonageV1 {
         form: &[(&str, &str)],
     ) -> Result<V1Answer, OtpError> {
         let url = join(&self.0.base, path);
-        let resp = send(Retry::ConnectOnly, || {
+        let resp = send(Retry::ConnectOnly, self.0.timeout, || {
             self.0.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(form)
         })
         .await?;
@@ -161,6 +162,27 @@ impl VonageV1 {
             _ => Err(OtpError::InvalidResponse("unknown status".into())),
         }
     }
+    /// The search endpoint: `SUCCESS` is an approved verification; any other state is not; 101 (no
+    /// such request, or Vonage's search has not caught up yet) cannot tell.
+    async fn approved_once(
+        &self,
+        key: &str,
+        secret: &SecretString,
+        reference: &OtpReference,
+    ) -> Result<Option<bool>, OtpError> {
+        let answer = self.post("/verify/search/json", key, secret, &[("request_id", reference.as_str())]).await?;
+        let about_it = answer.request_id.as_deref() == Some(reference.as_str());
+        match answer.status.code().as_str() {
+            "SUCCESS" if about_it => Ok(Some(true)),
+            "IN PROGRESS" | "FAILED" | "EXPIRED" | "CANCELLED" if about_it => Ok(Some(false)),
+            "101" => Ok(None),
+            "1" => Err(OtpError::RateLimited { retry_after_secs: None }),
+            "4" => Err(OtpError::Unauthorized),
+            s @ ("2" | "3" | "5") => Err(OtpError::Unavailable(format!("vonage status {s}"))),
+            _ => Err(OtpError::InvalidResponse("unknown search status".into())),
+        }
+    }
+
     async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
         let form = [("request_id", reference.as_str()), ("cmd", "cancel")];
         let answer = self.post("/verify/control/json", key, secret, &form).await?;
@@ -200,6 +222,13 @@ impl OtpProvider for VonageV1 {
     async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError> {
         with_rotating_credentials(&*self.0.secrets, vonage_credentials, |key, secret| async move {
             self.cancel_once(&key, &secret, reference).await
+        })
+        .await
+    }
+
+    async fn approved(&self, reference: &OtpReference) -> Result<Option<bool>, OtpError> {
+        with_rotating_credentials(&*self.0.secrets, vonage_credentials, |key, secret| async move {
+            self.approved_once(&key, &secret, reference).await
         })
         .await
     }
@@ -259,7 +288,7 @@ impl VonageV2 {
             "channel_timeout": CODE_TTL_SECS,
             "client_ref": client_ref,
         });
-        let resp = send(Retry::ConnectOnly, || {
+        let resp = send(Retry::ConnectOnly, self.0.timeout, || {
             self.0.http.post(&url).basic_auth(key, Some(secret.expose_secret())).json(&body)
         })
         .await?;
@@ -286,7 +315,7 @@ impl VonageV2 {
     ) -> Result<OtpCheck, OtpError> {
         let url = join(&self.0.base, &format!("/v2/verify/{}", reference.as_str()));
         let body = serde_json::json!({ "code": code.expose() });
-        let resp = send(Retry::ConnectOnly, || {
+        let resp = send(Retry::ConnectOnly, self.0.timeout, || {
             self.0.http.post(&url).basic_auth(key, Some(secret.expose_secret())).json(&body)
         })
         .await?;
@@ -308,8 +337,10 @@ impl VonageV2 {
 
     async fn cancel_once(&self, key: &str, secret: &SecretString, reference: &OtpReference) -> Result<(), OtpError> {
         let url = join(&self.0.base, &format!("/v2/verify/{}", reference.as_str()));
-        let resp =
-            send(Retry::ConnectOnly, || self.0.http.delete(&url).basic_auth(key, Some(secret.expose_secret()))).await?;
+        let resp = send(Retry::ConnectOnly, self.0.timeout, || {
+            self.0.http.delete(&url).basic_auth(key, Some(secret.expose_secret()))
+        })
+        .await?;
         match resp.status().as_u16() {
             // Vonage documents only these two. A 404 is "gone" or "not cancellable now"; the caller
             // learns which when its next start is still refused as in flight.

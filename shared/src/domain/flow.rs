@@ -161,6 +161,9 @@ pub struct Flow {
     /// When a code was last sent (or, for a decoy, pretended to be).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otp_sent_at: Option<Timestamp>,
+    /// When the operator's redirect claimed the flow (silent reset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
     /// SMS sends so far, each counted atomically *before* the provider call.
     pub otp_sends: u32,
     /// Code checks so far, each counted atomically *before* the provider call.
@@ -251,6 +254,7 @@ impl Flow {
             otp_reference: None,
             otp_provider: None,
             otp_sent_at: None,
+            claimed_at: None,
             otp_sends: 0,
             otp_attempts: 0,
             sim_unverified: false,

@@ -51,7 +51,7 @@ impl fmt::Debug for Token {
 }
 
 /// SHA-256 of a token, hex-encoded: what the store keeps and what records are keyed by.
-#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct TokenHash(String);
 

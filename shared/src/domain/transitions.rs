@@ -20,7 +20,10 @@ use crate::domain::{Flow, FlowKind, FlowReason, FlowState, Timestamp, TokenHash}
 pub enum FlowEvent {
     /// The operator's redirect reached the callback: the flow is claimed before the code is
     /// exchanged, so only one callback ever reaches tru.ID.
-    CallbackClaimed,
+    CallbackClaimed {
+        /// When: a claim older than a callback can run was left by one that died (R9).
+        at: Timestamp,
+    },
     /// The SubscriberCheck proved the phone; a reset token is issued.
     SilentVerified {
         /// Hash of the reset token the browser receives.
@@ -71,7 +74,7 @@ impl FlowEvent {
     /// The stable label for logs.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::CallbackClaimed => "callback_claimed",
+            Self::CallbackClaimed { .. } => "callback_claimed",
             Self::SilentVerified { .. } => "silent_verified",
             Self::SilentRejected { .. } => "silent_rejected",
             Self::SilentFailed => "silent_failed",
@@ -105,6 +108,8 @@ pub struct FlowWrites {
     pub decoy: bool,
     /// When a code was sent.
     pub otp_sent_at: Option<Timestamp>,
+    /// When the callback claimed the flow.
+    pub claimed_at: Option<Timestamp>,
 }
 
 /// A step the domain allowed: persist it with a conditional write on `from`.
@@ -184,7 +189,9 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
-        (Reset, CheckPending, FlowEvent::CallbackClaimed) => (CheckClaimed, FlowWrites::default()),
+        (Reset, CheckPending, FlowEvent::CallbackClaimed { at }) => {
+            (CheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
+        }
         (Reset, CheckClaimed, FlowEvent::SilentVerified { reset_token_hash }) => {
             (Verified, FlowWrites { reset_token_hash: Some(reset_token_hash), ..FlowWrites::default() })
         }
@@ -242,7 +249,7 @@ mod tests {
 
     fn events() -> Vec<FlowEvent> {
         vec![
-            FlowEvent::CallbackClaimed,
+            FlowEvent::CallbackClaimed { at: Timestamp(3) },
             FlowEvent::SilentVerified { reset_token_hash: hash() },
             FlowEvent::SilentRejected { reason: FlowReason::NoMatch },
             FlowEvent::SilentRejected { reason: FlowReason::SimChanged },
@@ -350,7 +357,8 @@ mod tests {
 
     #[test]
     fn refusals_name_the_step() {
-        let e = next(FlowKind::Login, CheckPending, FlowEvent::CallbackClaimed).expect_err("refused");
+        let e =
+            next(FlowKind::Login, CheckPending, FlowEvent::CallbackClaimed { at: Timestamp(3) }).expect_err("refused");
         assert_eq!(e.to_string(), "callback_claimed is not a step of a login flow in state check_pending");
     }
 

@@ -6,10 +6,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, TruIdApp, WithTruId};
-use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder};
+use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder, Timestamp};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::support::{notify_flow_owner, persist, provider_error};
-use crate::ports::{CheckCode, CheckId, Metric, NotificationKind, RandomError, StoreError, TruIdError};
+use crate::ports::{CheckCode, CheckId, Metric, NotificationKind, RandomError, StoreError, TruIdError, deadline};
 
 /// Where the browser goes next: fixed pages, a fixed outcome code at most (`?r=<code>`).
 const GO_NEW_PASSWORD: &str = "/reset/new-password.html";
@@ -18,6 +18,11 @@ const GO_SILENT_FAILED: &str = "/reset/result.html?r=silent_failed";
 const GO_NO_MATCH: &str = "/reset/result.html?r=no_match";
 const GO_SIM_CHANGED: &str = "/reset/result.html?r=sim_changed";
 const GO_UNAVAILABLE: &str = "/reset/result.html?r=unavailable";
+const GO_IN_PROGRESS: &str = "/reset/result.html?r=in_progress";
+
+/// No callback runs longer than this (API Gateway gives up at 30 s): a claim this old was left by
+/// one that died — the store failed after the code was exchanged, or the function ran out of time.
+const CLAIM_ABANDONED_AFTER_SECS: i64 = 30;
 
 fn see_other(location: &'static str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -35,6 +40,15 @@ struct CallbackQuery {
     check_id: Option<String>,
     code: Option<String>,
     error: Option<String>,
+    /// `resume=1`: the result page's "try again" after a failure, with nothing else: finish the
+    /// flow's own check from what tru.ID says (R9).
+    resume: Option<String>,
+}
+
+impl CallbackQuery {
+    fn is_resume(&self) -> bool {
+        self.resume.as_deref() == Some("1") && self.check_id.is_none() && self.code.is_none() && self.error.is_none()
+    }
 }
 
 fn parse_callback_query(raw: Option<&str>) -> CallbackQuery {
@@ -44,6 +58,7 @@ fn parse_callback_query(raw: Option<&str>) -> CallbackQuery {
             "check_id" => &mut q.check_id,
             "code" => &mut q.code,
             "error" => &mut q.error,
+            "resume" => &mut q.resume,
             _ => continue,
         };
         // A repeated parameter is an attempt to confuse: keep neither value.
@@ -114,16 +129,18 @@ async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuer
     let Some(flow) = app.store.get_flow(&flow_token.hash(), now).await? else {
         return refused("no_live_flow", None);
     };
-    let presented = q.check_id.as_deref().and_then(CheckId::parse);
     let bound = flow.check_id.as_deref().and_then(CheckId::parse);
+    let presented = if q.is_resume() { bound.clone() } else { q.check_id.as_deref().and_then(CheckId::parse) };
     let (Some(check_id), Some(bound)) = (presented, bound) else {
         return refused("no_check", Some(flow.state));
     };
     if check_id != bound {
         return refused("check_not_bound", Some(flow.state));
     }
-    let Ok(claim) = flow.apply(FlowEvent::CallbackClaimed) else {
-        return refused("replay_or_out_of_order", Some(flow.state));
+    let claim = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
+        Ok(claim) => claim,
+        Err(_) if flow.state == FlowState::CheckClaimed => return recover(app, &flow, &check_id, now).await,
+        Err(_) => return refused("replay_or_out_of_order", Some(flow.state)),
     };
     // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
     let flow = persist(app, &flow, &claim, now).await?;
@@ -144,13 +161,47 @@ async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuer
     };
 
     let outcome = exchange_code(app, &check_id, &code).await;
+    conclude(app, &flow, outcome, now).await
+}
+
+/// A flow claimed by a callback that did not finish. While that callback may still be running, the
+/// browser is asked to wait; after, what tru.ID says about the check finishes the flow — read, never
+/// PATCHed again — or, when it cannot tell, the SMS path opens. Never a dead end.
+async fn recover(
+    app: &App<WithTruId>,
+    flow: &Flow,
+    check_id: &CheckId,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
+    if flow.claimed_at.is_some_and(|at| now.0 - at.0 < CLAIM_ABANDONED_AFTER_SECS) {
+        tracing::info!(event = "callback_in_progress", "the flow's callback may still be running");
+        return Ok(see_other(GO_IN_PROGRESS));
+    }
+    tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the check");
+    let outcome = match deadline::share(60, app.ports.truid.get_subscriber_check(check_id)).await {
+        Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
+        Err(e) => {
+            provider_error(app, "truid", "get_subscriber_check", &e, "check not read");
+            CheckOutcome::Error
+        }
+    };
+    conclude(app, flow, outcome, now).await
+}
+
+/// Records the check's outcome on the claimed flow and sends the browser on.
+async fn conclude(
+    app: &App<WithTruId>,
+    flow: &Flow,
+    outcome: CheckOutcome,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
     tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), "SubscriberCheck completed");
     app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
     match outcome {
         CheckOutcome::Verified => {
             let reset_token = app.random.token()?;
             let verified = flow.apply(FlowEvent::SilentVerified { reset_token_hash: reset_token.hash() })?;
-            persist(app, &flow, &verified, now).await?;
+            persist(app, flow, &verified, now).await?;
             if let Some(user_id) = &flow.user_id {
                 // A SubscriberCheck is a possession proof too: it closes the new-account grace.
                 app.store.mark_phone_verified(user_id, now).await?;
@@ -163,15 +214,15 @@ async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuer
         CheckOutcome::SimChanged => {
             app.metrics.record(Metric::SimChangeBlocked);
             let resp =
-                finish(app, &flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED).await;
-            notify_flow_owner(app, &flow, NotificationKind::SimChangeBlocked).await;
+                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED).await;
+            notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked).await;
             resp
         }
         CheckOutcome::Mismatch => {
-            finish(app, &flow, FlowEvent::SilentRejected { reason: FlowReason::NoMatch }, GO_NO_MATCH).await
+            finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::NoMatch }, GO_NO_MATCH).await
         }
         CheckOutcome::Unsupported | CheckOutcome::Error => {
-            finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await
+            finish(app, flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await
         }
     }
 }
@@ -192,10 +243,11 @@ async fn finish(
 /// the PATCH did; the PATCH itself is never repeated (docs/security.md R1).
 async fn exchange_code(app: &App<WithTruId>, check_id: &CheckId, code: &CheckCode) -> CheckOutcome {
     let truid = &app.ports.truid;
-    let report = match truid.complete_subscriber_check(check_id, code).await {
+    // Each call leaves time for the next: the read after a lost answer, and the write of the outcome.
+    let report = match deadline::share(50, truid.complete_subscriber_check(check_id, code)).await {
         Err(e @ (TruIdError::Timeout | TruIdError::Unavailable(_))) => {
             provider_error(app, "truid", "patch_subscriber_check", &e, "PATCH answer lost; reading the check");
-            truid.get_subscriber_check(check_id).await
+            deadline::share(60, truid.get_subscriber_check(check_id)).await
         }
         other => other,
     };

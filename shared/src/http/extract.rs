@@ -74,9 +74,10 @@ impl<P: Send + Sync> FromRequestParts<Arc<App<P>>> for ClientMeta {
     }
 }
 
-/// `axum::Json` with our error shapes: 415 without `application/json`, 413 over the body limit,
-/// 400 for anything malformed — including a body that is not a JSON object (serde would read a
-/// struct from an array) and unknown fields (bodies are `deny_unknown_fields`).
+/// `axum::Json` with our error shapes: 415 without `application/json`, 413 over the body limit, 408
+/// for a body that did not arrive in time, 400 for anything malformed — including broken framing
+/// (a bad chunk), a body that is not a JSON object (serde would read a struct from an array) and
+/// unknown fields (bodies are `deny_unknown_fields`).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -90,11 +91,26 @@ where
         let object = match axum::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await {
             Ok(axum::Json(o)) => o,
             Err(JsonRejection::MissingJsonContentType(_)) => return Err(Problem::unsupported_media_type()),
-            Err(JsonRejection::BytesRejection(_)) => return Err(Problem::payload_too_large()),
+            Err(JsonRejection::BytesRejection(e)) => return Err(body_problem(&e)),
             Err(_) => return Err(Problem::invalid_request()),
         };
         serde_json::from_value(serde_json::Value::Object(object)).map(ApiJson).map_err(|_| Problem::invalid_request())
     }
+}
+
+/// Why a body could not be read: too long, too slow, or broken.
+fn body_problem(e: &axum::extract::rejection::BytesRejection) -> Problem {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return Problem::payload_too_large();
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return Problem::request_timeout();
+        }
+        cause = c.source();
+    }
+    Problem::invalid_request()
 }
 
 /// The synchronizer token that goes with a cookie token: a keyed hash of the HttpOnly cookie's value.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use crate::app::Core;
-use crate::domain::Email;
+use crate::domain::{Email, Timestamp};
 use crate::http::Problem;
 use crate::ports::{Metric, RateDecision};
 
@@ -65,6 +65,55 @@ pub async fn enforce(core: &Core, kind: &'static str, key: &str, limit: u32, win
             tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
             core.metrics.record(Metric::RateLimited { bucket: kind });
             Err(Problem::rate_limited(retry_after_secs))
+        }
+    }
+}
+
+/// Events counted in rate-limit buckets by one request, to give back if what they counted does not
+/// happen (docs/security.md R8): a send the provider refused or never answered uses up no budget.
+#[derive(Default)]
+pub struct Reservations {
+    taken: Vec<(String, u64)>,
+    at: Option<Timestamp>,
+}
+
+impl Reservations {
+    /// Counts one event in `bucket` as [`enforce`] does; over a limit, everything taken so far is
+    /// given back (nothing happened) and the answer is the generic 429.
+    pub async fn take(
+        &mut self,
+        core: &Core,
+        kind: &'static str,
+        key: &str,
+        limit: u32,
+        window_secs: u64,
+    ) -> Result<(), Problem> {
+        let now = *self.at.get_or_insert_with(|| core.clock.now());
+        let bucket = format!("{kind}#{key}");
+        let refused = match core.limiter.hit(&bucket, limit, window_secs, now).await {
+            Ok(RateDecision::Allowed) => {
+                self.taken.push((bucket, window_secs));
+                return Ok(());
+            }
+            Ok(RateDecision::Limited { retry_after_secs }) => {
+                tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
+                core.metrics.record(Metric::RateLimited { bucket: kind });
+                Problem::rate_limited(retry_after_secs)
+            }
+            Err(e) => e.into(),
+        };
+        std::mem::take(self).release(core).await;
+        Err(refused)
+    }
+
+    /// Gives back every event taken. A failure to give one back leaves it counted: the limit errs on
+    /// the side of refusing.
+    pub async fn release(self, core: &Core) {
+        let Some(at) = self.at else { return };
+        for (bucket, window_secs) in self.taken {
+            if let Err(e) = core.limiter.release(&bucket, window_secs, at).await {
+                tracing::warn!(event = "limit_not_released", error = %e, "a rate-limit reservation was kept");
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
 use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Timestamp, User};
-use crate::http::limits::{DAY, HOUR, TEN_MINUTES, enforce, ip_block_key, ip_key, phone_key};
+use crate::http::limits::{DAY, HOUR, Reservations, TEN_MINUTES, ip_block_key, ip_key, phone_key};
 use crate::http::support::{current_flow, flow_user, imitate, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, VerificationOwner};
@@ -50,20 +50,23 @@ async fn enforce_sms_limits(
     client: &ClientMeta,
     flow: &Flow,
     keys: &(String, String),
+    taken: &mut Reservations,
 ) -> Result<(), Problem> {
     let l = &core.settings.limits;
     let reset = flow.kind == FlowKind::Reset;
     let pick = |r: &'static str, s: &'static str| if reset { r } else { s };
-    enforce(core, pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR).await?;
-    enforce(core, "sms_ip", &ip_key(client.ip), l.sms_per_ip_hour, HOUR).await?;
-    enforce(core, "sms_ip_block", &ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR).await?;
+    taken.take(core, pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR).await?;
+    taken.take(core, "sms_ip", &ip_key(client.ip), l.sms_per_ip_hour, HOUR).await?;
+    taken.take(core, "sms_ip_block", &ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR).await?;
     let (number, prefix) = keys;
-    enforce(core, pick("sms_prefix_reset", "sms_prefix_login"), prefix, l.sms_per_prefix_hour, HOUR).await?;
+    taken.take(core, pick("sms_prefix_reset", "sms_prefix_login"), prefix, l.sms_per_prefix_hour, HOUR).await?;
     match flow.kind {
-        FlowKind::Reset => enforce(core, "sms_number_5min_reset", number, 1, RESET_SMS_EVERY_SECS).await?,
-        FlowKind::Login => enforce(core, "sms_number_10min_login", number, l.sms_per_number_10min, TEN_MINUTES).await?,
+        FlowKind::Reset => taken.take(core, "sms_number_5min_reset", number, 1, RESET_SMS_EVERY_SECS).await?,
+        FlowKind::Login => {
+            taken.take(core, "sms_number_10min_login", number, l.sms_per_number_10min, TEN_MINUTES).await?;
+        }
     }
-    enforce(core, pick("sms_number_day_reset", "sms_number_day_login"), number, l.sms_per_number_day, DAY).await?;
+    taken.take(core, pick("sms_number_day_reset", "sms_number_day_login"), number, l.sms_per_number_day, DAY).await?;
     Ok(())
 }
 
@@ -74,6 +77,10 @@ fn answer(status: &'static str) -> Response {
 /// Needs a passing SIM verdict on this flow. Answers `{"status":"sent"}`, or `{"status":
 /// "already_sent"}` when the provider re-sent nothing (the code sent earlier is still valid) — for
 /// an unknown email and a decoy too, as the provider would answer, with nothing sent.
+///
+/// Every budget is counted before the provider is called (so concurrent requests cannot overrun it),
+/// and given back when the answer is an error and nothing was sent — the provider refused or never
+/// answered (docs/security.md R8): a short outage locks nobody out.
 pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: HeaderMap) -> Result<Response, Problem> {
     let (_, flow) = current_flow(&app, &headers).await?;
     step(&flow, FlowEvent::CodeSent { verification: None, at: None })?;
@@ -87,24 +94,46 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
         }
         Err(e) => return Err(e.into()),
     }
-    let user = flow_user(&app, &flow).await?;
+    let mut taken = Reservations::default();
+    let mut sent = false;
+    let result = deliver(&app, &client, &flow, now, &mut taken, &mut sent).await;
+    if result.is_err() && !sent {
+        taken.release(&app).await;
+        if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpSends).await {
+            tracing::warn!(event = "limit_not_released", error = %e, "the flow's send was kept");
+        }
+    }
+    result
+}
+
+/// Sends the code (or pretends to); `sent` becomes true once an SMS went out.
+async fn deliver(
+    app: &App<WithOtp>,
+    client: &ClientMeta,
+    flow: &Flow,
+    now: Timestamp,
+    taken: &mut Reservations,
+    sent: &mut bool,
+) -> Result<Response, Problem> {
+    let user = flow_user(app, flow).await?;
     let allowed = user.as_ref().is_none_or(|u| app.settings.otp.sms_allowed_to(&u.phone));
     if !allowed && flow.kind == FlowKind::Login {
         tracing::warn!(event = "sms_refused", why = "country_not_allowed", "destination country not on the allowlist");
         return Err(Problem::phone_not_supported());
     }
-    enforce_sms_limits(&app, &client, &flow, &number_keys(user.as_ref(), &flow)).await?;
+    enforce_sms_limits(app, client, flow, &number_keys(user.as_ref(), flow), taken).await?;
     let Some(user) = user.filter(|_| allowed && !flow.decoy) else {
         // An unknown email, a reset the SIM gate refused, a number we do not text: the same answer
         // after the same wait, and no SMS.
-        imitate(&app, "otp.start").await;
-        return pretend(&app, &flow, now).await;
+        imitate(app, "otp.start").await;
+        return pretend(app, flow, now).await;
     };
     let otp = &app.ports.otp;
-    match send_code(&app, &flow, &user).await? {
+    match send_code(app, flow, &user).await? {
         Sent::New(reference) => {
+            *sent = true;
             let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
-            persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification, at: Some(now) })?, now).await?;
+            persist(app, flow, &step(flow, FlowEvent::CodeSent { verification, at: Some(now) })?, now).await?;
             tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
             app.metrics.record(Metric::SmsSent { provider: otp.name() });
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
@@ -112,7 +141,7 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
         }
         Sent::Already(reference) => {
             let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
-            persist(&app, &flow, &step(&flow, FlowEvent::CodeSent { verification, at: None })?, now).await?;
+            persist(app, flow, &step(flow, FlowEvent::CodeSent { verification, at: None })?, now).await?;
             tracing::info!(event = "sms_not_resent", provider = otp.name(), "the code in flight is still valid");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "already_sent" });
             Ok(answer("already_sent"))
@@ -129,16 +158,16 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
                 // The owner of the password is told to wait for a moment (nothing to hide from them).
                 FlowKind::Login if cancellable_later => Err(Problem::rate_limited(RETRY_AFTER_FOREIGN_SECS)),
                 FlowKind::Login => Err(Problem::sms_unavailable()),
-                FlowKind::Reset => pretend(&app, &flow, now).await,
+                FlowKind::Reset => pretend(app, flow, now).await,
             }
         }
         Sent::Failed(e) => {
-            provider_error(&app, otp.name(), "otp_start", &e, "code not sent");
+            provider_error(app, otp.name(), "otp_start", &e, "code not sent");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: e.kind() });
             match (&e, flow.kind) {
                 // About this number: on the reset path the same answer an unknown email gets (S24).
                 (OtpError::NumberRefused { .. } | OtpError::RateLimited { .. }, FlowKind::Reset) => {
-                    pretend(&app, &flow, now).await
+                    pretend(app, flow, now).await
                 }
                 (OtpError::NumberRefused { .. }, _) => Err(Problem::phone_not_supported()),
                 (OtpError::RateLimited { retry_after_secs }, _) => {

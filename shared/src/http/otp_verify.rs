@@ -111,6 +111,12 @@ pub async fn otp_verify(
         Ok(OtpCheck::Approved) => {}
         Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, last_try, Some(otp.name())).await),
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow).await),
+        // The verification ended. If it ended approved — an earlier check whose answer, or our record
+        // of it, was lost — the flow finishes now, without a new SMS (R9): only this flow can submit
+        // codes to it (S23).
+        Ok(OtpCheck::Expired) if otp.approved(&reference).await == Ok(Some(true)) => {
+            tracing::info!(event = "otp_recovered", provider = otp.name(), "an approval whose answer was lost");
+        }
         Ok(OtpCheck::Expired) => {
             tracing::info!(event = "otp_failed", provider = otp.name(), why = "expired", "code expired");
             app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
@@ -118,6 +124,14 @@ pub async fn otp_verify(
         }
         Err(e) => {
             provider_error(&app, otp.name(), "otp_check", &e, "code not checked");
+            if !e.reached_a_check() {
+                // The code was never checked: the attempt is given back (R8). Brute force stays
+                // impossible: the attempt was counted before the provider saw anything, and every
+                // check the provider did see stays counted, by us and by the provider's own cap.
+                if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpAttempts).await {
+                    tracing::warn!(event = "limit_not_released", error = %e, "the attempt was kept");
+                }
+            }
             return Err(Problem::sms_unavailable());
         }
     }

@@ -65,6 +65,10 @@ impl Problem {
     pub fn payload_too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
     }
+    /// 408: the body did not arrive in time (the local stack; API Gateway buffers bodies).
+    pub fn request_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "The request body did not arrive in time.")
+    }
     /// 403: did not come through CloudFront.
     pub fn origin_rejected() -> Self {
         Self::new(StatusCode::FORBIDDEN, "origin_rejected", "Requests must come through the site.")

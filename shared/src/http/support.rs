@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use crate::app::Core;
 use crate::domain::Token;
 use crate::domain::{Flow, FlowEvent, Session, Timestamp, Transition, User};
+use crate::http::CSRF_HEADER;
 use crate::http::Problem;
 use crate::http::cookies::FLOW;
 use crate::http::extract::require_csrf;
@@ -44,9 +45,13 @@ pub fn provider_error(
     }
 }
 
-/// The browser's live flow, after its CSRF token was checked. One answer for "no cookie", "no such
-/// flow" and "expired" (the flow's existence is nobody else's business).
+/// The browser's live flow, after its CSRF token was checked. A request without the token is not
+/// from our pages (403, whatever its cookie); with it, one answer for "no cookie", "no such flow" and
+/// "expired" (the flow's existence is nobody else's business).
 pub async fn current_flow(core: &Core, headers: &HeaderMap) -> Result<(Token, Flow), Problem> {
+    if !headers.contains_key(CSRF_HEADER) {
+        return Err(Problem::csrf_rejected());
+    }
     let token = FLOW.read(headers).ok_or_else(Problem::flow_invalid)?;
     require_csrf(headers, &token)?;
     let flow = core.store.get_flow(&token.hash(), core.clock.now()).await?.ok_or_else(Problem::flow_invalid)?;

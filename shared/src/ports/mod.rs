@@ -2,6 +2,7 @@
 //! Ports depend on the domain and nothing else (docs/architecture.md).
 
 pub mod clock;
+pub mod deadline;
 pub mod fault;
 pub mod metrics;
 pub mod notifier;

@@ -120,6 +120,16 @@ pub enum OtpError {
     NotCancellable,
 }
 
+impl OtpError {
+    /// Whether a check that failed this way may have been counted by the provider: a 2xx we could not
+    /// read was. A timeout may have been too, but only the provider's own attempt cap then stands
+    /// between a guesser and the code, and a guesser cannot make the provider time out; connection
+    /// failures, 5xx, throttling and refused credentials were never checks.
+    pub fn reached_a_check(&self) -> bool {
+        matches!(self, Self::InvalidResponse(_))
+    }
+}
+
 impl crate::ports::ProviderFault for OtpError {
     /// A refusal about the number, or a per-number rate limit, is an answer, not a failure.
     fn is_failure(&self) -> bool {
@@ -152,6 +162,13 @@ pub trait OtpProvider: Send + Sync {
     /// Ends a verification in flight, so that another can start for the number. A verification that
     /// has already ended (approved, expired, cancelled, unknown) is `Ok`.
     async fn cancel(&self, reference: &OtpReference) -> Result<(), OtpError>;
+    /// Whether the provider approved this verification: after a check whose answer (or our record of
+    /// it) was lost, the code is spent, and only this read can finish the flow without a new SMS
+    /// (docs/security.md R9). `Ok(None)` when the provider cannot tell: Twilio deletes a verification
+    /// once approved, and Vonage Verify v2 has no read.
+    async fn approved(&self, _reference: &OtpReference) -> Result<Option<bool>, OtpError> {
+        Ok(None)
+    }
     /// How long a start within a verification's life is refused as "in flight" rather than re-sent:
     /// Vonage's code life; `None` for Twilio, which sends the same code again.
     fn in_flight_window_secs(&self) -> Option<u64> {

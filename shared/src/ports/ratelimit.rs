@@ -25,4 +25,8 @@ pub trait RateLimiter: Send + Sync {
     /// last slot.
     async fn hit(&self, bucket: &str, limit: u32, window_secs: u64, now: Timestamp)
     -> Result<RateDecision, StoreError>;
+    /// Gives back one event counted at `counted_at` in `bucket`, when what it counted did not happen
+    /// (the provider refused or never answered). Never below zero; a window that has ended is left
+    /// as it is.
+    async fn release(&self, bucket: &str, window_secs: u64, counted_at: Timestamp) -> Result<(), StoreError>;
 }

@@ -109,6 +109,10 @@ pub trait Store: Send + Sync {
         limit: u32,
         now: Timestamp,
     ) -> Result<u32, StoreError>;
+    /// Takes one back from a flow's counter, when what it counted did not happen (a send the
+    /// provider refused or never answered, a check that never reached it). Never below zero; a flow
+    /// that is gone is left as it is.
+    async fn release_flow_event(&self, key: &TokenHash, counter: FlowCounter) -> Result<(), StoreError>;
     /// One transaction: the flow goes `verified` → `completed` (if live and the reset token matches),
     /// the user gets the new hash, `credential_version` is bumped (ending every session), and an
     /// audit record is written. All or nothing; a lost race is `Conflict`.

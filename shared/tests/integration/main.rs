@@ -10,6 +10,7 @@ mod architecture;
 mod attacks;
 mod documents;
 mod events;
+mod faults;
 mod infra;
 mod log_canaries;
 mod metrics;

@@ -265,7 +265,8 @@ async fn bad_input_is_a_clear_problem_never_a_500() {
         ),
         (Event::get("/api/reset/check"), 405, "method_not_allowed"),
         (Event::get("/api/nothing-here"), 404, "not_found"),
-        (Event::post("/api/reset/password", json!({ "password": NEW_PASSWORD })), 409, "flow_invalid"),
+        (Event::post("/api/reset/password", json!({ "password": NEW_PASSWORD })), 403, "csrf_rejected"),
+        (Event::post("/api/reset/password", json!({ "password": NEW_PASSWORD })).csrf("x"), 409, "flow_invalid"),
     ];
     for (event, status, slug) in cases {
         let r = b.send(&env, event.clone()).await;

@@ -74,6 +74,7 @@ suite!(
     expired_records_are_absent,
     counters_stop_at_their_limit,
     concurrent_counters_never_pass_the_limit,
+    released_counts_come_back,
     the_reset_transaction_is_all_or_nothing,
     concurrent_reset_completions_have_one_winner,
     phone_verified_is_set_once,
@@ -81,6 +82,7 @@ suite!(
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
+    released_rate_limit_hits_come_back,
     look_alike_emails_are_taken,
     verifications_have_one_holder,
     concurrent_claims_have_one_winner,
@@ -177,6 +179,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         sim_unverified: Some(true),
         decoy: true,
         otp_sent_at: Some(NOW),
+        claimed_at: Some(NOW.plus_secs(1)),
     };
     let t = Transition { from: FlowState::Started, to: FlowState::SimOk, writes };
     let moved = s.transition_flow(&k, &t, NOW).await.expect("transition");
@@ -187,7 +190,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         (moved.otp_reference.as_deref(), moved.otp_provider.as_deref(), moved.sim_unverified),
         (Some("abc"), Some("twilio"), true)
     );
-    assert_eq!((moved.decoy, moved.otp_sent_at), (true, Some(NOW)));
+    assert_eq!((moved.decoy, moved.otp_sent_at, moved.claimed_at), (true, Some(NOW), Some(NOW.plus_secs(1))));
     assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(moved.clone()), "what was returned is what is stored");
     // A field left out of an update keeps its value.
     let again = s.transition_flow(&k, &step(FlowState::SimOk, FlowState::OtpSent), NOW).await.expect("transition");
@@ -265,6 +268,26 @@ async fn concurrent_counters_never_pass_the_limit(s: Arc<impl Both>) {
         }
     }
     assert_eq!(counted, 5);
+}
+
+/// A count given back is free again, never below zero, and never revives a flow that is gone.
+async fn released_counts_come_back(s: Arc<impl Both>) {
+    let k = token().hash();
+    s.put_flow(&flow(k.clone(), None, FlowState::OtpSent)).await.expect("put");
+    for _ in 0..3 {
+        s.count_flow_event(&k, FlowCounter::OtpSends, 3, NOW).await.expect("count");
+    }
+    s.release_flow_event(&k, FlowCounter::OtpSends).await.expect("release");
+    assert_eq!(s.count_flow_event(&k, FlowCounter::OtpSends, 3, NOW).await.expect("count"), 3, "the slot came back");
+    assert!(matches!(s.count_flow_event(&k, FlowCounter::OtpSends, 3, NOW).await, Err(StoreError::LimitReached)));
+    // Never below zero: more releases than counts leave it at zero.
+    s.release_flow_event(&k, FlowCounter::OtpAttempts).await.expect("release");
+    s.release_flow_event(&k, FlowCounter::OtpAttempts).await.expect("release");
+    assert_eq!(s.count_flow_event(&k, FlowCounter::OtpAttempts, 5, NOW).await.expect("count"), 1);
+    // A flow that does not exist stays absent.
+    let gone = token().hash();
+    s.release_flow_event(&gone, FlowCounter::OtpSends).await.expect("release");
+    assert_eq!(s.get_flow(&gone, NOW).await.expect("get"), None);
 }
 
 async fn verified(s: &Arc<impl Both>, alice: &User) -> (TokenHash, TokenHash) {
@@ -394,6 +417,26 @@ async fn rate_limit_windows(s: Arc<impl Both>) {
     assert_eq!(s.hit("bucket", 3, 3600, t).await.expect("hit"), RateDecision::Limited { retry_after_secs: 3590 });
     assert_eq!(s.hit("other", 3, 3600, t).await.expect("hit"), RateDecision::Allowed);
     assert_eq!(s.hit("bucket", 3, 3600, t.plus_secs(3590)).await.expect("hit"), RateDecision::Allowed, "a new window");
+}
+
+/// A hit given back is free again in its own window, never below zero, and leaves other windows
+/// alone.
+async fn released_rate_limit_hits_come_back(s: Arc<impl Both>) {
+    let t = Timestamp(3600 * 500_001 + 10);
+    for _ in 0..2 {
+        assert_eq!(s.hit("give-back", 2, 3600, t).await.expect("hit"), RateDecision::Allowed);
+    }
+    assert!(matches!(s.hit("give-back", 2, 3600, t).await.expect("hit"), RateDecision::Limited { .. }));
+    s.release("give-back", 3600, t.plus_secs(5)).await.expect("release");
+    assert_eq!(s.hit("give-back", 2, 3600, t).await.expect("hit"), RateDecision::Allowed, "the slot came back");
+    assert!(matches!(s.hit("give-back", 2, 3600, t).await.expect("hit"), RateDecision::Limited { .. }));
+    // Nothing to give back: no window, or one at zero.
+    s.release("never-hit", 3600, t).await.expect("release");
+    assert_eq!(s.hit("never-hit", 1, 3600, t).await.expect("hit"), RateDecision::Allowed);
+    assert!(matches!(s.hit("never-hit", 1, 3600, t).await.expect("hit"), RateDecision::Limited { .. }));
+    // A release in the next window does not touch this one.
+    s.release("give-back", 3600, t.plus_secs(3600)).await.expect("release");
+    assert!(matches!(s.hit("give-back", 2, 3600, t).await.expect("hit"), RateDecision::Limited { .. }));
 }
 
 async fn concurrent_rate_limit_hits(s: Arc<impl Both>) {

@@ -47,7 +47,18 @@ export const RESULTS = table({
   unavailable: {
     title: 'Something went wrong on our side',
     text: ['This is a temporary problem. Please wait a minute and try again.'],
-    actions: [{ href: '/forgot.html', label: 'Try again' }],
+    // Resumes this browser's reset where it stopped (the server reads what the check said).
+    actions: [
+      { href: '/api/reset/callback?resume=1', label: 'Try again' },
+      { href: '/forgot.html', label: 'Start again', secondary: true },
+    ],
+    resumable: true,
+  },
+  in_progress: {
+    title: 'We are still checking your phone',
+    text: ['This takes a few seconds. Wait a moment, then continue.'],
+    actions: [{ href: '/api/reset/callback?resume=1', label: 'Continue' }],
+    resumable: true,
   },
 });
 

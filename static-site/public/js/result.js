@@ -33,11 +33,12 @@ actions.replaceChildren(
 );
 
 // Every other outcome ends the flow: its token is of no further use. After silent_failed the flow
-// may take the SMS path, in this tab only (the token is in this tab's sessionStorage).
+// may take the SMS path, in this tab only (the token is in this tab's sessionStorage); after a
+// failure on our side it may resume, and needs the token to set the password.
 const csrf = result.smsFallback === true ? readResetCsrf() : null;
 if (csrf) {
   smsForm.hidden = false;
-} else {
+} else if (result.resumable !== true) {
   clearResetCsrf();
 }
 

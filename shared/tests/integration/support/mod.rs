@@ -25,7 +25,7 @@ use simguard::adapters::secrets_manager::{SecretsManagerSource, parse_secret};
 use simguard::assembly::{Assembly, Storage};
 use simguard::config::OtpProviderKind;
 use simguard::domain::{Email, PasswordPolicy, Phone, Timestamp, User, UserId};
-use simguard::ports::{OtpProvider, PasswordHasher, SecretSource, Store, TruId};
+use simguard::ports::{OtpProvider, PasswordHasher, RateLimiter, SecretSource, Store, TruId};
 use simguard::{Function, ROUTES, Settings};
 use simguard_sandbox::{Sandbox, SandboxConfig, TruIdConfig};
 use tower::ServiceExt;
@@ -106,6 +106,7 @@ pub struct EnvBuilder {
     sandbox: SandboxConfig,
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
     dynamo: Option<(aws_sdk_dynamodb::Client, String)>,
+    given: Option<(Arc<dyn Store>, Arc<dyn RateLimiter>)>,
     deployment: Option<Deployment>,
 }
 
@@ -148,6 +149,11 @@ impl EnvBuilder {
         self.dynamo = Some((client, table));
         self
     }
+    /// The functions on this store (a test's stand-in, such as one that fails on purpose).
+    pub fn store_given(mut self, store: Arc<dyn Store>, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.given = Some((store, limiter));
+        self
+    }
     pub fn keep_alive(mut self, thing: impl std::any::Any + Send + Sync) -> Self {
         self.keep_alive.push(Box::new(thing));
         self
@@ -166,9 +172,10 @@ impl EnvBuilder {
         let memory = Arc::new(MemoryStore::new());
         let dynamo =
             self.dynamo.as_ref().map(|(client, table)| Arc::new(DynamoStore::new(client.clone(), table.clone())));
-        let store: Arc<dyn Store> = match &dynamo {
-            Some(d) => d.clone(),
-            None => memory.clone(),
+        let store: Arc<dyn Store> = match (&dynamo, &self.given) {
+            (Some(d), _) => d.clone(),
+            (None, Some((given, _))) => given.clone(),
+            (None, None) => memory.clone(),
         };
         // The variables every function is built from: the sandbox for every provider, the test's own.
         let mut vars: BTreeMap<String, String> = BTreeMap::from([
@@ -203,9 +210,10 @@ impl EnvBuilder {
                 let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(
                     parse_secret(&config.provider_secret().to_string()).expect("the sandbox's secret"),
                 ));
-                let storage = match &self.dynamo {
-                    Some((client, _)) => Storage::DynamoDb(client.clone()),
-                    None => Storage::Memory(memory.clone()),
+                let storage = match (&self.dynamo, &self.given) {
+                    (Some((client, _)), _) => Storage::DynamoDb(client.clone()),
+                    (None, Some((store, limiter))) => Storage::Given(store.clone(), limiter.clone()),
+                    (None, None) => Storage::Memory(memory.clone()),
                 };
                 let assembly = with_doubles(Assembly::new(storage).with_secrets(secrets.clone()));
                 for route in ROUTES {
@@ -284,6 +292,7 @@ impl Env {
             sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
             keep_alive: Vec::new(),
             dynamo: None,
+            given: None,
             deployment: None,
         }
     }
@@ -355,7 +364,27 @@ impl Env {
     /// An API Gateway HTTP API event as JSON, to the function that serves `path`, as Lambda would
     /// hand it over.
     pub async fn send_event_json(&self, path: &str, json: &str) -> Resp {
-        let req = lambda_http::request::from_str(json).expect("a valid API Gateway v2 event");
+        self.deliver(path, json, None).await
+    }
+
+    /// As Lambda hands an event over: with the invocation's context, whose deadline is `left` from now.
+    pub async fn send_in_lambda(&self, event: &Event, left: std::time::Duration) -> Resp {
+        let mut context = lambda_http::Context::default();
+        let deadline = std::time::SystemTime::now() + left;
+        context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64;
+        self.deliver(&event.path, &event.to_json().to_string(), Some(context)).await
+    }
+
+    /// As Lambda hands an event over, with this invocation context.
+    pub async fn send_with_context(&self, event: &Event, context: lambda_http::Context) -> Resp {
+        self.deliver(&event.path, &event.to_json().to_string(), Some(context)).await
+    }
+
+    async fn deliver(&self, path: &str, json: &str, context: Option<lambda_http::Context>) -> Resp {
+        let mut req = lambda_http::request::from_str(json).expect("a valid API Gateway v2 event");
+        if let Some(context) = context {
+            req.extensions_mut().insert(context);
+        }
         let router = self.routers.get(path).unwrap_or(&self.router);
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
@@ -670,5 +699,57 @@ impl Browser {
         let done = self.second_factor(env, &csrf, phone).await;
         assert_eq!((done.status, done.json()["next"].clone()), (200, json!("signed_in")), "{}", done.text());
         done.json()["csrf"].as_str().expect("session csrf").to_owned()
+    }
+}
+
+/// The SubscriberCheck a tru.ID stand-in creates.
+pub const CHECK_ID: &str = "c69bc0e6-a429-11ea-bb37-0242ac130002";
+
+/// [`CHECK_ID`], as tru.ID answers its creation.
+pub fn created_check() -> simguard::ports::CreatedCheck {
+    simguard::ports::CreatedCheck {
+        check_id: simguard::ports::CheckId::parse(CHECK_ID).expect("uuid"),
+        check_url: format!("https://truid.example/subscriber_check/v0.2/checks/{CHECK_ID}/redirect").into(),
+        ttl_secs: 120,
+    }
+}
+
+/// A server that accepts connections and never answers: a dependency that hangs. Stops when dropped.
+pub struct Stall {
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stall {
+    pub async fn start() -> Stall {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Stall { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The functions' own AWS configuration (timeouts and retry policy), pointed at this server.
+    pub async fn aws(&self) -> aws_config::SdkConfig {
+        simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(self.url())
+            .load()
+            .await
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

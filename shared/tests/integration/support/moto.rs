@@ -64,7 +64,8 @@ pub fn moto() -> &'static Moto {
 
 /// An AWS SDK configuration pointing at moto, with dummy credentials.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    // The functions' own timeouts and retry policy, so every test on moto runs them.
+    simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()))
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(&moto().endpoint)
