@@ -20,7 +20,9 @@ const USAGE: &str =
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let aws = simguard::adapters::aws::load().await;
+    // The full provider chain (profiles, SSO, …): this runs on an operator's machine, not in a Lambda.
+    let http = simguard::adapters::aws::ReqwestHttp::new()?;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table", table] => {
             let client = aws_sdk_dynamodb::Client::new(&aws);

@@ -1,4 +1,7 @@
-//! What the benchmarks share: starting the local stack as its own process and reading its memory.
+//! What the benchmarks share: starting the local stack as its own process and reading its memory, and
+//! an emulated Lambda Runtime API.
+
+pub mod runtime;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

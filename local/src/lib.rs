@@ -203,7 +203,7 @@ async fn seed(store: &dyn Store, hasher: &dyn PasswordHasher, clock: &dyn Clock)
         };
         match store.create_user(&user).await {
             // A table kept from an earlier run already has them.
-            Ok(()) | Err(StoreError::EmailTaken) => {}
+            Ok(()) | Err(StoreError::EmailTaken(_)) => {}
             Err(e) => return Err(format!("seeding {email}: {e}")),
         }
     }
@@ -220,8 +220,12 @@ const PROVIDER_URLS: [(&str, &str); 3] = [
 /// The AWS configuration for a real table or secret: the usual environment, plus what `env` says
 /// (`AWS_ENDPOINT_URL` for DynamoDB Local or moto, `AWS_REGION`, static keys), with the functions'
 /// own timeouts and retry policy.
-async fn aws_config(env: &dyn Fn(&str) -> Option<String>) -> aws_config::SdkConfig {
-    let mut loader = simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()));
+async fn aws_config(env: &dyn Fn(&str) -> Option<String>) -> Result<aws_config::SdkConfig, String> {
+    use simguard::adapters::aws::{ReqwestHttp, retries, timeouts};
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(ReqwestHttp::new()?)
+        .timeout_config(timeouts())
+        .retry_config(retries());
     if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
         loader = loader.endpoint_url(endpoint);
     }
@@ -233,7 +237,7 @@ async fn aws_config(env: &dyn Fn(&str) -> Option<String>) -> aws_config::SdkConf
             aws_sdk_dynamodb::config::Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment");
         loader = loader.credentials_provider(credentials);
     }
-    loader.load().await
+    Ok(loader.load().await)
 }
 
 impl LocalStack {
@@ -303,7 +307,7 @@ impl LocalStack {
         let secret_id = env("SIMGUARD_SECRET_ID").filter(|s| !s.is_empty());
         let aws = match (&table, &secret_id) {
             (None, None) => None,
-            _ => Some(aws_config(&*env).await),
+            _ => Some(aws_config(&*env).await?),
         };
         let (assembly, store): (Assembly, Arc<dyn Store>) = match (&table, &aws) {
             (Some(table), Some(aws)) => {
@@ -448,7 +452,7 @@ async fn forward(State(up): State<Upstream>, req: axum::extract::Request) -> Res
 
 impl SiteProxy {
     pub async fn start(port: u16, static_dir: PathBuf, api_base: &str) -> Result<SiteProxy, String> {
-        let client = reqwest::Client::builder()
+        let client = simguard::adapters::tls::reqwest_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;

@@ -18,7 +18,7 @@ use crate::adapters::metrics::EmfStdout;
 use crate::adapters::notify::LogNotifier;
 use crate::adapters::random::OsRandom;
 use crate::adapters::secrets::StaticSecrets;
-use crate::adapters::secrets_manager::SecretsManagerSource;
+use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
@@ -42,6 +42,9 @@ pub enum AssemblyError {
     /// Deployed storage or secrets were configured without their AWS client.
     #[error("{0} is set, but this assembly has no AWS client for it")]
     NoAwsClient(&'static str),
+    /// The execution environment's AWS settings are missing.
+    #[error("{0}")]
+    Aws(String),
 }
 
 /// Where the data lives.
@@ -59,7 +62,7 @@ pub enum Storage {
 #[derive(Clone)]
 pub struct Assembly {
     storage: Storage,
-    secrets_manager: Option<aws_sdk_secretsmanager::Client>,
+    secrets_manager: Option<SecretsClient>,
     secrets: Option<Arc<dyn SecretSource>>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
@@ -89,17 +92,17 @@ impl Assembly {
     }
 
     /// A Lambda execution environment's: the AWS clients of the execution role (credentials and
-    /// region from the environment), with simguard's timeouts and retry policy
+    /// region from the environment, no provider chain), with simguard's timeouts and retry policy
     /// ([`crate::adapters::aws`]). Nothing here calls the network.
-    pub async fn lambda() -> Self {
-        let aws = crate::adapters::aws::load().await;
-        Self::aws(aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
+    pub fn lambda() -> Result<Self, AssemblyError> {
+        let aws = crate::adapters::aws::from_env().map_err(AssemblyError::Aws)?;
+        Ok(Self::aws(aws_sdk_dynamodb::Client::new(&aws), SecretsClient::on_first_use(aws)))
     }
 
     /// DynamoDB storage and Secrets Manager secrets through these clients.
-    pub fn aws(dynamodb: aws_sdk_dynamodb::Client, secrets_manager: aws_sdk_secretsmanager::Client) -> Self {
+    pub fn aws(dynamodb: aws_sdk_dynamodb::Client, secrets_manager: impl Into<SecretsClient>) -> Self {
         let mut a = Self::new(Storage::DynamoDb(dynamodb));
-        a.secrets_manager = Some(secrets_manager);
+        a.secrets_manager = Some(secrets_manager.into());
         a
     }
 
@@ -170,22 +173,33 @@ impl Assembly {
         Ok(secure(merged, &settings))
     }
 
+    /// The function `settings` are for, on the clients of `P` only: a deployed function's binary
+    /// names its state type, so that it links no other function's clients (no HTTP client in the
+    /// password functions, no Argon2 in the provider functions). Given the wrong type, it fails to
+    /// build (see [`Ports`]).
+    pub fn router_with<P: BuildPorts>(&self, settings: Settings) -> Result<Router, AssemblyError> {
+        let layers = settings.clone();
+        let secrets = self.secret_source(&settings)?;
+        let ports = P::build(self, &settings, secrets)?;
+        Ok(secure(self.serve(settings, ports)?, &layers))
+    }
+
     /// The function's routes over its state. Which clients each function gets is decided here, by
     /// the state type; a function given the wrong ones fails to build (see [`Ports`]).
     fn routes(&self, settings: Settings) -> Result<Router, AssemblyError> {
         let secrets = self.secret_source(&settings)?;
         Ok(match settings.function {
             Function::Coverage | Function::CreateCheck | Function::Callback | Function::SimCheck => {
-                let truid = self.truid_client(&settings, secrets)?;
-                self.serve(settings, WithTruId { truid })?
+                let ports = WithTruId::build(self, &settings, secrets)?;
+                self.serve(settings, ports)?
             }
             Function::OtpStart | Function::OtpVerify => {
-                let otp = self.otp_client(&settings, secrets)?;
-                self.serve(settings, WithOtp { otp })?
+                let ports = WithOtp::build(self, &settings, secrets)?;
+                self.serve(settings, ports)?
             }
             Function::ResetPassword | Function::Account => {
-                let hasher = Arc::new(Argon2Hasher::new(self.hash_cost, Some(secrets), self.random.clone()));
-                self.serve(settings, WithPasswords { hasher })?
+                let ports = WithPasswords::build(self, &settings, secrets)?;
+                self.serve(settings, ports)?
             }
         })
     }
@@ -261,6 +275,31 @@ impl Assembly {
     }
 }
 
+/// A function's clients, built from its settings.
+pub trait BuildPorts: Ports {
+    /// The clients, reading credentials from `secrets` when first needed.
+    fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError>;
+}
+
+impl BuildPorts for WithTruId {
+    fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        Ok(WithTruId { truid: assembly.truid_client(settings, secrets)? })
+    }
+}
+
+impl BuildPorts for WithOtp {
+    fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        Ok(WithOtp { otp: assembly.otp_client(settings, secrets)? })
+    }
+}
+
+impl BuildPorts for WithPasswords {
+    fn build(assembly: &Assembly, _: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        let hasher = Arc::new(Argon2Hasher::new(assembly.hash_cost, Some(secrets), assembly.random.clone()));
+        Ok(WithPasswords { hasher })
+    }
+}
+
 /// The configured OTP provider's client.
 pub fn otp_provider(
     settings: &Settings,
@@ -286,11 +325,12 @@ pub fn otp_provider(
 }
 
 /// A deployed function from start to finish: logging, its settings (only its own variables), its
-/// state, and the Lambda runtime serving its routes. Each function's `main` is this one call.
-pub async fn run_lambda(function: Function) -> Result<(), lambda_http::Error> {
+/// state on the clients of `P`, and the Lambda runtime serving its routes. Each function's `main` is
+/// this one call.
+pub async fn run_lambda<P: BuildPorts>(function: Function) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let settings = Settings::from_env_for(function)?;
-    let router = Assembly::lambda().await.router(settings)?;
+    let router = Assembly::lambda()?.router_with::<P>(settings)?;
     lambda_http::run(router).await
 }
 

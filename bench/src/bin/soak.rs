@@ -92,7 +92,7 @@ async fn main() -> Result<(), String> {
     for c in 0..o.connections {
         // Each connection from its own loopback address: per-address limits apply per connection.
         let address = IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (c / 250) as u8, 1 + (c % 250) as u8));
-        let client = reqwest::Client::builder()
+        let client = simguard::adapters::tls::reqwest_builder()
             .local_address(address)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::assembly::run_lambda(simguard::Function::Account).await
+    simguard::assembly::run_lambda::<simguard::app::WithPasswords>(simguard::Function::Account).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::assembly::run_lambda(simguard::Function::Coverage).await
+    simguard::assembly::run_lambda::<simguard::app::WithTruId>(simguard::Function::Coverage).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::assembly::run_lambda(simguard::Function::OtpStart).await
+    simguard::assembly::run_lambda::<simguard::app::WithOtp>(simguard::Function::OtpStart).await
 }

@@ -92,7 +92,8 @@ async fn a_provider_base_url_replaces_the_sandbox() {
     let elsewhere =
         Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), SandboxConfig::default()).await.expect("sandbox");
     let stack = stack(&[("SIMGUARD_TRUID_BASE_URL", elsewhere.base_url())]).await;
-    let answer = reqwest::get(format!("{}/api/coverage", stack.url)).await.expect("coverage");
+    let http = simguard::adapters::tls::reqwest_builder().build().expect("client");
+    let answer = http.get(format!("{}/api/coverage", stack.url)).send().await.expect("coverage");
     assert_eq!(answer.status(), 200);
     assert_eq!(elsewhere.truid().count("GET", "/coverage/"), 1, "the call went to the configured tru.ID");
     assert_eq!(stack.sandbox.truid().count("GET", "/coverage/"), 0, "and not to the stack's sandbox");
@@ -125,7 +126,8 @@ async fn a_table_name_puts_the_data_in_dynamodb() {
     let storage = stack.parts.iter().find(|(p, _)| *p == "storage").expect("a storage line");
     assert!(storage.1.contains("DynamoDB table simguard-local"), "{storage:?}");
     let t = Instant::now();
-    let answer = reqwest::get(format!("{}/api/coverage", stack.url)).await.expect("coverage");
+    let http = simguard::adapters::tls::reqwest_builder().build().expect("client");
+    let answer = http.get(format!("{}/api/coverage", stack.url)).send().await.expect("coverage");
     assert_eq!(answer.status(), 503);
     assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
     stall.abort();

@@ -20,7 +20,7 @@ impl Harness {
     async fn start() -> Harness {
         let config = SandboxConfig { frozen_at: Some(T0), ..SandboxConfig::default() };
         let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await.expect("sandbox");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let http = crate::support::http().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         let mut h = Harness { sandbox, http, token: String::new() };
         let (status, _, body) = h.token("coverage subscriber_check sim_check").await;
         assert_eq!(status, StatusCode::OK);

@@ -33,7 +33,7 @@ impl Harness {
     async fn with(twilio: TwilioConfig) -> Harness {
         let config = SandboxConfig { twilio: twilio.clone(), frozen_at: Some(T0), ..SandboxConfig::default() };
         let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await.expect("sandbox");
-        Harness { sandbox, http: reqwest::Client::new(), config: twilio, specs: Specs::new() }
+        Harness { sandbox, http: crate::support::http().build().expect("client"), config: twilio, specs: Specs::new() }
     }
 
     fn url(&self, path: &str) -> String {

@@ -59,7 +59,7 @@ impl Harness {
     async fn with(vonage: VonageConfig) -> Harness {
         let config = SandboxConfig { vonage, frozen_at: Some(T0), ..SandboxConfig::default() };
         let sandbox = Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await.expect("sandbox");
-        Harness { sandbox, http: reqwest::Client::new(), specs: Specs::new() }
+        Harness { sandbox, http: crate::support::http().build().expect("client"), specs: Specs::new() }
     }
 
     fn url(&self, path: &str) -> String {

@@ -31,7 +31,9 @@ use sha2::{Digest, Sha256};
 use crate::adapters::aws::in_time;
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
-use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner};
+use crate::ports::{
+    AuditRecord, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+};
 
 /// The table's partition key.
 pub const PARTITION_KEY: &str = "pk";
@@ -211,6 +213,52 @@ impl DynamoStore {
         }
     }
 
+    /// A flow's step as one item of a transaction: only from the state it leaves, only while live.
+    fn flow_step(&self, flow: &TokenHash, t: &Transition, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
+        let (update, mut values) = flow_writes(t)?;
+        values.insert(":from".to_owned(), s(t.from.as_str()));
+        values.insert(":now".to_owned(), n(now.0));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(flow_key(flow)))
+            .update_expression(update)
+            .condition_expression("#state = :from AND expires_at > :now")
+            .expression_attribute_names("#state", "state")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs a transaction; one more try after a short pause when another transaction held one of its
+    /// items (a cancellation without a failed condition). A failed condition comes back as the
+    /// cancellation reasons' codes and, where asked for, the old items.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<Reason>>, StoreError> {
+        for attempt in 0..2 {
+            let result =
+                timely(self.client.transact_write_items().set_transact_items(Some(items.clone())).send()).await?;
+            let Err(e) = result else { return Ok(Ok(())) };
+            let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
+                return Err(unavailable(&e));
+            };
+            let reasons: Vec<Reason> = c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| Reason {
+                    failed_condition: r.code() == Some("ConditionalCheckFailed"),
+                    old: r.item().cloned(),
+                })
+                .collect();
+            let held = c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"));
+            if held && !reasons.iter().any(|r| r.failed_condition) && attempt == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            return Ok(Err(reasons));
+        }
+        Err(StoreError::Conflict)
+    }
+
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -220,6 +268,14 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+}
+
+/// Why one item of a cancelled transaction did not apply.
+struct Reason {
+    /// Its condition was false.
+    failed_condition: bool,
+    /// The item as it was, when the transaction asked for it.
+    old: Option<Item>,
 }
 
 /// The table simguard needs (the SAM template and the CDK app declare the same): on-demand, `pk`/`sk`
@@ -328,26 +384,30 @@ impl Store for DynamoStore {
         owner.insert("user_id".into(), s(&user.id.0));
         let mut look_alikes = skeleton_key(&user.email.skeleton());
         look_alikes.insert("user_id".into(), s(&user.id.0));
-        let result = timely(
-            self.client
-                .transact_write_items()
-                .transact_items(self.put(profile, "attribute_not_exists(pk)")?)
-                .transact_items(self.put(owner, "attribute_not_exists(pk)")?)
-                .transact_items(self.put(look_alikes, "attribute_not_exists(pk)")?)
-                .send(),
-        )
-        .await?;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let failed = |i: usize| {
-                        c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    };
-                    Err(if failed(1) || failed(2) { StoreError::EmailTaken } else { StoreError::Conflict })
+        // The holder of a taken email comes back with the refusal: whoever registers it again has
+        // its owner told without another read.
+        let guard = |item: Item| -> Result<TransactWriteItem, StoreError> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let items = vec![self.put(profile, "attribute_not_exists(pk)")?, guard(owner)?, guard(look_alikes)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) => {
+                let taken = reasons.iter().skip(1).find(|r| r.failed_condition);
+                match taken {
+                    Some(r) => Err(StoreError::EmailTaken(
+                        r.old.as_ref().and_then(|i| string(i, "user_id")).map(|id| UserId(id.to_owned())),
+                    )),
+                    None => Err(StoreError::Conflict),
                 }
-                _ => Err(unavailable(&e)),
-            },
+            }
         }
     }
 
@@ -575,6 +635,60 @@ impl Store for DynamoStore {
                 },
                 _ => Err(unavailable(&e)),
             },
+        }
+    }
+
+    async fn claim_verification_with_step(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        transition: &Transition,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let mut item = to_item(owner, verification_key(provider, reference))?;
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))?;
+        let items =
+            vec![TransactWriteItem::builder().put(claim).build(), self.flow_step(&owner.flow_key, transition, now)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(None),
+            Err(reasons) => match reasons.first() {
+                Some(Reason { failed_condition: true, old: Some(holder) }) => Ok(Some(from_item(holder.clone())?)),
+                Some(Reason { failed_condition: true, old: None }) => {
+                    Err(StoreError::Unavailable("a refused claim without its holder".into()))
+                }
+                _ => Err(StoreError::Conflict),
+            },
+        }
+    }
+
+    async fn record_possession(&self, p: &PossessionProof<'_>) -> Result<(), StoreError> {
+        let user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(p.user_id)))
+            .update_expression("SET phone_verified_at = if_not_exists(phone_verified_at, :at)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", n(p.at.0))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items =
+            vec![self.flow_step(p.flow_key, p.transition, p.at)?, TransactWriteItem::builder().update(user).build()];
+        if let Some(session) = p.session {
+            items.push(self.put(to_item(session, session_key(&session.key))?, "attribute_not_exists(pk)")?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
         }
     }
 

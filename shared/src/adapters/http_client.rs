@@ -65,7 +65,7 @@ impl From<CallError> for OtpError {
 /// HTTPS enforced unless the base is loopback.
 pub fn build_client(provider: &'static str, base: &Url, timeout: Duration) -> Result<reqwest::Client, ClientError> {
     validate_base_url(base).map_err(|reason| ClientError::BaseUrl { provider, reason })?;
-    reqwest::Client::builder()
+    crate::adapters::tls::reqwest_builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(2)))
         .redirect(reqwest::redirect::Policy::none())

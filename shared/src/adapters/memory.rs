@@ -13,7 +13,9 @@ use async_trait::async_trait;
 
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
-use crate::ports::{AuditRecord, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner};
+use crate::ports::{
+    AuditRecord, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+};
 
 #[derive(Default)]
 struct Data {
@@ -153,8 +155,8 @@ impl Store for MemoryStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         let mut d = self.lock()?;
         let skeleton = user.email.skeleton();
-        if d.emails.contains_key(user.email.as_str()) || d.skeletons.contains_key(&skeleton) {
-            return Err(StoreError::EmailTaken);
+        if let Some(owner) = d.emails.get(user.email.as_str()).or_else(|| d.skeletons.get(&skeleton)) {
+            return Err(StoreError::EmailTaken(Some(owner.clone())));
         }
         if d.users.contains_key(&user.id) {
             return Err(StoreError::Conflict);
@@ -194,6 +196,56 @@ impl Store for MemoryStore {
                 Ok(None)
             }
         }
+    }
+
+    async fn claim_verification_with_step(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        transition: &Transition,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let mut d = self.lock()?;
+        d.expire(now);
+        let key = (provider.to_owned(), reference.to_owned());
+        if let Some((holder, until)) = d.verifications.get(&key)
+            && *until > now
+            && holder.flow_key != owner.flow_key
+        {
+            return Ok(Some(holder.clone()));
+        }
+        let flow = d
+            .flows
+            .get_mut(&owner.flow_key)
+            .filter(|f| f.is_live(now) && f.state == transition.from)
+            .ok_or(StoreError::Conflict)?;
+        apply_writes(flow, transition);
+        d.expires(expires_at, Expiring::Verification(key.0.clone(), key.1.clone()));
+        d.verifications.insert(key, (owner.clone(), expires_at));
+        Ok(None)
+    }
+
+    async fn record_possession(&self, p: &PossessionProof<'_>) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        d.expire(p.at);
+        let flow_ok = d.flows.get(p.flow_key).is_some_and(|f| f.is_live(p.at) && f.state == p.transition.from);
+        let session_free = p.session.is_none_or(|s| !d.sessions.contains_key(&s.key));
+        if !flow_ok || !d.users.contains_key(p.user_id) || !session_free {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(f) = d.flows.get_mut(p.flow_key) {
+            apply_writes(f, p.transition);
+        }
+        if let Some(u) = d.users.get_mut(p.user_id) {
+            u.phone_verified_at.get_or_insert(p.at);
+        }
+        if let Some(s) = p.session {
+            d.expires(s.expires_at, Expiring::Session(s.key.clone()));
+            d.sessions.insert(s.key.clone(), s.clone());
+        }
+        Ok(())
     }
 
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {

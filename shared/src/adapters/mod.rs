@@ -12,6 +12,7 @@ pub mod notify;
 pub mod random;
 pub mod secrets;
 pub mod secrets_manager;
+pub mod tls;
 pub mod truid_http;
 pub mod twilio;
 pub mod vonage;

@@ -6,7 +6,7 @@
 //! `vonage_api_secret`, `twilio_account_sid`, `twilio_auth_token`, `password_pepper` (all strings,
 //! all optional; a provider's calls fail closed without its keys).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -95,9 +95,40 @@ pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -
     Ok(json)
 }
 
+/// The Secrets Manager client, or what builds it: a deployed function builds it when a request first
+/// needs a credential, not at start-up — requests that never do (a refusal, a flow without a provider
+/// call) never pay for it (docs/security.md R11).
+#[derive(Clone, Debug)]
+pub enum SecretsClient {
+    /// Built already.
+    Ready(aws_sdk_secretsmanager::Client),
+    /// Built from this configuration on first use.
+    OnFirstUse(Arc<(aws_types::SdkConfig, OnceLock<aws_sdk_secretsmanager::Client>)>),
+}
+
+impl SecretsClient {
+    /// A client to be built from `config` when first used.
+    pub fn on_first_use(config: aws_types::SdkConfig) -> Self {
+        Self::OnFirstUse(Arc::new((config, OnceLock::new())))
+    }
+
+    fn get(&self) -> &aws_sdk_secretsmanager::Client {
+        match self {
+            Self::Ready(client) => client,
+            Self::OnFirstUse(lazy) => lazy.1.get_or_init(|| aws_sdk_secretsmanager::Client::new(&lazy.0)),
+        }
+    }
+}
+
+impl From<aws_sdk_secretsmanager::Client> for SecretsClient {
+    fn from(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self::Ready(client)
+    }
+}
+
 /// The secret in Secrets Manager, cached.
 pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
+    client: SecretsClient,
     secret_id: String,
     ttl_secs: i64,
     clock: Arc<dyn Clock>,
@@ -107,14 +138,9 @@ pub struct SecretsManagerSource {
 
 impl SecretsManagerSource {
     /// Reads `secret_id`, keeping it for `ttl_secs` (at most [`MAX_TTL_SECS`]).
-    pub fn new(
-        client: aws_sdk_secretsmanager::Client,
-        secret_id: String,
-        ttl_secs: i64,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(client: impl Into<SecretsClient>, secret_id: String, ttl_secs: i64, clock: Arc<dyn Clock>) -> Self {
         Self {
-            client,
+            client: client.into(),
             secret_id,
             ttl_secs: ttl_secs.clamp(0, MAX_TTL_SECS),
             clock,
@@ -123,7 +149,7 @@ impl SecretsManagerSource {
     }
 
     async fn fetch(&self) -> Result<Arc<ProviderSecrets>, SecretsError> {
-        let call = self.client.get_secret_value().secret_id(&self.secret_id).send();
+        let call = self.client.get().get_secret_value().secret_id(&self.secret_id).send();
         let answer = crate::adapters::aws::in_time(call)
             .await
             .ok_or_else(|| SecretsError::Unavailable("GetSecretValue: out of time".into()))?;

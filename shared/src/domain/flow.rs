@@ -136,6 +136,11 @@ pub struct Flow {
     /// behave for it as they would for a real number (docs/security.md S24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_email_key: Option<String>,
+    /// What the SMS limits count this flow's sends under, fixed when it starts, so that a send can
+    /// count them without reading the account first (docs/security.md R11). `None` in flows stored
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_keys: Option<SmsKeys>,
     /// The flow goes on like any other but can never send a code or verify: an unknown email, or a
     /// reset the SIM-swap gate refused without saying so (docs/security.md S24).
     #[serde(default)]
@@ -180,6 +185,16 @@ pub struct Flow {
     pub expires_at: Timestamp,
 }
 
+/// The keys of the per-number SMS limits: hashes of the account's number and of its prefix (for an
+/// unknown email, of stand-ins), never the number itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SmsKeys {
+    /// The number's key.
+    pub number: String,
+    /// Its prefix's key.
+    pub prefix: String,
+}
+
 /// How a flow begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowOrigin {
@@ -218,6 +233,8 @@ pub struct NewFlow {
     pub origin: FlowOrigin,
     /// Whose it is.
     pub account: FlowAccount,
+    /// Its SMS limits' keys.
+    pub sms_keys: SmsKeys,
     /// The caller's address.
     pub client_ip: IpAddr,
     /// The caller's browser.
@@ -247,6 +264,7 @@ impl Flow {
             user_id,
             credential_version,
             unknown_email_key,
+            sms_keys: Some(new.sms_keys),
             state,
             check_id,
             reset_token_hash: None,

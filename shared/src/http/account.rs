@@ -10,8 +10,8 @@ use crate::app::PasswordApp;
 use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, PasswordPolicy, Phone, User, UserId};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
-use crate::http::limits::{HOUR, QUARTER_HOUR, email_key, enforce, ip_key};
-use crate::http::support::notify;
+use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
+use crate::http::support::notify_account;
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind, StoreError};
 
@@ -34,7 +34,8 @@ pub async fn register(
     client: ClientMeta,
     ApiJson(body): ApiJson<Register>,
 ) -> Result<Response, Problem> {
-    enforce(&app, "register_ip", &ip_key(client.ip), app.settings.limits.register_per_ip_hour, HOUR).await?;
+    enforce(&app, &[Limit::new("register_ip", ip_key(client.ip), app.settings.limits.register_per_ip_hour, HOUR)])
+        .await?;
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_email())?;
     let phone = Phone::parse(&body.phone, Some(app.settings.default_region)).map_err(|_| Problem::invalid_phone())?;
     // Pumping needs accounts: a number we would never text is refused here, not at the first SMS.
@@ -55,17 +56,21 @@ pub async fn register(
     };
     match app.store.create_user(&user).await {
         Ok(()) => tracing::info!(event = "registered", user_id = %user.id, "account created"),
-        Err(StoreError::EmailTaken) => {
+        Err(StoreError::EmailTaken(owner)) => {
             // The address, or one that looks the same on a screen, belongs to an account: the same
             // answer as a registration, and its owner is told.
             tracing::info!(event = "register_existing_email", "registration with an email already in use");
-            let owner = match app.store.user_by_email(&user.email).await {
-                Ok(Some(owner)) => Some(owner),
-                _ => app.store.user_by_skeleton(&user.email.skeleton()).await.ok().flatten(),
+            let owner = match owner {
+                Some(id) => Some(id),
+                // A store that could not say whose it is: look it up.
+                None => match app.store.user_by_email(&user.email).await {
+                    Ok(Some(owner)) => Some(owner.id),
+                    _ => app.store.user_by_skeleton(&user.email.skeleton()).await.ok().flatten().map(|u| u.id),
+                },
             };
             if let Some(owner) = owner {
-                notify(&app, &owner, NotificationKind::RegistrationWithExistingEmail, client.ip, &client.user_agent)
-                    .await;
+                let kind = NotificationKind::RegistrationWithExistingEmail;
+                notify_account(&app, &owner, None, kind, client.ip, &client.user_agent).await;
             }
         }
         Err(e) => return Err(e.into()),
@@ -92,14 +97,23 @@ pub async fn login(
     client: ClientMeta,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
-    let limits = &app.settings.limits;
-    enforce(&app, "login_ip", &ip_key(client.ip), limits.login_per_ip_hour, HOUR).await?;
-    let email = Email::parse(&body.email).map_err(|_| Problem::invalid_credentials())?;
+    let l = &app.settings.limits;
+    let Ok(email) = Email::parse(&body.email) else {
+        enforce(&app, &[Limit::new("login_ip", ip_key(client.ip), l.login_per_ip_hour, HOUR)]).await?;
+        return Err(Problem::invalid_credentials());
+    };
     // Per account *and* address: a per-account limit alone would let anyone who knows an email lock
     // its owner out (docs/security.md S22); guessing a password is not enough to sign in anyway.
     let account_here = format!("{}#{}", email_key(&email), ip_key(client.ip));
-    enforce(&app, "login_account_ip", &account_here, limits.login_per_account_15min, QUARTER_HOUR).await?;
-    let user = app.store.user_by_email(&email).await?;
+    let limits = [
+        Limit::new("login_ip", ip_key(client.ip), l.login_per_ip_hour, HOUR),
+        Limit::new("login_account_ip", account_here, l.login_per_account_15min, QUARTER_HOUR),
+    ];
+    // The account is read while the limits are counted (one round trip, docs/security.md R11); its
+    // password is checked only within them.
+    let (allowed, user) = tokio::join!(enforce(&app, &limits), app.store.user_by_email(&email));
+    allowed?;
+    let user = user?;
     let password = PasswordPolicy::normalise_for_login(&body.password);
     let ok = app.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await;
     let Some(user) = user.filter(|_| ok) else {
@@ -113,6 +127,7 @@ pub async fn login(
         NewFlow {
             origin: FlowOrigin::Login,
             account: FlowAccount::Known { user_id: user.id.clone(), credential_version: user.credential_version },
+            sms_keys: sms_keys(Some(&user.phone), None),
             client_ip: client.ip,
             user_agent: client.user_agent,
             now: app.clock.now(),

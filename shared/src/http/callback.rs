@@ -9,7 +9,9 @@ use crate::app::{App, TruIdApp, WithTruId};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder, Timestamp};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::support::{notify_flow_owner, persist, provider_error};
-use crate::ports::{CheckCode, CheckId, Metric, NotificationKind, RandomError, StoreError, TruIdError, deadline};
+use crate::ports::{
+    CheckCode, CheckId, Metric, NotificationKind, PossessionProof, RandomError, StoreError, TruIdError, deadline,
+};
 
 /// Where the browser goes next: fixed pages, a fixed outcome code at most (`?r=<code>`).
 const GO_NEW_PASSWORD: &str = "/reset/new-password.html";
@@ -201,10 +203,17 @@ async fn conclude(
         CheckOutcome::Verified => {
             let reset_token = app.random.token()?;
             let verified = flow.apply(FlowEvent::SilentVerified { reset_token_hash: reset_token.hash() })?;
-            persist(app, flow, &verified, now).await?;
-            if let Some(user_id) = &flow.user_id {
-                // A SubscriberCheck is a possession proof too: it closes the new-account grace.
-                app.store.mark_phone_verified(user_id, now).await?;
+            match &flow.user_id {
+                // A SubscriberCheck is a possession proof too: it closes the new-account grace, in
+                // the same transaction as the step.
+                Some(user_id) => {
+                    let proof =
+                        PossessionProof { flow_key: &flow.key, transition: &verified, user_id, at: now, session: None };
+                    app.store.record_possession(&proof).await?;
+                }
+                None => {
+                    persist(app, flow, &verified, now).await?;
+                }
             }
             let mut resp = see_other(GO_NEW_PASSWORD);
             // The reset token lives no longer than the flow it belongs to.
@@ -213,9 +222,11 @@ async fn conclude(
         }
         CheckOutcome::SimChanged => {
             app.metrics.record(Metric::SimChangeBlocked);
-            let resp =
-                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED).await;
-            notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked).await;
+            // The owner is told while the outcome is stored: one round trip.
+            let (resp, ()) = tokio::join!(
+                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED),
+                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
+            );
             resp
         }
         CheckOutcome::Mismatch => {

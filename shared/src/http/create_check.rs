@@ -11,8 +11,8 @@ use crate::app::{Core, TruIdApp};
 use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, User};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
-use crate::http::limits::{HOUR, email_key, enforce, ip_key};
-use crate::http::support::{provider_error, subscriber_check_coverage};
+use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
+use crate::http::support::{cached_coverage, look_up_coverage, provider_error, remember_coverage};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CreatedCheck, Metric, NewSubscriberCheck, TruId};
 
@@ -33,16 +33,27 @@ pub async fn create_check(
     ApiJson(body): ApiJson<StartReset>,
 ) -> Result<Response, Problem> {
     let email = Email::parse(&body.email).map_err(|_| Problem::invalid_email())?;
-    let limits = &app.settings.limits;
-    // All three limits run before any lookup or provider call, for known and unknown emails alike.
-    enforce(&app, "reset_global", "all", limits.reset_global_hour, HOUR).await?;
-    enforce(&app, "reset_ip", &ip_key(client.ip), limits.reset_per_ip_hour, HOUR).await?;
-    enforce(&app, "reset_account", &email_key(&email), limits.reset_per_account_hour, HOUR).await?;
+    let l = &app.settings.limits;
+    // The three limits are counted before any provider call and before any answer of the store is
+    // used, for known and unknown emails alike; the account and the cached coverage are read at the
+    // same time (one round trip, docs/security.md R11) and dropped when a limit refuses.
+    let limits = [
+        Limit::new("reset_global", "all", l.reset_global_hour, HOUR),
+        Limit::new("reset_ip", ip_key(client.ip), l.reset_per_ip_hour, HOUR),
+        Limit::new("reset_account", email_key(&email), l.reset_per_account_hour, HOUR),
+    ];
+    let (allowed, user, cached) =
+        tokio::join!(enforce(&app, &limits), app.store.user_by_email(&email), cached_coverage(&app, client.ip));
+    allowed?;
+    let user = user?;
 
     let truid = &*app.ports.truid;
-    let user = app.store.user_by_email(&email).await?;
     // Coverage is looked up for unknown emails too, so both take the same path until here.
-    let covered = subscriber_check_coverage(&app, truid, client.ip).await;
+    let looked_up = match cached {
+        Some(_) => None,
+        None => look_up_coverage(&app, truid, client.ip).await,
+    };
+    let covered = cached.or(looked_up).unwrap_or(false);
     let check = match (&user, covered) {
         (Some(user), true) => create_subscriber_check(&app, truid, user).await?,
         _ => None,
@@ -58,6 +69,7 @@ pub async fn create_check(
         flow_token.hash(),
         NewFlow {
             origin,
+            sms_keys: sms_keys(user.as_ref().map(|u| &u.phone), Some(&email_key(&email))),
             account: match user {
                 Some(u) => FlowAccount::Known { user_id: u.id, credential_version: u.credential_version },
                 None => FlowAccount::Unknown { email_key: email_key(&email) },
@@ -68,7 +80,14 @@ pub async fn create_check(
             ttl_secs: app.settings.flow_ttl_secs,
         },
     );
-    app.store.put_flow(&flow).await?;
+    // The flow and the coverage answer tru.ID just gave are written at once.
+    let remember = async {
+        if let Some(covered) = looked_up {
+            remember_coverage(&app, client.ip, covered).await;
+        }
+    };
+    let (stored, ()) = tokio::join!(app.store.put_flow(&flow), remember);
+    stored?;
     tracing::info!(event = "reset_started", silent = check.is_some(), "reset flow started");
     app.metrics
         .record(Metric::StepOutcome { step: "reset_start", outcome: if check.is_some() { "silent" } else { "sms" } });

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use crate::app::Core;
-use crate::domain::{Email, Timestamp};
+use crate::domain::{Email, Phone, SmsKeys, Timestamp};
 use crate::http::Problem;
 use crate::ports::{Metric, RateDecision};
 
@@ -50,23 +50,56 @@ pub fn phone_key(number_or_prefix: &str) -> String {
     hex::encode(&Sha256::digest(number_or_prefix.as_bytes())[..16])
 }
 
+/// The per-number SMS limits' keys of a flow: the account's number and its prefix, or, for an unknown
+/// email, stand-ins derived from its key, so that the limits behave the same for it (docs/security.md
+/// S24).
+pub fn sms_keys(phone: Option<&Phone>, unknown_email_key: Option<&str>) -> SmsKeys {
+    match phone {
+        Some(p) => SmsKeys { number: phone_key(p.e164()), prefix: phone_key(p.prefix_bucket()) },
+        None => {
+            let stand_in = unknown_email_key.unwrap_or_default();
+            SmsKeys { number: phone_key(stand_in), prefix: phone_key(stand_in.get(..4).unwrap_or("")) }
+        }
+    }
+}
+
 /// An email address, hashed.
 pub fn email_key(email: &Email) -> String {
     hex::encode(&Sha256::digest(email.as_str().as_bytes())[..16])
 }
 
-/// Counts one event in `bucket`; over the limit it is the generic 429 and nothing else happens.
-/// `kind` is the bucket's name for logs and metrics (the key itself is not logged).
-pub async fn enforce(core: &Core, kind: &'static str, key: &str, limit: u32, window_secs: u64) -> Result<(), Problem> {
-    let bucket = format!("{kind}#{key}");
-    match core.limiter.hit(&bucket, limit, window_secs, core.clock.now()).await? {
-        RateDecision::Allowed => Ok(()),
-        RateDecision::Limited { retry_after_secs } => {
-            tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
-            core.metrics.record(Metric::RateLimited { bucket: kind });
-            Err(Problem::rate_limited(retry_after_secs))
-        }
+/// One rate limit a request counts in.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// The bucket's name, for logs and metrics (the key itself is never logged).
+    pub kind: &'static str,
+    /// Whose events it counts (a hash).
+    pub key: String,
+    /// Events allowed per window.
+    pub limit: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
+}
+
+impl Limit {
+    /// `limit` events of `kind` for `key` per `window_secs`.
+    pub fn new(kind: &'static str, key: impl Into<String>, limit: u32, window_secs: u64) -> Self {
+        Self { kind, key: key.into(), limit, window_secs }
     }
+
+    fn bucket(&self) -> String {
+        format!("{}#{}", self.kind, self.key)
+    }
+}
+
+/// Counts one event in each of `limits`; over any of them it is the generic 429 and nothing else
+/// happens. Independent counters are counted at once — one round trip, not one per limit
+/// (docs/security.md R11) — and what the others counted is given back when one refuses, so a
+/// refused request uses up no budget.
+pub async fn enforce(core: &Core, limits: &[Limit]) -> Result<(), Problem> {
+    let mut taken = Reservations::default();
+    taken.take_all(core, limits).await?;
+    Ok(())
 }
 
 /// Events counted in rate-limit buckets by one request, to give back if what they counted does not
@@ -78,40 +111,43 @@ pub struct Reservations {
 }
 
 impl Reservations {
-    /// Counts one event in `bucket` as [`enforce`] does; over a limit, everything taken so far is
-    /// given back (nothing happened) and the answer is the generic 429.
-    pub async fn take(
-        &mut self,
-        core: &Core,
-        kind: &'static str,
-        key: &str,
-        limit: u32,
-        window_secs: u64,
-    ) -> Result<(), Problem> {
+    /// Counts one event in each of `limits`, all at once. Over any limit, everything taken (by this
+    /// call and earlier ones) is given back — nothing happened — and the answer is the generic 429,
+    /// with the longest wait of the limits that refused.
+    pub async fn take_all(&mut self, core: &Core, limits: &[Limit]) -> Result<(), Problem> {
         let now = *self.at.get_or_insert_with(|| core.clock.now());
-        let bucket = format!("{kind}#{key}");
-        let refused = match core.limiter.hit(&bucket, limit, window_secs, now).await {
-            Ok(RateDecision::Allowed) => {
-                self.taken.push((bucket, window_secs));
-                return Ok(());
+        let buckets: Vec<String> = limits.iter().map(Limit::bucket).collect();
+        let hits = limits.iter().zip(&buckets).map(|(l, b)| core.limiter.hit(b, l.limit, l.window_secs, now));
+        let decisions = futures_util::future::join_all(hits).await;
+        let mut wait = None;
+        let mut failure = None;
+        for ((l, bucket), decision) in limits.iter().zip(buckets).zip(decisions) {
+            match decision {
+                Ok(RateDecision::Allowed) => self.taken.push((bucket, l.window_secs)),
+                Ok(RateDecision::Limited { retry_after_secs }) => {
+                    tracing::warn!(event = "rate_limited", bucket = l.kind, "request refused by a rate limit");
+                    core.metrics.record(Metric::RateLimited { bucket: l.kind });
+                    wait = wait.max(Some(retry_after_secs));
+                }
+                Err(e) => failure = Some(e),
             }
-            Ok(RateDecision::Limited { retry_after_secs }) => {
-                tracing::warn!(event = "rate_limited", bucket = kind, "request refused by a rate limit");
-                core.metrics.record(Metric::RateLimited { bucket: kind });
-                Problem::rate_limited(retry_after_secs)
-            }
-            Err(e) => e.into(),
+        }
+        let refused = match (wait, failure) {
+            (Some(secs), _) => Problem::rate_limited(secs),
+            (None, Some(e)) => e.into(),
+            (None, None) => return Ok(()),
         };
         std::mem::take(self).release(core).await;
         Err(refused)
     }
 
-    /// Gives back every event taken. A failure to give one back leaves it counted: the limit errs on
-    /// the side of refusing.
+    /// Gives back every event taken, all at once. A failure to give one back leaves it counted: the
+    /// limit errs on the side of refusing.
     pub async fn release(self, core: &Core) {
         let Some(at) = self.at else { return };
-        for (bucket, window_secs) in self.taken {
-            if let Err(e) = core.limiter.release(&bucket, window_secs, at).await {
+        let releases = self.taken.iter().map(|(bucket, window_secs)| core.limiter.release(bucket, *window_secs, at));
+        for result in futures_util::future::join_all(releases).await {
+            if let Err(e) = result {
                 tracing::warn!(event = "limit_not_released", error = %e, "a rate-limit reservation was kept");
             }
         }

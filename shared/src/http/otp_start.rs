@@ -14,27 +14,14 @@ use serde_json::json;
 
 use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Timestamp, User};
-use crate::http::limits::{DAY, HOUR, Reservations, TEN_MINUTES, ip_block_key, ip_key, phone_key};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, SmsKeys, Timestamp, User};
+use crate::http::limits::{DAY, HOUR, Limit, Reservations, TEN_MINUTES, ip_block_key, ip_key, sms_keys};
 use crate::http::support::{current_flow, flow_user, imitate, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, VerificationOwner};
 
 /// Seconds a login waits when the number's verification in flight cannot be cancelled yet.
 const RETRY_AFTER_FOREIGN_SECS: u64 = 30;
-
-/// The per-number limits' keys: the number and its prefix, or, for an unknown email, stand-ins
-/// derived from it (so the limits behave the same for it, docs/security.md S24).
-fn number_keys(user: Option<&User>, flow: &Flow) -> (String, String) {
-    match user {
-        Some(u) => (phone_key(u.phone.e164()), phone_key(u.phone.prefix_bucket())),
-        None => {
-            let stand_in = flow.unknown_email_key.clone().unwrap_or_default();
-            let prefix = stand_in.get(..4).unwrap_or("").to_owned();
-            (phone_key(&stand_in), phone_key(&prefix))
-        }
-    }
-}
 
 /// The reset path sends at most one SMS to a number per this many seconds. Anyone who knows an email
 /// can start resets, so their sends must leave room under the provider's own per-number limit (Twilio:
@@ -45,29 +32,22 @@ const RESET_SMS_EVERY_SECS: u64 = 300;
 /// Every limit on sending an SMS (F1, F2), counted before the provider is called. The per-number and
 /// global budgets are kept apart for resets and logins: anyone who knows an email can start resets,
 /// and must not use up the budget the owner's sign-in draws on (docs/security.md S22).
-async fn enforce_sms_limits(
-    core: &Core,
-    client: &ClientMeta,
-    flow: &Flow,
-    keys: &(String, String),
-    taken: &mut Reservations,
-) -> Result<(), Problem> {
+fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) -> Vec<Limit> {
     let l = &core.settings.limits;
-    let reset = flow.kind == FlowKind::Reset;
+    let reset = kind == FlowKind::Reset;
     let pick = |r: &'static str, s: &'static str| if reset { r } else { s };
-    taken.take(core, pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR).await?;
-    taken.take(core, "sms_ip", &ip_key(client.ip), l.sms_per_ip_hour, HOUR).await?;
-    taken.take(core, "sms_ip_block", &ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR).await?;
-    let (number, prefix) = keys;
-    taken.take(core, pick("sms_prefix_reset", "sms_prefix_login"), prefix, l.sms_per_prefix_hour, HOUR).await?;
-    match flow.kind {
-        FlowKind::Reset => taken.take(core, "sms_number_5min_reset", number, 1, RESET_SMS_EVERY_SECS).await?,
-        FlowKind::Login => {
-            taken.take(core, "sms_number_10min_login", number, l.sms_per_number_10min, TEN_MINUTES).await?;
-        }
-    }
-    taken.take(core, pick("sms_number_day_reset", "sms_number_day_login"), number, l.sms_per_number_day, DAY).await?;
-    Ok(())
+    let per_10_minutes = match kind {
+        FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
+        FlowKind::Login => Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES),
+    };
+    vec![
+        Limit::new(pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR),
+        Limit::new("sms_ip", ip_key(client.ip), l.sms_per_ip_hour, HOUR),
+        Limit::new("sms_ip_block", ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR),
+        Limit::new(pick("sms_prefix_reset", "sms_prefix_login"), &*keys.prefix, l.sms_per_prefix_hour, HOUR),
+        per_10_minutes,
+        Limit::new(pick("sms_number_day_reset", "sms_number_day_login"), &*keys.number, l.sms_per_number_day, DAY),
+    ]
 }
 
 fn answer(status: &'static str) -> Response {
@@ -80,28 +60,68 @@ fn answer(status: &'static str) -> Response {
 ///
 /// Every budget is counted before the provider is called (so concurrent requests cannot overrun it),
 /// and given back when the answer is an error and nothing was sent — the provider refused or never
-/// answered (docs/security.md R8): a short outage locks nobody out.
+/// answered (docs/security.md R8): a short outage locks nobody out. The flow's own count, every SMS
+/// limit and the account are one round trip, the verification's claim and the flow's step another
+/// (docs/security.md R11).
 pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: HeaderMap) -> Result<Response, Problem> {
     let (_, flow) = current_flow(&app, &headers).await?;
     step(&flow, FlowEvent::CodeSent { verification: None, at: None })?;
     let now = app.clock.now();
     let max_sends = if flow.sim_unverified { UNVERIFIED_SENDS } else { app.settings.limits.otp_sends_per_flow };
-    match app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now).await {
+    let mut taken = Reservations::default();
+    let (counted, user, limits) = match &flow.sms_keys {
+        Some(keys) => {
+            let limits = sms_limits(&app, &client, flow.kind, keys);
+            let (counted, user, limits) = tokio::join!(
+                app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now),
+                flow_user(&app, &flow),
+                taken.take_all(&app, &limits)
+            );
+            (counted, user, Some(limits))
+        }
+        // A flow stored before it carried its keys: the account first, then its limits.
+        None => {
+            let (counted, user) = tokio::join!(
+                app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now),
+                flow_user(&app, &flow)
+            );
+            (counted, user, None)
+        }
+    };
+    match counted {
         Ok(_) => {}
         Err(StoreError::LimitReached) => {
             tracing::warn!(event = "rate_limited", bucket = "otp_sends_flow", "too many sends in this flow");
+            taken.release(&app).await;
             return Err(Problem::rate_limited(app.settings.flow_ttl_secs.unsigned_abs()));
         }
-        Err(e) => return Err(e.into()),
-    }
-    let mut taken = Reservations::default();
-    let mut sent = false;
-    let result = deliver(&app, &client, &flow, now, &mut taken, &mut sent).await;
-    if result.is_err() && !sent {
-        taken.release(&app).await;
-        if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpSends).await {
-            tracing::warn!(event = "limit_not_released", error = %e, "the flow's send was kept");
+        Err(e) => {
+            taken.release(&app).await;
+            return Err(e.into());
         }
+    }
+    let mut sent = false;
+    let result = match (user, limits) {
+        (Err(e), _) => Err(e),
+        (Ok(user), Some(limited)) => match limited {
+            Err(refused) => Err(refused),
+            Ok(()) => deliver(&app, &flow, user, now, &mut sent).await,
+        },
+        (Ok(user), None) => {
+            let keys = sms_keys(user.as_ref().map(|u| &u.phone), flow.unknown_email_key.as_deref());
+            match taken.take_all(&app, &sms_limits(&app, &client, flow.kind, &keys)).await {
+                Err(refused) => Err(refused),
+                Ok(()) => deliver(&app, &flow, user, now, &mut sent).await,
+            }
+        }
+    };
+    if result.is_err() && !sent {
+        let give_back = async {
+            if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpSends).await {
+                tracing::warn!(event = "limit_not_released", error = %e, "the flow's send was kept");
+            }
+        };
+        tokio::join!(taken.release(&app), give_back);
     }
     result
 }
@@ -109,19 +129,24 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
 /// Sends the code (or pretends to); `sent` becomes true once an SMS went out.
 async fn deliver(
     app: &App<WithOtp>,
-    client: &ClientMeta,
     flow: &Flow,
+    user: Option<User>,
     now: Timestamp,
-    taken: &mut Reservations,
     sent: &mut bool,
 ) -> Result<Response, Problem> {
-    let user = flow_user(app, flow).await?;
+    // The limits were counted on the number the flow started with: a number changed since is not
+    // texted on that count.
+    if let (Some(u), Some(keys)) = (&user, &flow.sms_keys)
+        && sms_keys(Some(&u.phone), None).number != keys.number
+    {
+        tracing::warn!(event = "flow_refused", why = "number_changed", "the account's number changed mid-flow");
+        return Err(Problem::flow_invalid());
+    }
     let allowed = user.as_ref().is_none_or(|u| app.settings.otp.sms_allowed_to(&u.phone));
     if !allowed && flow.kind == FlowKind::Login {
         tracing::warn!(event = "sms_refused", why = "country_not_allowed", "destination country not on the allowlist");
         return Err(Problem::phone_not_supported());
     }
-    enforce_sms_limits(app, client, flow, &number_keys(user.as_ref(), flow), taken).await?;
     let Some(user) = user.filter(|_| allowed && !flow.decoy) else {
         // An unknown email, a reset the SIM gate refused, a number we do not text: the same answer
         // after the same wait, and no SMS.
@@ -129,19 +154,14 @@ async fn deliver(
         return pretend(app, flow, now).await;
     };
     let otp = &app.ports.otp;
-    match send_code(app, flow, &user).await? {
-        Sent::New(reference) => {
-            *sent = true;
-            let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
-            persist(app, flow, &step(flow, FlowEvent::CodeSent { verification, at: Some(now) })?, now).await?;
+    match send_code(app, flow, &user, sent).await? {
+        Sent::New => {
             tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
             app.metrics.record(Metric::SmsSent { provider: otp.name() });
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
             Ok(answer("sent"))
         }
-        Sent::Already(reference) => {
-            let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
-            persist(app, flow, &step(flow, FlowEvent::CodeSent { verification, at: None })?, now).await?;
+        Sent::Already => {
             tracing::info!(event = "sms_not_resent", provider = otp.name(), "the code in flight is still valid");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "already_sent" });
             Ok(answer("already_sent"))
@@ -181,10 +201,10 @@ async fn deliver(
 
 /// What happened when a code was asked for.
 enum Sent {
-    /// A code went out for a verification this flow holds.
-    New(OtpReference),
+    /// A code went out for a verification this flow now holds; the flow records it.
+    New,
     /// This flow's verification is in flight; nothing was re-sent.
-    Already(OtpReference),
+    Already,
     /// Another flow holds the verification in flight for the number, and this flow may not (or could
     /// not yet) replace it.
     Foreign {
@@ -195,29 +215,38 @@ enum Sent {
     Failed(OtpError),
 }
 
-/// Starts a verification and claims it for this flow; replaces another flow's where allowed.
-async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User) -> Result<Sent, Problem> {
+/// Starts a verification, and claims it for this flow in the same transaction as the flow's step
+/// that records it; replaces another flow's where allowed. `sent` becomes true once an SMS went out.
+async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, sent: &mut bool) -> Result<Sent, Problem> {
     let otp = &app.ports.otp;
     let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: user.id.clone() };
     for attempt in 0..2 {
         let client_ref = app.random.id()?;
-        let (reference, sent) = match timed(app, "otp.start", otp.start(&user.phone, &client_ref)).await {
+        let (reference, new) = match timed(app, "otp.start", otp.start(&user.phone, &client_ref)).await {
             Ok(r) => (r, true),
             Err(OtpError::InFlight { reference: Some(r) }) => (r, false),
             // In flight, and the provider did not say which: ours if we have one, else someone's.
             Err(OtpError::InFlight { reference: None }) => {
                 return Ok(match flow.otp_reference.as_deref().and_then(OtpReference::parse) {
-                    Some(r) => Sent::Already(r),
+                    Some(r) => {
+                        record(app, flow, &r, false).await?;
+                        Sent::Already
+                    }
                     None => Sent::Foreign { cancellable_later: true },
                 });
             }
             Err(e) => return Ok(Sent::Failed(e)),
         };
+        *sent |= new;
         let now = app.clock.now();
-        let Some(holder) =
-            app.store.claim_verification(otp.name(), reference.as_str(), &owner, flow.expires_at, now).await?
-        else {
-            return Ok(if sent { Sent::New(reference) } else { Sent::Already(reference) });
+        let verification = Some((reference.as_str().to_owned(), otp.name().to_owned()));
+        let transition = step(flow, FlowEvent::CodeSent { verification, at: new.then_some(now) })?;
+        let claimed = app
+            .store
+            .claim_verification_with_step(otp.name(), reference.as_str(), &owner, &transition, flow.expires_at, now)
+            .await?;
+        let Some(holder) = claimed else {
+            return Ok(if new { Sent::New } else { Sent::Already });
         };
         // A login replaces anything (its user proved the password); a reset replaces only another
         // reset's, never the verification a signing-in owner is waiting on.
@@ -240,6 +269,14 @@ async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User) -> Result<Sent,
         }
     }
     Ok(Sent::Foreign { cancellable_later: true })
+}
+
+/// Records the flow's own verification in flight again (nothing was re-sent).
+async fn record(app: &App<WithOtp>, flow: &Flow, reference: &OtpReference, new: bool) -> Result<(), Problem> {
+    let now = app.clock.now();
+    let verification = Some((reference.as_str().to_owned(), app.ports.otp.name().to_owned()));
+    persist(app, flow, &step(flow, FlowEvent::CodeSent { verification, at: new.then_some(now) })?, now).await?;
+    Ok(())
 }
 
 /// The answer a flow that sends nothing gets: what the configured provider would have answered —

@@ -9,14 +9,14 @@ use serde_json::json;
 
 use crate::app::{App, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::support::{
-    current_flow, flow_user, imitate, notify_flow_owner, persist, provider_error, start_session, step, timed,
+    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
 };
 use crate::http::{ApiJson, Problem};
-use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, StoreError};
+use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PossessionProof, StoreError};
 
 /// The request body.
 #[derive(Deserialize)]
@@ -26,29 +26,36 @@ pub struct VerifyCode {
     pub code: String,
 }
 
-/// Locks the flow after the last allowed code was wrong (or the provider ended the verification); the
-/// request that locks it tells the owner (login).
 /// A wrong code: `code_invalid`, and the flow locked when it was the last allowed try.
-async fn wrong(app: &App<WithOtp>, flow: &Flow, last_try: bool, provider: Option<&'static str>) -> Problem {
+async fn wrong(
+    app: &App<WithOtp>,
+    flow: &Flow,
+    user: Option<&User>,
+    last_try: bool,
+    provider: Option<&'static str>,
+) -> Problem {
     tracing::info!(event = "otp_failed", provider, "wrong code");
     app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
     if last_try {
-        lock(app, flow).await;
+        lock(app, flow, user).await;
     }
     Problem::code_invalid()
 }
 
-async fn lock(app: &App<WithOtp>, flow: &Flow) -> Problem {
-    let locked_now = match flow.apply(FlowEvent::Locked) {
-        Ok(t) => persist(app, flow, &t, app.clock.now()).await.is_ok(),
-        Err(_) => false,
+/// Locks the flow after the last allowed code was wrong (or the provider ended the verification); a
+/// login's owner is told while the lock is stored (one round trip; the hourly cap on the notice keeps
+/// a concurrent request from telling twice).
+async fn lock(app: &App<WithOtp>, flow: &Flow, user: Option<&User>) -> Problem {
+    let Ok(transition) = flow.apply(FlowEvent::Locked) else { return Problem::too_many_attempts() };
+    let tell = async {
+        if let (FlowKind::Login, Some(user)) = (flow.kind, user) {
+            notify(app, user, NotificationKind::SecondFactorFailed, flow.client_ip, &flow.user_agent).await;
+        }
     };
-    if locked_now {
+    let (locked, ()) = tokio::join!(persist(app, flow, &transition, app.clock.now()), tell);
+    if locked.is_ok() {
         tracing::warn!(event = "otp_locked", flow = flow.kind.as_str(), "too many wrong codes: flow locked");
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "locked" });
-        if flow.kind == FlowKind::Login {
-            notify_flow_owner(app, flow, NotificationKind::SecondFactorFailed).await;
-        }
     }
     Problem::too_many_attempts()
 }
@@ -73,7 +80,10 @@ pub async fn otp_verify(
     }
     let code = OtpCode::parse(&body.code).ok_or_else(Problem::code_invalid)?;
     let max = if flow.sim_unverified { UNVERIFIED_ATTEMPTS } else { app.settings.limits.otp_attempts_per_flow };
-    let attempt = match app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now).await {
+    // The attempt is counted while the account is read: one round trip (docs/security.md R11).
+    let (counted, user) =
+        tokio::join!(app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now), flow_user(&app, &flow));
+    let attempt = match counted {
         Ok(n) => n,
         Err(StoreError::LimitReached) => {
             tracing::warn!(event = "rate_limited", bucket = "otp_attempts_flow", "no code checks left in this flow");
@@ -91,13 +101,22 @@ pub async fn otp_verify(
         Err(e) => return Err(e.into()),
     };
     let last_try = attempt >= max;
-    let user = flow_user(&app, &flow).await?;
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => {
+            // Nothing was checked: the attempt is given back (R8).
+            if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpAttempts).await {
+                tracing::warn!(event = "limit_not_released", error = %e, "the attempt was kept");
+            }
+            return Err(e);
+        }
+    };
     let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse);
-    let (Some(user), Some(reference), false) = (user, reference, flow.decoy) else {
+    let (Some(user), Some(reference), false) = (user.as_ref(), reference, flow.decoy) else {
         // An unknown email, a decoy, or a flow whose code was never sent: no code can be right, and
         // the answer takes as long as a check (A2).
         imitate(&app, "otp.check").await;
-        return Err(wrong(&app, &flow, last_try, None).await);
+        return Err(wrong(&app, &flow, user.as_ref(), last_try, None).await);
     };
     let otp = &app.ports.otp;
     // A code is checked only with the provider that sent it: after a configuration change, the
@@ -109,8 +128,8 @@ pub async fn otp_verify(
     }
     match timed(&app, "otp.check", otp.check(&reference, &user.phone, &code)).await {
         Ok(OtpCheck::Approved) => {}
-        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, last_try, Some(otp.name())).await),
-        Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow).await),
+        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), last_try, Some(otp.name())).await),
+        Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, Some(user)).await),
         // The verification ended. If it ended approved — an earlier check whose answer, or our record
         // of it, was lost — the flow finishes now, without a new SMS (R9): only this flow can submit
         // codes to it (S23).
@@ -136,14 +155,25 @@ pub async fn otp_verify(
         }
     }
     tracing::info!(event = "otp_verified", provider = otp.name(), flow = flow.kind.as_str(), "code verified");
-    app.store.mark_phone_verified(&user.id, now).await?;
     let reset_token = match flow.kind {
         FlowKind::Reset => Some(app.random.token()?),
         FlowKind::Login => None,
     };
-    // Only the request whose transition wins goes on (one session, one reset cookie).
+    let session = match flow.kind {
+        FlowKind::Login => Some(new_session(&app, user, now)?),
+        FlowKind::Reset => None,
+    };
+    // Only the request whose transition wins goes on (one session, one reset cookie). The step, the
+    // first proof of the phone and the session are one transaction.
     let verified = step(&flow, FlowEvent::CodeVerified { reset_token_hash: reset_token.as_ref().map(|t| t.hash()) })?;
-    persist(&app, &flow, &verified, now).await?;
+    let proof = PossessionProof {
+        flow_key: &flow.key,
+        transition: &verified,
+        user_id: &user.id,
+        at: now,
+        session: session.as_ref().map(|(_, s)| s),
+    };
+    app.store.record_possession(&proof).await?;
     // Counted only by the winner, so concurrent verifies of one code cannot inflate the conversion
     // rate the SMS-pumping alarm watches.
     app.metrics.record(Metric::OtpVerified { provider: otp.name() });
@@ -155,7 +185,7 @@ pub async fn otp_verify(
             Ok(resp)
         }
         None => {
-            let session = start_session(&app, &user).await?;
+            let Some((session, _)) = session else { return Err(Problem::flow_invalid()) };
             tracing::info!(event = "login", user_id = %user.id, "signed in with a second factor");
             let mut resp = axum::Json(json!({ "next": "signed_in", "csrf": csrf_token_for(&session) })).into_response();
             resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session, app.settings.session_ttl_secs));

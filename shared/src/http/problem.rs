@@ -191,7 +191,7 @@ impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Problem::flow_invalid(),
-            StoreError::EmailTaken | StoreError::LimitReached => Problem::flow_invalid(),
+            StoreError::EmailTaken(_) | StoreError::LimitReached => Problem::flow_invalid(),
             StoreError::Unavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Problem::unavailable()

@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::app::TruIdApp;
 use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
 use crate::domain::{FlowEvent, FlowKind, FlowReason};
-use crate::http::limits::{HOUR, enforce, ip_key};
-use crate::http::support::{current_flow, flow_user, imitate, notify_flow_owner, persist, provider_error, step, timed};
+use crate::http::limits::{HOUR, Limit, enforce, ip_key};
+use crate::http::support::{current_flow, flow_user, imitate, notify, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind};
 
@@ -26,10 +26,14 @@ pub async fn sim_check(
     let (_, flow) = current_flow(&app, &headers).await?;
     // Out of order is refused before any limit is counted or provider called.
     step(&flow, FlowEvent::SimPassed { unverified: false })?;
-    enforce(&app, "sim_check_ip", &ip_key(client.ip), app.settings.limits.sim_checks_per_ip_hour, HOUR).await?;
+    let limit = [Limit::new("sim_check_ip", ip_key(client.ip), app.settings.limits.sim_checks_per_ip_hour, HOUR)];
+    // The account is read while the limit is counted: one round trip (docs/security.md R11).
+    let (allowed, user) = tokio::join!(enforce(&app, &limit), flow_user(&app, &flow));
+    allowed?;
+    let user = user?;
     let now = app.clock.now();
     let window = app.settings.sim_change_window_minutes;
-    let verdict = match flow_user(&app, &flow).await? {
+    let verdict = match &user {
         None => {
             // No number to check: take as long as a check does (A2).
             imitate(&app, "truid.sim_check").await;
@@ -57,15 +61,25 @@ pub async fn sim_check(
     );
     app.metrics.record(Metric::StepOutcome { step: "sim_check", outcome: verdict.as_str() });
 
+    // The owner is told while the verdict is stored (one round trip); the hourly cap on each kind of
+    // notice keeps a replay from telling twice.
+    let (app, flow, user) = (&app, &flow, &user);
+    let tell = |kind: Option<NotificationKind>| async move {
+        if let (Some(kind), Some(user)) = (kind, user) {
+            notify(app, user, kind, flow.client_ip, &flow.user_agent).await;
+        }
+    };
     if verdict.passes() {
         let unverified = verdict == SimVerdict::PassUnverified;
-        persist(&app, &flow, &step(&flow, FlowEvent::SimPassed { unverified })?, now).await?;
+        let transition = step(flow, FlowEvent::SimPassed { unverified })?;
+        let kind = unverified.then_some(NotificationKind::SignInWithoutSimCheck);
+        let (stored, ()) = tokio::join!(persist(app, flow, &transition, now), tell(kind));
+        stored?;
         if unverified {
             tracing::warn!(
                 event = "sim_check_unavailable_allowed",
                 "login continues without a SIM answer (allow_with_notice)"
             );
-            notify_flow_owner(&app, &flow, NotificationKind::SignInWithoutSimCheck).await;
         }
         return Ok(axum::Json(json!({ "next": "otp" })).into_response());
     }
@@ -77,13 +91,17 @@ pub async fn sim_check(
         FlowKind::Reset => FlowEvent::SimRefusedQuietly { reason },
         FlowKind::Login => FlowEvent::SimBlocked { reason },
     };
-    persist(&app, &flow, &step(&flow, event)?, now).await?;
+    let kind = match (reason, flow.kind) {
+        (FlowReason::SimChanged, _) => Some(NotificationKind::SimChangeBlocked),
+        (_, FlowKind::Login) => Some(NotificationKind::SecondFactorFailed),
+        _ => None,
+    };
+    let transition = step(flow, event)?;
+    let (stored, ()) = tokio::join!(persist(app, flow, &transition, now), tell(kind));
+    stored?;
     if reason == FlowReason::SimChanged {
         tracing::warn!(event = "sim_change_blocked", flow = flow.kind.as_str(), "SIM changed recently: no SMS");
         app.metrics.record(Metric::SimChangeBlocked);
-        notify_flow_owner(&app, &flow, NotificationKind::SimChangeBlocked).await;
-    } else if flow.kind == FlowKind::Login {
-        notify_flow_owner(&app, &flow, NotificationKind::SecondFactorFailed).await;
     }
     Ok(axum::Json(match flow.kind {
         FlowKind::Reset => json!({ "next": "otp" }),

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 
 use crate::app::Core;
 use crate::domain::Token;
-use crate::domain::{Flow, FlowEvent, Session, Timestamp, Transition, User};
+use crate::domain::{Flow, FlowEvent, Session, Timestamp, Transition, User, UserId};
 use crate::http::CSRF_HEADER;
 use crate::http::Problem;
 use crate::http::cookies::FLOW;
@@ -100,10 +100,10 @@ pub async fn imitate(core: &Core, call: &'static str) {
     tokio::time::sleep(core.latency.typical(call, usize::from(u16::from_le_bytes(pick)))).await;
 }
 
-/// A new signed-in session for `user`; the caller sets its cookie.
-pub async fn start_session(core: &Core, user: &User) -> Result<Token, Problem> {
+/// A new signed-in session for `user`, to be stored by the caller (with the step that starts it);
+/// the token is for its cookie.
+pub fn new_session(core: &Core, user: &User, now: Timestamp) -> Result<(Token, Session), Problem> {
     let token = core.random.token()?;
-    let now = core.clock.now();
     let session = Session {
         key: token.hash(),
         user_id: user.id.clone(),
@@ -111,21 +111,45 @@ pub async fn start_session(core: &Core, user: &User) -> Result<Token, Problem> {
         created_at: now,
         expires_at: now.plus_secs(core.settings.session_ttl_secs),
     };
-    core.store.put_session(&session).await?;
-    Ok(token)
+    Ok((token, session))
 }
 
 /// Tells the account's owner; a lost email never undoes the security action that caused it.
-/// Warnings (blocked attempts, registrations with the email) go out at most once per kind per hour,
-/// so repeated attempts cannot be used to flood the owner's inbox; a password change is always told.
 pub async fn notify(core: &Core, user: &User, kind: NotificationKind, client_ip: IpAddr, user_agent: &str) {
-    if kind != NotificationKind::PasswordReset {
-        let bucket = format!("{}#{}", kind.as_str(), user.id.0);
-        if let Ok(RateDecision::Limited { .. }) = core.limiter.hit(&bucket, 1, HOUR, core.clock.now()).await {
-            tracing::info!(event = "notification_suppressed", kind = kind.as_str(), "already told within the hour");
-            return;
+    notify_account(core, &user.id, Some(user), kind, client_ip, user_agent).await;
+}
+
+/// Tells the owner of the account `user_id` (read here unless given). Warnings (blocked attempts,
+/// registrations with the email) go out at most once per kind per hour, so repeated attempts cannot
+/// be used to flood the owner's inbox; a password change is always told. The account's read and the
+/// once-an-hour counter are one round trip, not two (docs/security.md R11).
+pub async fn notify_account(
+    core: &Core,
+    user_id: &UserId,
+    known: Option<&User>,
+    kind: NotificationKind,
+    client_ip: IpAddr,
+    user_agent: &str,
+) {
+    let read = async {
+        match known {
+            Some(u) => Ok(Some(u.clone())),
+            None => core.store.user_by_id(user_id).await,
         }
+    };
+    let suppressed = async {
+        if kind == NotificationKind::PasswordReset {
+            return false;
+        }
+        let bucket = format!("{}#{}", kind.as_str(), user_id.0);
+        matches!(core.limiter.hit(&bucket, 1, HOUR, core.clock.now()).await, Ok(RateDecision::Limited { .. }))
+    };
+    let (user, suppressed) = tokio::join!(read, suppressed);
+    if suppressed {
+        tracing::info!(event = "notification_suppressed", kind = kind.as_str(), "already told within the hour");
+        return;
     }
+    let Ok(Some(user)) = user else { return };
     let n = Notification {
         to: user.email.clone(),
         kind,
@@ -142,33 +166,41 @@ pub async fn notify(core: &Core, user: &User, kind: NotificationKind, client_ip:
 /// Notifies the owner of the flow's account, if the flow has one.
 pub async fn notify_flow_owner(core: &Core, flow: &Flow, kind: NotificationKind) {
     let Some(user_id) = &flow.user_id else { return };
-    if let Ok(Some(user)) = core.store.user_by_id(user_id).await {
-        notify(core, &user, kind, flow.client_ip, &flow.user_agent).await;
+    notify_account(core, user_id, None, kind, flow.client_ip, &flow.user_agent).await;
+}
+
+/// The remembered coverage answer for the device's address, if fresh. Answers are cached briefly so
+/// that the reset start that follows the page's own lookup costs no second provider call.
+pub async fn cached_coverage(core: &Core, ip: IpAddr) -> Option<bool> {
+    match core.store.get_coverage(ip, core.clock.now()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "coverage cache unavailable");
+            None
+        }
     }
 }
 
-/// Whether the network behind `ip` supports SubscriberCheck. Answers are cached briefly so that the
-/// reset start that follows the page's own lookup costs no second provider call. A failed lookup is
-/// "no" (the SMS path, with its SIM check, is the fallback) and is not cached.
-pub async fn subscriber_check_coverage(core: &Core, truid: &dyn TruId, ip: IpAddr) -> bool {
-    let now = core.clock.now();
-    match core.store.get_coverage(ip, now).await {
-        Ok(Some(covered)) => return covered,
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "coverage cache unavailable"),
-    }
+/// Asks tru.ID whether the network behind `ip` supports SubscriberCheck. `None` when the lookup
+/// failed: "no" for the caller (the SMS path, with its SIM check, is the fallback), and not cached.
+pub async fn look_up_coverage(core: &Core, truid: &dyn TruId, ip: IpAddr) -> Option<bool> {
     match truid.coverage(ip).await {
         Ok(c) => {
             let covered = c == Coverage::SubscriberCheck;
-            if let Err(e) = core.store.put_coverage(ip, covered, now.plus_secs(COVERAGE_CACHE_SECS)).await {
-                tracing::warn!(error = %e, "coverage not cached");
-            }
             tracing::info!(event = "coverage", silent = covered, "device coverage looked up");
-            covered
+            Some(covered)
         }
         Err(e) => {
             provider_error(core, "truid", "coverage", &e, "coverage lookup failed; treating as not covered");
-            false
+            None
         }
+    }
+}
+
+/// Remembers a coverage answer for the device's address for a few minutes.
+pub async fn remember_coverage(core: &Core, ip: IpAddr, covered: bool) {
+    let until = core.clock.now().plus_secs(COVERAGE_CACHE_SECS);
+    if let Err(e) = core.store.put_coverage(ip, covered, until).await {
+        tracing::warn!(error = %e, "coverage not cached");
     }
 }

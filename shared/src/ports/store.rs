@@ -13,9 +13,10 @@ use crate::domain::{
 /// Every way a store operation can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Registration raced or repeated: the email already belongs to an account.
+    /// Registration raced or repeated: the email (or a look-alike) already belongs to an account,
+    /// this one when the store could tell without another read.
     #[error("email already registered")]
-    EmailTaken,
+    EmailTaken(Option<UserId>),
     /// A conditional write found the record missing, expired or in another state.
     #[error("the record is not in the expected state")]
     Conflict,
@@ -69,6 +70,22 @@ pub struct VerificationOwner {
     pub kind: FlowKind,
     /// Whose number it went to.
     pub user_id: UserId,
+}
+
+/// What a possession proof writes in one transaction: the flow's step, the first proof of the
+/// account's phone, and for a sign-in its session (docs/security.md R11).
+#[derive(Debug, Clone)]
+pub struct PossessionProof<'a> {
+    /// The flow that proved it.
+    pub flow_key: &'a TokenHash,
+    /// Its step, from [`crate::domain::Flow::apply`].
+    pub transition: &'a Transition,
+    /// Whose phone it proved.
+    pub user_id: &'a UserId,
+    /// Now.
+    pub at: Timestamp,
+    /// The session a sign-in starts.
+    pub session: Option<&'a Session>,
 }
 
 /// Users, flows, sessions and the coverage cache.
@@ -129,8 +146,25 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<VerificationOwner>, StoreError>;
 
+    /// Claims the verification as [`Store::claim_verification`] does and, in the same transaction,
+    /// takes the flow's step that records it: `None` when both happened, `Some(holder)` when another
+    /// live flow holds it (nothing written), `Conflict` when the flow moved on (nothing written).
+    async fn claim_verification_with_step(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        transition: &Transition,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError>;
+
     /// Records the first possession proof of the account's phone; later calls change nothing.
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;
+    /// One transaction: the flow's step, the first possession proof of the account's phone and, for
+    /// a sign-in, its new session. A flow that moved on (a concurrent request won) is `Conflict`, and
+    /// nothing is written.
+    async fn record_possession(&self, proof: &PossessionProof<'_>) -> Result<(), StoreError>;
 
     /// Stores a new session; its key is fresh randomness.
     async fn put_session(&self, session: &Session) -> Result<(), StoreError>;

@@ -27,8 +27,8 @@ use simguard::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
 use simguard::ports::{
-    NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, RateDecision, RateLimiter,
-    ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError, VerificationOwner, deadline,
+    NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PossessionProof, RateDecision,
+    RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError, VerificationOwner, deadline,
 };
 use simguard_sandbox::SandboxConfig;
 
@@ -398,8 +398,28 @@ impl Store for FaultyStore {
     ) -> Result<Option<VerificationOwner>, StoreError> {
         self.inner.claim_verification(provider, reference, owner, expires_at, now).await
     }
+    async fn claim_verification_with_step(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        t: &Transition,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.claim_verification_with_step(provider, reference, owner, t, expires_at, now).await
+    }
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_phone_verified(id, at).await
+    }
+    async fn record_possession(&self, p: &PossessionProof<'_>) -> Result<(), StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.record_possession(p).await
     }
     async fn put_session(&self, s: &Session) -> Result<(), StoreError> {
         self.inner.put_session(s).await

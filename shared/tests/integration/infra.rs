@@ -932,15 +932,22 @@ fn alarms_watch_metrics_the_functions_emit() {
 // ---------------------------------------------------------------------------------------------
 // What each function calls, measured
 
-/// Records each AWS call a client makes as the IAM action(s) it needs and the resource it names.
+/// Records each AWS call a client makes as the IAM action(s) it needs and the resource it names, and
+/// how many times each action was called.
 #[derive(Debug, Clone, Default)]
-struct Calls(Arc<Mutex<BTreeSet<(String, String)>>>);
+struct Calls(Arc<Mutex<BTreeSet<(String, String)>>>, Arc<Mutex<BTreeMap<String, usize>>>);
 
 impl Calls {
     fn add(&self, action: &str, resource: &str) {
         if let Ok(mut c) = self.0.lock() {
             c.insert((action.to_owned(), resource.to_owned()));
         }
+        if let Ok(mut n) = self.1.lock() {
+            *n.entry(action.to_owned()).or_default() += 1;
+        }
+    }
+    fn times(&self, action: &str) -> usize {
+        self.1.lock().map(|n| n.get(action).copied().unwrap_or(0)).unwrap_or(0)
     }
     fn all(&self) -> BTreeSet<(String, String)> {
         self.0.lock().map(|c| c.clone()).unwrap_or_default()
@@ -1070,6 +1077,14 @@ async fn iam_is_what_each_function_calls(t: &'static Template) {
             used.entry(what).or_default().insert(action.clone());
         }
         assert_eq!(granted, used, "{}: {}'s policy (left) vs the calls its code made (right)", t.kind, f.name());
+        // Every flow ran within one secret TTL: each execution environment read the secret once at
+        // most (docs/security.md R11).
+        let reads = calls[&f].times("secretsmanager:GetSecretValue");
+        assert!(reads <= 1, "{}: {} read the secret {reads} times", t.kind, f.name());
+    }
+    // The functions that call a provider did read it.
+    for f in [Function::Coverage, Function::CreateCheck, Function::Callback, Function::OtpStart] {
+        assert_eq!(calls[&f].times("secretsmanager:GetSecretValue"), 1, "{}: {}", t.kind, f.name());
     }
 }
 

@@ -17,6 +17,7 @@ mod metrics;
 mod otp_clients;
 mod panic_hook;
 mod reset_flow;
+mod round_trips;
 mod routes;
 mod second_factor;
 mod secrets_manager;

@@ -51,8 +51,8 @@ async fn flows_emit_outcomes_sms_and_conversion() {
     assert_eq!(m.count(&step("login", "wrong_credentials")), 1);
     w.send(&env, Event::get("/api/reset/callback").query("check_id=c69bc0e6-a429-11ea-bb37-0242ac130002&code=x")).await;
     assert_eq!(m.count(&step("callback", "refused")), 1);
-    for _ in 0..25 {
-        w.send(&env, Event::post("/api/reset/check", json!({ "email": "x@example.com" }))).await;
+    for i in 0..25 {
+        w.send(&env, Event::post("/api/reset/check", json!({ "email": format!("x{i}@example.com") }))).await;
     }
     assert!(m.count(&Metric::RateLimited { bucket: "reset_ip" }) >= 1);
 }

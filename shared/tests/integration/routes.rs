@@ -204,3 +204,32 @@ async fn every_status_a_route_answers_is_documented() {
     }
     assert!(undocumented.is_empty(), "answers api/openapi.yaml does not list:\n{}", undocumented.join("\n"));
 }
+
+/// Each function's binary builds its router on the clients of one state type, named in its
+/// `main.rs`: the type it serves with, and no other (a wrong one fails at start-up, never silently).
+#[test]
+fn each_function_binary_names_the_state_it_serves_with() {
+    use simguard::app::{WithOtp, WithPasswords, WithTruId};
+    let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for f in Function::ALL {
+        let main = std::fs::read_to_string(root.join(format!("functions/{}/src/main.rs", f.name()))).expect("main.rs");
+        let named: Vec<&str> = ["WithTruId", "WithOtp", "WithPasswords"]
+            .into_iter()
+            .filter(|p| main.contains(&format!("run_lambda::<simguard::app::{p}>")))
+            .collect();
+        assert_eq!(named.len(), 1, "{}: main.rs names one state type: {main}", f.name());
+        let settings = || {
+            Settings::for_function(f, |k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into()))
+                .expect("settings")
+        };
+        let serves = [
+            ("WithTruId", assembly.router_with::<WithTruId>(settings()).is_ok()),
+            ("WithOtp", assembly.router_with::<WithOtp>(settings()).is_ok()),
+            ("WithPasswords", assembly.router_with::<WithPasswords>(settings()).is_ok()),
+        ];
+        for (state, ok) in serves {
+            assert_eq!(ok, state == named[0], "{} on {state}", f.name());
+        }
+    }
+}

@@ -14,7 +14,8 @@ use simguard::domain::{
     Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
 use simguard::ports::{
-    AuditRecord, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+    AuditRecord, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
+    VerificationOwner,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -86,6 +87,8 @@ suite!(
     look_alike_emails_are_taken,
     verifications_have_one_holder,
     concurrent_claims_have_one_winner,
+    a_claim_and_its_step_are_one_write,
+    a_possession_proof_is_one_write,
 );
 
 fn user(id: &str, email: &str) -> User {
@@ -114,6 +117,7 @@ fn flow(key: TokenHash, user: Option<&User>, state: FlowState) -> Flow {
                 Some(u) => FlowAccount::Known { user_id: u.id.clone(), credential_version: u.credential_version },
                 None => FlowAccount::Unknown { email_key: "someone".into() },
             },
+            sms_keys: simguard::domain::SmsKeys { number: "n".into(), prefix: "p".into() },
             client_ip: "203.0.113.9".parse().expect("ip"),
             user_agent: "ua".into(),
             now: NOW,
@@ -131,7 +135,7 @@ async fn users_and_unique_emails(s: Arc<impl Both>) {
     assert_eq!(s.user_by_email(&alice.email).await.expect("read"), Some(alice.clone()));
     assert_eq!(s.user_by_email(&Email::parse("nobody@example.com").expect("email")).await.expect("read"), None);
     // The email is taken, whoever asks; a reused id is a conflict.
-    assert!(matches!(s.create_user(&user("u2", "alice@example.com")).await, Err(StoreError::EmailTaken)));
+    assert!(matches!(s.create_user(&user("u2", "alice@example.com")).await, Err(StoreError::EmailTaken(_))));
     assert!(matches!(s.create_user(&user("u1", "other@example.com")).await, Err(StoreError::Conflict)));
     // Nothing half-written by the refused registrations.
     assert_eq!(s.user_by_id(&UserId("u2".into())).await.expect("read"), None);
@@ -149,7 +153,7 @@ async fn concurrent_registrations_make_one_user(s: Arc<impl Both>) {
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await.expect("task") {
             Ok(()) => created.push(i),
-            Err(StoreError::EmailTaken | StoreError::Conflict) => {}
+            Err(StoreError::EmailTaken(_) | StoreError::Conflict) => {}
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -461,7 +465,7 @@ async fn look_alike_emails_are_taken(s: Arc<impl Both>) {
     // A Cyrillic "а" in the domain: another address, the same skeleton.
     let look_alike = user("u2", "alice@exаmple.com");
     assert_ne!(look_alike.email, alice.email);
-    assert!(matches!(s.create_user(&look_alike).await, Err(StoreError::EmailTaken)));
+    assert!(matches!(s.create_user(&look_alike).await, Err(StoreError::EmailTaken(_))));
     assert_eq!(s.user_by_id(&UserId("u2".into())).await.expect("read"), None, "nothing half-written");
     assert_eq!(s.user_by_skeleton(&look_alike.email.skeleton()).await.expect("read").map(|u| u.id), Some(alice.id));
     assert_eq!(s.user_by_skeleton("nobody@example.com").await.expect("read"), None);
@@ -521,4 +525,70 @@ async fn concurrent_claims_have_one_winner(s: Arc<impl Both>) {
     }
     assert_eq!(winners.len(), 1, "one flow holds it");
     assert!(holders.iter().all(|h| h == winners[0].as_str()), "everyone else is told the winner");
+}
+
+/// The claim of a sent code and the flow's step that records it happen together or not at all.
+async fn a_claim_and_its_step_are_one_write(s: Arc<impl Both>) {
+    let u = user("u1", "alice@example.com");
+    s.create_user(&u).await.expect("user");
+    let (a, b) = (token().hash(), token().hash());
+    s.put_flow(&flow(a.clone(), Some(&u), FlowState::SimOk)).await.expect("flow a");
+    s.put_flow(&flow(b.clone(), Some(&u), FlowState::SimOk)).await.expect("flow b");
+    let sent = step(FlowState::SimOk, FlowState::OtpSent);
+    let until = NOW.plus_secs(600);
+    let claim = |f: &TokenHash, t: Transition| {
+        let (s, f) = (s.clone(), f.clone());
+        async move { s.claim_verification_with_step("twilio", "VE1", &owner(&f, FlowKind::Login), &t, until, NOW).await }
+    };
+    assert_eq!(claim(&a, sent.clone()).await.expect("claim"), None);
+    assert_eq!(s.get_flow(&a, NOW).await.expect("read").map(|f| f.state), Some(FlowState::OtpSent));
+    // Held by a: b is told, and b's step is not taken.
+    assert_eq!(claim(&b, sent.clone()).await.expect("claim"), Some(owner(&a, FlowKind::Login)));
+    assert_eq!(s.get_flow(&b, NOW).await.expect("read").map(|f| f.state), Some(FlowState::SimOk));
+    // A flow that moved on: a conflict, and the verification is not claimed for it.
+    let c = token().hash();
+    s.put_flow(&flow(c.clone(), Some(&u), FlowState::Locked)).await.expect("flow c");
+    let fresh = |f: &TokenHash| {
+        let (s, f) = (s.clone(), f.clone());
+        async move { s.claim_verification_with_step("twilio", "VE2", &owner(&f, FlowKind::Login), &sent, until, NOW).await }
+    };
+    assert!(matches!(fresh(&c).await, Err(StoreError::Conflict)));
+    assert_eq!(
+        s.claim_verification("twilio", "VE2", &owner(&b, FlowKind::Login), until, NOW).await.expect("claim"),
+        None,
+        "VE2 was never claimed by the flow that could not take its step"
+    );
+}
+
+/// A verified code's step, the phone's first proof and a sign-in's session are one transaction.
+async fn a_possession_proof_is_one_write(s: Arc<impl Both>) {
+    let u = user("u1", "alice@example.com");
+    s.create_user(&u).await.expect("user");
+    let key = token().hash();
+    s.put_flow(&flow(key.clone(), Some(&u), FlowState::OtpSent)).await.expect("flow");
+    let session = Session {
+        key: token().hash(),
+        user_id: u.id.clone(),
+        credential_version: 0,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(3600),
+    };
+    // The flow is not where the step starts: nothing at all is written.
+    let wrong = step(FlowState::SimOk, FlowState::Completed);
+    let proof =
+        PossessionProof { flow_key: &key, transition: &wrong, user_id: &u.id, at: NOW, session: Some(&session) };
+    assert!(matches!(s.record_possession(&proof).await, Err(StoreError::Conflict)));
+    assert_eq!(s.get_session(&session.key, NOW).await.expect("read"), None);
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), None);
+    // From the right state: all of it.
+    let right = step(FlowState::OtpSent, FlowState::Completed);
+    let proof = PossessionProof { transition: &right, ..proof };
+    s.record_possession(&proof).await.expect("recorded");
+    assert_eq!(s.get_flow(&key, NOW).await.expect("read").map(|f| f.state), Some(FlowState::Completed));
+    assert!(s.get_session(&session.key, NOW).await.expect("read").is_some());
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), Some(NOW));
+    // Once only: a replay is a conflict, and the first proof's time stays.
+    let later = PossessionProof { at: NOW.plus_secs(5), ..proof };
+    assert!(matches!(s.record_possession(&later).await, Err(StoreError::Conflict)));
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), Some(NOW));
 }

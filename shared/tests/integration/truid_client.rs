@@ -176,7 +176,8 @@ async fn a_whole_subscriber_check_and_a_sim_check() {
     // Before the device visit: 404, and the code never matched anything.
     let early = c.complete_subscriber_check(&created.check_id, &CheckCode::parse("abc").expect("code")).await;
     assert_eq!(early, Err(TruIdError::Problem { status: 404, slug: Some("check_not_found".into()) }));
-    let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let device =
+        simguard::adapters::tls::reqwest_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     use secrecy::ExposeSecret;
     let resp = device.get(created.check_url.expose_secret()).send().await.expect("visit");
     let loc = url::Url::parse(resp.headers()["location"].to_str().expect("ascii")).expect("url");

@@ -242,3 +242,10 @@ pub fn panic_message(f: impl FnOnce()) -> Option<String> {
             .unwrap_or_default()
     })
 }
+
+/// A reqwest client builder. reqwest is built without a crypto provider of its own (the functions give
+/// it theirs): the tests install rustls's `ring` provider as the process default, once.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

@@ -9,8 +9,6 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tracing_subscriber::EnvFilter;
-
 /// What the global subscriber lets through: simguard's own events at TRACE (stricter than
 /// production), everything else at the production default.
 pub const FILTER: &str = "info,simguard=trace,simguard_sandbox=info";
@@ -59,11 +57,10 @@ impl Drop for Capturing {
 pub fn capture() -> (Capture, Capturing) {
     static GLOBAL: OnceLock<()> = OnceLock::new();
     GLOBAL.get_or_init(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(EnvFilter::new(FILTER))
-            .with_writer(|| ThreadWriter)
-            .finish();
+        use tracing_subscriber::layer::SubscriberExt;
+        let layer = tracing_subscriber::fmt::layer().json().with_writer(|| ThreadWriter);
+        let filter: tracing_subscriber::filter::Targets = FILTER.parse().expect("the test filter");
+        let subscriber = tracing_subscriber::registry().with(layer).with(filter);
         tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of the test binary");
     });
     let capture = Capture::default();

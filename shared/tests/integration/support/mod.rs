@@ -238,13 +238,12 @@ impl EnvBuilder {
                     });
                     let (dynamodb, secrets_manager) = deployment.clients.get(function).cloned().expect("clients");
                     if *function == Function::Account {
+                        // The test's own hasher (for seeded accounts) reads the same pepper, through a
+                        // client of its own: the function's calls are what the tests count.
                         let id = settings.secret_id.clone().expect("a deployed function reads a secret");
-                        hasher_secrets = Some(Arc::new(SecretsManagerSource::new(
-                            secrets_manager.clone(),
-                            id,
-                            0,
-                            Arc::new(clock.clone()),
-                        )) as Arc<dyn SecretSource>);
+                        let own = aws_sdk_secretsmanager::Client::new(&moto::aws_config_at(&moto::moto().endpoint));
+                        hasher_secrets = Some(Arc::new(SecretsManagerSource::new(own, id, 0, Arc::new(clock.clone())))
+                            as Arc<dyn SecretSource>);
                     }
                     let router = with_doubles(Assembly::aws(dynamodb, secrets_manager))
                         .router(settings)
@@ -258,7 +257,10 @@ impl EnvBuilder {
         };
         // What API Gateway answers for a route it does not have does not matter here: any router's 404.
         let router = routers.get("/api/me").cloned().expect("a router");
-        let device = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let device = simguard::adapters::tls::reqwest_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
         Env {
             sandbox,
             routers,
@@ -738,13 +740,8 @@ impl Stall {
     }
 
     /// The functions' own AWS configuration (timeouts and retry policy), pointed at this server.
-    pub async fn aws(&self) -> aws_config::SdkConfig {
-        simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()))
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(self.url())
-            .load()
-            .await
+    pub async fn aws(&self) -> aws_types::SdkConfig {
+        moto::aws_config_at(&self.url())
     }
 }
 

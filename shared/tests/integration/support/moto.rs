@@ -62,15 +62,20 @@ pub fn moto() -> &'static Moto {
     })
 }
 
-/// An AWS SDK configuration pointing at moto, with dummy credentials.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    // The functions' own timeouts and retry policy, so every test on moto runs them.
-    simguard::adapters::aws::with_limits(aws_config::defaults(aws_config::BehaviorVersion::latest()))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .endpoint_url(&moto().endpoint)
-        .load()
-        .await
+/// An AWS SDK configuration pointing at `endpoint`, with dummy credentials: the functions' own (their
+/// HTTP client, timeouts and retry policy), so every test on moto runs them.
+pub fn aws_config_at(endpoint: &str) -> aws_types::SdkConfig {
+    simguard::adapters::aws::AwsEnvironment {
+        region: "us-east-1".into(),
+        credentials: Credentials::new("test", "test", None, None, "static"),
+        endpoint_url: Some(endpoint.to_owned()),
+    }
+    .sdk_config(simguard::adapters::aws::ReqwestHttp::new().expect("the AWS HTTP client"))
+}
+
+/// An AWS SDK configuration pointing at moto.
+pub async fn aws_config() -> aws_types::SdkConfig {
+    aws_config_at(&moto().endpoint)
 }
 
 /// A fresh table of simguard's schema for one test (tests run in parallel; each gets its own).
