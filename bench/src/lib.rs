@@ -1,6 +1,7 @@
 //! What the benchmarks share: starting the local stack as its own process and reading its memory, and
 //! an emulated Lambda Runtime API.
 
+pub mod lambda;
 pub mod runtime;
 
 use std::io::{BufRead, BufReader};
