@@ -25,15 +25,25 @@ pub fn free_port() -> Result<u16, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// Starts moto's server (`moto_server` on PATH) on a free port.
+/// moto's server behind HTTP/1.1 keep-alive, as DynamoDB's endpoints answer (a thread per connection).
+const MOTO: &str = r#"
+import sys
+from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+MotoRequestHandler.protocol_version = "HTTP/1.1"
+app = DomainDispatcherApplication(create_backend_app)
+make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler).serve_forever()
+"#;
+
+/// Starts moto's server (`python3` with moto, as scripts/test installs it into .venv) on a free port.
 pub async fn moto() -> Result<Moto, String> {
     let port = free_port()?;
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let child = Command::new("python3")
+        .args(["-c", MOTO, &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("moto_server: {e} (put .venv/bin on PATH; scripts/test installs it)"))?;
+        .map_err(|e| format!("python3 with moto: {e} (put .venv/bin on PATH; scripts/test installs it)"))?;
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
@@ -41,7 +51,7 @@ pub async fn moto() -> Result<Moto, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err("moto_server did not start".into())
+    Err("moto's server did not start".into())
 }
 
 /// The environment every function runs with: its settings, the sandbox, moto, and what Lambda sets.

@@ -2,7 +2,7 @@
 //!
 //! Every function gets the [`Core`]: its settings and the ports every step uses (store, limiter,
 //! notifier, clock, randomness, metrics). Beyond that, each function's state type carries only the
-//! clients its handlers call — [`WithTruId`], [`WithOtp`] or [`WithPasswords`] — so the compiler,
+//! clients its handlers call — [`WithTruId`], [`WithOtp`], [`WithHasher`] or [`WithPasswords`] — so the compiler,
 //! not a table, decides what a function can reach: a handler that needs tru.ID does not compile
 //! into a function whose state has no tru.ID client, and a function is never given a client it does
 //! not use (each costs TLS set-up at cold start).
@@ -98,7 +98,15 @@ pub struct WithOtp {
     pub otp: Arc<dyn OtpProvider>,
 }
 
-/// The functions that hash or verify passwords: reset-password, account.
+/// The function that sets a new password: reset-password. A type of its own, apart from the
+/// account's, so that its binary links none of the account's handlers (registration's phone-number
+/// library above all: docs/security.md R11).
+pub struct WithHasher {
+    /// Argon2id, with the pepper.
+    pub hasher: Arc<dyn PasswordHasher>,
+}
+
+/// The account function: registration, sign-in, sign-out, the signed-in page.
 pub struct WithPasswords {
     /// Argon2id, with the pepper.
     pub hasher: Arc<dyn PasswordHasher>,
@@ -108,5 +116,7 @@ pub struct WithPasswords {
 pub type TruIdApp = Arc<App<WithTruId>>;
 /// The state of an OTP function's handlers.
 pub type OtpApp = Arc<App<WithOtp>>;
-/// The state of a password function's handlers.
+/// The state of the account function's handlers.
 pub type PasswordApp = Arc<App<WithPasswords>>;
+/// The state of the reset-password function's handler.
+pub type ResetApp = Arc<App<WithHasher>>;

@@ -22,7 +22,7 @@ use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
-use crate::app::{App, Core, ProviderLatency, WithOtp, WithPasswords, WithTruId};
+use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithTruId};
 use crate::config::{ConfigError, OtpProviderKind, Settings};
 use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId};
 use crate::routes::{Ports, RouterError, function_routes, secure};
@@ -197,7 +197,11 @@ impl Assembly {
                 let ports = WithOtp::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
-            Function::ResetPassword | Function::Account => {
+            Function::ResetPassword => {
+                let ports = WithHasher::build(self, &settings, secrets)?;
+                self.serve(settings, ports)?
+            }
+            Function::Account => {
                 let ports = WithPasswords::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
@@ -297,6 +301,13 @@ impl BuildPorts for WithPasswords {
     fn build(assembly: &Assembly, _: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
         let hasher = Arc::new(Argon2Hasher::new(assembly.hash_cost, Some(secrets), assembly.random.clone()));
         Ok(WithPasswords { hasher })
+    }
+}
+
+impl BuildPorts for WithHasher {
+    fn build(assembly: &Assembly, _: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        let hasher = Arc::new(Argon2Hasher::new(assembly.hash_cost, Some(secrets), assembly.random.clone()));
+        Ok(WithHasher { hasher })
     }
 }
 

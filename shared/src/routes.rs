@@ -15,7 +15,7 @@ use axum::routing::{MethodRouter, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Function;
-use crate::app::{App, WithOtp, WithPasswords, WithTruId};
+use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithTruId};
 use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
@@ -80,10 +80,18 @@ impl Ports for WithOtp {
     }
 }
 
-impl Ports for WithPasswords {
+impl Ports for WithHasher {
     fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
         Some(match (route.method, route.path) {
             ("POST", "/api/reset/password") => post(reset_password::reset_password),
+            _ => return None,
+        })
+    }
+}
+
+impl Ports for WithPasswords {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
             ("POST", "/api/register") => post(account::register),
             ("POST", "/api/login") => post(account::login),
             ("POST", "/api/logout") => post(account::logout),

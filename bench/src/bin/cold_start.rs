@@ -6,7 +6,7 @@
 //! warm, answers the same event many times, and its CPU time per answer is read from /proc.
 //!
 //! The functions talk to the provider sandbox (in this process) and to moto's server (DynamoDB and
-//! Secrets Manager; `moto_server` on PATH, as scripts/test installs it into .venv).
+//! Secrets Manager; `python3` with moto on PATH, as scripts/test installs it into .venv).
 //!
 //! ```sh
 //! cargo build --release --workspace --bins

@@ -236,8 +236,10 @@ async fn main() -> Result<(), String> {
         functions.insert(name, Function::start(&target, name, sandbox.base_url(), &moto.1).await?);
     }
     let mut bench = Bench { functions, samples: BTreeMap::new() };
-    let device =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
+    let device = simguard::adapters::tls::reqwest_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
 
     for round in 0..rounds {
         let email = format!("bench{round}@example.com");
@@ -275,7 +277,9 @@ async fn main() -> Result<(), String> {
             )
             .await?;
 
-        // The silent reset: covered, the device's visit, the operator's redirect, a new password.
+        // The silent reset, from a covered address (the first one's answer is cached as it was): the
+        // device's visit, the operator's redirect, a new password.
+        let ip: IpAddr = format!("10.{}.{}.2", round / 250, round % 250).parse().map_err(|_| "ip")?;
         sandbox.truid().set_coverage(ip, CoverageRule::Covered);
         let mut b = Browser { ip, cookies: BTreeMap::new() };
         bench.step("coverage (covered)", "coverage", &mut b, get("/api/coverage"), 200).await?;

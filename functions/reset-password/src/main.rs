@@ -1,6 +1,7 @@
 //! Lambda bootstrap of the `reset-password` function (POST /api/reset/password).
 
-#[tokio::main]
+// One request at a time per execution environment: one thread, no cross-thread wake-ups (docs/security.md R11).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    simguard::assembly::run_lambda::<simguard::app::WithPasswords>(simguard::Function::ResetPassword).await
+    simguard::assembly::run_lambda::<simguard::app::WithHasher>(simguard::Function::ResetPassword).await
 }

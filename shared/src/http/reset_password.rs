@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::PasswordApp;
+use crate::app::ResetApp;
 use crate::domain::{FlowEvent, PasswordPolicy};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::support::{current_flow, notify, step};
@@ -25,7 +25,7 @@ pub struct NewPassword {
 /// anything in the body (D1). One transaction consumes the flow, stores the new hash and ends every
 /// session (D2). No sign-in follows (D5); the owner is told by email (D6).
 pub async fn reset_password(
-    State(app): State<PasswordApp>,
+    State(app): State<ResetApp>,
     client: ClientMeta,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewPassword>,
