@@ -135,6 +135,8 @@ fn escape(s: &str) -> String {
 struct Outboxes {
     mail: Arc<OutboxNotifier>,
     sms: Arc<Sandbox>,
+    /// Who the emails come from: the same templates render them as a deployment's would.
+    site: Arc<simguard::ports::Site>,
 }
 
 async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
@@ -158,7 +160,7 @@ async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
             "<li class=\"card\"><p><strong>To:</strong> {}</p><p><strong>Subject:</strong> {}</p><pre>{}</pre></li>",
             escape(n.to.as_str()),
             escape(n.subject()),
-            escape(&n.body())
+            escape(&n.body(&outboxes.site))
         ));
     }
     if items.is_empty() {
@@ -179,7 +181,16 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
         .mail
         .sent()
         .iter()
-        .map(|n| serde_json::json!({ "to": n.to.as_str(), "kind": n.kind, "subject": n.subject(), "body": n.body() }))
+        .map(|n| {
+            let mail = n.render(&outboxes.site).ok();
+            serde_json::json!({
+                "to": n.to.as_str(),
+                "kind": n.kind,
+                "subject": n.subject(),
+                "body": mail.as_ref().map(|m| m.text.as_str()),
+                "html": mail.as_ref().map(|m| m.html.as_str()),
+            })
+        })
         .collect();
     axum::Json(list).into_response()
 }
@@ -361,6 +372,12 @@ impl LocalStack {
             parts.push(("warning", format!("demo users not seeded: {e}")));
         }
         let outbox = Arc::new(OutboxNotifier::new());
+        // The account function's settings name the site as its emails do.
+        let site = Arc::new(
+            simguard::config::Settings::for_function(simguard::Function::Account, &settings_env)
+                .map_err(|e| e.to_string())?
+                .site,
+        );
         let api = assembly
             .with_secrets(secrets)
             .with_clock(clock)
@@ -373,7 +390,7 @@ impl LocalStack {
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
-            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone() });
+            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site });
         let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = security_headers(

@@ -14,7 +14,7 @@ use crate::domain::Phone;
 use crate::domain::base_url::validate_base_url;
 use crate::domain::phone::Region;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
-use crate::ports::TwilioServiceSid;
+use crate::ports::{Site, TwilioServiceSid};
 
 /// A setting that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ pub struct Setting {
     pub readers: &'static [Function],
 }
 
-use Function::{Account, Callback, Coverage, CreateCheck, OtpStart, OtpVerify, SimCheck};
+use Function::{Account, Callback, Coverage, CreateCheck, OtpStart, OtpVerify, ResetPassword, SimCheck};
 
 const ALL: &[Function] = &Function::ALL;
 const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
@@ -84,6 +84,8 @@ const OTP: &[Function] = &[OtpStart, OtpVerify];
 const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify];
 const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
 const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
+/// The functions that tell an account's owner something by email.
+const NOTIFY: &[Function] = &[Callback, ResetPassword, SimCheck, OtpVerify, Account];
 
 const fn number(
     name: &'static str,
@@ -210,6 +212,20 @@ pub const SETTINGS: &[Setting] = &[
         required: Required::No,
         kind: Kind::Text,
         readers: ALL,
+    },
+    Setting {
+        name: "SIMGUARD_SITE_NAME",
+        default: Some("simguard"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: NOTIFY,
+    },
+    Setting {
+        name: "SIMGUARD_SUPPORT_CONTACT",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: NOTIFY,
     },
 ];
 
@@ -416,6 +432,8 @@ pub struct Settings {
     /// The CloudWatch namespace of the metrics (one per deployment, so that stacks in one account
     /// do not mix their numbers).
     pub metrics_namespace: String,
+    /// Who the emails come from: the site's name, its support contact, its origin.
+    pub site: Site,
 }
 
 /// A function's view of the variables: only those declared for it.
@@ -516,8 +534,18 @@ impl Settings {
         {
             return Err(invalid("SIMGUARD_METRICS_NAMESPACE", "1 to 255 printable ASCII characters".into()));
         }
+        let site_name = v.required("SIMGUARD_SITE_NAME")?;
+        if site_name.is_empty() || site_name.chars().count() > 100 || site_name.chars().any(char::is_control) {
+            return Err(invalid("SIMGUARD_SITE_NAME", "1 to 100 characters, no control characters".into()));
+        }
+        let support_contact = v.raw("SIMGUARD_SUPPORT_CONTACT")?.filter(|c| !c.is_empty());
+        if support_contact.as_ref().is_some_and(|c| c.chars().count() > 200 || c.chars().any(char::is_control)) {
+            return Err(invalid("SIMGUARD_SUPPORT_CONTACT", "at most 200 characters, no control characters".into()));
+        }
+        let site = Site { name: site_name, support_contact, origin: public_base_url.origin().ascii_serialization() };
         Ok(Settings {
             function,
+            site,
             public_base_url,
             truid_base_url: v.url("SIMGUARD_TRUID_BASE_URL")?,
             provider_timeout: Duration::from_millis(v.number("SIMGUARD_PROVIDER_TIMEOUT_MS")?),

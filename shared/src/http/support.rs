@@ -150,7 +150,15 @@ pub async fn notify_account(
         return;
     }
     let Ok(Some(user)) = user else { return };
+    let id = match core.random.id() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, kind = ?kind, "notification not sent: no randomness for its id");
+            return;
+        }
+    };
     let n = Notification {
+        id,
         to: user.email.clone(),
         kind,
         at: core.clock.now(),

@@ -17,7 +17,7 @@ pub mod truid;
 pub use clock::Clock;
 pub use fault::ProviderFault;
 pub use metrics::{Metric, MetricsSink};
-pub use notifier::{Notification, NotificationKind, Notifier, NotifyError};
+pub use notifier::{Mail, MailError, Mailer, Notification, NotificationKind, Notifier, NotifyError, Site};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, TwilioServiceSid};
 pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};

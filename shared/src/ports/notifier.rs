@@ -2,12 +2,13 @@
 
 use std::net::IpAddr;
 
+use askama::Template;
 use async_trait::async_trait;
 
 use crate::domain::{Email, Timestamp};
 
 /// Why the owner is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     /// The password was changed.
@@ -36,8 +37,11 @@ impl NotificationKind {
 }
 
 /// What is sent. It never carries a password, code, token or link that grants anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Notification {
+    /// Fresh randomness per notification: a redelivered message is recognised by it and not sent
+    /// twice.
+    pub id: String,
     /// The account's address.
     pub to: Email,
     /// Why.
@@ -64,9 +68,9 @@ impl Notification {
         }
     }
 
-    /// The email's plain-text body.
-    pub fn body(&self) -> String {
-        let what = match self.kind {
+    /// What happened, in one paragraph.
+    pub fn what(&self) -> &'static str {
+        match self.kind {
             NotificationKind::PasswordReset => {
                 "The password of your account was changed after your phone was verified."
             }
@@ -82,14 +86,94 @@ impl Notification {
             NotificationKind::SignInWithoutSimCheck => {
                 "We could not ask your mobile network whether your SIM card changed recently, so a sign-in went ahead with a text message code only. If this was not you, change your password now."
             }
+        }
+    }
+
+    /// The email: its subject, and its plain-text and HTML bodies from the templates in
+    /// `shared/templates/` (the HTML one escapes everything it is given: the browser's name is the
+    /// caller's to choose).
+    pub fn render(&self, site: &Site) -> Result<Mail, NotifyError> {
+        let fields = MailFields {
+            subject: self.subject(),
+            greeting: "Hello,",
+            what: self.what(),
+            when: self.at.to_rfc3339(),
+            client_ip: self.client_ip.to_string(),
+            user_agent: &self.user_agent,
+            not_me_url: &self.not_me_url,
+            site_name: &site.name,
+            support_contact: site.support_contact.as_deref(),
+            origin: &site.origin,
         };
-        format!(
-            "{what}\n\nWhen: {}\nFrom IP address: {}\nBrowser: {}\n\nIf this wasn't you, visit {} now.\n",
-            self.at.to_rfc3339(),
-            self.client_ip,
-            self.user_agent,
-            self.not_me_url
-        )
+        let text = MailText { f: &fields }.render().map_err(|e| NotifyError(format!("text template: {e}")))?;
+        let html = MailHtml { f: &fields }.render().map_err(|e| NotifyError(format!("HTML template: {e}")))?;
+        Ok(Mail { subject: self.subject().to_owned(), text, html })
+    }
+
+    /// The email's plain-text body (the local stack's outbox shows it).
+    pub fn body(&self, site: &Site) -> String {
+        self.render(site).map(|m| m.text).unwrap_or_default()
+    }
+}
+
+/// Who the emails come from, as every email and refusal page names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The site's name as its users know it.
+    pub name: String,
+    /// Where to ask for help (an address or a page), if the site gives one.
+    pub support_contact: Option<String>,
+    /// The configured public origin; the only base of links in an email.
+    pub origin: String,
+}
+
+/// An email, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+struct MailFields<'a> {
+    subject: &'a str,
+    greeting: &'a str,
+    what: &'a str,
+    when: String,
+    client_ip: String,
+    user_agent: &'a str,
+    not_me_url: &'a str,
+    site_name: &'a str,
+    support_contact: Option<&'a str>,
+    origin: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail.txt", escape = "none")]
+struct MailText<'a> {
+    f: &'a MailFields<'a>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail.html")]
+struct MailHtml<'a> {
+    f: &'a MailFields<'a>,
+}
+
+impl<'a> std::ops::Deref for MailText<'a> {
+    type Target = MailFields<'a>;
+    fn deref(&self) -> &MailFields<'a> {
+        self.f
+    }
+}
+
+impl<'a> std::ops::Deref for MailHtml<'a> {
+    type Target = MailFields<'a>;
+    fn deref(&self) -> &MailFields<'a> {
+        self.f
     }
 }
 
@@ -103,4 +187,83 @@ pub struct NotifyError(pub String);
 pub trait Notifier: Send + Sync {
     /// Hands the notification over for delivery.
     async fn notify(&self, notification: Notification) -> Result<(), NotifyError>;
+}
+
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth another try later (throttled, unreachable, out of time).
+    #[error("mail not sent, for now: {0}")]
+    Transient(String),
+    /// Will fail again as it is (an unverified sender, a refused address, bad configuration).
+    #[error("mail refused: {0}")]
+    Refused(String),
+}
+
+/// Sends emails.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `mail` to `to`.
+    async fn send(&self, to: &Email, mail: &Mail) -> Result<(), MailError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(user_agent: &str) -> Notification {
+        Notification {
+            id: "n1".into(),
+            to: Email::parse("alice@example.com").expect("email"),
+            kind: NotificationKind::SimChangeBlocked,
+            at: Timestamp(1_800_000_000),
+            client_ip: "203.0.113.9".parse().expect("ip"),
+            user_agent: user_agent.into(),
+            not_me_url: "https://app.example/help/not-me.html".into(),
+        }
+    }
+
+    fn site(support: Option<&str>) -> Site {
+        Site {
+            name: "Example Bank".into(),
+            support_contact: support.map(str::to_owned),
+            origin: "https://app.example".into(),
+        }
+    }
+
+    #[test]
+    fn every_kind_renders_text_and_html_signed_by_the_site() {
+        for kind in [
+            NotificationKind::PasswordReset,
+            NotificationKind::SimChangeBlocked,
+            NotificationKind::RegistrationWithExistingEmail,
+            NotificationKind::SecondFactorFailed,
+            NotificationKind::SignInWithoutSimCheck,
+        ] {
+            let n = Notification { kind, ..notification("Mozilla/5.0") };
+            let mail = n.render(&site(Some("help@example.com"))).expect("rendered");
+            assert_eq!(mail.subject, n.subject());
+            for body in [&mail.text, &mail.html] {
+                assert!(body.contains(n.what()) || body.contains(&n.what().replace('\'', "&#39;")), "{kind:?}");
+                assert!(body.contains("Example Bank") && body.contains("help@example.com"), "{kind:?}");
+                assert!(body.contains("https://app.example/help/not-me.html") && body.contains("203.0.113.9"));
+            }
+        }
+        let without = notification("x").render(&site(None)).expect("rendered");
+        assert!(!without.text.contains("questions:"), "no support line without a contact");
+    }
+
+    /// The browser's name is the caller's to choose: in HTML it is text, never markup.
+    #[test]
+    fn the_html_body_escapes_what_the_caller_sent() {
+        let mail = notification("<script>alert(1)</script><a href=\"https://evil.example\">x</a>")
+            .render(&site(None))
+            .expect("rendered");
+        assert!(!mail.html.contains("<script>") && !mail.html.contains("href=\"https://evil.example\""));
+        assert!(mail.html.contains("&lt;script&gt;") || mail.html.contains("&#60;script&#62;"), "{}", mail.html);
+        // Every link in the HTML is the site's own.
+        for link in mail.html.split("href=\"").skip(1) {
+            assert!(link.starts_with("https://app.example"), "{link}");
+        }
+    }
 }

@@ -59,14 +59,18 @@ async fn a_phone_that_passes_resets_the_password_once() {
     let sent = env.outbox.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].kind, sent[0].to.as_str()), (NotificationKind::PasswordReset, "alice@example.com"));
-    let body = sent[0].body();
-    assert!(
-        body.contains("127.0.0.1")
-            && body.contains("Mozilla/5.0 (test)")
-            && body.contains("https://app.example/help/not-me.html")
-    );
-    for secret in [NEW_PASSWORD, PASSWORD, &csrf, "+447000000070"] {
-        assert!(!body.contains(secret), "notification contains {secret}");
+    let site = env.settings(simguard::Function::ResetPassword).site;
+    let mail = sent[0].render(&site).expect("rendered");
+    for body in [&mail.text, &mail.html] {
+        assert!(
+            body.contains("127.0.0.1")
+                && body.contains("Mozilla/5.0 (test)")
+                && body.contains("https://app.example/help/not-me.html")
+                && body.contains(&site.name)
+        );
+        for secret in [NEW_PASSWORD, PASSWORD, &csrf, "+447000000070"] {
+            assert!(!body.contains(secret), "notification contains {secret}");
+        }
     }
 
     // Sign in with the new password (and the second factor); the old one is refused.
