@@ -81,6 +81,10 @@ fn flow_key(k: &TokenHash) -> Item {
 fn session_key(k: &TokenHash) -> Item {
     key(format!("SESSION#{}", k.as_str()), "SESSION")
 }
+fn notification_key(id: &str) -> Item {
+    key(format!("NOTIFICATION#{id}"), "NOTIFICATION")
+}
+
 fn coverage_key(ip: IpAddr) -> Item {
     // Hashed: the table need not hold client addresses, even for five minutes.
     key(
@@ -724,6 +728,19 @@ impl Store for DynamoStore {
 
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
         timely(self.client.delete_item().table_name(&self.table).set_key(Some(session_key(key))).send())
+            .await?
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.get(notification_key(id)).await?.is_some_and(|i| live(&i, now)))
+    }
+
+    async fn record_notification_sent(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        let mut item = notification_key(id);
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        timely(self.client.put_item().table_name(&self.table).set_item(Some(item)).send())
             .await?
             .map_err(|e| unavailable(&e))?;
         Ok(())

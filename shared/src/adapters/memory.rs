@@ -26,6 +26,8 @@ struct Data {
     flows: HashMap<TokenHash, Flow>,
     sessions: HashMap<TokenHash, Session>,
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
+    /// Notification ids already emailed, until when.
+    notifications: HashMap<String, Timestamp>,
     /// `bucket#window_start` → (count, expires_at)
     counters: HashMap<String, (u32, Timestamp)>,
     audit: Vec<AuditRecord>,
@@ -42,6 +44,7 @@ enum Expiring {
     Coverage(IpAddr),
     Counter(String),
     Verification(String, String),
+    Notification(String),
 }
 
 impl Data {
@@ -71,6 +74,11 @@ impl Data {
                 Expiring::Counter(k) => {
                     if self.counters.get(&k).is_some_and(|(_, exp)| *exp <= now) {
                         self.counters.remove(&k);
+                    }
+                }
+                Expiring::Notification(id) => {
+                    if self.notifications.get(&id).is_some_and(|exp| *exp <= now) {
+                        self.notifications.remove(&id);
                     }
                 }
                 Expiring::Verification(p, r) => {
@@ -358,6 +366,17 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
         self.lock()?.sessions.remove(key);
+        Ok(())
+    }
+
+    async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.lock()?.notifications.get(id).is_some_and(|exp| *exp > now))
+    }
+
+    async fn record_notification_sent(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        d.expires(expires_at, Expiring::Notification(id.to_owned()));
+        d.notifications.insert(id.to_owned(), expires_at);
         Ok(())
     }
 

@@ -99,6 +99,7 @@ mod tests {
             Metric::OtpVerified { provider: "vonage-v2" },
             Metric::SimChangeBlocked,
             Metric::RateLimited { bucket: "sms_prefix" },
+            Metric::Notification { outcome: "sent" },
         ];
         let names: Vec<&str> = metrics.iter().map(Metric::name).collect();
         assert_eq!(names, Metric::NAMES, "one example of every metric, and NAMES lists them all");

@@ -5,6 +5,7 @@ pub mod argon2;
 pub mod aws;
 pub mod clock;
 pub mod dynamo;
+pub mod email;
 pub mod http_client;
 pub mod memory;
 pub mod metrics;

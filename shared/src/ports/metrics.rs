@@ -39,12 +39,18 @@ pub enum Metric {
         /// The limit's name.
         bucket: &'static str,
     },
+    /// What became of a notification email: `sent`, `duplicate` (a redelivery, not sent again),
+    /// `retry` (handed back to the queue) or `refused` (it would fail again as it is).
+    Notification {
+        /// The outcome.
+        outcome: &'static str,
+    },
 }
 
 impl Metric {
     /// Every metric name (the alarms of the SAM template and the CDK app may use only these).
     pub const NAMES: &[&str] =
-        &["StepOutcome", "ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "RateLimited"];
+        &["StepOutcome", "ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "RateLimited", "Notification"];
 
     /// The CloudWatch metric name.
     pub fn name(&self) -> &'static str {
@@ -55,6 +61,7 @@ impl Metric {
             Metric::OtpVerified { .. } => "OtpVerified",
             Metric::SimChangeBlocked => "SimChangeBlocked",
             Metric::RateLimited { .. } => "RateLimited",
+            Metric::Notification { .. } => "Notification",
         }
     }
 
@@ -66,6 +73,7 @@ impl Metric {
             Metric::SmsSent { provider } | Metric::OtpVerified { provider } => vec![("Provider", provider)],
             Metric::SimChangeBlocked => vec![],
             Metric::RateLimited { bucket } => vec![("Bucket", bucket)],
+            Metric::Notification { outcome } => vec![("Outcome", outcome)],
         }
     }
 }

@@ -173,6 +173,12 @@ pub trait Store: Send + Sync {
     /// Ends a session (sign-out, or a session from before a password change).
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError>;
 
+    /// Whether the notification `id` was already emailed (a queue may deliver a message twice).
+    async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Records that the notification `id` was emailed, until `expires_at` (longer than the queue
+    /// keeps a message).
+    async fn record_notification_sent(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError>;
+
     /// Remembers the coverage answer for a device IP for a few minutes, so that create-check does not
     /// pay for a second coverage lookup after the page's own.
     async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError>;

@@ -430,6 +430,12 @@ impl Store for FaultyStore {
     async fn delete_session(&self, k: &TokenHash) -> Result<(), StoreError> {
         self.inner.delete_session(k).await
     }
+    async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.notification_sent(id, now).await
+    }
+    async fn record_notification_sent(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.inner.record_notification_sent(id, expires_at).await
+    }
     async fn put_coverage(&self, ip: IpAddr, covered: bool, expires_at: Timestamp) -> Result<(), StoreError> {
         self.inner.put_coverage(ip, covered, expires_at).await
     }

@@ -9,6 +9,7 @@ mod account_security;
 mod architecture;
 mod attacks;
 mod documents;
+mod email;
 mod events;
 mod faults;
 mod infra;

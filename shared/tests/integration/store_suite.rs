@@ -89,6 +89,7 @@ suite!(
     concurrent_claims_have_one_winner,
     a_claim_and_its_step_are_one_write,
     a_possession_proof_is_one_write,
+    sent_notifications_are_remembered_until_they_expire,
 );
 
 fn user(id: &str, email: &str) -> User {
@@ -591,4 +592,12 @@ async fn a_possession_proof_is_one_write(s: Arc<impl Both>) {
     let later = PossessionProof { at: NOW.plus_secs(5), ..proof };
     assert!(matches!(s.record_possession(&later).await, Err(StoreError::Conflict)));
     assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), Some(NOW));
+}
+
+async fn sent_notifications_are_remembered_until_they_expire(s: Arc<impl Both>) {
+    assert!(!s.notification_sent("n1", NOW).await.expect("read"));
+    s.record_notification_sent("n1", NOW.plus_secs(60)).await.expect("recorded");
+    assert!(s.notification_sent("n1", NOW).await.expect("read"));
+    assert!(!s.notification_sent("n2", NOW).await.expect("read"), "only that one");
+    assert!(!s.notification_sent("n1", NOW.plus_secs(60)).await.expect("read"), "forgotten once expired");
 }

@@ -19,7 +19,20 @@ const WRAPPER: &str = r#"
 import sys, threading
 from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-app = DomainDispatcherApplication(create_backend_app)
+import json
+from moto.ses.models import ses_backends
+moto_app = DomainDispatcherApplication(create_backend_app)
+def app(environ, start_response):
+    # What SES "sent", for the tests to read (moto keeps it in memory only).
+    if environ.get("PATH_INFO") == "/_simguard/sent-mail":
+        mails = [
+            {"from": m.source, "to": m.destinations, "subject": m.subject, "body": m.body}
+            for account in ses_backends.values() for backend in account.values()
+            for m in getattr(backend, "sent_messages", []) if hasattr(m, "subject")
+        ]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(mails).encode()]
+    return moto_app(environ, start_response)
 server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=False, request_handler=MotoRequestHandler)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print("ready", flush=True)
@@ -76,6 +89,13 @@ pub fn aws_config_at(endpoint: &str) -> aws_types::SdkConfig {
 /// An AWS SDK configuration pointing at moto.
 pub async fn aws_config() -> aws_types::SdkConfig {
     aws_config_at(&moto().endpoint)
+}
+
+/// Every email moto's SES "sent", oldest first: `from`, `to` (SES's destination), `subject`, `body`.
+pub async fn sent_mail() -> Vec<serde_json::Value> {
+    let url = format!("{}/_simguard/sent-mail", moto().endpoint);
+    let client = simguard::adapters::tls::reqwest_builder().build().expect("client");
+    client.get(url).send().await.expect("moto").json().await.expect("JSON")
 }
 
 /// A fresh table of simguard's schema for one test (tests run in parallel; each gets its own).
