@@ -246,3 +246,57 @@ fn the_checkers_find_what_they_look_for() {
         [("docs/architecture.md".to_owned(), "Data".to_owned())]
     );
 }
+
+/// The first cells of the table rows (`| `name` | …`) in the section of `doc` under `heading`.
+fn table_names(doc: &str, heading: &str) -> BTreeSet<String> {
+    let section = doc.split(heading).nth(1).unwrap_or_default();
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every `event = "…"` a function logs.
+fn logged_events() -> BTreeSet<String> {
+    let mut events = BTreeSet::new();
+    let mut dirs = vec![repo().join("shared/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("shared/src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                for piece in text.split("event = \"").skip(1) {
+                    events.insert(piece.split('"').next().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn operations_lists_every_log_event_and_metric() {
+    let doc = std::fs::read_to_string(repo().join("docs/operations.md")).expect("docs/operations.md");
+    let code = logged_events();
+    assert!(code.len() > 30, "the scan finds the events: {code:?}");
+    assert_eq!(table_names(&doc, "\n## Logs"), code, "docs/operations.md's log events (left) vs the code's (right)");
+    let metrics: BTreeSet<String> = simguard::ports::Metric::NAMES.iter().map(|m| (*m).to_owned()).collect();
+    assert_eq!(table_names(&doc, "\n## Metrics"), metrics, "docs/operations.md's metrics (left) vs the code's");
+    // A runbook entry for every alarm the stacks create (SAM and CDK create the same ones).
+    let sam = std::fs::read_to_string(repo().join("infra/sam/template.yaml")).expect("template");
+    let lines: Vec<&str> = sam.lines().collect();
+    let alarms: Vec<&str> = lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "Type: AWS::CloudWatch::Alarm")
+        .map(|w| w[0].trim().trim_end_matches(':'))
+        .collect();
+    assert!(!alarms.is_empty(), "the scan finds the alarms");
+    for alarm in alarms {
+        assert!(doc.contains(&format!("\n### {alarm}\n")), "docs/operations.md has no runbook entry for {alarm}");
+    }
+}
