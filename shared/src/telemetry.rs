@@ -14,11 +14,25 @@ pub fn filter(rust_log: Option<&str>) -> Targets {
     rust_log.and_then(|v| v.parse::<Targets>().ok()).unwrap_or_else(|| DEFAULT_FILTER.parse().unwrap_or_default())
 }
 
+/// One JSON object per line, the event's fields under `fields` (`fields.event` is what the stacks'
+/// metric filters match, docs/operations.md).
+fn json_lines<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_writer(writer)
+}
+
 /// JSON logs on stdout, once per process. Safe to call twice (the second call does nothing).
 pub fn init() {
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
-    let json = tracing_subscriber::fmt::layer().json().with_current_span(false).with_span_list(false).with_ansi(false);
-    let _ = tracing_subscriber::registry().with(json).with(filter).try_init();
+    let _ = tracing_subscriber::registry().with(json_lines(std::io::stdout)).with(filter).try_init();
     install_panic_hook();
 }
 
@@ -35,6 +49,36 @@ pub fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use tracing::Level;
+
+    /// The stacks' metric filters match `$.fields.event`.
+    #[test]
+    fn an_event_name_is_at_fields_event() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let writer = move || Line(sink.clone());
+        let subscriber = tracing_subscriber::registry().with(super::json_lines(writer));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(event = "sim_check_unavailable_allowed", "a line");
+        });
+        let text = String::from_utf8(buffer.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        assert_eq!(line["fields"]["event"], "sim_check_unavailable_allowed", "{text}");
+    }
+
+    struct Line(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Line {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut b) = self.0.lock() {
+                b.extend_from_slice(data);
+            }
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn rust_log_is_read_as_target_directives() {

@@ -284,11 +284,13 @@ export class SimguardStack extends cdk.Stack {
     ];
 
     const functions: Record<string, lambda.Function> = {};
+    const logGroups: Record<string, logs.LogGroup> = {};
     for (const spec of specs) {
       const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, {
         retention: c.logRetentionDays as logs.RetentionDays,
         removalPolicy: cdk.RemovalPolicy.DESTROY,
       });
+      logGroups[spec.name] = logGroup;
       const fn = new RustFunction(this, `${spec.id}Function`, {
         manifestPath: WORKSPACE_MANIFEST,
         binaryName: spec.name,
@@ -399,6 +401,25 @@ export class SimguardStack extends cdk.Stack {
         metric: metric('SimChangeBlocked', cdk.Duration.hours(1)),
         evaluationPeriods: 1,
         threshold: c.simChangeBlockedAlarmThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // A log event, counted: sign-ins that went on without a SIM answer (allow_with_notice).
+    new logs.MetricFilter(this, 'SimCheckUnavailableAllowedFilter', {
+      logGroup: logGroups['sim-check'],
+      filterPattern: logs.FilterPattern.stringValue('$.fields.event', '=', 'sim_check_unavailable_allowed'),
+      metricNamespace: metricsNamespace,
+      metricName: 'SimCheckUnavailableAllowed',
+      metricValue: '1',
+    });
+    notify(
+      new cloudwatch.Alarm(this, 'SimCheckUnavailableAllowedAlarm', {
+        alarmDescription:
+          'A sign-in went ahead without a SIM-swap answer (allow_with_notice): tru.ID gave no answer. Each owner was told by email.',
+        metric: metric('SimCheckUnavailableAllowed', cdk.Duration.hours(1)),
+        evaluationPeriods: 1,
+        threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),

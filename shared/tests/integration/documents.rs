@@ -260,7 +260,7 @@ fn table_names(doc: &str, heading: &str) -> BTreeSet<String> {
 }
 
 /// Every `event = "…"` a function logs.
-fn logged_events() -> BTreeSet<String> {
+pub fn logged_events() -> BTreeSet<String> {
     let mut events = BTreeSet::new();
     let mut dirs = vec![repo().join("shared/src")];
     while let Some(dir) = dirs.pop() {

@@ -893,6 +893,25 @@ fn alarms_watch_metrics_the_functions_emit() {
     for t in [sam(), cdk()] {
         let r = Resolver::new(t, "tbl", "provider");
         let namespace = format!("simguard/{STACK}");
+        // Metrics the stack counts from log events: each filter matches an event a function logs.
+        let mut from_logs = BTreeMap::new();
+        for (id, f) in t.of_type("AWS::Logs::MetricFilter") {
+            let p = &f["Properties"];
+            let pattern = p["FilterPattern"].as_str().unwrap_or_default().to_owned();
+            let event = pattern
+                .strip_prefix("{ $.fields.event = \"")
+                .and_then(|rest| rest.strip_suffix("\" }"))
+                .unwrap_or_else(|| panic!("{}: {id} matches something else than one log event: {pattern}", t.kind));
+            assert!(
+                crate::documents::logged_events().contains(event),
+                "{}: {id} counts {event}, which no function logs",
+                t.kind
+            );
+            for m in p["MetricTransformations"].as_array().cloned().unwrap_or_default() {
+                assert_eq!(r.string(&m["MetricNamespace"]), namespace, "{}: {id}", t.kind);
+                from_logs.insert(r.string(&m["MetricName"]), event.to_owned());
+            }
+        }
         let mut watched = BTreeSet::new();
         for (id, a) in t.of_type("AWS::CloudWatch::Alarm") {
             let p = &a["Properties"];
@@ -913,14 +932,21 @@ fn alarms_watch_metrics_the_functions_emit() {
                 }
                 assert_eq!(ns, namespace, "{}: {id}", t.kind);
                 assert!(
-                    Metric::NAMES.contains(&name.as_str()),
+                    Metric::NAMES.contains(&name.as_str()) || from_logs.contains_key(&name),
                     "{}: {id} watches {name}, which no function emits",
                     t.kind
                 );
                 watched.insert(name);
             }
         }
-        for name in ["ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "AWS/Lambda:Throttles"] {
+        for name in [
+            "ProviderError",
+            "SmsSent",
+            "OtpVerified",
+            "SimChangeBlocked",
+            "SimCheckUnavailableAllowed",
+            "AWS/Lambda:Throttles",
+        ] {
             assert!(watched.contains(name), "{}: no alarm on {name}", t.kind);
         }
         // The functions publish to the namespace the alarms read.
