@@ -236,14 +236,29 @@ impl DynamoStore {
 
     /// Runs a transaction; one more try after a short pause when another transaction held one of its
     /// items (a cancellation without a failed condition). A failed condition comes back as the
-    /// cancellation reasons' codes and, where asked for, the old items.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<Reason>>, StoreError> {
+    /// cancellation reasons' codes and, where asked for, the old items. With `token`, a retry of the
+    /// very same request (by the SDK) is recognised and not applied twice, and the same token with
+    /// other items is refused like a failed condition (IdempotentParameterMismatch).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        token: Option<String>,
+    ) -> Result<Result<(), Vec<Reason>>, StoreError> {
         for attempt in 0..2 {
-            let result =
-                timely(self.client.transact_write_items().set_transact_items(Some(items.clone())).send()).await?;
-            let Err(e) = result else { return Ok(Ok(())) };
-            let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else {
-                return Err(unavailable(&e));
+            let call = self
+                .client
+                .transact_write_items()
+                .set_client_request_token(token.clone())
+                .set_transact_items(Some(items.clone()))
+                .send();
+            let Err(e) = timely(call).await? else { return Ok(Ok(())) };
+            let c = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c,
+                Some(
+                    TransactWriteItemsError::IdempotentParameterMismatchException(_)
+                    | TransactWriteItemsError::TransactionInProgressException(_),
+                ) => return Ok(Err(Vec::new())),
+                _ => return Err(unavailable(&e)),
             };
             let reasons: Vec<Reason> = c
                 .cancellation_reasons()
@@ -261,6 +276,29 @@ impl DynamoStore {
             return Ok(Err(reasons));
         }
         Err(StoreError::Conflict)
+    }
+
+    /// A verification's claim for `owner`: only if nobody holds it, its holder's claim expired, or it
+    /// is this flow's already. The holder comes back with a refusal: no second read.
+    fn claim(
+        &self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Put, StoreError> {
+        let mut item = to_item(owner, verification_key(provider, reference))?;
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
+            .expression_attribute_values(":now", n(now.0))
+            .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))
     }
 
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
@@ -335,17 +373,6 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn transaction_conflict(e: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
-    matches!(
-        e.as_service_error(),
-        Some(
-            TransactWriteItemsError::TransactionCanceledException(_)
-                | TransactWriteItemsError::IdempotentParameterMismatchException(_)
-                | TransactWriteItemsError::TransactionInProgressException(_)
-        )
-    )
-}
-
 /// The update expression and values of a transition's writes (state and fields). The caller adds the
 /// condition's own values.
 fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
@@ -401,7 +428,7 @@ impl Store for DynamoStore {
             Ok(TransactWriteItem::builder().put(put).build())
         };
         let items = vec![self.put(profile, "attribute_not_exists(pk)")?, guard(owner)?, guard(look_alikes)?];
-        match self.transact(items).await? {
+        match self.transact(items, None).await? {
             Ok(()) => Ok(()),
             Err(reasons) => {
                 let taken = reasons.iter().skip(1).find(|r| r.failed_condition);
@@ -577,34 +604,17 @@ impl Store for DynamoStore {
         // flow with another password is refused (IdempotentParameterMismatch).
         let token =
             hex::encode(&Sha256::digest(format!("{}:{}", c.flow_key.as_str(), c.reset_token_hash.as_str()))[..16]);
-        for attempt in 0..2 {
-            let result = timely(
-                self.client
-                    .transact_write_items()
-                    .client_request_token(&token)
-                    .transact_items(TransactWriteItem::builder().update(flow.clone()).build())
-                    .transact_items(TransactWriteItem::builder().update(user.clone()).build())
-                    .transact_items(self.put(audit.clone(), "attribute_not_exists(pk)")?)
-                    .send(),
-            )
-            .await?;
-            let Err(e) = result else { return Ok(()) };
-            // Another transaction held one of the items (a cancellation reason, not a failed
-            // condition): a short pause and one more try; a failed condition is a lost race.
-            let held = match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
-                        && !c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                }
-                _ => false,
-            };
-            if held && attempt == 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-            return Err(if transaction_conflict(&e) { StoreError::Conflict } else { unavailable(&e) });
+        let items = vec![
+            TransactWriteItem::builder().update(flow).build(),
+            TransactWriteItem::builder().update(user).build(),
+            self.put(audit, "attribute_not_exists(pk)")?,
+        ];
+        // Any refusal is a lost race: the flow moved on, or this flow was completed with another
+        // password.
+        match self.transact(items, Some(token)).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
         }
-        Err(StoreError::Conflict)
     }
 
     async fn claim_verification(
@@ -615,18 +625,15 @@ impl Store for DynamoStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<VerificationOwner>, StoreError> {
-        let mut item = to_item(owner, verification_key(provider, reference))?;
-        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
+        let claim = self.claim(provider, reference, owner, expires_at, now)?;
         let result = timely(
             self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
-                .expression_attribute_values(":now", n(now.0))
-                .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
-                // The holder comes back with the refusal: no second read.
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .set_item(Some(claim.item))
+                .set_condition_expression(claim.condition_expression)
+                .set_expression_attribute_values(claim.expression_attribute_values)
+                .set_return_values_on_condition_check_failure(claim.return_values_on_condition_check_failure)
                 .send(),
         )
         .await?;
@@ -651,20 +658,10 @@ impl Store for DynamoStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<VerificationOwner>, StoreError> {
-        let mut item = to_item(owner, verification_key(provider, reference))?;
-        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.0));
-        let claim = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR flow_key = :mine")
-            .expression_attribute_values(":now", n(now.0))
-            .expression_attribute_values(":mine", s(owner.flow_key.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("building a put: {e}")))?;
+        let claim = self.claim(provider, reference, owner, expires_at, now)?;
         let items =
             vec![TransactWriteItem::builder().put(claim).build(), self.flow_step(&owner.flow_key, transition, now)?];
-        match self.transact(items).await? {
+        match self.transact(items, None).await? {
             Ok(()) => Ok(None),
             Err(reasons) => match reasons.first() {
                 Some(Reason { failed_condition: true, old: Some(holder) }) => Ok(Some(from_item(holder.clone())?)),
@@ -690,7 +687,7 @@ impl Store for DynamoStore {
         if let Some(session) = p.session {
             items.push(self.put(to_item(session, session_key(&session.key))?, "attribute_not_exists(pk)")?);
         }
-        match self.transact(items).await? {
+        match self.transact(items, None).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
         }

@@ -94,6 +94,31 @@ impl Data {
     fn expires(&mut self, at: Timestamp, record: Expiring) {
         self.expiries.push(Reverse((at, record)));
     }
+
+    /// Claims a verification for `owner` together with `also` (the flow's step), as one write: `None`
+    /// when it is now this flow's, `Some(holder)` when another live flow holds it (nothing written),
+    /// `also`'s error when that cannot happen (nothing written).
+    fn try_claim(
+        &mut self,
+        provider: &str,
+        reference: &str,
+        owner: &VerificationOwner,
+        expires_at: Timestamp,
+        now: Timestamp,
+        also: impl FnOnce(&mut HashMap<TokenHash, Flow>) -> Result<(), StoreError>,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let key = (provider.to_owned(), reference.to_owned());
+        if let Some((holder, until)) = self.verifications.get(&key)
+            && *until > now
+            && holder.flow_key != owner.flow_key
+        {
+            return Ok(Some(holder.clone()));
+        }
+        also(&mut self.flows)?;
+        self.expires(expires_at, Expiring::Verification(key.0.clone(), key.1.clone()));
+        self.verifications.insert(key, (owner.clone(), expires_at));
+        Ok(None)
+    }
 }
 
 /// Everything in one process's memory.
@@ -195,15 +220,7 @@ impl Store for MemoryStore {
     ) -> Result<Option<VerificationOwner>, StoreError> {
         let mut d = self.lock()?;
         d.expire(now);
-        let key = (provider.to_owned(), reference.to_owned());
-        match d.verifications.get(&key) {
-            Some((holder, until)) if *until > now && holder.flow_key != owner.flow_key => Ok(Some(holder.clone())),
-            _ => {
-                d.expires(expires_at, Expiring::Verification(key.0.clone(), key.1.clone()));
-                d.verifications.insert(key, (owner.clone(), expires_at));
-                Ok(None)
-            }
-        }
+        d.try_claim(provider, reference, owner, expires_at, now, |_| Ok(()))
     }
 
     async fn claim_verification_with_step(
@@ -217,22 +234,15 @@ impl Store for MemoryStore {
     ) -> Result<Option<VerificationOwner>, StoreError> {
         let mut d = self.lock()?;
         d.expire(now);
-        let key = (provider.to_owned(), reference.to_owned());
-        if let Some((holder, until)) = d.verifications.get(&key)
-            && *until > now
-            && holder.flow_key != owner.flow_key
-        {
-            return Ok(Some(holder.clone()));
-        }
-        let flow = d
-            .flows
-            .get_mut(&owner.flow_key)
-            .filter(|f| f.is_live(now) && f.state == transition.from)
-            .ok_or(StoreError::Conflict)?;
-        apply_writes(flow, transition);
-        d.expires(expires_at, Expiring::Verification(key.0.clone(), key.1.clone()));
-        d.verifications.insert(key, (owner.clone(), expires_at));
-        Ok(None)
+        let step = |flows: &mut HashMap<TokenHash, Flow>| {
+            let flow = flows
+                .get_mut(&owner.flow_key)
+                .filter(|f| f.is_live(now) && f.state == transition.from)
+                .ok_or(StoreError::Conflict)?;
+            apply_writes(flow, transition);
+            Ok(())
+        };
+        d.try_claim(provider, reference, owner, expires_at, now, step)
     }
 
     async fn record_possession(&self, p: &PossessionProof<'_>) -> Result<(), StoreError> {
