@@ -515,3 +515,32 @@ async fn pumping_budgets_hold_for_registered_and_unknown_emails() {
     let passed = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(passed, 10, "SIMGUARD_LIMIT_SMS_PER_IP_HOUR (10) from one address: {statuses:?}");
 }
+
+/// A flow counts its SMS limits on the number it started with (its keys, docs/security.md R11): if
+/// the account's number changed since, nothing is sent on that count, and the flow is over.
+#[tokio::test]
+async fn a_number_changed_mid_flow_is_not_texted() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (client, table) = moto::fresh_table().await;
+    let env = Env::builder().store_on(client.clone(), table.clone()).start().await;
+    let user = env.user_with_password(ALICE.0, ALICE.1, NEW_PASSWORD).await;
+    let mut b = Browser::at("198.51.100.77");
+    let login = b.login(&env, ALICE.0, NEW_PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    // Someone with write access to the table (or, one day, a number change) moves the account.
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("USER#{}", user.id.0)))
+        .key("sk", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET phone = :p")
+        .expression_attribute_values(":p", AttributeValue::S("+447000000072".into()))
+        .send()
+        .await
+        .expect("number changed");
+    let sends = env.otp_starts();
+    let r = b.otp_start(&env, &csrf).await;
+    assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:flow_invalid"), "{}", r.text());
+    assert_eq!(env.otp_starts(), sends, "nothing sent to either number");
+}

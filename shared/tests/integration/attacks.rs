@@ -493,6 +493,25 @@ async fn a4_per_ip_and_global_budgets() {
     assert_eq!(b.start_reset(&env, "u99@example.com").await.status, 429);
 }
 
+/// A request one limit refuses uses up nothing of the others (docs/security.md R11): hammering one
+/// email from an address does not spend that address's budget, nor the global one.
+#[tokio::test]
+async fn a4_a_refused_start_uses_up_no_other_budget() {
+    let env = Env::builder().var("SIMGUARD_LIMIT_RESET_GLOBAL_HOUR", "20").start().await;
+    let mut b = Browser::at("198.51.100.7");
+    for _ in 0..5 {
+        assert_eq!(b.start_reset(&env, "target@example.com").await.status, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(b.start_reset(&env, "target@example.com").await.status, 429, "the per-account limit");
+    }
+    // The address's 20 and the global 20 were counted five times, not fifteen.
+    for i in 0..15 {
+        assert_eq!(b.start_reset(&env, &format!("u{i}@example.com")).await.status, 200, "start {i}");
+    }
+    assert_eq!(b.start_reset(&env, "u99@example.com").await.status, 429);
+}
+
 /// Coverage lookups are limited per IP too (each one is a provider call) and cached briefly, so
 /// the reset start after the page's own lookup costs no second call.
 #[tokio::test]
