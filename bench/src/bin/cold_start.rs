@@ -105,15 +105,20 @@ struct Cold {
     memory: Vec<(String, u64)>,
 }
 
-async fn cold(binary: &str, env: &[(String, String)], event: &[u8], runtime: &RuntimeApi) -> Result<Cold, String> {
-    runtime.push(event);
-    let start = Instant::now();
-    let mut child = Command::new(binary)
+/// The function's binary, with `env` and its output discarded.
+fn spawn(binary: &str, env: &[(String, String)]) -> Result<std::process::Child, String> {
+    Command::new(binary)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("{binary}: {e}"))?;
+        .map_err(|e| format!("{binary}: {e}"))
+}
+
+async fn cold(binary: &str, env: &[(String, String)], event: &[u8], runtime: &RuntimeApi) -> Result<Cold, String> {
+    runtime.push(event);
+    let start = Instant::now();
+    let mut child = spawn(binary, env)?;
     let answered = runtime.answers(1, Duration::from_secs(30)).await;
     let rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
     let memory = memory_map(child.id());
@@ -137,12 +142,7 @@ async fn warm(binary: &str, env: &[(String, String)], event: &[u8], n: usize) ->
                 }
             })
             .collect();
-    let mut child = Command::new(binary)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{binary}: {e}"))?;
+    let mut child = spawn(binary, &env)?;
     let pid = child.id();
     runtime.push(event);
     let first = runtime.answers(1, Duration::from_secs(30)).await;

@@ -209,6 +209,27 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// sim-check, otp/start, the code the sandbox texted, otp/verify: the answer of the last.
+    async fn second_factor(
+        &mut self,
+        b: &mut Browser,
+        token: &str,
+        code: impl Fn() -> Option<String>,
+    ) -> Result<Answer, String> {
+        self.step("sim-check", "sim-check", b, post("/api/sim-check", json!({})).csrf(token), 200).await?;
+        self.step("otp/start", "otp-start", b, post("/api/otp/start", json!({})).csrf(token), 200).await?;
+        let verify = json!({ "code": code().ok_or("no SMS")? });
+        self.step("otp/verify", "otp-verify", b, post("/api/otp/verify", verify).csrf(token), 200).await
+    }
+
+    /// The reset's last step.
+    async fn new_password(&mut self, b: &mut Browser, token: &str, password: &str) -> Result<Answer, String> {
+        let new = post("/api/reset/password", json!({ "password": password })).csrf(token);
+        self.step("reset/password (hashes)", "reset-password", b, new, 200).await
+    }
+}
+
 fn csrf(a: &Answer) -> Result<String, String> {
     a.body["csrf"].as_str().map(str::to_owned).ok_or_else(|| format!("no csrf in {}", a.body))
 }
@@ -260,22 +281,9 @@ async fn main() -> Result<(), String> {
             .step("reset/check (sms)", "create-check", &mut b, post("/api/reset/check", start.clone()), 200)
             .await?;
         let token = csrf(&r)?;
-        bench.step("sim-check", "sim-check", &mut b, post("/api/sim-check", json!({})).csrf(&token), 200).await?;
-        bench.step("otp/start", "otp-start", &mut b, post("/api/otp/start", json!({})).csrf(&token), 200).await?;
-        let code = sandbox.last_code(&phone).ok_or("no SMS")?;
-        let verify = json!({ "code": code });
-        bench.step("otp/verify", "otp-verify", &mut b, post("/api/otp/verify", verify).csrf(&token), 200).await?;
+        bench.second_factor(&mut b, &token, || sandbox.last_code(&phone)).await?;
         password = format!("a new passphrase {round} sms");
-        let new = json!({ "password": password });
-        bench
-            .step(
-                "reset/password (hashes)",
-                "reset-password",
-                &mut b,
-                post("/api/reset/password", new).csrf(&token),
-                200,
-            )
-            .await?;
+        bench.new_password(&mut b, &token, &password).await?;
 
         // The silent reset, from a covered address (the first one's answer is cached as it was): the
         // device's visit, the operator's redirect, a new password.
@@ -295,28 +303,14 @@ async fn main() -> Result<(), String> {
             return Err(format!("callback went to {:?}", r.location));
         }
         password = format!("a new passphrase {round} silent");
-        let new = json!({ "password": password });
-        bench
-            .step(
-                "reset/password (hashes)",
-                "reset-password",
-                &mut b,
-                post("/api/reset/password", new).csrf(&token),
-                200,
-            )
-            .await?;
+        bench.new_password(&mut b, &token, &password).await?;
 
         // Sign-in with both factors, then the protected page and sign-out.
         let mut b = Browser { ip, cookies: BTreeMap::new() };
         let login = json!({ "email": email, "password": password });
         let r = bench.step("login (hashes)", "account", &mut b, post("/api/login", login), 200).await?;
         let token = csrf(&r)?;
-        bench.step("sim-check", "sim-check", &mut b, post("/api/sim-check", json!({})).csrf(&token), 200).await?;
-        bench.step("otp/start", "otp-start", &mut b, post("/api/otp/start", json!({})).csrf(&token), 200).await?;
-        let code = sandbox.last_code(&phone).ok_or("no SMS")?;
-        let verify = json!({ "code": code });
-        let r =
-            bench.step("otp/verify", "otp-verify", &mut b, post("/api/otp/verify", verify).csrf(&token), 200).await?;
+        let r = bench.second_factor(&mut b, &token, || sandbox.last_code(&phone)).await?;
         let session = csrf(&r)?;
         bench.step("me", "account", &mut b, get("/api/me"), 200).await?;
         bench.step("logout", "account", &mut b, post("/api/logout", json!({})).csrf(&session), 204).await?;
