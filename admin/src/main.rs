@@ -5,6 +5,12 @@
 //! simguard-admin put-secret <SECRET_ID>    provider credentials (JSON on standard input), merged
 //!                                          into the secret: keys not given are kept, and so is the
 //!                                          password pepper unless --replace-pepper
+//! simguard-admin create-queue <NAME>       the notification queue (prints its URL), for local runs
+//! simguard-admin verify-sender <IDENTITY>  asks SES to verify a sender (a domain or an address)
+//! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
+//!                                          Lambda's SQS event source mapping, for `cargo lambda
+//!                                          watch`: hands the queue's batches to the function at
+//!                                          INVOKE_URL and deletes what it does not hand back
 //! ```
 //! AWS settings come from the usual environment (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL`
 //! for a local server such as moto).
@@ -14,8 +20,8 @@ use std::io::Read;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use simguard::adapters::secrets_manager::merge_secret;
 
-const USAGE: &str =
-    "usage: simguard-admin create-table <TABLE> | put-secret <SECRET_ID> [--replace-pepper] < secret.json";
+const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SECRET_ID> [--replace-pepper] < secret.json \
+     | create-queue <NAME> | verify-sender <IDENTITY> | forward-queue <QUEUE_URL> <INVOKE_URL>";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -60,7 +66,96 @@ async fn main() -> Result<(), String> {
                 println!("created secret {id}");
             }
         }
+        ["create-queue", name] => {
+            let out = aws_sdk_sqs::Client::new(&aws)
+                .create_queue()
+                .queue_name(*name)
+                .send()
+                .await
+                .map_err(|e| format!("CreateQueue {name}: {}", e.code().unwrap_or("transport")))?;
+            println!("{}", out.queue_url().unwrap_or_default());
+        }
+        ["verify-sender", identity] => {
+            aws_sdk_sesv2::Client::new(&aws)
+                .create_email_identity()
+                .email_identity(*identity)
+                .send()
+                .await
+                .map_err(|e| format!("CreateEmailIdentity {identity}: {}", e.code().unwrap_or("transport")))?;
+            println!("asked SES to verify {identity}");
+        }
+        ["forward-queue", queue_url, invoke_url] => {
+            forward_queue(&aws_sdk_sqs::Client::new(&aws), queue_url, invoke_url).await?;
+        }
         _ => return Err(USAGE.into()),
     }
     Ok(())
+}
+
+/// What Lambda's SQS event source mapping does, for a function run by `cargo lambda watch`: receive
+/// up to ten messages, invoke the function with them as an SQS event, delete every message it did
+/// not name in `batchItemFailures` (those become visible again after the visibility timeout, as in
+/// Lambda). Runs until stopped.
+async fn forward_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, invoke_url: &str) -> Result<(), String> {
+    let http = simguard::adapters::tls::reqwest_builder().build().map_err(|e| e.to_string())?;
+    println!("forwarding {queue_url} to {invoke_url}");
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(30)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                eprintln!("ReceiveMessage: {}", e.code().unwrap_or("transport"));
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "eventSource": "aws:sqs",
+                })
+            })
+            .collect();
+        let answer = http.post(invoke_url).json(&serde_json::json!({ "Records": records })).send().await;
+        let failed: Vec<String> = match answer {
+            Ok(resp) if resp.status().is_success() => {
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                body["batchItemFailures"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default()
+            }
+            // The invocation failed as a whole: every message comes back.
+            other => {
+                eprintln!("invoking the function failed: {:?}", other.map(|r| r.status()));
+                continue;
+            }
+        };
+        for m in &messages {
+            if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                continue;
+            }
+            if let Some(handle) = m.receipt_handle() {
+                let deleted = sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await;
+                if let Err(e) = deleted {
+                    eprintln!("DeleteMessage: {}", e.code().unwrap_or("transport"));
+                }
+            }
+        }
+        println!("forwarded {} message(s), {} handed back", messages.len(), failed.len());
+    }
 }

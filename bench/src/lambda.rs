@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const TABLE: &str = "simguard-bench";
 /// The provider secret the functions read.
 pub const SECRET: &str = "simguard/bench/providers";
+/// The notification queue the functions that notify put emails on.
+pub const QUEUE: &str = "simguard-bench-notify";
 
 /// moto's server on a free port; stopped when dropped.
 pub struct Moto(Child, pub String);
@@ -56,6 +58,7 @@ pub async fn moto() -> Result<Moto, String> {
 
 /// The environment every function runs with: its settings, the sandbox, moto, and what Lambda sets.
 pub fn environment(sandbox: &str, moto: &str, runtime: &str, function: &str) -> Vec<(String, String)> {
+    let queue = format!("{moto}/123456789012/{QUEUE}");
     [
         ("AWS_LAMBDA_RUNTIME_API", runtime),
         ("AWS_LAMBDA_FUNCTION_NAME", function),
@@ -73,6 +76,7 @@ pub fn environment(sandbox: &str, moto: &str, runtime: &str, function: &str) -> 
         ("SIMGUARD_TWILIO_BASE_URL", sandbox),
         ("SIMGUARD_TABLE_NAME", TABLE),
         ("SIMGUARD_SECRET_ID", SECRET),
+        ("SIMGUARD_NOTIFY_QUEUE_URL", &queue),
         ("RUST_LOG", "off"),
     ]
     .iter()

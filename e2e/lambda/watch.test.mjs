@@ -1,7 +1,9 @@
-// The `cargo lambda watch` recipe of README.md, exactly: moto's server (DynamoDB, Secrets Manager),
-// the provider sandbox, the table and the secret created by simguard-admin, `cargo lambda watch`
-// with the workspace's router and environment, the site in front of it. Then a reset and a login
-// over HTTP through every function, and every event in events/ through `cargo lambda invoke`.
+// The `cargo lambda watch` recipe of README.md, exactly: moto's server (DynamoDB, Secrets Manager,
+// SQS, SES), the provider sandbox, the table, the secret, the notification queue and the sender's
+// identity created by simguard-admin, `cargo lambda watch` with the workspace's router and
+// environment, simguard-admin forwarding the queue to the notify function, the site in front of it.
+// Then a reset and a login over HTTP through every function, the email the reset sent read back from
+// moto's SES, and every event in events/ through `cargo lambda invoke`.
 //
 // Needs on PATH: cargo, cargo-lambda and moto_server (scripts/test puts .venv/bin first).
 import { test, before, after } from 'node:test';
@@ -106,7 +108,16 @@ before(async () => {
   const put = spawn(admin, ['put-secret', 'simguard/local/providers'], { env: { ...process.env, ...AWS_ENV } });
   put.stdin.end(secret);
   assert.equal(await new Promise((r) => put.on('exit', r)), 0, 'put-secret');
+  // The notification queue (its URL is the workspace metadata's SIMGUARD_NOTIFY_QUEUE_URL) and the
+  // sender's domain (SIMGUARD_MAIL_FROM is notices@example.com).
+  await run(admin, ['create-queue', 'simguard-local-notify'], { env: { ...process.env, ...AWS_ENV } });
+  await run(admin, ['verify-sender', 'example.com'], { env: { ...process.env, ...AWS_ENV } });
   start('cargo lambda watch', 'cargo', ['lambda', 'watch', '-A', '127.0.0.1', '-P', String(PORTS.watch), '--disable-cors']);
+  start('forward-queue', admin, [
+    'forward-queue',
+    `${AWS_ENV.AWS_ENDPOINT_URL}/123456789012/simguard-local-notify`,
+    `http://127.0.0.1:${PORTS.watch}/2015-03-31/functions/notify/invocations`,
+  ], AWS_ENV);
   start('site', path.join(TARGET, 'debug/simguard-local'), ['--api-proxy', `http://127.0.0.1:${PORTS.watch}`], {
     SIMGUARD_LOCAL_PORT: String(PORTS.site),
   });
@@ -142,6 +153,12 @@ test('a reset and a login through every function, on DynamoDB and Secrets Manage
   assert.equal(r.location, '/reset/new-password.html');
   r = await b.post('/api/reset/password', { password: 'a new watch passphrase' }, csrf);
   assert.deepEqual([r.status, r.json], [200, { status: 'password_changed' }]);
+  // The owner is told, by email: queued by reset-password, sent by notify through moto's SES.
+  await waitFor('the password-changed email', async () => {
+    const data = await (await fetch(`${AWS_ENV.AWS_ENDPOINT_URL}/moto-api/data.json`)).json();
+    const mail = (data.ses?.Message ?? []).filter((m) => m.destinations?.ToAddresses?.includes(email));
+    return mail.some((m) => m.subject === 'Your password was changed' && m.source === '"simguard" <notices@example.com>');
+  }, 300_000);
 
   // Login 2FA: account, sim-check, otp-start, the code from the sandbox, otp-verify, me.
   const l = new Browser();
@@ -162,19 +179,22 @@ test('a reset and a login through every function, on DynamoDB and Secrets Manage
 test('every event in events/ answers the status its name documents', { timeout: 600_000 }, async () => {
   const dir = path.join(ROOT, 'events');
   const functions = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-  assert.ok(functions.length >= 8, `one folder per function: ${functions}`);
+  assert.ok(functions.length >= 9, `one folder per function: ${functions}`);
   const results = [];
   for (const fn of functions) {
     const files = readdirSync(path.join(dir, fn)).filter((f) => f.endsWith('.json'));
     assert.ok(files.length >= 1, `${fn} has an event`);
     for (const file of files) {
-      const want = Number(file.split('.').at(-2));
+      // An API event names the status it gets; a queue event how many messages the consumer hands back.
+      const queue = file.endsWith('-handed-back.json');
+      const want = Number(queue ? file.split('.').at(-2).replace('-handed-back', '') : file.split('.').at(-2));
       const { stdout } = await run(
         'cargo',
         ['lambda', 'invoke', '--invoke-address', '127.0.0.1', '--invoke-port', String(PORTS.watch), fn, '--data-file', path.join(dir, fn, file)],
         { cwd: ROOT },
       );
-      const got = JSON.parse(stdout).statusCode;
+      const answer = JSON.parse(stdout);
+      const got = queue ? answer.batchItemFailures.length : answer.statusCode;
       results.push(`${fn}/${file}: ${got}`);
       assert.equal(got, want, `${fn}/${file}`);
     }

@@ -372,9 +372,9 @@ impl LocalStack {
             parts.push(("warning", format!("demo users not seeded: {e}")));
         }
         let outbox = Arc::new(OutboxNotifier::new());
-        // The account function's settings name the site as its emails do.
+        // The outbox renders each email as the notify function would send it, from its settings.
         let site = Arc::new(
-            simguard::config::Settings::for_function(simguard::Function::Account, &settings_env)
+            simguard::config::Settings::for_function(simguard::Function::Notify, &settings_env)
                 .map_err(|e| e.to_string())?
                 .site,
         );

@@ -12,6 +12,7 @@ use crate::Function;
 use crate::adapters::argon2::{Argon2Hasher, HashCost};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::email::{QueueNotifier, Sender, SesMailer};
 use crate::adapters::http_client::ClientError;
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::metrics::EmfStdout;
@@ -24,7 +25,10 @@ use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
 use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithTruId};
 use crate::config::{ConfigError, OtpProviderKind, Settings};
-use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId};
+use crate::consumer::Consumer;
+use crate::ports::{
+    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId,
+};
 use crate::routes::{Ports, RouterError, function_routes, secure};
 
 /// A function could not be assembled.
@@ -45,6 +49,9 @@ pub enum AssemblyError {
     /// The execution environment's AWS settings are missing.
     #[error("{0}")]
     Aws(String),
+    /// The queue consumer has no routes; the API's functions consume no queue.
+    #[error("{0} is not served that way")]
+    WrongKind(&'static str),
 }
 
 /// Where the data lives.
@@ -67,7 +74,10 @@ pub struct Assembly {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     metrics: Option<Arc<dyn MetricsSink>>,
-    notifier: Arc<dyn Notifier>,
+    notifier: Option<Arc<dyn Notifier>>,
+    sqs: Option<aws_sdk_sqs::Client>,
+    ses: Option<aws_sdk_sesv2::Client>,
+    mailer: Option<Arc<dyn Mailer>>,
     hash_cost: HashCost,
     truid: Option<Arc<dyn TruId>>,
     otp: Option<Arc<dyn OtpProvider>>,
@@ -75,7 +85,8 @@ pub struct Assembly {
 
 impl Assembly {
     /// On `storage`, with the system clock, the OS's randomness, EMF metrics on stdout,
-    /// notifications in the log, production hashing and the secrets the settings name.
+    /// notifications on the queue the settings name (in the log without one), production hashing
+    /// and the secrets the settings name.
     pub fn new(storage: Storage) -> Self {
         Self {
             storage,
@@ -84,7 +95,10 @@ impl Assembly {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
             metrics: None,
-            notifier: Arc::new(LogNotifier),
+            notifier: None,
+            sqs: None,
+            ses: None,
+            mailer: None,
             hash_cost: HashCost::PRODUCTION,
             truid: None,
             otp: None,
@@ -93,10 +107,18 @@ impl Assembly {
 
     /// A Lambda execution environment's: the AWS clients of the execution role (credentials and
     /// region from the environment, no provider chain), with simguard's timeouts and retry policy
-    /// ([`crate::adapters::aws`]). Nothing here calls the network.
-    pub fn lambda() -> Result<Self, AssemblyError> {
+    /// ([`crate::adapters::aws`]) — SQS only for a function that notifies, SES only for the
+    /// consumer. Nothing here calls the network.
+    pub fn lambda(settings: &Settings) -> Result<Self, AssemblyError> {
         let aws = crate::adapters::aws::from_env().map_err(AssemblyError::Aws)?;
-        Ok(Self::aws(aws_sdk_dynamodb::Client::new(&aws), SecretsClient::on_first_use(aws)))
+        let mut a = Self::aws(aws_sdk_dynamodb::Client::new(&aws), SecretsClient::on_first_use(aws.clone()));
+        if settings.notify_queue_url.is_some() {
+            a.sqs = Some(aws_sdk_sqs::Client::new(&aws));
+        }
+        if settings.function == Function::Notify {
+            a.ses = Some(aws_sdk_sesv2::Client::new(&aws));
+        }
+        Ok(a)
     }
 
     /// DynamoDB storage and Secrets Manager secrets through these clients.
@@ -131,9 +153,24 @@ impl Assembly {
         self.metrics = Some(metrics);
         self
     }
-    /// Notifications to this notifier.
+    /// Notifications to this notifier, whatever the settings say (the local stack's outbox).
     pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
-        self.notifier = notifier;
+        self.notifier = Some(notifier);
+        self
+    }
+    /// This SQS client for the notification queue.
+    pub fn with_sqs(mut self, sqs: aws_sdk_sqs::Client) -> Self {
+        self.sqs = Some(sqs);
+        self
+    }
+    /// This SES client for the consumer.
+    pub fn with_ses(mut self, ses: aws_sdk_sesv2::Client) -> Self {
+        self.ses = Some(ses);
+        self
+    }
+    /// The consumer sends through this mailer instead of SES (a test's stand-in).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
         self
     }
     /// Argon2 at this cost (tests only lower it).
@@ -163,7 +200,7 @@ impl Assembly {
     pub fn all_functions(&self, get: impl Fn(&str) -> Option<String>) -> Result<Router, AssemblyError> {
         let mut merged = Router::new();
         let mut shared = None;
-        for function in Function::ALL {
+        for function in Function::HTTP {
             let settings = Settings::for_function(function, &get)?;
             shared.get_or_insert_with(|| settings.clone());
             merged = merged.merge(self.routes(settings)?);
@@ -205,7 +242,32 @@ impl Assembly {
                 let ports = WithPasswords::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
+            Function::Notify => return Err(AssemblyError::WrongKind(Function::Notify.name())),
         })
+    }
+
+    /// The queue consumer (the `notify` function) `settings` are for: the store that remembers
+    /// what was sent, and SES sending as `SIMGUARD_MAIL_FROM`.
+    pub fn consumer(&self, settings: Settings) -> Result<Consumer, AssemblyError> {
+        if settings.function != Function::Notify {
+            return Err(AssemblyError::WrongKind(settings.function.name()));
+        }
+        let mailer: Arc<dyn Mailer> = match &self.mailer {
+            Some(m) => m.clone(),
+            None => {
+                let from = settings.mail.from.clone().ok_or(ConfigError::Missing("SIMGUARD_MAIL_FROM"))?;
+                let client = self.ses.clone().ok_or(AssemblyError::NoAwsClient("SIMGUARD_MAIL_FROM"))?;
+                let sender = Sender {
+                    from: from.as_str().to_owned(),
+                    display_name: Some(settings.site.name.clone()),
+                    reply_to: settings.mail.reply_to.as_ref().map(|r| r.as_str().to_owned()),
+                    configuration_set: settings.mail.configuration_set.clone(),
+                };
+                Arc::new(SesMailer::new(client, sender))
+            }
+        };
+        let core = self.core(settings)?;
+        Ok(Consumer { mailer, store: core.store, site: core.settings.site, clock: core.clock, metrics: core.metrics })
     }
 
     fn serve<P: Ports>(&self, settings: Settings, ports: P) -> Result<Router, AssemblyError> {
@@ -228,11 +290,19 @@ impl Assembly {
             Some(m) => m.clone(),
             None => Arc::new(EmfStdout::new(settings.metrics_namespace.clone(), settings.function.name())),
         };
+        let notifier: Arc<dyn Notifier> = match (&self.notifier, &settings.notify_queue_url) {
+            (Some(n), _) => n.clone(),
+            (None, Some(url)) => {
+                let sqs = self.sqs.clone().ok_or(AssemblyError::NoAwsClient("SIMGUARD_NOTIFY_QUEUE_URL"))?;
+                Arc::new(QueueNotifier::new(sqs, url.as_str()))
+            }
+            (None, None) => Arc::new(LogNotifier),
+        };
         Ok(Core {
             settings,
             store,
             limiter,
-            notifier: self.notifier.clone(),
+            notifier,
             clock: self.clock.clone(),
             random: self.random.clone(),
             metrics,
@@ -341,8 +411,26 @@ pub fn otp_provider(
 pub async fn run_lambda<P: BuildPorts>(function: Function) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let settings = Settings::from_env_for(function)?;
-    let router = Assembly::lambda()?.router_with::<P>(settings)?;
+    let router = Assembly::lambda(&settings)?.router_with::<P>(settings)?;
     lambda_http::run(router).await
+}
+
+/// The `notify` function from start to finish: logging, its settings, the consumer, and the Lambda
+/// runtime handing it the queue's batches. Each batch works within the invocation's deadline less
+/// [`crate::routes::DEADLINE_MARGIN`].
+pub async fn run_consumer() -> Result<(), lambda_http::Error> {
+    use lambda_http::{LambdaEvent, service_fn};
+    crate::telemetry::init();
+    let settings = Settings::from_env_for(Function::Notify)?;
+    let consumer = Assembly::lambda(&settings)?.consumer(settings)?;
+    let consumer = &consumer;
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            let until = crate::routes::lambda_deadline(&event.context);
+            Ok::<_, lambda_http::Error>(consumer.handle(event.payload, until).await)
+        },
+    ))
+    .await
 }
 
 #[cfg(test)]
@@ -353,12 +441,24 @@ mod tests {
     #[test]
     fn every_function_assembles() {
         let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
-        for f in Function::ALL {
-            let settings =
-                Settings::for_function(f, |k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into()))
-                    .expect("settings");
+        let site = |k: &str| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".to_owned());
+        for f in Function::HTTP {
+            let settings = Settings::for_function(f, site).expect("settings");
             assert!(assembly.router(settings).is_ok(), "{}", f.name());
         }
+        // The consumer has no routes, and no sender without its settings and SES.
+        let notify = Settings::for_function(Function::Notify, site).expect("settings");
+        assert!(matches!(assembly.router(notify.clone()), Err(AssemblyError::WrongKind("notify"))));
+        assert!(matches!(
+            assembly.consumer(notify),
+            Err(AssemblyError::Config(ConfigError::Missing("SIMGUARD_MAIL_FROM")))
+        ));
+        let sender = |k: &str| match k {
+            "SIMGUARD_MAIL_FROM" => Some("notices@example.com".to_owned()),
+            _ => site(k),
+        };
+        let notify = Settings::for_function(Function::Notify, sender).expect("settings");
+        assert!(matches!(assembly.consumer(notify), Err(AssemblyError::NoAwsClient("SIMGUARD_MAIL_FROM"))));
         assert!(
             assembly.all_functions(|k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into())).is_ok()
         );

@@ -10,10 +10,10 @@ use std::time::Duration;
 use url::Url;
 
 use crate::Function;
-use crate::domain::Phone;
 use crate::domain::base_url::validate_base_url;
 use crate::domain::phone::Region;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
+use crate::domain::{Email, Phone};
 use crate::ports::{Site, TwilioServiceSid};
 
 /// A setting that is missing or invalid.
@@ -76,15 +76,17 @@ pub struct Setting {
     pub readers: &'static [Function],
 }
 
-use Function::{Account, Callback, Coverage, CreateCheck, OtpStart, OtpVerify, ResetPassword, SimCheck};
+use Function::{Account, Callback, Coverage, CreateCheck, Notify, OtpStart, OtpVerify, ResetPassword, SimCheck};
 
 const ALL: &[Function] = &Function::ALL;
+/// The functions behind the API (every one but the queue consumer).
+const HTTP: &[Function] = &Function::HTTP;
 const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
 const OTP: &[Function] = &[OtpStart, OtpVerify];
 const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify];
 const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
 const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
-/// The functions that tell an account's owner something by email.
+/// The functions that tell an account's owner something by email (they put it on the queue).
 const NOTIFY: &[Function] = &[Callback, ResetPassword, SimCheck, OtpVerify, Account];
 
 const fn number(
@@ -112,7 +114,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     url("SIMGUARD_TRUID_BASE_URL", "https://eu.api.tru.id", TRUID),
     number("SIMGUARD_PROVIDER_TIMEOUT_MS", "3000", 100, 10_000, PROVIDERS),
-    number("SIMGUARD_REQUEST_BUDGET_MS", "9000", 500, 29_000, ALL),
+    number("SIMGUARD_REQUEST_BUDGET_MS", "9000", 500, 29_000, HTTP),
     number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", "10080", 60, 540_000, WINDOW),
     // NIST SP 800-63B: an out-of-band secret is invalid after 10 minutes.
     number("SIMGUARD_FLOW_TTL_SECONDS", "600", 60, 600, FLOW_STARTS),
@@ -189,22 +191,22 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         required: Required::WhenDeployed,
         kind: Kind::Text,
-        readers: ALL,
+        readers: HTTP,
     },
-    number("SIMGUARD_SECRET_TTL_SECONDS", "300", 0, 300, ALL),
+    number("SIMGUARD_SECRET_TTL_SECONDS", "300", 0, 300, HTTP),
     Setting {
         name: "SIMGUARD_CLIENT_IP_SOURCE",
         default: Some("source_ip"),
         required: Required::No,
         kind: Kind::Choice(&["source_ip", "cloudfront"]),
-        readers: ALL,
+        readers: HTTP,
     },
     Setting {
         name: "SIMGUARD_ORIGIN_VERIFY_TOKEN",
         default: None,
         required: Required::No,
         kind: Kind::Text,
-        readers: ALL,
+        readers: HTTP,
     },
     Setting {
         name: "SIMGUARD_METRICS_NAMESPACE",
@@ -218,14 +220,42 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("simguard"),
         required: Required::No,
         kind: Kind::Text,
-        readers: NOTIFY,
+        readers: &[Notify],
     },
     Setting {
         name: "SIMGUARD_SUPPORT_CONTACT",
         default: None,
         required: Required::No,
         kind: Kind::Text,
+        readers: &[Notify],
+    },
+    Setting {
+        name: "SIMGUARD_NOTIFY_QUEUE_URL",
+        default: None,
+        required: Required::WhenDeployed,
+        kind: Kind::Url,
         readers: NOTIFY,
+    },
+    Setting {
+        name: "SIMGUARD_MAIL_FROM",
+        default: None,
+        required: Required::WhenDeployed,
+        kind: Kind::Text,
+        readers: &[Notify],
+    },
+    Setting {
+        name: "SIMGUARD_MAIL_REPLY_TO",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[Notify],
+    },
+    Setting {
+        name: "SIMGUARD_SES_CONFIGURATION_SET",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[Notify],
     },
 ];
 
@@ -434,6 +464,21 @@ pub struct Settings {
     pub metrics_namespace: String,
     /// Who the emails come from: the site's name, its support contact, its origin.
     pub site: Site,
+    /// The queue notifications go on (a deployed function); without it they stay in this process.
+    pub notify_queue_url: Option<Url>,
+    /// How the consumer sends them.
+    pub mail: MailSettings,
+}
+
+/// How the consumer sends email through Amazon SES.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailSettings {
+    /// The sending address, of an identity verified in SES (required when deployed).
+    pub from: Option<Email>,
+    /// Where replies go, if not to `from`.
+    pub reply_to: Option<Email>,
+    /// The SES configuration set (its event destinations count bounces and complaints).
+    pub configuration_set: Option<String>,
 }
 
 /// A function's view of the variables: only those declared for it.
@@ -489,7 +534,19 @@ impl Vars<'_> {
 impl Settings {
     /// A deployed function's settings, from the process environment: only its own variables.
     pub fn from_env_for(function: Function) -> Result<Self, ConfigError> {
-        Self::for_function(function, |k| std::env::var(k).ok())
+        Self::deployed(function, |k| std::env::var(k).ok())
+    }
+
+    /// [`Settings::for_function`], refusing to start without a variable a deployed function needs
+    /// (its table, its secret, the notification queue, the sender): without them it would run but
+    /// keep data, credentials or emails where nobody sees them.
+    pub fn deployed(function: Function, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for name in required_when_deployed(function) {
+            if get(name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(ConfigError::Missing(name));
+            }
+        }
+        Self::for_function(function, get)
     }
 
     /// `function`'s settings from the variables `get` gives, reading only those declared for it —
@@ -543,9 +600,15 @@ impl Settings {
             return Err(invalid("SIMGUARD_SUPPORT_CONTACT", "at most 200 characters, no control characters".into()));
         }
         let site = Site { name: site_name, support_contact, origin: public_base_url.origin().ascii_serialization() };
+        let notify_queue_url = match v.raw("SIMGUARD_NOTIFY_QUEUE_URL")? {
+            Some(_) => Some(v.url("SIMGUARD_NOTIFY_QUEUE_URL")?),
+            None => None,
+        };
         Ok(Settings {
             function,
             site,
+            notify_queue_url,
+            mail: mail_settings(&v)?,
             public_base_url,
             truid_base_url: v.url("SIMGUARD_TRUID_BASE_URL")?,
             provider_timeout: Duration::from_millis(v.number("SIMGUARD_PROVIDER_TIMEOUT_MS")?),
@@ -589,6 +652,29 @@ impl Settings {
     pub fn truid_redirect_url(&self) -> String {
         self.public_url("/api/reset/callback")
     }
+}
+
+fn mail_settings(v: &Vars) -> Result<MailSettings, ConfigError> {
+    let address = |name: &'static str| -> Result<Option<Email>, ConfigError> {
+        v.raw(name)?
+            .map(|raw| {
+                Email::parse(&raw).map_err(|e| invalid(name, format!("{e} (a bare address: notices@example.com)")))
+            })
+            .transpose()
+    };
+    let configuration_set = v.raw("SIMGUARD_SES_CONFIGURATION_SET")?;
+    // SES: letters, digits, `_` and `-`, at most 64.
+    if configuration_set
+        .as_ref()
+        .is_some_and(|c| c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(invalid("SIMGUARD_SES_CONFIGURATION_SET", "at most 64 letters, digits, _ or -".into()));
+    }
+    Ok(MailSettings {
+        from: address("SIMGUARD_MAIL_FROM")?,
+        reply_to: address("SIMGUARD_MAIL_REPLY_TO")?,
+        configuration_set,
+    })
 }
 
 fn limits(v: &Vars) -> Result<Limits, ConfigError> {
@@ -747,6 +833,10 @@ mod tests {
             ("SIMGUARD_CLIENT_IP_SOURCE", "x-forwarded-for"),
             ("SIMGUARD_METRICS_NAMESPACE", ":bad"),
             ("SIMGUARD_DEFAULT_REGION", "UK"),
+            ("SIMGUARD_NOTIFY_QUEUE_URL", "http://sqs.eu-west-1.amazonaws.com/1/q"),
+            ("SIMGUARD_MAIL_FROM", "Example <notices@example.com>"),
+            ("SIMGUARD_MAIL_REPLY_TO", "support"),
+            ("SIMGUARD_SES_CONFIGURATION_SET", "no spaces"),
         ] {
             match settings(reader(var), &[SITE, (var, val)]) {
                 Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
@@ -787,8 +877,33 @@ mod tests {
         );
         assert_eq!(
             required_when_deployed(ResetPassword),
-            ["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_SECRET_ID"]
+            ["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_SECRET_ID", "SIMGUARD_NOTIFY_QUEUE_URL"]
         );
+        assert_eq!(
+            required_when_deployed(Notify),
+            ["SIMGUARD_PUBLIC_BASE_URL", "SIMGUARD_TABLE_NAME", "SIMGUARD_MAIL_FROM"]
+        );
+    }
+
+    /// Deployed, a function does not start without what it needs to keep its data and send its
+    /// emails; the local stack and the tests run without them.
+    #[test]
+    fn a_deployed_function_names_what_it_lacks() {
+        let deployed = |f: Function, vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+            Settings::deployed(f, |k| map.get(k).cloned())
+        };
+        let base = [SITE, ("SIMGUARD_TABLE_NAME", "simguard"), ("SIMGUARD_SECRET_ID", "simguard/providers")];
+        assert_eq!(deployed(SimCheck, &base), Err(ConfigError::Missing("SIMGUARD_NOTIFY_QUEUE_URL")));
+        let queue = ("SIMGUARD_NOTIFY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/simguard-notify");
+        let s = deployed(SimCheck, &[base[0], base[1], base[2], queue]).expect("valid");
+        assert_eq!(s.notify_queue_url.as_ref().map(Url::as_str), Some(queue.1));
+        assert!(deployed(Coverage, &base).is_ok(), "coverage tells nobody anything");
+        let consumer = [SITE, base[1]];
+        assert_eq!(deployed(Notify, &consumer), Err(ConfigError::Missing("SIMGUARD_MAIL_FROM")));
+        let s = deployed(Notify, &[SITE, base[1], ("SIMGUARD_MAIL_FROM", "notices@bank.example")]).expect("valid");
+        assert_eq!(s.mail.from.as_ref().map(Email::as_str), Some("notices@bank.example"));
+        assert!(settings(Notify, &[SITE]).is_ok_and(|s| s.mail == MailSettings::default()));
     }
 
     #[test]

@@ -19,11 +19,26 @@ pub enum Function {
     OtpVerify,
     /// `POST /api/register`, `/api/login`, `/api/logout`, `GET /api/me`
     Account,
+    /// Not behind the API: takes the notification queue's batches and sends the emails.
+    Notify,
 }
 
 impl Function {
-    /// Every function, in the order of the route table.
-    pub const ALL: [Function; 8] = [
+    /// Every function: the API's, then the queue consumer.
+    pub const ALL: [Function; 9] = [
+        Function::Coverage,
+        Function::CreateCheck,
+        Function::Callback,
+        Function::ResetPassword,
+        Function::SimCheck,
+        Function::OtpStart,
+        Function::OtpVerify,
+        Function::Account,
+        Function::Notify,
+    ];
+
+    /// The functions behind the API, in the order of the route table.
+    pub const HTTP: [Function; 8] = [
         Function::Coverage,
         Function::CreateCheck,
         Function::Callback,
@@ -45,7 +60,13 @@ impl Function {
             Function::OtpStart => "otp-start",
             Function::OtpVerify => "otp-verify",
             Function::Account => "account",
+            Function::Notify => "notify",
         }
+    }
+
+    /// Whether API Gateway invokes it (every function but the queue consumer).
+    pub fn serves_http(self) -> bool {
+        self != Function::Notify
     }
 
     /// The function with this binary name.

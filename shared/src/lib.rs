@@ -5,8 +5,8 @@
 //! [`domain`] (types and rules, no I/O) → [`ports`] (traits for the outside world) →
 //! [`adapters`] (their implementations) and [`config`] (settings) → [`app`] (a function's state) →
 //! [`http`] (one handler module per function) → [`routes`] (the route table) → [`assembly`] (the one
-//! place state is built, for Lambda, the local stack and the tests). [`function`], [`site`] and
-//! [`telemetry`] stand apart.
+//! place state is built, for Lambda, the local stack and the tests). [`consumer`] is the notification
+//! queue's consumer, beside [`http`]. [`function`], [`site`] and [`telemetry`] stand apart.
 
 #![deny(missing_docs)]
 
@@ -14,6 +14,7 @@ pub mod adapters;
 pub mod app;
 pub mod assembly;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod function;
 pub mod http;

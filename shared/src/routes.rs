@@ -175,16 +175,10 @@ pub const DEADLINE_CUTOFF: Duration = Duration::from_millis(200);
 /// callback: a 303 to the result page that says to try again), never a platform timeout.
 async fn within_deadline(State(budget): State<Duration>, req: Request, next: Next) -> Response {
     let now = Instant::now();
-    let left = match req.extensions().get::<lambda_http::Context>() {
-        Some(ctx) if ctx.deadline > 0 => match ctx.deadline().duration_since(SystemTime::now()) {
-            Ok(left) => left.saturating_sub(DEADLINE_MARGIN).min(budget),
-            // Past on arrival: not a real invocation's deadline (`cargo lambda watch` sends a
-            // constant 600000, ten minutes after 1970). The budget, then.
-            Err(_) => budget,
-        },
-        _ => budget,
+    let until = match req.extensions().get::<lambda_http::Context>().and_then(lambda_deadline) {
+        Some(until) => until.min(now + budget),
+        None => now + budget,
     };
-    let until = now + left;
     let callback = req.uri().path() == "/api/reset/callback";
     match tokio::time::timeout_at((until + DEADLINE_CUTOFF).into(), deadline::within(until, next.run(req))).await {
         Ok(resp) => resp,
@@ -201,6 +195,17 @@ async fn within_deadline(State(budget): State<Duration>, req: Request, next: Nex
             }
         }
     }
+}
+
+/// A Lambda invocation's deadline less [`DEADLINE_MARGIN`]; `None` when it carries none, or one
+/// already past on arrival (not a real invocation's: `cargo lambda watch` sends a constant 600000,
+/// ten minutes after 1970).
+pub fn lambda_deadline(ctx: &lambda_http::Context) -> Option<Instant> {
+    if ctx.deadline == 0 {
+        return None;
+    }
+    let left = ctx.deadline().duration_since(SystemTime::now()).ok()?;
+    Some(Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// The layers every function's router gets, and the answers for paths and methods it does not

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use simguard_bench::lambda::{SECRET, TABLE, admin, environment, median, moto, percentile};
+use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, environment, median, moto, percentile};
 use simguard_bench::runtime::RuntimeApi;
 
 /// Each function, and the event it is started with: a request that hashes no password.
@@ -180,6 +180,7 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     admin(&o.target, &moto.1, &["create-table", TABLE], None)?;
+    admin(&o.target, &moto.1, &["create-queue", QUEUE], None)?;
     let secret = simguard_sandbox::SandboxConfig::default().provider_secret().to_string();
     admin(&o.target, &moto.1, &["put-secret", SECRET], Some(&secret))?;
     let bare = format!("{}/bare-lambda", o.target);

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use simguard_bench::lambda::{SECRET, TABLE, admin, environment, median, moto, percentile};
+use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, environment, median, moto, percentile};
 use simguard_bench::runtime::RuntimeApi;
 use simguard_sandbox::{CoverageRule, Sandbox};
 
@@ -250,6 +250,7 @@ async fn main() -> Result<(), String> {
     let sandbox =
         Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default()).await.map_err(|e| e.to_string())?;
     admin(&target, &moto.1, &["create-table", TABLE], None)?;
+    admin(&target, &moto.1, &["create-queue", QUEUE], None)?;
     let secret = simguard_sandbox::SandboxConfig::default().provider_secret().to_string();
     admin(&target, &moto.1, &["put-secret", SECRET], Some(&secret))?;
     let mut functions = BTreeMap::new();

@@ -1,5 +1,6 @@
-// The same system as infra/sam/template.yaml: eight Rust functions (cargo-lambda-cdk, arm64) behind
-// an HTTP API, one DynamoDB table, the provider secret, and the static site on CloudFront with
+// The same system as infra/sam/template.yaml: nine Rust functions (cargo-lambda-cdk, arm64), eight
+// behind an HTTP API and one that sends the security emails from an SQS queue through Amazon SES, one
+// DynamoDB table, the provider secret, alarms and a dashboard, and the static site on CloudFront with
 // /api/* routed to the API. shared/tests/infra.rs checks the synthesized template against the SAM
 // template and against the route table in shared/src/routes.rs.
 import * as path from 'node:path';
@@ -9,15 +10,16 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { SimguardConfig } from './config';
@@ -36,6 +38,19 @@ const ACCESS_LOG_FORMAT =
   '"status":"$context.status","responseLength":"$context.responseLength","latency":"$context.responseLatency",' +
   '"integrationStatus":"$context.integrationStatus","integrationError":"$context.integrationErrorMessage"}';
 
+/** The operations dashboard, one widget a line; `${...}` are for Fn::Sub. */
+const DASHBOARD_BODY =
+  '{"widgets":[' +
+  '{"type":"metric","x":0,"y":0,"width":12,"height":6,"properties":{"title":"Flow steps by outcome","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[[{"expression":"SEARCH(\'{simguard/${AWS::StackName},Function,Outcome,Step} MetricName=\\"StepOutcome\\"\', \'Sum\', 300)"}]]}},' +
+  '{"type":"metric","x":12,"y":0,"width":12,"height":6,"properties":{"title":"SMS sent and verified","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[["simguard/${AWS::StackName}","SmsSent",{"label":"sent"}],["simguard/${AWS::StackName}","OtpVerified",{"label":"verified"}]]}},' +
+  '{"type":"metric","x":0,"y":6,"width":12,"height":6,"properties":{"title":"SIM-change blocks","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[["simguard/${AWS::StackName}","SimChangeBlocked",{"label":"blocked"}],["simguard/${AWS::StackName}","SimCheckUnavailableAllowed",{"label":"allowed without a SIM answer"}]]}},' +
+  '{"type":"metric","x":12,"y":6,"width":12,"height":6,"properties":{"title":"Rate-limit hits by limit","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[[{"expression":"SEARCH(\'{simguard/${AWS::StackName},Bucket,Function} MetricName=\\"RateLimited\\"\', \'Sum\', 300)"}]]}},' +
+  '{"type":"metric","x":0,"y":12,"width":12,"height":6,"properties":{"title":"Provider errors by provider and call","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[[{"expression":"SEARCH(\'{simguard/${AWS::StackName},Call,Function,Provider} MetricName=\\"ProviderError\\"\', \'Sum\', 300)"}]]}},' +
+  '{"type":"metric","x":12,"y":12,"width":12,"height":6,"properties":{"title":"Provider latency by provider and call (p90, ms)","region":"${AWS::Region}","view":"timeSeries","stat":"p90","period":300,"metrics":[[{"expression":"SEARCH(\'{simguard/${AWS::StackName},Call,Function,Provider} MetricName=\\"ProviderLatency\\"\', \'p90\', 300)"}]]}},' +
+  '{"type":"metric","x":0,"y":18,"width":12,"height":6,"properties":{"title":"Notification emails by outcome","region":"${AWS::Region}","view":"timeSeries","stat":"Sum","period":300,"metrics":[[{"expression":"SEARCH(\'{simguard/${AWS::StackName},Function,Outcome} MetricName=\\"Notification\\"\', \'Sum\', 300)"}]]}},' +
+  '{"type":"metric","x":12,"y":18,"width":12,"height":6,"properties":{"title":"Notification backlog","region":"${AWS::Region}","view":"timeSeries","stat":"Maximum","period":300,"metrics":[["AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","${QueueName}",{"label":"queued","stat":"Maximum"}],["AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","${QueueName}",{"label":"oldest (s)","stat":"Maximum","yAxis":"right"}],["AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","${DeadLetterQueueName}",{"label":"dead letters","stat":"Maximum"}]]}}' +
+  ']}';
+
 type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'ConditionCheckItem' | 'Query';
 
 interface FunctionSpec {
@@ -43,11 +58,18 @@ interface FunctionSpec {
   readonly id: string;
   /** The binary (functions/<name>). */
   readonly name: string;
-  readonly routes: ReadonlyArray<[apigwv2.HttpMethod, string]>;
+  readonly description: string;
   readonly memoryMb?: number;
+  readonly timeout: cdk.Duration;
   readonly environment: Record<string, string>;
   /** The table actions its code performs (shared/tests/integration/infra.rs records them). */
   readonly tableActions: TableAction[];
+}
+
+interface ApiFunctionSpec extends Omit<FunctionSpec, 'description' | 'timeout'> {
+  readonly routes: ReadonlyArray<[apigwv2.HttpMethod, string]>;
+  /** Puts security emails on the notification queue. */
+  readonly notifies?: boolean;
 }
 
 export interface SimguardStackProps extends cdk.StackProps {
@@ -60,6 +82,44 @@ export class SimguardStack extends cdk.Stack {
     const c = props.config;
     const { GET, POST } = apigwv2.HttpMethod;
     const metricsNamespace = `simguard/${this.stackName}`;
+
+    // The email settings are stack parameters, as in the SAM template, not context: MailFrom has no
+    // default, each deployment gives its own (`cdk deploy --parameters MailFrom=notices@example.com`).
+    const mailFrom = new cdk.CfnParameter(this, 'MailFrom', {
+      type: 'String',
+      minLength: 3,
+      allowedPattern: '^[^@\\s<>"]+@[^@\\s<>"]+\\.[^@\\s<>"]+$',
+      constraintDescription: 'a bare address such as notices@example.com',
+      description:
+        'The address the security emails come from; its domain (or itself) must be a verified SES identity (README.md, "Email").',
+    });
+    const sesIdentity = new cdk.CfnParameter(this, 'SesIdentity', {
+      type: 'String',
+      default: '',
+      description:
+        "The verified SES identity MailFrom belongs to (a domain or an address); empty means MailFrom's domain.",
+    });
+    const mailReplyTo = new cdk.CfnParameter(this, 'MailReplyTo', {
+      type: 'String',
+      default: '',
+      description: 'Optional address replies to the emails go to (your support desk).',
+    });
+    const siteName = new cdk.CfnParameter(this, 'SiteName', {
+      type: 'String',
+      default: 'simguard',
+      minLength: 1,
+      maxLength: 100,
+      description: "The site's name, as the emails and pages name it.",
+    });
+    const supportContact = new cdk.CfnParameter(this, 'SupportContact', {
+      type: 'String',
+      default: '',
+      maxLength: 200,
+      description: 'How users reach support (an address, a phone number or a URL), shown in every email.',
+    });
+    const hasSesIdentity = new cdk.CfnCondition(this, 'HasSesIdentity', {
+      expression: cdk.Fn.conditionNot(cdk.Fn.conditionEquals(sesIdentity.valueAsString, '')),
+    });
 
     // One table for users, flows, sessions and rate-limit counters (docs/architecture.md, "Data"); kept when the
     // stack is deleted: it holds the users.
@@ -196,14 +256,36 @@ export class SimguardStack extends cdk.Stack {
     });
     const siteUrl = customDomain ? `https://${c.siteDomainName}` : `https://${distribution.distributionDomainName}`;
 
+    // The security emails: the API's functions put each on this queue; the notify function sends them
+    // through SES. A message that fails 5 times is parked in the dead-letter queue (alarmed), kept 14 days.
+    const deadLetterQueue = new sqs.Queue(this, 'NotifyDeadLetterQueue', {
+      retentionPeriod: cdk.Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    const notifyQueue = new sqs.Queue(this, 'NotifyQueue', {
+      // Six times the consumer's timeout, as Lambda advises for an event source.
+      visibilityTimeout: cdk.Duration.seconds(360),
+      retentionPeriod: cdk.Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
+    });
+    // Reputation metrics (bounce and complaint rates) for the emails simguard sends.
+    const mailConfigurationSet = new ses.CfnConfigurationSet(this, 'MailConfigurationSet', {
+      reputationOptions: { reputationMetricsEnabled: true },
+      sendingOptions: { sendingEnabled: true },
+    });
+
     // Every function reads these (shared/src/config.rs, `variables`).
     const common: Record<string, string> = {
       SIMGUARD_PUBLIC_BASE_URL: siteUrl,
       SIMGUARD_TABLE_NAME: table.tableName,
+      SIMGUARD_METRICS_NAMESPACE: metricsNamespace,
+    };
+    // And every function behind the API these.
+    const api: Record<string, string> = {
       SIMGUARD_SECRET_ID: providerSecret.secretArn,
       SIMGUARD_CLIENT_IP_SOURCE: 'cloudfront',
       SIMGUARD_ORIGIN_VERIFY_TOKEN: originVerifyToken,
-      SIMGUARD_METRICS_NAMESPACE: metricsNamespace,
     };
     const truid = { SIMGUARD_TRUID_BASE_URL: c.truIdBaseUrl };
     const window = { SIMGUARD_SIM_CHANGE_WINDOW_MINUTES: String(c.simChangeWindowMinutes) };
@@ -212,7 +294,7 @@ export class SimguardStack extends cdk.Stack {
       otp.SIMGUARD_TWILIO_SERVICE_SID = c.twilioServiceSid;
     }
 
-    const specs: FunctionSpec[] = [
+    const specs: ApiFunctionSpec[] = [
       {
         id: 'Coverage',
         name: 'coverage',
@@ -233,6 +315,7 @@ export class SimguardStack extends cdk.Stack {
         routes: [[GET, '/api/reset/callback']],
         environment: { ...truid, ...window },
         tableActions: ['GetItem', 'UpdateItem'],
+        notifies: true,
       },
       {
         id: 'ResetPassword',
@@ -241,6 +324,7 @@ export class SimguardStack extends cdk.Stack {
         memoryMb: 1024,
         environment: {},
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
+        notifies: true,
       },
       {
         id: 'SimCheck',
@@ -248,6 +332,7 @@ export class SimguardStack extends cdk.Stack {
         routes: [[POST, '/api/sim-check']],
         environment: { ...truid, ...window, SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY: c.simCheckUnavailablePolicy },
         tableActions: ['GetItem', 'UpdateItem'],
+        notifies: true,
       },
       {
         id: 'OtpStart',
@@ -267,6 +352,7 @@ export class SimguardStack extends cdk.Stack {
         routes: [[POST, '/api/otp/verify']],
         environment: { ...otp },
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
+        notifies: true,
       },
       {
         id: 'Account',
@@ -280,12 +366,14 @@ export class SimguardStack extends cdk.Stack {
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },
         tableActions: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'],
+        notifies: true,
       },
     ];
 
     const functions: Record<string, lambda.Function> = {};
     const logGroups: Record<string, logs.LogGroup> = {};
-    for (const spec of specs) {
+    // Each function has its own log group, its table actions and its name as a tag.
+    const rustFunction = (spec: FunctionSpec) => {
       const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, {
         retention: c.logRetentionDays as logs.RetentionDays,
         removalPolicy: cdk.RemovalPolicy.DESTROY,
@@ -295,10 +383,9 @@ export class SimguardStack extends cdk.Stack {
         manifestPath: WORKSPACE_MANIFEST,
         binaryName: spec.name,
         architecture: lambda.Architecture.ARM_64,
-        description: `simguard ${spec.name} (${spec.routes.map(([m, p]) => `${m} ${p}`).join(', ')})`,
+        description: spec.description,
         memorySize: spec.memoryMb ?? 256,
-        // Provider calls time out after 3 s; API Gateway gives up at 30 s.
-        timeout: cdk.Duration.seconds(10),
+        timeout: spec.timeout,
         logGroup,
         environment: { ...common, ...spec.environment },
         // Caps the worst-case SMS spend rate (docs/security.md F7); API Gateway throttles below it.
@@ -311,6 +398,23 @@ export class SimguardStack extends cdk.Stack {
           resources: [table.tableArn],
         }),
       );
+      cdk.Tags.of(fn).add('simguard:function', spec.name);
+      functions[spec.name] = fn;
+      return fn;
+    };
+
+    for (const spec of specs) {
+      const fn = rustFunction({
+        ...spec,
+        description: `simguard ${spec.name} (${spec.routes.map(([m, p]) => `${m} ${p}`).join(', ')})`,
+        // Provider calls time out after 3 s; API Gateway gives up at 30 s.
+        timeout: cdk.Duration.seconds(10),
+        environment: {
+          ...api,
+          ...(spec.notifies ? { SIMGUARD_NOTIFY_QUEUE_URL: notifyQueue.queueUrl } : {}),
+          ...spec.environment,
+        },
+      });
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ProviderSecret',
@@ -318,15 +422,74 @@ export class SimguardStack extends cdk.Stack {
           resources: [providerSecret.secretArn],
         }),
       );
-      cdk.Tags.of(fn).add('simguard:function', spec.name);
+      // Not notifyQueue.grantSendMessages: it also allows GetQueueAttributes and GetQueueUrl, which
+      // the code does not call.
+      if (spec.notifies) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'NotifyQueue',
+            actions: ['sqs:SendMessage'],
+            resources: [notifyQueue.queueArn],
+          }),
+        );
+      }
       const integration = new HttpLambdaIntegration(`${spec.id}Integration`, fn, {
         payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
       });
       for (const [method, routePath] of spec.routes) {
         httpApi.addRoutes({ path: routePath, methods: [method], integration });
       }
-      functions[spec.name] = fn;
     }
+
+    const notifyFunction = rustFunction({
+      id: 'Notify',
+      name: 'notify',
+      description: 'simguard notify (the notification queue to Amazon SES)',
+      // A batch of ten at most 6 s each (shared/src/consumer.rs, TIME_PER_NOTIFICATION).
+      timeout: cdk.Duration.seconds(60),
+      environment: {
+        SIMGUARD_MAIL_FROM: mailFrom.valueAsString,
+        SIMGUARD_MAIL_REPLY_TO: mailReplyTo.valueAsString,
+        SIMGUARD_SES_CONFIGURATION_SET: mailConfigurationSet.ref,
+        SIMGUARD_SITE_NAME: siteName.valueAsString,
+        SIMGUARD_SUPPORT_CONTACT: supportContact.valueAsString,
+      },
+      tableActions: ['GetItem', 'PutItem'],
+    });
+    // Written out rather than SqsEventSource (grantConsumeMessages adds sqs:ChangeMessageVisibility
+    // and sqs:GetQueueUrl): the policy is the calls Lambda's poller makes and nothing else.
+    notifyFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'NotifyQueue',
+        actions: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+        resources: [notifyQueue.queueArn],
+      }),
+    );
+    // SES authorizes a send on the sender's identity and on the configuration set.
+    const senderIdentity = cdk.Fn.conditionIf(
+      hasSesIdentity.logicalId,
+      sesIdentity.valueAsString,
+      cdk.Fn.select(1, cdk.Fn.split('@', mailFrom.valueAsString)),
+    ).toString();
+    const sesArn = 'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}';
+    notifyFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SendEmail',
+        actions: ['ses:SendEmail'],
+        resources: [
+          cdk.Fn.sub(sesArn + ':identity/${Identity}', { Identity: senderIdentity }),
+          cdk.Fn.sub(sesArn + ':configuration-set/${ConfigurationSet}', { ConfigurationSet: mailConfigurationSet.ref }),
+        ],
+      }),
+    );
+    new lambda.EventSourceMapping(this, 'NotifyEventSource', {
+      target: notifyFunction,
+      eventSourceArn: notifyQueue.queueArn,
+      batchSize: 10,
+      maxBatchingWindow: cdk.Duration.seconds(1),
+      // A failed email is retried alone, not with the rest of its batch.
+      reportBatchItemFailures: true,
+    });
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
       retention: c.logRetentionDays as logs.RetentionDays,
@@ -352,59 +515,79 @@ export class SimguardStack extends cdk.Stack {
       }
     }
 
-    // Alarms on the functions' embedded metrics (shared/src/metrics.rs; docs/security.md R6).
+    // Alarms on the functions' embedded metrics (shared/src/metrics.rs; docs/security.md R6) and on the
+    // AWS services' own (docs/operations.md).
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'simguard alarms' });
     if (c.alarmEmail !== '') {
       topic.addSubscription(new subscriptions.EmailSubscription(c.alarmEmail));
     }
-    const notify = (alarm: cloudwatch.Alarm) => {
-      alarm.addAlarmAction(new cwActions.SnsAction(topic));
-      alarm.addOkAction(new cwActions.SnsAction(topic));
-    };
-    const metric = (metricName: string, period: cdk.Duration) =>
-      new cloudwatch.Metric({ namespace: metricsNamespace, metricName, statistic: 'Sum', period });
+    // Written out as the SAM template's alarms, property for property: the Alarm construct names and
+    // orders a metric math alarm's metrics itself, and shared/tests/integration/infra.rs compares them.
+    const alarm = (id: string, props: Partial<cloudwatch.CfnAlarmProps>) =>
+      new cloudwatch.CfnAlarm(this, id, {
+        evaluationPeriods: 1,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        treatMissingData: 'notBreaching',
+        alarmActions: [topic.topicArn],
+        okActions: [topic.topicArn],
+        ...props,
+      });
+    const dimensions = (values: Record<string, string>) =>
+      Object.keys(values).length === 0 ? undefined : Object.entries(values).map(([name, value]) => ({ name, value }));
+    /** One metric of a metric math alarm, summed over `period` seconds. */
+    const sum = (
+      id: string,
+      namespace: string,
+      metricName: string,
+      period: number,
+      values: Record<string, string> = {},
+    ): cloudwatch.CfnAlarm.MetricDataQueryProperty => ({
+      id,
+      returnData: false,
+      metricStat: { metric: { namespace, metricName, dimensions: dimensions(values) }, period, stat: 'Sum' },
+    });
+    /** The sum of these metrics, a missing data point counted as 0. */
+    const total = (id: string, label: string, ids: string[]) => ({
+      id,
+      label,
+      returnData: true,
+      expression: ids.map((m) => `FILL(${m}, 0)`).join(' + '),
+    });
 
-    notify(
-      new cloudwatch.Alarm(this, 'ProviderErrorsAlarm', {
-        alarmDescription:
-          "tru.ID, Vonage or Twilio calls are failing (timeouts, 5xx, refused credentials). The ProviderError metric's Provider and Call dimensions say which.",
-        metric: metric('ProviderError', cdk.Duration.minutes(5)),
-        evaluationPeriods: 1,
-        threshold: c.providerErrorAlarmThreshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-    notify(
-      new cloudwatch.Alarm(this, 'SmsConversionAlarm', {
-        alarmDescription:
-          'Few of the SMS codes sent in the last hour were verified - the signature of SMS pumping (docs/security.md F5). Check the SmsSent metric by Provider and the RateLimited metric.',
-        metric: new cloudwatch.MathExpression({
+    alarm('ProviderErrorsAlarm', {
+      alarmDescription:
+        "tru.ID, Vonage or Twilio calls are failing (timeouts, 5xx, refused credentials). The ProviderError metric's Provider and Call dimensions say which.",
+      namespace: metricsNamespace,
+      metricName: 'ProviderError',
+      statistic: 'Sum',
+      period: 300,
+      threshold: c.providerErrorAlarmThreshold,
+    });
+    alarm('SmsConversionAlarm', {
+      alarmDescription:
+        'Few of the SMS codes sent in the last hour were verified - the signature of SMS pumping (docs/security.md F5). Check the SmsSent metric by Provider and the RateLimited metric.',
+      metrics: [
+        sum('sent', metricsNamespace, 'SmsSent', 3600),
+        sum('verified', metricsNamespace, 'OtpVerified', 3600),
+        {
+          id: 'conversion',
           label: 'SMS conversion (%)',
+          returnData: true,
           expression: `IF(FILL(sent, 0) >= ${c.smsConversionMinSends}, 100 * FILL(verified, 0) / FILL(sent, 0), 100)`,
-          usingMetrics: {
-            sent: metric('SmsSent', cdk.Duration.hours(1)),
-            verified: metric('OtpVerified', cdk.Duration.hours(1)),
-          },
-          period: cdk.Duration.hours(1),
-        }),
-        evaluationPeriods: 1,
-        threshold: c.smsConversionAlarmPercent,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-    notify(
-      new cloudwatch.Alarm(this, 'SimChangeBlockedAlarm', {
-        alarmDescription:
-          'Many resets or logins were blocked by a recent SIM change in the last hour - possibly a SIM-swap campaign.',
-        metric: metric('SimChangeBlocked', cdk.Duration.hours(1)),
-        evaluationPeriods: 1,
-        threshold: c.simChangeBlockedAlarmThreshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+        },
+      ],
+      threshold: c.smsConversionAlarmPercent,
+      comparisonOperator: 'LessThanThreshold',
+    });
+    alarm('SimChangeBlockedAlarm', {
+      alarmDescription:
+        'Many resets or logins were blocked by a recent SIM change in the last hour - possibly a SIM-swap campaign.',
+      namespace: metricsNamespace,
+      metricName: 'SimChangeBlocked',
+      statistic: 'Sum',
+      period: 3600,
+      threshold: c.simChangeBlockedAlarmThreshold,
+    });
     // A log event, counted: sign-ins that went on without a SIM answer (allow_with_notice).
     new logs.MetricFilter(this, 'SimCheckUnavailableAllowedFilter', {
       logGroup: logGroups['sim-check'],
@@ -413,29 +596,118 @@ export class SimguardStack extends cdk.Stack {
       metricName: 'SimCheckUnavailableAllowed',
       metricValue: '1',
     });
-    notify(
-      new cloudwatch.Alarm(this, 'SimCheckUnavailableAllowedAlarm', {
-        alarmDescription:
-          'A sign-in went ahead without a SIM-swap answer (allow_with_notice): tru.ID gave no answer. Each owner was told by email.',
-        metric: metric('SimCheckUnavailableAllowed', cdk.Duration.hours(1)),
-        evaluationPeriods: 1,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
-    notify(
-      new cloudwatch.Alarm(this, 'OtpStartThrottlesAlarm', {
-        alarmDescription:
-          'otp-start reached its reserved concurrency - SMS requests are being refused (docs/security.md F7).',
-        metric: functions['otp-start'].metricThrottles({ statistic: 'Sum', period: cdk.Duration.minutes(5) }),
-        evaluationPeriods: 1,
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+    alarm('SimCheckUnavailableAllowedAlarm', {
+      alarmDescription:
+        'A sign-in went ahead without a SIM-swap answer (allow_with_notice) - tru.ID gave no answer. Each owner was told by email.',
+      namespace: metricsNamespace,
+      metricName: 'SimCheckUnavailableAllowed',
+      statistic: 'Sum',
+      period: 3600,
+      threshold: 1,
+    });
+    alarm('OtpStartThrottlesAlarm', {
+      alarmDescription:
+        'otp-start reached its reserved concurrency - SMS requests are being refused (docs/security.md F7).',
+      namespace: 'AWS/Lambda',
+      metricName: 'Throttles',
+      dimensions: dimensions({ FunctionName: functions['otp-start'].functionName }),
+      statistic: 'Sum',
+      period: 300,
+      threshold: 1,
+    });
 
+    for (const [id, name] of [...specs.map((s) => [s.id, s.name]), ['Notify', 'notify']]) {
+      const byFunction = { FunctionName: functions[name].functionName };
+      alarm(`${id}FunctionAlarm`, {
+        alarmDescription: `The ${name} function failed or was throttled in the last 5 minutes (docs/operations.md, "FunctionAlarm").`,
+        metrics: [
+          sum('errors', 'AWS/Lambda', 'Errors', 300, byFunction),
+          sum('throttles', 'AWS/Lambda', 'Throttles', 300, byFunction),
+          total('failures', `${name} errors + throttles`, ['errors', 'throttles']),
+        ],
+        threshold: 1,
+      });
+    }
+    alarm('ApiServerErrorsAlarm', {
+      alarmDescription: 'The API answered 5xx (docs/operations.md, "ApiServerErrorsAlarm").',
+      namespace: 'AWS/ApiGateway',
+      metricName: '5xx',
+      dimensions: dimensions({ ApiId: httpApi.apiId, Stage: '$default' }),
+      statistic: 'Sum',
+      period: 300,
+      threshold: 5,
+    });
+    const inTable = { TableName: table.tableName };
+    alarm('TableThrottlesAlarm', {
+      alarmDescription: 'DynamoDB throttled reads or writes on the table (docs/operations.md, "TableThrottlesAlarm").',
+      metrics: [
+        sum('reads', 'AWS/DynamoDB', 'ReadThrottleEvents', 300, inTable),
+        sum('writes', 'AWS/DynamoDB', 'WriteThrottleEvents', 300, inTable),
+        total('throttled', 'throttled requests', ['reads', 'writes']),
+      ],
+      threshold: 1,
+    });
+    // SystemErrors is published per operation only: one metric for each the store performs.
+    const operations = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'TransactWriteItems'];
+    const errorIds = operations.map((_, i) => `e${i}`);
+    alarm('TableSystemErrorsAlarm', {
+      alarmDescription:
+        'DynamoDB answered requests on the table with server errors (docs/operations.md, "TableSystemErrorsAlarm").',
+      metrics: [
+        ...operations.map((Operation, i) =>
+          sum(errorIds[i], 'AWS/DynamoDB', 'SystemErrors', 300, { ...inTable, Operation }),
+        ),
+        total('errors', 'system errors', errorIds),
+      ],
+      threshold: 1,
+    });
+    alarm('NotifyDeadLetterAlarm', {
+      alarmDescription:
+        'A security email could not be sent and is parked in the dead-letter queue (docs/operations.md, "NotifyDeadLetterAlarm").',
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: dimensions({ QueueName: deadLetterQueue.queueName }),
+      statistic: 'Maximum',
+      period: 300,
+      threshold: 1,
+    });
+    alarm('MailBounceRateAlarm', {
+      alarmDescription:
+        'SES bounce rate of the account is at 5 % - SES reviews an account at 5 % and may pause sending at 10 % (docs/operations.md, "MailBounceRateAlarm").',
+      namespace: 'AWS/SES',
+      metricName: 'Reputation.BounceRate',
+      statistic: 'Maximum',
+      period: 3600,
+      threshold: 0.05,
+    });
+    alarm('MailComplaintRateAlarm', {
+      alarmDescription:
+        'SES complaint rate of the account is at 0.1 % - SES reviews an account at 0.1 % and may pause sending at 0.5 % (docs/operations.md, "MailComplaintRateAlarm").',
+      namespace: 'AWS/SES',
+      metricName: 'Reputation.ComplaintRate',
+      statistic: 'Maximum',
+      period: 3600,
+      threshold: 0.001,
+    });
+
+    const dashboard = new cloudwatch.CfnDashboard(this, 'Dashboard', {
+      dashboardName: `${this.stackName}-simguard`,
+      // The SAM template's body, character for character (shared/tests/integration/infra.rs compares
+      // them); Fn::Sub fills in the region, the stack and the queues.
+      dashboardBody: cdk.Fn.sub(DASHBOARD_BODY, {
+        QueueName: notifyQueue.queueName,
+        DeadLetterQueueName: deadLetterQueue.queueName,
+      }),
+    });
+
+    new cdk.CfnOutput(this, 'DashboardUrl', {
+      description: 'The operations dashboard (docs/operations.md).',
+      value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${dashboard.ref}`,
+    });
+    new cdk.CfnOutput(this, 'NotifyDeadLetterQueueUrl', {
+      description: 'Security emails that could not be sent (docs/operations.md, "NotifyDeadLetterAlarm").',
+      value: deadLetterQueue.queueUrl,
+    });
     new cdk.CfnOutput(this, 'SiteUrl', {
       description: 'The site. Open it on a phone on mobile data for the silent check.',
       value: siteUrl,

@@ -1,21 +1,13 @@
 //! Email delivery off the request path (docs/security.md D6): a request puts the notification on an
-//! Amazon SQS queue ([`QueueNotifier`]); a consumer takes batches from the queue and sends each
-//! notification through Amazon SES v2 ([`SesMailer`]) exactly once per id ([`deliver_batch`]). A
-//! message that could not be sent is handed back to the queue, which retries it and then parks it
-//! in its dead-letter queue: nothing is lost silently.
+//! Amazon SQS queue ([`QueueNotifier`]); the consumer (`crate::consumer`) sends each through Amazon
+//! SES v2 ([`SesMailer`]).
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use crate::adapters::aws::in_time;
-use crate::domain::{Email, Timestamp};
-use crate::ports::{
-    Clock, Mail, MailError, Mailer, Metric, MetricsSink, Notification, Notifier, NotifyError, Site, Store,
-};
-
-/// How long a sent notification's id is remembered: longer than SQS keeps a message (at most 14
-/// days), so that no redelivery can send it twice.
-pub const SENT_REMEMBERED_SECS: i64 = 15 * 86_400;
+use crate::domain::Email;
+use crate::ports::{Mail, MailError, Mailer, Notification, Notifier, NotifyError};
 
 /// Puts notifications on the queue the consumer reads. The request waits only for SQS to take the
 /// message (milliseconds), never for the email.
@@ -55,6 +47,8 @@ impl Notifier for QueueNotifier {
 pub struct Sender {
     /// The verified identity's address (`From:`).
     pub from: String,
+    /// The name shown with it (the site's), when it can be written as it is in a header.
+    pub display_name: Option<String>,
     /// Where replies go, if not to `from`.
     pub reply_to: Option<String>,
     /// The SES configuration set (event destinations for bounces and complaints).
@@ -72,6 +66,19 @@ impl SesMailer {
     pub fn new(client: aws_sdk_sesv2::Client, sender: Sender) -> Self {
         Self { client, sender }
     }
+
+    /// `"Example Bank" <notices@bank.example>`, or the bare address when the name would need MIME
+    /// encoding or escaping (SES refuses a raw non-ASCII display name).
+    fn sender_header(&self) -> String {
+        match &self.sender.display_name {
+            Some(name)
+                if !name.is_empty() && name.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') =>
+            {
+                format!("\"{name}\" <{}>", self.sender.from)
+            }
+            _ => self.sender.from.clone(),
+        }
+    }
 }
 
 fn content(text: &str) -> Result<Content, MailError> {
@@ -88,7 +95,7 @@ impl Mailer for SesMailer {
         let mut request = self
             .client
             .send_email()
-            .from_email_address(&self.sender.from)
+            .from_email_address(self.sender_header())
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(EmailContent::builder().simple(message).build());
         if let Some(r) = &self.sender.reply_to {
@@ -115,95 +122,6 @@ impl Mailer for SesMailer {
                 Err(if refused { MailError::Refused(code) } else { MailError::Transient(code) })
             }
             None => Err(MailError::Transient("out of time".into())),
-        }
-    }
-}
-
-/// One message from the queue.
-#[derive(Debug, Clone)]
-pub struct QueueMessage {
-    /// The queue's id for it (what a partial batch failure names).
-    pub message_id: String,
-    /// The notification, as [`QueueNotifier`] wrote it.
-    pub body: String,
-}
-
-/// What a consumer needs to send a batch.
-pub struct Delivery<'a> {
-    /// SES (or a stand-in).
-    pub mailer: &'a dyn Mailer,
-    /// Where sent ids are remembered.
-    pub store: &'a dyn Store,
-    /// Who the emails are from.
-    pub site: &'a Site,
-    /// Now.
-    pub clock: &'a dyn Clock,
-    /// Where outcomes are counted.
-    pub metrics: &'a dyn MetricsSink,
-}
-
-/// Sends every notification of the batch that was not sent before; returns the ids of the messages
-/// to hand back to the queue (retried, then parked in its dead-letter queue). A message that cannot
-/// be read, or that SES refuses, is handed back too: it ends in the dead-letter queue, where the
-/// alarm sees it, rather than disappearing.
-///
-/// A notification is recorded as sent after SES took it: a consumer that dies in between sends it
-/// again on redelivery (at least once, never lost).
-pub async fn deliver_batch(d: &Delivery<'_>, messages: &[QueueMessage]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for m in messages {
-        let outcome = deliver_one(d, m).await;
-        d.metrics.record(Metric::Notification { outcome });
-        if outcome == "retry" || outcome == "refused" {
-            failed.push(m.message_id.clone());
-        }
-    }
-    failed
-}
-
-async fn deliver_one(d: &Delivery<'_>, m: &QueueMessage) -> &'static str {
-    let n: Notification = match serde_json::from_str(&m.body) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(event = "notification_unreadable", error = %e, "a queued notification could not be read");
-            return "refused";
-        }
-    };
-    let now: Timestamp = d.clock.now();
-    match d.store.notification_sent(&n.id, now).await {
-        Ok(true) => {
-            tracing::info!(event = "notification_duplicate", kind = n.kind.as_str(), "already sent; not again");
-            return "duplicate";
-        }
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(event = "notification_retry", error = %e, "store unavailable; handed back");
-            return "retry";
-        }
-    }
-    let mail = match n.render(d.site) {
-        Ok(mail) => mail,
-        Err(e) => {
-            tracing::error!(event = "notification_refused", error = %e, "notification could not be rendered");
-            return "refused";
-        }
-    };
-    match d.mailer.send(&n.to, &mail).await {
-        Ok(()) => {
-            if let Err(e) = d.store.record_notification_sent(&n.id, now.plus_secs(SENT_REMEMBERED_SECS)).await {
-                // Sent: a redelivery may send it again, which is better than not at all.
-                tracing::warn!(event = "notification_not_recorded", error = %e, "sent, but not recorded");
-            }
-            tracing::info!(event = "notification_sent", kind = n.kind.as_str(), to = %n.to.masked(), "email sent");
-            "sent"
-        }
-        Err(MailError::Transient(why)) => {
-            tracing::warn!(event = "notification_retry", why = %why, kind = n.kind.as_str(), "email not sent yet");
-            "retry"
-        }
-        Err(MailError::Refused(why)) => {
-            tracing::error!(event = "notification_refused", why = %why, kind = n.kind.as_str(), "email refused");
-            "refused"
         }
     }
 }

@@ -8,10 +8,11 @@ use serde_json::{Map, Value, json};
 
 use crate::ports::{Metric, MetricsSink};
 
-/// The EMF document for one count of this metric, at `timestamp_ms`. Every metric also has an
+/// The EMF document for one data point of this metric, at `timestamp_ms`. Every metric also has an
 /// aggregate without dimensions (the second dimension set), which is what alarms use.
 pub fn emf_document(metric: &Metric, namespace: &str, function: &str, timestamp_ms: i64) -> Value {
     let dims = metric.dimensions();
+    let (value, unit) = metric.value();
     let mut set: Vec<&str> = vec!["Function"];
     set.extend(dims.iter().map(|(k, _)| *k));
     let mut doc = Map::new();
@@ -22,7 +23,7 @@ pub fn emf_document(metric: &Metric, namespace: &str, function: &str, timestamp_
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
                 "Dimensions": [set, Vec::<&str>::new()],
-                "Metrics": [{ "Name": metric.name(), "Unit": "Count" }]
+                "Metrics": [{ "Name": metric.name(), "Unit": unit }]
             }]
         }),
     );
@@ -30,7 +31,7 @@ pub fn emf_document(metric: &Metric, namespace: &str, function: &str, timestamp_
     for (k, v) in dims {
         doc.insert(k.into(), json!(v));
     }
-    doc.insert(metric.name().into(), json!(1));
+    doc.insert(metric.name().into(), json!(value));
     Value::Object(doc)
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{App, TruIdApp, WithTruId};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder, Timestamp};
 use crate::http::cookies::{FLOW, RESET};
-use crate::http::support::{notify_flow_owner, persist, provider_error};
+use crate::http::support::{notify_flow_owner, persist, provider_error, timed};
 use crate::ports::{
     CheckCode, CheckId, Metric, NotificationKind, PossessionProof, RandomError, StoreError, TruIdError, deadline,
 };
@@ -255,7 +255,8 @@ async fn finish(
 async fn exchange_code(app: &App<WithTruId>, check_id: &CheckId, code: &CheckCode) -> CheckOutcome {
     let truid = &app.ports.truid;
     // Each call leaves time for the next: the read after a lost answer, and the write of the outcome.
-    let report = match deadline::share(50, truid.complete_subscriber_check(check_id, code)).await {
+    let patch = truid.complete_subscriber_check(check_id, code);
+    let report = match deadline::share(50, timed(app, "truid", "truid.complete_subscriber_check", patch)).await {
         Err(e @ (TruIdError::Timeout | TruIdError::Unavailable(_))) => {
             provider_error(app, "truid", "patch_subscriber_check", &e, "PATCH answer lost; reading the check");
             deadline::share(60, truid.get_subscriber_check(check_id)).await

@@ -12,7 +12,7 @@ use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, User};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{cached_coverage, look_up_coverage, provider_error, remember_coverage};
+use crate::http::support::{cached_coverage, look_up_coverage, provider_error, remember_coverage, timed};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CreatedCheck, Metric, NewSubscriberCheck, TruId};
 
@@ -112,7 +112,7 @@ async fn create_subscriber_check(core: &Core, truid: &dyn TruId, user: &User) ->
         reference_id: core.random.id()?,
         period_minutes: core.settings.sim_change_window_minutes,
     };
-    match truid.create_subscriber_check(&request).await {
+    match timed(core, "truid", "truid.create_subscriber_check", truid.create_subscriber_check(&request)).await {
         Ok(c) => Ok(Some(c)),
         Err(e) => {
             provider_error(

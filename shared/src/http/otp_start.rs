@@ -222,7 +222,7 @@ async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, sent: &mut bool
     let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: user.id.clone() };
     for attempt in 0..2 {
         let client_ref = app.random.id()?;
-        let (reference, new) = match timed(app, "otp.start", otp.start(&user.phone, &client_ref)).await {
+        let (reference, new) = match timed(app, otp.name(), "otp.start", otp.start(&user.phone, &client_ref)).await {
             Ok(r) => (r, true),
             Err(OtpError::InFlight { reference: Some(r) }) => (r, false),
             // In flight, and the provider did not say which: ours if we have one, else someone's.

@@ -126,7 +126,7 @@ pub async fn otp_verify(
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
         return Err(Problem::code_expired());
     }
-    match timed(&app, "otp.check", otp.check(&reference, &user.phone, &code)).await {
+    match timed(&app, otp.name(), "otp.check", otp.check(&reference, &user.phone, &code)).await {
         Ok(OtpCheck::Approved) => {}
         Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), last_try, Some(otp.name())).await),
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, Some(user)).await),

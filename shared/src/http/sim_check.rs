@@ -42,7 +42,7 @@ pub async fn sim_check(
         Some(user) => {
             let reference = app.random.id()?;
             let check = app.ports.truid.create_sim_check(&user.phone, &reference, window);
-            let signal = match timed(&app, "truid.sim_check", check).await {
+            let signal = match timed(&app, "truid", "truid.sim_check", check).await {
                 Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
                 Err(e) => {
                     provider_error(&app, "truid", "sim_check", &e, "SIMCheck failed; no SIM answer");

@@ -84,11 +84,15 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
     Ok(Some(user))
 }
 
-/// Runs a provider call, and records how long it took for [`imitate`].
-pub async fn timed<T>(core: &Core, call: &'static str, work: impl Future<Output = T>) -> T {
+/// Runs a provider call, records how long it took for [`imitate`] and counts it in the
+/// `ProviderLatency` metric.
+pub async fn timed<T>(core: &Core, provider: &'static str, call: &'static str, work: impl Future<Output = T>) -> T {
     let started = Instant::now();
     let out = work.await;
-    core.latency.observe(call, started.elapsed());
+    let took = started.elapsed();
+    core.latency.observe(call, took);
+    let millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    core.metrics.record(Metric::ProviderLatency { provider, call, millis });
     out
 }
 
@@ -192,7 +196,7 @@ pub async fn cached_coverage(core: &Core, ip: IpAddr) -> Option<bool> {
 /// Asks tru.ID whether the network behind `ip` supports SubscriberCheck. `None` when the lookup
 /// failed: "no" for the caller (the SMS path, with its SIM check, is the fallback), and not cached.
 pub async fn look_up_coverage(core: &Core, truid: &dyn TruId, ip: IpAddr) -> Option<bool> {
-    match truid.coverage(ip).await {
+    match timed(core, "truid", "truid.coverage", truid.coverage(ip)).await {
         Ok(c) => {
             let covered = c == Coverage::SubscriberCheck;
             tracing::info!(event = "coverage", silent = covered, "device coverage looked up");

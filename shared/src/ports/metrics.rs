@@ -39,6 +39,15 @@ pub enum Metric {
         /// The limit's name.
         bucket: &'static str,
     },
+    /// How long a provider call took, in milliseconds (the dashboard's latency by provider).
+    ProviderLatency {
+        /// `truid`, `vonage-v1`, …
+        provider: &'static str,
+        /// The call.
+        call: &'static str,
+        /// Its duration.
+        millis: u64,
+    },
     /// What became of a notification email: `sent`, `duplicate` (a redelivery, not sent again),
     /// `retry` (handed back to the queue) or `refused` (it would fail again as it is).
     Notification {
@@ -49,14 +58,23 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric name (the alarms of the SAM template and the CDK app may use only these).
-    pub const NAMES: &[&str] =
-        &["StepOutcome", "ProviderError", "SmsSent", "OtpVerified", "SimChangeBlocked", "RateLimited", "Notification"];
+    pub const NAMES: &[&str] = &[
+        "StepOutcome",
+        "ProviderError",
+        "ProviderLatency",
+        "SmsSent",
+        "OtpVerified",
+        "SimChangeBlocked",
+        "RateLimited",
+        "Notification",
+    ];
 
     /// The CloudWatch metric name.
     pub fn name(&self) -> &'static str {
         match self {
             Metric::StepOutcome { .. } => "StepOutcome",
             Metric::ProviderError { .. } => "ProviderError",
+            Metric::ProviderLatency { .. } => "ProviderLatency",
             Metric::SmsSent { .. } => "SmsSent",
             Metric::OtpVerified { .. } => "OtpVerified",
             Metric::SimChangeBlocked => "SimChangeBlocked",
@@ -65,11 +83,21 @@ impl Metric {
         }
     }
 
+    /// The data point: a count of one, or a duration.
+    pub fn value(&self) -> (u64, &'static str) {
+        match *self {
+            Metric::ProviderLatency { millis, .. } => (millis, "Milliseconds"),
+            _ => (1, "Count"),
+        }
+    }
+
     /// The dimensions, in a fixed order.
     pub fn dimensions(&self) -> Vec<(&'static str, &'static str)> {
         match *self {
             Metric::StepOutcome { step, outcome } => vec![("Step", step), ("Outcome", outcome)],
-            Metric::ProviderError { provider, call } => vec![("Provider", provider), ("Call", call)],
+            Metric::ProviderError { provider, call } | Metric::ProviderLatency { provider, call, .. } => {
+                vec![("Provider", provider), ("Call", call)]
+            }
             Metric::SmsSent { provider } | Metric::OtpVerified { provider } => vec![("Provider", provider)],
             Metric::SimChangeBlocked => vec![],
             Metric::RateLimited { bucket } => vec![("Bucket", bucket)],

@@ -16,8 +16,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["ports", "domain", "function"]),
     ("app", &["config", "ports", "domain"]),
     ("http", &["app", "config", "ports", "domain"]),
+    ("consumer", &["ports", "domain"]),
     ("routes", &["http", "app", "config", "ports", "domain", "function"]),
-    ("assembly", &["routes", "http", "app", "config", "adapters", "ports", "domain", "function", "telemetry"]),
+    (
+        "assembly",
+        &["routes", "http", "consumer", "app", "config", "adapters", "ports", "domain", "function", "telemetry"],
+    ),
 ];
 
 /// What the domain never touches: runtimes, clients, the clock, the environment, randomness, logs.

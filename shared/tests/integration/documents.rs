@@ -297,6 +297,8 @@ fn operations_lists_every_log_event_and_metric() {
         .collect();
     assert!(!alarms.is_empty(), "the scan finds the alarms");
     for alarm in alarms {
-        assert!(doc.contains(&format!("\n### {alarm}\n")), "docs/operations.md has no runbook entry for {alarm}");
+        // One entry serves the alarm every function has (`CoverageFunctionAlarm`, …).
+        let entry = if alarm.ends_with("FunctionAlarm") { "FunctionAlarm" } else { alarm };
+        assert!(doc.contains(&format!("\n### {entry}\n")), "docs/operations.md has no runbook entry for {alarm}");
     }
 }

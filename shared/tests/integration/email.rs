@@ -2,10 +2,15 @@
 //! notification goes on the queue, a consumer sends it once, and what cannot be sent goes back to
 //! the queue (docs/security.md D6).
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use simguard::adapters::clock::ManualClock;
 use simguard::adapters::dynamo::DynamoStore;
-use simguard::adapters::email::{Delivery, QueueMessage, QueueNotifier, Sender, SesMailer, deliver_batch};
+use simguard::adapters::email::{QueueNotifier, Sender, SesMailer};
 use simguard::adapters::metrics::MemoryMetrics;
+use simguard::consumer::{Consumer, QueueMessage};
 use simguard::domain::{Email, Timestamp};
 use simguard::ports::{Metric, Notification, NotificationKind, Notifier, Site};
 
@@ -53,25 +58,59 @@ async fn mail_to(to: &str) -> Vec<serde_json::Value> {
     moto::sent_mail().await.into_iter().filter(|m| m["to"].to_string().contains(to)).collect()
 }
 
-async fn ses(from: &str, verified: bool) -> SesMailer {
+async fn ses(from: &str, verified: bool) -> Arc<SesMailer> {
     let client = aws_sdk_sesv2::Client::new(&moto::aws_config().await);
     if verified {
         client.create_email_identity().email_identity(from).send().await.expect("identity");
     }
-    SesMailer::new(
+    Arc::new(SesMailer::new(
         client,
-        Sender { from: from.into(), reply_to: Some("help@bank.example".into()), configuration_set: None },
-    )
+        Sender {
+            from: from.into(),
+            display_name: Some("Example Bank".into()),
+            reply_to: Some("help@bank.example".into()),
+            configuration_set: None,
+        },
+    ))
+}
+
+/// The consumer on a fresh table, sending through `mailer`.
+async fn consumer(mailer: Arc<SesMailer>) -> (Consumer, Arc<MemoryMetrics>) {
+    let (client, table) = moto::fresh_table().await;
+    let metrics = Arc::new(MemoryMetrics::new());
+    let c = Consumer {
+        mailer,
+        store: Arc::new(DynamoStore::new(client, table)),
+        site: site(),
+        clock: Arc::new(ManualClock::new(Timestamp(1_800_000_000))),
+        metrics: metrics.clone(),
+    };
+    (c, metrics)
+}
+
+/// The batch as Lambda's event source mapping hands it to the function.
+fn sqs_event(batch: &[QueueMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.body = Some(m.body.clone());
+            r
+        })
+        .collect();
+    event
+}
+
+fn handed_back(c: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    c.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
 }
 
 #[tokio::test]
 async fn a_queued_notification_is_emailed_once() {
     let (sqs, url) = queue("simguard-test-notify-once").await;
-    let (client, table) = moto::fresh_table().await;
-    let store = DynamoStore::new(client, table);
-    let (clock, metrics, site) = (ManualClock::new(Timestamp(1_800_000_000)), MemoryMetrics::new(), site());
-    let mailer = ses(FROM, true).await;
-    let d = Delivery { mailer: &mailer, store: &store, site: &site, clock: &clock, metrics: &metrics };
+    let (c, metrics) = consumer(ses(FROM, true).await).await;
 
     // The request's side: one message on the queue.
     let to = "once@customer.example";
@@ -80,17 +119,17 @@ async fn a_queued_notification_is_emailed_once() {
     assert_eq!(batch.len(), 1);
 
     // The consumer's side: sent, from the verified sender, rendered from the templates.
-    assert!(deliver_batch(&d, &batch).await.is_empty(), "nothing handed back");
+    assert!(handed_back(&c.handle(sqs_event(&batch), None).await).is_empty(), "nothing handed back");
     let sent = mail_to(to).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0]["from"], FROM);
+    assert_eq!(sent[0]["from"], format!("\"Example Bank\" <{FROM}>"));
     assert_eq!(sent[0]["subject"], "We stopped a phone check on your account");
     let body = sent[0]["body"].as_str().expect("body");
     assert!(body.contains("Example Bank") && body.contains("help@bank.example") && body.contains("203.0.113.9"));
     assert!(!body.contains("<b>(test)</b>"), "the browser's name is escaped in HTML: {body}");
 
     // Delivered again (SQS delivers at least once): not sent again.
-    assert!(deliver_batch(&d, &batch).await.is_empty());
+    assert!(c.deliver(&batch).await.is_empty());
     assert_eq!(mail_to(to).await.len(), 1);
     assert_eq!(metrics.count(&Metric::Notification { outcome: "sent" }), 1);
     assert_eq!(metrics.count(&Metric::Notification { outcome: "duplicate" }), 1);
@@ -98,25 +137,36 @@ async fn a_queued_notification_is_emailed_once() {
 
 #[tokio::test]
 async fn what_cannot_be_sent_goes_back_to_the_queue() {
-    let (client, table) = moto::fresh_table().await;
-    let store = DynamoStore::new(client, table);
-    let (clock, metrics, site) = (ManualClock::new(Timestamp(1_800_000_000)), MemoryMetrics::new(), site());
     // A sender SES has not verified: refused, every time.
-    let mailer = ses("unverified@elsewhere.example", false).await;
-    let d = Delivery { mailer: &mailer, store: &store, site: &site, clock: &clock, metrics: &metrics };
+    let (c, metrics) = consumer(ses("unverified@elsewhere.example", false).await).await;
     let to = "refused@customer.example";
     let good = serde_json::to_string(&notification(to, "n-refused")).expect("json");
     let batch = vec![
         QueueMessage { message_id: "m1".into(), body: good },
         QueueMessage { message_id: "m2".into(), body: "{not a notification".into() },
     ];
-    assert_eq!(deliver_batch(&d, &batch).await, ["m1", "m2"], "both handed back, for the dead-letter queue");
+    assert_eq!(handed_back(&c.handle(sqs_event(&batch), None).await), ["m1", "m2"], "both handed back, for the DLQ");
     assert!(mail_to(to).await.is_empty());
     assert_eq!(metrics.count(&Metric::Notification { outcome: "refused" }), 2);
 
     // Once the sender is verified, the retry goes out.
-    let mailer = ses("unverified@elsewhere.example", true).await;
-    let d = Delivery { mailer: &mailer, ..d };
-    assert_eq!(deliver_batch(&d, &batch[..1]).await, Vec::<String>::new());
+    let c = Consumer { mailer: ses("unverified@elsewhere.example", true).await, ..c };
+    assert_eq!(c.deliver(&batch[..1]).await, Vec::<String>::new());
+    assert_eq!(mail_to(to).await.len(), 1);
+}
+
+/// A batch the invocation has no time left for is handed back untried, not cut off half-sent.
+#[tokio::test]
+async fn out_of_time_the_batch_is_handed_back_untried() {
+    let (c, metrics) = consumer(ses(FROM, true).await).await;
+    let to = "late@customer.example";
+    let body = serde_json::to_string(&notification(to, "n-late")).expect("json");
+    let batch = [QueueMessage { message_id: "late".into(), body }];
+    let answer = c.handle(sqs_event(&batch), Some(Instant::now())).await;
+    assert_eq!(handed_back(&answer), ["late"]);
+    assert!(mail_to(to).await.is_empty());
+    assert_eq!(metrics.count(&Metric::Notification { outcome: "retry" }), 1);
+    // The next invocation, with time, sends it.
+    assert!(handed_back(&c.handle(sqs_event(&batch), None).await).is_empty());
     assert_eq!(mail_to(to).await.len(), 1);
 }

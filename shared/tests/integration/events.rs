@@ -7,6 +7,8 @@ use std::path::Path;
 use serde_json::Value;
 use simguard::{Function, ROUTES};
 
+use std::sync::Arc;
+
 use crate::support::*;
 
 /// The site the events come from (their `Origin`): the `cargo lambda watch` recipe's.
@@ -20,6 +22,10 @@ async fn every_event_gets_the_status_in_its_name() {
     for folder in std::fs::read_dir(&dir).expect("events/").flatten().filter(|e| e.path().is_dir()) {
         let name = folder.file_name().to_string_lossy().into_owned();
         let function = Function::by_name(&name).unwrap_or_else(|| panic!("events/{name} is not a function"));
+        if !function.serves_http() {
+            seen += queue_events(&folder.path()).await;
+            continue;
+        }
         for file in std::fs::read_dir(folder.path()).expect("a function's events").flatten() {
             let file_name = file.file_name().to_string_lossy().into_owned();
             let status: u16 = file_name
@@ -41,4 +47,39 @@ async fn every_event_gets_the_status_in_its_name() {
         }
     }
     assert!(seen >= Function::ALL.len(), "every function has an event: {seen}");
+}
+
+/// The consumer's events (SQS batches), named `<what>.<n>-handed-back.json`: each goes through the
+/// `notify` function as assembled for Lambda (with a mailer that keeps what it is given), which hands
+/// back `n` messages and sends the rest.
+async fn queue_events(dir: &Path) -> usize {
+    use simguard::assembly::{Assembly, Storage};
+    let mut seen = 0;
+    for file in std::fs::read_dir(dir).expect("the consumer's events").flatten() {
+        let file_name = file.file_name().to_string_lossy().into_owned();
+        let handed_back: usize = file_name
+            .strip_suffix("-handed-back.json")
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("events/notify/{file_name}: name it <what>.<n>-handed-back.json"));
+        let event: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(&std::fs::read_to_string(file.path()).expect("event")).expect("an SQS event");
+        let records = event.records.len();
+        let mailer = Arc::new(KeptMail::default());
+        let settings = simguard::Settings::for_function(Function::Notify, |k| match k {
+            "SIMGUARD_PUBLIC_BASE_URL" => Some(EVENTS_ORIGIN.into()),
+            "SIMGUARD_MAIL_FROM" => Some("notices@example.com".into()),
+            _ => None,
+        })
+        .expect("settings");
+        let consumer = Assembly::new(Storage::Memory(Arc::new(simguard::adapters::memory::MemoryStore::new())))
+            .with_mailer(mailer.clone())
+            .consumer(settings)
+            .expect("the consumer");
+        let answer = consumer.handle(event, None).await;
+        assert_eq!(answer.batch_item_failures.len(), handed_back, "events/notify/{file_name}");
+        assert_eq!(mailer.sent().len(), records - handed_back, "events/notify/{file_name}");
+        seen += 1;
+    }
+    seen
 }

@@ -32,6 +32,8 @@ const SITE_DOMAIN: &str = "app.example";
 const ORIGIN_SECRET: &str = "origin-verify-secret";
 /// What the origin-verify secret's `token` resolves to in these tests.
 const ORIGIN_TOKEN: &str = "origin-verify-token-0123456789abcdefghijklmnop";
+/// The parameters a deployment must give (no default), as these tests give them.
+const REQUIRED_PARAMETERS: &[(&str, &str)] = &[("MailFrom", "notices@example.com")];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -173,6 +175,7 @@ struct Resolver<'a> {
     params: BTreeMap<String, String>,
     table: String,
     provider_secret: String,
+    queue_url: String,
 }
 
 impl<'a> Resolver<'a> {
@@ -180,12 +183,20 @@ impl<'a> Resolver<'a> {
         let mut params = BTreeMap::new();
         if let Some(ps) = t.doc["Parameters"].as_object() {
             for (k, p) in ps {
-                if let Some(d) = scalar(&p["Default"]) {
+                let given = REQUIRED_PARAMETERS.iter().find(|(name, _)| name == k).map(|(_, v)| (*v).to_owned());
+                if let Some(d) = scalar(&p["Default"]).or(given) {
                     params.insert(k.clone(), d);
                 }
             }
         }
-        Resolver { t, params, table: table.into(), provider_secret: provider_secret.into() }
+        let queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/simguard-notify".into();
+        Resolver { t, params, table: table.into(), provider_secret: provider_secret.into(), queue_url }
+    }
+
+    /// The notification queue is this one (moto's, for a deployment the test runs).
+    fn with_queue(mut self, url: &str) -> Self {
+        self.queue_url = url.into();
+        self
     }
 
     fn with(mut self, param: &str, value: &str) -> Self {
@@ -214,6 +225,14 @@ impl<'a> Resolver<'a> {
                 _ => ORIGIN_SECRET.into(),
             },
             "AWS::ApiGatewayV2::Api" => "api0123456".into(),
+            "AWS::SQS::Queue" if self.is_dead_letter_queue(name) => format!("{}-dlq", self.queue_url),
+            "AWS::SQS::Queue" => self.queue_url.clone(),
+            "AWS::SES::ConfigurationSet" => "simguard-mail".into(),
+            // A function's name: the same for SAM and CDK, whatever their logical ids.
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
+                format!("fn-{}", tag(&self.t.resources()[name]["Properties"], "simguard:function").unwrap_or_default())
+            }
+            "AWS::SNS::Topic" => "alarm-topic".into(),
             "AWS::CloudFront::Distribution" => "E0DISTRIBUTION".into(),
             other => format!("ref-{other}-{name}"),
         })
@@ -223,7 +242,29 @@ impl<'a> Resolver<'a> {
         match (self.t.resource_type(resource), attribute) {
             ("AWS::CloudFront::Distribution", "DomainName") => SITE_DOMAIN.into(),
             ("AWS::DynamoDB::Table", "Arn") => format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}", self.table),
+            ("AWS::SQS::Queue", "QueueName") if self.is_dead_letter_queue(resource) => "simguard-notify-dlq".into(),
+            ("AWS::SQS::Queue", "QueueName") => "simguard-notify".into(),
             (kind, attr) => format!("attr-{kind}-{resource}-{attr}"),
+        }
+    }
+
+    /// Whether another queue parks its failed messages in this one.
+    fn is_dead_letter_queue(&self, id: &str) -> bool {
+        self.t.of_type("AWS::SQS::Queue").any(|(_, q)| {
+            Template::target(&q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]).as_deref() == Some(id)
+        })
+    }
+
+    /// `v` with every intrinsic function resolved (for comparing SAM's resources with CDK's).
+    fn resolve_deep(&self, v: &Value) -> Value {
+        match v {
+            Value::Object(o) if o.len() == 1 && o.keys().all(|k| k == "Ref" || k.starts_with("Fn::")) => {
+                self.resolve(v).map_or(Value::Null, Value::String)
+            }
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), self.resolve_deep(v))).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.resolve_deep(v)).collect()),
+            Value::Number(n) => Value::String(n.to_string()),
+            other => other.clone(),
         }
     }
 
@@ -284,6 +325,18 @@ impl<'a> Resolver<'a> {
                         Some(parts.join(sep))
                     }
                     "Fn::Sub" => Some(self.sub(arg)),
+                    "Fn::Select" => {
+                        let index: usize = self.raw_string(&arg[0]).parse().expect("Select index");
+                        let list = match &arg[1] {
+                            Value::Object(o) if o.contains_key("Fn::Split") => {
+                                let split = &o["Fn::Split"];
+                                let sep = split[0].as_str().expect("Split separator").to_owned();
+                                self.raw_string(&split[1]).split(&sep).map(str::to_owned).collect::<Vec<_>>()
+                            }
+                            list => list.as_array().expect("Select list").iter().map(|p| self.raw_string(p)).collect(),
+                        };
+                        list.get(index).cloned()
+                    }
                     "Fn::If" => {
                         let branch =
                             if self.condition(arg[0].as_str().expect("If condition")) { &arg[1] } else { &arg[2] };
@@ -496,10 +549,18 @@ fn allowed(t: &Template, d: &Deployed) -> BTreeMap<&'static str, BTreeSet<String
             one => vec![one.clone()],
         };
         for r in resources {
+            // SES grants name the identity and the configuration set by ARN.
+            if serde_json::to_string(&r["Fn::Sub"]).is_ok_and(|s| s.contains(":ses:")) {
+                for a in &actions {
+                    out.entry("ses").or_default().insert(a.clone());
+                }
+                continue;
+            }
             let target = Template::target(&r).unwrap_or_else(|| panic!("{}: {} grants on {r}", t.kind, d.logical_id));
             let what = match t.resource_type(&target) {
                 "AWS::DynamoDB::Table" => "table",
                 "AWS::SecretsManager::Secret" if t.secret_role(&target) == "provider" => "provider-secret",
+                "AWS::SQS::Queue" if !Resolver::new(t, "", "").is_dead_letter_queue(&target) => "notify-queue",
                 other => panic!("{}: {} is granted access to {target} ({other})", t.kind, d.logical_id),
             };
             for a in &actions {
@@ -546,7 +607,9 @@ fn every_function_is_an_arm64_rust_function_with_its_own_log_group() {
             assert_eq!(p["Runtime"], "provided.al2023", "{} {}", t.kind, f.name());
             assert_eq!(p["Architectures"], json!(["arm64"]), "{} {}", t.kind, f.name());
             assert_eq!(p["Handler"], "bootstrap", "{} {}", t.kind, f.name());
-            assert_eq!(p["Timeout"], 10, "{} {}", t.kind, f.name());
+            // The API's functions answer within API Gateway's limits; the consumer sends up to ten emails.
+            let timeout = if f.serves_http() { 10 } else { 60 };
+            assert_eq!(p["Timeout"], timeout, "{} {}", t.kind, f.name());
             let group = Template::target(&p["LoggingConfig"]["LogGroup"]).expect("LoggingConfig.LogGroup");
             let retention = &t.resources()[&group]["Properties"]["RetentionInDays"];
             assert!(
@@ -600,6 +663,9 @@ fn resolved_env(r: &Resolver) -> BTreeMap<Function, BTreeMap<String, String>> {
 /// declared default.
 const SET_BY_THE_STACK: &[&str] = &[
     "SIMGUARD_PUBLIC_BASE_URL",
+    "SIMGUARD_NOTIFY_QUEUE_URL",
+    "SIMGUARD_SES_CONFIGURATION_SET",
+    "SIMGUARD_MAIL_FROM",
     "SIMGUARD_TABLE_NAME",
     "SIMGUARD_SECRET_ID",
     "SIMGUARD_CLIENT_IP_SOURCE",
@@ -913,6 +979,7 @@ fn alarms_watch_metrics_the_functions_emit() {
             }
         }
         let mut watched = BTreeSet::new();
+        let mut per_function = BTreeSet::new();
         for (id, a) in t.of_type("AWS::CloudWatch::Alarm") {
             let p = &a["Properties"];
             assert!(p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty()), "{}: {id} notifies", t.kind);
@@ -925,9 +992,23 @@ fn alarms_watch_metrics_the_functions_emit() {
                     metrics.push((r.string(&stat["Metric"]["Namespace"]), r.string(&stat["Metric"]["MetricName"])));
                 }
             }
+            for m in p["Metrics"].as_array().cloned().unwrap_or_default() {
+                let metric = &m["MetricStat"]["Metric"];
+                if metric["Namespace"] == "AWS/Lambda" {
+                    for d in metric["Dimensions"].as_array().cloned().unwrap_or_default() {
+                        let function = r.string(&d["Value"]);
+                        per_function.insert((function, r.string(&metric["MetricName"])));
+                    }
+                }
+            }
+            if p["Namespace"] == "AWS/SQS" {
+                for d in p["Dimensions"].as_array().cloned().unwrap_or_default() {
+                    watched.insert(format!("queue:{}", r.string(&d["Value"])));
+                }
+            }
             for (ns, name) in metrics {
-                if ns == "AWS/Lambda" {
-                    watched.insert(format!("AWS/Lambda:{name}"));
+                if ns.starts_with("AWS/") {
+                    watched.insert(format!("{ns}:{name}"));
                     continue;
                 }
                 assert_eq!(ns, namespace, "{}: {id}", t.kind);
@@ -946,13 +1027,95 @@ fn alarms_watch_metrics_the_functions_emit() {
             "SimChangeBlocked",
             "SimCheckUnavailableAllowed",
             "AWS/Lambda:Throttles",
+            "AWS/ApiGateway:5xx",
+            "AWS/DynamoDB:ReadThrottleEvents",
+            "AWS/DynamoDB:WriteThrottleEvents",
+            "AWS/DynamoDB:SystemErrors",
+            "AWS/SES:Reputation.BounceRate",
+            "AWS/SES:Reputation.ComplaintRate",
+            "queue:simguard-notify-dlq",
         ] {
             assert!(watched.contains(name), "{}: no alarm on {name}", t.kind);
+        }
+        // Every function's errors and throttles.
+        for f in Function::ALL {
+            for metric in ["Errors", "Throttles"] {
+                let key = (format!("fn-{}", f.name()), metric.to_owned());
+                assert!(per_function.contains(&key), "{}: no alarm on {}'s {metric}", t.kind, f.name());
+            }
         }
         // The functions publish to the namespace the alarms read.
         let env = resolved_env(&r);
         assert!(env.values().all(|e| e["SIMGUARD_METRICS_NAMESPACE"] == namespace), "{}", t.kind);
     }
+}
+
+/// The alarms and the dashboard are the same in both templates (resources resolved, whatever their
+/// logical ids), and the dashboard shows only metrics that exist.
+#[test]
+fn alarms_and_dashboard_are_the_same_in_sam_and_cdk() {
+    let alarms = |t: &Template| -> BTreeSet<String> {
+        let r = Resolver::new(t, "tbl", "provider");
+        t.of_type("AWS::CloudWatch::Alarm")
+            .map(|(id, a)| {
+                let mut p = r.resolve_deep(&a["Properties"]);
+                for actions in ["AlarmActions", "OKActions"] {
+                    assert_eq!(p[actions], json!(["alarm-topic"]), "{}: {id} {actions}", t.kind);
+                    p.as_object_mut().map(|o| o.remove(actions));
+                }
+                serde_json::to_string_pretty(&p).unwrap_or_default()
+            })
+            .collect()
+    };
+    let (sam_alarms, cdk_alarms) = (alarms(sam()), alarms(cdk()));
+    let only_sam: Vec<_> = sam_alarms.difference(&cdk_alarms).collect();
+    let only_cdk: Vec<_> = cdk_alarms.difference(&sam_alarms).collect();
+    assert!(
+        only_sam.is_empty() && only_cdk.is_empty(),
+        "alarms only in SAM: {only_sam:#?}\nonly in CDK: {only_cdk:#?}"
+    );
+
+    let dashboard = |t: &Template| {
+        let r = Resolver::new(t, "tbl", "provider");
+        let (_, d) = t.one_of_type("AWS::CloudWatch::Dashboard");
+        let body: Value = serde_json::from_str(&r.string(&d["Properties"]["DashboardBody"])).expect("the body is JSON");
+        (r.string(&d["Properties"]["DashboardName"]), body)
+    };
+    let (name, body) = dashboard(sam());
+    assert_eq!((name.clone(), body.clone()), dashboard(cdk()), "SAM (left) and CDK (right) dashboards");
+    assert_eq!(name, format!("{STACK}-simguard"));
+    // Each widget's metrics are ours (or AWS's): a name in the dashboard that nothing emits is a
+    // graph that stays empty.
+    let text = body.to_string();
+    let namespace = format!("simguard/{STACK}");
+    let mut shown = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for m in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let row = m.as_array().expect("a metric row");
+            if let Some(expr) = row[0]["expression"].as_str() {
+                let name = expr.split("MetricName=\"").nth(1).and_then(|r| r.split('"').next()).expect("a name");
+                assert!(expr.contains(&format!("{{{namespace},")), "{expr}");
+                shown.insert(name.to_owned());
+            } else if row[0] == namespace.as_str() {
+                shown.insert(row[1].as_str().expect("name").to_owned());
+            } else {
+                assert!(row[0].as_str().is_some_and(|ns| ns.starts_with("AWS/")), "{m}");
+            }
+        }
+    }
+    for name in &shown {
+        assert!(
+            Metric::NAMES.contains(&name.as_str()) || name == "SimCheckUnavailableAllowed",
+            "the dashboard shows {name}, which nothing emits"
+        );
+    }
+    for name in ["StepOutcome", "SmsSent", "OtpVerified", "SimChangeBlocked", "ProviderError", "ProviderLatency"] {
+        assert!(shown.contains(name), "the dashboard does not show {name}");
+    }
+    for name in ["RateLimited", "Notification"] {
+        assert!(shown.contains(name), "the dashboard does not show {name}");
+    }
+    assert!(text.contains("simguard-notify-dlq") && text.contains("\"simguard-notify\""), "the queue's backlog");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1023,6 +1186,18 @@ impl Intercept for Calls {
             input.downcast_ref::<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueInput>()
         {
             self.add("secretsmanager:GetSecretValue", &opt(i.secret_id()));
+        } else if let Some(i) = input.downcast_ref::<aws_sdk_sqs::operation::send_message::SendMessageInput>() {
+            self.add("sqs:SendMessage", &opt(i.queue_url()));
+        } else if let Some(i) = input.downcast_ref::<aws_sdk_sqs::operation::receive_message::ReceiveMessageInput>() {
+            self.add("sqs:ReceiveMessage", &opt(i.queue_url()));
+        } else if let Some(i) = input.downcast_ref::<aws_sdk_sqs::operation::delete_message::DeleteMessageInput>() {
+            self.add("sqs:DeleteMessage", &opt(i.queue_url()));
+        } else if let Some(i) =
+            input.downcast_ref::<aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesInput>()
+        {
+            self.add("sqs:GetQueueAttributes", &opt(i.queue_url()));
+        } else if let Some(i) = input.downcast_ref::<aws_sdk_sesv2::operation::send_email::SendEmailInput>() {
+            self.add("ses:SendEmail", &opt(i.from_email_address()));
         } else {
             self.add(&format!("unrecognised {input:?}"), "");
         }
@@ -1065,7 +1240,23 @@ async fn iam_is_what_each_function_calls(t: &'static Template) {
         .await
         .expect("create the provider secret in moto");
 
-    let resolver = Resolver::new(t, &table, &secret);
+    // The notification queue and the sender's identity, as the stack and its owner set them up.
+    let queue_url = aws_sdk_sqs::Client::new(&aws)
+        .create_queue()
+        .queue_name(format!("{table}-notify"))
+        .send()
+        .await
+        .expect("create the queue in moto")
+        .queue_url
+        .expect("its URL");
+    aws_sdk_sesv2::Client::new(&aws)
+        .create_email_identity()
+        .email_identity("example.com")
+        .send()
+        .await
+        .expect("verify the sender's domain in moto");
+
+    let resolver = Resolver::new(t, &table, &secret).with_queue(&queue_url);
     let env = resolved_env(&resolver);
     let mut calls = BTreeMap::new();
     let mut clients = BTreeMap::new();
@@ -1077,12 +1268,33 @@ async fn iam_is_what_each_function_calls(t: &'static Template) {
         let sm = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&aws).interceptor(rec.clone()).build(),
         );
-        clients.insert(f, (ddb, sm));
+        let sqs =
+            aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&aws).interceptor(rec.clone()).build());
+        let ses = aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&aws).interceptor(rec.clone()).build(),
+        );
+        clients.insert(f, AwsClients { dynamodb: ddb, secrets_manager: sm, sqs, ses });
         calls.insert(f, rec);
     }
     let deployment = Deployment { env, clients, cloudfront: Some(cloudfront_emulation(t, &resolver)) };
     let env = Env::builder().store_on(client, table.clone()).deployed(deployment).start().await;
     every_flow(&env).await;
+
+    // The notifications the flows queued, sent as Lambda's event source mapping would feed the
+    // consumer: each one emailed, none handed back, the queue empty.
+    let consumer = env.consumer.as_ref().expect("the notify function is deployed");
+    assert_eq!(consumer.drain().await, 0, "{}: no notification handed back", t.kind);
+    let mail: Vec<Value> = crate::support::moto::sent_mail()
+        .await
+        .into_iter()
+        .filter(|m| m["to"].to_string().contains("alice@example.com"))
+        .collect();
+    assert!(
+        mail.iter().any(|m| m["subject"].as_str().is_some_and(|s| s.contains("password"))),
+        "{}: Alice was told her password changed: {mail:?}",
+        t.kind
+    );
+    assert!(mail.iter().all(|m| m["from"] == "\"simguard\" <notices@example.com>"), "{}: {mail:?}", t.kind);
 
     for (f, d) in functions(t) {
         let granted = allowed(t, &d);
@@ -1093,6 +1305,14 @@ async fn iam_is_what_each_function_calls(t: &'static Template) {
                 Some("dynamodb") => {
                     assert_eq!(resource, &table, "{}: {} used another table", t.kind, f.name());
                     "table"
+                }
+                Some("sqs") => {
+                    assert_eq!(resource, &queue_url, "{}: {} used another queue", t.kind, f.name());
+                    "notify-queue"
+                }
+                Some("ses") => {
+                    assert!(resource.ends_with("<notices@example.com>"), "{}: {} sent as {resource}", t.kind, f.name());
+                    "ses"
                 }
                 Some("secretsmanager") => {
                     assert_eq!(resource, &secret, "{}: {} read another secret", t.kind, f.name());
@@ -1120,6 +1340,7 @@ async fn every_flow(env: &Env) {
     env.user("alice@example.com", "+447000000070").await;
     env.user("bob@example.com", "+447000000070").await;
     env.user("sam@example.com", "+447000000008").await;
+    env.user("sue@example.com", "+447000000008").await;
     // Alice and Sam are on mobile data; Bob is not (the sandbox covers listed addresses only).
     for ip in ["198.51.100.21", "198.51.100.22"] {
         env.sandbox.truid().set_coverage(ip.parse().expect("ip"), simguard_sandbox::CoverageRule::Covered);
@@ -1160,6 +1381,29 @@ async fn every_flow(env: &Env) {
     let out = carol.send(env, Event::post("/api/logout", json!({})).csrf(&csrf)).await;
     assert!(out.status < 300, "logout: {}", out.text());
     assert_eq!(carol.send(env, Event::get("/api/me")).await.status, 401);
+    // A second factor that fails every try: the sign-in is stopped and Carol is told.
+    let login = carol.login(env, "carol@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(carol.sim_check(env, &csrf).await.json(), json!({ "next": "otp" }));
+    assert_eq!(carol.otp_start(env, &csrf).await.json(), json!({ "status": "sent" }));
+    let code = env.last_code("+447000000070");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut last = 0;
+    for _ in 0..6 {
+        last = carol.otp_verify(env, &csrf, wrong).await.status;
+    }
+    assert!(last >= 400, "the wrong code is refused to the end: {last}");
+    // Someone registers with Alice's address: told apart from nothing, and Alice is told.
+    let taken = Browser::at("198.51.100.24")
+        .send(
+            env,
+            Event::post(
+                "/api/register",
+                json!({ "email": "alice@example.com", "phone": "+447000000070", "password": PASSWORD }),
+            ),
+        )
+        .await;
+    assert!(taken.status < 300, "register a taken address: {}", taken.text());
 
     // The silent reset: coverage (twice: the second is cached), SubscriberCheck, new password.
     let mut alice = Browser::at("198.51.100.21");
@@ -1177,9 +1421,12 @@ async fn every_flow(env: &Env) {
     let mut sam = Browser::at("198.51.100.22");
     let (_, cb) = sam.silent_reset(env, "sam@example.com").await;
     assert!(cb.location().is_some_and(|l| l.contains("sim_changed")), "{:?}", cb.location());
-    let login = sam.login(env, "sam@example.com", PASSWORD).await;
+    // Sue's number moved to a new SIM too: her login is stopped at the SIM check (each owner is told;
+    // Sam already was, this hour).
+    let mut sue = Browser::at("198.51.100.25");
+    let login = sue.login(env, "sue@example.com", PASSWORD).await;
     let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
-    let sim = sam.sim_check(env, &csrf).await;
+    let sim = sue.sim_check(env, &csrf).await;
     assert_eq!(sim.json(), json!({ "next": "blocked", "reason": "sim_changed" }), "{}", sim.text());
 
     // The SMS reset: no coverage, SIM check, a wrong code, the right one, new password.

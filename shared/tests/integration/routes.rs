@@ -54,7 +54,7 @@ async fn served(router: &axum::Router, method: &'static str, path: &str) -> bool
 async fn each_function_serves_exactly_its_routes() {
     let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
     let vars = |k: &str| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| ORIGIN.to_owned());
-    for f in Function::ALL {
+    for f in Function::HTTP {
         let router = assembly.router(Settings::for_function(f, vars).expect("settings")).expect("router");
         for r in ROUTES {
             let is_served = served(&router, r.method, r.path).await;
@@ -128,11 +128,11 @@ fn the_cargo_lambda_watch_router_matches_the_table() {
 fn the_cargo_lambda_watch_environment_is_a_valid_configuration() {
     let manifest = workspace_manifest();
     let env = manifest["workspace"]["metadata"]["lambda"]["env"].as_table().expect("a lambda env").clone();
+    // Each binary starts as a deployed one does: with everything a deployed function requires.
     for f in Function::ALL {
-        let settings =
-            Settings::for_function(f, |k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned)).expect("valid");
+        let settings = Settings::deployed(f, |k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.name()));
         assert_eq!(settings.table_name.as_deref(), Some("simguard-local"));
-        assert!(settings.secret_id.is_some());
         assert_eq!(settings.truid_redirect_url(), "http://127.0.0.1:8080/api/reset/callback");
     }
     for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
@@ -212,7 +212,9 @@ fn each_function_binary_names_the_state_it_serves_with() {
     use simguard::app::{WithHasher, WithOtp, WithPasswords, WithTruId};
     let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for f in Function::ALL {
+    let notify = std::fs::read_to_string(root.join("functions/notify/src/main.rs")).expect("main.rs");
+    assert!(notify.contains("simguard::assembly::run_consumer()"), "the consumer's main runs the consumer");
+    for f in Function::HTTP {
         let main = std::fs::read_to_string(root.join(format!("functions/{}/src/main.rs", f.name()))).expect("main.rs");
         let named: Vec<&str> = ["WithTruId", "WithOtp", "WithHasher", "WithPasswords"]
             .into_iter()

@@ -21,8 +21,10 @@ fn expected_row(s: &Setting) -> [String; 4] {
         Kind::Choice(options) => options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "),
         Kind::Text => "text".into(),
     };
-    let readers = if s.readers.len() == Function::ALL.len() {
+    let readers = if s.readers == Function::ALL {
         "all".into()
+    } else if s.readers == Function::HTTP {
+        "all but notify".into()
     } else {
         s.readers.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     };

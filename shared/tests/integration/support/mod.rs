@@ -58,6 +58,8 @@ pub struct Env {
     pub device: reqwest::Client,
     /// Requests go through an emulated CloudFront (the deployed templates' `/api/*` behaviour).
     pub cloudfront: Option<CloudFront>,
+    /// Deployed: the notification queue's consumer.
+    pub consumer: Option<DeployedConsumer>,
     /// Servers a test started for this environment (a mock provider), stopped with it.
     _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -94,8 +96,85 @@ pub struct Deployment {
     /// the providers' base URLs.
     pub env: BTreeMap<Function, BTreeMap<String, String>>,
     /// Per function: its AWS clients (pointed at moto; tests record what each calls).
-    pub clients: BTreeMap<Function, (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client)>,
+    pub clients: BTreeMap<Function, AwsClients>,
     pub cloudfront: Option<CloudFront>,
+}
+
+/// One deployed function's AWS clients.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets_manager: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_sesv2::Client,
+}
+
+/// The deployed `notify` function and what Lambda's event source mapping would use to feed it.
+pub struct DeployedConsumer {
+    pub consumer: simguard::consumer::Consumer,
+    /// The function's own SQS client: the mapping polls with the function's role.
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl DeployedConsumer {
+    /// What Lambda's SQS event source mapping does until the queue is empty: receive a batch,
+    /// invoke the function, delete what it did not hand back. Returns how many were handed back.
+    pub async fn drain(&self) -> usize {
+        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("the queue");
+        let mut handed_back = 0;
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(360)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return handed_back;
+            }
+            let mut event = SqsEvent::default();
+            event.records = messages
+                .iter()
+                .map(|m| {
+                    let mut r = SqsMessage::default();
+                    r.message_id = m.message_id.clone();
+                    r.receipt_handle = m.receipt_handle.clone();
+                    r.body = m.body.clone();
+                    r
+                })
+                .collect();
+            let answer = self.consumer.handle(event, None).await;
+            let failed: Vec<&str> = answer.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+            handed_back += failed.len();
+            for m in &messages {
+                if !failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
+                    let handle = m.receipt_handle.clone().unwrap_or_default();
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
+                }
+            }
+            if !failed.is_empty() {
+                return handed_back;
+            }
+        }
+    }
 }
 
 pub struct EnvBuilder {
@@ -189,12 +268,14 @@ impl EnvBuilder {
         for var in ["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_VONAGE_BASE_URL", "SIMGUARD_TWILIO_BASE_URL"] {
             vars.entry(var.into()).or_insert_with(|| sandbox.base_url().to_owned());
         }
+        let deployed = self.deployment.is_some();
         let with_doubles = |a: Assembly| {
             let a = a
                 .with_clock(Arc::new(clock.clone()))
-                .with_notifier(outbox.clone())
                 .with_metrics(metrics.clone())
                 .with_hash_cost(HashCost::TEST_ONLY_CHEAP);
+            // Deployed, notifications go on the template's queue; otherwise to the test's outbox.
+            let a = if deployed { a } else { a.with_notifier(outbox.clone()) };
             let a = match &self.truid {
                 Some(t) => a.with_truid(t.clone()),
                 None => a,
@@ -205,6 +286,7 @@ impl EnvBuilder {
             }
         };
         let mut routers = BTreeMap::new();
+        let mut consumer = None;
         let (hasher_secrets, cloudfront): (Arc<dyn SecretSource>, _) = match self.deployment {
             None => {
                 let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(
@@ -233,10 +315,24 @@ impl EnvBuilder {
                     for var in ["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_VONAGE_BASE_URL", "SIMGUARD_TWILIO_BASE_URL"] {
                         env.insert(var.into(), sandbox.base_url().to_owned());
                     }
-                    let settings = Settings::for_function(*function, |k| env.get(k).cloned()).unwrap_or_else(|e| {
+                    let settings = Settings::deployed(*function, |k| env.get(k).cloned()).unwrap_or_else(|e| {
                         panic!("{}: the template's environment is not valid: {e}", function.name())
                     });
-                    let (dynamodb, secrets_manager) = deployment.clients.get(function).cloned().expect("clients");
+                    let clients = deployment.clients.get(function).cloned().expect("clients");
+                    let assembly = with_doubles(Assembly::aws(clients.dynamodb, clients.secrets_manager))
+                        .with_sqs(clients.sqs.clone())
+                        .with_ses(clients.ses);
+                    if *function == Function::Notify {
+                        // The queue the producers' template environment names.
+                        let queue_url = deployment
+                            .env
+                            .values()
+                            .find_map(|e| e.get("SIMGUARD_NOTIFY_QUEUE_URL").cloned())
+                            .expect("a function that notifies");
+                        let c = assembly.consumer(settings).unwrap_or_else(|e| panic!("notify: {e}"));
+                        consumer = Some(DeployedConsumer { consumer: c, sqs: clients.sqs, queue_url });
+                        continue;
+                    }
                     if *function == Function::Account {
                         // The test's own hasher (for seeded accounts) reads the same pepper, through a
                         // client of its own: the function's calls are what the tests count.
@@ -245,9 +341,7 @@ impl EnvBuilder {
                         hasher_secrets = Some(Arc::new(SecretsManagerSource::new(own, id, 0, Arc::new(clock.clone())))
                             as Arc<dyn SecretSource>);
                     }
-                    let router = with_doubles(Assembly::aws(dynamodb, secrets_manager))
-                        .router(settings)
-                        .unwrap_or_else(|e| panic!("{}: {e}", function.name()));
+                    let router = assembly.router(settings).unwrap_or_else(|e| panic!("{}: {e}", function.name()));
                     for route in ROUTES.iter().filter(|r| r.function == *function) {
                         routers.insert(route.path, router.clone());
                     }
@@ -275,6 +369,7 @@ impl EnvBuilder {
             metrics,
             device,
             cloudfront,
+            consumer,
             _keep_alive: self.keep_alive,
         }
     }
@@ -748,5 +843,30 @@ impl Stall {
 impl Drop for Stall {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A mailer that keeps what it is given (the consumer without SES).
+#[derive(Default)]
+pub struct KeptMail(std::sync::Mutex<Vec<(simguard::domain::Email, simguard::ports::Mail)>>);
+
+impl KeptMail {
+    pub fn sent(&self) -> Vec<(simguard::domain::Email, simguard::ports::Mail)> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl simguard::ports::Mailer for KeptMail {
+    async fn send(
+        &self,
+        to: &simguard::domain::Email,
+        mail: &simguard::ports::Mail,
+    ) -> Result<(), simguard::ports::MailError> {
+        self.0
+            .lock()
+            .map_err(|_| simguard::ports::MailError::Transient("poisoned".into()))?
+            .push((to.clone(), mail.clone()));
+        Ok(())
     }
 }
