@@ -96,6 +96,7 @@ mod tests {
         let metrics = [
             Metric::StepOutcome { step: "otp_verify", outcome: "verified" },
             Metric::ProviderError { provider: "twilio", call: "otp_start" },
+            Metric::ProviderLatency { provider: "truid", call: "truid.sim_check", millis: 412 },
             Metric::SmsSent { provider: "vonage-v2" },
             Metric::OtpVerified { provider: "vonage-v2" },
             Metric::SimChangeBlocked,
@@ -112,8 +113,9 @@ mod tests {
             assert_eq!(directive["Namespace"], "simguard");
             for metric in directive["Metrics"].as_array().expect("metrics") {
                 let name = metric["Name"].as_str().expect("name");
-                assert_eq!(doc[name], 1, "{name} is a top-level value");
-                assert_eq!(metric["Unit"], "Count");
+                let (value, unit) = if name == "ProviderLatency" { (412, "Milliseconds") } else { (1, "Count") };
+                assert_eq!(doc[name], value, "{name} is a top-level value");
+                assert_eq!(metric["Unit"], unit);
             }
             for set in directive["Dimensions"].as_array().expect("dimension sets") {
                 for key in set.as_array().expect("a set") {
