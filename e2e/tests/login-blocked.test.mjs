@@ -9,10 +9,14 @@ import { TEXT, assertLines, meStatus, signIn, submitLogin } from '../lib/flows.m
 import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
+let withSupport;
 let browser;
 
-useStacks([{}], ([s], b) => {
+const SUPPORT = 'help@bank.example';
+
+useStacks([{}, { env: { SIMGUARD_SUPPORT_CONTACT: SUPPORT, SIMGUARD_SITE_NAME: 'Example Bank' } }], ([s, w], b) => {
   stack = s;
+  withSupport = w;
   browser = b;
 });
 
@@ -40,6 +44,9 @@ test('sam: the SIM changed recently, so no code is sent and sam is emailed', { t
     ['What to do if this was not you', '/help/not-me.html'],
     ['Back to sign in', '/login.html'],
   ]);
+  // No support contact configured: the generic way.
+  await page.locator('p.support').waitFor();
+  await assertLines(page, ['Contact our support team to regain access to your account.'], 'sim_changed');
   await screenshot(page, 'phone-blocked-sim-changed');
 
   // Not signed in, the flow's token dropped, and the flow cannot be pushed on to a text message.
@@ -103,6 +110,30 @@ test('newbie: a new account signs in once despite a changed SIM, then is blocked
     (await outbox(stack)).filter((m) => m.to === email).map((m) => m.kind),
     ['sim_change_blocked'],
   );
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
+test('the SIM-change refusals name the support contact the site configured', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  // The login's blocked page.
+  await page.goto(`${withSupport.site}/login.html`);
+  await submitLogin(page, 'sam@example.com', DEMO_PASSWORD);
+  await page.waitForURL((url) => url.pathname === '/blocked.html');
+  const link = page.locator('p.support a');
+  await link.waitFor();
+  assert.equal(await link.textContent(), SUPPORT);
+  assert.equal(await link.getAttribute('href'), `mailto:${SUPPORT}`);
+  await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'blocked, with support');
+  // The reset's result page says the same.
+  await page.goto(`${withSupport.site}/reset/result.html?r=sim_changed`);
+  await page.locator('p.support a').waitFor();
+  await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'result, with support');
+  // Pages for other outcomes do not.
+  await page.goto(`${withSupport.site}/reset/result.html?r=no_match`);
+  await page.locator('#actions a').first().waitFor();
+  assert.equal(await page.locator('p.support').count(), 0);
   assert.deepEqual(context.problems, []);
   await context.close();
 });

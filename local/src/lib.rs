@@ -195,6 +195,14 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
     axum::Json(list).into_response()
 }
 
+/// What the pages show of the site (its name, how to reach support), from the notify function's
+/// settings: what `scripts/deploy-site` writes from a stack's `SiteName` and `SupportContact`.
+async fn site_json(State(outboxes): State<Outboxes>) -> Response {
+    let site = &outboxes.site;
+    let body = serde_json::json!({ "name": site.name, "support": site.support_contact.as_deref().unwrap_or("") });
+    ([(axum::http::header::CACHE_CONTROL, "no-cache")], axum::Json(body)).into_response()
+}
+
 async fn seed(store: &dyn Store, hasher: &dyn PasswordHasher, clock: &dyn Clock) -> Result<(), String> {
     let password = PasswordPolicy::check(DEMO_PASSWORD, None).map_err(|e| format!("demo password: {e}"))?;
     let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
@@ -390,6 +398,7 @@ impl LocalStack {
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
+            .route("/site.json", get(site_json))
             .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site });
         let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.

@@ -115,7 +115,7 @@ export class SimguardStack extends cdk.Stack {
       type: 'String',
       default: '',
       maxLength: 200,
-      description: 'How users reach support (an address, a phone number or a URL), shown in every email.',
+      description: 'How users reach support (an address, a phone number or a URL), shown in every email and on the pages that refuse a SIM-changed user (scripts/deploy-site).',
     });
     const hasSesIdentity = new cdk.CfnCondition(this, 'HasSesIdentity', {
       expression: cdk.Fn.conditionNot(cdk.Fn.conditionEquals(sesIdentity.valueAsString, '')),

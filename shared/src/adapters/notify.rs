@@ -33,15 +33,16 @@ impl Notifier for OutboxNotifier {
     }
 }
 
-/// Records that a notification is due, without sending mail: the deployed default until an email
-/// adapter is configured. The line carries no address, only the masked one.
+/// Records that a notification is due, without sending mail: a function run outside a deployment
+/// with no queue configured (a deployed one does not start without its queue). The line carries no
+/// address, only the masked one.
 #[derive(Default)]
 pub struct LogNotifier;
 
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn notify(&self, n: Notification) -> Result<(), NotifyError> {
-        tracing::warn!(kind = ?n.kind, to = %n.to.masked(), "notification due (no email adapter configured)");
+        tracing::warn!(kind = ?n.kind, to = %n.to.masked(), "notification due (no queue configured)");
         Ok(())
     }
 }

@@ -1050,6 +1050,22 @@ fn alarms_watch_metrics_the_functions_emit() {
     }
 }
 
+/// `scripts/deploy-site` reads the stack's outputs and parameters by name: both stacks have them.
+#[test]
+fn what_deploy_site_reads_is_in_both_stacks() {
+    let script = std::fs::read_to_string(repo().join("scripts/deploy-site")).expect("scripts/deploy-site");
+    for t in [sam(), cdk()] {
+        for output in ["SiteBucketName", "DistributionId", "SiteUrl"] {
+            assert!(script.contains(&format!("output {output}")), "deploy-site reads {output}");
+            assert!(t.doc["Outputs"].get(output).is_some(), "{}: no output {output}", t.kind);
+        }
+        for parameter in ["SiteName", "SupportContact"] {
+            assert!(script.contains(&format!("parameter {parameter}")), "deploy-site reads {parameter}");
+            assert!(t.doc["Parameters"].get(parameter).is_some(), "{}: no parameter {parameter}", t.kind);
+        }
+    }
+}
+
 /// The alarms and the dashboard are the same in both templates (resources resolved, whatever their
 /// logical ids), and the dashboard shows only metrics that exist.
 #[test]

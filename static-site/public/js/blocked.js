@@ -2,6 +2,7 @@
 // too many wrong codes). Both parameters only select entries of fixed tables; unknown codes get the
 // generic text.
 import { BLOCKED, BLOCKED_GENERIC, HELP_ACTION, RESTART, lookup } from './messages.js';
+import { appendSupport } from './site.js';
 import { $, clearFlowCsrf, params } from './ui.js';
 
 const query = params();
@@ -21,6 +22,7 @@ $('#body').replaceChildren(
     return p;
   }),
 );
+if (blocked.support === true) appendSupport($('#body'));
 const actions = blocked.help ? [HELP_ACTION, { ...restart, secondary: true }] : [restart];
 $('#actions').replaceChildren(
   ...actions.map(({ href, label, secondary }) => {

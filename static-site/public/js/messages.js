@@ -40,8 +40,10 @@ export const RESULTS = table({
     title: 'We cannot reset your password by phone',
     text: [
       'The SIM card for this phone number was changed recently, so we cannot use it to reset your password.',
-      'We have emailed the account owner about this attempt. Please contact support to regain access to your account.',
+      'We have emailed the account owner about this attempt.',
     ],
+    // Followed by how to reach support (site.js).
+    support: true,
     actions: [{ href: '/help/not-me.html', label: 'What to do if this was not you' }],
   },
   unavailable: {
@@ -106,6 +108,7 @@ export const BLOCKED = table({
       "If you didn't change your SIM card, contact your mobile operator now: someone may have moved your number to their SIM card.",
     ],
     help: true,
+    support: true,
   },
   sim_unavailable: {
     title: "We couldn't check your SIM",

@@ -1,6 +1,7 @@
 // /reset/result.html?r=<code>: the code only selects an entry of a fixed table. After
 // `silent_failed` the same flow may go on by text message ("Send me a code instead").
 import { RESULTS, RESULT_GENERIC, lookup, sendProblemText } from './messages.js';
+import { appendSupport } from './site.js';
 import { flowEnded, startSmsPath } from './sms-path.js';
 import { $, clearResetCsrf, go, params, readResetCsrf, say, setBusy, showProgress } from './ui.js';
 
@@ -22,6 +23,7 @@ body.replaceChildren(
     return p;
   }),
 );
+if (result.support === true) appendSupport(body);
 actions.replaceChildren(
   ...result.actions.map(({ href, label, secondary }) => {
     const a = document.createElement('a');

@@ -1,0 +1,42 @@
+// The site's name and support contact, from /site.json: written at deploy time from the stack's
+// SiteName and SupportContact (scripts/deploy-site), served by the local stack from its settings.
+// Missing or unreadable, the pages say "our support team" instead.
+
+let info;
+
+/** @returns {Promise<{ name: string, support: string }>} */
+export function siteInfo() {
+  info ??= fetch('/site.json', { headers: { accept: 'application/json' } })
+    .then((r) => (r.ok ? r.json() : {}))
+    .catch(() => ({}))
+    .then((j) => ({
+      name: typeof j?.name === 'string' ? j.name : '',
+      support: typeof j?.support === 'string' ? j.support.trim() : '',
+    }));
+  return info;
+}
+
+const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
+const HTTPS = /^https:\/\/[^\s"<>]+$/;
+
+/** "Contact <support> to regain access to your account.": a link for an address or an https page. */
+export function supportParagraph(support) {
+  const p = document.createElement('p');
+  p.className = 'support';
+  if (!support) {
+    p.textContent = 'Contact our support team to regain access to your account.';
+    return p;
+  }
+  const href = EMAIL.test(support) ? `mailto:${support}` : HTTPS.test(support) ? support : null;
+  const contact = document.createElement(href ? 'a' : 'strong');
+  if (href) contact.href = href;
+  contact.textContent = support;
+  p.append('Contact ', contact, ' to regain access to your account.');
+  return p;
+}
+
+/** Adds the support paragraph to `body` once the site's contact is known. */
+export async function appendSupport(body) {
+  const { support } = await siteInfo();
+  body.append(supportParagraph(support));
+}
