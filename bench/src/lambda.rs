@@ -77,6 +77,7 @@ pub fn environment(sandbox: &str, moto: &str, runtime: &str, function: &str) -> 
         ("SIMGUARD_TABLE_NAME", TABLE),
         ("SIMGUARD_SECRET_ID", SECRET),
         ("SIMGUARD_NOTIFY_QUEUE_URL", &queue),
+        ("SIMGUARD_MAIL_FROM", "notices@example.com"),
         ("RUST_LOG", "off"),
     ]
     .iter()

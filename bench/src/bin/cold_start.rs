@@ -6,7 +6,7 @@
 //! warm, answers the same event many times, and its CPU time per answer is read from /proc.
 //!
 //! The functions talk to the provider sandbox (in this process) and to moto's server (DynamoDB and
-//! Secrets Manager; `python3` with moto on PATH, as scripts/test installs it into .venv).
+//! Secrets Manager, SQS, SES; `python3` with moto on PATH, as scripts/test installs it into .venv).
 //!
 //! ```sh
 //! cargo build --release --workspace --bins
@@ -31,6 +31,9 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("otp-verify", "events/otp-verify/no-flow.409.json"),
     ("reset-password", "events/reset-password/no-flow-cookie.409.json"),
     ("account", "events/account/me-signed-out.401.json"),
+    // The first answer sends one email (moto's SES); warm, the same message is a redelivery: one
+    // store read, nothing sent again.
+    ("notify", "events/notify/password-reset.0-handed-back.json"),
 ];
 
 struct Options {
@@ -181,6 +184,7 @@ async fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     admin(&o.target, &moto.1, &["create-table", TABLE], None)?;
     admin(&o.target, &moto.1, &["create-queue", QUEUE], None)?;
+    admin(&o.target, &moto.1, &["verify-sender", "example.com"], None)?;
     let secret = simguard_sandbox::SandboxConfig::default().provider_secret().to_string();
     admin(&o.target, &moto.1, &["put-secret", SECRET], Some(&secret))?;
     let bare = format!("{}/bare-lambda", o.target);
