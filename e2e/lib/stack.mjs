@@ -138,7 +138,8 @@ async function json(url, init) {
 }
 
 /** The emails the stack would have sent: [{to, kind, subject, body}]. */
-export const outbox = (stack) => json(`${stack.site}/dev/outbox.json`);
+/** The emails the local stack would have sent, oldest first (its outbox also lists the SMS). */
+export const outbox = async (stack) => (await json(`${stack.site}/dev/outbox.json`)).mail;
 
 /** Every tru.ID API call the sandbox received: [{method, path}]. */
 export const truidRequests = (stack) => json(`${stack.sandbox}/_sandbox/truid/requests`);

@@ -26,7 +26,7 @@ use simguard::adapters::secrets::env_var_for_key;
 use simguard::adapters::secrets_manager::SecretsManagerSource;
 use simguard::assembly::{Assembly, Storage};
 use simguard::config::OtpProviderKind;
-use simguard::domain::{Email, PasswordPolicy, Phone, User, UserId};
+use simguard::domain::{Email, PasswordPolicy, Phone, Timestamp, User, UserId};
 use simguard::ports::{Clock, PasswordHasher, SecretSource, Store, StoreError};
 use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
@@ -127,6 +127,31 @@ fn security_headers(router: Router) -> Router {
         ))
 }
 
+/// A page asked for under another name than the configured origin (`localhost` for `127.0.0.1`, an
+/// alias) is sent to the origin: the flows' cookies, the allowed `Origin` and tru.ID's redirect are all
+/// bound to it, so a reset started under another name would break ("This link has expired"). Only
+/// GET and HEAD are redirected; anything else is refused by the API's origin check as it is.
+async fn canonical_host(
+    State(origin): State<Arc<str>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authority = origin.split_once("://").map_or(&*origin, |(_, a)| a);
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    match host {
+        Some(h) if safe && !h.eq_ignore_ascii_case(authority) => {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            axum::response::Redirect::temporary(&format!("{origin}{path}")).into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+fn on_the_origin(router: Router, origin: &str) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(origin), canonical_host))
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
@@ -143,9 +168,10 @@ async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
     let mut sms = String::new();
     for m in outboxes.sms.outbox().iter().rev() {
         sms.push_str(&format!(
-            "<li class=\"card\"><p><strong>To:</strong> {} <small>({})</small></p><p>{}</p><p><strong>Code:</strong> <code class=\"sms-code\">{}</code></p></li>",
-            escape(&m.to),
+            "<li class=\"card\"><p><time>{}</time> · {}</p><p><strong>To:</strong> {}</p><p>{}</p><p><strong>Code:</strong> <code class=\"sms-code\">{}</code></p></li>",
+            escape(&Timestamp(m.at).to_rfc3339()),
             escape(&m.provider),
+            escape(&m.to),
             escape(&m.text),
             escape(&m.code)
         ));
@@ -157,7 +183,9 @@ async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
     let mut items = String::new();
     for n in outbox.sent().iter().rev() {
         items.push_str(&format!(
-            "<li class=\"card\"><p><strong>To:</strong> {}</p><p><strong>Subject:</strong> {}</p><pre>{}</pre></li>",
+            "<li class=\"card\"><p><time>{}</time> · {}</p><p><strong>To:</strong> {}</p><p><strong>Subject:</strong> {}</p><pre>{}</pre></li>",
+            escape(&n.at.to_rfc3339()),
+            escape(n.kind.as_str()),
             escape(n.to.as_str()),
             escape(n.subject()),
             escape(&n.body(&outboxes.site))
@@ -168,22 +196,40 @@ async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
     }
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"5\">\
          <title>Outbox — simguard local stack</title><link rel=\"stylesheet\" href=\"/styles.css\"></head><body><main>\
-         <h1>Outbox</h1><p>What the local stack would have sent, newest first.</p>\
+         <h1>Outbox</h1><p>What the local stack would have sent, newest first (times in UTC; this page refreshes every 5 seconds; \
+         <a href=\"/dev/outbox.json\">as JSON</a>).</p>\
          <h2>Text messages</h2><ul class=\"outbox\" id=\"sms\">{sms}</ul>\
          <h2>Emails</h2><ul class=\"outbox\" id=\"mail\">{items}</ul>\
          <p><a href=\"/\">Home</a></p></main></body></html>"
     ))
 }
 
+/// `{"mail": [...], "sms": [...]}`, oldest first.
 async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
-    let list: Vec<_> = outboxes
+    let sms: Vec<_> = outboxes
+        .sms
+        .outbox()
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "at": Timestamp(m.at).to_rfc3339(),
+                "provider": m.provider,
+                "to": m.to,
+                "text": m.text,
+                "code": m.code,
+            })
+        })
+        .collect();
+    let mail: Vec<_> = outboxes
         .mail
         .sent()
         .iter()
         .map(|n| {
             let mail = n.render(&outboxes.site).ok();
             serde_json::json!({
+                "at": n.at.to_rfc3339(),
                 "to": n.to.as_str(),
                 "kind": n.kind,
                 "subject": n.subject(),
@@ -192,7 +238,7 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
             })
         })
         .collect();
-    axum::Json(list).into_response()
+    axum::Json(serde_json::json!({ "mail": mail, "sms": sms })).into_response()
 }
 
 /// What the pages show of the site (its name, how to reach support), from the notify function's
@@ -227,6 +273,16 @@ async fn seed(store: &dyn Store, hasher: &dyn PasswordHasher, clock: &dyn Clock)
         }
     }
     Ok(())
+}
+
+/// "port 8080 is already in use: set SIMGUARD_LOCAL_PORT to another", naming the variable to change.
+pub fn port_error(port: u16, var: &str, e: &dyn std::fmt::Display) -> String {
+    let e = e.to_string();
+    if e.contains("in use") {
+        format!("port {port} is already in use: set {var} to another port")
+    } else {
+        format!("port {port} ({var}): {e}")
+    }
 }
 
 /// The providers whose base URL a variable can point elsewhere than the sandbox.
@@ -271,7 +327,7 @@ impl LocalStack {
         let sandbox =
             Sandbox::start(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.sandbox_port)), sandbox_config.clone())
                 .await
-                .map_err(|e| format!("sandbox on port {}: {e}", opts.sandbox_port))?;
+                .map_err(|e| port_error(opts.sandbox_port, "SIMGUARD_SANDBOX_PORT", &e))?;
         let sandbox = Arc::new(sandbox);
         if !opts.device_coverage {
             for ip in [IpAddr::from(Ipv4Addr::LOCALHOST), IpAddr::from(Ipv6Addr::LOCALHOST)] {
@@ -280,7 +336,7 @@ impl LocalStack {
         }
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port)))
             .await
-            .map_err(|e| format!("port {}: {e}", opts.port))?;
+            .map_err(|e| port_error(opts.port, "SIMGUARD_LOCAL_PORT", &e))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let url = format!("http://{addr}");
 
@@ -402,8 +458,11 @@ impl LocalStack {
             .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site });
         let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
-        let router = security_headers(
-            Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
+        let router = on_the_origin(
+            security_headers(
+                Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
+            ),
+            &url,
         );
         let server = tokio::spawn(serve::serve(listener, router, opts.read_timeouts));
         Ok(LocalStack { url, sandbox, outbox, otp_provider: opts.otp_provider, parts, server })
@@ -488,8 +547,9 @@ impl SiteProxy {
             security_headers(Router::new().nest_service("/api", api).fallback_service(ServeDir::new(static_dir)));
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             .await
-            .map_err(|e| format!("port {port}: {e}"))?;
+            .map_err(|e| port_error(port, "SIMGUARD_LOCAL_PORT", &e))?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let router = on_the_origin(router, &url);
         let server = tokio::spawn(serve::serve(listener, router, serve::ReadTimeouts::default()));
         Ok(SiteProxy { url, server })
     }

@@ -132,3 +132,35 @@ async fn a_table_name_puts_the_data_in_dynamodb() {
     assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
     stall.abort();
 }
+
+/// A page asked for as `localhost` (or any other name) is sent to the configured origin, where the
+/// flows' cookies and tru.ID's redirect live; the origin itself is served.
+#[tokio::test]
+async fn another_host_name_is_sent_to_the_origin() {
+    let stack = stack(&[]).await;
+    let port = addr(&stack).port();
+    let (answer, _) = exchange(
+        &stack,
+        format!("GET /forgot.html?x=1 HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 307"), "{answer}");
+    assert!(answer.contains(&format!("location: {}/forgot.html?x=1", stack.url)), "{answer}");
+    let (answer, _) = exchange(
+        &stack,
+        format!("GET /site.json HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", addr(&stack)).as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""support":"""#), "{answer}");
+}
+
+/// A taken port is named with the variable that chooses another.
+#[tokio::test]
+async fn a_taken_port_names_its_variable() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port();
+    let opts = Options { port, sandbox_port: 0, hash_cost: HashCost::TEST_ONLY_CHEAP, ..Options::default() };
+    let err = LocalStack::start(opts, |_| None).await.err().expect("refused");
+    assert_eq!(err, format!("port {port} is already in use: set SIMGUARD_LOCAL_PORT to another port"));
+}

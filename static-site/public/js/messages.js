@@ -11,7 +11,8 @@ export function lookup(tbl, code) {
 /** /reset/result.html?r=<code> */
 export const RESULTS = table({
   link_invalid: {
-    title: 'This link has expired',
+    // Reached from the operator's redirect or from the SMS path: neither is a link the user clicked.
+    title: 'This password reset has expired',
     text: [
       'This verification is not valid in this browser, has expired, or was already used.',
       'Start the password reset again in the browser where you want to set your new password.',

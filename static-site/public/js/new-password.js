@@ -22,6 +22,8 @@ wireShowPasswords($('#show-passwords'), [password, confirm]);
 
 function giveUp(text) {
   clearResetCsrf();
+  // Nothing here is confirmed any more (a page come back to with Back, a flow used up).
+  $('#confirmed').hidden = true;
   say(error, text);
   form.hidden = true;
   restart.hidden = false;

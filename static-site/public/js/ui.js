@@ -25,8 +25,19 @@ export function say(el, text) {
   el.textContent = text || '';
 }
 
-/** Marks fields invalid (aria-invalid) and focuses the first one. */
-export function markInvalid(fields) {
+/** Adds or removes `id` among the element's aria-describedby ids. */
+function describedBy(input, id, on) {
+  const ids = (input.getAttribute('aria-describedby') ?? '').split(/\s+/).filter((t) => t && t !== id);
+  if (on) ids.push(id);
+  if (ids.length) input.setAttribute('aria-describedby', ids.join(' '));
+  else input.removeAttribute('aria-describedby');
+}
+
+/**
+ * Marks fields invalid (aria-invalid), ties the page's error message (`#error`) to each invalid
+ * field (aria-describedby, so a screen reader reads it with the field) and focuses the first one.
+ */
+export function markInvalid(fields, error = document.getElementById('error')) {
   let first = null;
   for (const [input, invalid] of fields) {
     if (invalid) {
@@ -35,6 +46,7 @@ export function markInvalid(fields) {
     } else {
       input.removeAttribute('aria-invalid');
     }
+    if (error?.id) describedBy(input, error.id, invalid);
   }
   first?.focus();
 }
