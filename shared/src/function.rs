@@ -17,7 +17,7 @@ pub enum Function {
     OtpStart,
     /// `POST /api/otp/verify`
     OtpVerify,
-    /// `POST /api/register`, `/api/login`, `/api/logout`, `GET /api/me`
+    /// `POST /api/register`, `/api/login`, `/api/logout`, `/api/password`, `/api/logout-everywhere`; `GET /api/me`
     Account,
     /// Not behind the API: takes the notification queue's batches and sends the emails.
     Notify,

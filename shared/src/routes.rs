@@ -46,6 +46,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/login", function: Function::Account },
     Route { method: "POST", path: "/api/logout", function: Function::Account },
     Route { method: "GET", path: "/api/me", function: Function::Account },
+    Route { method: "POST", path: "/api/password", function: Function::Account },
+    Route { method: "POST", path: "/api/logout-everywhere", function: Function::Account },
 ];
 
 /// Largest request body any route accepts.
@@ -96,6 +98,8 @@ impl Ports for WithPasswords {
             ("POST", "/api/login") => post(account::login),
             ("POST", "/api/logout") => post(account::logout),
             ("GET", "/api/me") => get(account::me),
+            ("POST", "/api/password") => post(account::change_password),
+            ("POST", "/api/logout-everywhere") => post(account::logout_everywhere),
             _ => return None,
         })
     }

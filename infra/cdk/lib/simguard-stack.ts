@@ -362,6 +362,8 @@ export class SimguardStack extends cdk.Stack {
           [POST, '/api/login'],
           [POST, '/api/logout'],
           [GET, '/api/me'],
+          [POST, '/api/password'],
+          [POST, '/api/logout-everywhere'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },

@@ -22,9 +22,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use sha2::{Digest, Sha256};
 
@@ -32,7 +32,8 @@ use crate::adapters::aws::in_time;
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
 use crate::ports::{
-    AuditRecord, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+    AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
+    VerificationOwner,
 };
 
 /// The table's partition key.
@@ -613,6 +614,44 @@ impl Store for DynamoStore {
         // password.
         match self.transact(items, Some(token)).await? {
             Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn change_credentials(&self, c: &CredentialChange) -> Result<(), StoreError> {
+        let mut user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&c.user_id)))
+            .condition_expression("attribute_exists(pk) AND credential_version = :expected")
+            .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)))
+            .expression_attribute_values(":one", n(1));
+        user = match &c.new_password_hash {
+            Some(hash) => user
+                .update_expression("SET password_hash = :hash ADD credential_version :one")
+                .expression_attribute_values(":hash", s(hash.as_str())),
+            None => user.update_expression("ADD credential_version :one"),
+        };
+        let user = user.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let ended = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(session_key(&c.ended_session)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let record =
+            AuditRecord { user_id: c.user_id.clone(), event: c.audit_event.into(), at: c.now, client_ip: c.client_ip };
+        let suffix = c.ended_session.as_str().get(..16).unwrap_or(c.ended_session.as_str());
+        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#{suffix}", c.now.0)))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(user).build(),
+            TransactWriteItem::builder().delete(ended).build(),
+            self.put(audit, "attribute_not_exists(pk)")?,
+        ];
+        if let Some(session) = &c.new_session {
+            items.push(self.put(to_item(session, session_key(&session.key))?, "attribute_not_exists(pk)")?);
+        }
+        match self.transact(items, None).await? {
+            Ok(()) => Ok(()),
+            // The version moved on (another change or a reset won), or a key collided.
             Err(_) => Err(StoreError::Conflict),
         }
     }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use crate::domain::time::window_start;
 use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
 use crate::ports::{
-    AuditRecord, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError, VerificationOwner,
+    AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
+    VerificationOwner,
 };
 
 #[derive(Default)]
@@ -346,6 +347,33 @@ impl Store for MemoryStore {
         d.audit.push(AuditRecord {
             user_id: c.user_id.clone(),
             event: "password_reset".into(),
+            at: c.now,
+            client_ip: c.client_ip,
+        });
+        Ok(())
+    }
+
+    async fn change_credentials(&self, c: &CredentialChange) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let current = d.users.get(&c.user_id).map(|u| u.credential_version);
+        let collides = c.new_session.as_ref().is_some_and(|s| d.sessions.contains_key(&s.key));
+        if current != Some(c.expected_version) || collides {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(u) = d.users.get_mut(&c.user_id) {
+            if let Some(hash) = &c.new_password_hash {
+                u.password_hash = hash.clone();
+            }
+            u.credential_version += 1;
+        }
+        d.sessions.remove(&c.ended_session);
+        if let Some(s) = &c.new_session {
+            d.expires(s.expires_at, Expiring::Session(s.key.clone()));
+            d.sessions.insert(s.key.clone(), s.clone());
+        }
+        d.audit.push(AuditRecord {
+            user_id: c.user_id.clone(),
+            event: c.audit_event.into(),
             at: c.now,
             client_ip: c.client_ip,
         });

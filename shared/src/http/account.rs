@@ -1,4 +1,5 @@
-//! Accounts (function `account`): register, login (the first factor), logout, me.
+//! Accounts (function `account`): register, login (the first factor), logout, me, and for a
+//! signed-in browser: change the password, sign out everywhere.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -7,13 +8,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::PasswordApp;
-use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, PasswordPolicy, Phone, User, UserId};
+use crate::domain::{
+    Email, Flow, FlowAccount, FlowOrigin, NewFlow, PasswordPolicy, Phone, Session, Token, User, UserId,
+};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::notify_account;
+use crate::http::support::{notify, notify_account};
 use crate::http::{ApiJson, ClientMeta, Problem};
-use crate::ports::{Metric, NotificationKind, StoreError};
+use crate::ports::{CredentialChange, Metric, NotificationKind, StoreError};
 
 /// The registration body.
 #[derive(Deserialize)]
@@ -154,20 +157,137 @@ pub async fn logout(State(app): State<PasswordApp>, headers: HeaderMap) -> Resul
     Ok(resp)
 }
 
-/// `GET /api/me`: who is signed in. A session from before the last password reset is dead
+/// The browser's live session and its account. A session from before the account's last credential
+/// change (a reset, a password change, sign out everywhere) is dead: deleted, and its cookie cleared
 /// (docs/security.md S19).
-pub async fn me(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Problem> {
-    let token = SESSION.read(&headers).ok_or_else(Problem::unauthorized)?;
+async fn signed_in(app: &PasswordApp, headers: &HeaderMap) -> Result<(Token, Session, User), Response> {
+    let unauthorized = || Problem::unauthorized().into_response();
+    let token = SESSION.read(headers).ok_or_else(unauthorized)?;
     let now = app.clock.now();
-    let session = app.store.get_session(&token.hash(), now).await?.ok_or_else(Problem::unauthorized)?;
-    let user = app.store.user_by_id(&session.user_id).await?;
-    let Some(user) = user.filter(|u| u.credential_version == session.credential_version) else {
-        app.store.delete_session(&session.key).await?;
-        tracing::info!(event = "session_revoked", "session from before a password change");
-        let mut resp = Problem::unauthorized().into_response();
-        resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
-        return Ok(resp);
+    let session = app.store.get_session(&token.hash(), now).await.map_err(|e| Problem::from(e).into_response())?;
+    let session = session.ok_or_else(unauthorized)?;
+    let user = app.store.user_by_id(&session.user_id).await.map_err(|e| Problem::from(e).into_response())?;
+    match user.filter(|u| u.credential_version == session.credential_version) {
+        Some(user) => Ok((token, session, user)),
+        None => {
+            app.store.delete_session(&session.key).await.map_err(|e| Problem::from(e).into_response())?;
+            tracing::info!(event = "session_revoked", "session from before a credential change");
+            let mut resp = unauthorized();
+            resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
+            Err(resp)
+        }
+    }
+}
+
+/// The change-password body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password now, as typed.
+    pub current_password: String,
+    /// The new one, as typed.
+    pub new_password: String,
+}
+
+/// `POST /api/password`: a signed-in browser changes the password, giving the current one. Every
+/// other session and every flow of the account ends (the credential version moves on); this
+/// browser stays signed in on a new session, and the owner is told by email (docs/security.md S28).
+pub async fn change_password(
+    State(app): State<PasswordApp>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> Result<Response, Response> {
+    let (token, session, user) = signed_in(&app, &headers).await?;
+    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
+    // Someone holding a stolen session must not get unlimited guesses at the password.
+    let guesses = Limit::new(
+        "password_change_account",
+        format!("user#{}", user.id.0),
+        app.settings.limits.login_per_account_15min,
+        QUARTER_HOUR,
+    );
+    enforce(&app, &[guesses]).await.map_err(IntoResponse::into_response)?;
+    let current = PasswordPolicy::normalise_for_login(&body.current_password);
+    if !app.ports.hasher.verify(current, Some(&user.password_hash)).await {
+        tracing::info!(event = "password_change_refused", why = "wrong_password", "the current password was wrong");
+        app.metrics.record(Metric::StepOutcome { step: "password_change", outcome: "wrong_credentials" });
+        return Err(Problem::invalid_credentials().into_response());
+    }
+    let new = PasswordPolicy::check(&body.new_password, Some(user.email.local_part()))
+        .map_err(|r| Problem::weak_password(r.code()).into_response())?;
+    let hash = app.ports.hasher.hash(&new).await.map_err(|e| Problem::from(e).into_response())?;
+    let now = app.clock.now();
+    let next_token = app.random.token().map_err(|e| Problem::from(e).into_response())?;
+    let next_session = Session {
+        key: next_token.hash(),
+        user_id: user.id.clone(),
+        credential_version: user.credential_version + 1,
+        created_at: now,
+        // The session goes on as long as it would have: a password change does not extend it.
+        expires_at: session.expires_at,
     };
+    let change = CredentialChange {
+        user_id: user.id.clone(),
+        expected_version: user.credential_version,
+        new_password_hash: Some(hash),
+        ended_session: session.key.clone(),
+        new_session: Some(next_session),
+        audit_event: "password_changed",
+        client_ip: client.ip,
+        now,
+    };
+    app.store.change_credentials(&change).await.map_err(|e| credentials_moved_on(e).into_response())?;
+    tracing::info!(event = "password_changed", user_id = %user.id, "password changed; other sessions ended");
+    app.metrics.record(Metric::StepOutcome { step: "password_change", outcome: "changed" });
+    notify(&app, &user, NotificationKind::PasswordChanged, client.ip, &client.user_agent).await;
+    let body = json!({ "status": "password_changed", "csrf": csrf_token_for(&next_token) });
+    let mut resp = axum::Json(body).into_response();
+    let max_age = now.secs_until(session.expires_at).max(0);
+    resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&next_token, max_age));
+    Ok(resp)
+}
+
+/// `POST /api/logout-everywhere`: every session of the account (this one too) and every sign-in or
+/// reset in progress ends, at once (the credential version moves on); the owner is told by email.
+pub async fn logout_everywhere(
+    State(app): State<PasswordApp>,
+    client: ClientMeta,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let (token, session, user) = signed_in(&app, &headers).await?;
+    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
+    let change = CredentialChange {
+        user_id: user.id.clone(),
+        expected_version: user.credential_version,
+        new_password_hash: None,
+        ended_session: session.key.clone(),
+        new_session: None,
+        audit_event: "signed_out_everywhere",
+        client_ip: client.ip,
+        now: app.clock.now(),
+    };
+    app.store.change_credentials(&change).await.map_err(|e| credentials_moved_on(e).into_response())?;
+    tracing::info!(event = "signed_out_everywhere", user_id = %user.id, "every session and flow ended");
+    notify(&app, &user, NotificationKind::SignedOutEverywhere, client.ip, &client.user_agent).await;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
+    Ok(resp)
+}
+
+/// A credential change that lost to another (a reset, a change from another browser): this session
+/// is dead now.
+fn credentials_moved_on(e: StoreError) -> Problem {
+    match e {
+        StoreError::Conflict => Problem::unauthorized(),
+        other => Problem::from(other),
+    }
+}
+
+/// `GET /api/me`: who is signed in. A session from before the last credential change is dead
+/// (docs/security.md S19).
+pub async fn me(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Response> {
+    let (token, _, user) = signed_in(&app, &headers).await?;
     Ok(axum::Json(json!({
         "email": user.email.as_str(),
         "phone": user.phone.masked(),

@@ -142,7 +142,11 @@ pub async fn notify_account(
         }
     };
     let suppressed = async {
-        if kind == NotificationKind::PasswordReset {
+        // A changed credential is always told; warnings about attempts at most once an hour.
+        if matches!(
+            kind,
+            NotificationKind::PasswordReset | NotificationKind::PasswordChanged | NotificationKind::SignedOutEverywhere
+        ) {
             return false;
         }
         let bucket = format!("{}#{}", kind.as_str(), user_id.0);

@@ -23,7 +23,9 @@ pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
-pub use store::{AuditRecord, PossessionProof, ResetCompletion, Store, StoreError, VerificationOwner};
+pub use store::{
+    AuditRecord, CredentialChange, PossessionProof, ResetCompletion, Store, StoreError, VerificationOwner,
+};
 pub use truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport, TruId,
     TruIdError,

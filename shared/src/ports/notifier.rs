@@ -21,6 +21,10 @@ pub enum NotificationKind {
     SecondFactorFailed,
     /// A sign-in went ahead without a SIM-swap answer (the `allow_with_notice` policy).
     SignInWithoutSimCheck,
+    /// The password was changed by someone signed in who knew the old one.
+    PasswordChanged,
+    /// Every session and sign-in in progress was ended from a signed-in browser.
+    SignedOutEverywhere,
 }
 
 impl NotificationKind {
@@ -32,6 +36,8 @@ impl NotificationKind {
             Self::RegistrationWithExistingEmail => "registration_with_existing_email",
             Self::SecondFactorFailed => "second_factor_failed",
             Self::SignInWithoutSimCheck => "sign_in_without_sim_check",
+            Self::PasswordChanged => "password_changed",
+            Self::SignedOutEverywhere => "signed_out_everywhere",
         }
     }
 }
@@ -65,6 +71,8 @@ impl Notification {
             NotificationKind::RegistrationWithExistingEmail => "Someone tried to register with your email address",
             NotificationKind::SecondFactorFailed => "A sign-in to your account was stopped",
             NotificationKind::SignInWithoutSimCheck => "A sign-in to your account could not check your SIM",
+            NotificationKind::PasswordChanged => "Your password was changed",
+            NotificationKind::SignedOutEverywhere => "Your account was signed out everywhere",
         }
     }
 
@@ -85,6 +93,12 @@ impl Notification {
             }
             NotificationKind::SignInWithoutSimCheck => {
                 "We could not ask your mobile network whether your SIM card changed recently, so a sign-in went ahead with a text message code only. If this was not you, change your password now."
+            }
+            NotificationKind::PasswordChanged => {
+                "The password of your account was changed by someone signed in who gave the old password. Every other browser was signed out. If this was not you, reset your password now."
+            }
+            NotificationKind::SignedOutEverywhere => {
+                "Every browser signed in to your account was signed out, and every sign-in or password reset in progress was stopped. If this was not you, change your password now."
             }
         }
     }
@@ -239,6 +253,8 @@ mod tests {
             NotificationKind::RegistrationWithExistingEmail,
             NotificationKind::SecondFactorFailed,
             NotificationKind::SignInWithoutSimCheck,
+            NotificationKind::PasswordChanged,
+            NotificationKind::SignedOutEverywhere,
         ] {
             let n = Notification { kind, ..notification("Mozilla/5.0") };
             let mail = n.render(&site(Some("help@example.com"))).expect("rendered");

@@ -60,6 +60,30 @@ pub struct ResetCompletion {
     pub now: Timestamp,
 }
 
+/// A signed-in change of the account's credentials (docs/security.md S28): a new password, or none
+/// (sign out everywhere). Either way the credential version moves on, which ends every session and
+/// every flow of the account at once.
+#[derive(Debug, Clone)]
+pub struct CredentialChange {
+    /// Whose account.
+    pub user_id: UserId,
+    /// The credential version the change was decided on: if it moved meanwhile (another change, a
+    /// reset), this one is `Conflict` and nothing is written.
+    pub expected_version: u64,
+    /// The new password's hash; `None` keeps the password.
+    pub new_password_hash: Option<PasswordHash>,
+    /// The session the change was made from: ended.
+    pub ended_session: TokenHash,
+    /// Its successor on the new version, when the browser stays signed in (a password change).
+    pub new_session: Option<Session>,
+    /// The audit record's event: `password_changed` or `signed_out_everywhere`.
+    pub audit_event: &'static str,
+    /// Who did it, for the audit record.
+    pub client_ip: IpAddr,
+    /// Now.
+    pub now: Timestamp,
+}
+
 /// The flow an OTP provider's verification belongs to: only that flow may submit codes to it
 /// (docs/security.md S23).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -134,6 +158,10 @@ pub trait Store: Send + Sync {
     /// the user gets the new hash, `credential_version` is bumped (ending every session), and an
     /// audit record is written. All or nothing; a lost race is `Conflict`.
     async fn complete_reset(&self, completion: &ResetCompletion) -> Result<(), StoreError>;
+    /// One transaction: the user's credential version moves from `expected_version` on (and the
+    /// password hash changes, if given), the session it was made from is deleted, its successor (if
+    /// any) is stored, and an audit record is written. A version that moved meanwhile is `Conflict`.
+    async fn change_credentials(&self, change: &CredentialChange) -> Result<(), StoreError>;
 
     /// Claims the provider's verification `reference` for `owner`, until `expires_at`: `None` when it
     /// is now (or already was) this flow's, `Some(other)` when another live flow holds it.

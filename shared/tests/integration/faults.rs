@@ -27,8 +27,9 @@ use simguard::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
 use simguard::ports::{
-    NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PossessionProof, RateDecision,
-    RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError, VerificationOwner, deadline,
+    CredentialChange, NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PossessionProof,
+    RateDecision, RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError, VerificationOwner,
+    deadline,
 };
 use simguard_sandbox::SandboxConfig;
 
@@ -387,6 +388,9 @@ impl Store for FaultyStore {
     }
     async fn complete_reset(&self, c: &ResetCompletion) -> Result<(), StoreError> {
         self.inner.complete_reset(c).await
+    }
+    async fn change_credentials(&self, c: &CredentialChange) -> Result<(), StoreError> {
+        self.inner.change_credentials(c).await
     }
     async fn claim_verification(
         &self,

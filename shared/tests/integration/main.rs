@@ -5,6 +5,7 @@
 
 mod support;
 
+mod account_life;
 mod account_security;
 mod architecture;
 mod attacks;

@@ -27,6 +27,8 @@ fn the_route_table_snapshot() {
             "POST /api/login -> account",
             "POST /api/logout -> account",
             "GET /api/me -> account",
+            "POST /api/password -> account",
+            "POST /api/logout-everywhere -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );

@@ -14,8 +14,8 @@ use simguard::domain::{
     Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
 use simguard::ports::{
-    AuditRecord, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
-    VerificationOwner,
+    AuditRecord, CredentialChange, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion, Store,
+    StoreError, VerificationOwner,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -80,6 +80,7 @@ suite!(
     concurrent_reset_completions_have_one_winner,
     phone_verified_is_set_once,
     sessions,
+    a_credential_change_is_one_write_on_the_version_it_saw,
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
@@ -402,6 +403,58 @@ async fn sessions(s: Arc<impl Both>) {
     s.delete_session(&k).await.expect("delete");
     assert_eq!(s.get_session(&k, NOW).await.expect("get"), None);
     s.delete_session(&k).await.expect("deleting twice is fine");
+}
+
+async fn a_credential_change_is_one_write_on_the_version_it_saw(s: Arc<impl Both>) {
+    let u = user("u-change", "change@example.com");
+    s.create_user(&u).await.expect("create");
+    let session = |key: TokenHash, version| Session {
+        key,
+        user_id: u.id.clone(),
+        credential_version: version,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(3600),
+    };
+    let (here, elsewhere, next) = (token().hash(), token().hash(), token().hash());
+    s.put_session(&session(here.clone(), 0)).await.expect("put");
+    s.put_session(&session(elsewhere.clone(), 0)).await.expect("put");
+    let new_hash = PasswordHash::from_phc("$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$bmV3".into());
+    let change = CredentialChange {
+        user_id: u.id.clone(),
+        expected_version: 0,
+        new_password_hash: Some(new_hash.clone()),
+        ended_session: here.clone(),
+        new_session: Some(session(next.clone(), 1)),
+        audit_event: "password_changed",
+        client_ip: "203.0.113.5".parse().expect("ip"),
+        now: NOW,
+    };
+    s.change_credentials(&change).await.expect("changed");
+    let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
+    assert_eq!((stored.credential_version, stored.password_hash.as_str()), (1, new_hash.as_str()));
+    assert_eq!(s.get_session(&here, NOW).await.expect("get"), None, "the session it was made from is gone");
+    assert_eq!(s.get_session(&next, NOW).await.expect("get"), Some(session(next.clone(), 1)));
+    // (Other sessions stay stored, but on the old version: the handlers refuse them.)
+    assert_eq!(s.get_session(&elsewhere, NOW).await.expect("get").map(|x| x.credential_version), Some(0));
+    assert_eq!(s.audit(&u.id).await.iter().map(|a| a.event.as_str()).collect::<Vec<_>>(), ["password_changed"]);
+
+    // Decided on a version that has moved on (a reset, another browser): nothing is written.
+    let stale = CredentialChange {
+        new_password_hash: None,
+        ended_session: elsewhere.clone(),
+        new_session: None,
+        audit_event: "signed_out_everywhere",
+        ..change.clone()
+    };
+    assert!(matches!(s.change_credentials(&stale).await, Err(StoreError::Conflict)));
+    assert!(s.get_session(&elsewhere, NOW).await.expect("get").is_some());
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(1));
+    // On the version it saw, sign out everywhere moves it on without touching the password.
+    let everywhere = CredentialChange { expected_version: 1, ended_session: next.clone(), ..stale };
+    s.change_credentials(&everywhere).await.expect("signed out everywhere");
+    let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
+    assert_eq!((stored.credential_version, stored.password_hash.as_str()), (2, new_hash.as_str()));
+    assert_eq!(s.get_session(&next, NOW).await.expect("get"), None);
 }
 
 async fn coverage_cache(s: Arc<impl Both>) {

@@ -1,6 +1,6 @@
 import { get, post } from './api.js';
-import { problemText } from './messages.js';
-import { $, go, say, setBusy } from './ui.js';
+import { FORM, problemText } from './messages.js';
+import { $, go, markInvalid, passwordLength, say, setBusy } from './ui.js';
 
 const details = $('#details');
 const loading = $('#loading');
@@ -26,6 +26,7 @@ async function load() {
   loading.hidden = true;
   details.hidden = false;
   form.hidden = false;
+  $('#security').hidden = false;
 }
 
 form.addEventListener('submit', async (event) => {
@@ -39,6 +40,71 @@ form.addEventListener('submit', async (event) => {
   }
   setBusy(form, false);
   say(error, problemText(result));
+});
+
+// Change the password: the current one, then the new one twice. The session goes on under a new
+// token; every other browser is signed out.
+const passwordForm = $('#password-form');
+const current = $('#current-password');
+const fresh = $('#new-password');
+const again = $('#confirm-password');
+const passwordError = $('#password-error');
+const passwordNotice = $('#password-notice');
+
+function passwordProblem() {
+  if (current.value === '') return [FORM.current_password_missing, current];
+  if (fresh.value === '') return [FORM.new_password_missing, fresh];
+  const n = passwordLength(fresh.value);
+  if (n < 12) return [problemText({ problem: 'weak_password', reason: 'too_short' }), fresh];
+  if (n > 128) return [problemText({ problem: 'weak_password', reason: 'too_long' }), fresh];
+  if (again.value !== fresh.value) return [FORM.confirm_mismatch, again];
+  return null;
+}
+
+passwordForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(passwordError, '');
+  say(passwordNotice, '');
+  const problem = passwordProblem();
+  markInvalid([current, fresh, again].map((input) => [input, problem?.[1] === input]), passwordError);
+  if (problem) {
+    say(passwordError, problem[0]);
+    return;
+  }
+  setBusy(passwordForm, true);
+  const result = await post('/api/password', { current_password: current.value, new_password: fresh.value }, { csrf });
+  setBusy(passwordForm, false);
+  if (result.ok) {
+    csrf = typeof result.data?.csrf === 'string' ? result.data.csrf : csrf;
+    passwordForm.reset();
+    say(passwordNotice, FORM.password_changed);
+    return;
+  }
+  if (result.problem === 'unauthorized') {
+    go('/login.html?next=/account.html');
+    return;
+  }
+  if (result.problem === 'invalid_credentials') {
+    say(passwordError, FORM.current_password_wrong);
+    markInvalid([[current, true]], passwordError);
+    return;
+  }
+  say(passwordError, problemText(result));
+  if (result.problem === 'weak_password') markInvalid([[fresh, true]], passwordError);
+});
+
+const everywhere = $('#everywhere-form');
+everywhere.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(passwordError, '');
+  setBusy(everywhere, true);
+  const result = await post('/api/logout-everywhere', {}, { csrf });
+  if (result.ok || result.problem === 'unauthorized') {
+    go('/login.html?m=signed_out_everywhere');
+    return;
+  }
+  setBusy(everywhere, false);
+  say(passwordError, problemText(result));
 });
 
 load();

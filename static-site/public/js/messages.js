@@ -76,6 +76,7 @@ export const LOGIN_NOTICES = table({
   reset_ok: 'Your password has been changed. Sign in with your new password.',
   registered: 'Thanks for registering. If this email address can be used, you can now sign in.',
   signed_out: 'You have signed out.',
+  signed_out_everywhere: 'You have signed out everywhere.',
 });
 
 export const CHECKING = 'Checking your phone with your mobile network…';
@@ -198,6 +199,9 @@ export const FORM = table({
   phone_missing: 'Enter your mobile number.',
   new_password_missing: 'Enter a new password.',
   confirm_mismatch: 'The two passwords do not match.',
+  current_password_missing: 'Enter your current password.',
+  current_password_wrong: 'Your current password is not correct.',
+  password_changed: 'Your password has been changed. Every other browser has been signed out.',
   no_reset_in_progress:
     'There is no password reset in progress in this browser tab. Start again from “Forgot your password?”.',
   code_missing: 'Enter the code from the text message.',

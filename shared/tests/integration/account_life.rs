@@ -1,0 +1,127 @@
+//! A signed-in account changes its password or signs out everywhere (docs/security.md S28): the
+//! credential version moves on, which ends every other session and every sign-in or reset in
+//! progress at once; the browser that changed the password stays signed in; the owner is told.
+
+use serde_json::json;
+use simguard::ports::NotificationKind;
+
+use crate::support::*;
+
+const ALICE: (&str, &str) = ("alice@example.com", "+447000000070");
+const NEW_PASSWORD: &str = "a brand new passphrase 45";
+
+fn change(csrf: &str, current: &str, new: &str) -> Event {
+    Event::post("/api/password", json!({ "current_password": current, "new_password": new })).csrf(csrf)
+}
+
+fn told(env: &Env, kind: NotificationKind) -> usize {
+    env.outbox.sent().iter().filter(|n| n.kind == kind && n.to.as_str() == ALICE.0).count()
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_other_session_and_flow() {
+    let env = Env::start().await;
+    let alice = env.user(ALICE.0, ALICE.1).await;
+    let mut here = Browser::at("198.51.100.30");
+    let mut elsewhere = Browser::at("198.51.100.31");
+    let csrf = here.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    elsewhere.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    // Someone else with the old password, half-way through signing in.
+    let mut thief = Browser::at("198.51.100.32");
+    let login = thief.login(&env, ALICE.0, PASSWORD).await;
+    let thief_csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+
+    let r = here.send(&env, change(&csrf, PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("password_changed")), "{}", r.text());
+    let new_csrf = r.json()["csrf"].as_str().expect("a new csrf").to_owned();
+    assert_ne!(new_csrf, csrf, "a new session, a new token");
+
+    // This browser goes on, on its new session; the other is signed out; the thief's flow is dead.
+    assert_eq!(here.send(&env, Event::get("/api/me")).await.status, 200);
+    assert_eq!(elsewhere.send(&env, Event::get("/api/me")).await.status, 401);
+    let stale = thief.sim_check(&env, &thief_csrf).await;
+    assert_eq!(stale.problem_type().as_deref(), Some("urn:simguard:problem:flow_invalid"), "{}", stale.text());
+    // The old password is refused; the new one passes the first factor.
+    assert_eq!(Browser::at("198.51.100.33").login(&env, ALICE.0, PASSWORD).await.status, 401);
+    assert!(env.password_works(ALICE.0, NEW_PASSWORD).await);
+    // Told, and recorded.
+    assert_eq!(told(&env, NotificationKind::PasswordChanged), 1);
+    let audit: Vec<String> = env.audit_events(&alice.id).await.into_iter().map(|a| a.event).collect();
+    assert_eq!(audit, ["password_changed"]);
+    // The old session's token is no longer accepted for anything.
+    let replay = here.send(&env, Event::post("/api/logout-everywhere", json!({})).csrf(&csrf)).await;
+    assert_eq!(replay.status, 403, "the old CSRF token is not this session's: {}", replay.text());
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_changes_nothing_and_guesses_are_limited() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut here = Browser::at("198.51.100.34");
+    let csrf = here.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    let wrong = here.send(&env, change(&csrf, "not the password at all", NEW_PASSWORD)).await;
+    assert_eq!(
+        (wrong.status, wrong.problem_type().as_deref()),
+        (401, Some("urn:simguard:problem:invalid_credentials")),
+        "{}",
+        wrong.text()
+    );
+    let weak = here.send(&env, change(&csrf, PASSWORD, "short")).await;
+    assert_eq!(weak.problem_type().as_deref(), Some("urn:simguard:problem:weak_password"), "{}", weak.text());
+    assert_eq!(here.send(&env, Event::get("/api/me")).await.status, 200, "still signed in");
+    assert!(env.password_works(ALICE.0, PASSWORD).await);
+    assert_eq!(told(&env, NotificationKind::PasswordChanged), 0);
+    // A stolen session does not buy unlimited guesses at the password.
+    let limit = env.settings(simguard::Function::Account).limits.login_per_account_15min;
+    let mut last = 0;
+    for _ in 0..limit {
+        last = here.send(&env, change(&csrf, "another wrong guess", NEW_PASSWORD)).await.status;
+    }
+    assert_eq!(last, 429);
+    assert!(env.password_works(ALICE.0, PASSWORD).await);
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_this_session_too() {
+    let env = Env::start().await;
+    let alice = env.user(ALICE.0, ALICE.1).await;
+    let mut here = Browser::at("198.51.100.35");
+    let mut elsewhere = Browser::at("198.51.100.36");
+    let csrf = here.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    elsewhere.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    // (The default browser is on a connection the sandbox covers: the silent path.)
+    let mut resetting = Browser::default();
+    let (reset_csrf, _) = resetting.silent_reset(&env, ALICE.0).await;
+
+    let r = here.send(&env, Event::post("/api/logout-everywhere", json!({})).csrf(&csrf)).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(here.send(&env, Event::get("/api/me")).await.status, 401);
+    assert_eq!(elsewhere.send(&env, Event::get("/api/me")).await.status, 401);
+    // A reset in progress is over too: its new password is refused.
+    let late = resetting.set_password(&env, &reset_csrf, NEW_PASSWORD).await;
+    assert_eq!(late.status, 409, "{}", late.text());
+    assert!(env.password_works(ALICE.0, PASSWORD).await, "the password is unchanged");
+    assert_eq!(told(&env, NotificationKind::SignedOutEverywhere), 1);
+    let audit: Vec<String> = env.audit_events(&alice.id).await.into_iter().map(|a| a.event).collect();
+    assert_eq!(audit, ["signed_out_everywhere"]);
+}
+
+#[tokio::test]
+async fn without_a_session_and_its_token_nothing_changes() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut stranger = Browser::at("198.51.100.38");
+    let r = stranger.send(&env, change("anything", PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(stranger.send(&env, Event::post("/api/logout-everywhere", json!({}))).await.status, 401);
+    // Signed in, but a request without the session's CSRF token (another site's form).
+    let mut here = Browser::at("198.51.100.39");
+    here.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    let forged = here
+        .send(&env, Event::post("/api/password", json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD })))
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert_eq!(here.send(&env, Event::post("/api/logout-everywhere", json!({}))).await.status, 403);
+    assert!(env.password_works(ALICE.0, PASSWORD).await);
+    assert_eq!(here.send(&env, Event::get("/api/me")).await.status, 200);
+}
