@@ -96,7 +96,7 @@ test('newbie: a new account signs in once despite a changed SIM, then is blocked
   // First sign-in: the grace of a new, never verified account lets the code through.
   const sms = await signIn(page, stack, email, DEMO_PASSWORD);
   assert.equal(sms.to, number);
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=signed_out');
   assert.equal(await meStatus(page), 401);
 
@@ -126,6 +126,10 @@ test('the SIM-change refusals name the support contact the site configured', { t
   assert.equal(await link.textContent(), SUPPORT);
   assert.equal(await link.getAttribute('href'), `mailto:${SUPPORT}`);
   await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'blocked, with support');
+  // The site's name, in the header, the footer and the tab's title.
+  await page.locator('.site-header a').filter({ hasText: 'Example Bank' }).waitFor();
+  assert.equal(await page.locator('.site-footer [data-site-name]').textContent(), 'Example Bank');
+  assert.match(await page.title(), / — Example Bank$/);
   // The reset's result page says the same.
   await page.goto(`${withSupport.site}/reset/result.html?r=sim_changed`);
   await page.locator('p.support a').waitFor();

@@ -106,7 +106,7 @@ test('alice resets her password through the silent check and signs in with the n
   await screenshot(page, 'phone-account');
 
   // Sign out: the server forgets the session and the account page sends us to sign in.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=signed_out');
   await page.getByRole('status').filter({ hasText: 'You have signed out.' }).waitFor();
   await page.goto(`${stack.site}/account.html`);
