@@ -27,6 +27,7 @@ case "$*" in
   *"OutputKey=='SiteUrl'"*) echo https://shop.example ;;
   *"ParameterKey=='SiteName'"*) echo 'Example "Bank"' ;;
   *"ParameterKey=='SupportContact'"*) echo help@bank.example ;;
+  *"OutputKey=='SimChangeWindowMinutes'"*) echo 4320 ;;
   "s3 sync "*) cp "$3/site.json" '${uploaded}' ;;
   "cloudfront create-invalidation"*) echo I0INVALIDATION ;;
   *) echo "unexpected: $*" >&2; exit 1 ;;
@@ -42,7 +43,11 @@ esac
       env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
     });
     assert.match(stdout, /site uploaded: https:\/\/shop.example/);
-    assert.deepEqual(JSON.parse(readFileSync(uploaded, 'utf8')), { name: 'Example "Bank"', support: 'help@bank.example' });
+    assert.deepEqual(JSON.parse(readFileSync(uploaded, 'utf8')), {
+      name: 'Example "Bank"',
+      support: 'help@bank.example',
+      sim_change_window_days: 3,
+    });
     const log = readFileSync(calls, 'utf8');
     assert.match(log, /s3 sync \S*static-site\/public s3:\/\/shop-site-bucket --delete/);
     assert.match(log, /cloudfront create-invalidation --distribution-id E0SHOP --paths \/\*/);

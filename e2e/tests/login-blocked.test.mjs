@@ -125,7 +125,11 @@ test('the SIM-change refusals name the support contact the site configured', { t
   await link.waitFor();
   assert.equal(await link.textContent(), SUPPORT);
   assert.equal(await link.getAttribute('href'), `mailto:${SUPPORT}`);
-  await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'blocked, with support');
+  await assertLines(
+    page,
+    ['If the SIM change was yours, this works again 7 days after the change.', `Contact ${SUPPORT} to regain access to your account.`],
+    'blocked, with support',
+  );
   // The site's name, in the header, the footer and the tab's title.
   await page.locator('.site-header a').filter({ hasText: 'Example Bank' }).waitFor();
   assert.equal(await page.locator('.site-footer [data-site-name]').textContent(), 'Example Bank');

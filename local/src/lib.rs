@@ -162,6 +162,8 @@ struct Outboxes {
     sms: Arc<Sandbox>,
     /// Who the emails come from: the same templates render them as a deployment's would.
     site: Arc<simguard::ports::Site>,
+    /// The SIM-change window, in whole days (what a SIM-changed user is told to wait).
+    sim_change_window_days: u32,
 }
 
 async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
@@ -241,11 +243,16 @@ async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
     axum::Json(serde_json::json!({ "mail": mail, "sms": sms })).into_response()
 }
 
-/// What the pages show of the site (its name, how to reach support), from the notify function's
-/// settings: what `scripts/deploy-site` writes from a stack's `SiteName` and `SupportContact`.
+/// What the pages show of the site (its name, how to reach support, how long a SIM change blocks),
+/// from the functions' settings: what `scripts/deploy-site` writes from a stack's `SiteName`,
+/// `SupportContact` and `SimChangeWindowMinutes`.
 async fn site_json(State(outboxes): State<Outboxes>) -> Response {
     let site = &outboxes.site;
-    let body = serde_json::json!({ "name": site.name, "support": site.support_contact.as_deref().unwrap_or("") });
+    let body = serde_json::json!({
+        "name": site.name,
+        "support": site.support_contact.as_deref().unwrap_or(""),
+        "sim_change_window_days": outboxes.sim_change_window_days,
+    });
     ([(axum::http::header::CACHE_CONTROL, "no-cache")], axum::Json(body)).into_response()
 }
 
@@ -442,6 +449,10 @@ impl LocalStack {
                 .map_err(|e| e.to_string())?
                 .site,
         );
+        let window_minutes = simguard::config::Settings::for_function(simguard::Function::SimCheck, &settings_env)
+            .map_err(|e| e.to_string())?
+            .sim_change_window_minutes;
+        let sim_change_window_days = window_minutes.div_ceil(1440);
         let api = assembly
             .with_secrets(secrets)
             .with_clock(clock)
@@ -455,7 +466,7 @@ impl LocalStack {
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
             .route("/site.json", get(site_json))
-            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site });
+            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site, sim_change_window_days });
         let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = on_the_origin(

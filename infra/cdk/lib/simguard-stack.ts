@@ -731,6 +731,10 @@ export class SimguardStack extends cdk.Stack {
       value: distribution.distributionId,
     });
     new cdk.CfnOutput(this, 'TableName', { description: 'The DynamoDB table.', value: table.tableName });
+    new cdk.CfnOutput(this, 'SimChangeWindowMinutes', {
+      description: 'How long a SIM change blocks phone checks (scripts/deploy-site tells the pages).',
+      value: String(c.simChangeWindowMinutes),
+    });
     new cdk.CfnOutput(this, 'ProviderSecretArn', {
       description: 'Put the tru.ID, Vonage and Twilio credentials here (README.md, "Configuration").',
       value: providerSecret.secretArn,

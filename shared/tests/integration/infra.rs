@@ -1055,7 +1055,7 @@ fn alarms_watch_metrics_the_functions_emit() {
 fn what_deploy_site_reads_is_in_both_stacks() {
     let script = std::fs::read_to_string(repo().join("scripts/deploy-site")).expect("scripts/deploy-site");
     for t in [sam(), cdk()] {
-        for output in ["SiteBucketName", "DistributionId", "SiteUrl"] {
+        for output in ["SiteBucketName", "DistributionId", "SiteUrl", "SimChangeWindowMinutes"] {
             assert!(script.contains(&format!("output {output}")), "deploy-site reads {output}");
             assert!(t.doc["Outputs"].get(output).is_some(), "{}: no output {output}", t.kind);
         }

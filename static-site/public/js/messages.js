@@ -34,6 +34,8 @@ export const RESULTS = table({
     text: [
       'The phone on this connection is not the phone number registered to this account, so we cannot reset the password from here.',
       'Use the phone registered to your account, with mobile data on and Wi-Fi off.',
+      'If your phone has two SIM cards, mobile data may be running on the other one: in your phone’s settings, switch mobile data to the SIM of the number on your account, then try again.',
+      'Or connect to Wi-Fi and start again: we will send a code by text message to the number on your account instead.',
     ],
     actions: [{ href: '/forgot.html', label: 'Try again' }],
   },

@@ -4,7 +4,7 @@
 
 let info;
 
-/** @returns {Promise<{ name: string, support: string }>} */
+/** @returns {Promise<{ name: string, support: string, simChangeWindowDays: number }>} */
 export function siteInfo() {
   info ??= fetch('/site.json', { headers: { accept: 'application/json' } })
     .then((r) => (r.ok ? r.json() : {}))
@@ -12,6 +12,7 @@ export function siteInfo() {
     .then((j) => ({
       name: typeof j?.name === 'string' ? j.name : '',
       support: typeof j?.support === 'string' ? j.support.trim() : '',
+      simChangeWindowDays: Number.isInteger(j?.sim_change_window_days) ? j.sim_change_window_days : 0,
     }));
   return info;
 }
@@ -35,8 +36,19 @@ export function supportParagraph(support) {
   return p;
 }
 
-/** Adds the support paragraph to `body` once the site's contact is known. */
+/** When a SIM-changed phone can be used again, as far as the site's window says. */
+export function windowParagraph(days) {
+  const p = document.createElement('p');
+  p.className = 'window';
+  p.textContent =
+    days > 0
+      ? `If the SIM change was yours, this works again ${days} ${days === 1 ? 'day' : 'days'} after the change.`
+      : 'If the SIM change was yours, this works again once some time has passed since the change.';
+  return p;
+}
+
+/** Adds when it works again and how to reach support to `body`, once the site's settings are known. */
 export async function appendSupport(body) {
-  const { support } = await siteInfo();
-  body.append(supportParagraph(support));
+  const { support, simChangeWindowDays } = await siteInfo();
+  body.append(windowParagraph(simChangeWindowDays), supportParagraph(support));
 }
