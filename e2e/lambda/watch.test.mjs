@@ -167,7 +167,7 @@ test('a reset and a login through every function, on DynamoDB and Secrets Manage
   assert.equal(r.json?.next, 'second_factor', r.text);
   const flow = r.json.csrf;
   assert.deepEqual((await l.post('/api/sim-check', {}, flow)).json, { next: 'otp' });
-  assert.deepEqual((await l.post('/api/otp/start', {}, flow)).json, { status: 'sent' });
+  assert.deepEqual((await l.post('/api/otp/start', {}, flow)).json, { status: 'sent', to_ending: '02' });
   const sms = await (await fetch(`${SANDBOX}/_sandbox/outbox?to=${encodeURIComponent(phone)}`)).json();
   assert.ok(sms.length >= 1, 'an SMS in the sandbox outbox');
   r = await l.post('/api/otp/verify', { code: sms.at(-1).code }, flow);

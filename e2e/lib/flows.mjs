@@ -9,6 +9,8 @@ export const TEXT = {
   simChecking: 'Checking your SIM with your mobile network…',
   sendingCode: 'Sending a code to your phone…',
   codeSent: 'We sent a code by text message to the mobile number on the account. It can take a minute to arrive.',
+  codeSentTo: (digits) =>
+    `We sent a code by text message to your mobile number ending in ${digits}. It can take a minute to arrive.`,
   codeInvalid: 'That code is not right. Check the text message and try again.',
   codeExpired: 'That code has expired. Send a new code, then enter it here.',
   codeResent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',

@@ -43,6 +43,9 @@ async function untilCode(stack, page, email = EMAIL) {
   return { csrf, sms: await latestSms(stack, DEMO_PHONES[email]) };
 }
 
+/** The tries the page says are left after a wrong code (the provider's own limit counted). */
+const triesText = (n) => (n === 1 ? 'You have 1 try left before this attempt stops.' : `You have ${n} tries left.`);
+
 /** Submits `code` on the code page; resolves to the HTTP status of /api/otp/verify. */
 async function submitCode(stack, page, code) {
   const answered = page.waitForResponse((r) => r.url() === `${stack.site}/api/otp/verify`);
@@ -98,6 +101,8 @@ test('Twilio: five wrong codes are refused, then the flow is locked and the righ
   const page = await newPage(context);
   const { csrf, sms } = await untilCode(twilio, page);
   assert.equal(sms.provider, 'twilio');
+  // A sign-in's code page says where the code went: the password is proven.
+  await page.getByText(`your mobile number ending in ${NUMBER.slice(-2)}`).waitFor();
 
   // Checked in the page first (nothing sent): empty, and not digits.
   await page.getByRole('button', { name: 'Verify code' }).click();
@@ -109,6 +114,7 @@ test('Twilio: five wrong codes are refused, then the flow is locked and the righ
   for (let i = 1; i <= 5; i++) {
     assert.equal(await submitCode(twilio, page, wrong), 400, `wrong code ${i}`);
     await assertStillOnCodePage(page, `wrong code ${i}`);
+    if (i < 5) await page.getByRole('alert').filter({ hasText: triesText(5 - i) }).waitFor();
     if (i === 1) await screenshot(page, 'phone-verify-code-invalid');
   }
   assert.equal(await meStatus(page), 401);
@@ -130,6 +136,8 @@ test('Vonage: its own limit ends the request at the third wrong code, and the fl
   for (let i = 1; i <= 2; i++) {
     assert.equal(await submitCode(vonage, page, wrong), 400, `wrong code ${i}`);
     await assertStillOnCodePage(page, `wrong code ${i}`);
+    // Vonage's three, not simguard's five: the page counts the provider's limit.
+    await page.getByRole('alert').filter({ hasText: triesText(3 - i) }).waitFor();
   }
   assert.equal(await submitCode(vonage, page, wrong), 429, 'wrong code 3');
   await assertLockedOut(vonage, page, csrf, sms.code);
@@ -140,14 +148,21 @@ test('Vonage: its own limit ends the request at the third wrong code, and the fl
 test('"Send a new code" is refused after three sends; the code already sent still works', { timeout: 60_000 }, async () => {
   const email = 'nina@example.com';
   const context = await newContext(browser, PHONE);
+  // The page waits 30 s before each new send: the test moves the page's clock on instead.
+  await context.clock.install();
   const page = await newPage(context);
   const { sms } = await untilCode(vonage, page, email);
   const resend = page.getByRole('button', { name: 'Send a new code' });
+  assert.equal(await resend.isDisabled(), true, 'no new code at once');
+  await page.getByText('You can ask for a new code in').waitFor();
+  await page.clock.runFor(31_000);
   // Sends 2 and 3 of this flow. Vonage refuses a second request while the first is still running
   // for this number, so no new message arrives, the page says so, and the first code stays valid.
   for (let i = 2; i <= 3; i++) {
     await resend.click();
     await page.getByRole('status').filter({ hasText: TEXT.codeNotResent }).waitFor();
+    assert.equal(await resend.isDisabled(), true, 'the wait starts again');
+    await page.clock.runFor(31_000);
     await page.getByRole('button', { name: 'Send a new code' }).and(page.locator(':enabled')).waitFor();
   }
   await resend.click();

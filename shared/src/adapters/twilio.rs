@@ -223,4 +223,9 @@ impl OtpProvider for Twilio {
         })
         .await
     }
+
+    /// Twilio Verify checks at most five codes per verification (then `max_attempts_reached`).
+    fn max_checks(&self) -> u32 {
+        5
+    }
 }

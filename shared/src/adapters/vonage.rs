@@ -199,6 +199,9 @@ impl VonageV1 {
     }
 }
 
+/// Vonage ends a verification at its third wrong code (v1: status 17; v2: the request fails).
+const MAX_WRONG_CODES: u32 = 3;
+
 #[async_trait]
 impl OtpProvider for VonageV1 {
     fn name(&self) -> &'static str {
@@ -235,6 +238,10 @@ impl OtpProvider for VonageV1 {
 
     fn in_flight_window_secs(&self) -> Option<u64> {
         Some(u64::from(CODE_TTL_SECS))
+    }
+
+    fn max_checks(&self) -> u32 {
+        MAX_WRONG_CODES
     }
 }
 
@@ -379,5 +386,9 @@ impl OtpProvider for VonageV2 {
 
     fn in_flight_window_secs(&self) -> Option<u64> {
         Some(u64::from(CODE_TTL_SECS))
+    }
+
+    fn max_checks(&self) -> u32 {
+        MAX_WRONG_CODES
     }
 }

@@ -54,6 +54,20 @@ fn answer(status: &'static str) -> Response {
     axum::Json(json!({ "status": status })).into_response()
 }
 
+/// The answer to a sign-in whose code went out: with the last two digits of the number it went to,
+/// so the page can say where to look. The password is proven by then; a reset (anyone can start
+/// one for any email) never says.
+fn answer_to(status: &'static str, flow: &Flow, user: &User) -> Response {
+    match flow.kind {
+        FlowKind::Login => {
+            let digits = user.phone.digits();
+            let last_two = digits.get(digits.len().saturating_sub(2)..).unwrap_or_default();
+            axum::Json(json!({ "status": status, "to_ending": last_two })).into_response()
+        }
+        FlowKind::Reset => answer(status),
+    }
+}
+
 /// Needs a passing SIM verdict on this flow. Answers `{"status":"sent"}`, or `{"status":
 /// "already_sent"}` when the provider re-sent nothing (the code sent earlier is still valid) — for
 /// an unknown email and a decoy too, as the provider would answer, with nothing sent.
@@ -159,12 +173,12 @@ async fn deliver(
             tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
             app.metrics.record(Metric::SmsSent { provider: otp.name() });
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
-            Ok(answer("sent"))
+            Ok(answer_to("sent", flow, &user))
         }
         Sent::Already => {
             tracing::info!(event = "sms_not_resent", provider = otp.name(), "the code in flight is still valid");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "already_sent" });
-            Ok(answer("already_sent"))
+            Ok(answer_to("already_sent", flow, &user))
         }
         Sent::Foreign { cancellable_later } => {
             tracing::warn!(

@@ -26,20 +26,32 @@ pub struct VerifyCode {
     pub code: String,
 }
 
-/// A wrong code: `code_invalid`, and the flow locked when it was the last allowed try.
+/// A wrong code: `code_invalid` with the tries left, and the flow locked when it was the last
+/// allowed try.
 async fn wrong(
     app: &App<WithOtp>,
     flow: &Flow,
     user: Option<&User>,
-    last_try: bool,
+    tries: Tries,
     provider: Option<&'static str>,
 ) -> Problem {
     tracing::info!(event = "otp_failed", provider, "wrong code");
     app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "wrong" });
-    if last_try {
+    if tries.last {
         lock(app, flow, user).await;
     }
-    Problem::code_invalid()
+    let mut p = Problem::code_invalid();
+    p.attempts_left = Some(if tries.last { 0 } else { tries.left });
+    p
+}
+
+/// Where this attempt stands: whether it was the last the flow allows, and how many more codes can
+/// be tried — by simguard's cap and by the provider's (the same for every flow, so an unknown email
+/// is told what a registered one is).
+#[derive(Clone, Copy)]
+struct Tries {
+    last: bool,
+    left: u32,
 }
 
 /// Locks the flow after the last allowed code was wrong (or the provider ended the verification); a
@@ -100,7 +112,7 @@ pub async fn otp_verify(
         }
         Err(e) => return Err(e.into()),
     };
-    let last_try = attempt >= max;
+    let tries = Tries { last: attempt >= max, left: max.min(app.ports.otp.max_checks()).saturating_sub(attempt) };
     let user = match user {
         Ok(user) => user,
         Err(e) => {
@@ -116,7 +128,7 @@ pub async fn otp_verify(
         // An unknown email, a decoy, or a flow whose code was never sent: no code can be right, and
         // the answer takes as long as a check (A2).
         imitate(&app, "otp.check").await;
-        return Err(wrong(&app, &flow, user.as_ref(), last_try, None).await);
+        return Err(wrong(&app, &flow, user.as_ref(), tries, None).await);
     };
     let otp = &app.ports.otp;
     // A code is checked only with the provider that sent it: after a configuration change, the
@@ -128,7 +140,7 @@ pub async fn otp_verify(
     }
     match timed(&app, otp.name(), "otp.check", otp.check(&reference, &user.phone, &code)).await {
         Ok(OtpCheck::Approved) => {}
-        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), last_try, Some(otp.name())).await),
+        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), tries, Some(otp.name())).await),
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, Some(user)).await),
         // The verification ended. If it ended approved — an earlier check whose answer, or our record
         // of it, was lost — the flow finishes now, without a new SMS (R9): only this flow can submit

@@ -19,12 +19,14 @@ pub struct Problem {
     pub retry_after_secs: Option<u64>,
     /// A fixed sub-code (for example why a password was refused); never free text.
     pub reason: Option<&'static str>,
+    /// After a wrong code: how many more codes this flow may try.
+    pub attempts_left: Option<u32>,
 }
 
 impl Problem {
     /// A problem with this status, slug and title.
     pub const fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
-        Self { status, slug, title, retry_after_secs: None, reason: None }
+        Self { status, slug, title, retry_after_secs: None, reason: None, attempts_left: None }
     }
 
     /// With a fixed sub-code.
@@ -162,6 +164,9 @@ impl IntoResponse for Problem {
         });
         if let Some(reason) = self.reason {
             body["reason"] = json!(reason);
+        }
+        if let Some(left) = self.attempts_left {
+            body["attempts_left"] = json!(left);
         }
         let mut resp = (self.status, body.to_string()).into_response();
         let h = resp.headers_mut();

@@ -169,6 +169,12 @@ pub trait OtpProvider: Send + Sync {
     async fn approved(&self, _reference: &OtpReference) -> Result<Option<bool>, OtpError> {
         Ok(None)
     }
+    /// How many codes the provider checks for one verification before it ends it: Vonage ends a
+    /// verification at its third wrong code, Twilio at its fifth check. The tries a user is told are
+    /// left count this down, not only simguard's own cap. Unknown: as many as simguard allows.
+    fn max_checks(&self) -> u32 {
+        u32::MAX
+    }
     /// How long a start within a verification's life is refused as "in flight" rather than re-sent:
     /// Vonage's code life; `None` for Twilio, which sends the same code again.
     fn in_flight_window_secs(&self) -> Option<u64> {

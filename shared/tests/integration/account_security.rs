@@ -422,8 +422,8 @@ async fn s27_a_resend_that_sends_nothing_says_so() {
     let mut b = Browser::default();
     let csrf = csrf_of(&b.login(&env, ALICE.0, PASSWORD).await);
     b.sim_check(&env, &csrf).await;
-    assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "sent" }));
-    assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "already_sent" }));
+    assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "sent", "to_ending": "70" }));
+    assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "already_sent", "to_ending": "70" }));
     assert_eq!(env.sms_count(), 1);
     assert_eq!(env.metrics.count(&Metric::SmsSent { provider: "vonage-v2" }), 1);
     // The code already sent still works.

@@ -1401,7 +1401,7 @@ async fn every_flow(env: &Env) {
     let login = carol.login(env, "carol@example.com", PASSWORD).await;
     let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
     assert_eq!(carol.sim_check(env, &csrf).await.json(), json!({ "next": "otp" }));
-    assert_eq!(carol.otp_start(env, &csrf).await.json(), json!({ "status": "sent" }));
+    assert_eq!(carol.otp_start(env, &csrf).await.json(), json!({ "status": "sent", "to_ending": "70" }));
     let code = env.last_code("+447000000070");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let mut last = 0;

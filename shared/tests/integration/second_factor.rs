@@ -91,7 +91,7 @@ async fn login_needs_the_second_factor_with_each_provider() {
         // A wrong code first, then the right one.
         let sim = b.sim_check(&env, &csrf).await;
         assert_eq!(sim.json(), json!({ "next": "otp" }));
-        assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "sent" }));
+        assert_eq!(b.otp_start(&env, &csrf).await.json(), json!({ "status": "sent", "to_ending": "70" }));
         let code = env.last_code(ALICE.1);
         let wrong = if code == "000000" { "111111" } else { "000000" };
         let r = b.otp_verify(&env, &csrf, wrong).await;
@@ -702,4 +702,38 @@ async fn the_sms_paths_on_dynamodb() {
         assert_eq!(l.otp_verify(&env, &csrf, "000001").await.status, 400);
     }
     assert_eq!(l.otp_verify(&env, &csrf, &env.last_code(ALICE.1)).await.status, 429);
+}
+
+/// The code page can say where a sign-in's code went (the last two digits: the password is proven)
+/// and how many tries are left — counting the provider's own limit (Vonage ends a verification at
+/// its third wrong code, Twilio at its fifth check). A reset never says where its code went.
+#[tokio::test]
+async fn the_code_page_learns_where_a_sign_in_code_went_and_the_tries_left() {
+    for (provider, first_left) in
+        [(OtpProviderKind::VonageV1, 2), (OtpProviderKind::VonageV2, 2), (OtpProviderKind::Twilio, 4)]
+    {
+        let env = env_with(provider).await;
+        let mut b = Browser::at("198.51.100.40");
+        let login = b.login(&env, ALICE.0, PASSWORD).await;
+        let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+        assert_eq!(b.sim_check(&env, &csrf).await.json(), json!({ "next": "otp" }));
+        let sent = b.otp_start(&env, &csrf).await;
+        assert_eq!(sent.json(), json!({ "status": "sent", "to_ending": "70" }), "{provider:?}");
+        let code = env.last_code(ALICE.1);
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let r = b.otp_verify(&env, &csrf, wrong).await;
+        assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:code_invalid"), "{}", r.text());
+        assert_eq!(r.json()["attempts_left"], first_left, "{provider:?}");
+        let r = b.otp_verify(&env, &csrf, wrong).await;
+        assert_eq!(r.json()["attempts_left"], first_left - 1, "{provider:?}");
+
+        // A reset's answer names no number, for a registered email as for an unknown one.
+        for email in [ALICE.0, "nobody@example.com"] {
+            let mut r = Browser::at("198.51.100.41");
+            let csrf = start_sms_reset(&env, &mut r, email).await;
+            assert_eq!(r.sim_check(&env, &csrf).await.json(), json!({ "next": "otp" }));
+            let sent = r.otp_start(&env, &csrf).await;
+            assert_eq!(sent.json(), json!({ "status": "sent" }), "{provider:?} {email}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 // Same-origin JSON calls to /api. Never throws: every call resolves to
 //   { ok: true, status, data }            on 2xx, or
-//   { ok: false, status, problem, reason } where `problem` is the slug of an
+//   { ok: false, status, problem, reason, attemptsLeft } where `problem` is the slug of an
 //     `application/problem+json` answer (`urn:simguard:problem:<slug>`), or
 //     'network' when the request did not complete, or 'unexpected' for any other answer.
 // The server's `title` is never shown: pages map slugs to their own fixed text (messages.js).
@@ -49,7 +49,8 @@ export async function api(method, path, options = {}) {
   const data = await readJson(response);
   if (response.ok) return { ok: true, status: response.status, data };
   const reason = data && typeof data.reason === 'string' && SLUG.test(data.reason) ? data.reason : null;
-  return { ok: false, status: response.status, problem: slugOf(data), reason };
+  const attemptsLeft = Number.isInteger(data?.attempts_left) && data.attempts_left >= 0 ? data.attempts_left : null;
+  return { ok: false, status: response.status, problem: slugOf(data), reason, attemptsLeft };
 }
 
 export const get = (path, options) => api('GET', path, options);

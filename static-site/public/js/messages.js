@@ -88,11 +88,21 @@ export const SIM_CHECKING = 'Checking your SIM with your mobile network…';
 export const SENDING_CODE = 'Sending a code to your phone…';
 export const CODE_CHECKING = 'Checking your code…';
 
+/** The code page's sentences built from a number (never from a URL). */
+export const CODE_COUNTS = Object.freeze({
+  introTo: (digits) =>
+    `We sent a code by text message to your mobile number ending in ${digits}. It can take a minute to arrive.`,
+  triesLeft: (n) =>
+    n === 1 ? 'You have 1 try left before this attempt stops.' : `You have ${n} tries left.`,
+  resendWait: (s) => `You can ask for a new code in ${s} ${s === 1 ? 'second' : 'seconds'}.`,
+});
+
 /** The code page. */
 export const CODE = table({
   resent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',
   not_resent:
     'No new code was sent: the code we sent a moment ago is still valid. A text message can take a minute to arrive.',
+  resend_ready: 'No text message after a minute, or the code has expired?',
   resend_limited:
     'You have asked for too many codes. Enter the last code you received, or wait a few minutes and start again.',
   login_invalid: 'This sign-in is not valid in this browser, has expired, or was already used. Sign in again.',

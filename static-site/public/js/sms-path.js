@@ -3,7 +3,7 @@
 // here; the server's words are never shown.
 import { post } from './api.js';
 import { BLOCKED, SENDING_CODE, SIM_CHECKING, lookup } from './messages.js';
-import { isAllowedNext } from './ui.js';
+import { isAllowedNext, storeCodeDestination } from './ui.js';
 
 const FLOWS = Object.freeze(['reset', 'login']);
 
@@ -39,6 +39,7 @@ export async function startSmsPath({ flow, csrf, next = null, step = () => {} })
   step(SENDING_CODE);
   const sent = await post('/api/otp/start', {}, { csrf });
   if (!sent.ok) return { failed: sent };
+  storeCodeDestination(flow, sent.data?.to_ending);
   return { go: codePageUrl(flow, next) };
 }
 

@@ -109,6 +109,31 @@ export function clearFlowCsrf(flow) {
   }
 }
 
+// Where a sign-in's code went: the last two digits the server gave (never for a reset).
+const TO_ENDING_KEY = 'simguard.login.to_ending';
+
+export function storeCodeDestination(flow, toEnding) {
+  try {
+    if (flow === 'login' && typeof toEnding === 'string' && /^[0-9]{2}$/.test(toEnding)) {
+      window.sessionStorage.setItem(TO_ENDING_KEY, toEnding);
+    } else {
+      window.sessionStorage.removeItem(TO_ENDING_KEY);
+    }
+  } catch {
+    /* storage unavailable: the page says "the number on the account" */
+  }
+}
+
+export function readCodeDestination(flow) {
+  if (flow !== 'login') return null;
+  try {
+    const v = window.sessionStorage.getItem(TO_ENDING_KEY);
+    return v && /^[0-9]{2}$/.test(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 export const readResetCsrf = () => readFlowCsrf('reset');
 export const storeResetCsrf = (value) => storeFlowCsrf('reset', value);
 export const clearResetCsrf = () => clearFlowCsrf('reset');

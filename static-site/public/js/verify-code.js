@@ -2,7 +2,7 @@
 // sign-in. The flow's CSRF token comes from sessionStorage (set by forgot.js, result.js or login.js);
 // `flow` and `next` only select fixed values.
 import { post } from './api.js';
-import { CODE, CODE_CHECKING, FORM, RESTART, lookup, problemText, sendProblemText } from './messages.js';
+import { CODE, CODE_CHECKING, CODE_COUNTS, FORM, RESTART, lookup, problemText, sendProblemText } from './messages.js';
 import { blockedUrl, flowEnded, isFlow } from './sms-path.js';
 import {
   $,
@@ -10,8 +10,10 @@ import {
   go,
   markInvalid,
   params,
+  readCodeDestination,
   readFlowCsrf,
   safeNext,
+  storeCodeDestination,
   say,
   setBusy,
   showProgress,
@@ -49,15 +51,53 @@ function giveUp(text) {
   restart.querySelector('a').focus();
 }
 
+let waiting = false;
+
 function busy(on) {
   setBusy(form, on);
   setBusy(resendForm, on);
+  // Back from busy, the resend button follows the wait, whatever it was when busy began.
+  if (!on) resendButton.disabled = waiting;
+}
+
+// A sign-in's page says where the code went (the server gives the last two digits once the
+// password is proven); a reset's never does.
+const destination = readCodeDestination(flow);
+if (destination) $('#intro').textContent = CODE_COUNTS.introTo(destination);
+
+// "Send a new code" waits a little after each send: a text message takes a while to arrive, and
+// every send counts against the number's limits.
+const RESEND_WAIT_SECS = 30;
+const resendHint = resendForm.querySelector('p');
+let waitTimer = null;
+function stopWaiting() {
+  clearInterval(waitTimer);
+  waiting = false;
+  resendButton.disabled = false;
+  resendHint.textContent = CODE.resend_ready;
+}
+
+function waitBeforeResend() {
+  clearInterval(waitTimer);
+  let left = RESEND_WAIT_SECS;
+  waiting = true;
+  resendButton.disabled = true;
+  resendHint.textContent = CODE_COUNTS.resendWait(left);
+  waitTimer = setInterval(() => {
+    left -= 1;
+    if (left > 0) {
+      resendHint.textContent = CODE_COUNTS.resendWait(left);
+      return;
+    }
+    stopWaiting();
+  }, 1000);
 }
 
 const csrf = flow ? readFlowCsrf(flow) : null;
 if (!csrf) {
   giveUp(CODE.none_in_progress);
 } else {
+  waitBeforeResend();
   code.focus();
 }
 
@@ -104,12 +144,18 @@ form.addEventListener('submit', async (event) => {
   say(error, result.ok ? problemText({ problem: 'unexpected' }) : problemText(result));
   if (result.problem === 'code_expired') {
     code.value = '';
+    // The code is dead: nothing to wait for.
+    stopWaiting();
     if (!resendForm.hidden) resendButton.focus();
     return;
   }
   if (result.problem === 'code_invalid') {
     code.value = '';
     markInvalid([[code, true]]);
+    // The tries left, counting the provider's own limit; the last one is said plainly.
+    if (Number.isInteger(result.attemptsLeft) && result.attemptsLeft > 0) {
+      say(error, `${problemText(result)} ${CODE_COUNTS.triesLeft(result.attemptsLeft)}`);
+    }
     return;
   }
   code.focus();
@@ -123,6 +169,8 @@ resendForm.addEventListener('submit', async (event) => {
   const result = await post('/api/otp/start', {}, { csrf });
   busy(false);
   if (result.ok) {
+    storeCodeDestination(flow, result.data?.to_ending);
+    waitBeforeResend();
     // Honest about what happened: a new code, or none because the one sent is still valid.
     say(notice, result.data?.status === 'already_sent' ? CODE.not_resent : CODE.resent);
     code.value = '';
