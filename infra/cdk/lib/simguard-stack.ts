@@ -217,6 +217,16 @@ export class SimguardStack extends cdk.Stack {
     });
 
     const customDomain = c.siteDomainName !== '';
+    // With a custom domain, a page asked for under the distribution's own name (*.cloudfront.net) is
+    // sent to the domain: the flows' cookies, the allowed Origin and tru.ID's redirect belong to it.
+    // The same code as the SAM template's (shared/tests/integration/infra.rs runs both).
+    const canonicalHost = customDomain
+      ? new cloudfront.Function(this, 'CanonicalHostFunction', {
+          comment: "simguard - pages under another host name go to the site's domain",
+          runtime: cloudfront.FunctionRuntime.JS_2_0,
+          code: cloudfront.FunctionCode.fromInline(canonicalHostCode(c.siteDomainName)),
+        })
+      : undefined;
     const distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `simguard (${this.stackName})`,
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
@@ -235,6 +245,9 @@ export class SimguardStack extends cdk.Stack {
         compress: true,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
         responseHeadersPolicy: securityHeaders,
+        functionAssociations: canonicalHost
+          ? [{ eventType: cloudfront.FunctionEventType.VIEWER_REQUEST, function: canonicalHost }]
+          : undefined,
       },
       additionalBehaviors: {
         '/api/*': {
@@ -744,4 +757,22 @@ export class SimguardStack extends cdk.Stack {
       value: topic.topicArn,
     });
   }
+}
+
+/** The viewer-request function that sends another host name to `domain` (see the SAM template's). */
+function canonicalHostCode(domain: string): string {
+  return `function handler(event) {
+  var request = event.request;
+  var host = request.headers.host ? request.headers.host.value : '';
+  if (host === '${domain}') return request;
+  var query = [];
+  for (var name in request.querystring) {
+    var param = request.querystring[name];
+    var values = param.multiValue ? param.multiValue : [param];
+    for (var i = 0; i < values.length; i++) query.push(name + '=' + values[i].value);
+  }
+  var location = 'https://${domain}' + request.uri + (query.length ? '?' + query.join('&') : '');
+  return { statusCode: 301, statusDescription: 'Moved Permanently', headers: { location: { value: location } } };
+}
+`;
 }

@@ -61,15 +61,29 @@ fn sam() -> &'static Template {
 /// directory and reads its one stack template.
 fn cdk() -> &'static Template {
     static CDK: OnceLock<Template> = OnceLock::new();
-    CDK.get_or_init(|| {
+    CDK.get_or_init(|| cdk_with(&[]))
+}
+
+/// The CDK app synthesized with these context values (as `-c key=value`).
+fn cdk_with(context: &[(&str, &str)]) -> Template {
+    {
         let dir = repo().join("infra/cdk");
         assert!(
             dir.join("node_modules/aws-cdk-lib").is_dir(),
             "infra/cdk has no node_modules: run `npm --prefix infra/cdk ci` (scripts/test does)"
         );
-        let out = std::env::temp_dir().join(format!("simguard-cdk-out-{}", std::process::id()));
+        static SYNTHS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SYNTHS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = std::env::temp_dir().join(format!("simguard-cdk-out-{}-{n}", std::process::id()));
+        let mut args: Vec<String> = ["--no-install", "cdk", "synth", "--no-notices", "-q", "-c", "skipBundling=true"]
+            .map(str::to_owned)
+            .to_vec();
+        for (k, v) in context {
+            args.extend(["-c".to_owned(), format!("{k}={v}")]);
+        }
+        args.push("-o".to_owned());
         let status = std::process::Command::new("npx")
-            .args(["--no-install", "cdk", "synth", "--no-notices", "-q", "-c", "skipBundling=true", "-o"])
+            .args(&args)
             .arg(&out)
             .current_dir(&dir)
             .env("CDK_DISABLE_CLI_TELEMETRY", "true")
@@ -86,7 +100,7 @@ fn cdk() -> &'static Template {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&template).expect("read")).expect("JSON");
         let _ = std::fs::remove_dir_all(&out);
         Template { kind: "CDK", doc }
-    })
+    }
 }
 
 fn yaml_to_json(v: serde_yaml_ng::Value) -> Value {
@@ -1048,6 +1062,68 @@ fn alarms_watch_metrics_the_functions_emit() {
         let env = resolved_env(&r);
         assert!(env.values().all(|e| e["SIMGUARD_METRICS_NAMESPACE"] == namespace), "{}", t.kind);
     }
+}
+
+/// With a custom domain, both stacks send a page asked for under the distribution's own name to the
+/// domain (a CloudFront Function on the site's behaviour, the same code in both, run here with node);
+/// without one, there is no such function.
+#[test]
+fn a_custom_domain_is_where_every_page_is_served() {
+    const DOMAIN: &str = "www.example.com";
+    const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0123abcd";
+    let code_of = |t: &Template, r: &Resolver| -> Option<String> {
+        let (id, f) = t.of_type("AWS::CloudFront::Function").next()?;
+        if let Some(condition) = f["Condition"].as_str() {
+            if !r.condition(condition) {
+                return None;
+            }
+        }
+        assert_eq!(f["Properties"]["FunctionConfig"]["Runtime"], "cloudfront-js-2.0", "{}: {id}", t.kind);
+        let (_, d) = t.one_of_type("AWS::CloudFront::Distribution");
+        let mut associations =
+            d["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"].clone();
+        // SAM's `Fn::If [HasCustomDomain, [...], AWS::NoValue]`: the branch the condition takes.
+        if let Some(branches) = associations["Fn::If"].as_array().cloned() {
+            let taken = if r.condition(branches[0].as_str().unwrap_or_default()) { 1 } else { 2 };
+            associations = branches[taken].clone();
+        }
+        assert_eq!(associations[0]["EventType"], "viewer-request", "{}: {associations}", t.kind);
+        let target = Template::target(&associations[0]["FunctionARN"]).expect("the function");
+        assert_eq!(&target, id, "{}: the site's behaviour runs it", t.kind);
+        Some(r.string(&f["Properties"]["FunctionCode"]))
+    };
+    // Without a custom domain: none.
+    assert_eq!(code_of(sam(), &Resolver::new(sam(), "tbl", "provider")), None);
+    assert_eq!(code_of(cdk(), &Resolver::new(cdk(), "tbl", "provider")), None);
+    // With one: the same code in both.
+    let sam_code = code_of(
+        sam(),
+        &Resolver::new(sam(), "tbl", "provider").with("SiteDomainName", DOMAIN).with("SiteCertificateArn", CERT),
+    )
+    .expect("SAM: a function");
+    let custom = cdk_with(&[("siteDomainName", DOMAIN), ("siteCertificateArn", CERT)]);
+    let cdk_code = code_of(&custom, &Resolver::new(&custom, "tbl", "provider")).expect("CDK: a function");
+    assert_eq!(sam_code, cdk_code, "SAM (left) and CDK (right) run the same function");
+    // What it does, run as CloudFront would (cloudfront-js-2.0 is ECMAScript 5.1 with parts of ES6).
+    let script = format!(
+        r#"{sam_code}
+const seen = [];
+const ask = (host, uri, querystring) => handler({{ request: {{ uri, querystring, headers: host ? {{ host: {{ value: host }} }} : {{}} }} }});
+seen.push(ask('d111111abcdef8.cloudfront.net', '/forgot.html', {{ r: {{ value: 'sim_changed' }}, flow: {{ value: 'login', multiValue: [{{ value: 'login' }}, {{ value: 'reset' }}] }} }}));
+seen.push(ask('{DOMAIN}', '/forgot.html', {{}}));
+seen.push(ask(null, '/', {{}}));
+process.stdout.write(JSON.stringify(seen));"#
+    );
+    let out = std::process::Command::new("node").args(["-e", &script]).output().expect("node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(seen[0]["statusCode"], 301);
+    assert_eq!(
+        seen[0]["headers"]["location"]["value"],
+        format!("https://{DOMAIN}/forgot.html?r=sim_changed&flow=login&flow=reset")
+    );
+    assert_eq!(seen[1]["uri"], "/forgot.html", "the domain itself is served");
+    assert_eq!(seen[2]["headers"]["location"]["value"], format!("https://{DOMAIN}/"));
 }
 
 /// `scripts/deploy-site` reads the stack's outputs and parameters by name: both stacks have them.
