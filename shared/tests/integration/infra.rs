@@ -1073,10 +1073,10 @@ fn a_custom_domain_is_where_every_page_is_served() {
     const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0123abcd";
     let code_of = |t: &Template, r: &Resolver| -> Option<String> {
         let (id, f) = t.of_type("AWS::CloudFront::Function").next()?;
-        if let Some(condition) = f["Condition"].as_str() {
-            if !r.condition(condition) {
-                return None;
-            }
+        if let Some(condition) = f["Condition"].as_str()
+            && !r.condition(condition)
+        {
+            return None;
         }
         assert_eq!(f["Properties"]["FunctionConfig"]["Runtime"], "cloudfront-js-2.0", "{}: {id}", t.kind);
         let (_, d) = t.one_of_type("AWS::CloudFront::Distribution");
