@@ -30,6 +30,7 @@ const PAGES = [
   '/reset/result.html?r=silent_failed',
   '/reset/result.html?r=link_invalid',
   '/help/not-me.html',
+  '/no-such-page.html',
 ];
 
 /** Serious or critical violations on the page as it is now: "rule: what (where)". */

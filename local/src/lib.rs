@@ -152,6 +152,11 @@ fn on_the_origin(router: Router, origin: &str) -> Router {
     router.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(origin), canonical_host))
 }
 
+/// The static site; a path with no file gets the site's 404 page (with a 404 status).
+fn static_site(dir: &std::path::Path) -> ServeDir<tower_http::set_status::SetStatus<tower_http::services::ServeFile>> {
+    ServeDir::new(dir).not_found_service(tower_http::services::ServeFile::new(dir.join("404.html")))
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
@@ -467,7 +472,7 @@ impl LocalStack {
             .route("/dev/outbox.json", get(outbox_json))
             .route("/site.json", get(site_json))
             .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site, sim_change_window_days });
-        let site = Router::new().merge(dev).fallback_service(ServeDir::new(&opts.static_dir));
+        let site = Router::new().merge(dev).fallback_service(static_site(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = on_the_origin(
             security_headers(
@@ -555,7 +560,7 @@ impl SiteProxy {
         let upstream = Upstream { base: api_base.trim_end_matches('/').to_owned(), client };
         let api = Router::new().fallback(forward).with_state(upstream);
         let router =
-            security_headers(Router::new().nest_service("/api", api).fallback_service(ServeDir::new(static_dir)));
+            security_headers(Router::new().nest_service("/api", api).fallback_service(static_site(&static_dir)));
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             .await
             .map_err(|e| port_error(port, "SIMGUARD_LOCAL_PORT", &e))?;

@@ -164,3 +164,16 @@ async fn a_taken_port_names_its_variable() {
     let err = LocalStack::start(opts, |_| None).await.err().expect("refused");
     assert_eq!(err, format!("port {port} is already in use: set SIMGUARD_LOCAL_PORT to another port"));
 }
+
+/// A path with no page gets the site's 404 page, with a 404 status.
+#[tokio::test]
+async fn a_missing_page_is_the_sites_404() {
+    let stack = stack(&[]).await;
+    let (answer, _) = exchange(
+        &stack,
+        format!("GET /no-such-page.html HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", addr(&stack)).as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("Page not found"), "{answer}");
+}
