@@ -1,6 +1,7 @@
 import { get, post } from './api.js';
 import { FORM, problemText } from './messages.js';
-import { $, go, markInvalid, passwordLength, say, setBusy } from './ui.js';
+import { newPasswordProblem } from './new-password-check.js';
+import { $, go, markInvalid, say, setBusy } from './ui.js';
 
 const details = $('#details');
 const loading = $('#loading');
@@ -53,12 +54,7 @@ const passwordNotice = $('#password-notice');
 
 function passwordProblem() {
   if (current.value === '') return [FORM.current_password_missing, current];
-  if (fresh.value === '') return [FORM.new_password_missing, fresh];
-  const n = passwordLength(fresh.value);
-  if (n < 12) return [problemText({ problem: 'weak_password', reason: 'too_short' }), fresh];
-  if (n > 128) return [problemText({ problem: 'weak_password', reason: 'too_long' }), fresh];
-  if (again.value !== fresh.value) return [FORM.confirm_mismatch, again];
-  return null;
+  return newPasswordProblem(fresh, again);
 }
 
 passwordForm.addEventListener('submit', async (event) => {

@@ -1,11 +1,11 @@
 import { post } from './api.js';
 import { FORM, problemText } from './messages.js';
+import { newPasswordProblem } from './new-password-check.js';
 import {
   $,
   clearResetCsrf,
   go,
   markInvalid,
-  passwordLength,
   readResetCsrf,
   say,
   setBusy,
@@ -34,19 +34,11 @@ if (!readResetCsrf()) {
   giveUp(FORM.no_reset_in_progress);
 }
 
-function firstProblem() {
-  if (password.value === '') return [FORM.new_password_missing, password];
-  const n = passwordLength(password.value);
-  if (n < 12) return [problemText({ problem: 'weak_password', reason: 'too_short' }), password];
-  if (n > 128) return [problemText({ problem: 'weak_password', reason: 'too_long' }), password];
-  if (confirm.value !== password.value) return [FORM.confirm_mismatch, confirm];
-  return null;
-}
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   say(error, '');
-  const problem = firstProblem();
+  const problem = newPasswordProblem(password, confirm);
   markInvalid([password, confirm].map((input) => [input, problem?.[1] === input]));
   if (problem) {
     say(error, problem[0]);

@@ -1,6 +1,7 @@
 import { post } from './api.js';
 import { FORM, problemText } from './messages.js';
-import { $, go, markInvalid, passwordLength, say, setBusy, wireShowPasswords } from './ui.js';
+import { newPasswordProblem } from './new-password-check.js';
+import { $, go, markInvalid, say, setBusy, wireShowPasswords } from './ui.js';
 
 const form = $('#register-form');
 const email = $('#email');
@@ -15,12 +16,7 @@ function firstProblem() {
   if (email.value.trim() === '') return [FORM.email_missing, email];
   if (email.validity.typeMismatch) return [problemText({ problem: 'invalid_email' }), email];
   if (phone.value.trim() === '') return [FORM.phone_missing, phone];
-  if (password.value === '') return [FORM.new_password_missing, password];
-  const n = passwordLength(password.value);
-  if (n < 12) return [problemText({ problem: 'weak_password', reason: 'too_short' }), password];
-  if (n > 128) return [problemText({ problem: 'weak_password', reason: 'too_long' }), password];
-  if (confirm.value !== password.value) return [FORM.confirm_mismatch, confirm];
-  return null;
+  return newPasswordProblem(password, confirm);
 }
 
 const FIELD_FOR = { invalid_email: email, invalid_phone: phone, phone_not_supported: phone, weak_password: password };
