@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DESKTOP, PHONE, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
-import { meStatus, signIn, submitLogin } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, outbox } from '../lib/stack.mjs';
+import { enterCode, latestSms, meStatus, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
 let browser;
@@ -62,4 +62,37 @@ test('alice changes her password on her phone; her desktop is signed out; then s
   assert.deepEqual(phone.problems, []);
   await phone.close();
   await desktop.close();
+});
+
+test('a remembered browser signs in after the SIM check alone, until it is forgotten', { timeout: 120_000 }, async () => {
+  const email = 'nina@example.com'; // her SIM is unchanged: the SIM check passes
+  const context = await newContext(browser, DESKTOP);
+  const page = await newPage(context);
+  await page.goto(`${stack.site}/login.html`);
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await waitForCodePage(page, 'login');
+  await page.getByLabel('Remember this browser for 30 days').check();
+  await enterCode(page, (await latestSms(stack, DEMO_PHONES[email])).code);
+  await page.waitForURL((url) => url.pathname === '/account.html');
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/login.html');
+
+  // Again: the password, the SIM check, and straight to the account — no code page, no SMS.
+  const before = (await smsOutbox(stack, DEMO_PHONES[email])).length;
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await page.waitForURL((url) => url.pathname === '/account.html');
+  assert.equal((await smsOutbox(stack, DEMO_PHONES[email])).length, before, 'no text message');
+  const remembered = page.locator('#devices li');
+  await remembered.filter({ hasText: '(this browser)' }).waitFor();
+  await screenshot(page, 'desktop-account-remembered-browser');
+
+  // Forgotten: the next sign-in asks for a code again.
+  await page.getByRole('button', { name: 'Forget this browser' }).click();
+  await page.getByText('No browser is remembered.').waitFor();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/login.html');
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await waitForCodePage(page, 'login');
+  assert.deepEqual(context.problems, []);
+  await context.close();
 });

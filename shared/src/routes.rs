@@ -48,6 +48,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/me", function: Function::Account },
     Route { method: "POST", path: "/api/password", function: Function::Account },
     Route { method: "POST", path: "/api/logout-everywhere", function: Function::Account },
+    Route { method: "GET", path: "/api/devices", function: Function::Account },
+    Route { method: "POST", path: "/api/devices/forget", function: Function::Account },
 ];
 
 /// Largest request body any route accepts.
@@ -100,6 +102,8 @@ impl Ports for WithPasswords {
             ("GET", "/api/me") => get(account::me),
             ("POST", "/api/password") => post(account::change_password),
             ("POST", "/api/logout-everywhere") => post(account::logout_everywhere),
+            ("GET", "/api/devices") => get(account::devices),
+            ("POST", "/api/devices/forget") => post(account::forget_device),
             _ => return None,
         })
     }

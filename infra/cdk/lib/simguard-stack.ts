@@ -344,7 +344,7 @@ export class SimguardStack extends cdk.Stack {
         name: 'sim-check',
         routes: [[POST, '/api/sim-check']],
         environment: { ...truid, ...window, SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY: c.simCheckUnavailablePolicy },
-        tableActions: ['GetItem', 'UpdateItem'],
+        tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
         notifies: true,
       },
       {
@@ -377,10 +377,12 @@ export class SimguardStack extends cdk.Stack {
           [GET, '/api/me'],
           [POST, '/api/password'],
           [POST, '/api/logout-everywhere'],
+          [GET, '/api/devices'],
+          [POST, '/api/devices/forget'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },
-        tableActions: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'],
+        tableActions: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
         notifies: true,
       },
     ];

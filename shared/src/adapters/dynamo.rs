@@ -30,7 +30,9 @@ use sha2::{Digest, Sha256};
 
 use crate::adapters::aws::in_time;
 use crate::domain::time::window_start;
-use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
+use crate::domain::{
+    Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
+};
 use crate::ports::{
     AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
     VerificationOwner,
@@ -81,6 +83,10 @@ fn flow_key(k: &TokenHash) -> Item {
 }
 fn session_key(k: &TokenHash) -> Item {
     key(format!("SESSION#{}", k.as_str()), "SESSION")
+}
+fn device_key(user: &UserId, device: &TokenHash) -> Item {
+    // Under the account, so that its browsers are one query.
+    key(format!("USER#{}", user.0), &format!("DEVICE#{}", device.as_str()))
 }
 fn notification_key(id: &str) -> Item {
     key(format!("NOTIFICATION#{id}"), "NOTIFICATION")
@@ -771,6 +777,53 @@ impl Store for DynamoStore {
 
     async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
         Ok(self.get(notification_key(id)).await?.is_some_and(|i| live(&i, now)))
+    }
+
+    async fn put_device(&self, device: &RememberedDevice) -> Result<(), StoreError> {
+        self.put_new(to_item(device, device_key(&device.user_id, &device.key))?).await
+    }
+
+    async fn get_device(
+        &self,
+        user: &UserId,
+        key: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<RememberedDevice>, StoreError> {
+        match self.get(device_key(user, key)).await? {
+            Some(item) if live(&item, now) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn devices(&self, user: &UserId, now: Timestamp) -> Result<Vec<RememberedDevice>, StoreError> {
+        let out = timely(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :device)")
+                .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
+                .expression_attribute_values(":device", s("DEVICE#"))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?
+        .map_err(|e| unavailable(&e))?;
+        let mut list: Vec<RememberedDevice> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| live(i, now))
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        list.sort_by(|a, b| (a.created_at, a.key.as_str()).cmp(&(b.created_at, b.key.as_str())));
+        Ok(list)
+    }
+
+    async fn delete_device(&self, user: &UserId, key: &TokenHash) -> Result<(), StoreError> {
+        timely(self.client.delete_item().table_name(&self.table).set_key(Some(device_key(user, key))).send())
+            .await?
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
     }
 
     async fn record_notification_sent(&self, id: &str, expires_at: Timestamp) -> Result<(), StoreError> {

@@ -12,7 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::time::window_start;
-use crate::domain::{Email, Flow, FlowCounter, Session, Timestamp, TokenHash, Transition, User, UserId};
+use crate::domain::{
+    Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
+};
 use crate::ports::{
     AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
     VerificationOwner,
@@ -26,6 +28,9 @@ struct Data {
     verifications: HashMap<(String, String), (VerificationOwner, Timestamp)>,
     flows: HashMap<TokenHash, Flow>,
     sessions: HashMap<TokenHash, Session>,
+    /// Remembered browsers, by account and key (a handful per account; expired ones are skipped
+    /// on every read and dropped when their account's list is read).
+    devices: HashMap<(UserId, TokenHash), RememberedDevice>,
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
     /// Notification ids already emailed, until when.
     notifications: HashMap<String, Timestamp>,
@@ -404,6 +409,39 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
         self.lock()?.sessions.remove(key);
+        Ok(())
+    }
+
+    async fn put_device(&self, device: &RememberedDevice) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let key = (device.user_id.clone(), device.key.clone());
+        if d.devices.contains_key(&key) {
+            return Err(StoreError::Conflict);
+        }
+        d.devices.insert(key, device.clone());
+        Ok(())
+    }
+
+    async fn get_device(
+        &self,
+        user: &UserId,
+        key: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<RememberedDevice>, StoreError> {
+        let d = self.lock()?;
+        Ok(d.devices.get(&(user.clone(), key.clone())).filter(|x| x.expires_at > now).cloned())
+    }
+
+    async fn devices(&self, user: &UserId, now: Timestamp) -> Result<Vec<RememberedDevice>, StoreError> {
+        let mut d = self.lock()?;
+        d.devices.retain(|(u, _), x| u != user || x.expires_at > now);
+        let mut list: Vec<RememberedDevice> = d.devices.values().filter(|x| &x.user_id == user).cloned().collect();
+        list.sort_by(|a, b| (a.created_at, a.key.as_str()).cmp(&(b.created_at, b.key.as_str())));
+        Ok(list)
+    }
+
+    async fn delete_device(&self, user: &UserId, key: &TokenHash) -> Result<(), StoreError> {
+        self.lock()?.devices.remove(&(user.clone(), key.clone()));
         Ok(())
     }
 

@@ -22,4 +22,4 @@ pub use phone::{Phone, PhoneError, Region};
 pub use time::Timestamp;
 pub use token::{Token, TokenHash};
 pub use transitions::{FlowCounter, FlowEvent, FlowWrites, OutOfOrder, Transition};
-pub use user::{Session, User, UserId};
+pub use user::{RememberedDevice, Session, User, UserId};

@@ -68,6 +68,8 @@ pub enum FlowEvent {
     Locked,
     /// The new password was stored (with the flow's completion, in one transaction).
     PasswordChanged,
+    /// The SIM check passed for a sign-in from a remembered browser: signed in without a code.
+    SignedInOnRememberedDevice,
 }
 
 impl FlowEvent {
@@ -85,6 +87,7 @@ impl FlowEvent {
             Self::CodeVerified { .. } => "code_verified",
             Self::Locked => "locked",
             Self::PasswordChanged => "password_changed",
+            Self::SignedInOnRememberedDevice => "signed_in_on_remembered_device",
         }
     }
 }
@@ -230,6 +233,7 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         (_, OtpSent, FlowEvent::Locked) => {
             (Locked, FlowWrites { reason: Some(FlowReason::TooManyAttempts), ..FlowWrites::default() })
         }
+        (Login, PasswordOk, FlowEvent::SignedInOnRememberedDevice) => (Completed, FlowWrites::default()),
         (Reset, Verified, FlowEvent::PasswordChanged) => {
             (Completed, FlowWrites { clear_reset_token: true, ..FlowWrites::default() })
         }
@@ -269,6 +273,7 @@ mod tests {
             FlowEvent::SimRefusedQuietly { reason: FlowReason::SimChanged },
             FlowEvent::SimRefusedQuietly { reason: FlowReason::SimUnavailable },
             FlowEvent::SimRefusedQuietly { reason: FlowReason::NoMatch },
+            FlowEvent::SignedInOnRememberedDevice,
         ]
     }
 
@@ -309,6 +314,7 @@ mod tests {
             (FlowKind::Reset, CheckFailed, 17, SimOk),
             (FlowKind::Reset, Started, 18, SimOk),
             (FlowKind::Reset, CheckFailed, 18, SimOk),
+            (FlowKind::Login, PasswordOk, 20, Completed),
         ];
         let events = events();
         let mut seen = 0;

@@ -41,6 +41,30 @@ pub struct User {
     pub credential_version: u64,
 }
 
+/// A browser its owner asked to remember after a second factor: a later sign-in from it skips the
+/// SMS, never the SIM check (docs/security.md S29). Keyed by the hash of the device cookie, under
+/// the account; dead once the account's credentials change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RememberedDevice {
+    /// SHA-256 of the device cookie's token.
+    pub key: TokenHash,
+    /// Whose it is.
+    pub user_id: UserId,
+    /// The account's credential version when it was remembered: an older one is dead.
+    pub credential_version: u64,
+    /// What the owner sees of it on the account page: the browser's own description, cut short.
+    pub label: String,
+    /// When it was remembered.
+    pub created_at: Timestamp,
+    /// When it is forgotten on its own.
+    pub expires_at: Timestamp,
+}
+
+impl RememberedDevice {
+    /// How long a browser is remembered.
+    pub const LIFE_SECS: i64 = 30 * 86_400;
+}
+
 /// A signed-in browser. Keyed by the hash of the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {

@@ -11,10 +11,10 @@ use crate::app::PasswordApp;
 use crate::domain::{
     Email, Flow, FlowAccount, FlowOrigin, NewFlow, PasswordPolicy, Phone, Session, Token, User, UserId,
 };
-use crate::http::cookies::{FLOW, SESSION};
+use crate::http::cookies::{DEVICE, FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{notify, notify_account};
+use crate::http::support::{notify, notify_account, remembered};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CredentialChange, Metric, NotificationKind, StoreError};
 
@@ -98,6 +98,7 @@ pub struct Login {
 pub async fn login(
     State(app): State<PasswordApp>,
     client: ClientMeta,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
     let l = &app.settings.limits;
@@ -125,7 +126,7 @@ pub async fn login(
         return Err(Problem::invalid_credentials());
     };
     let token = app.random.token()?;
-    let flow = Flow::start(
+    let mut flow = Flow::start(
         token.hash(),
         NewFlow {
             origin: FlowOrigin::Login,
@@ -137,6 +138,9 @@ pub async fn login(
             ttl_secs: app.settings.flow_ttl_secs,
         },
     );
+    // A browser its owner asked to remember skips the SMS after a passing SIM check (S29); the
+    // answer here is the same either way.
+    flow.remembered_device = remembered(&app, &headers, &user).await?;
     app.store.put_flow(&flow).await?;
     tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
     app.metrics.record(Metric::StepOutcome { step: "login", outcome: "password_ok" });
@@ -272,6 +276,57 @@ pub async fn logout_everywhere(
     notify(&app, &user, NotificationKind::SignedOutEverywhere, client.ip, &client.user_agent).await;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
+    Ok(resp)
+}
+
+/// `GET /api/devices`: the browsers the account remembers (each skips the SMS at sign-in, never the
+/// SIM check), this one marked.
+pub async fn devices(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Response> {
+    let (_, _, user) = signed_in(&app, &headers).await?;
+    let this = DEVICE.read(&headers).map(|t| t.hash());
+    let list = app.store.devices(&user.id, app.clock.now()).await.map_err(|e| Problem::from(e).into_response())?;
+    let list: Vec<_> = list
+        .into_iter()
+        .filter(|d| d.credential_version == user.credential_version)
+        .map(|d| {
+            json!({
+                "id": d.key.as_str(),
+                "label": d.label,
+                "remembered_at": d.created_at.to_rfc3339(),
+                "this_browser": this.as_ref() == Some(&d.key),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "devices": list })).into_response())
+}
+
+/// The forget-a-browser body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetDevice {
+    /// The browser's `id`, as `GET /api/devices` lists it.
+    pub id: String,
+}
+
+/// `POST /api/devices/forget`: the account forgets one of its browsers; its next sign-in asks for a
+/// code again.
+pub async fn forget_device(
+    State(app): State<PasswordApp>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ForgetDevice>,
+) -> Result<Response, Response> {
+    let (token, _, user) = signed_in(&app, &headers).await?;
+    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
+    if body.id.len() != 64 || !body.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Problem::invalid_request().into_response());
+    }
+    let key = crate::domain::TokenHash::from_stored(body.id);
+    app.store.delete_device(&user.id, &key).await.map_err(|e| Problem::from(e).into_response())?;
+    tracing::info!(event = "device_forgotten", user_id = %user.id, "a remembered browser was forgotten");
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if DEVICE.read(&headers).is_some_and(|t| t.hash() == key) {
+        resp.headers_mut().append(header::SET_COOKIE, DEVICE.clear());
+    }
     Ok(resp)
 }
 

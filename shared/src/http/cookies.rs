@@ -30,6 +30,8 @@ pub const FLOW: CookieSpec = CookieSpec { name: "__Host-simguard-flow", same_sit
 pub const RESET: CookieSpec = CookieSpec { name: "__Host-simguard-reset", same_site: SameSite::Strict };
 /// A signed-in browser.
 pub const SESSION: CookieSpec = CookieSpec { name: "__Host-simguard-session", same_site: SameSite::Lax };
+/// A browser its owner asked to remember; only our own login page posts with it.
+pub const DEVICE: CookieSpec = CookieSpec { name: "__Host-simguard-device", same_site: SameSite::Strict };
 
 impl CookieSpec {
     /// `Set-Cookie` for this token, living `max_age_secs`.

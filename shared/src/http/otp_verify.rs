@@ -13,7 +13,7 @@ use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::support::{
-    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
+    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, remember_device, step, timed,
 };
 use crate::http::{ApiJson, Problem};
 use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PossessionProof, StoreError};
@@ -24,6 +24,10 @@ use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, Po
 pub struct VerifyCode {
     /// The code, as typed.
     pub code: String,
+    /// A sign-in only: remember this browser, so that later sign-ins from it skip the SMS (never the
+    /// SIM check).
+    #[serde(default)]
+    pub remember: bool,
 }
 
 /// A wrong code: `code_invalid` with the tries left, and the flow locked when it was the last
@@ -202,6 +206,11 @@ pub async fn otp_verify(
             let mut resp = axum::Json(json!({ "next": "signed_in", "csrf": csrf_token_for(&session) })).into_response();
             resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session, app.settings.session_ttl_secs));
             resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
+            if body.remember
+                && let Some(cookie) = remember_device(&app, user, &flow.user_agent, now).await
+            {
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             Ok(resp)
         }
     }

@@ -2,17 +2,21 @@
 //! fallback and for login 2FA (docs/security.md C1, E1–E3).
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::TruIdApp;
 use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
 use crate::domain::{FlowEvent, FlowKind, FlowReason};
+use crate::http::cookies::{FLOW, SESSION};
+use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
-use crate::http::support::{current_flow, flow_user, imitate, notify, persist, provider_error, step, timed};
+use crate::http::support::{
+    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
+};
 use crate::http::{ClientMeta, Problem};
-use crate::ports::{Metric, NotificationKind};
+use crate::ports::{Metric, NotificationKind, PossessionProof};
 
 /// Runs a tru.ID SIMCheck on the account's number and records the verdict. A login answers
 /// `{"next":"otp"}` or `{"next":"blocked","reason":"sim_changed"|"sim_unavailable"}`; a reset always
@@ -69,6 +73,27 @@ pub async fn sim_check(
             notify(app, user, kind, flow.client_ip, &flow.user_agent).await;
         }
     };
+    // A sign-in from a browser its owner asked to remember: the SIM check passed (a real answer, not
+    // the `allow_with_notice` pass), so it signs in without a code (docs/security.md S29).
+    if let (SimVerdict::Pass, FlowKind::Login, true, Some(user)) = (verdict, flow.kind, flow.remembered_device, user) {
+        let (session_token, session) = new_session(app, user, now)?;
+        let signed_in = step(flow, FlowEvent::SignedInOnRememberedDevice)?;
+        let proof = PossessionProof {
+            flow_key: &flow.key,
+            transition: &signed_in,
+            user_id: &user.id,
+            at: now,
+            session: Some(&session),
+        };
+        app.store.record_possession(&proof).await?;
+        tracing::info!(event = "login", user_id = %user.id, "signed in on a remembered browser after the SIM check");
+        app.metrics.record(Metric::StepOutcome { step: "login", outcome: "remembered_device" });
+        let body = json!({ "next": "signed_in", "csrf": csrf_token_for(&session_token) });
+        let mut resp = axum::Json(body).into_response();
+        resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session_token, app.settings.session_ttl_secs));
+        resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
+        return Ok(resp);
+    }
     if verdict.passes() {
         let unverified = verdict == SimVerdict::PassUnverified;
         let transition = step(flow, FlowEvent::SimPassed { unverified })?;

@@ -5,14 +5,14 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 
 use crate::app::Core;
 use crate::domain::Token;
-use crate::domain::{Flow, FlowEvent, Session, Timestamp, Transition, User, UserId};
+use crate::domain::{Flow, FlowEvent, RememberedDevice, Session, Timestamp, Transition, User, UserId};
 use crate::http::CSRF_HEADER;
 use crate::http::Problem;
-use crate::http::cookies::FLOW;
+use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
 use crate::ports::{Coverage, Metric, Notification, NotificationKind, ProviderFault, RateDecision, StoreError, TruId};
@@ -82,6 +82,39 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
         return Err(Problem::flow_invalid());
     }
     Ok(Some(user))
+}
+
+/// Remembers the browser of a sign-in that just passed its second factor (its owner asked): a
+/// device token, stored hashed under the account and bound to its credentials, and the cookie that
+/// carries it. A store failure only means the browser is not remembered.
+pub async fn remember_device(core: &Core, user: &User, user_agent: &str, now: Timestamp) -> Option<HeaderValue> {
+    let token = core.random.token().ok()?;
+    let device = RememberedDevice {
+        key: token.hash(),
+        user_id: user.id.clone(),
+        credential_version: user.credential_version,
+        label: user_agent.chars().take(120).collect(),
+        created_at: now,
+        expires_at: now.plus_secs(RememberedDevice::LIFE_SECS),
+    };
+    match core.store.put_device(&device).await {
+        Ok(()) => {
+            tracing::info!(event = "device_remembered", user_id = %user.id, "this browser will skip the SMS, not the SIM check");
+            Some(DEVICE.set(&token, RememberedDevice::LIFE_SECS))
+        }
+        Err(e) => {
+            tracing::warn!(event = "device_not_remembered", error = %e, "the browser was not remembered");
+            None
+        }
+    }
+}
+
+/// Whether the browser's device cookie names a live remembered browser of this account, under its
+/// current credentials (a reset, a password change or signing out everywhere forgets them all).
+pub async fn remembered(core: &Core, headers: &HeaderMap, user: &User) -> Result<bool, StoreError> {
+    let Some(token) = DEVICE.read(headers) else { return Ok(false) };
+    let device = core.store.get_device(&user.id, &token.hash(), core.clock.now()).await?;
+    Ok(device.is_some_and(|d| d.credential_version == user.credential_version))
 }
 
 /// Runs a provider call, records how long it took for [`imitate`] and counts it in the

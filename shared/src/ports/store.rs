@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Email, Flow, FlowCounter, FlowKind, PasswordHash, Session, Timestamp, TokenHash, Transition, User, UserId,
+    Email, Flow, FlowCounter, FlowKind, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition,
+    User, UserId,
 };
 
 /// Every way a store operation can fail.
@@ -200,6 +201,20 @@ pub trait Store: Send + Sync {
     async fn get_session(&self, key: &TokenHash, now: Timestamp) -> Result<Option<Session>, StoreError>;
     /// Ends a session (sign-out, or a session from before a password change).
     async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError>;
+
+    /// Remembers a browser for its owner; its key is fresh randomness.
+    async fn put_device(&self, device: &RememberedDevice) -> Result<(), StoreError>;
+    /// The account's remembered browser with this key; `None` when missing or expired.
+    async fn get_device(
+        &self,
+        user: &UserId,
+        key: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<RememberedDevice>, StoreError>;
+    /// The account's remembered browsers, oldest first (expired ones left out).
+    async fn devices(&self, user: &UserId, now: Timestamp) -> Result<Vec<RememberedDevice>, StoreError>;
+    /// Forgets one of the account's browsers (nothing happens if it is not there).
+    async fn delete_device(&self, user: &UserId, key: &TokenHash) -> Result<(), StoreError>;
 
     /// Whether the notification `id` was already emailed (a queue may deliver a message twice).
     async fn notification_sent(&self, id: &str, now: Timestamp) -> Result<bool, StoreError>;

@@ -125,3 +125,90 @@ async fn without_a_session_and_its_token_nothing_changes() {
     assert!(env.password_works(ALICE.0, PASSWORD).await);
     assert_eq!(here.send(&env, Event::get("/api/me")).await.status, 200);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Remembered browsers (docs/security.md S29)
+
+/// Signs in with the code, asking to remember the browser; returns the session's CSRF token.
+async fn sign_in_remembering(env: &Env, b: &mut Browser) -> String {
+    let login = b.login(env, ALICE.0, PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.sim_check(env, &csrf).await.json()["next"], "otp");
+    assert_eq!(b.otp_start(env, &csrf).await.status, 200);
+    let code = env.last_code(ALICE.1);
+    let r = b.send(env, Event::post("/api/otp/verify", json!({ "code": code, "remember": true })).csrf(&csrf)).await;
+    assert_eq!(r.json()["next"], "signed_in", "{}", r.text());
+    assert!(r.cookie("__Host-simguard-device").is_some(), "the device cookie: {:?}", r.set_cookies());
+    r.json()["csrf"].as_str().expect("csrf").to_owned()
+}
+
+/// A new sign-in up to the SIM check; returns its answer.
+async fn sign_in_again(env: &Env, b: &mut Browser, password: &str) -> Resp {
+    let login = b.login(env, ALICE.0, password).await;
+    let csrf = login.json()["csrf"].as_str().unwrap_or_else(|| panic!("csrf: {}", login.text())).to_owned();
+    b.sim_check(env, &csrf).await
+}
+
+#[tokio::test]
+async fn a_remembered_browser_skips_the_code_never_the_sim_check() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.50");
+    let session = sign_in_remembering(&env, &mut b).await;
+    assert!(b.send(&env, Event::post("/api/logout", json!({})).csrf(&session)).await.status < 300);
+    let (sms, checks) = (env.sms_count(), env.sandbox.truid().checks().len());
+
+    let quick = sign_in_again(&env, &mut b, PASSWORD).await;
+    assert_eq!(quick.json()["next"], "signed_in", "{}", quick.text());
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 200);
+    assert_eq!(env.sms_count(), sms, "no code was sent");
+    assert_eq!(env.sandbox.truid().checks().len(), checks + 1, "the SIM was checked");
+    // Another browser (no device cookie) still needs the code.
+    let other = sign_in_again(&env, &mut Browser::at("198.51.100.51"), PASSWORD).await;
+    assert_eq!(other.json()["next"], "otp");
+
+    // Then the SIM changes: the remembered browser is stopped like any other.
+    env.sandbox.truid().set_profile(
+        ALICE.1,
+        simguard_sandbox::truid::Profile {
+            matched: true,
+            no_sim_change: false,
+            sim_change_within: Some(24),
+            error_code: None,
+            unsupported: false,
+        },
+    );
+    let blocked = sign_in_again(&env, &mut b, PASSWORD).await;
+    assert_eq!(blocked.json(), json!({ "next": "blocked", "reason": "sim_changed" }), "{}", blocked.text());
+}
+
+#[tokio::test]
+async fn a_credential_change_or_forgetting_ends_a_remembered_browser() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.52");
+    let session = sign_in_remembering(&env, &mut b).await;
+    let list = b.send(&env, Event::get("/api/devices")).await;
+    let devices = list.json()["devices"].as_array().cloned().expect("devices");
+    assert_eq!(devices.len(), 1, "{}", list.text());
+    assert_eq!(devices[0]["this_browser"], true);
+    // Forgotten: the next sign-in asks for the code again.
+    let id = devices[0]["id"].as_str().expect("id").to_owned();
+    let bad = b.send(&env, Event::post("/api/devices/forget", json!({ "id": "not-an-id" })).csrf(&session)).await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let forget = b.send(&env, Event::post("/api/devices/forget", json!({ "id": id })).csrf(&session)).await;
+    assert_eq!(forget.status, 204, "{}", forget.text());
+    assert_eq!(b.send(&env, Event::get("/api/devices")).await.json()["devices"], json!([]));
+    assert!(b.send(&env, Event::post("/api/logout", json!({})).csrf(&session)).await.status < 300);
+    assert_eq!(sign_in_again(&env, &mut b, PASSWORD).await.json()["next"], "otp");
+
+    // Remembered again, then the password changes elsewhere: every remembered browser is forgotten.
+    let mut b = Browser::at("198.51.100.53");
+    let session = sign_in_remembering(&env, &mut b).await;
+    let r = b.send(&env, change(&session, PASSWORD, NEW_PASSWORD)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new_session = r.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.send(&env, Event::get("/api/devices")).await.json()["devices"], json!([]));
+    assert!(b.send(&env, Event::post("/api/logout", json!({})).csrf(&new_session)).await.status < 300);
+    assert_eq!(sign_in_again(&env, &mut b, NEW_PASSWORD).await.json()["next"], "otp");
+}

@@ -21,7 +21,8 @@ use simguard::adapters::secrets_manager::{SecretsManagerSource, parse_secret};
 use simguard::assembly::otp_provider;
 use simguard::config::OtpProviderKind;
 use simguard::domain::{
-    CheckStatus, Email, Flow, FlowCounter, Phone, Session, Timestamp, TokenHash, Transition, User, UserId,
+    CheckStatus, Email, Flow, FlowCounter, Phone, RememberedDevice, Session, Timestamp, TokenHash, Transition, User,
+    UserId,
 };
 use simguard::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
@@ -391,6 +392,23 @@ impl Store for FaultyStore {
     }
     async fn change_credentials(&self, c: &CredentialChange) -> Result<(), StoreError> {
         self.inner.change_credentials(c).await
+    }
+    async fn put_device(&self, d: &RememberedDevice) -> Result<(), StoreError> {
+        self.inner.put_device(d).await
+    }
+    async fn get_device(
+        &self,
+        u: &UserId,
+        k: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<RememberedDevice>, StoreError> {
+        self.inner.get_device(u, k, now).await
+    }
+    async fn devices(&self, u: &UserId, now: Timestamp) -> Result<Vec<RememberedDevice>, StoreError> {
+        self.inner.devices(u, now).await
+    }
+    async fn delete_device(&self, u: &UserId, k: &TokenHash) -> Result<(), StoreError> {
+        self.inner.delete_device(u, k).await
     }
     async fn claim_verification(
         &self,

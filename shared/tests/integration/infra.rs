@@ -1433,6 +1433,7 @@ async fn every_flow(env: &Env) {
     env.user("bob@example.com", "+447000000070").await;
     env.user("sam@example.com", "+447000000008").await;
     env.user("sue@example.com", "+447000000008").await;
+    env.user("dave@example.com", "+447000000072").await;
     // Alice and Sam are on mobile data; Bob is not (the sandbox covers listed addresses only).
     for ip in ["198.51.100.21", "198.51.100.22"] {
         env.sandbox.truid().set_coverage(ip.parse().expect("ip"), simguard_sandbox::CoverageRule::Covered);
@@ -1485,6 +1486,28 @@ async fn every_flow(env: &Env) {
         last = carol.otp_verify(env, &csrf, wrong).await.status;
     }
     assert!(last >= 400, "the wrong code is refused to the end: {last}");
+    // A remembered browser: one code, with "remember"; its next sign-in needs only the SIM check;
+    // the account lists it and forgets it.
+    let mut dave = Browser::at("198.51.100.26");
+    let login = dave.login(env, "dave@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(dave.sim_check(env, &csrf).await.json(), json!({ "next": "otp" }));
+    assert_eq!(dave.otp_start(env, &csrf).await.status, 200);
+    let code = env.last_code("+447000000072");
+    let remember = Event::post("/api/otp/verify", json!({ "code": code, "remember": true })).csrf(&csrf);
+    let done = dave.send(env, remember).await;
+    assert_eq!(done.json()["next"], "signed_in", "{}", done.text());
+    let session = done.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert!(dave.send(env, Event::post("/api/logout", json!({})).csrf(&session)).await.status < 300);
+    let login = dave.login(env, "dave@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let quick = dave.sim_check(env, &csrf).await;
+    assert_eq!(quick.json()["next"], "signed_in", "{}", quick.text());
+    let session = quick.json()["csrf"].as_str().expect("csrf").to_owned();
+    let listed = dave.send(env, Event::get("/api/devices")).await;
+    let id = listed.json()["devices"][0]["id"].as_str().expect("a remembered browser").to_owned();
+    let forget = Event::post("/api/devices/forget", json!({ "id": id })).csrf(&session);
+    assert_eq!(dave.send(env, forget).await.status, 204);
     // Someone registers with Alice's address: told apart from nothing, and Alice is told.
     let taken = Browser::at("198.51.100.24")
         .send(

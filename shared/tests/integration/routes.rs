@@ -29,6 +29,8 @@ fn the_route_table_snapshot() {
             "GET /api/me -> account",
             "POST /api/password -> account",
             "POST /api/logout-everywhere -> account",
+            "GET /api/devices -> account",
+            "POST /api/devices/forget -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );

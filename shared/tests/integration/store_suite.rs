@@ -11,7 +11,7 @@ use simguard::adapters::random::OsRandom;
 use simguard::domain::FlowKind;
 use simguard::domain::{
     Email, Flow, FlowAccount, FlowCounter, FlowOrigin, FlowReason, FlowState, FlowWrites, NewFlow, PasswordHash, Phone,
-    Session, Timestamp, Token, TokenHash, Transition, User, UserId,
+    RememberedDevice, Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
 use simguard::ports::{
     AuditRecord, CredentialChange, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion, Store,
@@ -81,6 +81,7 @@ suite!(
     phone_verified_is_set_once,
     sessions,
     a_credential_change_is_one_write_on_the_version_it_saw,
+    remembered_browsers_belong_to_their_account,
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
@@ -455,6 +456,32 @@ async fn a_credential_change_is_one_write_on_the_version_it_saw(s: Arc<impl Both
     let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
     assert_eq!((stored.credential_version, stored.password_hash.as_str()), (2, new_hash.as_str()));
     assert_eq!(s.get_session(&next, NOW).await.expect("get"), None);
+}
+
+async fn remembered_browsers_belong_to_their_account(s: Arc<impl Both>) {
+    let (alice, bob) = (UserId("u-devices-a".into()), UserId("u-devices-b".into()));
+    let device = |user: &UserId, at: i64, life: i64| RememberedDevice {
+        key: token().hash(),
+        user_id: user.clone(),
+        credential_version: 0,
+        label: "Mozilla/5.0".into(),
+        created_at: NOW.plus_secs(at),
+        expires_at: NOW.plus_secs(at + life),
+    };
+    let (first, second, old, bobs) =
+        (device(&alice, 0, 3600), device(&alice, 5, 3600), device(&alice, -7200, 3600), device(&bob, 0, 3600));
+    for d in [&first, &second, &old, &bobs] {
+        s.put_device(d).await.expect("put");
+    }
+    assert!(matches!(s.put_device(&first).await, Err(StoreError::Conflict)), "a key is used once");
+    assert_eq!(s.get_device(&alice, &first.key, NOW).await.expect("get"), Some(first.clone()));
+    assert_eq!(s.get_device(&bob, &first.key, NOW).await.expect("get"), None, "another account's key is nothing");
+    assert_eq!(s.get_device(&alice, &old.key, NOW).await.expect("get"), None, "expired");
+    assert_eq!(s.devices(&alice, NOW).await.expect("list"), [first.clone(), second.clone()], "oldest first, live only");
+    s.delete_device(&alice, &first.key).await.expect("delete");
+    s.delete_device(&alice, &first.key).await.expect("deleting twice is fine");
+    assert_eq!(s.devices(&alice, NOW).await.expect("list"), [second]);
+    assert_eq!(s.devices(&bob, NOW).await.expect("list"), [bobs]);
 }
 
 async fn coverage_cache(s: Arc<impl Both>) {

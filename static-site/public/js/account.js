@@ -28,6 +28,47 @@ async function load() {
   details.hidden = false;
   form.hidden = false;
   $('#security').hidden = false;
+  await loadDevices();
+}
+
+// The remembered browsers, each with a button to forget it.
+const deviceList = $('#devices');
+const devicesError = $('#devices-error');
+
+async function loadDevices() {
+  const result = await get('/api/devices');
+  if (!result.ok) {
+    say(devicesError, problemText(result));
+    return;
+  }
+  const devices = Array.isArray(result.data?.devices) ? result.data.devices : [];
+  deviceList.replaceChildren(
+    ...devices.map((d) => {
+      const li = document.createElement('li');
+      const what = document.createElement('span');
+      const when = typeof d.remembered_at === 'string' ? d.remembered_at.slice(0, 10) : '';
+      what.textContent = `${String(d.label ?? 'A browser')}${d.this_browser ? ' (this browser)' : ''} — remembered ${when}`;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'secondary';
+      button.textContent = 'Forget';
+      button.setAttribute('aria-label', `Forget ${d.this_browser ? 'this browser' : String(d.label ?? 'this browser')}`);
+      button.addEventListener('click', async () => {
+        say(devicesError, '');
+        button.disabled = true;
+        const forgot = await post('/api/devices/forget', { id: String(d.id ?? '') }, { csrf });
+        if (!forgot.ok) {
+          button.disabled = false;
+          say(devicesError, problemText(forgot));
+          return;
+        }
+        await loadDevices();
+      });
+      li.append(what, ' ', button);
+      return li;
+    }),
+  );
+  $('#no-devices').hidden = devices.length > 0;
 }
 
 form.addEventListener('submit', async (event) => {

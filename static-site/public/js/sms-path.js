@@ -3,7 +3,7 @@
 // here; the server's words are never shown.
 import { post } from './api.js';
 import { BLOCKED, SENDING_CODE, SIM_CHECKING, lookup } from './messages.js';
-import { isAllowedNext, storeCodeDestination } from './ui.js';
+import { clearFlowCsrf, isAllowedNext, safeNext, storeCodeDestination } from './ui.js';
 
 const FLOWS = Object.freeze(['reset', 'login']);
 
@@ -34,6 +34,11 @@ export async function startSmsPath({ flow, csrf, next = null, step = () => {} })
   const sim = await post('/api/sim-check', {}, { csrf });
   if (!sim.ok) return { failed: sim };
   if (sim.data?.next === 'blocked') return { go: blockedUrl(sim.data.reason, flow) };
+  // A remembered browser whose SIM check passed: signed in, no code.
+  if (flow === 'login' && sim.data?.next === 'signed_in') {
+    clearFlowCsrf('login');
+    return { go: safeNext(next) };
+  }
   if (sim.data?.next !== 'otp') return { failed: { ok: false, status: sim.status, problem: 'unexpected' } };
 
   step(SENDING_CODE);

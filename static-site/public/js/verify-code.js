@@ -63,6 +63,9 @@ function busy(on) {
 // A sign-in's page says where the code went (the server gives the last two digits once the
 // password is proven); a reset's never does.
 const destination = readCodeDestination(flow);
+// Only a sign-in can remember its browser.
+const remember = $('#remember');
+if (flow === 'login') $('#remember-field').hidden = false;
 if (destination) $('#intro').textContent = CODE_COUNTS.introTo(destination);
 
 // "Send a new code" waits a little after each send: a text message takes a while to arrive, and
@@ -117,7 +120,8 @@ form.addEventListener('submit', async (event) => {
   busy(true);
   say(notice, '');
   showProgress(progress, CODE_CHECKING);
-  const result = await post('/api/otp/verify', { code: value }, { csrf });
+  const body = flow === 'login' ? { code: value, remember: remember.checked } : { code: value };
+  const result = await post('/api/otp/verify', body, { csrf });
   if (result.ok) {
     if (result.data?.next === 'new_password') {
       // The reset token stays in sessionStorage: the new-password page needs it.
