@@ -7,6 +7,10 @@
 //!                                          password pepper unless --replace-pepper
 //! simguard-admin create-queue <NAME>       the notification queue (prints its URL), for local runs
 //! simguard-admin verify-sender <IDENTITY>  asks SES to verify a sender (a domain or an address)
+//! simguard-admin set-phone <TABLE> <EMAIL> <+PHONE>
+//!                                          support, for a user who lost their phone: the account's
+//!                                          number becomes this one, unproven; every session, flow and
+//!                                          remembered browser ends (docs/operations.md)
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
 //!                                          Lambda's SQS event source mapping, for `cargo lambda
 //!                                          watch`: hands the queue's batches to the function at
@@ -21,7 +25,8 @@ use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use simguard::adapters::secrets_manager::merge_secret;
 
 const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SECRET_ID> [--replace-pepper] < secret.json \
-     | create-queue <NAME> | verify-sender <IDENTITY> | forward-queue <QUEUE_URL> <INVOKE_URL>";
+     | create-queue <NAME> | verify-sender <IDENTITY> | forward-queue <QUEUE_URL> <INVOKE_URL> \
+     | set-phone <TABLE> <EMAIL> <+PHONE>";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -83,6 +88,9 @@ async fn main() -> Result<(), String> {
                 .await
                 .map_err(|e| format!("CreateEmailIdentity {identity}: {}", e.code().unwrap_or("transport")))?;
             println!("asked SES to verify {identity}");
+        }
+        ["set-phone", table, email, phone] => {
+            set_phone(aws_sdk_dynamodb::Client::new(&aws), table, email, phone).await?;
         }
         ["forward-queue", queue_url, invoke_url] => {
             forward_queue(&aws_sdk_sqs::Client::new(&aws), queue_url, invoke_url).await?;
@@ -158,4 +166,35 @@ async fn forward_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, invoke_url: &
         }
         println!("forwarded {} message(s), {} handed back", messages.len(), failed.len());
     }
+}
+
+/// Support's path for a user who lost their phone (docs/operations.md,
+/// "A user who lost their phone"): after the operator has confirmed who they are, the number is `phone`,
+/// unproven. The credential version moves on, so every session, sign-in or reset in progress and
+/// remembered browser ends; the next sign-in proves the new number (SIM check, then a code).
+async fn set_phone(client: aws_sdk_dynamodb::Client, table: &str, email: &str, phone: &str) -> Result<(), String> {
+    use simguard::domain::{Email, Phone, Timestamp};
+    use simguard::ports::{PhoneChange, Store};
+    let email = Email::parse(email).map_err(|e| format!("{email:?}: {e}"))?;
+    // International form only: an operator's region is not the user's.
+    let phone =
+        Phone::parse(phone, None).map_err(|e| format!("{phone:?}: {e} (give it with + and the country code)"))?;
+    let store = simguard::adapters::dynamo::DynamoStore::new(client, table);
+    let user = store.user_by_email(&email).await.map_err(|e| e.to_string())?.ok_or("no account has that email")?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+    let change = PhoneChange {
+        user_id: user.id.clone(),
+        expected_version: user.credential_version,
+        phone: phone.clone(),
+        audit_event: "phone_changed_by_support",
+        client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        now: Timestamp(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)),
+    };
+    store.change_phone(&change).await.map_err(|e| format!("not changed: {e} (try again)"))?;
+    println!(
+        "{} now has {}, unproven: its sessions, sign-ins in progress and remembered browsers have ended",
+        email.masked(),
+        phone.masked()
+    );
+    Ok(())
 }

@@ -174,6 +174,16 @@ test('a reset and a login through every function, on DynamoDB and Secrets Manage
   assert.equal(r.json?.next, 'signed_in', r.text);
   r = await l.fetch(`${SITE}/api/me`);
   assert.deepEqual([r.status, r.json?.email], [200, email]);
+
+  // Support gives the account a new number (a lost phone): the session ends; the next sign-in texts
+  // the new number.
+  const admin = path.join(TARGET, 'debug/simguard-admin');
+  await run(admin, ['set-phone', 'simguard-local', email, '+447700900004'], { env: { ...process.env, ...AWS_ENV } });
+  assert.equal((await l.fetch(`${SITE}/api/me`)).status, 401);
+  r = await l.post('/api/login', { email, password: 'a new watch passphrase' });
+  const again = r.json.csrf;
+  assert.deepEqual((await l.post('/api/sim-check', {}, again)).json, { next: 'otp' });
+  assert.deepEqual((await l.post('/api/otp/start', {}, again)).json, { status: 'sent', to_ending: '04' });
 });
 
 test('every event in events/ answers the status its name documents', { timeout: 600_000 }, async () => {

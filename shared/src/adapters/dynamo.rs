@@ -34,8 +34,8 @@ use crate::domain::{
     Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
 use crate::ports::{
-    AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
-    VerificationOwner,
+    AuditRecord, CredentialChange, PhoneChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store,
+    StoreError, VerificationOwner,
 };
 
 /// The table's partition key.
@@ -658,6 +658,28 @@ impl Store for DynamoStore {
         match self.transact(items, None).await? {
             Ok(()) => Ok(()),
             // The version moved on (another change or a reset won), or a key collided.
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn change_phone(&self, c: &PhoneChange) -> Result<(), StoreError> {
+        let user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&c.user_id)))
+            .update_expression("SET phone = :phone REMOVE phone_verified_at ADD credential_version :one")
+            .condition_expression("attribute_exists(pk) AND credential_version = :expected")
+            .expression_attribute_values(":phone", s(c.phone.e164()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let record =
+            AuditRecord { user_id: c.user_id.clone(), event: c.audit_event.into(), at: c.now, client_ip: c.client_ip };
+        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#phone", c.now.0)))?;
+        let items =
+            vec![TransactWriteItem::builder().update(user).build(), self.put(audit, "attribute_not_exists(pk)")?];
+        match self.transact(items, None).await? {
+            Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
         }
     }

@@ -16,8 +16,8 @@ use crate::domain::{
     Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
 use crate::ports::{
-    AuditRecord, CredentialChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store, StoreError,
-    VerificationOwner,
+    AuditRecord, CredentialChange, PhoneChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store,
+    StoreError, VerificationOwner,
 };
 
 #[derive(Default)]
@@ -376,6 +376,22 @@ impl Store for MemoryStore {
             d.expires(s.expires_at, Expiring::Session(s.key.clone()));
             d.sessions.insert(s.key.clone(), s.clone());
         }
+        d.audit.push(AuditRecord {
+            user_id: c.user_id.clone(),
+            event: c.audit_event.into(),
+            at: c.now,
+            client_ip: c.client_ip,
+        });
+        Ok(())
+    }
+
+    async fn change_phone(&self, c: &PhoneChange) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let user = d.users.get_mut(&c.user_id).filter(|u| u.credential_version == c.expected_version);
+        let Some(user) = user else { return Err(StoreError::Conflict) };
+        user.phone = c.phone.clone();
+        user.phone_verified_at = None;
+        user.credential_version += 1;
         d.audit.push(AuditRecord {
             user_id: c.user_id.clone(),
             event: c.audit_event.into(),

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Email, Flow, FlowCounter, FlowKind, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition,
-    User, UserId,
+    Email, Flow, FlowCounter, FlowKind, PasswordHash, Phone, RememberedDevice, Session, Timestamp, TokenHash,
+    Transition, User, UserId,
 };
 
 /// Every way a store operation can fail.
@@ -80,6 +80,25 @@ pub struct CredentialChange {
     /// The audit record's event: `password_changed` or `signed_out_everywhere`.
     pub audit_event: &'static str,
     /// Who did it, for the audit record.
+    pub client_ip: IpAddr,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// A new phone number for an account, set by support for a user who lost the old one
+/// (docs/operations.md, "A user who lost their phone"). The number is unproven until the next
+/// sign-in's code; every session, flow and remembered browser ends (the credential version moves on).
+#[derive(Debug, Clone)]
+pub struct PhoneChange {
+    /// Whose account.
+    pub user_id: UserId,
+    /// The credential version support saw: if it moved meanwhile, nothing is written (`Conflict`).
+    pub expected_version: u64,
+    /// The new number.
+    pub phone: Phone,
+    /// The audit record's event.
+    pub audit_event: &'static str,
+    /// Where from (the operator's machine; the audit record needs an address).
     pub client_ip: IpAddr,
     /// Now.
     pub now: Timestamp,
@@ -163,6 +182,10 @@ pub trait Store: Send + Sync {
     /// password hash changes, if given), the session it was made from is deleted, its successor (if
     /// any) is stored, and an audit record is written. A version that moved meanwhile is `Conflict`.
     async fn change_credentials(&self, change: &CredentialChange) -> Result<(), StoreError>;
+    /// One transaction: the user's phone becomes `phone`, unproven (no `phone_verified_at`), the
+    /// credential version moves on from `expected_version`, and an audit record is written. A version
+    /// that moved meanwhile is `Conflict`.
+    async fn change_phone(&self, change: &PhoneChange) -> Result<(), StoreError>;
 
     /// Claims the provider's verification `reference` for `owner`, until `expires_at`: `None` when it
     /// is now (or already was) this flow's, `Some(other)` when another live flow holds it.

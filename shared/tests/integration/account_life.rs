@@ -3,7 +3,7 @@
 //! progress at once; the browser that changed the password stays signed in; the owner is told.
 
 use serde_json::json;
-use simguard::ports::NotificationKind;
+use simguard::ports::{Clock, NotificationKind};
 
 use crate::support::*;
 
@@ -211,4 +211,36 @@ async fn a_credential_change_or_forgetting_ends_a_remembered_browser() {
     assert_eq!(b.send(&env, Event::get("/api/devices")).await.json()["devices"], json!([]));
     assert!(b.send(&env, Event::post("/api/logout", json!({})).csrf(&new_session)).await.status < 300);
     assert_eq!(sign_in_again(&env, &mut b, NEW_PASSWORD).await.json()["next"], "otp");
+}
+
+/// Support's path for a user who lost their phone (`simguard-admin set-phone`, the store's
+/// `change_phone`): the old sessions and remembered browsers end, and the next sign-in proves the new
+/// number — the SIM check and the code go to it.
+#[tokio::test]
+async fn support_gives_the_account_of_a_lost_phone_a_new_number() {
+    let env = Env::start().await;
+    let alice = env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.54");
+    sign_in_remembering(&env, &mut b).await;
+    let new_number = "+447700900124";
+    let change = simguard::ports::PhoneChange {
+        user_id: alice.id.clone(),
+        expected_version: alice.credential_version,
+        phone: simguard::domain::Phone::from_e164(new_number).expect("phone"),
+        audit_event: "phone_changed_by_support",
+        client_ip: "127.0.0.1".parse().expect("ip"),
+        now: env.clock.now(),
+    };
+    env.store.change_phone(&change).await.expect("changed");
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401, "the old session ended");
+    // The remembered browser asks for a code again, and the code goes to the new number.
+    let again = sign_in_again(&env, &mut b, PASSWORD).await;
+    assert_eq!(again.json()["next"], "otp", "{}", again.text());
+    let csrf = b.login(&env, ALICE.0, PASSWORD).await.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    let sent = b.otp_start(&env, &csrf).await;
+    assert_eq!(sent.json()["to_ending"], "24", "{}", sent.text());
+    let r = b.otp_verify(&env, &csrf, &env.last_code(new_number)).await;
+    assert_eq!(r.json()["next"], "signed_in", "{}", r.text());
+    assert!(env.stored_user(ALICE.0).await.phone_verified_at.is_some(), "the new number is proven");
 }

@@ -28,9 +28,9 @@ use simguard::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
 use simguard::ports::{
-    CredentialChange, NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PossessionProof,
-    RateDecision, RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError, VerificationOwner,
-    deadline,
+    CredentialChange, NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PhoneChange,
+    PossessionProof, RateDecision, RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError,
+    VerificationOwner, deadline,
 };
 use simguard_sandbox::SandboxConfig;
 
@@ -392,6 +392,9 @@ impl Store for FaultyStore {
     }
     async fn change_credentials(&self, c: &CredentialChange) -> Result<(), StoreError> {
         self.inner.change_credentials(c).await
+    }
+    async fn change_phone(&self, c: &PhoneChange) -> Result<(), StoreError> {
+        self.inner.change_phone(c).await
     }
     async fn put_device(&self, d: &RememberedDevice) -> Result<(), StoreError> {
         self.inner.put_device(d).await

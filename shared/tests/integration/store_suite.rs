@@ -14,8 +14,8 @@ use simguard::domain::{
     RememberedDevice, Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
 use simguard::ports::{
-    AuditRecord, CredentialChange, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion, Store,
-    StoreError, VerificationOwner,
+    AuditRecord, CredentialChange, PhoneChange, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion,
+    Store, StoreError, VerificationOwner,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -82,6 +82,7 @@ suite!(
     sessions,
     a_credential_change_is_one_write_on_the_version_it_saw,
     remembered_browsers_belong_to_their_account,
+    a_phone_change_unproves_the_number_and_moves_the_version_on,
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
@@ -482,6 +483,28 @@ async fn remembered_browsers_belong_to_their_account(s: Arc<impl Both>) {
     s.delete_device(&alice, &first.key).await.expect("deleting twice is fine");
     assert_eq!(s.devices(&alice, NOW).await.expect("list"), [second]);
     assert_eq!(s.devices(&bob, NOW).await.expect("list"), [bobs]);
+}
+
+async fn a_phone_change_unproves_the_number_and_moves_the_version_on(s: Arc<impl Both>) {
+    let mut u = user("u-phone", "phone@example.com");
+    u.phone_verified_at = Some(NOW.minus_secs(3600));
+    s.create_user(&u).await.expect("create");
+    let new_phone = Phone::from_e164("+447700900123").expect("phone");
+    let change = PhoneChange {
+        user_id: u.id.clone(),
+        expected_version: 0,
+        phone: new_phone.clone(),
+        audit_event: "phone_changed_by_support",
+        client_ip: "127.0.0.1".parse().expect("ip"),
+        now: NOW,
+    };
+    s.change_phone(&change).await.expect("changed");
+    let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
+    assert_eq!((stored.phone, stored.phone_verified_at, stored.credential_version), (new_phone, None, 1));
+    assert_eq!(s.audit(&u.id).await.iter().map(|a| a.event.as_str()).collect::<Vec<_>>(), ["phone_changed_by_support"]);
+    // Decided on a version that has moved on: nothing is written.
+    assert!(matches!(s.change_phone(&change).await, Err(StoreError::Conflict)));
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(1));
 }
 
 async fn coverage_cache(s: Arc<impl Both>) {
