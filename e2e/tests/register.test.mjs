@@ -15,7 +15,7 @@ useStacks([{}], ([s], b) => {
   browser = b;
 });
 
-const REGISTERED = 'Thanks for registering. If this email address can be used, you can now sign in.';
+const REGISTERED = 'Thanks for registering. If this email address can be used, sign in now: we will check your phone and text it a code, which confirms your number.';
 
 async function fill(page, { email, phone, password, confirm = password }) {
   await page.getByLabel('Email address').fill(email);

@@ -76,7 +76,7 @@ export const RESULT_GENERIC = Object.freeze({
 /** /login.html?m=<code> */
 export const LOGIN_NOTICES = table({
   reset_ok: 'Your password has been changed. Sign in with your new password.',
-  registered: 'Thanks for registering. If this email address can be used, you can now sign in.',
+  registered: 'Thanks for registering. If this email address can be used, sign in now: we will check your phone and text it a code, which confirms your number.',
   signed_out: 'You have signed out.',
   signed_out_everywhere: 'You have signed out everywhere.',
 });
