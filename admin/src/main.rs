@@ -9,8 +9,9 @@
 //! simguard-admin verify-sender <IDENTITY>  asks SES to verify a sender (a domain or an address)
 //! simguard-admin set-phone <TABLE> <EMAIL> <+PHONE>
 //!                                          support, for a user who lost their phone: the account's
-//!                                          number becomes this one, unproven; every session, flow and
-//!                                          remembered browser ends (docs/operations.md)
+//!                                          number becomes this one (the next sign-in proves it); every
+//!                                          session, flow and remembered browser ends
+//!                                          (docs/operations.md)
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
 //!                                          Lambda's SQS event source mapping, for `cargo lambda
 //!                                          watch`: hands the queue's batches to the function at
@@ -169,8 +170,8 @@ async fn forward_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, invoke_url: &
 }
 
 /// Support's path for a user who lost their phone (docs/operations.md,
-/// "A user who lost their phone"): after the operator has confirmed who they are, the number is `phone`,
-/// unproven. The credential version moves on, so every session, sign-in or reset in progress and
+/// "A user who lost their phone"): after the operator has confirmed who they are, the number is `phone`;
+/// the next sign-in proves it. The credential version moves on, so every session, sign-in or reset in progress and
 /// remembered browser ends; the next sign-in proves the new number (SIM check, then a code).
 async fn set_phone(client: aws_sdk_dynamodb::Client, table: &str, email: &str, phone: &str) -> Result<(), String> {
     use simguard::domain::{Email, Phone, Timestamp};
@@ -192,7 +193,7 @@ async fn set_phone(client: aws_sdk_dynamodb::Client, table: &str, email: &str, p
     };
     store.change_phone(&change).await.map_err(|e| format!("not changed: {e} (try again)"))?;
     println!(
-        "{} now has {}, unproven: its sessions, sign-ins in progress and remembered browsers have ended",
+        "{} now has {}: its sessions, sign-ins in progress and remembered browsers have ended",
         email.masked(),
         phone.masked()
     );

@@ -449,6 +449,43 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn replace_unconfirmed_user(&self, old: &User, new: &User, cutoff: Timestamp) -> Result<(), StoreError> {
+        let old_id = s(&old.id.0);
+        // The old account goes, if it is still unproven and old enough.
+        let gone = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&old.id)))
+            .condition_expression("attribute_not_exists(phone_verified_at) AND created_at <= :cutoff")
+            .expression_attribute_values(":cutoff", n(cutoff.0))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items = vec![
+            self.put(to_item(new, user_key(&new.id))?, "attribute_not_exists(pk)")?,
+            TransactWriteItem::builder().delete(gone).build(),
+        ];
+        // Each claim of the new account: taken over from the old one, or new.
+        let claims = [
+            (email_key(&new.email), email_key(&old.email)),
+            (skeleton_key(&new.email.skeleton()), skeleton_key(&old.email.skeleton())),
+        ];
+        for (mut claim, old_claim) in claims {
+            let same = claim == old_claim;
+            claim.insert("user_id".into(), s(&new.id.0));
+            let put = Put::builder().table_name(&self.table).set_item(Some(claim));
+            let put = if same {
+                put.condition_expression("user_id = :old").expression_attribute_values(":old", old_id.clone())
+            } else {
+                put.condition_expression("attribute_not_exists(pk)")
+            };
+            let put = put.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.transact(items, None).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let Some(owner) = self.get(email_key(email)).await? else {
             // The profile read a known email costs, for an unknown one too: the same round trips
@@ -666,7 +703,7 @@ impl Store for DynamoStore {
         let user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&c.user_id)))
-            .update_expression("SET phone = :phone REMOVE phone_verified_at ADD credential_version :one")
+            .update_expression("SET phone = :phone ADD credential_version :one")
             .condition_expression("attribute_exists(pk) AND credential_version = :expected")
             .expression_attribute_values(":phone", s(c.phone.e164()))
             .expression_attribute_values(":one", n(1))

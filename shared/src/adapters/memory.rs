@@ -206,6 +206,23 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn replace_unconfirmed_user(&self, old: &User, new: &User, cutoff: Timestamp) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let stale = d.users.get(&old.id).is_some_and(|u| u.phone_verified_at.is_none() && u.created_at <= cutoff);
+        let (email, skeleton) = (new.email.as_str().to_owned(), new.email.skeleton());
+        let free = |owner: Option<&UserId>| owner.is_none_or(|o| o == &old.id);
+        if !stale || !free(d.emails.get(&email)) || !free(d.skeletons.get(&skeleton)) || d.users.contains_key(&new.id) {
+            return Err(StoreError::Conflict);
+        }
+        d.users.remove(&old.id);
+        d.emails.retain(|_, owner| owner != &old.id);
+        d.skeletons.retain(|_, owner| owner != &old.id);
+        d.emails.insert(email, new.id.clone());
+        d.skeletons.insert(skeleton, new.id.clone());
+        d.users.insert(new.id.clone(), new.clone());
+        Ok(())
+    }
+
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let d = self.lock()?;
         Ok(d.emails.get(email.as_str()).and_then(|id| d.users.get(id)).cloned())
@@ -390,7 +407,6 @@ impl Store for MemoryStore {
         let user = d.users.get_mut(&c.user_id).filter(|u| u.credential_version == c.expected_version);
         let Some(user) = user else { return Err(StoreError::Conflict) };
         user.phone = c.phone.clone();
-        user.phone_verified_at = None;
         user.credential_version += 1;
         d.audit.push(AuditRecord {
             user_id: c.user_id.clone(),

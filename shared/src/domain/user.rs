@@ -65,6 +65,18 @@ impl RememberedDevice {
     pub const LIFE_SECS: i64 = 30 * 86_400;
 }
 
+impl User {
+    /// How long a new account may go without proving its phone (its first sign-in's code does):
+    /// after that it is gone for sign-in and reset, and its email may be registered again.
+    pub const UNCONFIRMED_LIFE_SECS: i64 = 14 * 86_400;
+
+    /// Whether the account never proved its phone and is past [`User::UNCONFIRMED_LIFE_SECS`]:
+    /// whoever registered it (perhaps with someone else's email) never showed they hold the number.
+    pub fn expired_unconfirmed(&self, now: Timestamp) -> bool {
+        self.phone_verified_at.is_none() && now >= self.created_at.plus_secs(Self::UNCONFIRMED_LIFE_SECS)
+    }
+}
+
 /// A signed-in browser. Keyed by the hash of the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {

@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::http::cookies::{DEVICE, FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{notify, notify_account, remembered};
+use crate::http::support::{notify, notify_account_unless, remembered};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CredentialChange, Metric, NotificationKind, StoreError};
 
@@ -71,9 +71,31 @@ pub async fn register(
                     _ => app.store.user_by_skeleton(&user.email.skeleton()).await.ok().flatten().map(|u| u.id),
                 },
             };
-            if let Some(owner) = owner {
-                let kind = NotificationKind::RegistrationWithExistingEmail;
-                notify_account(&app, &owner, None, kind, client.ip, &client.user_agent).await;
+            // The owner is told — unless the account never proved its phone in its first two weeks:
+            // then it gives its email up to this registration (whoever made it never showed they
+            // hold the number). One read decides both.
+            let stale = match &owner {
+                Some(id) => {
+                    let kind = NotificationKind::RegistrationWithExistingEmail;
+                    let now = user.created_at;
+                    notify_account_unless(&app, id, None, kind, client.ip, &client.user_agent, |o| {
+                        o.expired_unconfirmed(now)
+                    })
+                    .await
+                }
+                None => None,
+            };
+            if let Some(stale) = stale {
+                let cutoff = user.created_at.minus_secs(User::UNCONFIRMED_LIFE_SECS);
+                match app.store.replace_unconfirmed_user(&stale, &user, cutoff).await {
+                    Ok(()) => {
+                        tracing::info!(event = "registered", user_id = %user.id, "account created in place of an unconfirmed one");
+                        return Ok((StatusCode::CREATED, axum::Json(json!({ "status": "registered" }))).into_response());
+                    }
+                    // Confirmed or taken meanwhile: the address stays its owner's.
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Err(e) => return Err(e.into()),
@@ -117,7 +139,8 @@ pub async fn login(
     // password is checked only within them.
     let (allowed, user) = tokio::join!(enforce(&app, &limits), app.store.user_by_email(&email));
     allowed?;
-    let user = user?;
+    // An account that never proved its phone in its first two weeks is gone: an unknown email.
+    let user = user?.filter(|u| !u.expired_unconfirmed(app.clock.now()));
     let password = PasswordPolicy::normalise_for_login(&body.password);
     let ok = app.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await;
     let Some(user) = user.filter(|_| ok) else {

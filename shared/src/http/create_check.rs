@@ -45,7 +45,8 @@ pub async fn create_check(
     let (allowed, user, cached) =
         tokio::join!(enforce(&app, &limits), app.store.user_by_email(&email), cached_coverage(&app, client.ip));
     allowed?;
-    let user = user?;
+    // An account that never proved its phone in its first two weeks is gone: an unknown email.
+    let user = user?.filter(|u| !u.expired_unconfirmed(app.clock.now()));
 
     let truid = &*app.ports.truid;
     // Coverage is looked up for unknown emails too, so both take the same path until here.

@@ -168,6 +168,20 @@ pub async fn notify_account(
     client_ip: IpAddr,
     user_agent: &str,
 ) {
+    notify_account_unless(core, user_id, known, kind, client_ip, user_agent, |_| false).await;
+}
+
+/// [`notify_account`], unless `hold` says the account read is not to be told: then it is returned,
+/// unnotified (one round trip all the same).
+pub async fn notify_account_unless(
+    core: &Core,
+    user_id: &UserId,
+    known: Option<&User>,
+    kind: NotificationKind,
+    client_ip: IpAddr,
+    user_agent: &str,
+    hold: impl FnOnce(&User) -> bool,
+) -> Option<User> {
     let read = async {
         match known {
             Some(u) => Ok(Some(u.clone())),
@@ -186,16 +200,19 @@ pub async fn notify_account(
         matches!(core.limiter.hit(&bucket, 1, HOUR, core.clock.now()).await, Ok(RateDecision::Limited { .. }))
     };
     let (user, suppressed) = tokio::join!(read, suppressed);
+    let Ok(Some(user)) = user else { return None };
+    if hold(&user) {
+        return Some(user);
+    }
     if suppressed {
         tracing::info!(event = "notification_suppressed", kind = kind.as_str(), "already told within the hour");
-        return;
+        return None;
     }
-    let Ok(Some(user)) = user else { return };
     let id = match core.random.id() {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(error = %e, kind = ?kind, "notification not sent: no randomness for its id");
-            return;
+            return None;
         }
     };
     let n = Notification {
@@ -210,6 +227,7 @@ pub async fn notify_account(
     if let Err(e) = core.notifier.notify(n).await {
         tracing::error!(error = %e, kind = ?kind, "notification failed");
     }
+    None
 }
 
 /// Notifies the owner of the flow's account, if the flow has one.

@@ -86,8 +86,10 @@ pub struct CredentialChange {
 }
 
 /// A new phone number for an account, set by support for a user who lost the old one
-/// (docs/operations.md, "A user who lost their phone"). The number is unproven until the next
-/// sign-in's code; every session, flow and remembered browser ends (the credential version moves on).
+/// (docs/operations.md, "A user who lost their phone"). The next sign-in proves it (its SIM check and
+/// code go to it); every session, flow and remembered browser ends (the credential version moves on).
+/// The account keeps its first proof's date: it was confirmed, so it neither expires nor gets the
+/// new-account grace.
 #[derive(Debug, Clone)]
 pub struct PhoneChange {
     /// Whose account.
@@ -138,6 +140,11 @@ pub trait Store: Send + Sync {
     /// Writes the user and claims the email and its confusable skeleton in one transaction.
     /// `EmailTaken` when either is taken.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Registers `new` in place of `old`, an account that never proved its phone and was created
+    /// before `cutoff` (see [`User::expired_unconfirmed`]): in one transaction `old` is deleted and
+    /// `new` takes its email (and look-alike claim). `Conflict` when `old` proved its phone or is
+    /// younger meanwhile, or the email is now someone else's.
+    async fn replace_unconfirmed_user(&self, old: &User, new: &User, cutoff: Timestamp) -> Result<(), StoreError>;
     /// The account that owns this email, if any. Takes the same store round trips whether or not
     /// there is one (docs/security.md A2).
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
@@ -182,9 +189,9 @@ pub trait Store: Send + Sync {
     /// password hash changes, if given), the session it was made from is deleted, its successor (if
     /// any) is stored, and an audit record is written. A version that moved meanwhile is `Conflict`.
     async fn change_credentials(&self, change: &CredentialChange) -> Result<(), StoreError>;
-    /// One transaction: the user's phone becomes `phone`, unproven (no `phone_verified_at`), the
-    /// credential version moves on from `expected_version`, and an audit record is written. A version
-    /// that moved meanwhile is `Conflict`.
+    /// One transaction: the user's phone becomes `phone`, the credential version moves on from
+    /// `expected_version`, and an audit record is written. A version that moved meanwhile is
+    /// `Conflict`.
     async fn change_phone(&self, change: &PhoneChange) -> Result<(), StoreError>;
 
     /// Claims the provider's verification `reference` for `owner`, until `expires_at`: `None` when it

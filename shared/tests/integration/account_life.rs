@@ -242,5 +242,50 @@ async fn support_gives_the_account_of_a_lost_phone_a_new_number() {
     assert_eq!(sent.json()["to_ending"], "24", "{}", sent.text());
     let r = b.otp_verify(&env, &csrf, &env.last_code(new_number)).await;
     assert_eq!(r.json()["next"], "signed_in", "{}", r.text());
-    assert!(env.stored_user(ALICE.0).await.phone_verified_at.is_some(), "the new number is proven");
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), new_number);
+}
+
+/// An account that never proved its phone in its first two weeks is gone: its sign-in and its reset
+/// are an unknown email's, and its email can be registered again — by its real owner, say, when
+/// someone else registered it with their own number.
+#[tokio::test]
+async fn an_account_that_never_proved_its_phone_expires() {
+    let env = Env::start().await;
+    let mut squatter = Browser::at("198.51.100.60");
+    let r = squatter
+        .send(
+            &env,
+            Event::post("/api/register", json!({ "email": ALICE.0, "phone": "+447700900124", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Within two weeks it can still sign in (its first code would prove the number).
+    env.advance(13 * 86_400);
+    assert_eq!(squatter.login(&env, ALICE.0, PASSWORD).await.status, 200);
+    env.advance(86_400);
+    assert_eq!(squatter.login(&env, ALICE.0, PASSWORD).await.status, 401, "expired: an unknown email");
+
+    // The owner registers the address with their own number, and signs in with it.
+    let mut owner = Browser::at("198.51.100.61");
+    let mine = "a passphrase of the real owner";
+    let r = owner
+        .send(&env, Event::post("/api/register", json!({ "email": ALICE.0, "phone": ALICE.1, "password": mine })))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 0, "nobody to warn");
+    owner.sign_in(&env, ALICE.0, mine, ALICE.1).await;
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+    assert_eq!(squatter.login(&env, ALICE.0, PASSWORD).await.status, 401);
+
+    // A proven account never expires: registering its address again only warns its owner.
+    env.advance(60 * 86_400);
+    let r = Browser::at("198.51.100.62")
+        .send(
+            &env,
+            Event::post("/api/register", json!({ "email": ALICE.0, "phone": "+447700900126", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+    assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 1);
 }

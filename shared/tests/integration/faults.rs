@@ -354,6 +354,9 @@ impl Store for FaultyStore {
     async fn create_user(&self, u: &User) -> Result<(), StoreError> {
         self.inner.create_user(u).await
     }
+    async fn replace_unconfirmed_user(&self, o: &User, n: &User, cutoff: Timestamp) -> Result<(), StoreError> {
+        self.inner.replace_unconfirmed_user(o, n, cutoff).await
+    }
     async fn user_by_email(&self, e: &Email) -> Result<Option<User>, StoreError> {
         self.inner.user_by_email(e).await
     }

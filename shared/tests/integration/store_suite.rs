@@ -83,6 +83,7 @@ suite!(
     a_credential_change_is_one_write_on_the_version_it_saw,
     remembered_browsers_belong_to_their_account,
     a_phone_change_unproves_the_number_and_moves_the_version_on,
+    an_unconfirmed_account_gives_its_email_up_once_expired,
     coverage_cache,
     rate_limit_windows,
     concurrent_rate_limit_hits,
@@ -500,11 +501,45 @@ async fn a_phone_change_unproves_the_number_and_moves_the_version_on(s: Arc<impl
     };
     s.change_phone(&change).await.expect("changed");
     let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
-    assert_eq!((stored.phone, stored.phone_verified_at, stored.credential_version), (new_phone, None, 1));
+    // The account stays confirmed (it proved a phone once): no expiry, no new-account grace.
+    assert_eq!(
+        (stored.phone, stored.phone_verified_at, stored.credential_version),
+        (new_phone, u.phone_verified_at, 1)
+    );
     assert_eq!(s.audit(&u.id).await.iter().map(|a| a.event.as_str()).collect::<Vec<_>>(), ["phone_changed_by_support"]);
     // Decided on a version that has moved on: nothing is written.
     assert!(matches!(s.change_phone(&change).await, Err(StoreError::Conflict)));
     assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(1));
+}
+
+async fn an_unconfirmed_account_gives_its_email_up_once_expired(s: Arc<impl Both>) {
+    let cutoff = NOW.minus_secs(User::UNCONFIRMED_LIFE_SECS);
+    let aged = |id: &str, email: &str, days: i64, verified: bool| User {
+        created_at: NOW.minus_secs(days * 86_400),
+        phone_verified_at: verified.then_some(NOW.minus_secs(days * 86_400)),
+        ..user(id, email)
+    };
+    // Never proven, three weeks old: its email goes to the new registration.
+    let (squatter, owner) =
+        (aged("u-squat", "taken@example.com", 21, false), aged("u-owner", "taken@example.com", 0, false));
+    s.create_user(&squatter).await.expect("create");
+    assert!(matches!(s.create_user(&owner).await, Err(StoreError::EmailTaken(Some(ref id))) if id == &squatter.id));
+    s.replace_unconfirmed_user(&squatter, &owner, cutoff).await.expect("replaced");
+    assert_eq!(s.user_by_email(&owner.email).await.expect("read").map(|u| u.id), Some(owner.id.clone()));
+    assert_eq!(s.user_by_id(&squatter.id).await.expect("read"), None, "the unproven account is gone");
+    // Proven once, or younger than the cutoff: kept.
+    for (old, label) in [
+        (aged("u-proven", "proven@example.com", 21, true), "proven"),
+        (aged("u-young", "young@example.com", 3, false), "young"),
+    ] {
+        s.create_user(&old).await.expect("create");
+        let newcomer = User { id: UserId(format!("u-new-{label}")), ..aged("x", old.email.as_str(), 0, false) };
+        assert!(
+            matches!(s.replace_unconfirmed_user(&old, &newcomer, cutoff).await, Err(StoreError::Conflict)),
+            "{label}"
+        );
+        assert_eq!(s.user_by_email(&old.email).await.expect("read").map(|u| u.id), Some(old.id.clone()), "{label}");
+    }
 }
 
 async fn coverage_cache(s: Arc<impl Both>) {
