@@ -84,6 +84,15 @@ fn flow_key(k: &TokenHash) -> Item {
 fn session_key(k: &TokenHash) -> Item {
     key(format!("SESSION#{}", k.as_str()), "SESSION")
 }
+/// An audit record's item: under the account, ordered by time; `suffix` keeps two records of one
+/// second apart.
+fn audit_item(user: &UserId, event: &str, at: Timestamp, client_ip: IpAddr, suffix: &str) -> Result<Item, StoreError> {
+    to_item(
+        &AuditRecord::new(user, event, at, client_ip),
+        key(format!("USER#{}", user.0), &format!("AUDIT#{:012}#{suffix}", at.0)),
+    )
+}
+
 fn device_key(user: &UserId, device: &TokenHash) -> Item {
     // Under the account, so that its browsers are one query.
     key(format!("USER#{}", user.0), &format!("DEVICE#{}", device.as_str()))
@@ -636,14 +645,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let record = AuditRecord {
-            user_id: c.user_id.clone(),
-            event: "password_reset".into(),
-            at: c.now,
-            client_ip: c.client_ip,
-        };
         let suffix = c.flow_key.as_str().get(..16).unwrap_or(c.flow_key.as_str());
-        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#{suffix}", c.now.0)))?;
+        let audit = audit_item(&c.user_id, "password_reset", c.now, c.client_ip, suffix)?;
         // A retry of this very request (by the SDK) is recognised and not applied twice; the same
         // flow with another password is refused (IdempotentParameterMismatch).
         let token =
@@ -680,10 +683,8 @@ impl Store for DynamoStore {
             .set_key(Some(session_key(&c.ended_session)))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let record =
-            AuditRecord { user_id: c.user_id.clone(), event: c.audit_event.into(), at: c.now, client_ip: c.client_ip };
         let suffix = c.ended_session.as_str().get(..16).unwrap_or(c.ended_session.as_str());
-        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#{suffix}", c.now.0)))?;
+        let audit = audit_item(&c.user_id, c.audit_event, c.now, c.client_ip, suffix)?;
         let mut items = vec![
             TransactWriteItem::builder().update(user).build(),
             TransactWriteItem::builder().delete(ended).build(),
@@ -710,9 +711,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let record =
-            AuditRecord { user_id: c.user_id.clone(), event: c.audit_event.into(), at: c.now, client_ip: c.client_ip };
-        let audit = to_item(&record, key(format!("USER#{}", c.user_id.0), &format!("AUDIT#{:012}#phone", c.now.0)))?;
+        let audit = audit_item(&c.user_id, c.audit_event, c.now, c.client_ip, "phone")?;
         let items =
             vec![TransactWriteItem::builder().update(user).build(), self.put(audit, "attribute_not_exists(pk)")?];
         match self.transact(items, None).await? {

@@ -366,12 +366,7 @@ impl Store for MemoryStore {
             u.password_hash = c.new_password_hash.clone();
             u.credential_version += 1;
         }
-        d.audit.push(AuditRecord {
-            user_id: c.user_id.clone(),
-            event: "password_reset".into(),
-            at: c.now,
-            client_ip: c.client_ip,
-        });
+        d.audit.push(AuditRecord::new(&c.user_id, "password_reset", c.now, c.client_ip));
         Ok(())
     }
 
@@ -393,12 +388,7 @@ impl Store for MemoryStore {
             d.expires(s.expires_at, Expiring::Session(s.key.clone()));
             d.sessions.insert(s.key.clone(), s.clone());
         }
-        d.audit.push(AuditRecord {
-            user_id: c.user_id.clone(),
-            event: c.audit_event.into(),
-            at: c.now,
-            client_ip: c.client_ip,
-        });
+        d.audit.push(AuditRecord::new(&c.user_id, c.audit_event, c.now, c.client_ip));
         Ok(())
     }
 
@@ -408,12 +398,7 @@ impl Store for MemoryStore {
         let Some(user) = user else { return Err(StoreError::Conflict) };
         user.phone = c.phone.clone();
         user.credential_version += 1;
-        d.audit.push(AuditRecord {
-            user_id: c.user_id.clone(),
-            event: c.audit_event.into(),
-            at: c.now,
-            client_ip: c.client_ip,
-        });
+        d.audit.push(AuditRecord::new(&c.user_id, c.audit_event, c.now, c.client_ip));
         Ok(())
     }
 

@@ -42,6 +42,13 @@ pub struct AuditRecord {
     pub client_ip: IpAddr,
 }
 
+impl AuditRecord {
+    /// `event` on `user`'s account, at `at`, from `client_ip`.
+    pub fn new(user: &UserId, event: &str, at: Timestamp, client_ip: IpAddr) -> Self {
+        AuditRecord { user_id: user.clone(), event: event.into(), at, client_ip }
+    }
+}
+
 /// Everything the reset-completion transaction needs (docs/security.md D2).
 #[derive(Debug, Clone)]
 pub struct ResetCompletion {
