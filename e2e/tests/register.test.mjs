@@ -30,6 +30,9 @@ test('register, then sign in to the new account', { timeout: 60_000 }, async () 
   const page = await newPage(context);
   await page.goto(`${stack.site}/register.html`);
   await screenshot(page, 'phone-register');
+  // The number is shown back as it will be texted, before anything is submitted.
+  await page.getByLabel('Mobile number').fill('07700 900124');
+  await page.locator('#phone-echo').filter({ hasText: 'We will text +44 7700 900124.' }).waitFor();
 
   // Refused by the server, in the page's words: a number no phone has, a common password.
   await fill(page, { email: 'rosa@example.com', phone: '07700 9001', password: 'a long enough passphrase' });

@@ -50,6 +50,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/logout-everywhere", function: Function::Account },
     Route { method: "GET", path: "/api/devices", function: Function::Account },
     Route { method: "POST", path: "/api/devices/forget", function: Function::Account },
+    Route { method: "POST", path: "/api/phone/check", function: Function::Account },
 ];
 
 /// Largest request body any route accepts.
@@ -104,6 +105,7 @@ impl Ports for WithPasswords {
             ("POST", "/api/logout-everywhere") => post(account::logout_everywhere),
             ("GET", "/api/devices") => get(account::devices),
             ("POST", "/api/devices/forget") => post(account::forget_device),
+            ("POST", "/api/phone/check") => post(account::check_phone),
             _ => return None,
         })
     }

@@ -379,6 +379,7 @@ export class SimguardStack extends cdk.Stack {
           [POST, '/api/logout-everywhere'],
           [GET, '/api/devices'],
           [POST, '/api/devices/forget'],
+          [POST, '/api/phone/check'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },

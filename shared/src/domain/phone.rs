@@ -113,6 +113,14 @@ impl Phone {
         &self.0
     }
 
+    /// `+44 7700 900000`: the number as its country writes it internationally (for a person to check
+    /// what they typed); the E.164 form when the metadata has no format for it.
+    pub fn international(&self) -> String {
+        phonenumber::parse(None, &self.0)
+            .map(|n| n.format().mode(phonenumber::Mode::International).to_string())
+            .unwrap_or_else(|_| self.0.clone())
+    }
+
     /// `447700900000`, the form Vonage wants.
     pub fn digits(&self) -> &str {
         &self.0[1..]
@@ -183,6 +191,18 @@ mod tests {
             ("+33 6 12 34 56 78", gb(), "+33612345678"),
         ] {
             assert_eq!(Phone::parse(input, region).map(|p| p.e164().to_owned()), Ok(want.to_owned()), "{input}");
+        }
+    }
+
+    #[test]
+    fn shows_the_number_as_written_internationally() {
+        for (input, want) in [
+            ("07700 900002", "+44 7700 900002"),
+            ("+33612345678", "+33 6 12 34 56 78"),
+            ("+1 (415) 555.2671", "+1 415-555-2671"),
+        ] {
+            let phone = Phone::parse(input, gb()).expect("a number");
+            assert_eq!(phone.international(), want, "{input}");
         }
     }
 

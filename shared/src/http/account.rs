@@ -103,6 +103,28 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(json!({ "status": "registered" }))).into_response())
 }
 
+/// The phone-check body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckPhone {
+    /// The phone number, as typed.
+    pub phone: String,
+}
+
+/// `POST /api/phone/check`: the number as registration would read it, so the page can show it back
+/// before anything is submitted — `{"international":"+44 7700 900002"}`, or the problem
+/// registration would answer. It reads and stores nothing.
+pub async fn check_phone(
+    State(app): State<PasswordApp>,
+    ApiJson(body): ApiJson<CheckPhone>,
+) -> Result<Response, Problem> {
+    let phone = Phone::parse(&body.phone, Some(app.settings.default_region)).map_err(|_| Problem::invalid_phone())?;
+    if !app.settings.otp.sms_allowed_to(&phone) {
+        return Err(Problem::phone_not_supported());
+    }
+    Ok(axum::Json(json!({ "international": phone.international() })).into_response())
+}
+
 /// The login body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

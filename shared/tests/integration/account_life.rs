@@ -289,3 +289,18 @@ async fn an_account_that_never_proved_its_phone_expires() {
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
     assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 1);
 }
+
+/// The registration page shows the number back as it will be read, before anything is submitted.
+#[tokio::test]
+async fn a_typed_number_is_shown_back_as_it_will_be_texted() {
+    let env = Env::start().await;
+    let mut b = Browser::default();
+    let check = |phone: &str| Event::post("/api/phone/check", json!({ "phone": phone }));
+    let r = b.send(&env, check("07700 900002")).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "international": "+44 7700 900002" })), "{}", r.text());
+    assert_eq!(b.send(&env, check("+44 (0)7700-900002")).await.json()["international"], "+44 7700 900002");
+    let r = b.send(&env, check("07700 9001")).await;
+    assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:invalid_phone"));
+    let r = b.send(&env, check("+33 6 12 34 56 78")).await;
+    assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:phone_not_supported"), "not a country we text");
+}

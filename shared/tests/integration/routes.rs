@@ -31,6 +31,7 @@ fn the_route_table_snapshot() {
             "POST /api/logout-everywhere -> account",
             "GET /api/devices -> account",
             "POST /api/devices/forget -> account",
+            "POST /api/phone/check -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );
