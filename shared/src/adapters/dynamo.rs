@@ -169,19 +169,24 @@ impl DynamoStore {
 
     /// The account's audit trail, oldest first (for tests and operators; the API never reads it).
     pub async fn audit_events(&self, user: &UserId) -> Result<Vec<AuditRecord>, StoreError> {
+        self.account_items(user, "AUDIT#").await?.into_iter().map(from_item).collect()
+    }
+
+    /// The account's items whose sort key starts with `prefix` (its audit trail, its browsers).
+    async fn account_items(&self, user: &UserId, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let out = timely(
             self.client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :audit)")
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
-                .expression_attribute_values(":audit", s("AUDIT#"))
+                .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
                 .send(),
         )
         .await?
         .map_err(|e| unavailable(&e))?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        Ok(out.items.unwrap_or_default())
     }
 
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
@@ -790,6 +795,11 @@ impl Store for DynamoStore {
         if let Some(session) = p.session {
             items.push(self.put(to_item(session, session_key(&session.key))?, "attribute_not_exists(pk)")?);
         }
+        if let Some(device) = p.device {
+            items.push(
+                self.put(to_item(device, device_key(&device.user_id, &device.key))?, "attribute_not_exists(pk)")?,
+            );
+        }
         match self.transact(items, None).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
@@ -854,21 +864,9 @@ impl Store for DynamoStore {
     }
 
     async fn devices(&self, user: &UserId, now: Timestamp) -> Result<Vec<RememberedDevice>, StoreError> {
-        let out = timely(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :device)")
-                .expression_attribute_values(":pk", s(format!("USER#{}", user.0)))
-                .expression_attribute_values(":device", s("DEVICE#"))
-                .consistent_read(true)
-                .send(),
-        )
-        .await?
-        .map_err(|e| unavailable(&e))?;
-        let mut list: Vec<RememberedDevice> = out
-            .items
-            .unwrap_or_default()
+        let mut list: Vec<RememberedDevice> = self
+            .account_items(user, "DEVICE#")
+            .await?
             .into_iter()
             .filter(|i| live(i, now))
             .map(from_item)

@@ -273,7 +273,8 @@ impl Store for MemoryStore {
         d.expire(p.at);
         let flow_ok = d.flows.get(p.flow_key).is_some_and(|f| f.is_live(p.at) && f.state == p.transition.from);
         let session_free = p.session.is_none_or(|s| !d.sessions.contains_key(&s.key));
-        if !flow_ok || !d.users.contains_key(p.user_id) || !session_free {
+        let device_free = p.device.is_none_or(|x| !d.devices.contains_key(&(x.user_id.clone(), x.key.clone())));
+        if !flow_ok || !d.users.contains_key(p.user_id) || !session_free || !device_free {
             return Err(StoreError::Conflict);
         }
         if let Some(f) = d.flows.get_mut(p.flow_key) {
@@ -285,6 +286,9 @@ impl Store for MemoryStore {
         if let Some(s) = p.session {
             d.expires(s.expires_at, Expiring::Session(s.key.clone()));
             d.sessions.insert(s.key.clone(), s.clone());
+        }
+        if let Some(x) = p.device {
+            d.devices.insert((x.user_id.clone(), x.key.clone()), x.clone());
         }
         Ok(())
     }

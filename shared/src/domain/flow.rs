@@ -175,10 +175,6 @@ pub struct Flow {
     pub otp_attempts: u32,
     /// The SMS path was opened without a SIM answer (login, `allow_with_notice`): tighter limits.
     pub sim_unverified: bool,
-    /// A sign-in from a browser its owner asked to remember: a passing SIM check signs it in
-    /// without a code (docs/security.md S29).
-    #[serde(default)]
-    pub remembered_device: bool,
     /// The address that started it (for the owner's notification).
     pub client_ip: IpAddr,
     /// The browser that started it (for the owner's notification).
@@ -280,7 +276,6 @@ impl Flow {
             otp_sends: 0,
             otp_attempts: 0,
             sim_unverified: false,
-            remembered_device: false,
             client_ip: new.client_ip,
             user_agent: new.user_agent,
             created_at: new.now,

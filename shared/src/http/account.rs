@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::http::cookies::{DEVICE, FLOW, SESSION};
 use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{notify, notify_account_unless, remembered};
+use crate::http::support::{notify, notify_account_unless};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CredentialChange, Metric, NotificationKind, StoreError};
 
@@ -142,7 +142,6 @@ pub struct Login {
 pub async fn login(
     State(app): State<PasswordApp>,
     client: ClientMeta,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
     let l = &app.settings.limits;
@@ -171,7 +170,7 @@ pub async fn login(
         return Err(Problem::invalid_credentials());
     };
     let token = app.random.token()?;
-    let mut flow = Flow::start(
+    let flow = Flow::start(
         token.hash(),
         NewFlow {
             origin: FlowOrigin::Login,
@@ -183,9 +182,6 @@ pub async fn login(
             ttl_secs: app.settings.flow_ttl_secs,
         },
     );
-    // A browser its owner asked to remember skips the SMS after a passing SIM check (S29); the
-    // answer here is the same either way.
-    flow.remembered_device = remembered(&app, &headers, &user).await?;
     app.store.put_flow(&flow).await?;
     tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
     app.metrics.record(Metric::StepOutcome { step: "login", outcome: "password_ok" });
@@ -209,15 +205,33 @@ pub async fn logout(State(app): State<PasswordApp>, headers: HeaderMap) -> Resul
 /// The browser's live session and its account. A session from before the account's last credential
 /// change (a reset, a password change, sign out everywhere) is dead: deleted, and its cookie cleared
 /// (docs/security.md S19).
-async fn signed_in(app: &PasswordApp, headers: &HeaderMap) -> Result<(Token, Session, User), Response> {
+/// `csrf`: a state-changing request, which must carry the session's CSRF token (checked before any
+/// read).
+async fn signed_in(app: &PasswordApp, headers: &HeaderMap, csrf: bool) -> Result<(Token, Session, User), Response> {
+    let (token, session, user, ()) = signed_in_while(app, headers, csrf, |_| async {}).await?;
+    Ok((token, session, user))
+}
+
+/// [`signed_in`], running `also` (given the session's account) while the account is read: one round
+/// trip, not two (docs/security.md R11).
+async fn signed_in_while<F: std::future::Future>(
+    app: &PasswordApp,
+    headers: &HeaderMap,
+    csrf: bool,
+    also: impl FnOnce(UserId) -> F,
+) -> Result<(Token, Session, User, F::Output), Response> {
     let unauthorized = || Problem::unauthorized().into_response();
     let token = SESSION.read(headers).ok_or_else(unauthorized)?;
+    if csrf {
+        require_csrf(headers, &token).map_err(IntoResponse::into_response)?;
+    }
     let now = app.clock.now();
     let session = app.store.get_session(&token.hash(), now).await.map_err(|e| Problem::from(e).into_response())?;
     let session = session.ok_or_else(unauthorized)?;
-    let user = app.store.user_by_id(&session.user_id).await.map_err(|e| Problem::from(e).into_response())?;
+    let (user, side) = tokio::join!(app.store.user_by_id(&session.user_id), also(session.user_id.clone()));
+    let user = user.map_err(|e| Problem::from(e).into_response())?;
     match user.filter(|u| u.credential_version == session.credential_version) {
-        Some(user) => Ok((token, session, user)),
+        Some(user) => Ok((token, session, user, side)),
         None => {
             app.store.delete_session(&session.key).await.map_err(|e| Problem::from(e).into_response())?;
             tracing::info!(event = "session_revoked", "session from before a credential change");
@@ -247,16 +261,16 @@ pub async fn change_password(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Response, Response> {
-    let (token, session, user) = signed_in(&app, &headers).await?;
-    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
-    // Someone holding a stolen session must not get unlimited guesses at the password.
-    let guesses = Limit::new(
-        "password_change_account",
-        format!("user#{}", user.id.0),
-        app.settings.limits.login_per_account_15min,
-        QUARTER_HOUR,
-    );
-    enforce(&app, &[guesses]).await.map_err(IntoResponse::into_response)?;
+    // Someone holding a stolen session must not get unlimited guesses at the password: counted while
+    // the account is read.
+    let per_15min = app.settings.limits.login_per_account_15min;
+    let core = &app;
+    let guesses = |user: UserId| async move {
+        enforce(core, &[Limit::new("password_change_account", format!("user#{}", user.0), per_15min, QUARTER_HOUR)])
+            .await
+    };
+    let (_, session, user, allowed) = signed_in_while(&app, &headers, true, guesses).await?;
+    allowed.map_err(IntoResponse::into_response)?;
     let current = PasswordPolicy::normalise_for_login(&body.current_password);
     if !app.ports.hasher.verify(current, Some(&user.password_hash)).await {
         tracing::info!(event = "password_change_refused", why = "wrong_password", "the current password was wrong");
@@ -304,8 +318,7 @@ pub async fn logout_everywhere(
     client: ClientMeta,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let (token, session, user) = signed_in(&app, &headers).await?;
-    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
+    let (_, session, user) = signed_in(&app, &headers, true).await?;
     let change = CredentialChange {
         user_id: user.id.clone(),
         expected_version: user.credential_version,
@@ -327,7 +340,7 @@ pub async fn logout_everywhere(
 /// `GET /api/devices`: the browsers the account remembers (each skips the SMS at sign-in, never the
 /// SIM check), this one marked.
 pub async fn devices(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Response> {
-    let (_, _, user) = signed_in(&app, &headers).await?;
+    let (_, _, user) = signed_in(&app, &headers, false).await?;
     let this = DEVICE.read(&headers).map(|t| t.hash());
     let list = app.store.devices(&user.id, app.clock.now()).await.map_err(|e| Problem::from(e).into_response())?;
     let list: Vec<_> = list
@@ -360,8 +373,7 @@ pub async fn forget_device(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ForgetDevice>,
 ) -> Result<Response, Response> {
-    let (token, _, user) = signed_in(&app, &headers).await?;
-    require_csrf(&headers, &token).map_err(IntoResponse::into_response)?;
+    let (_, _, user) = signed_in(&app, &headers, true).await?;
     if body.id.len() != 64 || !body.id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Problem::invalid_request().into_response());
     }
@@ -387,7 +399,7 @@ fn credentials_moved_on(e: StoreError) -> Problem {
 /// `GET /api/me`: who is signed in. A session from before the last credential change is dead
 /// (docs/security.md S19).
 pub async fn me(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Response> {
-    let (token, _, user) = signed_in(&app, &headers).await?;
+    let (token, _, user) = signed_in(&app, &headers, false).await?;
     Ok(axum::Json(json!({
         "email": user.email.as_str(),
         "phone": user.phone.masked(),

@@ -207,8 +207,14 @@ async fn conclude(
                 // A SubscriberCheck is a possession proof too: it closes the new-account grace, in
                 // the same transaction as the step.
                 Some(user_id) => {
-                    let proof =
-                        PossessionProof { flow_key: &flow.key, transition: &verified, user_id, at: now, session: None };
+                    let proof = PossessionProof {
+                        flow_key: &flow.key,
+                        transition: &verified,
+                        user_id,
+                        at: now,
+                        session: None,
+                        device: None,
+                    };
                     app.store.record_possession(&proof).await?;
                 }
                 None => {

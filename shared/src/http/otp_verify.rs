@@ -13,7 +13,7 @@ use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::support::{
-    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, remember_device, step, timed,
+    current_flow, device_to_remember, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
 };
 use crate::http::{ApiJson, Problem};
 use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PossessionProof, StoreError};
@@ -179,6 +179,10 @@ pub async fn otp_verify(
         FlowKind::Login => Some(new_session(&app, user, now)?),
         FlowKind::Reset => None,
     };
+    let device = match flow.kind {
+        FlowKind::Login if body.remember => Some(device_to_remember(&app, user, &flow.user_agent, now)?),
+        _ => None,
+    };
     // Only the request whose transition wins goes on (one session, one reset cookie). The step, the
     // first proof of the phone and the session are one transaction.
     let verified = step(&flow, FlowEvent::CodeVerified { reset_token_hash: reset_token.as_ref().map(|t| t.hash()) })?;
@@ -188,6 +192,7 @@ pub async fn otp_verify(
         user_id: &user.id,
         at: now,
         session: session.as_ref().map(|(_, s)| s),
+        device: device.as_ref().map(|(d, _)| d),
     };
     app.store.record_possession(&proof).await?;
     // Counted only by the winner, so concurrent verifies of one code cannot inflate the conversion
@@ -206,9 +211,8 @@ pub async fn otp_verify(
             let mut resp = axum::Json(json!({ "next": "signed_in", "csrf": csrf_token_for(&session) })).into_response();
             resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session, app.settings.session_ttl_secs));
             resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
-            if body.remember
-                && let Some(cookie) = remember_device(&app, user, &flow.user_agent, now).await
-            {
+            if let Some((_, cookie)) = device {
+                tracing::info!(event = "device_remembered", user_id = %user.id, "this browser will skip the SMS, not the SIM check");
                 resp.headers_mut().append(header::SET_COOKIE, cookie);
             }
             Ok(resp)

@@ -13,7 +13,7 @@ use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
 use crate::http::support::{
-    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
+    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, remembered_device, step, timed,
 };
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind, PossessionProof};
@@ -31,10 +31,18 @@ pub async fn sim_check(
     // Out of order is refused before any limit is counted or provider called.
     step(&flow, FlowEvent::SimPassed { unverified: false })?;
     let limit = [Limit::new("sim_check_ip", ip_key(client.ip), app.settings.limits.sim_checks_per_ip_hour, HOUR)];
-    // The account is read while the limit is counted: one round trip (docs/security.md R11).
-    let (allowed, user) = tokio::join!(enforce(&app, &limit), flow_user(&app, &flow));
+    // The account (and, for a sign-in, the browser's remembered device) is read while the limit is
+    // counted: one round trip (docs/security.md R11).
+    let device = async {
+        match (&flow.kind, &flow.user_id) {
+            (FlowKind::Login, Some(id)) => remembered_device(&app, &headers, id).await,
+            _ => Ok(None),
+        }
+    };
+    let (allowed, user, device) = tokio::join!(enforce(&app, &limit), flow_user(&app, &flow), device);
     allowed?;
     let user = user?;
+    let device = device?;
     let now = app.clock.now();
     let window = app.settings.sim_change_window_minutes;
     let verdict = match &user {
@@ -75,7 +83,9 @@ pub async fn sim_check(
     };
     // A sign-in from a browser its owner asked to remember: the SIM check passed (a real answer, not
     // the `allow_with_notice` pass), so it signs in without a code (docs/security.md S29).
-    if let (SimVerdict::Pass, FlowKind::Login, true, Some(user)) = (verdict, flow.kind, flow.remembered_device, user) {
+    let remembered =
+        device.is_some_and(|d| user.as_ref().is_some_and(|u| u.credential_version == d.credential_version));
+    if let (SimVerdict::Pass, FlowKind::Login, true, Some(user)) = (verdict, flow.kind, remembered, user) {
         let (session_token, session) = new_session(app, user, now)?;
         let signed_in = step(flow, FlowEvent::SignedInOnRememberedDevice)?;
         let proof = PossessionProof {
@@ -84,6 +94,7 @@ pub async fn sim_check(
             user_id: &user.id,
             at: now,
             session: Some(&session),
+            device: None,
         };
         app.store.record_possession(&proof).await?;
         tracing::info!(event = "login", user_id = %user.id, "signed in on a remembered browser after the SIM check");

@@ -84,11 +84,16 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
     Ok(Some(user))
 }
 
-/// Remembers the browser of a sign-in that just passed its second factor (its owner asked): a
-/// device token, stored hashed under the account and bound to its credentials, and the cookie that
-/// carries it. A store failure only means the browser is not remembered.
-pub async fn remember_device(core: &Core, user: &User, user_agent: &str, now: Timestamp) -> Option<HeaderValue> {
-    let token = core.random.token().ok()?;
+/// The browser a sign-in that passes its second factor will remember (its owner asked): a device
+/// token, to be stored hashed under the account (with the sign-in, in one transaction) and bound to
+/// its credentials, and the cookie that carries it.
+pub fn device_to_remember(
+    core: &Core,
+    user: &User,
+    user_agent: &str,
+    now: Timestamp,
+) -> Result<(RememberedDevice, HeaderValue), Problem> {
+    let token = core.random.token()?;
     let device = RememberedDevice {
         key: token.hash(),
         user_id: user.id.clone(),
@@ -97,24 +102,19 @@ pub async fn remember_device(core: &Core, user: &User, user_agent: &str, now: Ti
         created_at: now,
         expires_at: now.plus_secs(RememberedDevice::LIFE_SECS),
     };
-    match core.store.put_device(&device).await {
-        Ok(()) => {
-            tracing::info!(event = "device_remembered", user_id = %user.id, "this browser will skip the SMS, not the SIM check");
-            Some(DEVICE.set(&token, RememberedDevice::LIFE_SECS))
-        }
-        Err(e) => {
-            tracing::warn!(event = "device_not_remembered", error = %e, "the browser was not remembered");
-            None
-        }
-    }
+    Ok((device, DEVICE.set(&token, RememberedDevice::LIFE_SECS)))
 }
 
-/// Whether the browser's device cookie names a live remembered browser of this account, under its
-/// current credentials (a reset, a password change or signing out everywhere forgets them all).
-pub async fn remembered(core: &Core, headers: &HeaderMap, user: &User) -> Result<bool, StoreError> {
-    let Some(token) = DEVICE.read(headers) else { return Ok(false) };
-    let device = core.store.get_device(&user.id, &token.hash(), core.clock.now()).await?;
-    Ok(device.is_some_and(|d| d.credential_version == user.credential_version))
+/// The live remembered browser of the account `user` that the request's device cookie names, if
+/// any. Whether it still counts is the caller's to check against the account's credentials (a
+/// reset, a password change or signing out everywhere forgets them all).
+pub async fn remembered_device(
+    core: &Core,
+    headers: &HeaderMap,
+    user: &UserId,
+) -> Result<Option<RememberedDevice>, StoreError> {
+    let Some(token) = DEVICE.read(headers) else { return Ok(None) };
+    core.store.get_device(user, &token.hash(), core.clock.now()).await
 }
 
 /// Runs a provider call, records how long it took for [`imitate`] and counts it in the

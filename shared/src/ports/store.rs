@@ -139,6 +139,8 @@ pub struct PossessionProof<'a> {
     pub at: Timestamp,
     /// The session a sign-in starts.
     pub session: Option<&'a Session>,
+    /// The browser a sign-in asked to remember (docs/security.md S29).
+    pub device: Option<&'a RememberedDevice>,
 }
 
 /// Users, flows, sessions and the coverage cache.
@@ -228,7 +230,7 @@ pub trait Store: Send + Sync {
     /// Records the first possession proof of the account's phone; later calls change nothing.
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError>;
     /// One transaction: the flow's step, the first possession proof of the account's phone and, for
-    /// a sign-in, its new session. A flow that moved on (a concurrent request won) is `Conflict`, and
+    /// a sign-in, its new session (and the browser it asked to remember). A flow that moved on (a concurrent request won) is `Conflict`, and
     /// nothing is written.
     async fn record_possession(&self, proof: &PossessionProof<'_>) -> Result<(), StoreError>;
 

@@ -138,7 +138,11 @@ async fn sign_in_remembering(env: &Env, b: &mut Browser) -> String {
     let code = env.last_code(ALICE.1);
     let r = b.send(env, Event::post("/api/otp/verify", json!({ "code": code, "remember": true })).csrf(&csrf)).await;
     assert_eq!(r.json()["next"], "signed_in", "{}", r.text());
-    assert!(r.cookie("__Host-simguard-device").is_some(), "the device cookie: {:?}", r.set_cookies());
+    let cookie =
+        r.set_cookies().into_iter().find(|c| c.starts_with("__Host-simguard-device=")).expect("the device cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age=2592000"] {
+        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+    }
     r.json()["csrf"].as_str().expect("csrf").to_owned()
 }
 

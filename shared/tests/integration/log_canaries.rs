@@ -81,6 +81,26 @@ async fn no_secret_reaches_the_logs() {
     .await;
     s.send(&env, Event::post("/api/reset/check", json!({ "email": "alice@example.com", "password": PASSWORD }))).await;
 
+    // The account's own steps: a sign-in that remembers its browser, a password change, the list of
+    // browsers, the registration page's phone check.
+    env.user("dora@example.com", "+447000000072").await;
+    let dora_new = "tulips under a quiet april rain";
+    canaries.extend([dora_new.to_owned(), "+447000000072".into(), "+447700900124".into(), "447700900124".into()]);
+    let mut d = Browser::default();
+    let login = d.login(&env, "dora@example.com", PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    d.sim_check(&env, &csrf).await;
+    d.otp_start(&env, &csrf).await;
+    let code = env.last_code("+447000000072");
+    let done =
+        d.send(&env, Event::post("/api/otp/verify", json!({ "code": code, "remember": true })).csrf(&csrf)).await;
+    canaries.extend(d.cookies.get("__Host-simguard-device").cloned());
+    let session = done.json()["csrf"].as_str().expect("csrf").to_owned();
+    let change = json!({ "current_password": PASSWORD, "new_password": dora_new });
+    assert_eq!(d.send(&env, Event::post("/api/password", change).csrf(&session)).await.status, 200);
+    assert_eq!(d.send(&env, Event::get("/api/devices")).await.status, 200);
+    d.send(&env, Event::post("/api/phone/check", json!({ "phone": "+447700900124" }))).await;
+
     // One access token per function that calls tru.ID, cached across its requests.
     let tokens = env.sandbox.truid().issued_tokens();
     assert!((1..=4).contains(&tokens.len()), "{} tokens", tokens.len());
@@ -95,6 +115,8 @@ async fn no_secret_reaches_the_logs() {
         "callback_refused",
         "login_failed",
         "notification queued",
+        "device_remembered",
+        "password_changed",
     ] {
         assert!(text.contains(event), "expected a {event} log line");
     }

@@ -273,4 +273,43 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
     within(&trips, "sim-check (SIM changed)", &blocked, 200);
     assert_eq!(blocked.json()["next"], "blocked");
     assert_eq!(env.outbox.sent().len(), 2, "the owner is told");
+
+    // The account's own steps: a remembered browser, its list, forgetting it, a password change, signing
+    // out everywhere, and the registration page's phone check.
+    let check = Event::post("/api/phone/check", json!({ "phone": "07700 900002" }));
+    within(&trips, "phone/check", &b.send(&env, check).await, 200);
+    let login = b.login(&env, "carol@example.com", "a long enough passphrase").await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    b.sim_check(&env, &csrf).await;
+    b.otp_start(&env, &csrf).await;
+    let code = env.last_code("+447000000072");
+    let _ = trips.take();
+    let done =
+        b.send(&env, Event::post("/api/otp/verify", json!({ "code": code, "remember": true })).csrf(&csrf)).await;
+    within(&trips, "otp/verify (remember this browser)", &done, 200);
+    let session_csrf = done.json()["csrf"].as_str().expect("csrf").to_owned();
+    b.send(&env, Event::post("/api/logout", json!({})).csrf(&session_csrf)).await;
+    let _ = trips.take();
+    let login = b.login(&env, "carol@example.com", "a long enough passphrase").await;
+    within(&trips, "login (remembered browser)", &login, 200);
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let quick = b.sim_check(&env, &csrf).await;
+    within(&trips, "sim-check (remembered browser)", &quick, 200);
+    assert_eq!(quick.json()["next"], "signed_in");
+    let session_csrf = quick.json()["csrf"].as_str().expect("csrf").to_owned();
+    let listed = b.send(&env, Event::get("/api/devices")).await;
+    within(&trips, "devices", &listed, 200);
+    let id = listed.json()["devices"][0]["id"].as_str().expect("id").to_owned();
+    let forget = Event::post("/api/devices/forget", json!({ "id": id })).csrf(&session_csrf);
+    within(&trips, "devices/forget", &b.send(&env, forget).await, 204);
+    let change = Event::post(
+        "/api/password",
+        json!({ "current_password": "a long enough passphrase", "new_password": "a changed long passphrase" }),
+    )
+    .csrf(&session_csrf);
+    let changed = b.send(&env, change).await;
+    within(&trips, "password", &changed, 200);
+    let session_csrf = changed.json()["csrf"].as_str().expect("csrf").to_owned();
+    let everywhere = Event::post("/api/logout-everywhere", json!({})).csrf(&session_csrf);
+    within(&trips, "logout-everywhere", &b.send(&env, everywhere).await, 204);
 }

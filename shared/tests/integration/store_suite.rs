@@ -712,12 +712,27 @@ async fn a_possession_proof_is_one_write(s: Arc<impl Both>) {
         created_at: NOW,
         expires_at: NOW.plus_secs(3600),
     };
+    let device = RememberedDevice {
+        key: token().hash(),
+        user_id: u.id.clone(),
+        credential_version: 0,
+        label: "Mozilla/5.0".into(),
+        created_at: NOW,
+        expires_at: NOW.plus_secs(3600),
+    };
     // The flow is not where the step starts: nothing at all is written.
     let wrong = step(FlowState::SimOk, FlowState::Completed);
-    let proof =
-        PossessionProof { flow_key: &key, transition: &wrong, user_id: &u.id, at: NOW, session: Some(&session) };
+    let proof = PossessionProof {
+        flow_key: &key,
+        transition: &wrong,
+        user_id: &u.id,
+        at: NOW,
+        session: Some(&session),
+        device: Some(&device),
+    };
     assert!(matches!(s.record_possession(&proof).await, Err(StoreError::Conflict)));
     assert_eq!(s.get_session(&session.key, NOW).await.expect("read"), None);
+    assert_eq!(s.get_device(&u.id, &device.key, NOW).await.expect("read"), None);
     assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), None);
     // From the right state: all of it.
     let right = step(FlowState::OtpSent, FlowState::Completed);
@@ -725,6 +740,7 @@ async fn a_possession_proof_is_one_write(s: Arc<impl Both>) {
     s.record_possession(&proof).await.expect("recorded");
     assert_eq!(s.get_flow(&key, NOW).await.expect("read").map(|f| f.state), Some(FlowState::Completed));
     assert!(s.get_session(&session.key, NOW).await.expect("read").is_some());
+    assert_eq!(s.get_device(&u.id, &device.key, NOW).await.expect("read"), Some(device.clone()));
     assert_eq!(s.user_by_id(&u.id).await.expect("read").and_then(|u| u.phone_verified_at), Some(NOW));
     // Once only: a replay is a conflict, and the first proof's time stays.
     let later = PossessionProof { at: NOW.plus_secs(5), ..proof };
