@@ -51,6 +51,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/devices", function: Function::Account },
     Route { method: "POST", path: "/api/devices/forget", function: Function::Account },
     Route { method: "POST", path: "/api/phone/check", function: Function::Account },
+    Route { method: "POST", path: "/api/phone/change", function: Function::Account },
 ];
 
 /// Largest request body any route accepts.
@@ -106,6 +107,7 @@ impl Ports for WithPasswords {
             ("GET", "/api/devices") => get(account::devices),
             ("POST", "/api/devices/forget") => post(account::forget_device),
             ("POST", "/api/phone/check") => post(account::check_phone),
+            ("POST", "/api/phone/change") => post(account::change_phone),
             _ => return None,
         })
     }

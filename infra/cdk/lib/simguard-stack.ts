@@ -364,7 +364,8 @@ export class SimguardStack extends cdk.Stack {
         name: 'otp-verify',
         routes: [[POST, '/api/otp/verify']],
         environment: { ...otp },
-        tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
+        // DeleteItem: a phone change ends the session it was made from, in its transaction.
+        tableActions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
         notifies: true,
       },
       {
@@ -380,6 +381,7 @@ export class SimguardStack extends cdk.Stack {
           [GET, '/api/devices'],
           [POST, '/api/devices/forget'],
           [POST, '/api/phone/check'],
+          [POST, '/api/phone/change'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },

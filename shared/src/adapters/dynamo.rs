@@ -421,9 +421,28 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("decoy = :decoy", ":decoy", w.decoy.then_some(AttributeValue::Bool(true)));
     set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
     set("claimed_at = :claimed_at", ":claimed_at", w.claimed_at.map(|t| n(t.0)));
+    let restart = w
+        .restart_for
+        .as_ref()
+        .map(serde_dynamo::to_attribute_value)
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let restarting = restart.is_some();
+    set("sms_keys = :keys", ":keys", restart);
+    if restarting {
+        set("otp_sends = :zero, otp_attempts = :zero", ":zero", Some(n(0)));
+        set("sim_unverified = :restarted", ":restarted", Some(AttributeValue::Bool(false)));
+    }
     let mut expression = format!("SET {}", sets.join(", "));
+    let mut removed = Vec::new();
     if w.clear_reset_token {
-        expression.push_str(" REMOVE reset_token_hash");
+        removed.push("reset_token_hash");
+    }
+    if restarting {
+        removed.extend(["otp_reference", "otp_provider", "otp_sent_at"]);
+    }
+    if !removed.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
     }
     Ok((expression, values))
 }
@@ -706,19 +725,40 @@ impl Store for DynamoStore {
     }
 
     async fn change_phone(&self, c: &PhoneChange) -> Result<(), StoreError> {
-        let user = Update::builder()
+        // A proven number records its proof's date: the new-account grace never applies to it.
+        let update = match c.proof {
+            Some(_) => "SET phone = :phone, phone_verified_at = :now ADD credential_version :one",
+            None => "SET phone = :phone ADD credential_version :one",
+        };
+        let mut user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&c.user_id)))
-            .update_expression("SET phone = :phone ADD credential_version :one")
+            .update_expression(update)
             .condition_expression("attribute_exists(pk) AND credential_version = :expected")
             .expression_attribute_values(":phone", s(c.phone.e164()))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let audit = audit_item(&c.user_id, c.audit_event, c.now, c.client_ip, "phone")?;
-        let items =
+            .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)));
+        if c.proof.is_some() {
+            user = user.expression_attribute_values(":now", n(c.now.0));
+        }
+        let user = user.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let suffix = c.proof.as_ref().map_or("phone", |p| p.flow_key.as_str().get(..16).unwrap_or("phone"));
+        let audit = audit_item(&c.user_id, c.audit_event, c.now, c.client_ip, suffix)?;
+        let mut items =
             vec![TransactWriteItem::builder().update(user).build(), self.put(audit, "attribute_not_exists(pk)")?];
+        if let Some(p) = &c.proof {
+            items.push(self.flow_step(&p.flow_key, &p.transition, c.now)?);
+            if let Some(ended) = &p.ended_session {
+                let ended = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(session_key(ended)))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                items.push(TransactWriteItem::builder().delete(ended).build());
+            }
+            items
+                .push(self.put(to_item(&p.new_session, session_key(&p.new_session.key))?, "attribute_not_exists(pk)")?);
+        }
         match self.transact(items, None).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),

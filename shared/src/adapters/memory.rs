@@ -187,6 +187,11 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     if let Some(at) = w.claimed_at {
         flow.claimed_at = Some(at);
     }
+    if let Some(keys) = &w.restart_for {
+        flow.sms_keys = Some(keys.clone());
+        (flow.otp_sends, flow.otp_attempts, flow.sim_unverified) = (0, 0, false);
+        (flow.otp_reference, flow.otp_provider, flow.otp_sent_at) = (None, None, None);
+    }
 }
 
 #[async_trait]
@@ -398,10 +403,32 @@ impl Store for MemoryStore {
 
     async fn change_phone(&self, c: &PhoneChange) -> Result<(), StoreError> {
         let mut d = self.lock()?;
-        let user = d.users.get_mut(&c.user_id).filter(|u| u.credential_version == c.expected_version);
-        let Some(user) = user else { return Err(StoreError::Conflict) };
-        user.phone = c.phone.clone();
-        user.credential_version += 1;
+        d.expire(c.now);
+        let version_ok = d.users.get(&c.user_id).is_some_and(|u| u.credential_version == c.expected_version);
+        let proof_ok = c.proof.as_ref().is_none_or(|p| {
+            let flow_ok = d.flows.get(&p.flow_key).is_some_and(|f| f.is_live(c.now) && f.state == p.transition.from);
+            flow_ok && !d.sessions.contains_key(&p.new_session.key)
+        });
+        if !version_ok || !proof_ok {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(user) = d.users.get_mut(&c.user_id) {
+            user.phone = c.phone.clone();
+            user.credential_version += 1;
+            if c.proof.is_some() {
+                user.phone_verified_at = Some(c.now);
+            }
+        }
+        if let Some(p) = &c.proof {
+            if let Some(f) = d.flows.get_mut(&p.flow_key) {
+                apply_writes(f, &p.transition);
+            }
+            if let Some(ended) = &p.ended_session {
+                d.sessions.remove(ended);
+            }
+            d.expires(p.new_session.expires_at, Expiring::Session(p.new_session.key.clone()));
+            d.sessions.insert(p.new_session.key.clone(), p.new_session.clone());
+        }
         d.audit.push(AuditRecord::new(&c.user_id, c.audit_event, c.now, c.client_ip));
         Ok(())
     }

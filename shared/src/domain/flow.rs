@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::domain::{Timestamp, TokenHash, UserId};
+use crate::domain::{Phone, Timestamp, TokenHash, UserId};
 
 /// What a flow is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +14,9 @@ pub enum FlowKind {
     Reset,
     /// A sign-in: the password was right; the phone is the second factor.
     Login,
+    /// A signed-in change of the phone number: the password again, then the current number, then
+    /// the new one (docs/security.md S31).
+    PhoneChange,
 }
 
 impl FlowKind {
@@ -22,6 +25,7 @@ impl FlowKind {
         match self {
             Self::Reset => "reset",
             Self::Login => "login",
+            Self::PhoneChange => "phone_change",
         }
     }
 }
@@ -38,7 +42,7 @@ pub enum FlowState {
     CheckClaimed,
     /// The silent check could not complete (no verdict): the SMS path is open.
     CheckFailed,
-    /// A login whose password was right; the SIM check comes next.
+    /// A login (or phone change) whose password was right; the SIM check comes next.
     PasswordOk,
     /// The SIM-swap gate passed: a code may be sent.
     SimOk,
@@ -46,6 +50,12 @@ pub enum FlowState {
     OtpSent,
     /// A reset proved the phone: the new password may be set.
     Verified,
+    /// A phone change proved the current number: the new number's SIM check comes next.
+    CurrentProven,
+    /// A phone change's new number passed the SIM-swap gate: a code may be sent to it.
+    NewSimOk,
+    /// A code was sent to a phone change's new number.
+    NewOtpSent,
     /// Done: password changed, or signed in.
     Completed,
     /// Refused for good (mismatch, SIM changed, no SIM answer).
@@ -56,7 +66,7 @@ pub enum FlowState {
 
 impl FlowState {
     /// Every state.
-    pub const ALL: [FlowState; 11] = [
+    pub const ALL: [FlowState; 14] = [
         Self::Started,
         Self::CheckPending,
         Self::CheckClaimed,
@@ -65,6 +75,9 @@ impl FlowState {
         Self::SimOk,
         Self::OtpSent,
         Self::Verified,
+        Self::CurrentProven,
+        Self::NewSimOk,
+        Self::NewOtpSent,
         Self::Completed,
         Self::Rejected,
         Self::Locked,
@@ -81,6 +94,9 @@ impl FlowState {
             Self::SimOk => "sim_ok",
             Self::OtpSent => "otp_sent",
             Self::Verified => "verified",
+            Self::CurrentProven => "current_proven",
+            Self::NewSimOk => "new_sim_ok",
+            Self::NewOtpSent => "new_otp_sent",
             Self::Completed => "completed",
             Self::Rejected => "rejected",
             Self::Locked => "locked",
@@ -145,6 +161,9 @@ pub struct Flow {
     /// reset the SIM-swap gate refused without saying so (docs/security.md S24).
     #[serde(default)]
     pub decoy: bool,
+    /// A phone change's new number, proven after the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_phone: Option<Phone>,
     /// Where it is.
     pub state: FlowState,
     /// The tru.ID SubscriberCheck bound to this flow. Secret-equivalent: it is the path of `check_url`.
@@ -207,6 +226,11 @@ pub enum FlowOrigin {
     ResetSms,
     /// A sign-in whose password was right.
     Login,
+    /// A signed-in phone change whose password was right.
+    PhoneChange {
+        /// The number to move to, proven after the current one.
+        new_phone: Phone,
+    },
 }
 
 /// Whose flow it is.
@@ -248,10 +272,13 @@ pub struct NewFlow {
 impl Flow {
     /// A new flow: its kind, first state and bound check follow from how it begins.
     pub fn start(key: TokenHash, new: NewFlow) -> Flow {
-        let (kind, state, check_id) = match new.origin {
-            FlowOrigin::ResetSilent { check_id } => (FlowKind::Reset, FlowState::CheckPending, Some(check_id)),
-            FlowOrigin::ResetSms => (FlowKind::Reset, FlowState::Started, None),
-            FlowOrigin::Login => (FlowKind::Login, FlowState::PasswordOk, None),
+        let (kind, state, check_id, new_phone) = match new.origin {
+            FlowOrigin::ResetSilent { check_id } => (FlowKind::Reset, FlowState::CheckPending, Some(check_id), None),
+            FlowOrigin::ResetSms => (FlowKind::Reset, FlowState::Started, None, None),
+            FlowOrigin::Login => (FlowKind::Login, FlowState::PasswordOk, None, None),
+            FlowOrigin::PhoneChange { new_phone } => {
+                (FlowKind::PhoneChange, FlowState::PasswordOk, None, Some(new_phone))
+            }
         };
         let (user_id, credential_version, unknown_email_key) = match new.account {
             FlowAccount::Known { user_id, credential_version } => (Some(user_id), Some(credential_version), None),
@@ -265,6 +292,7 @@ impl Flow {
             credential_version,
             unknown_email_key,
             sms_keys: Some(new.sms_keys),
+            new_phone,
             state,
             check_id,
             reset_token_hash: None,
@@ -281,6 +309,17 @@ impl Flow {
             created_at: new.now,
             expires_at: new.now.plus_secs(new.ttl_secs),
         }
+    }
+
+    /// Whether the steps now prove a phone change's new number rather than the account's.
+    pub fn proves_new_phone(&self) -> bool {
+        matches!(self.state, FlowState::CurrentProven | FlowState::NewSimOk | FlowState::NewOtpSent)
+    }
+
+    /// The number the flow's SIM check and code go to: the account's, or, once a phone change proved
+    /// it, the new one.
+    pub fn number<'a>(&'a self, account_phone: &'a Phone) -> Option<&'a Phone> {
+        if self.proves_new_phone() { self.new_phone.as_ref() } else { Some(account_phone) }
     }
 
     /// Whether it is still alive at `now`.

@@ -9,11 +9,13 @@
 //!                                              ↘ check_failed → (the SMS path below)
 //! reset, SMS:     started | check_failed → sim_ok → otp_sent → verified → completed
 //! login:          password_ok → sim_ok → otp_sent → completed (a session is issued)
-//! SIM gate:       started | check_failed | password_ok → rejected (SIM changed, no SIM answer)
-//! codes:          otp_sent → locked (too many wrong codes)
+//! phone change:   password_ok → sim_ok → otp_sent → current_proven          (the current number)
+//!                 current_proven → new_sim_ok → new_otp_sent → completed    (the new number)
+//! SIM gate:       started | check_failed | password_ok | current_proven → rejected
+//! codes:          otp_sent | new_otp_sent → locked (too many wrong codes)
 //! ```
 
-use crate::domain::{Flow, FlowKind, FlowReason, FlowState, Timestamp, TokenHash};
+use crate::domain::{Flow, FlowKind, FlowReason, FlowState, SmsKeys, Timestamp, TokenHash};
 
 /// A step of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,12 @@ pub enum FlowEvent {
         /// The reset token's hash (resets only).
         reset_token_hash: Option<TokenHash>,
     },
+    /// A phone change's code to the current number was right: the new number is next, its SMS
+    /// limits counted under its own keys, with fresh per-flow counters.
+    CurrentNumberProven {
+        /// The new number's SMS-limit keys.
+        new_number_keys: SmsKeys,
+    },
     /// Too many wrong codes.
     Locked,
     /// The new password was stored (with the flow's completion, in one transaction).
@@ -85,6 +93,7 @@ impl FlowEvent {
             Self::SimRefusedQuietly { .. } => "sim_refused_quietly",
             Self::CodeSent { .. } => "code_sent",
             Self::CodeVerified { .. } => "code_verified",
+            Self::CurrentNumberProven { .. } => "current_number_proven",
             Self::Locked => "locked",
             Self::PasswordChanged => "password_changed",
             Self::SignedInOnRememberedDevice => "signed_in_on_remembered_device",
@@ -113,6 +122,10 @@ pub struct FlowWrites {
     pub otp_sent_at: Option<Timestamp>,
     /// When the callback claimed the flow.
     pub claimed_at: Option<Timestamp>,
+    /// The flow goes on to another number (a phone change's new one): its SMS limits count under
+    /// these keys, its send and check counters start again at zero, and the verification of the
+    /// number before is forgotten.
+    pub restart_for: Option<SmsKeys>,
 }
 
 /// A step the domain allowed: persist it with a conditional write on `from`.
@@ -151,8 +164,8 @@ impl FlowCounter {
     /// The states in which the counter may move: sends after the SIM gate, checks after a send.
     pub fn counted_in(self) -> &'static [FlowState] {
         match self {
-            Self::OtpSends => &[FlowState::SimOk, FlowState::OtpSent],
-            Self::OtpAttempts => &[FlowState::OtpSent],
+            Self::OtpSends => &[FlowState::SimOk, FlowState::OtpSent, FlowState::NewSimOk, FlowState::NewOtpSent],
+            Self::OtpAttempts => &[FlowState::OtpSent, FlowState::NewOtpSent],
         }
     }
 
@@ -166,11 +179,13 @@ impl FlowCounter {
 }
 
 /// Where the SIM-swap gate may run: a reset that has no silent verdict (not covered, unknown email,
-/// or a silent check that failed without a mismatch), or a login whose password was right.
+/// or a silent check that failed without a mismatch), a login whose password was right, and a phone
+/// change before each of its two numbers.
 fn sim_gate_open(kind: FlowKind, state: FlowState) -> bool {
     match kind {
         FlowKind::Reset => matches!(state, FlowState::Started | FlowState::CheckFailed),
         FlowKind::Login => state == FlowState::PasswordOk,
+        FlowKind::PhoneChange => matches!(state, FlowState::PasswordOk | FlowState::CurrentProven),
     }
 }
 
@@ -188,7 +203,7 @@ impl Flow {
 
 /// The table itself.
 pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transition, OutOfOrder> {
-    use FlowKind::{Login, Reset};
+    use FlowKind::{Login, PhoneChange, Reset};
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
@@ -210,7 +225,8 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         (kind, state, FlowEvent::SimPassed { unverified })
             if sim_gate_open(kind, state) && (!unverified || kind == Login) =>
         {
-            (SimOk, FlowWrites { sim_unverified: Some(unverified), ..FlowWrites::default() })
+            let to = if state == CurrentProven { NewSimOk } else { SimOk };
+            (to, FlowWrites { sim_unverified: Some(unverified), ..FlowWrites::default() })
         }
         (kind, state, FlowEvent::SimBlocked { reason })
             if sim_gate_open(kind, state) && matches!(reason, FlowReason::SimChanged | FlowReason::SimUnavailable) =>
@@ -226,11 +242,21 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
             let (otp_reference, otp_provider) = verification.unzip();
             (OtpSent, FlowWrites { otp_reference, otp_provider, otp_sent_at: at, ..FlowWrites::default() })
         }
+        (PhoneChange, NewSimOk | NewOtpSent, FlowEvent::CodeSent { verification, at }) => {
+            let (otp_reference, otp_provider) = verification.unzip();
+            (NewOtpSent, FlowWrites { otp_reference, otp_provider, otp_sent_at: at, ..FlowWrites::default() })
+        }
         (Reset, OtpSent, FlowEvent::CodeVerified { reset_token_hash: Some(hash) }) => {
             (Verified, FlowWrites { reset_token_hash: Some(hash), ..FlowWrites::default() })
         }
         (Login, OtpSent, FlowEvent::CodeVerified { reset_token_hash: None }) => (Completed, FlowWrites::default()),
-        (_, OtpSent, FlowEvent::Locked) => {
+        (PhoneChange, OtpSent, FlowEvent::CurrentNumberProven { new_number_keys }) => {
+            (CurrentProven, FlowWrites { restart_for: Some(new_number_keys), ..FlowWrites::default() })
+        }
+        (PhoneChange, NewOtpSent, FlowEvent::CodeVerified { reset_token_hash: None }) => {
+            (Completed, FlowWrites::default())
+        }
+        (_, OtpSent, FlowEvent::Locked) | (PhoneChange, NewOtpSent, FlowEvent::Locked) => {
             (Locked, FlowWrites { reason: Some(FlowReason::TooManyAttempts), ..FlowWrites::default() })
         }
         (Login, PasswordOk, FlowEvent::SignedInOnRememberedDevice) => (Completed, FlowWrites::default()),
@@ -274,7 +300,12 @@ mod tests {
             FlowEvent::SimRefusedQuietly { reason: FlowReason::SimUnavailable },
             FlowEvent::SimRefusedQuietly { reason: FlowReason::NoMatch },
             FlowEvent::SignedInOnRememberedDevice,
+            FlowEvent::CurrentNumberProven { new_number_keys: keys() },
         ]
+    }
+
+    fn keys() -> SmsKeys {
+        SmsKeys { number: "new".into(), prefix: "new-prefix".into() }
     }
 
     /// Every (kind, state, step) with the state it leads to; anything not listed is refused.
@@ -315,10 +346,30 @@ mod tests {
             (FlowKind::Reset, Started, 18, SimOk),
             (FlowKind::Reset, CheckFailed, 18, SimOk),
             (FlowKind::Login, PasswordOk, 20, Completed),
+            // A phone change: the current number as a login proves it (never without a SIM answer),
+            // then the new number, each behind the SIM gate.
+            (FlowKind::PhoneChange, PasswordOk, 6, SimOk),
+            (FlowKind::PhoneChange, PasswordOk, 8, Rejected),
+            (FlowKind::PhoneChange, PasswordOk, 9, Rejected),
+            (FlowKind::PhoneChange, SimOk, 11, OtpSent),
+            (FlowKind::PhoneChange, OtpSent, 11, OtpSent),
+            (FlowKind::PhoneChange, SimOk, 12, OtpSent),
+            (FlowKind::PhoneChange, OtpSent, 12, OtpSent),
+            (FlowKind::PhoneChange, OtpSent, 15, Locked),
+            (FlowKind::PhoneChange, OtpSent, 21, CurrentProven),
+            (FlowKind::PhoneChange, CurrentProven, 6, NewSimOk),
+            (FlowKind::PhoneChange, CurrentProven, 8, Rejected),
+            (FlowKind::PhoneChange, CurrentProven, 9, Rejected),
+            (FlowKind::PhoneChange, NewSimOk, 11, NewOtpSent),
+            (FlowKind::PhoneChange, NewOtpSent, 11, NewOtpSent),
+            (FlowKind::PhoneChange, NewSimOk, 12, NewOtpSent),
+            (FlowKind::PhoneChange, NewOtpSent, 12, NewOtpSent),
+            (FlowKind::PhoneChange, NewOtpSent, 14, Completed),
+            (FlowKind::PhoneChange, NewOtpSent, 15, Locked),
         ];
         let events = events();
         let mut seen = 0;
-        for kind in [FlowKind::Reset, FlowKind::Login] {
+        for kind in [FlowKind::Reset, FlowKind::Login, FlowKind::PhoneChange] {
             for state in FlowState::ALL {
                 for (i, event) in events.iter().enumerate() {
                     let want = allowed.iter().find(|(k, s, e, _)| *k == kind && *s == state && *e == i).map(|a| a.3);
@@ -359,6 +410,8 @@ mod tests {
         assert!(quiet.decoy && quiet.reason == Some(FlowReason::SimChanged));
         assert_eq!(w(FlowKind::Login, OtpSent, FlowEvent::Locked).reason, Some(FlowReason::TooManyAttempts));
         assert!(w(FlowKind::Reset, Verified, FlowEvent::PasswordChanged).clear_reset_token);
+        let proven = w(FlowKind::PhoneChange, OtpSent, FlowEvent::CurrentNumberProven { new_number_keys: keys() });
+        assert_eq!(proven.restart_for, Some(keys()), "the new number's limits and fresh counters");
     }
 
     #[test]
@@ -370,7 +423,7 @@ mod tests {
 
     #[test]
     fn counters_move_only_where_they_limit_something() {
-        assert_eq!(FlowCounter::OtpSends.counted_in(), &[SimOk, OtpSent]);
-        assert_eq!(FlowCounter::OtpAttempts.counted_in(), &[OtpSent]);
+        assert_eq!(FlowCounter::OtpSends.counted_in(), &[SimOk, OtpSent, NewSimOk, NewOtpSent]);
+        assert_eq!(FlowCounter::OtpAttempts.counted_in(), &[OtpSent, NewOtpSent]);
     }
 }

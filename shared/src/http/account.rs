@@ -242,6 +242,87 @@ async fn signed_in_while<F: std::future::Future>(
     }
 }
 
+/// The signed-in browser's session and account, once the current password was given again.
+/// Someone holding a stolen session must not get unlimited guesses at it: they are counted (per
+/// account, every re-authentication together) while the account is read.
+async fn reauthenticated(
+    app: &PasswordApp,
+    headers: &HeaderMap,
+    password: &str,
+    step: &'static str,
+) -> Result<(Token, Session, User), Response> {
+    let per_15min = app.settings.limits.login_per_account_15min;
+    let core = app;
+    let guesses = |user: UserId| async move {
+        enforce(core, &[Limit::new("password_change_account", format!("user#{}", user.0), per_15min, QUARTER_HOUR)])
+            .await
+    };
+    let (token, session, user, allowed) = signed_in_while(app, headers, true, guesses).await?;
+    allowed.map_err(IntoResponse::into_response)?;
+    let given = PasswordPolicy::normalise_for_login(password);
+    if !app.ports.hasher.verify(given, Some(&user.password_hash)).await {
+        tracing::info!(
+            event = "reauthentication_refused",
+            step,
+            why = "wrong_password",
+            "the current password was wrong"
+        );
+        app.metrics.record(Metric::StepOutcome { step, outcome: "wrong_credentials" });
+        return Err(Problem::invalid_credentials().into_response());
+    }
+    Ok((token, session, user))
+}
+
+/// The change-phone body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePhone {
+    /// The password now, as typed.
+    pub current_password: String,
+    /// The new number, as typed.
+    pub new_phone: String,
+}
+
+/// `POST /api/phone/change`: a signed-in browser starts moving the account to a new number, giving
+/// the password again. A phone-change flow starts (its cookie; `{"next":"second_factor","csrf":…}`):
+/// the current number is proven as at sign-in (SIM check, code), then the new one (SIM check — no
+/// new-account grace —, code); only then does the account take it (docs/security.md S31).
+pub async fn change_phone(
+    State(app): State<PasswordApp>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChangePhone>,
+) -> Result<Response, Response> {
+    let (_, _, user) = reauthenticated(&app, &headers, &body.current_password, "phone_change").await?;
+    let new_phone = Phone::parse(&body.new_phone, Some(app.settings.default_region))
+        .map_err(|_| Problem::invalid_phone().into_response())?;
+    if !app.settings.otp.sms_allowed_to(&new_phone) {
+        return Err(Problem::phone_not_supported().into_response());
+    }
+    if new_phone == user.phone {
+        return Err(Problem::invalid_phone().with_reason("same_number").into_response());
+    }
+    let token = app.random.token().map_err(|e| Problem::from(e).into_response())?;
+    let flow = Flow::start(
+        token.hash(),
+        NewFlow {
+            origin: FlowOrigin::PhoneChange { new_phone },
+            account: FlowAccount::Known { user_id: user.id.clone(), credential_version: user.credential_version },
+            sms_keys: sms_keys(Some(&user.phone), None),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+            now: app.clock.now(),
+            ttl_secs: app.settings.flow_ttl_secs,
+        },
+    );
+    app.store.put_flow(&flow).await.map_err(|e| Problem::from(e).into_response())?;
+    tracing::info!(event = "phone_change_started", user_id = %user.id, "password right; both numbers next");
+    app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "password_ok" });
+    let mut resp = axum::Json(json!({ "next": "second_factor", "csrf": csrf_token_for(&token) })).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&token, app.settings.flow_ttl_secs));
+    Ok(resp)
+}
+
 /// The change-password body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,22 +342,7 @@ pub async fn change_password(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Response, Response> {
-    // Someone holding a stolen session must not get unlimited guesses at the password: counted while
-    // the account is read.
-    let per_15min = app.settings.limits.login_per_account_15min;
-    let core = &app;
-    let guesses = |user: UserId| async move {
-        enforce(core, &[Limit::new("password_change_account", format!("user#{}", user.0), per_15min, QUARTER_HOUR)])
-            .await
-    };
-    let (_, session, user, allowed) = signed_in_while(&app, &headers, true, guesses).await?;
-    allowed.map_err(IntoResponse::into_response)?;
-    let current = PasswordPolicy::normalise_for_login(&body.current_password);
-    if !app.ports.hasher.verify(current, Some(&user.password_hash)).await {
-        tracing::info!(event = "password_change_refused", why = "wrong_password", "the current password was wrong");
-        app.metrics.record(Metric::StepOutcome { step: "password_change", outcome: "wrong_credentials" });
-        return Err(Problem::invalid_credentials().into_response());
-    }
+    let (_, session, user) = reauthenticated(&app, &headers, &body.current_password, "password_change").await?;
     let new = PasswordPolicy::check(&body.new_password, Some(user.email.local_part()))
         .map_err(|r| Problem::weak_password(r.code()).into_response())?;
     let hash = app.ports.hasher.hash(&new).await.map_err(|e| Problem::from(e).into_response())?;

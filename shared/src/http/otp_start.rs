@@ -14,9 +14,9 @@ use serde_json::json;
 
 use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, SmsKeys, Timestamp, User};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Phone, SmsKeys, Timestamp, User};
 use crate::http::limits::{DAY, HOUR, Limit, Reservations, TEN_MINUTES, ip_block_key, ip_key, sms_keys};
-use crate::http::support::{current_flow, flow_user, imitate, persist, provider_error, step, timed};
+use crate::http::support::{current_flow, flow_number, flow_user, imitate, persist, provider_error, step, timed};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, VerificationOwner};
 
@@ -36,9 +36,12 @@ fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) 
     let l = &core.settings.limits;
     let reset = kind == FlowKind::Reset;
     let pick = |r: &'static str, s: &'static str| if reset { r } else { s };
+    // A phone change is its signed-in owner's, as a sign-in is: it draws on the same budgets.
     let per_10_minutes = match kind {
         FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
-        FlowKind::Login => Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES),
+        FlowKind::Login | FlowKind::PhoneChange => {
+            Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
+        }
     };
     vec![
         Limit::new(pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR),
@@ -54,13 +57,13 @@ fn answer(status: &'static str) -> Response {
     axum::Json(json!({ "status": status })).into_response()
 }
 
-/// The answer to a sign-in whose code went out: with the last two digits of the number it went to,
-/// so the page can say where to look. The password is proven by then; a reset (anyone can start
-/// one for any email) never says.
-fn answer_to(status: &'static str, flow: &Flow, user: &User) -> Response {
+/// The answer to a sign-in or phone change whose code went out: with the last two digits of the
+/// number it went to, so the page can say where to look. The password is proven by then; a reset
+/// (anyone can start one for any email) never says.
+fn answer_to(status: &'static str, flow: &Flow, to: &Phone) -> Response {
     match flow.kind {
-        FlowKind::Login => {
-            let digits = user.phone.digits();
+        FlowKind::Login | FlowKind::PhoneChange => {
+            let digits = to.digits();
             let last_two = digits.get(digits.len().saturating_sub(2)..).unwrap_or_default();
             axum::Json(json!({ "status": status, "to_ending": last_two })).into_response()
         }
@@ -148,37 +151,41 @@ async fn deliver(
     now: Timestamp,
     sent: &mut bool,
 ) -> Result<Response, Problem> {
-    // The limits were counted on the number the flow started with: a number changed since is not
-    // texted on that count.
-    if let (Some(u), Some(keys)) = (&user, &flow.sms_keys)
-        && sms_keys(Some(&u.phone), None).number != keys.number
+    let to = match &user {
+        Some(u) => Some(flow_number(flow, u)?.clone()),
+        None => None,
+    };
+    // The limits were counted on the number the flow started with (or moved on to): a number changed
+    // since is not texted on that count.
+    if let (Some(to), Some(keys)) = (&to, &flow.sms_keys)
+        && sms_keys(Some(to), None).number != keys.number
     {
         tracing::warn!(event = "flow_refused", why = "number_changed", "the account's number changed mid-flow");
         return Err(Problem::flow_invalid());
     }
-    let allowed = user.as_ref().is_none_or(|u| app.settings.otp.sms_allowed_to(&u.phone));
-    if !allowed && flow.kind == FlowKind::Login {
+    let allowed = to.as_ref().is_none_or(|to| app.settings.otp.sms_allowed_to(to));
+    if !allowed && flow.kind != FlowKind::Reset {
         tracing::warn!(event = "sms_refused", why = "country_not_allowed", "destination country not on the allowlist");
         return Err(Problem::phone_not_supported());
     }
-    let Some(user) = user.filter(|_| allowed && !flow.decoy) else {
+    let (Some(user), Some(to)) = (user.filter(|_| allowed && !flow.decoy), to) else {
         // An unknown email, a reset the SIM gate refused, a number we do not text: the same answer
         // after the same wait, and no SMS.
         imitate(app, "otp.start").await;
         return pretend(app, flow, now).await;
     };
     let otp = &app.ports.otp;
-    match send_code(app, flow, &user, sent).await? {
+    match send_code(app, flow, &user, &to, sent).await? {
         Sent::New => {
             tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
             app.metrics.record(Metric::SmsSent { provider: otp.name() });
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "sent" });
-            Ok(answer_to("sent", flow, &user))
+            Ok(answer_to("sent", flow, &to))
         }
         Sent::Already => {
             tracing::info!(event = "sms_not_resent", provider = otp.name(), "the code in flight is still valid");
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "already_sent" });
-            Ok(answer_to("already_sent", flow, &user))
+            Ok(answer_to("already_sent", flow, &to))
         }
         Sent::Foreign { cancellable_later } => {
             tracing::warn!(
@@ -190,8 +197,10 @@ async fn deliver(
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "foreign_in_flight" });
             match flow.kind {
                 // The owner of the password is told to wait for a moment (nothing to hide from them).
-                FlowKind::Login if cancellable_later => Err(Problem::rate_limited(RETRY_AFTER_FOREIGN_SECS)),
-                FlowKind::Login => Err(Problem::sms_unavailable()),
+                FlowKind::Login | FlowKind::PhoneChange if cancellable_later => {
+                    Err(Problem::rate_limited(RETRY_AFTER_FOREIGN_SECS))
+                }
+                FlowKind::Login | FlowKind::PhoneChange => Err(Problem::sms_unavailable()),
                 FlowKind::Reset => pretend(app, flow, now).await,
             }
         }
@@ -231,12 +240,12 @@ enum Sent {
 
 /// Starts a verification, and claims it for this flow in the same transaction as the flow's step
 /// that records it; replaces another flow's where allowed. `sent` becomes true once an SMS went out.
-async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, sent: &mut bool) -> Result<Sent, Problem> {
+async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, to: &Phone, sent: &mut bool) -> Result<Sent, Problem> {
     let otp = &app.ports.otp;
     let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: user.id.clone() };
     for attempt in 0..2 {
         let client_ref = app.random.id()?;
-        let (reference, new) = match timed(app, otp.name(), "otp.start", otp.start(&user.phone, &client_ref)).await {
+        let (reference, new) = match timed(app, otp.name(), "otp.start", otp.start(to, &client_ref)).await {
             Ok(r) => (r, true),
             Err(OtpError::InFlight { reference: Some(r) }) => (r, false),
             // In flight, and the provider did not say which: ours if we have one, else someone's.
@@ -262,9 +271,9 @@ async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, sent: &mut bool
         let Some(holder) = claimed else {
             return Ok(if new { Sent::New } else { Sent::Already });
         };
-        // A login replaces anything (its user proved the password); a reset replaces only another
-        // reset's, never the verification a signing-in owner is waiting on.
-        let may_replace = flow.kind == FlowKind::Login || holder.kind == FlowKind::Reset;
+        // A login or phone change replaces anything (its user proved the password); a reset replaces
+        // only another reset's, never the verification a signing-in owner is waiting on.
+        let may_replace = flow.kind != FlowKind::Reset || holder.kind == FlowKind::Reset;
         if !may_replace || attempt == 1 {
             // A second refusal after a cancel: the provider did not let it go yet (Vonage v2 answers
             // 404 both for "gone" and for "too early").

@@ -9,14 +9,18 @@ use serde_json::json;
 
 use crate::app::{App, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, User};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
+use crate::http::limits::sms_keys;
 use crate::http::support::{
-    current_flow, device_to_remember, flow_user, imitate, new_session, notify, persist, provider_error, step, timed,
+    current_flow, device_to_remember, flow_number, flow_user, imitate, new_session, notify, persist, provider_error,
+    step, timed,
 };
 use crate::http::{ApiJson, Problem};
-use crate::ports::{Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PossessionProof, StoreError};
+use crate::ports::{
+    Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PhoneChange, PhoneProof, PossessionProof, StoreError,
+};
 
 /// The request body.
 #[derive(Deserialize)]
@@ -91,7 +95,7 @@ pub async fn otp_verify(
     if flow.state == FlowState::Locked {
         return Err(Problem::too_many_attempts());
     }
-    if flow.state != FlowState::OtpSent {
+    if !matches!(flow.state, FlowState::OtpSent | FlowState::NewOtpSent) {
         return Err(Problem::flow_invalid());
     }
     let code = OtpCode::parse(&body.code).ok_or_else(Problem::code_invalid)?;
@@ -142,7 +146,8 @@ pub async fn otp_verify(
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
         return Err(Problem::code_expired());
     }
-    match timed(&app, otp.name(), "otp.check", otp.check(&reference, &user.phone, &code)).await {
+    let number = flow_number(&flow, user)?;
+    match timed(&app, otp.name(), "otp.check", otp.check(&reference, number, &code)).await {
         Ok(OtpCheck::Approved) => {}
         Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), tries, Some(otp.name())).await),
         Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, Some(user)).await),
@@ -171,13 +176,16 @@ pub async fn otp_verify(
         }
     }
     tracing::info!(event = "otp_verified", provider = otp.name(), flow = flow.kind.as_str(), "code verified");
+    if flow.kind == FlowKind::PhoneChange {
+        return phone_change_step(&app, &flow, user, &headers, now).await;
+    }
     let reset_token = match flow.kind {
         FlowKind::Reset => Some(app.random.token()?),
-        FlowKind::Login => None,
+        _ => None,
     };
     let session = match flow.kind {
         FlowKind::Login => Some(new_session(&app, user, now)?),
-        FlowKind::Reset => None,
+        _ => None,
     };
     let device = match flow.kind {
         FlowKind::Login if body.remember => Some(device_to_remember(&app, user, &flow.user_agent, now)?),
@@ -218,4 +226,50 @@ pub async fn otp_verify(
             Ok(resp)
         }
     }
+}
+
+/// A phone change's right code (docs/security.md S31). For the current number: the new number is
+/// next (`{"next":"new_number"}`), its limits counted under its own keys. For the new number: in one
+/// transaction the account takes it (proven now), the credential version moves on — every other
+/// session, flow and remembered browser ends — and this browser gets a new session; the owner is told.
+async fn phone_change_step(
+    app: &App<WithOtp>,
+    flow: &Flow,
+    user: &User,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Response, Problem> {
+    let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
+    if flow.state == FlowState::OtpSent {
+        let new_number_keys = sms_keys(Some(&new_phone), None);
+        persist(app, flow, &step(flow, FlowEvent::CurrentNumberProven { new_number_keys })?, now).await?;
+        tracing::info!(event = "phone_change_current_proven", user_id = %user.id, "current number proven; new one next");
+        app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
+        return Ok(axum::Json(json!({ "next": "new_number" })).into_response());
+    }
+    let transition = step(flow, FlowEvent::CodeVerified { reset_token_hash: None })?;
+    let (token, mut session) = new_session(app, user, now)?;
+    session.credential_version = user.credential_version + 1;
+    let change = PhoneChange {
+        user_id: user.id.clone(),
+        expected_version: user.credential_version,
+        phone: new_phone,
+        audit_event: "phone_changed",
+        client_ip: flow.client_ip,
+        now,
+        proof: Some(PhoneProof {
+            flow_key: flow.key.clone(),
+            transition,
+            ended_session: SESSION.read(headers).map(|t| t.hash()),
+            new_session: session,
+        }),
+    };
+    app.store.change_phone(&change).await?;
+    tracing::info!(event = "phone_changed", user_id = %user.id, "phone number changed; other sessions ended");
+    app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "changed" });
+    notify(app, user, NotificationKind::PhoneChanged, flow.client_ip, &flow.user_agent).await;
+    let mut resp = axum::Json(json!({ "next": "phone_changed", "csrf": csrf_token_for(&token) })).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&token, app.settings.session_ttl_secs));
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
+    Ok(resp)
 }

@@ -13,7 +13,8 @@ use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
 use crate::http::support::{
-    current_flow, flow_user, imitate, new_session, notify, persist, provider_error, remembered_device, step, timed,
+    current_flow, flow_number, flow_user, imitate, new_session, notify, persist, provider_error, remembered_device,
+    step, timed,
 };
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind, PossessionProof};
@@ -53,7 +54,7 @@ pub async fn sim_check(
         }
         Some(user) => {
             let reference = app.random.id()?;
-            let check = app.ports.truid.create_sim_check(&user.phone, &reference, window);
+            let check = app.ports.truid.create_sim_check(flow_number(&flow, user)?, &reference, window);
             let signal = match timed(&app, "truid", "truid.sim_check", check).await {
                 Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
                 Err(e) => {
@@ -125,9 +126,13 @@ pub async fn sim_check(
     // ever sent, none verifies), exactly as for an unknown email. The owner is told by email.
     let event = match flow.kind {
         FlowKind::Reset => FlowEvent::SimRefusedQuietly { reason },
-        FlowKind::Login => FlowEvent::SimBlocked { reason },
+        FlowKind::Login | FlowKind::PhoneChange => FlowEvent::SimBlocked { reason },
     };
+    // A phone change's new number is not the account's yet: its refusal is the signed-in user's to
+    // see, and nothing the owner needs warning about.
+    let new_number = flow.proves_new_phone();
     let kind = match (reason, flow.kind) {
+        _ if new_number => None,
         (FlowReason::SimChanged, _) => Some(NotificationKind::SimChangeBlocked),
         (_, FlowKind::Login) => Some(NotificationKind::SecondFactorFailed),
         _ => None,
@@ -142,6 +147,10 @@ pub async fn sim_check(
     Ok(axum::Json(match flow.kind {
         FlowKind::Reset => json!({ "next": "otp" }),
         FlowKind::Login => json!({ "next": "blocked", "reason": reason.code() }),
+        FlowKind::PhoneChange => {
+            let number = if new_number { "new" } else { "current" };
+            json!({ "next": "blocked", "reason": reason.code(), "number": number })
+        }
     })
     .into_response())
 }

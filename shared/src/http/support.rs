@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use crate::app::Core;
 use crate::domain::Token;
-use crate::domain::{Flow, FlowEvent, RememberedDevice, Session, Timestamp, Transition, User, UserId};
+use crate::domain::{Flow, FlowEvent, Phone, RememberedDevice, Session, Timestamp, Transition, User, UserId};
 use crate::http::CSRF_HEADER;
 use crate::http::Problem;
 use crate::http::cookies::{DEVICE, FLOW};
@@ -82,6 +82,15 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
         return Err(Problem::flow_invalid());
     }
     Ok(Some(user))
+}
+
+/// The number this step of `flow` checks or texts: the account's, or a phone change's new one once the
+/// current one is proven. A phone change that lost its new number is over.
+pub fn flow_number<'a>(flow: &'a Flow, user: &'a User) -> Result<&'a Phone, Problem> {
+    flow.number(&user.phone).ok_or_else(|| {
+        tracing::warn!(event = "flow_refused", why = "no_new_number", "a phone change without its new number");
+        Problem::flow_invalid()
+    })
 }
 
 /// The browser a sign-in that passes its second factor will remember (its owner asked): a device
@@ -192,7 +201,10 @@ pub async fn notify_account_unless(
         // A changed credential is always told; warnings about attempts at most once an hour.
         if matches!(
             kind,
-            NotificationKind::PasswordReset | NotificationKind::PasswordChanged | NotificationKind::SignedOutEverywhere
+            NotificationKind::PasswordReset
+                | NotificationKind::PasswordChanged
+                | NotificationKind::SignedOutEverywhere
+                | NotificationKind::PhoneChanged
         ) {
             return false;
         }

@@ -24,7 +24,8 @@ pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
 pub use store::{
-    AuditRecord, CredentialChange, PhoneChange, PossessionProof, ResetCompletion, Store, StoreError, VerificationOwner,
+    AuditRecord, CredentialChange, PhoneChange, PhoneProof, PossessionProof, ResetCompletion, Store, StoreError,
+    VerificationOwner,
 };
 pub use truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport, TruId,

@@ -25,6 +25,8 @@ pub enum NotificationKind {
     PasswordChanged,
     /// Every session and sign-in in progress was ended from a signed-in browser.
     SignedOutEverywhere,
+    /// The account's phone number was changed by its signed-in owner, who proved both numbers.
+    PhoneChanged,
 }
 
 impl NotificationKind {
@@ -38,6 +40,7 @@ impl NotificationKind {
             Self::SignInWithoutSimCheck => "sign_in_without_sim_check",
             Self::PasswordChanged => "password_changed",
             Self::SignedOutEverywhere => "signed_out_everywhere",
+            Self::PhoneChanged => "phone_changed",
         }
     }
 }
@@ -73,6 +76,7 @@ impl Notification {
             NotificationKind::SignInWithoutSimCheck => "A sign-in to your account could not check your SIM",
             NotificationKind::PasswordChanged => "Your password was changed",
             NotificationKind::SignedOutEverywhere => "Your account was signed out everywhere",
+            NotificationKind::PhoneChanged => "The phone number on your account was changed",
         }
     }
 
@@ -99,6 +103,9 @@ impl Notification {
             }
             NotificationKind::SignedOutEverywhere => {
                 "Every browser signed in to your account was signed out, and every sign-in or password reset in progress was stopped. If this was not you, change your password now."
+            }
+            NotificationKind::PhoneChanged => {
+                "The mobile number on your account was changed by someone signed in who gave the password and proved both the old and the new number. Sign-in codes now go to the new number, every other browser was signed out, and remembered browsers were forgotten. If this was not you, contact us now."
             }
         }
     }
@@ -255,6 +262,7 @@ mod tests {
             NotificationKind::SignInWithoutSimCheck,
             NotificationKind::PasswordChanged,
             NotificationKind::SignedOutEverywhere,
+            NotificationKind::PhoneChanged,
         ] {
             let n = Notification { kind, ..notification("Mozilla/5.0") };
             let mail = n.render(&site(Some("help@example.com"))).expect("rendered");

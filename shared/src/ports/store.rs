@@ -92,11 +92,12 @@ pub struct CredentialChange {
     pub now: Timestamp,
 }
 
-/// A new phone number for an account, set by support for a user who lost the old one
-/// (docs/operations.md, "A user who lost their phone"). The next sign-in proves it (its SIM check and
-/// code go to it); every session, flow and remembered browser ends (the credential version moves on).
-/// The account keeps its first proof's date: it was confirmed, so it neither expires nor gets the
-/// new-account grace.
+/// A new phone number for an account: proven by its owner in a phone-change flow (docs/security.md
+/// S31), or set by support for a user who lost the old one, whose next sign-in then proves it
+/// (docs/operations.md, "A user who lost their phone"). Either way every session, flow and remembered
+/// browser ends (the credential version moves on). The account never gets the new-account grace
+/// again: a proven number records its proof's date, and a number set by support keeps the account's
+/// first.
 #[derive(Debug, Clone)]
 pub struct PhoneChange {
     /// Whose account.
@@ -107,10 +108,26 @@ pub struct PhoneChange {
     pub phone: Phone,
     /// The audit record's event.
     pub audit_event: &'static str,
-    /// Where from (the operator's machine; the audit record needs an address).
+    /// Where from (the owner's browser, or the operator's machine).
     pub client_ip: IpAddr,
     /// Now.
     pub now: Timestamp,
+    /// The owner's proof of both numbers, when they changed it themselves; `None` for support.
+    pub proof: Option<PhoneProof>,
+}
+
+/// What a phone-change flow writes with the new number, in the same transaction: its last step, the
+/// date the new number was proven, and the browser's session on the new credential version.
+#[derive(Debug, Clone)]
+pub struct PhoneProof {
+    /// The flow that proved both numbers.
+    pub flow_key: TokenHash,
+    /// Its `new_otp_sent → completed` step.
+    pub transition: Transition,
+    /// The session the change was made from, if the browser still sends it: ended.
+    pub ended_session: Option<TokenHash>,
+    /// Its successor, on the new credential version.
+    pub new_session: Session,
 }
 
 /// The flow an OTP provider's verification belongs to: only that flow may submit codes to it
@@ -199,8 +216,9 @@ pub trait Store: Send + Sync {
     /// any) is stored, and an audit record is written. A version that moved meanwhile is `Conflict`.
     async fn change_credentials(&self, change: &CredentialChange) -> Result<(), StoreError>;
     /// One transaction: the user's phone becomes `phone`, the credential version moves on from
-    /// `expected_version`, and an audit record is written. A version that moved meanwhile is
-    /// `Conflict`.
+    /// `expected_version`, and an audit record is written; with a proof, also the flow's step, the
+    /// proof's date and the session swap. A version that moved meanwhile, or a flow that moved on,
+    /// is `Conflict`, and nothing is written.
     async fn change_phone(&self, change: &PhoneChange) -> Result<(), StoreError>;
 
     /// Claims the provider's verification `reference` for `owner`, until `expires_at`: `None` when it

@@ -1,6 +1,8 @@
 //! A signed-in account changes its password or signs out everywhere (docs/security.md S28): the
 //! credential version moves on, which ends every other session and every sign-in or reset in
 //! progress at once; the browser that changed the password stays signed in; the owner is told.
+//! It changes its phone number by proving both numbers (S31), remembers browsers (S29), and expires
+//! when it never proves its phone (S30).
 
 use serde_json::json;
 use simguard::ports::{Clock, NotificationKind};
@@ -234,6 +236,7 @@ async fn support_gives_the_account_of_a_lost_phone_a_new_number() {
         audit_event: "phone_changed_by_support",
         client_ip: "127.0.0.1".parse().expect("ip"),
         now: env.clock.now(),
+        proof: None,
     };
     env.store.change_phone(&change).await.expect("changed");
     assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 401, "the old session ended");
@@ -307,4 +310,152 @@ async fn a_typed_number_is_shown_back_as_it_will_be_texted() {
     assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:invalid_phone"));
     let r = b.send(&env, check("+33 6 12 34 56 78")).await;
     assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:phone_not_supported"), "not a country we text");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changing the phone number (docs/security.md S31)
+
+const NEW_NUMBER: &str = "+447700900124";
+/// The sandbox answers "SIM changed" for a number whose last digit is odd.
+const NEW_SIM_NUMBER: &str = "+447700900125";
+
+fn change_phone(csrf: &str, password: &str, new_phone: &str) -> Event {
+    Event::post("/api/phone/change", json!({ "current_password": password, "new_phone": new_phone })).csrf(csrf)
+}
+
+/// Starts a phone change and proves the current number; returns the flow's CSRF token.
+async fn prove_current_number(env: &Env, b: &mut Browser, session: &str, new_phone: &str) -> String {
+    let r = b.send(env, change_phone(session, PASSWORD, new_phone)).await;
+    assert_eq!((r.status, r.json()["next"].clone()), (200, json!("second_factor")), "{}", r.text());
+    let csrf = r.json()["csrf"].as_str().expect("the flow's csrf").to_owned();
+    assert_eq!(b.sim_check(env, &csrf).await.json()["next"], "otp");
+    let sent = b.otp_start(env, &csrf).await;
+    assert_eq!(sent.json()["to_ending"], "70", "the current number first: {}", sent.text());
+    let r = b.otp_verify(env, &csrf, &env.last_code(ALICE.1)).await;
+    assert_eq!(r.json(), json!({ "next": "new_number" }), "{}", r.text());
+    csrf
+}
+
+#[tokio::test]
+async fn changing_the_phone_proves_both_numbers_then_moves_the_account() {
+    let env = Env::start().await;
+    let alice = env.user(ALICE.0, ALICE.1).await;
+    let mut here = Browser::at("198.51.100.70");
+    let session = sign_in_remembering(&env, &mut here).await;
+    let mut elsewhere = Browser::at("198.51.100.71");
+    elsewhere.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+
+    // Typed as people type it in the default region.
+    let csrf = prove_current_number(&env, &mut here, &session, "07700 900124").await;
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1, "nothing changes before the new number is proven");
+    assert_eq!(here.sim_check(&env, &csrf).await.json()["next"], "otp");
+    let sent = here.otp_start(&env, &csrf).await;
+    assert_eq!(sent.json()["to_ending"], "24", "then the new one: {}", sent.text());
+    // The current number's code does not prove the new one.
+    let old_code = env.last_code(ALICE.1);
+    let wrong = here.otp_verify(&env, &csrf, &old_code).await;
+    assert_eq!(wrong.problem_type().as_deref(), Some("urn:simguard:problem:code_invalid"), "{}", wrong.text());
+    let r = here.otp_verify(&env, &csrf, &env.last_code(NEW_NUMBER)).await;
+    assert_eq!(r.json()["next"], "phone_changed", "{}", r.text());
+    assert!(r.json()["csrf"].as_str().is_some_and(|c| c != session), "a new session: {}", r.text());
+
+    let stored = env.stored_user(ALICE.0).await;
+    assert_eq!(stored.phone.e164(), NEW_NUMBER);
+    assert_eq!(stored.phone_verified_at, Some(env.clock.now()), "proven now: no new-account grace, ever");
+    // This browser goes on; every other session, and every remembered browser, ends.
+    let me = here.send(&env, Event::get("/api/me")).await;
+    assert_eq!((me.status, me.json()["phone"].as_str().map(|p| p.ends_with("24"))), (200, Some(true)), "{}", me.text());
+    assert_eq!(elsewhere.send(&env, Event::get("/api/me")).await.status, 401);
+    assert_eq!(here.send(&env, Event::get("/api/devices")).await.json()["devices"], json!([]));
+    assert_eq!(told(&env, NotificationKind::PhoneChanged), 1);
+    let audit: Vec<String> = env.audit_events(&alice.id).await.into_iter().map(|a| a.event).collect();
+    assert_eq!(audit, ["phone_changed"]);
+    // The flow is over; sign-in codes now go to the new number.
+    assert_eq!(here.otp_verify(&env, &csrf, &env.last_code(NEW_NUMBER)).await.status, 409);
+    let mut later = Browser::at("198.51.100.72");
+    later.sign_in(&env, ALICE.0, PASSWORD, NEW_NUMBER).await;
+}
+
+#[tokio::test]
+async fn a_new_number_whose_sim_just_changed_is_refused() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.73");
+    let session = b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    let csrf = prove_current_number(&env, &mut b, &session, NEW_SIM_NUMBER).await;
+    let sends = env.otp_starts();
+    let r = b.sim_check(&env, &csrf).await;
+    assert_eq!(r.json(), json!({ "next": "blocked", "reason": "sim_changed", "number": "new" }), "{}", r.text());
+    assert_eq!(b.otp_start(&env, &csrf).await.status, 409);
+    assert_eq!(env.otp_starts(), sends, "nothing is texted to it");
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+    assert_eq!(told(&env, NotificationKind::SimChangeBlocked), 0, "the owner's own number is fine");
+    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 200, "still signed in");
+}
+
+/// The current number's SIM check is the sign-in's: a recent change there stops the change (and
+/// tells the owner), and nothing skips a step or proves two.
+#[tokio::test]
+async fn a_phone_change_cannot_skip_a_number() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.74");
+    let session = b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    // Signed in; then the SIM of the account's number changes.
+    let changed = simguard_sandbox::truid::Profile {
+        matched: true,
+        no_sim_change: false,
+        sim_change_within: Some(24),
+        error_code: None,
+        unsupported: false,
+    };
+    env.sandbox.truid().set_profile(ALICE.1, changed);
+    let r = b.send(&env, change_phone(&session, PASSWORD, NEW_NUMBER)).await;
+    let csrf = r.json()["csrf"].as_str().expect("csrf").to_owned();
+    // A code before any was sent, on the current number's step.
+    assert_eq!(b.otp_verify(&env, &csrf, "123456").await.status, 409);
+    let r = b.sim_check(&env, &csrf).await;
+    assert_eq!(r.json(), json!({ "next": "blocked", "reason": "sim_changed", "number": "current" }), "{}", r.text());
+    assert_eq!(b.otp_start(&env, &csrf).await.status, 409);
+    assert_eq!(told(&env, NotificationKind::SimChangeBlocked), 1, "the owner is told");
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+
+    // The current number's code, replayed once the new number is next, proves nothing.
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut a = Browser::at("198.51.100.75");
+    let session = a.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    let csrf = prove_current_number(&env, &mut a, &session, NEW_NUMBER).await;
+    let replay = a.otp_verify(&env, &csrf, &env.last_code(ALICE.1)).await;
+    assert_eq!(replay.problem_type().as_deref(), Some("urn:simguard:problem:flow_invalid"), "{}", replay.text());
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+}
+
+#[tokio::test]
+async fn a_phone_change_needs_the_session_the_password_and_another_number() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let r = Browser::at("198.51.100.76").send(&env, change_phone("anything", PASSWORD, NEW_NUMBER)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let mut b = Browser::at("198.51.100.77");
+    let session = b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+    let problem = |r: &Resp| (r.status, r.problem_type(), r.json()["reason"].as_str().map(str::to_owned));
+    let wrong = b.send(&env, change_phone(&session, "not the password at all", NEW_NUMBER)).await;
+    assert_eq!(problem(&wrong), (401, Some("urn:simguard:problem:invalid_credentials".into()), None));
+    let same = b.send(&env, change_phone(&session, PASSWORD, ALICE.1)).await;
+    assert_eq!(problem(&same), (400, Some("urn:simguard:problem:invalid_phone".into()), Some("same_number".into())));
+    let junk = b.send(&env, change_phone(&session, PASSWORD, "12")).await;
+    assert_eq!(junk.problem_type().as_deref(), Some("urn:simguard:problem:invalid_phone"));
+    let forged = b
+        .send(&env, Event::post("/api/phone/change", json!({ "current_password": PASSWORD, "new_phone": NEW_NUMBER })))
+        .await;
+    assert_eq!(forged.status, 403, "without the session's CSRF token: {}", forged.text());
+    // Password guesses count with the password change's.
+    let limit = env.settings(simguard::Function::Account).limits.login_per_account_15min;
+    let mut last = 0;
+    for _ in 0..limit {
+        last = b.send(&env, change_phone(&session, "another wrong guess", NEW_NUMBER)).await.status;
+    }
+    assert_eq!(last, 429);
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
 }

@@ -1508,6 +1508,14 @@ async fn every_flow(env: &Env) {
     let id = listed.json()["devices"][0]["id"].as_str().expect("a remembered browser").to_owned();
     let forget = Event::post("/api/devices/forget", json!({ "id": id })).csrf(&session);
     assert_eq!(dave.send(env, forget).await.status, 204);
+    // Dave moves to a new number: the password again, then the SIM check and a code for each number.
+    let change = json!({ "current_password": PASSWORD, "new_phone": "+447700900124" });
+    let started = dave.send(env, Event::post("/api/phone/change", change).csrf(&session)).await;
+    let csrf = started.json()["csrf"].as_str().map(str::to_owned).unwrap_or_else(|| panic!("{}", started.text()));
+    let current = dave.second_factor(env, &csrf, "+447000000072").await;
+    assert_eq!(current.json()["next"], "new_number", "{}", current.text());
+    let moved = dave.second_factor(env, &csrf, "+447700900124").await;
+    assert_eq!(moved.json()["next"], "phone_changed", "{}", moved.text());
     // Someone registers with Alice's address: told apart from nothing, and Alice is told.
     let taken = Browser::at("198.51.100.24")
         .send(

@@ -274,8 +274,8 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
     assert_eq!(blocked.json()["next"], "blocked");
     assert_eq!(env.outbox.sent().len(), 2, "the owner is told");
 
-    // The account's own steps: a remembered browser, its list, forgetting it, a password change, signing
-    // out everywhere, and the registration page's phone check.
+    // The account's own steps: a remembered browser, its list, forgetting it, a password change, a
+    // phone change, and the registration page's phone check.
     let check = Event::post("/api/phone/check", json!({ "phone": "07700 900002" }));
     within(&trips, "phone/check", &b.send(&env, check).await, 200);
     let login = b.login(&env, "carol@example.com", "a long enough passphrase").await;
@@ -310,6 +310,24 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
     let changed = b.send(&env, change).await;
     within(&trips, "password", &changed, 200);
     let session_csrf = changed.json()["csrf"].as_str().expect("csrf").to_owned();
+    // A phone change: every step of both numbers (past the number's ten-minute SMS budget, which the
+    // sign-ins above used).
+    env.advance(600);
+    let change = json!({ "current_password": "a changed long passphrase", "new_phone": "+447700900124" });
+    let started = b.send(&env, Event::post("/api/phone/change", change).csrf(&session_csrf)).await;
+    within(&trips, "phone/change", &started, 200);
+    let csrf = started.json()["csrf"].as_str().expect("csrf").to_owned();
+    let mut session_csrf = session_csrf;
+    for (number, next) in [("+447000000072", "new_number"), ("+447700900124", "phone_changed")] {
+        within(&trips, "sim-check (phone change)", &b.sim_check(&env, &csrf).await, 200);
+        within(&trips, "otp/start (phone change)", &b.otp_start(&env, &csrf).await, 200);
+        let done = b.otp_verify(&env, &csrf, &env.last_code(number)).await;
+        within(&trips, "otp/verify (phone change)", &done, 200);
+        assert_eq!(done.json()["next"], next, "{}", done.text());
+        if let Some(csrf) = done.json()["csrf"].as_str() {
+            session_csrf = csrf.to_owned();
+        }
+    }
     let everywhere = Event::post("/api/logout-everywhere", json!({})).csrf(&session_csrf);
     within(&trips, "logout-everywhere", &b.send(&env, everywhere).await, 204);
 }

@@ -32,6 +32,7 @@ fn the_route_table_snapshot() {
             "GET /api/devices -> account",
             "POST /api/devices/forget -> account",
             "POST /api/phone/check -> account",
+            "POST /api/phone/change -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );

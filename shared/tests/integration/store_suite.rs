@@ -14,8 +14,8 @@ use simguard::domain::{
     RememberedDevice, Session, Timestamp, Token, TokenHash, Transition, User, UserId,
 };
 use simguard::ports::{
-    AuditRecord, CredentialChange, PhoneChange, PossessionProof, Random, RateDecision, RateLimiter, ResetCompletion,
-    Store, StoreError, VerificationOwner,
+    AuditRecord, CredentialChange, PhoneChange, PhoneProof, PossessionProof, Random, RateDecision, RateLimiter,
+    ResetCompletion, Store, StoreError, VerificationOwner,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -83,6 +83,8 @@ suite!(
     a_credential_change_is_one_write_on_the_version_it_saw,
     remembered_browsers_belong_to_their_account,
     a_phone_change_unproves_the_number_and_moves_the_version_on,
+    a_proven_phone_change_is_one_write,
+    a_flow_moves_on_to_another_number_with_fresh_counters,
     an_unconfirmed_account_gives_its_email_up_once_expired,
     coverage_cache,
     rate_limit_windows,
@@ -189,6 +191,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         decoy: true,
         otp_sent_at: Some(NOW),
         claimed_at: Some(NOW.plus_secs(1)),
+        restart_for: None,
     };
     let t = Transition { from: FlowState::Started, to: FlowState::SimOk, writes };
     let moved = s.transition_flow(&k, &t, NOW).await.expect("transition");
@@ -498,6 +501,7 @@ async fn a_phone_change_unproves_the_number_and_moves_the_version_on(s: Arc<impl
         audit_event: "phone_changed_by_support",
         client_ip: "127.0.0.1".parse().expect("ip"),
         now: NOW,
+        proof: None,
     };
     s.change_phone(&change).await.expect("changed");
     let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
@@ -510,6 +514,81 @@ async fn a_phone_change_unproves_the_number_and_moves_the_version_on(s: Arc<impl
     // Decided on a version that has moved on: nothing is written.
     assert!(matches!(s.change_phone(&change).await, Err(StoreError::Conflict)));
     assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(1));
+}
+
+/// The owner's own phone change: the number, its proof's date, the version, the flow's last step and
+/// the session swap, all or nothing.
+async fn a_proven_phone_change_is_one_write(s: Arc<impl Both>) {
+    let mut u = user("u-proven", "proven@example.com");
+    u.phone_verified_at = Some(NOW.minus_secs(86_400));
+    s.create_user(&u).await.expect("create");
+    let k = token().hash();
+    s.put_flow(&flow(k.clone(), Some(&u), FlowState::NewOtpSent)).await.expect("flow");
+    let session = |key: TokenHash, version| Session {
+        key,
+        user_id: u.id.clone(),
+        credential_version: version,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(3600),
+    };
+    let old = session(token().hash(), 0);
+    s.put_session(&old).await.expect("session");
+    let new_phone = Phone::from_e164("+447700900124").expect("phone");
+    let change = |from: FlowState, new: &Session| PhoneChange {
+        user_id: u.id.clone(),
+        expected_version: 0,
+        phone: new_phone.clone(),
+        audit_event: "phone_changed",
+        client_ip: "203.0.113.9".parse().expect("ip"),
+        now: NOW,
+        proof: Some(PhoneProof {
+            flow_key: k.clone(),
+            transition: step(from, FlowState::Completed),
+            ended_session: Some(old.key.clone()),
+            new_session: new.clone(),
+        }),
+    };
+    // A flow that is not where the change was decided: nothing is written.
+    let next = session(token().hash(), 1);
+    assert!(matches!(s.change_phone(&change(FlowState::OtpSent, &next)).await, Err(StoreError::Conflict)));
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(0));
+    assert_eq!(s.get_session(&next.key, NOW).await.expect("read"), None);
+    assert!(s.audit(&u.id).await.is_empty());
+
+    s.change_phone(&change(FlowState::NewOtpSent, &next)).await.expect("changed");
+    let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
+    assert_eq!((stored.phone, stored.phone_verified_at, stored.credential_version), (new_phone.clone(), Some(NOW), 1));
+    assert_eq!(s.get_flow(&k, NOW).await.expect("read").map(|f| f.state), Some(FlowState::Completed));
+    assert_eq!(s.get_session(&old.key, NOW).await.expect("read"), None);
+    assert_eq!(s.get_session(&next.key, NOW).await.expect("read"), Some(next.clone()));
+    assert_eq!(s.audit(&u.id).await.iter().map(|a| a.event.as_str()).collect::<Vec<_>>(), ["phone_changed"]);
+    // Twice: the version moved on and the flow is over.
+    let again = session(token().hash(), 2);
+    assert!(matches!(s.change_phone(&change(FlowState::NewOtpSent, &again)).await, Err(StoreError::Conflict)));
+}
+
+/// A phone change's current number is proven: its flow's limits move to the new number's keys, and
+/// its counters and verification start again.
+async fn a_flow_moves_on_to_another_number_with_fresh_counters(s: Arc<impl Both>) {
+    let alice = user("u-restart", "restart@example.com");
+    let k = token().hash();
+    let mut f = flow(k.clone(), Some(&alice), FlowState::OtpSent);
+    (f.otp_sends, f.otp_attempts) = (2, 1);
+    (f.otp_reference, f.otp_provider, f.otp_sent_at) = (Some("VE1".into()), Some("twilio".into()), Some(NOW));
+    s.put_flow(&f).await.expect("put");
+    let keys = simguard::domain::SmsKeys { number: "new".into(), prefix: "new-prefix".into() };
+    let t = Transition {
+        from: FlowState::OtpSent,
+        to: FlowState::CurrentProven,
+        writes: FlowWrites { restart_for: Some(keys.clone()), ..FlowWrites::default() },
+    };
+    let moved = s.transition_flow(&k, &t, NOW).await.expect("moved");
+    assert_eq!((moved.otp_sends, moved.otp_attempts, moved.sms_keys.as_ref()), (0, 0, Some(&keys)));
+    assert_eq!((moved.otp_reference, moved.otp_provider, moved.otp_sent_at), (None, None, None));
+    assert_eq!(
+        s.get_flow(&k, NOW).await.expect("read").map(|f| (f.state, f.otp_sends)),
+        Some((FlowState::CurrentProven, 0))
+    );
 }
 
 async fn an_unconfirmed_account_gives_its_email_up_once_expired(s: Arc<impl Both>) {
