@@ -1,9 +1,10 @@
-// The account page: change the password (other browsers are signed out, this one stays), and sign out
-// everywhere (this browser too). Phone and desktop, two browsers of the same person.
+// The account page: change the password (other browsers are signed out, this one stays), sign out
+// everywhere (this browser too), remember a browser, change the phone number (both numbers proven; a
+// new number whose SIM just changed is refused). Phone and desktop, two browsers of the same person.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DESKTOP, PHONE, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
-import { enterCode, latestSms, meStatus, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
+import { DESKTOP, PHONE, axeViolations, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
+import { assertLines, enterCode, latestSms, meStatus, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
 import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
@@ -93,6 +94,68 @@ test('a remembered browser signs in after the SIM check alone, until it is forgo
   await page.waitForURL((url) => url.pathname === '/login.html');
   await submitLogin(page, email, DEMO_PASSWORD);
   await waitForCodePage(page, 'login');
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
+/** Fills the account page's phone-change form and submits it. */
+async function changePhone(page, password, number) {
+  await page.locator('#phone-password').fill(password);
+  await page.getByLabel('New mobile number').fill(number);
+  await page.getByRole('button', { name: 'Change phone number' }).click();
+}
+
+test('pat moves to a new number: the current one, then the new one; a new SIM is refused', { timeout: 120_000 }, async () => {
+  const email = 'pat@example.com';
+  const [current, fresh, swapped] = ['+447700900002', '+447700900124', '+447700900125'];
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  await page.goto(`${stack.site}/register.html`);
+  const registered = await page.evaluate(
+    async (body) =>
+      (await fetch('/api/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
+    JSON.stringify({ email, phone: current, password: DEMO_PASSWORD }),
+  );
+  assert.equal(registered, 201);
+  await signIn(page, stack, email, DEMO_PASSWORD, { phone: current });
+
+  // Refused before any text message: a wrong password, the number the account already has.
+  await changePhone(page, 'not my password at all', '07700 900124');
+  await page.locator('#phone-error').filter({ hasText: 'Your password is not correct.' }).waitFor();
+  assert.equal(await page.locator('#phone-password').getAttribute('aria-invalid'), 'true');
+  await changePhone(page, DEMO_PASSWORD, '07700 900002');
+  await page.locator('#phone-error').filter({ hasText: 'That is already the number on your account.' }).waitFor();
+  assert.equal(await page.getByLabel('New mobile number').getAttribute('aria-invalid'), 'true');
+  assert.deepEqual(await axeViolations(page), [], 'the account page, showing an error');
+
+  // A new number whose SIM just changed: the current number is proven, then the new one is refused.
+  await changePhone(page, DEMO_PASSWORD, '07700 900125');
+  await waitForCodePage(page, 'phone');
+  await page.getByText('We sent a code by text message to your mobile number ending in 02.').waitFor();
+  await enterCode(page, (await latestSms(stack, current)).code);
+  await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
+  await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
+  await page.getByText('this works again 7 days after the change').waitFor();
+  await screenshot(page, 'phone-change-phone-new-sim-refused');
+  assert.equal((await smsOutbox(stack, swapped)).length, 0, 'nothing was texted to it');
+  await page.getByRole('link', { name: 'Back to your account' }).click();
+  await page.waitForURL((url) => url.pathname === '/account.html');
+
+  // The happy path: a code to each number, then the account has the new one.
+  await page.getByLabel('New mobile number').fill('07700 900124');
+  await page.locator('#new-phone-echo').filter({ hasText: 'We will text +44 7700 900124 after your current number.' }).waitFor();
+  await changePhone(page, DEMO_PASSWORD, '07700 900124');
+  await waitForCodePage(page, 'phone');
+  await enterCode(page, (await latestSms(stack, current)).code);
+  await page.waitForURL((url) => url.pathname === '/verify-code.html' && url.searchParams.get('n') === 'new');
+  await page.getByText('We sent a code by text message to your new mobile number ending in 24.').waitFor();
+  await screenshot(page, 'phone-change-phone-new-number-code');
+  await enterCode(page, (await latestSms(stack, fresh)).code);
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
+  await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
+  await page.locator('#me-phone').filter({ hasText: '24' }).waitFor();
+  assert.equal(await meStatus(page), 200, 'this browser stays signed in');
+  assert.ok((await outbox(stack)).some((m) => m.to === email && m.kind === 'phone_changed'), 'the owner is told');
   assert.deepEqual(context.problems, []);
   await context.close();
 });

@@ -4,8 +4,7 @@
 // showing an error). Without JavaScript, the forms say so; a page reached by Back confirms nothing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AxeBuilder } from '@axe-core/playwright';
-import { DESKTOP, PHONE, newContext, newPage, useStacks } from '../lib/browser.mjs';
+import { DESKTOP, PHONE, axeViolations as violations, newContext, newPage, useStacks } from '../lib/browser.mjs';
 
 let stack;
 let browser;
@@ -22,8 +21,10 @@ const PAGES = [
   '/register.html',
   '/forgot.html',
   '/verify-code.html?flow=login',
+  '/verify-code.html?flow=phone&n=new',
   '/account.html',
   '/blocked.html?r=sim_changed&flow=login',
+  '/blocked.html?r=sim_changed&flow=phone&n=new',
   '/blocked.html?r=too_many_attempts&flow=reset',
   '/reset/new-password.html',
   '/reset/result.html?r=sim_changed',
@@ -32,14 +33,6 @@ const PAGES = [
   '/help/not-me.html',
   '/no-such-page.html',
 ];
-
-/** Serious or critical violations on the page as it is now: "rule: what (where)". */
-async function violations(page) {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 test('the check finds what it looks for', { timeout: 60_000 }, async () => {
   const context = await newContext(browser, PHONE);

@@ -1,7 +1,9 @@
 import { get, post } from './api.js';
-import { FORM, problemText } from './messages.js';
+import { ACCOUNT_NOTICES, FORM, lookup, problemText, sendProblemText } from './messages.js';
 import { newPasswordProblem } from './new-password-check.js';
-import { $, go, markInvalid, say, setBusy } from './ui.js';
+import { wirePhoneEcho } from './phone-echo.js';
+import { startSmsPath } from './sms-path.js';
+import { $, clearFlowCsrf, go, markInvalid, params, say, setBusy, showProgress, storeFlowCsrf } from './ui.js';
 
 const details = $('#details');
 const loading = $('#loading');
@@ -9,6 +11,8 @@ const error = $('#error');
 const form = $('#signout-form');
 
 let csrf = null;
+
+say($('#notice'), lookup(ACCOUNT_NOTICES, params().get('m')) ?? '');
 
 async function load() {
   const me = await get('/api/me');
@@ -128,6 +132,83 @@ passwordForm.addEventListener('submit', async (event) => {
   }
   say(passwordError, problemText(result));
   if (result.problem === 'weak_password') markInvalid([[fresh, true]], passwordError);
+});
+
+// Change the phone number: the password again and the new number start a phone-change flow; the
+// current number's SIM check and code come first (the code page), then the new number's.
+const phoneForm = $('#phone-form');
+const phonePassword = $('#phone-password');
+const newPhone = $('#new-phone');
+const phoneError = $('#phone-error');
+const phoneProgress = $('#phone-progress');
+wirePhoneEcho(newPhone, $('#new-phone-echo'), (number) => `We will text ${number} after your current number.`);
+
+function phoneIdle() {
+  showProgress(phoneProgress, '');
+  setBusy(phoneForm, false);
+}
+
+// Back from the code page (bfcache): the form must not stay frozen.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) {
+    phoneIdle();
+    phonePassword.value = '';
+  }
+});
+
+phoneForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  say(phoneError, '');
+  const missing = phonePassword.value === '' ? phonePassword : newPhone.value.trim() === '' ? newPhone : null;
+  markInvalid([phonePassword, newPhone].map((input) => [input, missing === input]), phoneError);
+  if (missing) {
+    say(phoneError, missing === phonePassword ? FORM.password_for_phone_missing : FORM.new_phone_missing);
+    return;
+  }
+  setBusy(phoneForm, true);
+  clearFlowCsrf('phone');
+  const started = await post(
+    '/api/phone/change',
+    { current_password: phonePassword.value, new_phone: newPhone.value.trim() },
+    { csrf },
+  );
+  if (!started.ok) {
+    phoneIdle();
+    if (started.problem === 'unauthorized') {
+      go('/login.html?next=/account.html');
+      return;
+    }
+    const wrongPassword = started.problem === 'invalid_credentials';
+    const sameNumber = started.problem === 'invalid_phone' && started.reason === 'same_number';
+    say(
+      phoneError,
+      wrongPassword ? FORM.password_for_phone_wrong : sameNumber ? FORM.same_number : problemText(started),
+    );
+    const field = wrongPassword ? phonePassword : ['invalid_phone', 'phone_not_supported'].includes(started.problem) ? newPhone : null;
+    if (field) markInvalid([[field, true]], phoneError);
+    if (wrongPassword) phonePassword.value = '';
+    return;
+  }
+  const flowCsrf = started.data?.csrf;
+  if (started.data?.next !== 'second_factor' || typeof flowCsrf !== 'string' || flowCsrf === '') {
+    phoneIdle();
+    say(phoneError, problemText({ problem: 'unexpected' }));
+    return;
+  }
+  storeFlowCsrf('phone', flowCsrf);
+  phonePassword.value = '';
+  const outcome = await startSmsPath({
+    flow: 'phone',
+    csrf: flowCsrf,
+    step: (text) => showProgress(phoneProgress, text),
+  });
+  if (outcome.go) {
+    go(outcome.go);
+    return;
+  }
+  clearFlowCsrf('phone');
+  phoneIdle();
+  say(phoneError, sendProblemText(outcome.failed, 'phone'));
 });
 
 const everywhere = $('#everywhere-form');

@@ -1,17 +1,19 @@
-// /blocked.html?r=<code>&flow=<reset|login>: where the SMS path stops (SIM changed, no SIM answer,
-// too many wrong codes). Both parameters only select entries of fixed tables; unknown codes get the
-// generic text.
-import { BLOCKED, BLOCKED_GENERIC, HELP_ACTION, RESTART, lookup } from './messages.js';
-import { appendSupport } from './site.js';
+// /blocked.html?r=<code>&flow=<reset|login|phone>[&n=new]: where the SMS path stops (SIM changed, no
+// SIM answer, too many wrong codes; `n=new`: a phone change's new number). The parameters only select
+// entries of fixed tables; unknown codes get the generic text.
+import { BLOCKED, BLOCKED_GENERIC, BLOCKED_NEW_NUMBER, HELP_ACTION, RESTART, lookup } from './messages.js';
+import { appendSupport, appendWindow } from './site.js';
 import { $, clearFlowCsrf, params } from './ui.js';
 
 const query = params();
-const blocked = lookup(BLOCKED, query.get('r')) ?? BLOCKED_GENERIC;
+const newNumber = query.get('flow') === 'phone' && query.get('n') === 'new';
+const blocked = lookup(newNumber ? BLOCKED_NEW_NUMBER : BLOCKED, query.get('r')) ?? BLOCKED_GENERIC;
 const restart = lookup(RESTART, query.get('flow')) ?? RESTART.login;
 
 // Whatever stopped here, the flow is over: its token is of no further use.
 clearFlowCsrf('reset');
 clearFlowCsrf('login');
+clearFlowCsrf('phone');
 
 $('#title').textContent = blocked.title;
 document.title = `${blocked.title} — simguard`;
@@ -23,6 +25,7 @@ $('#body').replaceChildren(
   }),
 );
 if (blocked.support === true) appendSupport($('#body'));
+else if (blocked.window === true) appendWindow($('#body'));
 const actions = blocked.help ? [HELP_ACTION, { ...restart, secondary: true }] : [restart];
 $('#actions').replaceChildren(
   ...actions.map(({ href, label, secondary }) => {

@@ -92,6 +92,8 @@ export const CODE_CHECKING = 'Checking your code…';
 export const CODE_COUNTS = Object.freeze({
   introTo: (digits) =>
     `We sent a code by text message to your mobile number ending in ${digits}. It can take a minute to arrive.`,
+  introToNew: (digits) =>
+    `We sent a code by text message to your new mobile number ending in ${digits}. It can take a minute to arrive.`,
   triesLeft: (n) =>
     n === 1 ? 'You have 1 try left before this attempt stops.' : `You have ${n} tries left.`,
   resendWait: (s) => `You can ask for a new code in ${s} ${s === 1 ? 'second' : 'seconds'}.`,
@@ -108,6 +110,9 @@ export const CODE = table({
   login_invalid: 'This sign-in is not valid in this browser, has expired, or was already used. Sign in again.',
   reset_invalid:
     'This password reset is not valid in this browser, has expired, or was already used. Start again.',
+  phone_invalid:
+    'This phone number change is not valid in this browser, has expired, or was already used. Start again from your account page.',
+  current_proven: 'Your current number is confirmed. Now the new one.',
   none_in_progress:
     'There is no sign-in or password reset waiting for a code in this browser tab. Start again.',
 });
@@ -139,6 +144,28 @@ export const BLOCKED = table({
   },
 });
 
+/** /blocked.html?r=<code>&flow=phone&n=new: a phone change's new number was refused. */
+export const BLOCKED_NEW_NUMBER = table({
+  sim_changed: {
+    title: "We can't accept this new number yet",
+    text: [
+      'The SIM card for the new number was changed recently (a new SIM card, or the number just moved to one), so we cannot use it to confirm it is yours yet.',
+      'Your account keeps its current number.',
+    ],
+    help: false,
+    // Followed by when it works again (site.js); the account itself is fine, so no support line.
+    window: true,
+  },
+  sim_unavailable: {
+    title: "We couldn't check the new number",
+    text: [
+      "We couldn't check the new number's SIM card with its mobile network right now, so we can't send it a code.",
+      'Your account keeps its current number. Please try again later.',
+    ],
+    help: false,
+  },
+});
+
 export const BLOCKED_GENERIC = Object.freeze({
   title: 'We could not continue',
   text: ['We could not show why this attempt stopped. Please start again.'],
@@ -149,6 +176,12 @@ export const BLOCKED_GENERIC = Object.freeze({
 export const RESTART = table({
   login: { href: '/login.html', label: 'Back to sign in' },
   reset: { href: '/forgot.html', label: 'Start again' },
+  phone: { href: '/account.html', label: 'Back to your account' },
+});
+
+/** /account.html?m=<code> */
+export const ACCOUNT_NOTICES = table({
+  phone_changed: 'Your phone number has been changed. Every other browser has been signed out.',
 });
 
 export const HELP_ACTION = Object.freeze({ href: '/help/not-me.html', label: 'What to do if this was not you' });
@@ -187,10 +220,15 @@ export const SEND_PROBLEMS = table({
   rate_limited: 'Too many codes were asked for. Please wait a few minutes and try again.',
 });
 
-/** `flow` ('reset' or 'login') picks the words for a flow that can no longer go on. */
+/** The words for a flow of `flow` ('reset', 'login' or 'phone') that can no longer go on. */
+export function endedText(flow) {
+  return lookup(CODE, `${flow}_invalid`) ?? CODE.reset_invalid;
+}
+
+/** `flow` ('reset', 'login' or 'phone') picks the words for a flow that can no longer go on. */
 export function sendProblemText(result, flow) {
   if (result.problem === 'flow_invalid' || result.problem === 'csrf_rejected') {
-    return flow === 'login' ? CODE.login_invalid : CODE.reset_invalid;
+    return endedText(flow);
   }
   return lookup(SEND_PROBLEMS, result.problem) ?? problemText(result);
 }
@@ -213,6 +251,10 @@ export const FORM = table({
   confirm_mismatch: 'The two passwords do not match.',
   current_password_missing: 'Enter your current password.',
   current_password_wrong: 'Your current password is not correct.',
+  password_for_phone_missing: 'Enter your password.',
+  password_for_phone_wrong: 'Your password is not correct.',
+  new_phone_missing: 'Enter your new mobile number.',
+  same_number: 'That is already the number on your account.',
   password_changed: 'Your password has been changed. Every other browser has been signed out.',
   no_reset_in_progress:
     'There is no password reset in progress in this browser tab. Start again from “Forgot your password?”.',

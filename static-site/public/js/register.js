@@ -1,6 +1,7 @@
 import { post } from './api.js';
 import { FORM, problemText } from './messages.js';
 import { newPasswordProblem } from './new-password-check.js';
+import { wirePhoneEcho } from './phone-echo.js';
 import { $, go, markInvalid, say, setBusy, wireShowPasswords } from './ui.js';
 
 const form = $('#register-form');
@@ -19,28 +20,8 @@ function firstProblem() {
   return newPasswordProblem(password, confirm);
 }
 
-// The number shown back as the server reads it (national forms in the site's region), before
-// anything is submitted: a mistyped number is seen here, not after every code went to a stranger.
-const echo = $('#phone-echo');
-let echoTimer = null;
-let echoed = '';
-async function echoPhone() {
-  const typed = phone.value.trim();
-  if (typed === echoed) return;
-  echoed = typed;
-  if (typed.replace(/[^0-9]/g, '').length < 7) {
-    echo.textContent = '';
-    return;
-  }
-  const result = await post('/api/phone/check', { phone: typed });
-  if (phone.value.trim() !== typed) return; // typed on meanwhile
-  echo.textContent = result.ok && typeof result.data?.international === 'string' ? `We will text ${result.data.international}.` : '';
-}
-phone.addEventListener('input', () => {
-  clearTimeout(echoTimer);
-  echoTimer = setTimeout(echoPhone, 400);
-});
-phone.addEventListener('blur', echoPhone);
+// The number shown back as the server reads it, before anything is submitted.
+wirePhoneEcho(phone, $('#phone-echo'));
 
 const FIELD_FOR = { invalid_email: email, invalid_phone: phone, phone_not_supported: phone, weak_password: password };
 

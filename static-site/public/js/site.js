@@ -47,6 +47,12 @@ export function windowParagraph(days) {
   return p;
 }
 
+/** Adds when a SIM-changed number works again to `body`, once the site's settings are known. */
+export async function appendWindow(body) {
+  const { simChangeWindowDays } = await siteInfo();
+  body.append(windowParagraph(simChangeWindowDays));
+}
+
 /** Adds when it works again and how to reach support to `body`, once the site's settings are known. */
 export async function appendSupport(body) {
   const { support, simChangeWindowDays } = await siteInfo();

@@ -72,7 +72,11 @@ export function go(path) {
 }
 
 // The CSRF token of the flow in progress in this tab, per kind of flow. A fixed set of keys.
-const CSRF_KEYS = Object.freeze({ reset: 'simguard.reset.csrf', login: 'simguard.login.csrf' });
+const CSRF_KEYS = Object.freeze({
+  reset: 'simguard.reset.csrf',
+  login: 'simguard.login.csrf',
+  phone: 'simguard.phone.csrf',
+});
 
 function csrfKey(flow) {
   return Object.hasOwn(CSRF_KEYS, flow) ? CSRF_KEYS[flow] : null;
@@ -109,15 +113,18 @@ export function clearFlowCsrf(flow) {
   }
 }
 
-// Where a sign-in's code went: the last two digits the server gave (never for a reset).
-const TO_ENDING_KEY = 'simguard.login.to_ending';
+// Where a sign-in's or phone change's code went: the last two digits the server gave once the
+// password was proven (never for a reset).
+const TO_ENDING_KEYS = Object.freeze({ login: 'simguard.login.to_ending', phone: 'simguard.phone.to_ending' });
 
 export function storeCodeDestination(flow, toEnding) {
   try {
-    if (flow === 'login' && typeof toEnding === 'string' && /^[0-9]{2}$/.test(toEnding)) {
-      window.sessionStorage.setItem(TO_ENDING_KEY, toEnding);
-    } else {
-      window.sessionStorage.removeItem(TO_ENDING_KEY);
+    for (const [kind, key] of Object.entries(TO_ENDING_KEYS)) {
+      if (kind === flow && typeof toEnding === 'string' && /^[0-9]{2}$/.test(toEnding)) {
+        window.sessionStorage.setItem(key, toEnding);
+      } else if (kind === flow) {
+        window.sessionStorage.removeItem(key);
+      }
     }
   } catch {
     /* storage unavailable: the page says "the number on the account" */
@@ -125,9 +132,9 @@ export function storeCodeDestination(flow, toEnding) {
 }
 
 export function readCodeDestination(flow) {
-  if (flow !== 'login') return null;
+  if (!Object.hasOwn(TO_ENDING_KEYS, flow)) return null;
   try {
-    const v = window.sessionStorage.getItem(TO_ENDING_KEY);
+    const v = window.sessionStorage.getItem(TO_ENDING_KEYS[flow]);
     return v && /^[0-9]{2}$/.test(v) ? v : null;
   } catch {
     return null;

@@ -1,9 +1,20 @@
-// /verify-code.html?flow=reset|login[&next=…]: the code texted by the SMS path of a reset or a
-// sign-in. The flow's CSRF token comes from sessionStorage (set by forgot.js, result.js or login.js);
-// `flow` and `next` only select fixed values.
+// /verify-code.html?flow=reset|login|phone[&next=…][&n=new]: the code texted by the SMS path of a
+// reset, a sign-in or a phone change (`n=new`: to its new number). The flow's CSRF token comes from
+// sessionStorage (set by forgot.js, result.js, login.js or account.js); `flow`, `next` and `n` only
+// select fixed values.
 import { post } from './api.js';
-import { CODE, CODE_CHECKING, CODE_COUNTS, FORM, RESTART, lookup, problemText, sendProblemText } from './messages.js';
-import { blockedUrl, flowEnded, isFlow } from './sms-path.js';
+import {
+  CODE,
+  CODE_CHECKING,
+  CODE_COUNTS,
+  FORM,
+  RESTART,
+  endedText as endedTextOf,
+  lookup,
+  problemText,
+  sendProblemText,
+} from './messages.js';
+import { blockedUrl, flowEnded, isFlow, startSmsPath } from './sms-path.js';
 import {
   $,
   clearFlowCsrf,
@@ -31,6 +42,7 @@ const back = $('#back');
 
 const query = params();
 const flow = isFlow(query.get('flow')) ? query.get('flow') : null;
+const newNumber = flow === 'phone' && query.get('n') === 'new';
 const restartTo = lookup(RESTART, flow) ?? RESTART.login;
 back.href = restartTo.href;
 back.textContent = restartTo.label;
@@ -60,13 +72,15 @@ function busy(on) {
   if (!on) resendButton.disabled = waiting;
 }
 
-// A sign-in's page says where the code went (the server gives the last two digits once the
-// password is proven); a reset's never does.
+// A sign-in's or phone change's page says where the code went (the server gives the last two digits
+// once the password is proven); a reset's never does.
 const destination = readCodeDestination(flow);
 // Only a sign-in can remember its browser.
 const remember = $('#remember');
 if (flow === 'login') $('#remember-field').hidden = false;
-if (destination) $('#intro').textContent = CODE_COUNTS.introTo(destination);
+if (destination) {
+  $('#intro').textContent = newNumber ? CODE_COUNTS.introToNew(destination) : CODE_COUNTS.introTo(destination);
+}
 
 // "Send a new code" waits a little after each send: a text message takes a while to arrive, and
 // every send counts against the number's limits.
@@ -104,7 +118,29 @@ if (!csrf) {
   code.focus();
 }
 
-const endedText = () => (flow === 'login' ? CODE.login_invalid : CODE.reset_invalid);
+const endedText = () => endedTextOf(flow);
+
+// A phone change's current number is proven: the new number's SIM check and code, then its code page.
+async function onToNewNumber() {
+  say(notice, CODE.current_proven);
+  const outcome = await startSmsPath({
+    flow: 'phone',
+    csrf,
+    number: 'new',
+    step: (text) => showProgress(progress, text),
+  });
+  if (outcome.go) {
+    go(outcome.go);
+    return;
+  }
+  busy(false);
+  showProgress(progress, '');
+  if (flowEnded(outcome.failed)) {
+    giveUp(endedText());
+    return;
+  }
+  say(error, sendProblemText(outcome.failed, flow));
+}
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -131,6 +167,16 @@ form.addEventListener('submit', async (event) => {
     if (result.data?.next === 'signed_in') {
       clearFlowCsrf('login');
       go(safeNext(query.get('next')));
+      return;
+    }
+    if (flow === 'phone' && result.data?.next === 'new_number') {
+      code.value = '';
+      await onToNewNumber();
+      return;
+    }
+    if (flow === 'phone' && result.data?.next === 'phone_changed') {
+      clearFlowCsrf('phone');
+      go('/account.html?m=phone_changed');
       return;
     }
   }
