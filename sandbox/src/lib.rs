@@ -199,9 +199,10 @@ impl Sandbox {
         self.shared.outbox(None)
     }
 
-    /// The code of the newest SMS to `to_e164` (`+` optional), from any provider.
+    /// The code of the newest SMS with a code to `to_e164` (`+` optional), from any provider
+    /// (notices, which carry none, are passed over).
     pub fn last_code(&self, to_e164: &str) -> Option<String> {
-        self.shared.outbox(Some(to_e164)).pop().map(|m| m.code)
+        self.shared.outbox(Some(to_e164)).into_iter().rev().find(|m| !m.code.is_empty()).map(|m| m.code)
     }
 
     pub fn clear_outbox(&self) {

@@ -543,11 +543,67 @@ async fn hook_unforce(State(s): State<Arc<TwilioState>>, Path(to): Path<String>)
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Programmable Messaging (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, on
+/// `api.twilio.com`), as far as a notice needs: `To`, `Body`, and `From` or `MessagingServiceSid`,
+/// with the account's SID and token; the message is `queued` (201), as Twilio's Messaging API
+/// reference describes. Errors are Twilio's usual `{code, message, more_info, status}`.
+async fn send_message(
+    State(s): State<Arc<TwilioState>>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Response {
+    let ok =
+        basic_auth(&headers).is_some_and(|(user, pass)| user == s.config.account_sid && pass == s.config.auth_token);
+    if !ok {
+        return error(401, 20003, "Authentication Error - invalid username");
+    }
+    let resource = format!("/2010-04-01/Accounts/{account}/Messages.json");
+    if account != s.config.account_sid {
+        return not_found(&resource);
+    }
+    let p = form(&headers, &body);
+    let Some(to) = p.get("To").filter(|t| is_e164(t)) else {
+        return error(400, 21211, "Invalid 'To' Phone Number");
+    };
+    let Some(text) = p.get("Body") else {
+        return error(400, 21602, "Message body is required.");
+    };
+    let service = p.get("MessagingServiceSid");
+    if service.is_some_and(|m| !(m.len() == 34 && m.starts_with("MG"))) {
+        return error(400, 21701, "The Messaging Service Sid is invalid.");
+    }
+    if service.is_none() && !p.contains_key("From") {
+        return error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message");
+    }
+    let sid = format!("SM{}", random_hex(32));
+    s.journal.send_sms("twilio-messaging", to, "", text.clone(), s.clock.now());
+    json_response(
+        StatusCode::CREATED,
+        "application/json",
+        &json!({
+            "account_sid": account,
+            "sid": sid,
+            "to": to,
+            "from": p.get("From"),
+            "messaging_service_sid": service,
+            "body": text,
+            "status": if service.is_some() { "accepted" } else { "queued" },
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "error_code": null,
+            "error_message": null,
+            "uri": format!("/2010-04-01/Accounts/{account}/Messages/{sid}.json"),
+        }),
+    )
+}
+
 pub fn router(state: Arc<TwilioState>) -> Router {
     Router::new()
         .route("/v2/Services/{service}/Verifications", post(start))
         .route("/v2/Services/{service}/Verifications/{sid}", get(fetch).post(update))
         .route("/v2/Services/{service}/VerificationCheck", post(check))
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(send_message))
         .route("/_sandbox/twilio/force/{to}", put(hook_force).delete(hook_unforce))
         .with_state(state)
 }

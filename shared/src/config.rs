@@ -14,7 +14,7 @@ use crate::domain::base_url::validate_base_url;
 use crate::domain::phone::Region;
 use crate::domain::sim_policy::{SimPolicy, UnavailablePolicy};
 use crate::domain::{Email, Phone};
-use crate::ports::{Site, TwilioServiceSid};
+use crate::ports::{Site, SmsSender, TwilioServiceSid};
 
 /// A setting that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +150,13 @@ pub const SETTINGS: &[Setting] = &[
         readers: &[OtpStart],
     },
     Setting {
+        name: "SIMGUARD_SMS_SENDER",
+        default: None,
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[OtpVerify],
+    },
+    Setting {
         name: "SIMGUARD_DEFAULT_REGION",
         default: Some("GB"),
         required: Required::No,
@@ -220,14 +227,14 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("simguard"),
         required: Required::No,
         kind: Kind::Text,
-        readers: &[Notify],
+        readers: &[Notify, OtpVerify],
     },
     Setting {
         name: "SIMGUARD_SUPPORT_CONTACT",
         default: None,
         required: Required::No,
         kind: Kind::Text,
-        readers: &[Notify],
+        readers: &[Notify, OtpVerify],
     },
     Setting {
         name: "SIMGUARD_NOTIFY_QUEUE_URL",
@@ -411,6 +418,8 @@ pub struct OtpSettings {
     pub brand: String,
     /// Calling-code prefixes we send SMS to (`44`, `1`, …); `None` means any (F3).
     pub sms_countries: Option<Vec<String>>,
+    /// Who notices come from (the old number told of a phone change); `None`: no notice is texted.
+    pub notice_sender: Option<SmsSender>,
 }
 
 impl OtpSettings {
@@ -741,6 +750,15 @@ fn otp_settings(v: &Vars) -> Result<OtpSettings, ConfigError> {
         twilio_service_sid,
         brand,
         sms_countries,
+        notice_sender: match v.raw("SIMGUARD_SMS_SENDER")?.filter(|s| !s.is_empty()) {
+            Some(raw) => Some(SmsSender::parse(&raw).ok_or_else(|| {
+                invalid(
+                    "SIMGUARD_SMS_SENDER",
+                    "a Twilio Messaging Service SID (MG and 32 hex digits), a number with + and the country code, or 1 to 11 letters, digits or spaces".into(),
+                )
+            })?),
+            None => None,
+        },
     })
 }
 

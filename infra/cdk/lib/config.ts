@@ -7,6 +7,8 @@ export interface SimguardConfig {
   readonly otpProvider: 'vonage-v2' | 'vonage-v1' | 'twilio';
   readonly twilioServiceSid: string;
   readonly otpBrand: string;
+  /** Who the text to the old number after a phone change comes from; empty sends none. */
+  readonly smsSender: string;
   readonly smsCountries: string;
   readonly defaultRegion: string;
   readonly simChangeWindowMinutes: number;
@@ -67,6 +69,7 @@ export function readConfig(get: Lookup): SimguardConfig {
     otpProvider: text(get, 'otpProvider', /^(vonage-v2|vonage-v1|twilio)$/) as SimguardConfig['otpProvider'],
     twilioServiceSid: text(get, 'twilioServiceSid', /^(VA[0-9a-fA-F]{32})?$/),
     otpBrand: text(get, 'otpBrand', /^[^/{}:$]{1,18}$/),
+    smsSender: text(get, 'smsSender', /^(MG[0-9a-fA-F]{32}|\+[1-9][0-9]{6,14}|(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9 ]{0,9}[A-Za-z0-9])?)?$/),
     smsCountries: text(get, 'smsCountries', /^(\*|[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*)$/),
     defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),

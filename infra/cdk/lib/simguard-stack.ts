@@ -363,7 +363,12 @@ export class SimguardStack extends cdk.Stack {
         id: 'OtpVerify',
         name: 'otp-verify',
         routes: [[POST, '/api/otp/verify']],
-        environment: { ...otp },
+        environment: {
+          ...otp,
+          SIMGUARD_SMS_SENDER: c.smsSender,
+          SIMGUARD_SITE_NAME: siteName.valueAsString,
+          SIMGUARD_SUPPORT_CONTACT: supportContact.valueAsString,
+        },
         // DeleteItem: a phone change ends the session it was made from, in its transaction.
         tableActions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
         notifies: true,

@@ -3,6 +3,7 @@
 //! [`v1`], and v2 (`/v2/verify`, problem+json errors) in [`v2`]. Both share the configuration, the
 //! forced-status hook and the event machinery below.
 
+mod sms;
 mod v1;
 mod v2;
 
@@ -250,6 +251,7 @@ pub fn router(state: Arc<VonageState>) -> Router {
     Router::new()
         .merge(v1::routes())
         .merge(v2::routes())
+        .merge(sms::routes())
         .route("/_sandbox/vonage/force/{number}", put(hook_force).delete(hook_unforce))
         .with_state(state)
 }

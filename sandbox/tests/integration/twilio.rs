@@ -502,3 +502,47 @@ async fn records_are_capped() {
     assert_eq!(fetch(&sids[total - 1]).await.expect("send").status(), StatusCode::OK, "the newest is kept");
     assert_eq!(fetch(&sids[0]).await.expect("send").status(), StatusCode::NOT_FOUND, "the oldest went");
 }
+
+/// Programmable Messaging, as far as a notice needs (docs/providers.md, "Notices by SMS"): 201 with
+/// a message `SM…`, in the outbox with no code; errors in Twilio's usual shape.
+#[tokio::test]
+async fn messages_are_queued_into_the_outbox() {
+    let h = Harness::start().await;
+    let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", h.sandbox.base_url(), h.config.account_sid);
+    let send = |form: Vec<(&'static str, &'static str)>, authed: bool| {
+        let req = h.http.post(&url).form(&form);
+        let req = if authed { h.authed(req) } else { req };
+        async move { answer(req.send().await.expect("send")).await }
+    };
+    let (status, body) = send(vec![("To", TO), ("Body", "Example: changed"), ("From", "Example")], true).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["sid"].as_str().is_some_and(|s| s.starts_with("SM") && s.len() == 34), "{body}");
+    assert_eq!((body["status"].as_str(), body["to"].as_str()), (Some("queued"), Some(TO)));
+    let service = "MG0123456789abcdef0123456789abcdef";
+    let (status, body) = send(vec![("To", TO), ("Body", "again"), ("MessagingServiceSid", service)], true).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::CREATED, Some("accepted")));
+    let sent = h.sandbox.outbox();
+    assert_eq!(sent.len(), 2);
+    assert_eq!((sent[0].provider.as_str(), sent[0].to.as_str(), sent[0].code.as_str()), ("twilio-messaging", TO, ""));
+    assert_eq!(sent[0].text, "Example: changed");
+    assert_eq!(h.sandbox.last_code(TO), None, "a notice is not a code");
+
+    assert_error(
+        &send(vec![("To", TO), ("Body", "x")], false).await,
+        401,
+        20003,
+        "Authentication Error - invalid username",
+    );
+    assert_error(
+        &send(vec![("To", "07700"), ("Body", "x"), ("From", "Example")], true).await,
+        400,
+        21211,
+        "Invalid 'To' Phone Number",
+    );
+    assert_error(&send(vec![("To", TO), ("From", "Example")], true).await, 400, 21602, "Message body is required.");
+    let no_sender = send(vec![("To", TO), ("Body", "x")], true).await;
+    assert_eq!((no_sender.0, no_sender.1["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(21603)));
+    let bad_service = send(vec![("To", TO), ("Body", "x"), ("MessagingServiceSid", "MG1")], true).await;
+    assert_eq!(bad_service.1["code"].as_u64(), Some(21701));
+    assert_eq!(h.sandbox.outbox().len(), 2, "nothing refused was sent");
+}

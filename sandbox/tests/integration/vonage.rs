@@ -838,3 +838,55 @@ async fn the_v1_validators_reject_broken_bodies() {
             .is_some()
     );
 }
+
+/// The SMS API, as far as a notice needs (docs/providers.md, "Notices by SMS"): always 200, a
+/// `status` per message part; in the outbox with no code.
+#[tokio::test]
+async fn the_sms_api_sends_notices() {
+    let h = Harness::start().await;
+    let send = |form: Vec<(&'static str, &'static str)>, basic: bool| {
+        let req = h.http.post(h.url("/sms/json")).form(&form);
+        let req = if basic { req.basic_auth(KEY, Some(SECRET)) } else { req };
+        async move {
+            let resp = req.send().await.expect("send");
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.expect("json")
+        }
+    };
+    let body = send(vec![("from", "Example"), ("to", PHONE), ("text", "Example: changed")], true).await;
+    assert_eq!(
+        (body["message-count"].as_str(), body["messages"][0]["status"].as_str()),
+        (Some("1"), Some("0")),
+        "{body}"
+    );
+    assert_eq!(body["messages"][0]["to"], PHONE);
+    // Credentials as parameters work as well.
+    let body = send(
+        vec![("api_key", KEY), ("api_secret", SECRET), ("from", "Example"), ("to", PHONE), ("text", "again")],
+        false,
+    )
+    .await;
+    assert_eq!(body["messages"][0]["status"], "0");
+    let sent = h.sandbox.outbox();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        (sent[0].provider.as_str(), sent[0].to.as_str(), sent[0].code.as_str()),
+        ("vonage-sms", "+447700900001", "")
+    );
+    assert_eq!(h.sandbox.last_code(PHONE), None, "a notice is not a code");
+
+    let status = |body: &Value| body["messages"][0]["status"].as_str().map(str::to_owned);
+    assert_eq!(
+        status(&send(vec![("from", "Example"), ("to", PHONE), ("text", "x")], false).await).as_deref(),
+        Some("2")
+    );
+    let wrong =
+        send(vec![("api_key", KEY), ("api_secret", "nope"), ("from", "E"), ("to", PHONE), ("text", "x")], false).await;
+    assert_eq!(status(&wrong).as_deref(), Some("4"));
+    assert_eq!(status(&send(vec![("from", "Example"), ("to", PHONE)], true).await).as_deref(), Some("2"));
+    assert_eq!(
+        status(&send(vec![("from", "Example"), ("to", "0770"), ("text", "x")], true).await).as_deref(),
+        Some("3")
+    );
+    assert_eq!(h.sandbox.outbox().len(), 2, "nothing refused was sent");
+}

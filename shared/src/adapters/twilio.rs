@@ -1,5 +1,6 @@
 //! Twilio Verify v2: form-encoded requests with PascalCase names, HTTP Basic `AccountSid:AuthToken`,
 //! JSON answers; errors are `{code, message, more_info, status}`. A wrong code is a 2xx `pending`.
+//! Notices (no code) go through Programmable Messaging on `api.twilio.com`, same account.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::adapters::http_client::{
 };
 use crate::domain::Phone;
 use crate::ports::{
-    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, TwilioServiceSid,
+    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SmsSender, TwilioServiceSid,
 };
 
 /// Where Twilio Verify is, and which Service sends the codes.
@@ -32,6 +33,9 @@ pub struct TwilioConfig {
 pub struct Twilio {
     http: reqwest::Client,
     base: Url,
+    /// Programmable Messaging: `https://api.twilio.com` beside Twilio's own Verify host, else (the
+    /// sandbox) the same base.
+    messaging: Url,
     timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     service_sid: TwilioServiceSid,
@@ -60,7 +64,20 @@ impl Twilio {
     /// A client; nothing is sent until the first call.
     pub fn new(config: TwilioConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         let http = build_client("Twilio", &config.base_url, config.timeout)?;
-        Ok(Self { http, base: config.base_url, timeout: config.timeout, secrets, service_sid: config.service_sid })
+        let messaging = match config.base_url.host_str() {
+            Some("verify.twilio.com") => {
+                Url::parse("https://api.twilio.com").map_err(|_| ClientError::Build { provider: "Twilio" })?
+            }
+            _ => config.base_url.clone(),
+        };
+        Ok(Self {
+            http,
+            base: config.base_url,
+            messaging,
+            timeout: config.timeout,
+            secrets,
+            service_sid: config.service_sid,
+        })
     }
 
     async fn post(
@@ -135,7 +152,62 @@ impl Twilio {
     }
 }
 
+#[derive(Deserialize)]
+struct Message {
+    sid: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
 impl Twilio {
+    /// A notice through Programmable Messaging: 201 and a message `SM…` that is not already
+    /// `failed` is sent.
+    async fn notice_once(
+        &self,
+        key: &str,
+        secret: &SecretString,
+        to: &Phone,
+        from: &SmsSender,
+        text: &str,
+    ) -> Result<(), OtpError> {
+        // The account SID is a path segment: only its documented form goes into a URL.
+        if !(key.len() == 34 && key.starts_with("AC") && key[2..].bytes().all(|c| c.is_ascii_hexdigit())) {
+            return Err(OtpError::Unauthorized);
+        }
+        let url = join(&self.messaging, &format!("/2010-04-01/Accounts/{key}/Messages.json"));
+        let sender = if from.is_messaging_service() { "MessagingServiceSid" } else { "From" };
+        let form = [("To", to.e164()), ("Body", text), (sender, from.as_str())];
+        let resp = send(Retry::ConnectOnly, self.timeout, || {
+            self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(&form)
+        })
+        .await?;
+        if resp.status().is_success() {
+            let m: Message = decode(resp).await?;
+            return match m.status.as_deref() {
+                _ if !m.sid.starts_with("SM") && !m.sid.starts_with("MM") => {
+                    Err(OtpError::InvalidResponse("sid".into()))
+                }
+                Some("failed" | "undelivered" | "canceled") => Err(OtpError::Unavailable("message failed".into())),
+                _ => Ok(()),
+            };
+        }
+        let status = resp.status().as_u16();
+        let code = read_body(resp)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TwilioError>(&b).ok())
+            .unwrap_or_default()
+            .code;
+        Err(match code {
+            Some(21211 | 21614) => OtpError::NumberRefused { kind: "invalid_number" },
+            // The recipient replied STOP to this sender.
+            Some(21610) => OtpError::NumberRefused { kind: "opted_out" },
+            // Geo Permissions do not allow the destination.
+            Some(21408 | 21612) => OtpError::NumberRefused { kind: "blocked" },
+            _ => other_error(status, code),
+        })
+    }
+
     /// Reads the verification: `approved` is approved; any other status is not; 404 (Twilio deletes a
     /// verification once approved, expired or cancelled) cannot tell.
     async fn approved_once(
@@ -227,5 +299,12 @@ impl OtpProvider for Twilio {
     /// Twilio Verify checks at most five codes per verification (then `max_attempts_reached`).
     fn max_checks(&self) -> u32 {
         5
+    }
+
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
+        with_rotating_credentials(&*self.secrets, twilio_credentials, |key, secret| async move {
+            self.notice_once(&key, &secret, to, from, text).await
+        })
+        .await
     }
 }

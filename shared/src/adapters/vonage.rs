@@ -1,6 +1,7 @@
 //! Vonage Verify, v1 (`/verify/json`, string statuses in always-200 bodies) and v2 (`/v2/verify`,
 //! problem+json errors). Both authenticate with HTTP Basic `api_key:api_secret`, send SMS only
-//! (v1 workflow 6; a v2 `sms` workflow) and let Vonage generate a 6-digit code.
+//! (v1 workflow 6; a v2 `sms` workflow) and let Vonage generate a 6-digit code. Notices (no code) go
+//! through Vonage's SMS API on `rest.nexmo.com`, same key and secret.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::adapters::http_client::{
     ClientError, Retry, build_client, decode, join, read_body, send, with_rotating_credentials,
 };
 use crate::domain::Phone;
-use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource};
+use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SmsSender};
 
 /// The code Vonage generates: 6 digits (≈ 20 bits; docs/security.md C2).
 const CODE_LENGTH: &str = "6";
@@ -35,6 +36,9 @@ pub struct VonageConfig {
 struct Vonage {
     http: reqwest::Client,
     base: Url,
+    /// The SMS API: `https://rest.nexmo.com` beside Vonage's own API host, else (the sandbox) the
+    /// same base.
+    messaging: Url,
     timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     brand: String,
@@ -43,8 +47,68 @@ struct Vonage {
 impl Vonage {
     fn new(config: VonageConfig, secrets: Arc<dyn SecretSource>) -> Result<Self, ClientError> {
         let http = build_client("Vonage", &config.base_url, config.timeout)?;
-        Ok(Self { http, base: config.base_url, timeout: config.timeout, secrets, brand: config.brand })
+        let messaging = match config.base_url.host_str() {
+            Some("api.nexmo.com") => {
+                Url::parse("https://rest.nexmo.com").map_err(|_| ClientError::Build { provider: "Vonage" })?
+            }
+            _ => config.base_url.clone(),
+        };
+        Ok(Self { http, base: config.base_url, messaging, timeout: config.timeout, secrets, brand: config.brand })
     }
+
+    /// A notice through the SMS API: always 200; every part of the message must say `"0"`.
+    async fn notice_once(
+        &self,
+        key: &str,
+        secret: &SecretString,
+        to: &Phone,
+        from: &SmsSender,
+        text: &str,
+    ) -> Result<(), OtpError> {
+        let url = join(&self.messaging, "/sms/json");
+        let form = [("from", from.as_str()), ("to", to.digits()), ("text", text)];
+        let resp = send(Retry::ConnectOnly, self.timeout, || {
+            self.http.post(&url).basic_auth(key, Some(secret.expose_secret())).form(&form)
+        })
+        .await?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp.status().as_u16(), retry_after(&resp)));
+        }
+        let sent: SmsSent = decode(resp).await?;
+        let statuses: Vec<String> = sent.messages.iter().map(|m| m.status.code()).collect();
+        match statuses.iter().find(|s| s.as_str() != "0").map(String::as_str) {
+            None if !statuses.is_empty() => Ok(()),
+            None => Err(OtpError::InvalidResponse("messages".into())),
+            Some("1") => Err(OtpError::RateLimited { retry_after_secs: None }),
+            Some("4" | "8" | "14") => Err(OtpError::Unauthorized),
+            // Unroutable, barred, or (a trial account) not a permitted destination.
+            Some("6") => Err(OtpError::NumberRefused { kind: "unroutable" }),
+            Some("7") => Err(OtpError::NumberRefused { kind: "barred" }),
+            Some("29") => Err(OtpError::NumberRefused { kind: "not_allowed" }),
+            Some(other) => Err(OtpError::Unavailable(format!("sms status {other}"))),
+        }
+    }
+}
+
+impl Vonage {
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
+        with_rotating_credentials(&*self.secrets, vonage_credentials, |key, secret| async move {
+            self.notice_once(&key, &secret, to, from, text).await
+        })
+        .await
+    }
+}
+
+/// The SMS API's answer: one entry per part of the message.
+#[derive(Deserialize)]
+struct SmsSent {
+    #[serde(default)]
+    messages: Vec<SmsPart>,
+}
+
+#[derive(Deserialize)]
+struct SmsPart {
+    status: V1Status,
 }
 
 /// An HTTP status outside the provider's own answers.
@@ -243,6 +307,10 @@ impl OtpProvider for VonageV1 {
     fn max_checks(&self) -> u32 {
         MAX_WRONG_CODES
     }
+
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
+        self.0.send_notice(to, from, text).await
+    }
 }
 
 #[derive(Deserialize)]
@@ -390,5 +458,9 @@ impl OtpProvider for VonageV2 {
 
     fn max_checks(&self) -> u32 {
         MAX_WRONG_CODES
+    }
+
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
+        self.0.send_notice(to, from, text).await
     }
 }

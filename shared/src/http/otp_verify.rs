@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::app::{App, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Timestamp, User};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Phone, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::sms_keys;
@@ -228,6 +228,30 @@ pub async fn otp_verify(
     }
 }
 
+/// Texts the number the account left, when a sender is configured (`SIMGUARD_SMS_SENDER`): whoever
+/// still has that phone learns of the change (docs/security.md S31). Sent once; a failure is logged,
+/// and the email to the owner stays the durable notice.
+async fn tell_old_number(app: &App<WithOtp>, old: &Phone) {
+    let Some(from) = &app.settings.otp.notice_sender else {
+        tracing::info!(event = "old_number_not_told", why = "no_sender", "no SMS sender configured");
+        return;
+    };
+    let site = &app.settings.site;
+    let text = format!(
+        "{}: the mobile number on your account was changed, so your codes no longer come to this phone. If you did not do this, contact {} now.",
+        site.name,
+        site.support_contact.as_deref().unwrap_or("us")
+    );
+    let otp = &app.ports.otp;
+    match timed(app, otp.name(), "otp.notice", otp.send_notice(old, from, &text)).await {
+        Ok(()) => {
+            tracing::info!(event = "old_number_told", provider = otp.name(), "the old number was told of the change");
+            app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "old_number_told" });
+        }
+        Err(e) => provider_error(app, otp.name(), "notice", &e, "the old number was not told"),
+    }
+}
+
 /// A phone change's right code (docs/security.md S31). For the current number: the new number is
 /// next (`{"next":"new_number"}`), its limits counted under its own keys. For the new number: in one
 /// transaction the account takes it (proven now), the credential version moves on — every other
@@ -267,7 +291,11 @@ async fn phone_change_step(
     app.store.change_phone(&change).await?;
     tracing::info!(event = "phone_changed", user_id = %user.id, "phone number changed; other sessions ended");
     app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "changed" });
-    notify(app, user, NotificationKind::PhoneChanged, flow.client_ip, &flow.user_agent).await;
+    // The owner by email (durable, through the queue) and the number the account left by SMS, at once.
+    tokio::join!(
+        notify(app, user, NotificationKind::PhoneChanged, flow.client_ip, &flow.user_agent),
+        tell_old_number(app, &user.phone)
+    );
     let mut resp = axum::Json(json!({ "next": "phone_changed", "csrf": csrf_token_for(&token) })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&token, app.settings.session_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());

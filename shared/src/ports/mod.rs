@@ -18,7 +18,7 @@ pub use clock::Clock;
 pub use fault::ProviderFault;
 pub use metrics::{Metric, MetricsSink};
 pub use notifier::{Mail, MailError, Mailer, Notification, NotificationKind, Notifier, NotifyError, Site};
-pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, TwilioServiceSid};
+pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, SmsSender, TwilioServiceSid};
 pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};

@@ -49,6 +49,37 @@ impl OtpReference {
     }
 }
 
+/// Who a notice (a text message that carries no code) comes from: a Twilio Messaging Service SID
+/// (`MG` and 32 hex digits), a number in international form, or an alphanumeric sender ID (1–11
+/// letters, digits or spaces, not all digits) where the destination country allows one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSender(String);
+
+impl SmsSender {
+    /// The sender, if it is one of the three forms.
+    pub fn parse(raw: &str) -> Option<SmsSender> {
+        let service = raw.len() == 34 && raw.starts_with("MG") && raw[2..].bytes().all(|c| c.is_ascii_hexdigit());
+        let number = raw.strip_prefix('+').is_some_and(|d| {
+            (7..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
+        });
+        let alphanumeric = (1..=11).contains(&raw.len())
+            && raw.bytes().all(|c| c.is_ascii_alphanumeric() || c == b' ')
+            && raw.bytes().any(|c| c.is_ascii_alphabetic())
+            && raw.trim() == raw;
+        (service || number || alphanumeric).then(|| SmsSender(raw.to_owned()))
+    }
+
+    /// A Twilio Messaging Service, which picks the number itself.
+    pub fn is_messaging_service(&self) -> bool {
+        self.0.starts_with("MG") && self.0.len() == 34
+    }
+
+    /// As configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A Twilio Verify Service SID: `VA` and 32 hex digits. The Service holds the code length, the
 /// name in the SMS and Fraud Guard's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +211,10 @@ pub trait OtpProvider: Send + Sync {
     fn in_flight_window_secs(&self) -> Option<u64> {
         None
     }
+    /// Texts `text` to `to` from `from` through the provider's messaging API (Twilio Programmable
+    /// Messaging, Vonage's SMS API) with the same credentials: a notice, never a code — the old
+    /// number is told of a phone change. Sent once (never retried once it may have left).
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError>;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! when it never proves its phone (S30).
 
 use serde_json::json;
+use simguard::config::OtpProviderKind;
 use simguard::ports::{Clock, NotificationKind};
 
 use crate::support::*;
@@ -370,6 +371,8 @@ async fn changing_the_phone_proves_both_numbers_then_moves_the_account() {
     assert_eq!(told(&env, NotificationKind::PhoneChanged), 1);
     let audit: Vec<String> = env.audit_events(&alice.id).await.into_iter().map(|a| a.event).collect();
     assert_eq!(audit, ["phone_changed"]);
+    // Without a sender configured, the old number is not texted (the email is the notice).
+    assert!(env.sandbox.outbox().iter().all(|m| !m.code.is_empty()), "no notice without SIMGUARD_SMS_SENDER");
     // The flow is over; sign-in codes now go to the new number.
     assert_eq!(here.otp_verify(&env, &csrf, &env.last_code(NEW_NUMBER)).await.status, 409);
     let mut later = Browser::at("198.51.100.72");
@@ -458,4 +461,35 @@ async fn a_phone_change_needs_the_session_the_password_and_another_number() {
     }
     assert_eq!(last, 429);
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+}
+
+/// With a sender configured, the number the account left is texted a notice — through each
+/// provider's messaging API, with no code and no number in it.
+#[tokio::test]
+async fn the_old_number_is_told_through_every_provider() {
+    for provider in [OtpProviderKind::VonageV1, OtpProviderKind::VonageV2, OtpProviderKind::Twilio] {
+        let env = Env::builder()
+            .provider(provider)
+            .var("SIMGUARD_SMS_SENDER", "Example")
+            .var("SIMGUARD_SITE_NAME", "Example Bank")
+            .var("SIMGUARD_SUPPORT_CONTACT", "help@bank.example")
+            .start()
+            .await;
+        env.user(ALICE.0, ALICE.1).await;
+        let mut b = Browser::at("198.51.100.78");
+        let session = b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+        let csrf = prove_current_number(&env, &mut b, &session, NEW_NUMBER).await;
+        let done = b.second_factor(&env, &csrf, NEW_NUMBER).await;
+        assert_eq!(done.json()["next"], "phone_changed", "{provider:?}: {}", done.text());
+        let to_old = env.sandbox.outbox().into_iter().filter(|m| m.to == ALICE.1).collect::<Vec<_>>();
+        let notice = to_old.last().expect("a message to the old number");
+        assert_eq!(notice.code, "", "{provider:?}: a notice, not a code");
+        assert_eq!(
+            notice.text,
+            "Example Bank: the mobile number on your account was changed, so your codes no longer come to this phone. If you did not do this, contact help@bank.example now.",
+            "{provider:?}"
+        );
+        assert!(!notice.text.contains("24"), "the new number is not in it");
+        assert!(env.sandbox.outbox().iter().all(|m| m.to != NEW_NUMBER || !m.code.is_empty()));
+    }
 }

@@ -14,7 +14,7 @@ use simguard::domain::{CheckStatus, Phone};
 use simguard::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
-use simguard::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, TruId, TruIdError};
+use simguard::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, SmsSender, TruId, TruIdError};
 
 use crate::support::*;
 
@@ -225,6 +225,10 @@ impl OtpProvider for SlowOtp {
         tokio::time::sleep(self.delay).await;
         Ok(())
     }
+    async fn send_notice(&self, _to: &Phone, _from: &SmsSender, _text: &str) -> Result<(), OtpError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(())
+    }
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -379,6 +383,9 @@ impl OtpProvider for SlowApprover {
         })
     }
     async fn cancel(&self, _r: &OtpReference) -> Result<(), OtpError> {
+        Ok(())
+    }
+    async fn send_notice(&self, _to: &Phone, _from: &SmsSender, _text: &str) -> Result<(), OtpError> {
         Ok(())
     }
 }

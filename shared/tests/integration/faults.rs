@@ -29,8 +29,8 @@ use simguard::ports::truid::{
 };
 use simguard::ports::{
     CredentialChange, NotificationKind, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, PhoneChange,
-    PossessionProof, RateDecision, RateLimiter, ResetCompletion, SecretSource, Store, StoreError, TruId, TruIdError,
-    VerificationOwner, deadline,
+    PossessionProof, RateDecision, RateLimiter, ResetCompletion, SecretSource, SmsSender, Store, StoreError, TruId,
+    TruIdError, VerificationOwner, deadline,
 };
 use simguard_sandbox::SandboxConfig;
 
@@ -597,6 +597,9 @@ impl OtpProvider for Flaky {
     }
     fn in_flight_window_secs(&self) -> Option<u64> {
         self.real().in_flight_window_secs()
+    }
+    async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
+        self.real().send_notice(to, from, text).await
     }
 }
 

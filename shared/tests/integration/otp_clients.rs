@@ -11,7 +11,7 @@ use simguard::adapters::twilio::{Twilio, TwilioConfig};
 use simguard::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
 use simguard::domain::Phone;
 use simguard::ports::{
-    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SecretsError,
+    OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SecretsError, SmsSender,
     TwilioServiceSid,
 };
 use wiremock::matchers::{basic_auth, body_json, body_string_contains, header, method, path};
@@ -308,6 +308,105 @@ async fn twilio_answers() {
     }
     // A malformed Service SID cannot even be configured (it would be put into the URL path).
     assert!(TwilioServiceSid::parse("VA12").is_none());
+}
+
+/// A notice (no code) through each provider's messaging API: the request's shape, and every
+/// documented answer as a typed outcome.
+#[tokio::test]
+async fn notices_go_through_the_messaging_apis() {
+    const AC: &str = "ACcccccccccccccccccccccccccccccccc";
+    let twilio_answers = [
+        (ResponseTemplate::new(201).set_body_json(json!({"sid": "SM0123", "status": "queued"})), Ok(())),
+        (ResponseTemplate::new(201).set_body_json(json!({"sid": "SM0123", "status": "accepted"})), Ok(())),
+        (
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM0123", "status": "failed"})),
+            Err(OtpError::Unavailable("message failed".into())),
+        ),
+        (
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "XX0123"})),
+            Err(OtpError::InvalidResponse("sid".into())),
+        ),
+        (twilio_error(400, 21211), Err(OtpError::NumberRefused { kind: "invalid_number" })),
+        (twilio_error(400, 21610), Err(OtpError::NumberRefused { kind: "opted_out" })),
+        (twilio_error(400, 21408), Err(OtpError::NumberRefused { kind: "blocked" })),
+        (twilio_error(429, 20429), Err(OtpError::RateLimited { retry_after_secs: None })),
+    ];
+    for (sender, field) in [
+        ("MG0123456789abcdef0123456789abcdef", "MessagingServiceSid=MG0123456789abcdef0123456789abcdef"),
+        ("+447700900999", "From=%2B447700900999"),
+    ] {
+        for (resp, want) in twilio_answers.iter().cloned() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(format!("/2010-04-01/Accounts/{AC}/Messages.json")))
+                .and(basic_auth(AC, "k1"))
+                .and(body_string_contains("To=%2B447700900123"))
+                .and(body_string_contains("Body=Example%3A+changed"))
+                .and(body_string_contains(field))
+                .respond_with(resp)
+                .expect(1)
+                .mount(&server)
+                .await;
+            let client = Twilio::new(
+                TwilioConfig {
+                    base_url: url(&server),
+                    timeout: Duration::from_secs(2),
+                    service_sid: TwilioServiceSid::parse(SID).expect("sid"),
+                },
+                Keys::new("k1"),
+            )
+            .expect("client");
+            let from = SmsSender::parse(sender).expect("sender");
+            assert_eq!(client.send_notice(&phone(), &from, "Example: changed").await, want, "{sender}");
+        }
+    }
+    let part = |status: &str| json!({"message-count": "1", "messages": [{"status": status, "message-id": "m1"}]});
+    let vonage_answers = [
+        (part("0"), Ok(())),
+        (
+            json!({"message-count": "2", "messages": [{"status": "0"}, {"status": "5", "error-text": "Internal Error"}]}),
+            Err(OtpError::Unavailable("sms status 5".into())),
+        ),
+        (part("1"), Err(OtpError::RateLimited { retry_after_secs: None })),
+        (part("4"), Err(OtpError::Unauthorized)),
+        (part("6"), Err(OtpError::NumberRefused { kind: "unroutable" })),
+        (part("7"), Err(OtpError::NumberRefused { kind: "barred" })),
+        (part("29"), Err(OtpError::NumberRefused { kind: "not_allowed" })),
+        (json!({"message-count": "0", "messages": []}), Err(OtpError::InvalidResponse("messages".into()))),
+    ];
+    for (body, want) in vonage_answers {
+        for v2 in [false, true] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/sms/json"))
+                .and(basic_auth("key", "k1"))
+                .and(body_string_contains("to=447700900123"))
+                .and(body_string_contains("from=Example"))
+                .and(body_string_contains("text=Example%3A+changed"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body.clone()))
+                // Credentials refused are re-read and tried once more.
+                .expect(if want == Err(OtpError::Unauthorized) { 2 } else { 1 })
+                .mount(&server)
+                .await;
+            let from = SmsSender::parse("Example").expect("sender");
+            let got = if v2 {
+                VonageV2::new(vonage_config(&server), Keys::new("k1"))
+                    .expect("client")
+                    .send_notice(&phone(), &from, "Example: changed")
+                    .await
+            } else {
+                VonageV1::new(vonage_config(&server), Keys::new("k1"))
+                    .expect("client")
+                    .send_notice(&phone(), &from, "Example: changed")
+                    .await
+            };
+            assert_eq!(got, want, "{body}");
+        }
+    }
+    // Senders are one of the three forms, nothing else goes into a request.
+    for bad in ["", "MG0123456789ab", "+0123", "12345678", "far too long a name", " Example", "Ex&mple"] {
+        assert!(SmsSender::parse(bad).is_none(), "{bad:?}");
+    }
 }
 
 /// A code check is never repeated after a timeout: each call would use up an attempt.

@@ -624,6 +624,14 @@ impl simguard::ports::OtpProvider for ScriptedOtp {
     async fn cancel(&self, _r: &simguard::ports::OtpReference) -> Result<(), simguard::ports::OtpError> {
         Ok(())
     }
+    async fn send_notice(
+        &self,
+        _to: &Phone,
+        _from: &simguard::ports::SmsSender,
+        _text: &str,
+    ) -> Result<(), simguard::ports::OtpError> {
+        self.start.clone().map(|_| ())
+    }
 }
 
 /// Every provider error maps to an outcome; none reaches the user as a 500.
