@@ -156,6 +156,12 @@ test('pat moves to a new number: the current one, then the new one; a new SIM is
   await page.locator('#me-phone').filter({ hasText: '24' }).waitFor();
   assert.equal(await meStatus(page), 200, 'this browser stays signed in');
   assert.ok((await outbox(stack)).some((m) => m.to === email && m.kind === 'phone_changed'), 'the owner is told');
+  // The outbox names each text message's kind and flow.
+  const texts = (await (await fetch(`${stack.site}/dev/outbox.json`)).json()).sms;
+  const flows = (to) => texts.filter((m) => m.to === to).map((m) => `${m.kind} ${m.flow}`);
+  assert.deepEqual(flows(current), ['code login', 'code phone_change', 'code phone_change'], JSON.stringify(texts));
+  assert.deepEqual(flows(fresh), ['code phone_change']);
+  assert.ok(texts.every((m) => typeof m.at === 'string' && m.at.endsWith('Z')), 'each message has its time');
   assert.deepEqual(context.problems, []);
   await context.close();
 });

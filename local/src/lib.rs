@@ -26,7 +26,7 @@ use simguard::adapters::secrets::env_var_for_key;
 use simguard::adapters::secrets_manager::SecretsManagerSource;
 use simguard::assembly::{Assembly, Storage};
 use simguard::config::OtpProviderKind;
-use simguard::domain::{Email, PasswordPolicy, Phone, Timestamp, User, UserId};
+use simguard::domain::{Email, FlowKind, PasswordPolicy, Phone, Timestamp, User, UserId};
 use simguard::ports::{Clock, PasswordHasher, SecretSource, Store, StoreError};
 use simguard_sandbox::{CoverageRule, Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
@@ -165,22 +165,56 @@ fn escape(s: &str) -> String {
 struct Outboxes {
     mail: Arc<OutboxNotifier>,
     sms: Arc<Sandbox>,
+    /// Where the flows' claims on their verifications are: the outbox names each code's flow.
+    store: Arc<dyn Store>,
     /// Who the emails come from: the same templates render them as a deployment's would.
     site: Arc<simguard::ports::Site>,
     /// The SIM-change window, in whole days (what a SIM-changed user is told to wait).
     sim_change_window_days: u32,
 }
 
+/// One text message as the outbox lists it: when, what (a `code`, or a `notice` with none), the flow
+/// it belongs to (read from the store's claim on the verification; a notice is the old number's
+/// after a phone change, the only notice simguard sends), and the message itself.
+struct TextRow {
+    at: String,
+    kind: &'static str,
+    flow: String,
+    message: simguard_sandbox::SmsMessage,
+}
+
+async fn text_rows(outboxes: &Outboxes) -> Vec<TextRow> {
+    let now = SystemClock.now();
+    let mut rows = Vec::new();
+    for m in outboxes.sms.outbox() {
+        let (kind, flow) = if m.code.is_empty() {
+            ("notice", FlowKind::PhoneChange.as_str().to_owned())
+        } else {
+            let owner = outboxes.store.verification_owner(&m.provider, &m.reference, now).await.ok().flatten();
+            ("code", owner.map_or_else(|| "—".to_owned(), |o| o.kind.as_str().to_owned()))
+        };
+        rows.push(TextRow { at: Timestamp(m.at).to_rfc3339(), kind, flow, message: m });
+    }
+    rows
+}
+
 async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
     let mut sms = String::new();
-    for m in outboxes.sms.outbox().iter().rev() {
+    for row in text_rows(&outboxes).await.iter().rev() {
+        let m = &row.message;
+        let code = if m.code.is_empty() {
+            String::new()
+        } else {
+            format!("<p><strong>Code:</strong> <code class=\"sms-code\">{}</code></p>", escape(&m.code))
+        };
         sms.push_str(&format!(
-            "<li class=\"card\"><p><time>{}</time> · {}</p><p><strong>To:</strong> {}</p><p>{}</p><p><strong>Code:</strong> <code class=\"sms-code\">{}</code></p></li>",
-            escape(&Timestamp(m.at).to_rfc3339()),
+            "<li class=\"card\"><p><time>{}</time> · {} · flow: {} · {}</p><p><strong>To:</strong> {}</p><p>{}</p>{code}</li>",
+            escape(&row.at),
+            row.kind,
+            escape(&row.flow),
             escape(&m.provider),
             escape(&m.to),
             escape(&m.text),
-            escape(&m.code)
         ));
     }
     if sms.is_empty() {
@@ -215,13 +249,15 @@ async fn outbox_page(State(outboxes): State<Outboxes>) -> Html<String> {
 
 /// `{"mail": [...], "sms": [...]}`, oldest first.
 async fn outbox_json(State(outboxes): State<Outboxes>) -> Response {
-    let sms: Vec<_> = outboxes
-        .sms
-        .outbox()
-        .iter()
-        .map(|m| {
+    let sms: Vec<_> = text_rows(&outboxes)
+        .await
+        .into_iter()
+        .map(|row| {
+            let m = row.message;
             serde_json::json!({
-                "at": Timestamp(m.at).to_rfc3339(),
+                "at": row.at,
+                "kind": row.kind,
+                "flow": row.flow,
                 "provider": m.provider,
                 "to": m.to,
                 "text": m.text,
@@ -471,7 +507,13 @@ impl LocalStack {
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
             .route("/site.json", get(site_json))
-            .with_state(Outboxes { mail: outbox.clone(), sms: sandbox.clone(), site, sim_change_window_days });
+            .with_state(Outboxes {
+                mail: outbox.clone(),
+                sms: sandbox.clone(),
+                store: store.clone(),
+                site,
+                sim_change_window_days,
+            });
         let site = Router::new().merge(dev).fallback_service(static_site(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = on_the_origin(

@@ -22,7 +22,11 @@ pub struct SmsMessage {
     pub provider: String,
     /// E.164 with `+`, whatever form the provider's request used.
     pub to: String,
+    /// Empty for a notice (a text with no code).
     pub code: String,
+    /// The provider's handle on what sent it: the verification (Vonage `request_id`, Twilio `VE…`)
+    /// for a code, the message for a notice.
+    pub reference: String,
     pub text: String,
     /// Unix seconds on the sandbox clock.
     pub at: i64,
@@ -103,13 +107,20 @@ impl Journal {
         push_bounded(&mut lock(&self.requests), RecordedRequest { method: method.to_owned(), path: path.to_owned() });
     }
 
-    pub(crate) fn send_sms(&self, provider: &str, to: &str, code: &str, text: String, at: i64) {
+    pub(crate) fn send_sms(&self, provider: &str, to: &str, code: &str, reference: &str, text: String, at: i64) {
         let to = normalise_phone(to).unwrap_or_else(|| to.to_owned());
         // Never the number or the code: the shared crate's log-canary test greps for both.
         tracing::debug!(provider, "sandbox SMS sent");
         push_bounded(
             &mut lock(&self.outbox),
-            SmsMessage { provider: provider.to_owned(), to, code: code.to_owned(), text, at },
+            SmsMessage {
+                provider: provider.to_owned(),
+                to,
+                code: code.to_owned(),
+                reference: reference.to_owned(),
+                text,
+                at,
+            },
         );
     }
 

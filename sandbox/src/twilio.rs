@@ -405,7 +405,7 @@ async fn start(
     if channel == "sms" {
         let name = p.get("CustomFriendlyName").map_or("Sandbox", String::as_str);
         let text = format!("Your {name} verification code is: {}", v.code);
-        s.journal.send_sms(PROVIDER, to, &v.code, text, now);
+        s.journal.send_sms(PROVIDER, to, &v.code, &v.sid, text, now);
     }
     ok(StatusCode::CREATED, &resource(&s, v))
 }
@@ -577,7 +577,7 @@ async fn send_message(
         return error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message");
     }
     let sid = format!("SM{}", random_hex(32));
-    s.journal.send_sms("twilio-messaging", to, "", text.clone(), s.clock.now());
+    s.journal.send_sms("twilio-messaging", to, "", &sid, text.clone(), s.clock.now());
     json_response(
         StatusCode::CREATED,
         "application/json",

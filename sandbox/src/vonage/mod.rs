@@ -88,6 +88,8 @@ pub(crate) struct Event {
 /// (or a test reads the outbox) every step whose time has come is fired with its scheduled time.
 pub(crate) struct Flow {
     pub provider: &'static str,
+    /// The request it belongs to (the outbox names it).
+    pub request_id: String,
     pub code: String,
     pub text: String,
     pub steps: Vec<Step>,
@@ -99,13 +101,14 @@ pub(crate) struct Flow {
 impl Flow {
     pub fn start(
         provider: &'static str,
+        request_id: String,
         code: String,
         text: String,
         steps: Vec<Step>,
         now: i64,
         journal: &Journal,
     ) -> Flow {
-        let mut flow = Flow { provider, code, text, steps, events: Vec::new(), next_at: now };
+        let mut flow = Flow { provider, request_id, code, text, steps, events: Vec::new(), next_at: now };
         flow.fire_next(now, journal);
         flow
     }
@@ -116,7 +119,7 @@ impl Flow {
             return false;
         };
         if step.channel == "sms" {
-            journal.send_sms(self.provider, &step.to, &self.code, self.text.clone(), at);
+            journal.send_sms(self.provider, &step.to, &self.code, &self.request_id, self.text.clone(), at);
         }
         self.events.push(Event { id: random_hex(16).to_uppercase(), channel: step.channel, at });
         self.next_at = at + step.wait;

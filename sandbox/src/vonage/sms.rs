@@ -51,11 +51,12 @@ async fn send(State(s): State<Arc<VonageState>>, headers: HeaderMap, body: Bytes
     let (Some(to), Some(text)) = (p.get("to").and_then(|t| e164_digits(t)), p.get("text")) else {
         return refused("3", "Invalid to address");
     };
-    s.journal.send_sms(PROVIDER, &to, "", text.clone(), s.clock.now());
+    let id = random_hex(32);
+    s.journal.send_sms(PROVIDER, &to, "", &id, text.clone(), s.clock.now());
     answer(
         json!([{
             "to": to,
-            "message-id": random_hex(32),
+            "message-id": id,
             "status": "0",
             "remaining-balance": "10.00000000",
             "message-price": "0.03330000",

@@ -280,8 +280,8 @@ async fn start(State(s): State<Arc<VonageState>>, uri: Uri, headers: HeaderMap, 
     let code = s.config.fixed_code.clone().unwrap_or_else(|| random_digits(code_length));
     let text = format!("Your {brand} PIN is {code}");
     let steps = workflow_steps(workflow, &number, pin_expiry, next_event_wait);
-    let flow = Flow::start(PROVIDER, code, text, steps, now, &s.journal);
     let id = random_hex(32);
+    let flow = Flow::start(PROVIDER, id.clone(), code, text, steps, now, &s.journal);
     d.v1.insert(
         id.clone(),
         Request {

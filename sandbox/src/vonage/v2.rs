@@ -224,8 +224,8 @@ async fn start(State(s): State<Arc<VonageState>>, headers: HeaderMap, body: Byte
         .unwrap_or_else(|| random_digits(usize::try_from(code_length).unwrap_or(4)));
     let text = format!("Your {brand} verification code is: {code}");
     let steps = steps.into_iter().map(|(channel, to)| Step { channel, to, wait: timeout }).collect();
-    let flow = Flow::start(PROVIDER, code, text, steps, now, &s.journal);
     let id = uuid::Uuid::new_v4().to_string();
+    let flow = Flow::start(PROVIDER, id.clone(), code, text, steps, now, &s.journal);
     d.v2.insert(id.clone(), Request { to: first_to, flow, status: Status::InProgress, wrong: 0, created_at: now });
     json_response(StatusCode::ACCEPTED, "application/json", &json!({ "request_id": id }))
 }

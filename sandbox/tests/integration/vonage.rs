@@ -797,6 +797,7 @@ async fn outbox_over_http() {
             "provider": "vonage-v1",
             "to": "+447700900001",
             "code": h.sandbox.last_code(PHONE).expect("code"),
+            "reference": h.sandbox.outbox()[0].reference,
             "text": mine[0]["text"],
             "at": T0,
         })

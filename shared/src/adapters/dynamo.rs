@@ -765,6 +765,18 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn verification_owner(
+        &self,
+        provider: &str,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        match self.get(verification_key(provider, reference)).await? {
+            Some(item) if live(&item, now) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
     async fn claim_verification(
         &self,
         provider: &str,

@@ -238,6 +238,17 @@ impl Store for MemoryStore {
         Ok(d.skeletons.get(skeleton).and_then(|id| d.users.get(id)).cloned())
     }
 
+    async fn verification_owner(
+        &self,
+        provider: &str,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        let d = self.lock()?;
+        let held = d.verifications.get(&(provider.to_owned(), reference.to_owned()));
+        Ok(held.filter(|(_, until)| *until > now).map(|(owner, _)| owner.clone()))
+    }
+
     async fn claim_verification(
         &self,
         provider: &str,

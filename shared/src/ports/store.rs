@@ -232,6 +232,15 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<VerificationOwner>, StoreError>;
 
+    /// The flow that holds the provider's verification `reference` while its claim lives; `None`
+    /// otherwise. (The local stack's outbox names each code's flow with it.)
+    async fn verification_owner(
+        &self,
+        provider: &str,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError>;
+
     /// Claims the verification as [`Store::claim_verification`] does and, in the same transaction,
     /// takes the flow's step that records it: `None` when both happened, `Some(holder)` when another
     /// live flow holds it (nothing written), `Conflict` when the flow moved on (nothing written).

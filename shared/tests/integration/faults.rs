@@ -416,6 +416,14 @@ impl Store for FaultyStore {
     async fn delete_device(&self, u: &UserId, k: &TokenHash) -> Result<(), StoreError> {
         self.inner.delete_device(u, k).await
     }
+    async fn verification_owner(
+        &self,
+        provider: &str,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Option<VerificationOwner>, StoreError> {
+        self.inner.verification_owner(provider, reference, now).await
+    }
     async fn claim_verification(
         &self,
         provider: &str,

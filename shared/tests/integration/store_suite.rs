@@ -709,6 +709,9 @@ async fn verifications_have_one_holder(s: Arc<impl Both>) {
     let holder =
         s.claim_verification("twilio", "VE1", &owner(&reset, FlowKind::Reset), until, NOW).await.expect("claim");
     assert_eq!(holder, Some(owner(&login, FlowKind::Login)));
+    assert_eq!(s.verification_owner("twilio", "VE1", NOW).await.expect("read"), Some(owner(&login, FlowKind::Login)));
+    assert_eq!(s.verification_owner("twilio", "VE2", NOW).await.expect("read"), None);
+    assert_eq!(s.verification_owner("twilio", "VE1", until).await.expect("read"), None, "expired");
     // Another provider's reference of the same text is another verification.
     assert_eq!(
         s.claim_verification("vonage-v2", "VE1", &owner(&reset, FlowKind::Reset), until, NOW).await.expect("claim"),
