@@ -104,6 +104,20 @@ export async function signIn(page, stack, email, password, { query = '', phone =
   return sms;
 }
 
+/**
+ * Signs in from /login.html on a covered connection: the password, then the silent check — the
+ * operator's redirect signs in, no code — and waits for the account page. Asserts that no text
+ * message went out.
+ */
+export async function signInSilently(page, stack, email, password) {
+  const before = (await smsOutbox(stack)).length;
+  await page.goto(`${stack.site}/login.html`);
+  await submitLogin(page, email, password);
+  await page.waitForURL((url) => url.pathname === '/account.html');
+  await page.locator('#me-email').filter({ hasText: email }).waitFor();
+  assert.equal((await smsOutbox(stack)).length, before, 'no text message');
+}
+
 /** Whether this browser has a session, asked from the page. */
 export const meStatus = (page) => page.evaluate(async () => (await fetch('/api/me')).status);
 

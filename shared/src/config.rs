@@ -118,7 +118,7 @@ pub const SETTINGS: &[Setting] = &[
     number("SIMGUARD_SIM_CHANGE_WINDOW_MINUTES", "10080", 60, 540_000, WINDOW),
     // NIST SP 800-63B: an out-of-band secret is invalid after 10 minutes.
     number("SIMGUARD_FLOW_TTL_SECONDS", "600", 60, 600, FLOW_STARTS),
-    number("SIMGUARD_SESSION_TTL_SECONDS", "28800", 300, 30 * 86_400, &[SimCheck, OtpVerify]),
+    number("SIMGUARD_SESSION_TTL_SECONDS", "28800", 300, 30 * 86_400, &[Callback, SimCheck, OtpVerify]),
     number("SIMGUARD_LIMIT_RESET_PER_ACCOUNT_HOUR", "5", 1, 100, &[CreateCheck]),
     number("SIMGUARD_LIMIT_RESET_PER_IP_HOUR", "20", 1, 10_000, &[CreateCheck]),
     number("SIMGUARD_LIMIT_RESET_GLOBAL_HOUR", "1000", 1, 1_000_000, &[CreateCheck]),

@@ -37,6 +37,7 @@ pub struct Route {
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/coverage", function: Function::Coverage },
     Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck },
+    Route { method: "POST", path: "/api/login/silent", function: Function::CreateCheck },
     Route { method: "GET", path: "/api/reset/callback", function: Function::Callback },
     Route { method: "POST", path: "/api/reset/password", function: Function::ResetPassword },
     Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck },
@@ -69,6 +70,7 @@ impl Ports for WithTruId {
         Some(match (route.method, route.path) {
             ("GET", "/api/coverage") => get(coverage::coverage),
             ("POST", "/api/reset/check") => post(create_check::create_check),
+            ("POST", "/api/login/silent") => post(create_check::start_silent_login),
             ("GET", "/api/reset/callback") => get(callback::callback),
             ("POST", "/api/sim-check") => post(sim_check::sim_check),
             _ => return None,

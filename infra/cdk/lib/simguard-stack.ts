@@ -318,7 +318,10 @@ export class SimguardStack extends cdk.Stack {
       {
         id: 'CreateCheck',
         name: 'create-check',
-        routes: [[POST, '/api/reset/check']],
+        routes: [
+          [POST, '/api/reset/check'],
+          [POST, '/api/login/silent'],
+        ],
         environment: { ...truid, ...window, SIMGUARD_LIMIT_RESET_GLOBAL_HOUR: String(c.resetGlobalHourlyBudget) },
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
       },
@@ -327,7 +330,8 @@ export class SimguardStack extends cdk.Stack {
         name: 'callback',
         routes: [[GET, '/api/reset/callback']],
         environment: { ...truid, ...window },
-        tableActions: ['GetItem', 'UpdateItem'],
+        // PutItem: a silent sign-in stores its session, in its transaction.
+        tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
         notifies: true,
       },
       {

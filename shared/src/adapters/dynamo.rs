@@ -421,6 +421,7 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("decoy = :decoy", ":decoy", w.decoy.then_some(AttributeValue::Bool(true)));
     set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
     set("claimed_at = :claimed_at", ":claimed_at", w.claimed_at.map(|t| n(t.0)));
+    set("check_id = :check_id", ":check_id", w.check_id.clone().map(s));
     let restart = w
         .restart_for
         .as_ref()

@@ -187,6 +187,9 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     if let Some(at) = w.claimed_at {
         flow.claimed_at = Some(at);
     }
+    if let Some(id) = &w.check_id {
+        flow.check_id = Some(id.clone());
+    }
     if let Some(keys) = &w.restart_for {
         flow.sms_keys = Some(keys.clone());
         (flow.otp_sends, flow.otp_attempts, flow.sim_unverified) = (0, 0, false);

@@ -9,6 +9,9 @@
 //!                                              ↘ check_failed → (the SMS path below)
 //! reset, SMS:     started | check_failed → sim_ok → otp_sent → verified → completed
 //! login:          password_ok → sim_ok → otp_sent → completed (a session is issued)
+//! login, silent:  password_ok → check_pending → check_claimed → completed (a session is issued)
+//!                                              ↘ rejected (SIM changed)
+//!                                              ↘ check_failed → sim_ok → … (the SMS path above)
 //! phone change:   password_ok → sim_ok → otp_sent → current_proven          (the current number)
 //!                 current_proven → new_sim_ok → new_otp_sent → completed    (the new number)
 //! SIM gate:       started | check_failed | password_ok | current_proven → rejected
@@ -20,6 +23,15 @@ use crate::domain::{Flow, FlowKind, FlowReason, FlowState, SmsKeys, Timestamp, T
 /// A step of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowEvent {
+    /// A sign-in whose password was right starts a SubscriberCheck instead of the SIM check and a
+    /// code: the device's network can prove the phone silently.
+    SilentStarted {
+        /// The check bound to the flow.
+        check_id: String,
+    },
+    /// The SubscriberCheck proved a sign-in's phone (or its SIM changed within an unproven new
+    /// account's grace): a session is issued.
+    SilentSignedIn,
     /// The operator's redirect reached the callback: the flow is claimed before the code is
     /// exchanged, so only one callback ever reaches tru.ID.
     CallbackClaimed {
@@ -84,6 +96,8 @@ impl FlowEvent {
     /// The stable label for logs.
     pub fn as_str(&self) -> &'static str {
         match self {
+            Self::SilentStarted { .. } => "silent_started",
+            Self::SilentSignedIn => "silent_signed_in",
             Self::CallbackClaimed { .. } => "callback_claimed",
             Self::SilentVerified { .. } => "silent_verified",
             Self::SilentRejected { .. } => "silent_rejected",
@@ -122,6 +136,8 @@ pub struct FlowWrites {
     pub otp_sent_at: Option<Timestamp>,
     /// When the callback claimed the flow.
     pub claimed_at: Option<Timestamp>,
+    /// The SubscriberCheck a sign-in bound itself to.
+    pub check_id: Option<String>,
     /// The flow goes on to another number (a phone change's new one): its SMS limits count under
     /// these keys, its send and check counters start again at zero, and the verification of the
     /// number before is forgotten.
@@ -178,13 +194,13 @@ impl FlowCounter {
     }
 }
 
-/// Where the SIM-swap gate may run: a reset that has no silent verdict (not covered, unknown email,
-/// or a silent check that failed without a mismatch), a login whose password was right, and a phone
-/// change before each of its two numbers.
+/// Where the SIM-swap gate may run: a reset or a sign-in without a silent verdict (not covered,
+/// unknown email, or a silent check that failed — for a reset, without a mismatch), a sign-in whose
+/// password was right, and a phone change before each of its two numbers.
 fn sim_gate_open(kind: FlowKind, state: FlowState) -> bool {
     match kind {
         FlowKind::Reset => matches!(state, FlowState::Started | FlowState::CheckFailed),
-        FlowKind::Login => state == FlowState::PasswordOk,
+        FlowKind::Login => matches!(state, FlowState::PasswordOk | FlowState::CheckFailed),
         FlowKind::PhoneChange => matches!(state, FlowState::PasswordOk | FlowState::CurrentProven),
     }
 }
@@ -207,8 +223,17 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
-        (Reset, CheckPending, FlowEvent::CallbackClaimed { at }) => {
+        (Login, PasswordOk, FlowEvent::SilentStarted { check_id }) => {
+            (CheckPending, FlowWrites { check_id: Some(check_id), ..FlowWrites::default() })
+        }
+        (Reset | Login, CheckPending, FlowEvent::CallbackClaimed { at }) => {
             (CheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
+        }
+        (Login, CheckClaimed, FlowEvent::SilentSignedIn) => (Completed, FlowWrites::default()),
+        // A sign-in's silent check that cannot prove the phone here (another SIM carries the data,
+        // an operator error) leaves the SMS path; only a SIM change stops it.
+        (Login, CheckClaimed, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }) => {
+            (Rejected, FlowWrites { reason: Some(FlowReason::SimChanged), ..FlowWrites::default() })
         }
         (Reset, CheckClaimed, FlowEvent::SilentVerified { reset_token_hash }) => {
             (Verified, FlowWrites { reset_token_hash: Some(reset_token_hash), ..FlowWrites::default() })
@@ -218,7 +243,7 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         {
             (Rejected, FlowWrites { reason: Some(reason), ..FlowWrites::default() })
         }
-        (Reset, CheckClaimed, FlowEvent::SilentFailed) => {
+        (Reset | Login, CheckClaimed, FlowEvent::SilentFailed) => {
             (CheckFailed, FlowWrites { reason: Some(FlowReason::SilentFailed), ..FlowWrites::default() })
         }
         // Only a login may go ahead without a SIM answer; a reset never does.
@@ -259,7 +284,7 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         (_, OtpSent, FlowEvent::Locked) | (PhoneChange, NewOtpSent, FlowEvent::Locked) => {
             (Locked, FlowWrites { reason: Some(FlowReason::TooManyAttempts), ..FlowWrites::default() })
         }
-        (Login, PasswordOk, FlowEvent::SignedInOnRememberedDevice) => (Completed, FlowWrites::default()),
+        (Login, PasswordOk | CheckFailed, FlowEvent::SignedInOnRememberedDevice) => (Completed, FlowWrites::default()),
         (Reset, Verified, FlowEvent::PasswordChanged) => {
             (Completed, FlowWrites { clear_reset_token: true, ..FlowWrites::default() })
         }
@@ -301,6 +326,8 @@ mod tests {
             FlowEvent::SimRefusedQuietly { reason: FlowReason::NoMatch },
             FlowEvent::SignedInOnRememberedDevice,
             FlowEvent::CurrentNumberProven { new_number_keys: keys() },
+            FlowEvent::SilentStarted { check_id: "c1".into() },
+            FlowEvent::SilentSignedIn,
         ]
     }
 
@@ -346,6 +373,18 @@ mod tests {
             (FlowKind::Reset, Started, 18, SimOk),
             (FlowKind::Reset, CheckFailed, 18, SimOk),
             (FlowKind::Login, PasswordOk, 20, Completed),
+            // A sign-in proven silently; a failed silent check leaves the SMS path (and a remembered
+            // browser) open; a SIM change stops it.
+            (FlowKind::Login, PasswordOk, 22, CheckPending),
+            (FlowKind::Login, CheckPending, 0, CheckClaimed),
+            (FlowKind::Login, CheckClaimed, 23, Completed),
+            (FlowKind::Login, CheckClaimed, 3, Rejected),
+            (FlowKind::Login, CheckClaimed, 5, CheckFailed),
+            (FlowKind::Login, CheckFailed, 6, SimOk),
+            (FlowKind::Login, CheckFailed, 7, SimOk),
+            (FlowKind::Login, CheckFailed, 8, Rejected),
+            (FlowKind::Login, CheckFailed, 9, Rejected),
+            (FlowKind::Login, CheckFailed, 20, Completed),
             // A phone change: the current number as a login proves it (never without a SIM answer),
             // then the new number, each behind the SIM gate.
             (FlowKind::PhoneChange, PasswordOk, 6, SimOk),
@@ -416,9 +455,9 @@ mod tests {
 
     #[test]
     fn refusals_name_the_step() {
-        let e =
-            next(FlowKind::Login, CheckPending, FlowEvent::CallbackClaimed { at: Timestamp(3) }).expect_err("refused");
-        assert_eq!(e.to_string(), "callback_claimed is not a step of a login flow in state check_pending");
+        let e = next(FlowKind::PhoneChange, CheckPending, FlowEvent::CallbackClaimed { at: Timestamp(3) })
+            .expect_err("refused");
+        assert_eq!(e.to_string(), "callback_claimed is not a step of a phone_change flow in state check_pending");
     }
 
     #[test]

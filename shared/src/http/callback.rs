@@ -1,14 +1,16 @@
 //! `GET /api/reset/callback?check_id&code` (function `callback`): where the operator's redirect
-//! lands after the device opened `check_url` over mobile data.
+//! lands after the device opened `check_url` over mobile data — a password reset's, or a sign-in's
+//! (docs/security.md S32).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, TruIdApp, WithTruId};
-use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowReason, FlowState, OutOfOrder, Timestamp};
-use crate::http::cookies::{FLOW, RESET};
-use crate::http::support::{notify_flow_owner, persist, provider_error, timed};
+use crate::domain::sim_policy::Account;
+use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
+use crate::http::cookies::{FLOW, RESET, SESSION};
+use crate::http::support::{flow_user, new_session, notify_flow_owner, persist, provider_error, timed};
 use crate::ports::{
     CheckCode, CheckId, Metric, NotificationKind, PossessionProof, RandomError, StoreError, TruIdError, deadline,
 };
@@ -21,6 +23,12 @@ const GO_NO_MATCH: &str = "/reset/result.html?r=no_match";
 const GO_SIM_CHANGED: &str = "/reset/result.html?r=sim_changed";
 const GO_UNAVAILABLE: &str = "/reset/result.html?r=unavailable";
 const GO_IN_PROGRESS: &str = "/reset/result.html?r=in_progress";
+/// A sign-in's: signed in (the page goes on to where the sign-in was headed), the SMS path instead,
+/// stopped by a SIM change, or a flow this callback cannot finish.
+const GO_SIGNED_IN: &str = "/login.html?r=signed_in";
+const GO_LOGIN_SMS: &str = "/login.html?r=silent_failed";
+const GO_LOGIN_SIM_CHANGED: &str = "/blocked.html?r=sim_changed&flow=login";
+const GO_LOGIN_INVALID: &str = "/login.html?r=link_invalid";
 
 /// No callback runs longer than this (API Gateway gives up at 30 s): a claim this old was left by
 /// one that died — the store failed after the code was exchanged, or the function ran out of time.
@@ -89,6 +97,9 @@ enum CallbackError {
     Random(#[from] RandomError),
     #[error(transparent)]
     OutOfOrder(#[from] OutOfOrder),
+    /// A sign-in whose account changed its credentials since (or is gone).
+    #[error("the sign-in's account changed")]
+    AccountChanged,
 }
 
 /// Acts only for the browser that started the flow (its cookie), only for the check bound to that
@@ -98,7 +109,7 @@ pub async fn callback(State(app): State<TruIdApp>, headers: HeaderMap, RawQuery(
     let q = parse_callback_query(raw.as_deref());
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
-            if resp.headers().get(header::LOCATION).is_some_and(|l| l == GO_LINK_INVALID) {
+            if resp.headers().get(header::LOCATION).is_some_and(|l| l == GO_LINK_INVALID || l == GO_LOGIN_INVALID) {
                 app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
             }
             resp
@@ -131,6 +142,12 @@ async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuer
     let Some(flow) = app.store.get_flow(&flow_token.hash(), now).await? else {
         return refused("no_live_flow", None);
     };
+    if flow.kind == FlowKind::Login {
+        return match run_login_callback(app, flow, q, now).await {
+            Err(CallbackError::AccountChanged | CallbackError::OutOfOrder(_)) => Ok(see_other(GO_LOGIN_INVALID)),
+            other => other,
+        };
+    }
     let bound = flow.check_id.as_deref().and_then(CheckId::parse);
     let presented = if q.is_resume() { bound.clone() } else { q.check_id.as_deref().and_then(CheckId::parse) };
     let (Some(check_id), Some(bound)) = (presented, bound) else {
@@ -254,6 +271,143 @@ async fn finish(
     let transition = flow.apply(event)?;
     persist(app, flow, &transition, app.clock.now()).await?;
     Ok(see_other(location))
+}
+
+/// A sign-in's silent check (docs/security.md S32): the same binding, claim and exchange as a
+/// reset's; the account is read while the flow is claimed (one round trip), and the outcome signs
+/// in (a session, in one transaction with the step), stops on a SIM change, or opens the SMS path.
+async fn run_login_callback(
+    app: &App<WithTruId>,
+    flow: Flow,
+    q: CallbackQuery,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
+    let bound = flow.check_id.as_deref().and_then(CheckId::parse);
+    let presented = if q.is_resume() { bound.clone() } else { q.check_id.as_deref().and_then(CheckId::parse) };
+    let check_id = match (presented, bound) {
+        (Some(presented), Some(bound)) if presented == bound => bound,
+        _ => {
+            tracing::warn!(event = "callback_refused", why = "check_not_bound", "callback refused");
+            return Ok(see_other(GO_LOGIN_INVALID));
+        }
+    };
+    let user = async { flow_user(app, &flow).await.ok().flatten().ok_or(CallbackError::AccountChanged) };
+    let (flow, user) = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
+        Ok(claim) => {
+            let (claimed, user) = tokio::join!(persist(app, &flow, &claim, now), user);
+            (claimed?, user?)
+        }
+        Err(_) if flow.state == FlowState::CheckClaimed => {
+            if flow.claimed_at.is_some_and(|at| now.0 - at.0 < CLAIM_ABANDONED_AFTER_SECS) {
+                tracing::info!(event = "callback_in_progress", "the flow's callback may still be running");
+                return Ok(see_other(GO_IN_PROGRESS));
+            }
+            tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the check");
+            let user = user.await?;
+            let outcome = match deadline::share(60, app.ports.truid.get_subscriber_check(&check_id)).await {
+                Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
+                Err(e) => {
+                    provider_error(app, "truid", "get_subscriber_check", &e, "check not read");
+                    CheckOutcome::Error
+                }
+            };
+            return conclude_login(app, &flow, &user, outcome, now).await;
+        }
+        Err(_) => {
+            tracing::warn!(
+                event = "callback_refused",
+                why = "replay_or_out_of_order",
+                state = flow.state.as_str(),
+                "callback refused"
+            );
+            return Ok(see_other(GO_LOGIN_INVALID));
+        }
+    };
+    let outcome = match (q.error.as_deref(), q.code.as_deref().and_then(CheckCode::parse)) {
+        (Some(error), _) => {
+            tracing::info!(
+                event = "subscriber_check_result",
+                outcome = "redirect_error",
+                error = redirect_error_label(error),
+                "operator redirect reported an error"
+            );
+            CheckOutcome::Error
+        }
+        (None, Some(code)) => exchange_code(app, &check_id, &code).await,
+        (None, None) => {
+            tracing::warn!(event = "callback_refused", why = "bad_code", "callback without a usable code");
+            CheckOutcome::Error
+        }
+    };
+    conclude_login(app, &flow, &user, outcome, now).await
+}
+
+/// A sign-in's silent outcome. A SIM change stops it — unless the account is new and has never
+/// proven its phone (the sign-in's new-account grace, E2): then, as for a match, a session is issued
+/// with the first possession proof, in one transaction. No match or no verdict opens the SMS path
+/// (the SIM check and a code to the account's number).
+async fn conclude_login(
+    app: &App<WithTruId>,
+    flow: &Flow,
+    user: &User,
+    outcome: CheckOutcome,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
+    tracing::info!(
+        event = "subscriber_check_result",
+        outcome = outcome.as_str(),
+        flow = "login",
+        "SubscriberCheck completed"
+    );
+    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
+    let grace = app.settings.sim_policy().in_new_account_grace(account, now);
+    match outcome {
+        CheckOutcome::Verified => sign_in(app, flow, user, now).await,
+        CheckOutcome::SimChanged if grace => {
+            tracing::info!(
+                event = "sim_check_result",
+                flow = "login",
+                verdict = "pass_new_account_grace",
+                "new account's grace"
+            );
+            sign_in(app, flow, user, now).await
+        }
+        CheckOutcome::SimChanged => {
+            app.metrics.record(Metric::SimChangeBlocked);
+            tracing::warn!(event = "sim_change_blocked", flow = "login", "SIM changed recently: no sign-in");
+            let (resp, ()) = tokio::join!(
+                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_LOGIN_SIM_CHANGED),
+                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
+            );
+            resp
+        }
+        CheckOutcome::Mismatch | CheckOutcome::Unsupported | CheckOutcome::Error => {
+            finish(app, flow, FlowEvent::SilentFailed, GO_LOGIN_SMS).await
+        }
+    }
+}
+
+/// Signs the browser in: the step, the first possession proof and the session, in one transaction.
+async fn sign_in(app: &App<WithTruId>, flow: &Flow, user: &User, now: Timestamp) -> Result<Response, CallbackError> {
+    let signed_in = flow.apply(FlowEvent::SilentSignedIn)?;
+    // Without randomness for the session the flow stays claimed: "try again" resumes it.
+    let Ok((token, session)) = new_session(app, user, now) else { return Ok(see_other(GO_UNAVAILABLE)) };
+    let proof = PossessionProof {
+        flow_key: &flow.key,
+        transition: &signed_in,
+        user_id: &user.id,
+        at: now,
+        session: Some(&session),
+        device: None,
+    };
+    app.store.record_possession(&proof).await?;
+    tracing::info!(event = "login", user_id = %user.id, "signed in with a silent check");
+    app.metrics.record(Metric::StepOutcome { step: "login", outcome: "silent" });
+    let mut resp = see_other(GO_SIGNED_IN);
+    resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&token, app.settings.session_ttl_secs));
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
+    Ok(resp)
 }
 
 /// PATCHes the code exactly once. If the answer is lost (timeout, 5xx), a GET — a read — tells what

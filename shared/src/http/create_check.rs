@@ -1,18 +1,21 @@
-//! `POST /api/reset/check {email}` (function `create-check`): starts a password reset.
+//! `POST /api/reset/check {email}` (function `create-check`): starts a password reset; and
+//! `POST /api/login/silent`: a sign-in's silent check, where the device's network can prove the phone.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{Core, TruIdApp};
-use crate::domain::{Email, Flow, FlowAccount, FlowOrigin, NewFlow, User};
+use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, User};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{cached_coverage, look_up_coverage, provider_error, remember_coverage, timed};
+use crate::http::support::{
+    cached_coverage, current_flow, flow_user, look_up_coverage, persist, provider_error, remember_coverage, step, timed,
+};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::{CreatedCheck, Metric, NewSubscriberCheck, TruId};
 
@@ -102,6 +105,60 @@ pub async fn create_check(
     resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, RESET.clear());
     Ok(resp)
+}
+
+/// A sign-in whose password was right proves the phone silently where the device's network allows
+/// it (docs/security.md S32): `{"next":"silent","check_url"}` — a SubscriberCheck bound to the flow,
+/// which the operator's redirect to the callback completes (a session, no code) — or
+/// `{"next":"sms"}`, the SIM check and a code, when the network is not covered, tru.ID would not
+/// create a check, or the silent checks' limits are spent (they never refuse a sign-in: the SMS path
+/// has its own). Counts under the reset's per-address and global limits, which bound tru.ID's checks.
+pub async fn start_silent_login(
+    State(app): State<TruIdApp>,
+    client: ClientMeta,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let (_, flow) = current_flow(&app, &headers).await?;
+    step(&flow, FlowEvent::SilentStarted { check_id: String::new() })?;
+    let l = &app.settings.limits;
+    let limits = [
+        Limit::new("reset_global", "all", l.reset_global_hour, HOUR),
+        Limit::new("reset_ip", ip_key(client.ip), l.reset_per_ip_hour, HOUR),
+    ];
+    // The limits, the account and the cached coverage: one round trip (docs/security.md R11).
+    let (allowed, user, cached) =
+        tokio::join!(enforce(&app, &limits), flow_user(&app, &flow), cached_coverage(&app, client.ip));
+    let sms = || Ok(axum::Json(json!({ "next": "sms" })).into_response());
+    let Some(user) = user? else { return Err(Problem::flow_invalid()) };
+    if allowed.is_err() {
+        return sms();
+    }
+    let truid = &*app.ports.truid;
+    let looked_up = match cached {
+        Some(_) => None,
+        None => look_up_coverage(&app, truid, client.ip).await,
+    };
+    let remember = async {
+        if let Some(covered) = looked_up {
+            remember_coverage(&app, client.ip, covered).await;
+        }
+    };
+    let check = match cached.or(looked_up) {
+        Some(true) => create_subscriber_check(&app, truid, &user).await?,
+        _ => None,
+    };
+    let Some(check) = check else {
+        remember.await;
+        app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "sms" });
+        return sms();
+    };
+    let now = app.clock.now();
+    let started = step(&flow, FlowEvent::SilentStarted { check_id: check.check_id.expose().to_owned() })?;
+    let (stored, ()) = tokio::join!(persist(&app, &flow, &started, now), remember);
+    stored?;
+    tracing::info!(event = "login_silent_started", user_id = %user.id, "sign-in proving the phone silently");
+    app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "silent" });
+    Ok(axum::Json(json!({ "next": "silent", "check_url": check.check_url.expose_secret() })).into_response())
 }
 
 /// The SubscriberCheck for the account's phone; `None` when tru.ID would not create one (the SMS

@@ -1539,6 +1539,13 @@ async fn every_flow(env: &Env) {
     let done = alice.set_password(env, &csrf, "a brand new passphrase 41").await;
     assert_eq!(done.status, 200, "{}", done.text());
     assert!(env.password_works("alice@example.com", "a brand new passphrase 41").await);
+    // A silent sign-in: the password, then the operator's redirect signs in (no SIM check, no code).
+    let login = alice.login(env, "alice@example.com", "a brand new passphrase 41").await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let started = alice.send(env, Event::post("/api/login/silent", json!({})).csrf(&csrf)).await;
+    let check_url = started.json()["check_url"].as_str().map(str::to_owned).expect("silent");
+    let cb = alice.follow_to_callback(env, &env.device_visit(&check_url).await).await;
+    assert_eq!(cb.location().as_deref(), Some("/login.html?r=signed_in"), "{}", cb.text());
 
     // The SIM-changed user: stopped at the callback, and at the SIM check of a login.
     let mut sam = Browser::at("198.51.100.22");

@@ -24,5 +24,6 @@ mod routes;
 mod second_factor;
 mod secrets_manager;
 mod settings;
+mod silent_login;
 mod store_suite;
 mod truid_client;

@@ -255,6 +255,19 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
     let unknown = b.login(&env, "nobody@example.com", "not the passphrase at all").await;
     within(&trips, "login (unknown email)", &unknown, 401);
 
+    // A silent sign-in (a covered connection): the check's start, and the callback that signs in.
+    let mut covered = Browser::default();
+    let login = covered.login(&env, "carol@example.com", "a long enough passphrase").await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let _ = trips.take();
+    let started = covered.send(&env, Event::post("/api/login/silent", json!({})).csrf(&csrf)).await;
+    within(&trips, "login/silent", &started, 200);
+    let location = env.device_visit(started.json()["check_url"].as_str().expect("check_url")).await;
+    let _ = trips.take();
+    let cb = covered.follow_to_callback(&env, &location).await;
+    within(&trips, "callback (silent sign-in)", &cb, 303);
+    assert_eq!(cb.location().as_deref(), Some("/login.html?r=signed_in"));
+
     // The email's owner is told of a second registration: the refusal names them.
     let again =
         json!({ "email": "carol@example.com", "password": "another long passphrase", "phone": "+447000000070" });

@@ -3,6 +3,7 @@
 // with exactly the same pages and words as a known one: the server answers the same for them.
 import { get, post } from './api.js';
 import { CHECKING, FORM, PROBLEMS, problemText, sendProblemText } from './messages.js';
+import { openCheckUrl } from './silent.js';
 import { startSmsPath } from './sms-path.js';
 import { $, clearResetCsrf, go, markInvalid, say, setBusy, showProgress, storeResetCsrf } from './ui.js';
 
@@ -20,13 +21,6 @@ function idle() {
 window.addEventListener('pageshow', (event) => {
   if (event.persisted) idle();
 });
-
-async function openCheckUrl(checkUrl) {
-  // With v0.2 the SDK sets window.location = check_url: a top-level navigation, so the operator
-  // sees this device's mobile data connection and redirects back to our callback.
-  const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
-  await truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
-}
 
 function fail(text) {
   clearResetCsrf();

@@ -1,7 +1,10 @@
-// Sign-in: the password (first factor), then the SIM-swap gate and a code by text message (second
-// factor) on the code page. The session exists only once the code is right.
+// Sign-in: the password (first factor), then the phone (second factor): silently where the device's
+// network allows it (the operator's redirect signs in and comes back here with ?r=signed_in), else
+// the SIM-swap gate and a code by text message on the code page. The session exists only once the
+// phone is proven.
 import { post } from './api.js';
-import { FORM, LOGIN_NOTICES, lookup, problemText, sendProblemText } from './messages.js';
+import { CHECKING, CODE, FORM, LOGIN_NOTICES, LOGIN_RESULTS, lookup, problemText, sendProblemText } from './messages.js';
+import { openCheckUrl } from './silent.js';
 import { startSmsPath } from './sms-path.js';
 import {
   $,
@@ -9,10 +12,14 @@ import {
   go,
   markInvalid,
   params,
+  readFlowCsrf,
+  safeNext,
   say,
   setBusy,
   showProgress,
   storeFlowCsrf,
+  storeLoginNext,
+  takeLoginNext,
 } from './ui.js';
 
 const form = $('#login-form');
@@ -74,12 +81,25 @@ form.addEventListener('submit', async (event) => {
   say(notice, '');
   password.value = '';
 
-  const outcome = await startSmsPath({
-    flow: 'login',
-    csrf,
-    next: params().get('next'), // kept only when it is on the allowlist
-    step: (text) => showProgress(progress, text),
-  });
+  // Silently where the network allows it: no SIM check page, no code.
+  const next = params().get('next'); // kept only when it is on the allowlist
+  showProgress(progress, CHECKING);
+  const silent = await post('/api/login/silent', {}, { csrf });
+  if (silent.ok && silent.data?.next === 'silent' && typeof silent.data.check_url === 'string') {
+    storeLoginNext(next);
+    try {
+      await openCheckUrl(silent.data.check_url);
+      return;
+    } catch {
+      // The SDK could not open it: the flow is still waiting for the check; start again with a code.
+    }
+  }
+  await smsPath(csrf, next);
+});
+
+/** The SIM check and a code: the code page, or the reason it stops here. */
+async function smsPath(csrf, next) {
+  const outcome = await startSmsPath({ flow: 'login', csrf, next, step: (text) => showProgress(progress, text) });
   if (outcome.go) {
     go(outcome.go);
     return;
@@ -88,4 +108,24 @@ form.addEventListener('submit', async (event) => {
   idle();
   say(error, sendProblemText(outcome.failed, 'login'));
   password.focus();
-});
+}
+
+// Back from the operator's redirect (the callback sends the browser here with a fixed code).
+const result = params().get('r');
+if (result === 'signed_in') {
+  clearFlowCsrf('login');
+  go(safeNext(takeLoginNext()));
+} else if (result === 'link_invalid') {
+  clearFlowCsrf('login');
+  say(error, CODE.login_invalid);
+} else if (lookup(LOGIN_RESULTS, result)) {
+  // No silent verdict: the same sign-in goes on with the SIM check and a code.
+  const csrf = readFlowCsrf('login');
+  if (csrf) {
+    say(notice, LOGIN_RESULTS[result]);
+    setBusy(form, true);
+    smsPath(csrf, takeLoginNext());
+  } else {
+    say(error, CODE.login_invalid);
+  }
+}

@@ -83,6 +83,12 @@ export const LOGIN_NOTICES = table({
 
 export const CHECKING = 'Checking your phone with your mobile network…';
 
+/** /login.html?r=<code>: where a sign-in's silent check came back to (other codes: none). */
+export const LOGIN_RESULTS = table({
+  silent_failed:
+    'Your mobile network could not confirm your phone silently this time, so we are checking your SIM and texting you a code instead.',
+});
+
 /** The steps of the SMS path, shown in the progress box (the same for unknown emails). */
 export const SIM_CHECKING = 'Checking your SIM with your mobile network…';
 export const SENDING_CODE = 'Sending a code to your phone…';

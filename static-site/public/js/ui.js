@@ -150,6 +150,28 @@ export const clearResetCsrf = () => clearFlowCsrf('reset');
 const NEXT_ALLOWED = Object.freeze(['/account.html']);
 export const DEFAULT_NEXT = '/account.html';
 
+// Where a sign-in was headed, kept while its silent check leaves the site (only an allowed path).
+const LOGIN_NEXT_KEY = 'simguard.login.next';
+
+export function storeLoginNext(value) {
+  try {
+    if (isAllowedNext(value)) window.sessionStorage.setItem(LOGIN_NEXT_KEY, value);
+    else window.sessionStorage.removeItem(LOGIN_NEXT_KEY);
+  } catch {
+    /* storage unavailable: the sign-in lands on the account page */
+  }
+}
+
+export function takeLoginNext() {
+  try {
+    const v = window.sessionStorage.getItem(LOGIN_NEXT_KEY);
+    window.sessionStorage.removeItem(LOGIN_NEXT_KEY);
+    return v;
+  } catch {
+    return null;
+  }
+}
+
 export function isAllowedNext(value) {
   return typeof value === 'string' && NEXT_ALLOWED.includes(value);
 }
