@@ -334,10 +334,12 @@ pub fn port_error(port: u16, var: &str, e: &dyn std::fmt::Display) -> String {
 }
 
 /// The providers whose base URL a variable can point elsewhere than the sandbox.
-const PROVIDER_URLS: [(&str, &str); 3] = [
+const PROVIDER_URLS: [(&str, &str); 5] = [
     ("tru.ID", "SIMGUARD_TRUID_BASE_URL"),
     ("Vonage", "SIMGUARD_VONAGE_BASE_URL"),
     ("Twilio", "SIMGUARD_TWILIO_BASE_URL"),
+    ("CAMARA", "SIMGUARD_CAMARA_BASE_URL"),
+    ("Lookup", "SIMGUARD_TWILIO_LOOKUP_BASE_URL"),
 ];
 
 /// The AWS configuration for a real table or secret: the usual environment, plus what `env` says
@@ -398,9 +400,12 @@ impl LocalStack {
             let otp_provider = opts.otp_provider;
             move |var: &str| match var {
                 "SIMGUARD_PUBLIC_BASE_URL" => Some(public.clone()),
-                "SIMGUARD_TRUID_BASE_URL" | "SIMGUARD_VONAGE_BASE_URL" | "SIMGUARD_TWILIO_BASE_URL" => {
-                    Some(sandbox_url.clone())
-                }
+                "SIMGUARD_TRUID_BASE_URL"
+                | "SIMGUARD_VONAGE_BASE_URL"
+                | "SIMGUARD_TWILIO_BASE_URL"
+                | "SIMGUARD_CAMARA_BASE_URL"
+                | "SIMGUARD_TWILIO_LOOKUP_BASE_URL" => Some(sandbox_url.clone()),
+                "SIMGUARD_CAMARA_TOKEN_URL" => Some(format!("{sandbox_url}/camara/oauth2/token")),
                 "SIMGUARD_OTP_PROVIDER" => Some(otp_provider.as_str().to_owned()),
                 "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
                 _ => None,
@@ -490,9 +495,11 @@ impl LocalStack {
                 .map_err(|e| e.to_string())?
                 .site,
         );
-        let window_minutes = simguard::config::Settings::for_function(simguard::Function::SimCheck, &settings_env)
-            .map_err(|e| e.to_string())?
-            .sim_change_window_minutes;
+        let sim_gate = simguard::config::Settings::for_function(simguard::Function::SimCheck, &settings_env)
+            .map_err(|e| e.to_string())?;
+        let sources: Vec<&str> = sim_gate.sim_swap.sources.iter().map(|s| s.as_str()).collect();
+        parts.push(("SIM swap", format!("{} (from SIMGUARD_SIM_SWAP_SOURCES, in order)", sources.join(", "))));
+        let window_minutes = sim_gate.sim_change_window_minutes;
         let sim_change_window_days = window_minutes.div_ceil(1440);
         let api = assembly
             .with_secrets(secrets)

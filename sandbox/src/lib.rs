@@ -4,8 +4,10 @@
 //!
 //! One server on one port speaks every provider's paths; each client is pointed at it as its base URL.
 
+pub mod camara;
 pub mod clock;
 pub mod journal;
+pub mod lookup;
 pub mod truid;
 pub mod twilio;
 pub mod vonage;
@@ -24,6 +26,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use camara::CamaraConfig;
 pub use clock::SandboxClock;
 pub use journal::{MAX_RECORDS, RecordedRequest, SmsMessage};
 pub use truid::{CoverageRule, Profile, TruIdConfig, TruIdControl};
@@ -35,6 +38,7 @@ pub struct SandboxConfig {
     pub truid: TruIdConfig,
     pub vonage: VonageConfig,
     pub twilio: TwilioConfig,
+    pub camara: CamaraConfig,
     /// `Some(t)`: the clock starts frozen at `t` (tests); `None`: real time (local stack).
     pub frozen_at: Option<i64>,
 }
@@ -120,6 +124,8 @@ impl SandboxConfig {
             "vonage_api_secret": self.vonage.api_secret,
             "twilio_account_sid": self.twilio.account_sid,
             "twilio_auth_token": self.twilio.auth_token,
+            "camara_client_id": self.camara.client_id,
+            "camara_client_secret": self.camara.client_secret,
         })
     }
 }
@@ -137,6 +143,13 @@ impl Sandbox {
         let journal = Arc::new(journal::Journal::default());
         let truid_state = truid::TruIdState::new(config.truid, clock.clone(), base_url.clone());
         let vonage_state = vonage::VonageState::new(config.vonage, clock.clone(), journal.clone());
+        let camara_state = camara::CamaraState::new(config.camara, clock.clone(), truid_state.clone());
+        let lookup_state = lookup::LookupState::new(
+            config.twilio.account_sid.clone(),
+            config.twilio.auth_token.clone(),
+            clock.clone(),
+            truid_state.clone(),
+        );
         let twilio_state = twilio::TwilioState::new(config.twilio, clock.clone(), journal.clone(), base_url.clone());
         let shared = Shared { clock: clock.clone(), journal, truid: truid_state.clone(), vonage: vonage_state.clone() };
         let hooks = Router::new()
@@ -148,6 +161,8 @@ impl Sandbox {
             .merge(truid::router(truid_state.clone()))
             .merge(vonage::router(vonage_state.clone()))
             .merge(twilio::router(twilio_state.clone()))
+            .merge(camara::router(camara_state))
+            .merge(lookup::router(lookup_state))
             .merge(hooks)
             .layer(middleware::from_fn_with_state(shared.clone(), record_requests));
         let task = tokio::spawn(async move {

@@ -164,6 +164,12 @@ impl TruIdState {
         Arc::new(Self { config, clock, base_url, data: Mutex::new(Data::default()) })
     }
 
+    /// The number's profile: a test's override, else the sandbox table's. Every source that answers
+    /// about a number's SIM (tru.ID, CAMARA, Twilio Lookup) reads it here.
+    pub(crate) fn profile_of(&self, digits: &str) -> Profile {
+        self.data().profiles.get(digits).copied().unwrap_or_else(|| profile_for(digits))
+    }
+
     fn data(&self) -> MutexGuard<'_, Data> {
         // A poisoned lock only means another request panicked; the data is still usable for a sandbox.
         self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

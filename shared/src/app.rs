@@ -2,7 +2,8 @@
 //!
 //! Every function gets the [`Core`]: its settings and the ports every step uses (store, limiter,
 //! notifier, clock, randomness, metrics). Beyond that, each function's state type carries only the
-//! clients its handlers call — [`WithTruId`], [`WithOtp`], [`WithHasher`] or [`WithPasswords`] — so the compiler,
+//! clients its handlers call — [`WithTruId`], [`WithSimGate`], [`WithOtp`], [`WithHasher`] or
+//! [`WithPasswords`] — so the compiler,
 //! not a table, decides what a function can reach: a handler that needs tru.ID does not compile
 //! into a function whose state has no tru.ID client, and a function is never given a client it does
 //! not use (each costs TLS set-up at cold start).
@@ -13,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Settings;
-use crate::ports::{Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, Store, TruId};
+use crate::ports::{
+    Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, SimSwapSource, Store, TruId,
+};
 
 /// What every function has.
 pub struct Core {
@@ -86,10 +89,16 @@ impl<P> Deref for App<P> {
     }
 }
 
-/// The functions that talk to tru.ID: coverage, create-check, callback, sim-check.
+/// The functions that talk to tru.ID: coverage, create-check, callback.
 pub struct WithTruId {
     /// The tru.ID client (its token cache lives as long as the process).
     pub truid: Arc<dyn TruId>,
+}
+
+/// The function that runs the SIM-swap gate: sim-check.
+pub struct WithSimGate {
+    /// The SIM-swap sources, in the configured order.
+    pub sim_swap: Vec<Arc<dyn SimSwapSource>>,
 }
 
 /// The functions that send and check SMS codes: otp-start, otp-verify.
@@ -114,6 +123,8 @@ pub struct WithPasswords {
 
 /// The state of a tru.ID function's handlers.
 pub type TruIdApp = Arc<App<WithTruId>>;
+/// The state of the SIM-swap gate's handler.
+pub type SimGateApp = Arc<App<WithSimGate>>;
 /// The state of an OTP function's handlers.
 pub type OtpApp = Arc<App<WithOtp>>;
 /// The state of the account function's handlers.

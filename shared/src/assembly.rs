@@ -10,6 +10,7 @@ use axum::Router;
 
 use crate::Function;
 use crate::adapters::argon2::{Argon2Hasher, HashCost};
+use crate::adapters::camara::{CamaraConfig, CamaraSimSwap};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::email::{QueueNotifier, Sender, SesMailer};
@@ -21,13 +22,15 @@ use crate::adapters::random::OsRandom;
 use crate::adapters::secrets::StaticSecrets;
 use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
+use crate::adapters::truid_sim_swap::TruIdSimCheck;
 use crate::adapters::twilio::{Twilio, TwilioConfig};
+use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
-use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithTruId};
-use crate::config::{ConfigError, OtpProviderKind, Settings};
+use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSimGate, WithTruId};
+use crate::config::{ConfigError, OtpProviderKind, Settings, SimSwapSourceKind};
 use crate::consumer::Consumer;
 use crate::ports::{
-    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, Store, TruId,
+    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, SimSwapSource, Store, TruId,
 };
 use crate::routes::{Ports, RouterError, function_routes, secure};
 
@@ -226,8 +229,12 @@ impl Assembly {
     fn routes(&self, settings: Settings) -> Result<Router, AssemblyError> {
         let secrets = self.secret_source(&settings)?;
         Ok(match settings.function {
-            Function::Coverage | Function::CreateCheck | Function::Callback | Function::SimCheck => {
+            Function::Coverage | Function::CreateCheck | Function::Callback => {
                 let ports = WithTruId::build(self, &settings, secrets)?;
+                self.serve(settings, ports)?
+            }
+            Function::SimCheck => {
+                let ports = WithSimGate::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
             Function::OtpStart | Function::OtpVerify => {
@@ -358,6 +365,40 @@ pub trait BuildPorts: Ports {
 impl BuildPorts for WithTruId {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
         Ok(WithTruId { truid: assembly.truid_client(settings, secrets)? })
+    }
+}
+
+impl BuildPorts for WithSimGate {
+    fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        let s = &settings.sim_swap;
+        let mut sim_swap: Vec<Arc<dyn SimSwapSource>> = Vec::new();
+        for kind in &s.sources {
+            sim_swap.push(match kind {
+                SimSwapSourceKind::TruId => {
+                    let truid = assembly.truid_client(settings, secrets.clone())?;
+                    Arc::new(TruIdSimCheck::new(truid, assembly.random.clone()))
+                }
+                SimSwapSourceKind::Camara => {
+                    let config = CamaraConfig {
+                        api_root: s.camara_base_url.clone().ok_or(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"))?,
+                        token_url: s
+                            .camara_token_url
+                            .clone()
+                            .ok_or(ConfigError::Missing("SIMGUARD_CAMARA_TOKEN_URL"))?,
+                        timeout: settings.provider_timeout,
+                    };
+                    Arc::new(CamaraSimSwap::new(config, secrets.clone(), assembly.clock.clone())?)
+                }
+                SimSwapSourceKind::TwilioLookup => {
+                    let config = TwilioLookupConfig {
+                        base_url: s.twilio_lookup_base_url.clone(),
+                        timeout: settings.provider_timeout,
+                    };
+                    Arc::new(TwilioLookup::new(config, secrets.clone(), assembly.clock.clone())?)
+                }
+            });
+        }
+        Ok(WithSimGate { sim_swap })
     }
 }
 

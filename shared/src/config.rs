@@ -177,6 +177,28 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Choice(&["deny", "allow_with_notice"]),
         readers: &[SimCheck],
     },
+    Setting {
+        name: "SIMGUARD_SIM_SWAP_SOURCES",
+        default: Some("truid"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: &[SimCheck],
+    },
+    Setting {
+        name: "SIMGUARD_CAMARA_BASE_URL",
+        default: None,
+        required: Required::No,
+        kind: Kind::Url,
+        readers: &[SimCheck],
+    },
+    Setting {
+        name: "SIMGUARD_CAMARA_TOKEN_URL",
+        default: None,
+        required: Required::No,
+        kind: Kind::Url,
+        readers: &[SimCheck],
+    },
+    url("SIMGUARD_TWILIO_LOOKUP_BASE_URL", "https://lookups.twilio.com", &[SimCheck]),
     number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
     number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "5", 1, 5, &[OtpVerify]),
     number("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW", "3", 1, 5, &[OtpStart]),
@@ -455,6 +477,8 @@ pub struct Settings {
     pub login_when_sim_unavailable: UnavailablePolicy,
     /// The OTP provider.
     pub otp: OtpSettings,
+    /// Who answers the SIM-swap gate, in order.
+    pub sim_swap: SimSwapSettings,
     /// Where a phone number typed without `+` and a country code is read (registration).
     pub default_region: Region,
     /// Rate limits.
@@ -631,6 +655,7 @@ impl Settings {
                 invalid("SIMGUARD_DEFAULT_REGION", "an ISO 3166 country code such as GB, FR or US".into())
             })?,
             limits: limits(&v)?,
+            sim_swap: sim_swap_settings(&v)?,
             table_name,
             secret_id: v.raw("SIMGUARD_SECRET_ID")?,
             secret_ttl_secs: v.number("SIMGUARD_SECRET_TTL_SECONDS")?,
@@ -759,6 +784,87 @@ fn otp_settings(v: &Vars) -> Result<OtpSettings, ConfigError> {
             })?),
             None => None,
         },
+    })
+}
+
+/// A source of the SIM-swap gate's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimSwapSourceKind {
+    /// tru.ID SIMCheck.
+    TruId,
+    /// CAMARA (Open Gateway) SIM Swap `POST /check`, through an operator or aggregator.
+    Camara,
+    /// Twilio Lookup v2 with the `sim_swap` package.
+    TwilioLookup,
+}
+
+impl SimSwapSourceKind {
+    /// As `SIMGUARD_SIM_SWAP_SOURCES` names it (and metrics and logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TruId => "truid",
+            Self::Camara => "camara",
+            Self::TwilioLookup => "twilio-lookup",
+        }
+    }
+}
+
+/// The SIM-swap gate's sources (docs/providers.md, "SIM-swap sources").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSwapSettings {
+    /// Asked in this order: the first that can tell decides; one that cannot hands over.
+    pub sources: Vec<SimSwapSourceKind>,
+    /// The operator's or aggregator's API root (`{apiRoot}`; SIM Swap is under `/sim-swap/v2`).
+    pub camara_base_url: Option<Url>,
+    /// Its OAuth 2.0 token endpoint (client credentials).
+    pub camara_token_url: Option<Url>,
+    /// Twilio Lookup's API base.
+    pub twilio_lookup_base_url: Url,
+}
+
+fn sim_swap_settings(v: &Vars) -> Result<SimSwapSettings, ConfigError> {
+    let named = v.required("SIMGUARD_SIM_SWAP_SOURCES")?;
+    let mut sources = Vec::new();
+    for name in named.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = match name {
+            "truid" => SimSwapSourceKind::TruId,
+            "camara" => SimSwapSourceKind::Camara,
+            "twilio-lookup" => SimSwapSourceKind::TwilioLookup,
+            _ => {
+                return Err(invalid(
+                    "SIMGUARD_SIM_SWAP_SOURCES",
+                    "a comma-separated list, in order, of truid, camara, twilio-lookup".into(),
+                ));
+            }
+        };
+        if !sources.contains(&kind) {
+            sources.push(kind);
+        }
+    }
+    if sources.is_empty() {
+        return Err(invalid("SIMGUARD_SIM_SWAP_SOURCES", "at least one of truid, camara, twilio-lookup".into()));
+    }
+    let optional_url = |name: &'static str| -> Result<Option<Url>, ConfigError> {
+        match v.raw(name)?.filter(|u| !u.is_empty()) {
+            Some(_) => Ok(Some(v.url(name)?)),
+            None => Ok(None),
+        }
+    };
+    let camara_base_url = optional_url("SIMGUARD_CAMARA_BASE_URL")?;
+    let camara_token_url = optional_url("SIMGUARD_CAMARA_TOKEN_URL")?;
+    if v.function == SimCheck && sources.contains(&SimSwapSourceKind::Camara) {
+        if camara_base_url.is_none() {
+            return Err(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"));
+        }
+        if camara_token_url.is_none() {
+            return Err(ConfigError::Missing("SIMGUARD_CAMARA_TOKEN_URL"));
+        }
+    }
+    Ok(SimSwapSettings {
+        sources,
+        camara_base_url,
+        camara_token_url,
+        twilio_lookup_base_url: v.url("SIMGUARD_TWILIO_LOOKUP_BASE_URL")?,
     })
 }
 

@@ -15,7 +15,7 @@ use axum::routing::{MethodRouter, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Function;
-use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithTruId};
+use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSimGate, WithTruId};
 use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
@@ -72,6 +72,14 @@ impl Ports for WithTruId {
             ("POST", "/api/reset/check") => post(create_check::create_check),
             ("POST", "/api/login/silent") => post(create_check::start_silent_login),
             ("GET", "/api/reset/callback") => get(callback::callback),
+            _ => return None,
+        })
+    }
+}
+
+impl Ports for WithSimGate {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
             ("POST", "/api/sim-check") => post(sim_check::sim_check),
             _ => return None,
         })

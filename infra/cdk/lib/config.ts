@@ -13,6 +13,11 @@ export interface SimguardConfig {
   readonly defaultRegion: string;
   readonly simChangeWindowMinutes: number;
   readonly simCheckUnavailablePolicy: 'deny' | 'allow_with_notice';
+  /** Who answers the SIM-swap gate, in order. */
+  readonly simSwapSources: string;
+  /** The CAMARA API root and token endpoint ('' unless simSwapSources names camara). */
+  readonly camaraBaseUrl: string;
+  readonly camaraTokenUrl: string;
   readonly smsGlobalHourlyBudget: number;
   readonly resetGlobalHourlyBudget: number;
   readonly otpStartReservedConcurrency: number;
@@ -74,6 +79,9 @@ export function readConfig(get: Lookup): SimguardConfig {
     defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
+    simSwapSources: text(get, 'simSwapSources', /^(truid|camara|twilio-lookup)(,(truid|camara|twilio-lookup))*$/),
+    camaraBaseUrl: text(get, 'camaraBaseUrl', /^(https:\/\/[^\s?#]+)?$/),
+    camaraTokenUrl: text(get, 'camaraTokenUrl', /^(https:\/\/[^\s?#]+)?$/),
     smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1, 1_000_000),
     resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1, 1_000_000),
     otpStartReservedConcurrency: number(get, 'otpStartReservedConcurrency', 1),

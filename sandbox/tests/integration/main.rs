@@ -5,6 +5,7 @@
 
 mod support;
 
+mod camara;
 mod truid;
 mod twilio;
 mod vonage;

@@ -546,3 +546,81 @@ async fn messages_are_queued_into_the_outbox() {
     assert_eq!(bad_service.1["code"].as_u64(), Some(21701));
     assert_eq!(h.sandbox.outbox().len(), 2, "nothing refused was sent");
 }
+
+/// Lookup v2 with `Fields=sim_swap`, validated complete against `twilio/twilio_lookups_v2.yaml`: a
+/// number's SIM history is its sandbox profile; 96 watches 24 hours; 98 is not covered.
+#[tokio::test]
+async fn lookup_sim_swap_matches_the_spec() {
+    let mut h = Harness::start().await;
+    const LOOKUP: &str = "twilio/twilio_lookups_v2.yaml";
+    // Every field, and none invented — each may be null: the spec's own examples answer null for the
+    // packages not asked for and for missing values (`sim_swap: null`, `last_sim_swap_date: null`),
+    // though its schemas do not say `nullable`.
+    let schema = nullable_fields(complete(h.specs.response_schema(
+        LOOKUP,
+        "/v2/PhoneNumbers/{PhoneNumber}",
+        "get",
+        200,
+        "application/json",
+    )));
+    let example: Value = {
+        let text = std::fs::read_to_string(crate::support::Specs::root().join(LOOKUP)).expect("spec");
+        let doc: Value = serde_yaml_ng::from_str(&text).expect("yaml");
+        doc.pointer("/paths/~1v2~1PhoneNumbers~1{PhoneNumber}/get/responses/200/content/application~1json/examples/fetchSimSwapWithoutLastSimSwapDate/value")
+            .expect("the spec's example")
+            .clone()
+    };
+    assert_valid(&schema, &example, "the spec's own example");
+    let get = async |number: &str, fields: &str| -> Value {
+        let url = format!("{}/v2/PhoneNumbers/{number}?Fields={fields}", h.sandbox.base_url());
+        let (status, body) = answer(h.authed(h.http.get(url)).send().await.expect("send")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_valid(&schema, &body, "GET /v2/PhoneNumbers/{PhoneNumber} 200");
+        body
+    };
+    let unchanged = get("%2B447000000070", "sim_swap").await;
+    assert_eq!(
+        unchanged["sim_swap"]["last_sim_swap"],
+        json!({ "last_sim_swap_date": null, "swapped_period": "PT168H", "swapped_in_period": false })
+    );
+    let changed = get("%2B447000000008", "sim_swap").await;
+    assert_eq!(changed["sim_swap"]["last_sim_swap"]["swapped_in_period"], true);
+    assert!(changed["sim_swap"]["last_sim_swap"]["last_sim_swap_date"].is_string());
+    assert_eq!(get("%2B447700900196", "sim_swap").await["sim_swap"]["last_sim_swap"]["swapped_period"], "PT24H");
+    let uncovered = get("%2B447700900198", "sim_swap").await;
+    assert_eq!(
+        (uncovered["sim_swap"]["error_code"].as_u64(), &uncovered["sim_swap"]["last_sim_swap"]),
+        (Some(60606), &json!(null))
+    );
+    assert_eq!(get("%2B447000000070", "caller_name").await["sim_swap"], json!(null), "only the packages asked for");
+    assert_eq!(get("12", "sim_swap").await["valid"], false);
+
+    let url = format!("{}/v2/PhoneNumbers/%2B447000000070?Fields=sim_swap", h.sandbox.base_url());
+    let refused =
+        answer(h.http.get(url).basic_auth(&h.config.account_sid, Some("nope")).send().await.expect("send")).await;
+    assert_error(&refused, 401, 20003, "Authentication Error - invalid username");
+}
+
+/// Every property of every object may also be null (what Lookup's examples show).
+fn nullable_fields(schema: Value) -> Value {
+    match schema {
+        Value::Object(mut map) => {
+            if let Some(Value::Object(props)) = map.remove("properties") {
+                let props = props
+                    .into_iter()
+                    .map(|(k, v)| (k, json!({ "anyOf": [nullable_fields(v), { "type": "null" }] })))
+                    .collect();
+                map.insert("properties".into(), Value::Object(props));
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let v = if k == "items" { nullable_fields(v) } else { v };
+                        (k, v)
+                    })
+                    .collect(),
+            )
+        }
+        other => other,
+    }
+}

@@ -422,6 +422,7 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
     set("claimed_at = :claimed_at", ":claimed_at", w.claimed_at.map(|t| n(t.0)));
     set("check_id = :check_id", ":check_id", w.check_id.clone().map(s));
+    set("sim_answers = :sim_answers", ":sim_answers", w.sim_answers.clone().map(s));
     let restart = w
         .restart_for
         .as_ref()

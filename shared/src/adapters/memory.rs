@@ -187,6 +187,9 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     if let Some(at) = w.claimed_at {
         flow.claimed_at = Some(at);
     }
+    if let Some(a) = &w.sim_answers {
+        flow.sim_answers = Some(a.clone());
+    }
     if let Some(id) = &w.check_id {
         flow.check_id = Some(id.clone());
     }

@@ -102,6 +102,7 @@ mod tests {
             Metric::SimChangeBlocked,
             Metric::RateLimited { bucket: "sms_prefix" },
             Metric::Notification { outcome: "sent" },
+            Metric::SimSwapAnswer { source: "camara", answer: "cannot_tell" },
         ];
         let names: Vec<&str> = metrics.iter().map(Metric::name).collect();
         assert_eq!(names, Metric::NAMES, "one example of every metric, and NAMES lists them all");

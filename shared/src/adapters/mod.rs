@@ -3,6 +3,7 @@
 
 pub mod argon2;
 pub mod aws;
+pub mod camara;
 pub mod clock;
 pub mod dynamo;
 pub mod email;
@@ -10,10 +11,13 @@ pub mod http_client;
 pub mod memory;
 pub mod metrics;
 pub mod notify;
+pub mod oauth_token;
 pub mod random;
 pub mod secrets;
 pub mod secrets_manager;
 pub mod tls;
 pub mod truid_http;
+pub mod truid_sim_swap;
 pub mod twilio;
+pub mod twilio_lookup;
 pub mod vonage;

@@ -34,6 +34,8 @@ impl StaticSecrets {
             vonage_api_secret: var("vonage_api_secret").map(SecretString::from),
             twilio_account_sid: var("twilio_account_sid"),
             twilio_auth_token: var("twilio_auth_token").map(SecretString::from),
+            camara_client_id: var("camara_client_id"),
+            camara_client_secret: var("camara_client_secret").map(SecretString::from),
         })
     }
 }
@@ -63,6 +65,8 @@ mod tests {
                 loaded.vonage_api_secret.is_some(),
                 loaded.twilio_account_sid.is_some(),
                 loaded.twilio_auth_token.is_some(),
+                loaded.camara_client_id.is_some(),
+                loaded.camara_client_secret.is_some(),
             ];
             assert_eq!(set.iter().filter(|b| **b).count(), 1, "{var} sets exactly its key");
         }

@@ -23,6 +23,8 @@ pub const SECRET_KEYS: &[&str] = &[
     "vonage_api_secret",
     "twilio_account_sid",
     "twilio_auth_token",
+    "camara_client_id",
+    "camara_client_secret",
     "password_pepper",
 ];
 
@@ -38,6 +40,8 @@ struct SecretJson {
     vonage_api_secret: Option<String>,
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
+    camara_client_id: Option<String>,
+    camara_client_secret: Option<String>,
     password_pepper: Option<String>,
 }
 
@@ -60,6 +64,8 @@ pub fn parse_secret(json: &str) -> Result<ProviderSecrets, SecretsError> {
         vonage_api_secret: secret(s.vonage_api_secret),
         twilio_account_sid: s.twilio_account_sid.filter(|v| !v.is_empty()),
         twilio_auth_token: secret(s.twilio_auth_token),
+        camara_client_id: s.camara_client_id.filter(|v| !v.is_empty()),
+        camara_client_secret: secret(s.camara_client_secret),
     })
 }
 

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, read_body, send};
-use crate::domain::{CheckStatus, Phone, Timestamp};
+use crate::adapters::oauth_token::TokenCache;
+use crate::domain::{CheckStatus, Phone};
 use crate::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
 };
@@ -19,8 +20,6 @@ use crate::ports::{Clock, SecretSource, TruId, TruIdError};
 
 /// Scopes requested for the one token this client caches.
 pub const SCOPES: &str = "coverage subscriber_check sim_check";
-/// Refresh this long before the token expires, so no request goes out with a token about to die.
-pub const TOKEN_REFRESH_MARGIN_SECS: i64 = 60;
 
 /// Where tru.ID is and how long a call may take.
 #[derive(Debug, Clone)]
@@ -31,22 +30,14 @@ pub struct TruIdHttpConfig {
     pub timeout: Duration,
 }
 
-struct CachedToken {
-    client_id: String,
-    token: SecretString,
-    expires_at: Timestamp,
-}
-
 /// The tru.ID client, with its token cache.
 pub struct TruIdClient {
     http: reqwest::Client,
     base: Url,
     timeout: Duration,
     secrets: Arc<dyn SecretSource>,
-    clock: Arc<dyn Clock>,
-    /// Held across a refresh, so concurrent requests wait for one token fetch instead of each making
-    /// their own.
-    token: tokio::sync::Mutex<Option<CachedToken>>,
+    /// The access token (single flight, refreshed before expiry).
+    token: TokenCache,
 }
 
 #[derive(Deserialize)]
@@ -149,7 +140,7 @@ impl TruIdClient {
         let mut base = config.base_url;
         let path = base.path().trim_end_matches('/').to_owned();
         base.set_path(&path);
-        Ok(Self { http, base, timeout: config.timeout, secrets, clock, token: tokio::sync::Mutex::new(None) })
+        Ok(Self { http, base, timeout: config.timeout, secrets, token: TokenCache::new(clock) })
     }
 
     /// `path` is built only from constants and validated values (UUIDs, IP addresses).
@@ -157,7 +148,8 @@ impl TruIdClient {
         join(&self.base, path)
     }
 
-    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<CachedToken, TruIdError> {
+    /// A client-credentials token and its `expires_in`.
+    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<(SecretString, i64), TruIdError> {
         let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| TruIdError::Unauthorized)?;
         let (Some(client_id), Some(secret)) = (secrets.truid_client_id.clone(), secrets.truid_client_secret.clone())
         else {
@@ -178,44 +170,19 @@ impl TruIdClient {
         if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
             return Err(TruIdError::InvalidResponse("token".into()));
         }
-        Ok(CachedToken {
-            client_id,
-            token: SecretString::from(body.access_token),
-            expires_at: self.clock.now().plus_secs(body.expires_in),
-        })
+        Ok((SecretString::from(body.access_token), body.expires_in))
     }
 
-    /// A bearer token from the cache, refreshed when it is within the margin of expiry. Failures are
-    /// returned, never cached.
+    /// A bearer token from the cache, for the client id the secret names now (a rotated client gets
+    /// a new token). Failures are returned, never cached.
     async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, TruIdError> {
-        let mut slot = self.token.lock().await;
-        let now = self.clock.now();
-        if let Some(t) = slot.as_ref() {
-            let same_client = self
-                .secrets
-                .load(false)
-                .await
-                .ok()
-                .and_then(|s| s.truid_client_id.clone())
-                .is_some_and(|id| id == t.client_id);
-            if same_client && t.expires_at > now.plus_secs(TOKEN_REFRESH_MARGIN_SECS) {
-                return Ok(t.token.clone());
-            }
-        }
-        *slot = None;
-        let fresh = self.fetch_token(force_secret_refresh).await?;
-        let token = fresh.token.clone();
-        *slot = Some(fresh);
-        Ok(token)
+        let client_id = self.secrets.load(false).await.ok().and_then(|s| s.truid_client_id.clone()).unwrap_or_default();
+        self.token.bearer(&client_id, || self.fetch_token(force_secret_refresh)).await
     }
 
-    /// Drops the cached token if it is still the one that was refused (another request may already
-    /// have replaced it).
+    /// Drops the cached token if it is still the one that was refused.
     async fn invalidate(&self, refused: &SecretString) {
-        let mut slot = self.token.lock().await;
-        if slot.as_ref().is_some_and(|t| t.token.expose_secret() == refused.expose_secret()) {
-            *slot = None;
-        }
+        self.token.invalidate(refused).await;
     }
 
     /// A product call with the cached token; on 401/403 the token is dropped, the credentials are

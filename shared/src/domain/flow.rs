@@ -194,6 +194,9 @@ pub struct Flow {
     pub otp_attempts: u32,
     /// The SMS path was opened without a SIM answer (login, `allow_with_notice`): tighter limits.
     pub sim_unverified: bool,
+    /// What each SIM-swap source asked said, in order (`camara:cannot_tell,truid:not_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_answers: Option<String>,
     /// The address that started it (for the owner's notification).
     pub client_ip: IpAddr,
     /// The browser that started it (for the owner's notification).
@@ -304,6 +307,7 @@ impl Flow {
             otp_sends: 0,
             otp_attempts: 0,
             sim_unverified: false,
+            sim_answers: None,
             client_ip: new.client_ip,
             user_agent: new.user_agent,
             created_at: new.now,

@@ -138,6 +138,8 @@ pub struct FlowWrites {
     pub claimed_at: Option<Timestamp>,
     /// The SubscriberCheck a sign-in bound itself to.
     pub check_id: Option<String>,
+    /// What each SIM-swap source asked said, in order (`camara:cannot_tell,truid:not_changed`).
+    pub sim_answers: Option<String>,
     /// The flow goes on to another number (a phone change's new one): its SMS limits count under
     /// these keys, its send and check counters start again at zero, and the verification of the
     /// number before is forgotten.

@@ -1,14 +1,15 @@
 //! `POST /api/sim-check` (function `sim-check`): the SIM-swap gate before any SMS, for the reset
-//! fallback and for login 2FA (docs/security.md C1, E1–E3).
+//! fallback, login 2FA and a phone change (docs/security.md C1, E1–E3), asked of the configured
+//! SIM-swap sources in order (S33).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::TruIdApp;
-use crate::domain::sim_policy::{self, Account, SimSignal, SimVerdict};
-use crate::domain::{FlowEvent, FlowKind, FlowReason};
+use crate::app::{App, SimGateApp, WithSimGate};
+use crate::domain::sim_policy::{Account, SimSignal, SimVerdict};
+use crate::domain::{FlowEvent, FlowKind, FlowReason, Phone, Transition};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
@@ -17,14 +18,15 @@ use crate::http::support::{
     step, timed,
 };
 use crate::http::{ClientMeta, Problem};
-use crate::ports::{Metric, NotificationKind, PossessionProof};
+use crate::ports::{Metric, NotificationKind, PossessionProof, SimSwapAnswer};
 
-/// Runs a tru.ID SIMCheck on the account's number and records the verdict. A login answers
+/// Asks the SIM-swap sources in order about the flow's number and records the verdict, with each
+/// source's answer, on the flow. A login answers
 /// `{"next":"otp"}` or `{"next":"blocked","reason":"sim_changed"|"sim_unavailable"}`; a reset always
 /// answers `{"next":"otp"}`, a refused one going on as a decoy. A flow for an unknown email gets `otp`
 /// without any provider call, after as long as one takes (A1, A2); nothing is ever sent for it.
 pub async fn sim_check(
-    State(app): State<TruIdApp>,
+    State(app): State<SimGateApp>,
     client: ClientMeta,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
@@ -46,25 +48,21 @@ pub async fn sim_check(
     let device = device?;
     let now = app.clock.now();
     let window = app.settings.sim_change_window_minutes;
-    let verdict = match &user {
+    let (verdict, answers) = match &user {
         None => {
             // No number to check: take as long as a check does (A2).
-            imitate(&app, "truid.sim_check").await;
-            SimVerdict::Pass
+            imitate(&app, "sim_swap.check").await;
+            (SimVerdict::Pass, None)
         }
         Some(user) => {
-            let reference = app.random.id()?;
-            let check = app.ports.truid.create_sim_check(flow_number(&flow, user)?, &reference, window);
-            let signal = match timed(&app, "truid", "truid.sim_check", check).await {
-                Ok(r) => sim_policy::signal(r.status, r.no_sim_change, r.sim_change_within, window),
-                Err(e) => {
-                    provider_error(&app, "truid", "sim_check", &e, "SIMCheck failed; no SIM answer");
-                    SimSignal::Unavailable
-                }
-            };
+            let (signal, answers) = ask_sources(&app, flow_number(&flow, user)?, window).await;
             let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
-            app.settings.sim_policy().decide(flow.kind, signal, account, now)
+            (app.settings.sim_policy().decide(flow.kind, signal, account, now), Some(answers))
         }
+    };
+    let with_answers = |mut t: Transition| {
+        t.writes.sim_answers = answers.clone();
+        t
     };
     tracing::info!(
         event = "sim_check_result",
@@ -88,7 +86,7 @@ pub async fn sim_check(
         device.is_some_and(|d| user.as_ref().is_some_and(|u| u.credential_version == d.credential_version));
     if let (SimVerdict::Pass, FlowKind::Login, true, Some(user)) = (verdict, flow.kind, remembered, user) {
         let (session_token, session) = new_session(app, user, now)?;
-        let signed_in = step(flow, FlowEvent::SignedInOnRememberedDevice)?;
+        let signed_in = with_answers(step(flow, FlowEvent::SignedInOnRememberedDevice)?);
         let proof = PossessionProof {
             flow_key: &flow.key,
             transition: &signed_in,
@@ -108,7 +106,7 @@ pub async fn sim_check(
     }
     if verdict.passes() {
         let unverified = verdict == SimVerdict::PassUnverified;
-        let transition = step(flow, FlowEvent::SimPassed { unverified })?;
+        let transition = with_answers(step(flow, FlowEvent::SimPassed { unverified })?);
         let kind = unverified.then_some(NotificationKind::SignInWithoutSimCheck);
         let (stored, ()) = tokio::join!(persist(app, flow, &transition, now), tell(kind));
         stored?;
@@ -137,7 +135,7 @@ pub async fn sim_check(
         (_, FlowKind::Login) => Some(NotificationKind::SecondFactorFailed),
         _ => None,
     };
-    let transition = step(flow, event)?;
+    let transition = with_answers(step(flow, event)?);
     let (stored, ()) = tokio::join!(persist(app, flow, &transition, now), tell(kind));
     stored?;
     if reason == FlowReason::SimChanged {
@@ -153,4 +151,34 @@ pub async fn sim_check(
         }
     })
     .into_response())
+}
+
+/// Asks the SIM-swap sources in order (docs/security.md S33): the first that can tell decides — "not
+/// changed" passes, "changed" stops, and nobody after it is asked (a changed SIM is never shopped
+/// around for a yes); one that cannot tell, or fails, hands over to the next. None that can tell: no
+/// SIM answer. Returns the signal and what each source asked said (`camara:cannot_tell,truid:…`).
+async fn ask_sources(app: &App<WithSimGate>, phone: &Phone, window: u32) -> (SimSignal, String) {
+    let mut answers = Vec::new();
+    for source in &app.ports.sim_swap {
+        let name = source.name();
+        let answer = match timed(app, name, "sim_swap.check", source.check(phone, window)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                provider_error(app, name, "sim_swap_check", &e, "SIM-swap source failed; asking the next");
+                app.metrics.record(Metric::SimSwapAnswer { source: name, answer: "error" });
+                answers.push(format!("{name}:error"));
+                continue;
+            }
+        };
+        app.metrics.record(Metric::SimSwapAnswer { source: name, answer: answer.as_str() });
+        answers.push(format!("{name}:{}", answer.as_str()));
+        match answer {
+            SimSwapAnswer::NotChanged => return (SimSignal::NoChange, answers.join(",")),
+            SimSwapAnswer::Changed => return (SimSignal::Changed, answers.join(",")),
+            SimSwapAnswer::CannotTell(why) => {
+                tracing::info!(event = "sim_swap_cannot_tell", source = name, why, "asking the next SIM-swap source");
+            }
+        }
+    }
+    (SimSignal::Unavailable, answers.join(","))
 }

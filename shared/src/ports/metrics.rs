@@ -54,6 +54,13 @@ pub enum Metric {
         /// The outcome.
         outcome: &'static str,
     },
+    /// What a SIM-swap source answered (`not_changed`, `changed`, `cannot_tell`, `error`).
+    SimSwapAnswer {
+        /// `truid`, `camara`, `twilio-lookup`.
+        source: &'static str,
+        /// The answer.
+        answer: &'static str,
+    },
 }
 
 impl Metric {
@@ -67,6 +74,7 @@ impl Metric {
         "SimChangeBlocked",
         "RateLimited",
         "Notification",
+        "SimSwapAnswer",
     ];
 
     /// The CloudWatch metric name.
@@ -80,6 +88,7 @@ impl Metric {
             Metric::SimChangeBlocked => "SimChangeBlocked",
             Metric::RateLimited { .. } => "RateLimited",
             Metric::Notification { .. } => "Notification",
+            Metric::SimSwapAnswer { .. } => "SimSwapAnswer",
         }
     }
 
@@ -102,6 +111,7 @@ impl Metric {
             Metric::SimChangeBlocked => vec![],
             Metric::RateLimited { bucket } => vec![("Bucket", bucket)],
             Metric::Notification { outcome } => vec![("Outcome", outcome)],
+            Metric::SimSwapAnswer { source, answer } => vec![("Source", source), ("Answer", answer)],
         }
     }
 }

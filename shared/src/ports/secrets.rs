@@ -25,6 +25,10 @@ pub struct ProviderSecrets {
     pub twilio_account_sid: Option<String>,
     /// Twilio Auth Token, or the API key's secret.
     pub twilio_auth_token: Option<SecretString>,
+    /// The CAMARA operator's or aggregator's OAuth 2.0 client id (SIM Swap).
+    pub camara_client_id: Option<String>,
+    /// Its client secret.
+    pub camara_client_secret: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ProviderSecrets {

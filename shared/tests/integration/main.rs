@@ -25,5 +25,7 @@ mod second_factor;
 mod secrets_manager;
 mod settings;
 mod silent_login;
+mod sim_sources;
+mod sim_swap_clients;
 mod store_suite;
 mod truid_client;

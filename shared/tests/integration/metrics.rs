@@ -91,7 +91,7 @@ async fn provider_failures_are_counted_refusals_are_outcomes() {
     let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
     e.sim_check(&env, &csrf).await;
     assert_eq!(env.metrics.count(&step("sim_check", "block_unavailable")), 1);
-    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_check" }), 0);
+    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_swap_check" }), 0);
     // Nor is a 400 `mno_not_supported` (a number on a network tru.ID does not reach).
     env.user("una@example.com", "+447700900098").await;
     let mut u = Browser::at("198.51.100.64");
@@ -109,5 +109,6 @@ async fn provider_failures_are_counted_refusals_are_outcomes() {
     let login = b.login(&env, "alice@example.com", PASSWORD).await;
     let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
     b.sim_check(&env, &csrf).await;
-    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_check" }), 1);
+    assert_eq!(env.metrics.count(&Metric::ProviderError { provider: "truid", call: "sim_swap_check" }), 1);
+    assert_eq!(env.metrics.count(&Metric::SimSwapAnswer { source: "truid", answer: "error" }), 1);
 }

@@ -192,6 +192,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         otp_sent_at: Some(NOW),
         claimed_at: Some(NOW.plus_secs(1)),
         check_id: Some("c-1".into()),
+        sim_answers: Some("camara:cannot_tell,truid:not_changed".into()),
         restart_for: None,
     };
     let t = Transition { from: FlowState::Started, to: FlowState::SimOk, writes };
@@ -205,6 +206,7 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
     );
     assert_eq!((moved.decoy, moved.otp_sent_at, moved.claimed_at), (true, Some(NOW), Some(NOW.plus_secs(1))));
     assert_eq!(moved.check_id.as_deref(), Some("c-1"));
+    assert_eq!(moved.sim_answers.as_deref(), Some("camara:cannot_tell,truid:not_changed"));
     assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(moved.clone()), "what was returned is what is stored");
     // A field left out of an update keeps its value.
     let again = s.transition_flow(&k, &step(FlowState::SimOk, FlowState::OtpSent), NOW).await.expect("transition");

@@ -137,9 +137,13 @@ impl Specs {
         let file = Self::root().join(spec_file);
         let doc = self.load(&file);
         let esc = |s: &str| s.replace('~', "~0").replace('/', "~1");
-        let pointer = format!("/paths/{}/{method}/responses/{status}/content/{}/schema", esc(path), esc(content_type));
-        let node = doc.pointer(&pointer).unwrap_or_else(|| panic!("{spec_file}: no schema at {pointer}")).clone();
-        self.resolve(&node, &file.canonicalize().expect("spec file"), 0)
+        let canonical = file.canonicalize().expect("spec file");
+        // A response may be a `$ref` to `components/responses` (CAMARA's `Generic400`, ...).
+        let response = format!("/paths/{}/{method}/responses/{status}", esc(path));
+        let node = doc.pointer(&response).unwrap_or_else(|| panic!("{spec_file}: no response at {response}")).clone();
+        let node = self.resolve(&node, &canonical, 0);
+        let pointer = format!("/content/{}/schema", esc(content_type));
+        node.pointer(&pointer).unwrap_or_else(|| panic!("{spec_file}: no schema at {response}{pointer}")).clone()
     }
 
     /// The schema under `#/components/schemas/<name>` of a file.

@@ -265,9 +265,17 @@ impl EnvBuilder {
             vars.insert("SIMGUARD_TABLE_NAME".into(), table.clone());
         }
         vars.extend(self.vars);
-        for var in ["SIMGUARD_TRUID_BASE_URL", "SIMGUARD_VONAGE_BASE_URL", "SIMGUARD_TWILIO_BASE_URL"] {
+        for var in [
+            "SIMGUARD_TRUID_BASE_URL",
+            "SIMGUARD_VONAGE_BASE_URL",
+            "SIMGUARD_TWILIO_BASE_URL",
+            "SIMGUARD_CAMARA_BASE_URL",
+            "SIMGUARD_TWILIO_LOOKUP_BASE_URL",
+        ] {
             vars.entry(var.into()).or_insert_with(|| sandbox.base_url().to_owned());
         }
+        vars.entry("SIMGUARD_CAMARA_TOKEN_URL".into())
+            .or_insert_with(|| format!("{}/camara/oauth2/token", sandbox.base_url()));
         let deployed = self.deployment.is_some();
         let with_doubles = |a: Assembly| {
             let a = a
