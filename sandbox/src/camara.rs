@@ -138,6 +138,18 @@ fn served(s: &CamaraState, digits: &str) -> Result<bool, Box<Response>> {
     Ok(!s.truid.profile_of(digits).no_sim_change)
 }
 
+/// The request's JSON body, once its bearer token is one this endpoint issued and still live.
+fn authorized_json(s: &CamaraState, headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
+    if !authorized(s, headers) {
+        return Err(Box::new(error(
+            401,
+            "UNAUTHENTICATED",
+            "Request not authenticated due to missing, invalid, or expired credentials. A new authentication is required.",
+        )));
+    }
+    json_body(headers, body)
+}
+
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
     let bad = || {
         Box::new(error(400, "INVALID_ARGUMENT", "Client specified an invalid argument, request body or query param."))
@@ -150,14 +162,7 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
 
 async fn check(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Bytes) -> Response {
     let resp = (|| {
-        if !authorized(&s, &headers) {
-            return error(
-                401,
-                "UNAUTHENTICATED",
-                "Request not authenticated due to missing, invalid, or expired credentials. A new authentication is required.",
-            );
-        }
-        let body = match json_body(&headers, &body) {
+        let body = match authorized_json(&s, &headers, &body) {
             Ok(b) => b,
             Err(r) => return *r,
         };
@@ -192,14 +197,7 @@ async fn check(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Byte
 /// monitored period (no swap within it).
 async fn retrieve_date(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Bytes) -> Response {
     let resp = (|| {
-        if !authorized(&s, &headers) {
-            return error(
-                401,
-                "UNAUTHENTICATED",
-                "Request not authenticated due to missing, invalid, or expired credentials. A new authentication is required.",
-            );
-        }
-        let body = match json_body(&headers, &body) {
+        let body = match authorized_json(&s, &headers, &body) {
             Ok(b) => b,
             Err(r) => return *r,
         };
