@@ -18,7 +18,7 @@ use crate::adapters::http_client::{CallError, ClientError, Retry, build_client, 
 use crate::adapters::oauth_token::TokenCache;
 use crate::domain::Phone;
 use crate::domain::base_url::validate_base_url;
-use crate::ports::{Clock, SecretSource, SimSwapAnswer, SimSwapError, SimSwapSource};
+use crate::ports::{Clock, ProviderFailure, SecretSource, SimSwapAnswer, SimSwapSource};
 
 /// The longest `maxAge` SIM Swap v2 accepts, in hours.
 pub const MAX_AGE_HOURS: u32 = 2400;
@@ -63,12 +63,12 @@ struct ErrorInfo {
     code: String,
 }
 
-impl From<CallError> for SimSwapError {
+impl From<CallError> for ProviderFailure {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Timeout => SimSwapError::failure("timeout", "timed out"),
-            CallError::Unavailable(s) => SimSwapError::failure("unavailable", s),
-            CallError::InvalidResponse(s) => SimSwapError::failure("invalid_response", s),
+            CallError::Timeout => ProviderFailure::failure("timeout", "timed out"),
+            CallError::Unavailable(s) => ProviderFailure::failure("unavailable", s),
+            CallError::InvalidResponse(s) => ProviderFailure::failure("invalid_response", s),
         }
     }
 }
@@ -97,10 +97,10 @@ impl CamaraSimSwap {
         })
     }
 
-    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<(SecretString, i64), SimSwapError> {
-        let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| SimSwapError::unauthorized())?;
+    async fn fetch_token(&self, force_secret_refresh: bool) -> Result<(SecretString, i64), ProviderFailure> {
+        let secrets = self.secrets.load(force_secret_refresh).await.map_err(|_| ProviderFailure::unauthorized())?;
         let (Some(id), Some(secret)) = (secrets.camara_client_id.clone(), secrets.camara_client_secret.clone()) else {
-            return Err(SimSwapError::unauthorized());
+            return Err(ProviderFailure::unauthorized());
         };
         let url = self.token_url.as_str();
         let resp = send(Retry::Idempotent { retries: 2 }, self.timeout, || {
@@ -112,24 +112,24 @@ impl CamaraSimSwap {
         .await?;
         match resp.status().as_u16() {
             200 => {}
-            400 | 401 | 403 => return Err(SimSwapError::unauthorized()),
-            s => return Err(SimSwapError::failure("unavailable", format!("token status {s}"))),
+            400 | 401 | 403 => return Err(ProviderFailure::unauthorized()),
+            s => return Err(ProviderFailure::failure("unavailable", format!("token status {s}"))),
         }
         let body: TokenBody = decode(resp).await?;
         if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
-            return Err(SimSwapError::failure("invalid_response", "token"));
+            return Err(ProviderFailure::failure("invalid_response", "token"));
         }
         Ok((SecretString::from(body.access_token), body.expires_in))
     }
 
-    async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, SimSwapError> {
+    async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, ProviderFailure> {
         let id = self.secrets.load(false).await.ok().and_then(|s| s.camara_client_id.clone()).unwrap_or_default();
         self.token.bearer(&id, || self.fetch_token(force_secret_refresh)).await
     }
 
     /// `POST /check`: a read, so one retry; on 401 the token is dropped, the credentials re-read and
     /// the call made once more.
-    async fn check_once(&self, phone: &Phone, max_age: u32) -> Result<SimSwapAnswer, SimSwapError> {
+    async fn check_once(&self, phone: &Phone, max_age: u32) -> Result<SimSwapAnswer, ProviderFailure> {
         let url = join(&self.api_root, "/sim-swap/v2/check");
         let body = json!({ "phoneNumber": phone.e164(), "maxAge": max_age });
         let mut resp = None;
@@ -145,7 +145,7 @@ impl CamaraSimSwap {
             }
             self.token.invalidate(&token).await;
         }
-        let Some(resp) = resp else { return Err(SimSwapError::unauthorized()) };
+        let Some(resp) = resp else { return Err(ProviderFailure::unauthorized()) };
         let status = resp.status().as_u16();
         if status == 200 {
             let checked: CheckBody = decode(resp).await?;
@@ -162,10 +162,10 @@ impl CamaraSimSwap {
             (400, "OUT_OF_RANGE") => Ok(SimSwapAnswer::CannotTell("out_of_range")),
             // Not a number this operator (or aggregator) serves.
             (404, _) | (422, "SERVICE_NOT_APPLICABLE") => Ok(SimSwapAnswer::CannotTell("not_covered")),
-            (401, _) => Err(SimSwapError::unauthorized()),
-            (403, _) => Err(SimSwapError::failure("permission_denied", "permission denied")),
-            (429, _) => Err(SimSwapError::rate_limited()),
-            (s, _) => Err(SimSwapError::failure("unavailable", format!("status {s}"))),
+            (401, _) => Err(ProviderFailure::unauthorized()),
+            (403, _) => Err(ProviderFailure::failure("permission_denied", "permission denied")),
+            (429, _) => Err(ProviderFailure::rate_limited()),
+            (s, _) => Err(ProviderFailure::failure("unavailable", format!("status {s}"))),
         }
     }
 }
@@ -176,7 +176,7 @@ impl SimSwapSource for CamaraSimSwap {
         "camara"
     }
 
-    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, SimSwapError> {
+    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, ProviderFailure> {
         let Some(max_age) = max_age_hours(window_minutes) else {
             return Ok(SimSwapAnswer::CannotTell("window_too_long"));
         };

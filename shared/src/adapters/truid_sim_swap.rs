@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::domain::Phone;
 use crate::domain::sim_policy::{self, SimSignal};
-use crate::ports::{Random, SimSwapAnswer, SimSwapError, SimSwapSource, TruId};
+use crate::ports::{ProviderFailure, Random, SimSwapAnswer, SimSwapSource, TruId};
 
 /// The SIMCheck source.
 pub struct TruIdSimCheck {
@@ -28,13 +28,13 @@ impl SimSwapSource for TruIdSimCheck {
         "truid"
     }
 
-    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, SimSwapError> {
-        let reference = self.random.id().map_err(|_| SimSwapError::failure("no_randomness", "no reference id"))?;
+    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, ProviderFailure> {
+        let reference = self.random.id().map_err(|_| ProviderFailure::failure("no_randomness", "no reference id"))?;
         let report = self
             .truid
             .create_sim_check(phone, &reference, window_minutes)
             .await
-            .map_err(|e| SimSwapError::from_fault(&e))?;
+            .map_err(|e| ProviderFailure::from_fault(&e))?;
         Ok(match sim_policy::signal(report.status, report.no_sim_change, report.sim_change_within, window_minutes) {
             SimSignal::NoChange => SimSwapAnswer::NotChanged,
             SimSignal::Changed => SimSwapAnswer::Changed,

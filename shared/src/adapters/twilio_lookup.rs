@@ -17,7 +17,7 @@ use url::Url;
 use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, send};
 use crate::domain::time::iso8601_duration_minutes;
 use crate::domain::{Phone, Timestamp};
-use crate::ports::{Clock, SecretSource, SimSwapAnswer, SimSwapError, SimSwapSource};
+use crate::ports::{Clock, ProviderFailure, SecretSource, SimSwapAnswer, SimSwapSource};
 
 /// Where Twilio Lookup is.
 #[derive(Debug, Clone)]
@@ -100,15 +100,15 @@ impl SimSwapSource for TwilioLookup {
     }
 
     /// A read: one retry; refused credentials are re-read once.
-    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, SimSwapError> {
+    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, ProviderFailure> {
         // The number is a path segment: E.164 only, `+` encoded.
         let url = join(&self.base, &format!("/v2/PhoneNumbers/%2B{}?Fields=sim_swap", phone.digits()));
         let mut resp = None;
         for force in [false, true] {
-            let secrets = self.secrets.load(force).await.map_err(|_| SimSwapError::unauthorized())?;
+            let secrets = self.secrets.load(force).await.map_err(|_| ProviderFailure::unauthorized())?;
             let (Some(sid), Some(token)) = (secrets.twilio_account_sid.clone(), secrets.twilio_auth_token.clone())
             else {
-                return Err(SimSwapError::unauthorized());
+                return Err(ProviderFailure::unauthorized());
             };
             let r = send(Retry::Idempotent { retries: 1 }, self.timeout, || {
                 self.http.get(&url).basic_auth(&sid, Some(token.expose_secret()))
@@ -119,13 +119,13 @@ impl SimSwapSource for TwilioLookup {
                 break;
             }
         }
-        let Some(resp) = resp else { return Err(SimSwapError::unauthorized()) };
+        let Some(resp) = resp else { return Err(ProviderFailure::unauthorized()) };
         match resp.status().as_u16() {
             200 => {}
             // Not a number Lookup knows.
             404 => return Ok(SimSwapAnswer::CannotTell("not_found")),
-            429 => return Err(SimSwapError::rate_limited()),
-            s if s >= 500 => return Err(SimSwapError::failure("unavailable", format!("status {s}"))),
+            429 => return Err(ProviderFailure::rate_limited()),
+            s if s >= 500 => return Err(ProviderFailure::failure("unavailable", format!("status {s}"))),
             _ => return Ok(SimSwapAnswer::CannotTell("refused")),
         }
         let body: PhoneNumber = decode(resp).await?;

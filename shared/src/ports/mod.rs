@@ -16,7 +16,7 @@ pub mod store;
 pub mod truid;
 
 pub use clock::Clock;
-pub use fault::ProviderFault;
+pub use fault::{ProviderFailure, ProviderFault};
 pub use metrics::{Metric, MetricsSink};
 pub use notifier::{Mail, MailError, Mailer, Notification, NotificationKind, Notifier, NotifyError, Site};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, SmsSender, TwilioServiceSid};
@@ -24,7 +24,7 @@ pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
-pub use sim_swap::{SimSwapAnswer, SimSwapError, SimSwapSource};
+pub use sim_swap::{SimSwapAnswer, SimSwapSource};
 pub use store::{
     AuditRecord, CredentialChange, PhoneChange, PhoneProof, PossessionProof, ResetCompletion, Store, StoreError,
     VerificationOwner,

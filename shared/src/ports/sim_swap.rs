@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use crate::domain::Phone;
-use crate::ports::ProviderFault;
+use crate::ports::ProviderFailure;
 
 /// What a source said about a number and a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,57 +31,11 @@ impl SimSwapAnswer {
     }
 }
 
-/// A source failed us (down, slow, refused our credentials, unreadable, rate limited): the next is
-/// asked, as for "cannot tell", and the failure is counted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {detail}")]
-pub struct SimSwapError {
-    kind: &'static str,
-    failure: bool,
-    slug: Option<String>,
-    detail: String,
-}
-
-impl SimSwapError {
-    /// The source refused our credentials.
-    pub fn unauthorized() -> Self {
-        Self::failure("unauthorized", "credentials refused")
-    }
-    /// A failure of `kind`, with a fixed `detail` label (never a URL or a body).
-    pub fn failure(kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind, failure: true, slug: None, detail: detail.into() }
-    }
-    /// The source limits our rate.
-    pub fn rate_limited() -> Self {
-        Self { kind: "rate_limited", failure: false, slug: None, detail: "rate limited".into() }
-    }
-    /// Another port's error, as its fault tells it.
-    pub fn from_fault(e: &(impl ProviderFault + std::fmt::Display)) -> Self {
-        Self { kind: e.kind(), failure: e.is_failure(), slug: e.slug().map(str::to_owned), detail: e.to_string() }
-    }
-    /// Whether the credentials were refused (they are re-read once).
-    pub fn is_unauthorized(&self) -> bool {
-        self.kind == "unauthorized"
-    }
-}
-
-impl ProviderFault for SimSwapError {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-    fn is_failure(&self) -> bool {
-        self.failure
-    }
-    fn slug(&self) -> Option<&str> {
-        self.slug.as_deref()
-    }
-}
-
 /// One source of the SIM-swap gate's answer.
 #[async_trait]
 pub trait SimSwapSource: Send + Sync {
     /// As `SIMGUARD_SIM_SWAP_SOURCES` names it.
     fn name(&self) -> &'static str;
     /// Whether the SIM of `phone` changed within the last `window_minutes`.
-    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, SimSwapError>;
+    async fn check(&self, phone: &Phone, window_minutes: u32) -> Result<SimSwapAnswer, ProviderFailure>;
 }
