@@ -2,7 +2,7 @@
 //!
 //! Every function gets the [`Core`]: its settings and the ports every step uses (store, limiter,
 //! notifier, clock, randomness, metrics). Beyond that, each function's state type carries only the
-//! clients its handlers call — [`WithTruId`], [`WithSimGate`], [`WithOtp`], [`WithHasher`] or
+//! clients its handlers call — [`WithSilent`], [`WithSimGate`], [`WithOtp`], [`WithHasher`] or
 //! [`WithPasswords`] — so the compiler,
 //! not a table, decides what a function can reach: a handler that needs tru.ID does not compile
 //! into a function whose state has no tru.ID client, and a function is never given a client it does
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::ports::{
-    Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, SimSwapSource, Store, TruId,
+    Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, SilentProver, SimSwapSource, Store,
 };
 
 /// What every function has.
@@ -89,10 +89,13 @@ impl<P> Deref for App<P> {
     }
 }
 
-/// The functions that talk to tru.ID: coverage, create-check, callback.
-pub struct WithTruId {
-    /// The tru.ID client (its token cache lives as long as the process).
-    pub truid: Arc<dyn TruId>,
+/// The functions of the silent proof: coverage, create-check, callback.
+pub struct WithSilent {
+    /// The silent provers, in the configured order (their token caches live as long as the process).
+    pub provers: Vec<Arc<dyn SilentProver>>,
+    /// The SIM-swap sources, asked after a proof that does not cover the SIM change (callback only;
+    /// empty elsewhere).
+    pub sim_swap: Vec<Arc<dyn SimSwapSource>>,
 }
 
 /// The function that runs the SIM-swap gate: sim-check.
@@ -121,8 +124,8 @@ pub struct WithPasswords {
     pub hasher: Arc<dyn PasswordHasher>,
 }
 
-/// The state of a tru.ID function's handlers.
-pub type TruIdApp = Arc<App<WithTruId>>;
+/// The state of a silent-proof function's handlers.
+pub type SilentApp = Arc<App<WithSilent>>;
 /// The state of the SIM-swap gate's handler.
 pub type SimGateApp = Arc<App<WithSimGate>>;
 /// The state of an OTP function's handlers.

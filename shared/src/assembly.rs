@@ -22,15 +22,17 @@ use crate::adapters::random::OsRandom;
 use crate::adapters::secrets::StaticSecrets;
 use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
+use crate::adapters::truid_silent::TruIdSubscriberCheck;
 use crate::adapters::truid_sim_swap::TruIdSimCheck;
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
 use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
-use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSimGate, WithTruId};
-use crate::config::{ConfigError, OtpProviderKind, Settings, SimSwapSourceKind};
+use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
+use crate::config::{ConfigError, OtpProviderKind, Settings, SilentProviderKind, SimSwapSourceKind};
 use crate::consumer::Consumer;
 use crate::ports::{
-    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, SimSwapSource, Store, TruId,
+    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, SilentProver, SimSwapSource,
+    Store, TruId,
 };
 use crate::routes::{Ports, RouterError, function_routes, secure};
 
@@ -230,7 +232,7 @@ impl Assembly {
         let secrets = self.secret_source(&settings)?;
         Ok(match settings.function {
             Function::Coverage | Function::CreateCheck | Function::Callback => {
-                let ports = WithTruId::build(self, &settings, secrets)?;
+                let ports = WithSilent::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
             Function::SimCheck => {
@@ -344,6 +346,43 @@ impl Assembly {
         Ok(Arc::new(TruIdClient::new(config, secrets, self.clock.clone())?))
     }
 
+    /// The SIM-swap sources `settings` name, in order.
+    fn sim_swap_sources(
+        &self,
+        settings: &Settings,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Vec<Arc<dyn SimSwapSource>>, AssemblyError> {
+        let s = &settings.sim_swap;
+        let mut sources: Vec<Arc<dyn SimSwapSource>> = Vec::new();
+        for kind in &s.sources {
+            sources.push(match kind {
+                SimSwapSourceKind::TruId => {
+                    let truid = self.truid_client(settings, secrets.clone())?;
+                    Arc::new(TruIdSimCheck::new(truid, self.random.clone()))
+                }
+                SimSwapSourceKind::Camara => {
+                    let config = CamaraConfig {
+                        api_root: s.camara_base_url.clone().ok_or(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"))?,
+                        token_url: s
+                            .camara_token_url
+                            .clone()
+                            .ok_or(ConfigError::Missing("SIMGUARD_CAMARA_TOKEN_URL"))?,
+                        timeout: settings.provider_timeout,
+                    };
+                    Arc::new(CamaraSimSwap::new(config, secrets.clone(), self.clock.clone())?)
+                }
+                SimSwapSourceKind::TwilioLookup => {
+                    let config = TwilioLookupConfig {
+                        base_url: s.twilio_lookup_base_url.clone(),
+                        timeout: settings.provider_timeout,
+                    };
+                    Arc::new(TwilioLookup::new(config, secrets.clone(), self.clock.clone())?)
+                }
+            });
+        }
+        Ok(sources)
+    }
+
     fn otp_client(
         &self,
         settings: &Settings,
@@ -362,43 +401,29 @@ pub trait BuildPorts: Ports {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError>;
 }
 
-impl BuildPorts for WithTruId {
+impl BuildPorts for WithSimGate {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
-        Ok(WithTruId { truid: assembly.truid_client(settings, secrets)? })
+        Ok(WithSimGate { sim_swap: assembly.sim_swap_sources(settings, secrets)? })
     }
 }
 
-impl BuildPorts for WithSimGate {
+impl BuildPorts for WithSilent {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
-        let s = &settings.sim_swap;
-        let mut sim_swap: Vec<Arc<dyn SimSwapSource>> = Vec::new();
-        for kind in &s.sources {
-            sim_swap.push(match kind {
-                SimSwapSourceKind::TruId => {
+        let mut provers: Vec<Arc<dyn SilentProver>> = Vec::new();
+        for kind in &settings.silent.providers {
+            provers.push(match kind {
+                SilentProviderKind::TruId => {
                     let truid = assembly.truid_client(settings, secrets.clone())?;
-                    Arc::new(TruIdSimCheck::new(truid, assembly.random.clone()))
-                }
-                SimSwapSourceKind::Camara => {
-                    let config = CamaraConfig {
-                        api_root: s.camara_base_url.clone().ok_or(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"))?,
-                        token_url: s
-                            .camara_token_url
-                            .clone()
-                            .ok_or(ConfigError::Missing("SIMGUARD_CAMARA_TOKEN_URL"))?,
-                        timeout: settings.provider_timeout,
-                    };
-                    Arc::new(CamaraSimSwap::new(config, secrets.clone(), assembly.clock.clone())?)
-                }
-                SimSwapSourceKind::TwilioLookup => {
-                    let config = TwilioLookupConfig {
-                        base_url: s.twilio_lookup_base_url.clone(),
-                        timeout: settings.provider_timeout,
-                    };
-                    Arc::new(TwilioLookup::new(config, secrets.clone(), assembly.clock.clone())?)
+                    Arc::new(TruIdSubscriberCheck::new(truid, assembly.random.clone()))
                 }
             });
         }
-        Ok(WithSimGate { sim_swap })
+        // Only the callback follows a proof with the SIM-swap gate; the others build no source.
+        let sim_swap = match settings.function {
+            Function::Callback => assembly.sim_swap_sources(settings, secrets)?,
+            _ => Vec::new(),
+        };
+        Ok(WithSilent { provers, sim_swap })
     }
 }
 

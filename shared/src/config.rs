@@ -85,6 +85,11 @@ const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
 const OTP: &[Function] = &[OtpStart, OtpVerify];
 const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify];
 const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
+/// The silent proof's functions.
+const SILENT: &[Function] = &[Coverage, CreateCheck, Callback];
+/// The functions that ask the SIM-swap sources: the SIM check, and the callback after a proof that
+/// does not cover the SIM change.
+const SIM_GATE: &[Function] = &[Callback, SimCheck];
 const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
 /// The functions that tell an account's owner something by email (they put it on the queue).
 const NOTIFY: &[Function] = &[Callback, ResetPassword, SimCheck, OtpVerify, Account];
@@ -178,27 +183,34 @@ pub const SETTINGS: &[Setting] = &[
         readers: &[SimCheck],
     },
     Setting {
+        name: "SIMGUARD_SILENT_PROVIDERS",
+        default: Some("truid"),
+        required: Required::No,
+        kind: Kind::Text,
+        readers: SILENT,
+    },
+    Setting {
         name: "SIMGUARD_SIM_SWAP_SOURCES",
         default: Some("truid"),
         required: Required::No,
         kind: Kind::Text,
-        readers: &[SimCheck],
+        readers: SIM_GATE,
     },
     Setting {
         name: "SIMGUARD_CAMARA_BASE_URL",
         default: None,
         required: Required::No,
         kind: Kind::Url,
-        readers: &[SimCheck],
+        readers: SIM_GATE,
     },
     Setting {
         name: "SIMGUARD_CAMARA_TOKEN_URL",
         default: None,
         required: Required::No,
         kind: Kind::Url,
-        readers: &[SimCheck],
+        readers: SIM_GATE,
     },
-    url("SIMGUARD_TWILIO_LOOKUP_BASE_URL", "https://lookups.twilio.com", &[SimCheck]),
+    url("SIMGUARD_TWILIO_LOOKUP_BASE_URL", "https://lookups.twilio.com", SIM_GATE),
     number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
     number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "5", 1, 5, &[OtpVerify]),
     number("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW", "3", 1, 5, &[OtpStart]),
@@ -479,6 +491,8 @@ pub struct Settings {
     pub otp: OtpSettings,
     /// Who answers the SIM-swap gate, in order.
     pub sim_swap: SimSwapSettings,
+    /// Who proves possession silently, in order.
+    pub silent: SilentSettings,
     /// Where a phone number typed without `+` and a country code is read (registration).
     pub default_region: Region,
     /// Rate limits.
@@ -656,6 +670,7 @@ impl Settings {
             })?,
             limits: limits(&v)?,
             sim_swap: sim_swap_settings(&v)?,
+            silent: silent_settings(&v)?,
             table_name,
             secret_id: v.raw("SIMGUARD_SECRET_ID")?,
             secret_ttl_secs: v.number("SIMGUARD_SECRET_TTL_SECONDS")?,
@@ -787,6 +802,46 @@ fn otp_settings(v: &Vars) -> Result<OtpSettings, ConfigError> {
     })
 }
 
+/// A silent prover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilentProviderKind {
+    /// tru.ID SubscriberCheck.
+    TruId,
+}
+
+impl SilentProviderKind {
+    /// As `SIMGUARD_SILENT_PROVIDERS` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TruId => "truid",
+        }
+    }
+}
+
+/// The silent provers (docs/providers.md, "Silent provers").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilentSettings {
+    /// Tried in this order: the first that may reach the device's network and starts a proof.
+    pub providers: Vec<SilentProviderKind>,
+}
+
+fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
+    let mut providers = Vec::new();
+    for name in v.required("SIMGUARD_SILENT_PROVIDERS")?.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = match name {
+            "truid" => SilentProviderKind::TruId,
+            _ => return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "a comma-separated list, in order, of truid".into())),
+        };
+        if !providers.contains(&kind) {
+            providers.push(kind);
+        }
+    }
+    if providers.is_empty() {
+        return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "at least one of truid".into()));
+    }
+    Ok(SilentSettings { providers })
+}
+
 /// A source of the SIM-swap gate's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimSwapSourceKind {
@@ -852,7 +907,7 @@ fn sim_swap_settings(v: &Vars) -> Result<SimSwapSettings, ConfigError> {
     };
     let camara_base_url = optional_url("SIMGUARD_CAMARA_BASE_URL")?;
     let camara_token_url = optional_url("SIMGUARD_CAMARA_TOKEN_URL")?;
-    if v.function == SimCheck && sources.contains(&SimSwapSourceKind::Camara) {
+    if SIM_GATE.contains(&v.function) && sources.contains(&SimSwapSourceKind::Camara) {
         if camara_base_url.is_none() {
             return Err(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"));
         }
@@ -991,6 +1046,7 @@ mod tests {
                 "SIMGUARD_PROVIDER_TIMEOUT_MS",
                 "SIMGUARD_REQUEST_BUDGET_MS",
                 "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
+                "SIMGUARD_SILENT_PROVIDERS",
                 "SIMGUARD_TABLE_NAME",
                 "SIMGUARD_SECRET_ID",
                 "SIMGUARD_SECRET_TTL_SECONDS",

@@ -15,7 +15,7 @@ use axum::routing::{MethodRouter, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Function;
-use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSimGate, WithTruId};
+use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
 use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
@@ -65,7 +65,7 @@ pub trait Ports: Send + Sync + Sized + 'static {
     fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>>;
 }
 
-impl Ports for WithTruId {
+impl Ports for WithSilent {
     fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
         Some(match (route.method, route.path) {
             ("GET", "/api/coverage") => get(coverage::coverage),

@@ -13,6 +13,8 @@ export interface SimguardConfig {
   readonly defaultRegion: string;
   readonly simChangeWindowMinutes: number;
   readonly simCheckUnavailablePolicy: 'deny' | 'allow_with_notice';
+  /** Who proves possession silently, in order. */
+  readonly silentProviders: string;
   /** Who answers the SIM-swap gate, in order. */
   readonly simSwapSources: string;
   /** The CAMARA API root and token endpoint ('' unless simSwapSources names camara). */
@@ -79,6 +81,7 @@ export function readConfig(get: Lookup): SimguardConfig {
     defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
+    silentProviders: text(get, 'silentProviders', /^truid$/),
     simSwapSources: text(get, 'simSwapSources', /^(truid|camara|twilio-lookup)(,(truid|camara|twilio-lookup))*$/),
     camaraBaseUrl: text(get, 'camaraBaseUrl', /^(https:\/\/[^\s?#]+)?$/),
     camaraTokenUrl: text(get, 'camaraTokenUrl', /^(https:\/\/[^\s?#]+)?$/),

@@ -303,6 +303,12 @@ export class SimguardStack extends cdk.Stack {
       SIMGUARD_ORIGIN_VERIFY_TOKEN: originVerifyToken,
     };
     const truid = { SIMGUARD_TRUID_BASE_URL: c.truIdBaseUrl };
+    const silent = { SIMGUARD_SILENT_PROVIDERS: c.silentProviders };
+    const simSwap = {
+      SIMGUARD_SIM_SWAP_SOURCES: c.simSwapSources,
+      SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,
+      SIMGUARD_CAMARA_TOKEN_URL: c.camaraTokenUrl,
+    };
     const window = { SIMGUARD_SIM_CHANGE_WINDOW_MINUTES: String(c.simChangeWindowMinutes) };
     const otp: Record<string, string> = { SIMGUARD_OTP_PROVIDER: c.otpProvider };
     if (c.twilioServiceSid !== '') {
@@ -314,7 +320,7 @@ export class SimguardStack extends cdk.Stack {
         id: 'Coverage',
         name: 'coverage',
         routes: [[GET, '/api/coverage']],
-        environment: { ...truid },
+        environment: { ...truid, ...silent },
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
       },
       {
@@ -324,14 +330,19 @@ export class SimguardStack extends cdk.Stack {
           [POST, '/api/reset/check'],
           [POST, '/api/login/silent'],
         ],
-        environment: { ...truid, ...window, SIMGUARD_LIMIT_RESET_GLOBAL_HOUR: String(c.resetGlobalHourlyBudget) },
+        environment: {
+          ...truid,
+          ...silent,
+          ...window,
+          SIMGUARD_LIMIT_RESET_GLOBAL_HOUR: String(c.resetGlobalHourlyBudget),
+        },
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
       },
       {
         id: 'Callback',
         name: 'callback',
         routes: [[GET, '/api/reset/callback']],
-        environment: { ...truid, ...window },
+        environment: { ...truid, ...silent, ...window, ...simSwap },
         // PutItem: a silent sign-in stores its session, in its transaction.
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
         notifies: true,
@@ -353,9 +364,7 @@ export class SimguardStack extends cdk.Stack {
           ...truid,
           ...window,
           SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY: c.simCheckUnavailablePolicy,
-          SIMGUARD_SIM_SWAP_SOURCES: c.simSwapSources,
-          SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,
-          SIMGUARD_CAMARA_TOKEN_URL: c.camaraTokenUrl,
+          ...simSwap,
         },
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],
         notifies: true,

@@ -421,7 +421,9 @@ fn flow_writes(t: &Transition) -> Result<(String, Item), StoreError> {
     set("decoy = :decoy", ":decoy", w.decoy.then_some(AttributeValue::Bool(true)));
     set("otp_sent_at = :sent_at", ":sent_at", w.otp_sent_at.map(|t| n(t.0)));
     set("claimed_at = :claimed_at", ":claimed_at", w.claimed_at.map(|t| n(t.0)));
-    set("check_id = :check_id", ":check_id", w.check_id.clone().map(s));
+    set("check_id = :check_id", ":check_id", w.silent.as_ref().map(|b| s(b.handle.clone())));
+    set("silent_provider = :silent_provider", ":silent_provider", w.silent.as_ref().map(|b| s(b.provider.clone())));
+    set("silent_secret = :silent_secret", ":silent_secret", w.silent.as_ref().and_then(|b| b.secret.clone()).map(s));
     set("sim_answers = :sim_answers", ":sim_answers", w.sim_answers.clone().map(s));
     let restart = w
         .restart_for

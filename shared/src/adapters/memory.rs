@@ -190,8 +190,10 @@ fn apply_writes(flow: &mut Flow, t: &Transition) {
     if let Some(a) = &w.sim_answers {
         flow.sim_answers = Some(a.clone());
     }
-    if let Some(id) = &w.check_id {
-        flow.check_id = Some(id.clone());
+    if let Some(b) = &w.silent {
+        flow.check_id = Some(b.handle.clone());
+        flow.silent_provider = Some(b.provider.clone());
+        flow.silent_secret = b.secret.clone();
     }
     if let Some(keys) = &w.restart_for {
         flow.sms_keys = Some(keys.clone());

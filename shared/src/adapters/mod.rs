@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod secrets_manager;
 pub mod tls;
 pub mod truid_http;
+pub mod truid_silent;
 pub mod truid_sim_swap;
 pub mod twilio;
 pub mod twilio_lookup;

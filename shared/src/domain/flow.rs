@@ -166,9 +166,17 @@ pub struct Flow {
     pub new_phone: Option<Phone>,
     /// Where it is.
     pub state: FlowState,
-    /// The tru.ID SubscriberCheck bound to this flow. Secret-equivalent: it is the path of `check_url`.
+    /// The silent proof bound to this flow: the prover's handle on it (tru.ID's `check_id`, CAMARA's
+    /// `state`). Secret-equivalent: it is in the URL the device opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_id: Option<String>,
+    /// Which silent prover `check_id` belongs to; `None` in flows stored before there was a choice
+    /// (tru.ID's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_provider: Option<String>,
+    /// What only the proof's completion needs (CAMARA's PKCE verifier). Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_secret: Option<String>,
     /// Hash of the single-use reset token issued when the possession proof succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_token_hash: Option<TokenHash>,
@@ -220,11 +228,8 @@ pub struct SmsKeys {
 /// How a flow begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowOrigin {
-    /// A reset whose SubscriberCheck was created: the device opens `check_url` next.
-    ResetSilent {
-        /// The check bound to the flow.
-        check_id: String,
-    },
+    /// A reset whose silent proof was started: the device opens its URL next.
+    ResetSilent(SilentBinding),
     /// A reset on the SMS path (not covered, no check, or an unknown email).
     ResetSms,
     /// A sign-in whose password was right.
@@ -234,6 +239,17 @@ pub enum FlowOrigin {
         /// The number to move to, proven after the current one.
         new_phone: Phone,
     },
+}
+
+/// A silent proof bound to a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilentBinding {
+    /// The prover's name.
+    pub provider: String,
+    /// Its handle on the proof.
+    pub handle: String,
+    /// What only the completion needs.
+    pub secret: Option<String>,
 }
 
 /// Whose flow it is.
@@ -275,13 +291,17 @@ pub struct NewFlow {
 impl Flow {
     /// A new flow: its kind, first state and bound check follow from how it begins.
     pub fn start(key: TokenHash, new: NewFlow) -> Flow {
-        let (kind, state, check_id, new_phone) = match new.origin {
-            FlowOrigin::ResetSilent { check_id } => (FlowKind::Reset, FlowState::CheckPending, Some(check_id), None),
+        let (kind, state, silent, new_phone) = match new.origin {
+            FlowOrigin::ResetSilent(binding) => (FlowKind::Reset, FlowState::CheckPending, Some(binding), None),
             FlowOrigin::ResetSms => (FlowKind::Reset, FlowState::Started, None, None),
             FlowOrigin::Login => (FlowKind::Login, FlowState::PasswordOk, None, None),
             FlowOrigin::PhoneChange { new_phone } => {
                 (FlowKind::PhoneChange, FlowState::PasswordOk, None, Some(new_phone))
             }
+        };
+        let (check_id, silent_provider, silent_secret) = match silent {
+            Some(b) => (Some(b.handle), Some(b.provider), b.secret),
+            None => (None, None, None),
         };
         let (user_id, credential_version, unknown_email_key) = match new.account {
             FlowAccount::Known { user_id, credential_version } => (Some(user_id), Some(credential_version), None),
@@ -298,6 +318,8 @@ impl Flow {
             new_phone,
             state,
             check_id,
+            silent_provider,
+            silent_secret,
             reset_token_hash: None,
             reason: None,
             otp_reference: None,

@@ -16,7 +16,7 @@ pub mod user;
 
 pub use check::{CheckOutcome, CheckStatus};
 pub use email::{Email, EmailError};
-pub use flow::{Flow, FlowAccount, FlowKind, FlowOrigin, FlowReason, FlowState, NewFlow, SmsKeys};
+pub use flow::{Flow, FlowAccount, FlowKind, FlowOrigin, FlowReason, FlowState, NewFlow, SilentBinding, SmsKeys};
 pub use password::{Password, PasswordHash, PasswordPolicy, PasswordRejection};
 pub use phone::{Phone, PhoneError, Region};
 pub use time::Timestamp;

@@ -18,17 +18,14 @@
 //! codes:          otp_sent | new_otp_sent → locked (too many wrong codes)
 //! ```
 
-use crate::domain::{Flow, FlowKind, FlowReason, FlowState, SmsKeys, Timestamp, TokenHash};
+use crate::domain::{Flow, FlowKind, FlowReason, FlowState, SilentBinding, SmsKeys, Timestamp, TokenHash};
 
 /// A step of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowEvent {
     /// A sign-in whose password was right starts a SubscriberCheck instead of the SIM check and a
     /// code: the device's network can prove the phone silently.
-    SilentStarted {
-        /// The check bound to the flow.
-        check_id: String,
-    },
+    SilentStarted(SilentBinding),
     /// The SubscriberCheck proved a sign-in's phone (or its SIM changed within an unproven new
     /// account's grace): a session is issued.
     SilentSignedIn,
@@ -96,7 +93,7 @@ impl FlowEvent {
     /// The stable label for logs.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::SilentStarted { .. } => "silent_started",
+            Self::SilentStarted(_) => "silent_started",
             Self::SilentSignedIn => "silent_signed_in",
             Self::CallbackClaimed { .. } => "callback_claimed",
             Self::SilentVerified { .. } => "silent_verified",
@@ -136,8 +133,8 @@ pub struct FlowWrites {
     pub otp_sent_at: Option<Timestamp>,
     /// When the callback claimed the flow.
     pub claimed_at: Option<Timestamp>,
-    /// The SubscriberCheck a sign-in bound itself to.
-    pub check_id: Option<String>,
+    /// The silent proof a sign-in bound itself to.
+    pub silent: Option<SilentBinding>,
     /// What each SIM-swap source asked said, in order (`camara:cannot_tell,truid:not_changed`).
     pub sim_answers: Option<String>,
     /// The flow goes on to another number (a phone change's new one): its SMS limits count under
@@ -225,8 +222,8 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
-        (Login, PasswordOk, FlowEvent::SilentStarted { check_id }) => {
-            (CheckPending, FlowWrites { check_id: Some(check_id), ..FlowWrites::default() })
+        (Login, PasswordOk, FlowEvent::SilentStarted(binding)) => {
+            (CheckPending, FlowWrites { silent: Some(binding), ..FlowWrites::default() })
         }
         (Reset | Login, CheckPending, FlowEvent::CallbackClaimed { at }) => {
             (CheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
@@ -328,7 +325,7 @@ mod tests {
             FlowEvent::SimRefusedQuietly { reason: FlowReason::NoMatch },
             FlowEvent::SignedInOnRememberedDevice,
             FlowEvent::CurrentNumberProven { new_number_keys: keys() },
-            FlowEvent::SilentStarted { check_id: "c1".into() },
+            FlowEvent::SilentStarted(SilentBinding { provider: "truid".into(), handle: "c1".into(), secret: None }),
             FlowEvent::SilentSignedIn,
         ]
     }

@@ -6,13 +6,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::{App, TruIdApp, WithTruId};
-use crate::domain::sim_policy::Account;
+use crate::app::{App, SilentApp, WithSilent};
+use secrecy::SecretString;
+
+use crate::domain::sim_policy::{Account, SimSignal};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
-use crate::http::support::{flow_user, new_session, notify_flow_owner, persist, provider_error, timed};
+use crate::http::support::{ask_sources, flow_user, new_session, notify_flow_owner, persist, provider_error, timed};
 use crate::ports::{
-    CheckCode, CheckId, Metric, NotificationKind, PossessionProof, RandomError, StoreError, TruIdError, deadline,
+    Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
+    deadline,
 };
 
 /// Where the browser goes next: fixed pages, a fixed outcome code at most (`?r=<code>`).
@@ -43,49 +46,21 @@ fn see_other(location: &'static str) -> Response {
     resp
 }
 
-/// The query of the operator's redirect. Anything else in it is ignored, and none of it is ever
-/// echoed or logged (B5, B6).
-#[derive(Default)]
-struct CallbackQuery {
-    check_id: Option<String>,
-    code: Option<String>,
-    error: Option<String>,
-    /// `resume=1`: the result page's "try again" after a failure, with nothing else: finish the
-    /// flow's own check from what tru.ID says (R9).
-    resume: Option<String>,
-}
-
-impl CallbackQuery {
-    fn is_resume(&self) -> bool {
-        self.resume.as_deref() == Some("1") && self.check_id.is_none() && self.code.is_none() && self.error.is_none()
-    }
-}
-
-fn parse_callback_query(raw: Option<&str>) -> CallbackQuery {
-    let mut q = CallbackQuery::default();
+/// The redirect's query: every parameter once (a repeated one is an attempt to confuse: kept empty,
+/// so that it matches nothing). None of it is ever echoed or logged (B5, B6).
+fn parse_callback_query(raw: Option<&str>) -> RedirectParams {
+    let mut q = RedirectParams::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        let slot = match k.as_ref() {
-            "check_id" => &mut q.check_id,
-            "code" => &mut q.code,
-            "error" => &mut q.error,
-            "resume" => &mut q.resume,
-            _ => continue,
-        };
-        // A repeated parameter is an attempt to confuse: keep neither value.
-        *slot = if slot.is_some() { Some(String::new()) } else { Some(v.into_owned()) };
+        let value = if q.contains_key(k.as_ref()) { String::new() } else { v.into_owned() };
+        q.insert(k.into_owned(), value);
     }
     q
 }
 
-/// Operator error codes, mapped to a fixed label for the log; the text is never used.
-fn redirect_error_label(error: &str) -> &'static str {
-    match error {
-        "mno_redirect_unsupported" => "mno_redirect_unsupported",
-        "not_mobile_ip" => "not_mobile_ip",
-        "mno_not_supported" => "mno_not_supported",
-        "ip_mismatch" | "ip_msisdn_mismatch" => "ip_mismatch",
-        _ => "other",
-    }
+/// `resume=1` and nothing else: the result page's "try again" after a failure — finish the flow's
+/// own proof from what the provider says (R9).
+fn is_resume(q: &RedirectParams) -> bool {
+    q.len() == 1 && q.get("resume").map(String::as_str) == Some("1")
 }
 
 /// Why the callback could not finish: each ends on a result page, never on an error status.
@@ -105,7 +80,7 @@ enum CallbackError {
 /// Acts only for the browser that started the flow (its cookie), only for the check bound to that
 /// flow, and only once: the flow is claimed by a conditional write *before* the code is exchanged,
 /// so a replayed or relayed URL never reaches tru.ID (B1–B4). Always answers 303 to a fixed page.
-pub async fn callback(State(app): State<TruIdApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = parse_callback_query(raw.as_deref());
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
@@ -134,7 +109,11 @@ fn refused(why: &'static str, state: Option<FlowState>) -> Result<Response, Call
     Ok(see_other(GO_LINK_INVALID))
 }
 
-async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuery) -> Result<Response, CallbackError> {
+async fn run_callback(
+    app: &App<WithSilent>,
+    headers: &HeaderMap,
+    q: RedirectParams,
+) -> Result<Response, CallbackError> {
     let now = app.clock.now();
     let Some(flow_token) = FLOW.read(headers) else {
         return refused("no_flow_cookie", None);
@@ -142,74 +121,110 @@ async fn run_callback(app: &App<WithTruId>, headers: &HeaderMap, q: CallbackQuer
     let Some(flow) = app.store.get_flow(&flow_token.hash(), now).await? else {
         return refused("no_live_flow", None);
     };
-    if flow.kind == FlowKind::Login {
-        return match run_login_callback(app, flow, q, now).await {
-            Err(CallbackError::AccountChanged | CallbackError::OutOfOrder(_)) => Ok(see_other(GO_LOGIN_INVALID)),
-            other => other,
-        };
-    }
-    let bound = flow.check_id.as_deref().and_then(CheckId::parse);
-    let presented = if q.is_resume() { bound.clone() } else { q.check_id.as_deref().and_then(CheckId::parse) };
-    let (Some(check_id), Some(bound)) = (presented, bound) else {
-        return refused("no_check", Some(flow.state));
+    let invalid = if flow.kind == FlowKind::Login { GO_LOGIN_INVALID } else { GO_LINK_INVALID };
+    let refuse = |why: &'static str| {
+        tracing::warn!(event = "callback_refused", why, state = flow.state.as_str(), "callback refused");
+        Ok(see_other(invalid))
     };
-    if check_id != bound {
-        return refused("check_not_bound", Some(flow.state));
-    }
-    let claim = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
-        Ok(claim) => claim,
-        Err(_) if flow.state == FlowState::CheckClaimed => return recover(app, &flow, &check_id, now).await,
-        Err(_) => return refused("replay_or_out_of_order", Some(flow.state)),
+    // The prover the flow's proof belongs to (flows stored before there was a choice: tru.ID's).
+    let name = flow.silent_provider.as_deref().unwrap_or("truid");
+    let Some(prover) = app.ports.provers.iter().find(|p| p.name() == name) else {
+        return refuse("prover_not_configured");
     };
-    // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
-    let flow = persist(app, &flow, &claim, now).await?;
-
-    if let Some(error) = q.error.as_deref() {
-        tracing::info!(
-            event = "subscriber_check_result",
-            outcome = "redirect_error",
-            error = redirect_error_label(error),
-            "operator redirect reported an error"
-        );
-        app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: "redirect_error" });
-        return finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await;
-    }
-    let Some(code) = q.code.as_deref().and_then(CheckCode::parse) else {
-        tracing::warn!(event = "callback_refused", why = "bad_code", "callback without a usable code");
-        return finish(app, &flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await;
+    let bound = flow.check_id.clone();
+    let presented = if is_resume(&q) { bound.clone() } else { prover.presented_handle(&q) };
+    let handle = match (presented, bound) {
+        (Some(presented), Some(bound)) if presented == bound => bound,
+        (None, _) | (_, None) => return refuse("no_check"),
+        _ => return refuse("check_not_bound"),
     };
-
-    let outcome = exchange_code(app, &check_id, &code).await;
-    conclude(app, &flow, outcome, now).await
+    // The account is read while the flow is claimed (one round trip): its number is what the proof is
+    // about, and a flow whose account changed its credentials since goes nowhere (S21).
+    let user = async { flow_user(app, &flow).await.ok().flatten().ok_or(CallbackError::AccountChanged) };
+    let (flow, user) = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
+        // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
+        Ok(claim) => {
+            let (claimed, user) = tokio::join!(persist(app, &flow, &claim, now), user);
+            let claimed = claimed?;
+            let Ok(user) = user else { return refuse("account_changed") };
+            (claimed, user)
+        }
+        Err(_) if flow.state == FlowState::CheckClaimed => {
+            // Claimed by a callback that did not finish. While it may still be running, the browser
+            // is asked to wait; after, what the provider says finishes the flow — read, never
+            // completed again — or, when it cannot tell, the SMS path opens. Never a dead end.
+            if flow.claimed_at.is_some_and(|at| now.0 - at.0 < CLAIM_ABANDONED_AFTER_SECS) {
+                tracing::info!(event = "callback_in_progress", "the flow's callback may still be running");
+                return Ok(see_other(GO_IN_PROGRESS));
+            }
+            tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the proof");
+            let Ok(user) = user.await else { return refuse("account_changed") };
+            let outcome = read_back(app, &**prover, &handle).await;
+            let outcome = with_sim_gate(app, outcome, &user).await;
+            return conclude_any(app, &flow, &user, outcome, now, invalid).await;
+        }
+        Err(_) => return refuse("replay_or_out_of_order"),
+    };
+    let outcome = match prover.redirect_error(&q) {
+        Some(error) => {
+            tracing::info!(
+                event = "subscriber_check_result",
+                outcome = "redirect_error",
+                error,
+                "the redirect reported an error"
+            );
+            app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: "redirect_error" });
+            None
+        }
+        None => Some(complete(app, &**prover, &flow, &handle, &q, &user).await),
+    };
+    let outcome = match outcome {
+        Some(report) => with_sim_gate(app, report, &user).await,
+        None => CheckOutcome::Error,
+    };
+    conclude_any(app, &flow, &user, outcome, now, invalid).await
 }
 
-/// A flow claimed by a callback that did not finish. While that callback may still be running, the
-/// browser is asked to wait; after, what tru.ID says about the check finishes the flow — read, never
-/// PATCHed again — or, when it cannot tell, the SMS path opens. Never a dead end.
-async fn recover(
-    app: &App<WithTruId>,
+/// Sends the outcome to the reset's or the sign-in's ending; a flow that moved on meanwhile goes to
+/// `invalid`.
+async fn conclude_any(
+    app: &App<WithSilent>,
     flow: &Flow,
-    check_id: &CheckId,
+    user: &User,
+    outcome: CheckOutcome,
     now: Timestamp,
+    invalid: &'static str,
 ) -> Result<Response, CallbackError> {
-    if flow.claimed_at.is_some_and(|at| now.0 - at.0 < CLAIM_ABANDONED_AFTER_SECS) {
-        tracing::info!(event = "callback_in_progress", "the flow's callback may still be running");
-        return Ok(see_other(GO_IN_PROGRESS));
-    }
-    tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the check");
-    let outcome = match deadline::share(60, app.ports.truid.get_subscriber_check(check_id)).await {
-        Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
-        Err(e) => {
-            provider_error(app, "truid", "get_subscriber_check", &e, "check not read");
-            CheckOutcome::Error
-        }
+    let concluded = match flow.kind {
+        FlowKind::Login => conclude_login(app, flow, user, outcome, now).await,
+        _ => conclude(app, flow, outcome, now).await,
     };
-    conclude(app, flow, outcome, now).await
+    match concluded {
+        Err(CallbackError::OutOfOrder(e)) => {
+            tracing::warn!(event = "callback_refused", why = %e, "the flow moved on meanwhile");
+            Ok(see_other(invalid))
+        }
+        other => other,
+    }
+}
+
+/// A proof whose verdict does not cover the SIM change (every prover but tru.ID's) passes only if
+/// the SIM-swap gate's sources then say "not changed" (S33, S34).
+async fn with_sim_gate(app: &App<WithSilent>, report: SilentReport, user: &User) -> CheckOutcome {
+    if report.outcome != CheckOutcome::Verified || report.sim_checked {
+        return report.outcome;
+    }
+    let window = app.settings.sim_change_window_minutes;
+    match ask_sources(app, &app.ports.sim_swap, &user.phone, window).await.0 {
+        SimSignal::NoChange => CheckOutcome::Verified,
+        SimSignal::Changed => CheckOutcome::SimChanged,
+        SimSignal::Unavailable => CheckOutcome::Error,
+    }
 }
 
 /// Records the check's outcome on the claimed flow and sends the browser on.
 async fn conclude(
-    app: &App<WithTruId>,
+    app: &App<WithSilent>,
     flow: &Flow,
     outcome: CheckOutcome,
     now: Timestamp,
@@ -263,7 +278,7 @@ async fn conclude(
 
 /// Records how the silent check ended and sends the browser to the page that says so.
 async fn finish(
-    app: &App<WithTruId>,
+    app: &App<WithSilent>,
     flow: &Flow,
     event: FlowEvent,
     location: &'static str,
@@ -273,81 +288,12 @@ async fn finish(
     Ok(see_other(location))
 }
 
-/// A sign-in's silent check (docs/security.md S32): the same binding, claim and exchange as a
-/// reset's; the account is read while the flow is claimed (one round trip), and the outcome signs
-/// in (a session, in one transaction with the step), stops on a SIM change, or opens the SMS path.
-async fn run_login_callback(
-    app: &App<WithTruId>,
-    flow: Flow,
-    q: CallbackQuery,
-    now: Timestamp,
-) -> Result<Response, CallbackError> {
-    let bound = flow.check_id.as_deref().and_then(CheckId::parse);
-    let presented = if q.is_resume() { bound.clone() } else { q.check_id.as_deref().and_then(CheckId::parse) };
-    let check_id = match (presented, bound) {
-        (Some(presented), Some(bound)) if presented == bound => bound,
-        _ => {
-            tracing::warn!(event = "callback_refused", why = "check_not_bound", "callback refused");
-            return Ok(see_other(GO_LOGIN_INVALID));
-        }
-    };
-    let user = async { flow_user(app, &flow).await.ok().flatten().ok_or(CallbackError::AccountChanged) };
-    let (flow, user) = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
-        Ok(claim) => {
-            let (claimed, user) = tokio::join!(persist(app, &flow, &claim, now), user);
-            (claimed?, user?)
-        }
-        Err(_) if flow.state == FlowState::CheckClaimed => {
-            if flow.claimed_at.is_some_and(|at| now.0 - at.0 < CLAIM_ABANDONED_AFTER_SECS) {
-                tracing::info!(event = "callback_in_progress", "the flow's callback may still be running");
-                return Ok(see_other(GO_IN_PROGRESS));
-            }
-            tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the check");
-            let user = user.await?;
-            let outcome = match deadline::share(60, app.ports.truid.get_subscriber_check(&check_id)).await {
-                Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
-                Err(e) => {
-                    provider_error(app, "truid", "get_subscriber_check", &e, "check not read");
-                    CheckOutcome::Error
-                }
-            };
-            return conclude_login(app, &flow, &user, outcome, now).await;
-        }
-        Err(_) => {
-            tracing::warn!(
-                event = "callback_refused",
-                why = "replay_or_out_of_order",
-                state = flow.state.as_str(),
-                "callback refused"
-            );
-            return Ok(see_other(GO_LOGIN_INVALID));
-        }
-    };
-    let outcome = match (q.error.as_deref(), q.code.as_deref().and_then(CheckCode::parse)) {
-        (Some(error), _) => {
-            tracing::info!(
-                event = "subscriber_check_result",
-                outcome = "redirect_error",
-                error = redirect_error_label(error),
-                "operator redirect reported an error"
-            );
-            CheckOutcome::Error
-        }
-        (None, Some(code)) => exchange_code(app, &check_id, &code).await,
-        (None, None) => {
-            tracing::warn!(event = "callback_refused", why = "bad_code", "callback without a usable code");
-            CheckOutcome::Error
-        }
-    };
-    conclude_login(app, &flow, &user, outcome, now).await
-}
-
 /// A sign-in's silent outcome. A SIM change stops it — unless the account is new and has never
 /// proven its phone (the sign-in's new-account grace, E2): then, as for a match, a session is issued
 /// with the first possession proof, in one transaction. No match or no verdict opens the SMS path
 /// (the SIM check and a code to the account's number).
 async fn conclude_login(
-    app: &App<WithTruId>,
+    app: &App<WithSilent>,
     flow: &Flow,
     user: &User,
     outcome: CheckOutcome,
@@ -389,7 +335,7 @@ async fn conclude_login(
 }
 
 /// Signs the browser in: the step, the first possession proof and the session, in one transaction.
-async fn sign_in(app: &App<WithTruId>, flow: &Flow, user: &User, now: Timestamp) -> Result<Response, CallbackError> {
+async fn sign_in(app: &App<WithSilent>, flow: &Flow, user: &User, now: Timestamp) -> Result<Response, CallbackError> {
     let signed_in = flow.apply(FlowEvent::SilentSignedIn)?;
     // Without randomness for the session the flow stays claimed: "try again" resumes it.
     let Ok((token, session)) = new_session(app, user, now) else { return Ok(see_other(GO_UNAVAILABLE)) };
@@ -410,24 +356,43 @@ async fn sign_in(app: &App<WithTruId>, flow: &Flow, user: &User, now: Timestamp)
     Ok(resp)
 }
 
-/// PATCHes the code exactly once. If the answer is lost (timeout, 5xx), a GET — a read — tells what
-/// the PATCH did; the PATCH itself is never repeated (docs/security.md R1).
-async fn exchange_code(app: &App<WithTruId>, check_id: &CheckId, code: &CheckCode) -> CheckOutcome {
-    let truid = &app.ports.truid;
+/// Completes the proof exactly once. If the answer is lost (a timeout, a 5xx), a read tells what
+/// the completion did; it is never repeated (docs/security.md R1).
+async fn complete(
+    app: &App<WithSilent>,
+    prover: &dyn SilentProver,
+    flow: &Flow,
+    handle: &str,
+    redirect: &RedirectParams,
+    user: &User,
+) -> SilentReport {
+    let name = prover.name();
+    let window = app.settings.sim_change_window_minutes;
+    let secret = flow.silent_secret.clone().map(SecretString::from);
     // Each call leaves time for the next: the read after a lost answer, and the write of the outcome.
-    let patch = truid.complete_subscriber_check(check_id, code);
-    let report = match deadline::share(50, timed(app, "truid", "truid.complete_subscriber_check", patch)).await {
-        Err(e @ (TruIdError::Timeout | TruIdError::Unavailable(_))) => {
-            provider_error(app, "truid", "patch_subscriber_check", &e, "PATCH answer lost; reading the check");
-            deadline::share(60, truid.get_subscriber_check(check_id)).await
+    let done = prover.complete(handle, secret.as_ref(), redirect, &user.phone, window);
+    match deadline::share(50, timed(app, name, "silent.complete", done)).await {
+        Ok(report) => report,
+        Err(e) if e.answer_may_be_lost() => {
+            provider_error(app, name, "silent_complete", &e, "completion's answer lost; reading the proof");
+            read_back(app, prover, handle).await
         }
-        other => other,
-    };
-    match report {
-        Ok(r) => r.outcome(app.settings.sim_change_window_minutes),
         Err(e) => {
-            provider_error(app, "truid", "complete_subscriber_check", &e, "SubscriberCheck not completed");
-            CheckOutcome::Error
+            provider_error(app, name, "silent_complete", &e, "silent proof not completed");
+            SilentReport { outcome: CheckOutcome::Error, sim_checked: true }
+        }
+    }
+}
+
+/// What the provider says now of the proof; no verdict when it cannot say.
+async fn read_back(app: &App<WithSilent>, prover: &dyn SilentProver, handle: &str) -> SilentReport {
+    let window = app.settings.sim_change_window_minutes;
+    match deadline::share(60, timed(app, prover.name(), "silent.read_back", prover.read_back(handle, window))).await {
+        Ok(Some(report)) => report,
+        Ok(None) => SilentReport { outcome: CheckOutcome::Error, sim_checked: true },
+        Err(e) => {
+            provider_error(app, prover.name(), "silent_read_back", &e, "proof not read");
+            SilentReport { outcome: CheckOutcome::Error, sim_checked: true }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /api/reset/check {email}` (function `create-check`): starts a password reset; and
 //! `POST /api/login/silent`: a sign-in's silent check, where the device's network can prove the phone.
+//! Both start the proof with the first silent prover that may reach the device (docs/security.md S34).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -8,16 +9,14 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::{Core, TruIdApp};
-use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, User};
+use crate::app::SilentApp;
+use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, SilentBinding};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{
-    cached_coverage, current_flow, flow_user, look_up_coverage, persist, provider_error, remember_coverage, step, timed,
-};
+use crate::http::support::{cached_coverage, current_flow, flow_user, persist, remember_coverage, start_silent, step};
 use crate::http::{ApiJson, ClientMeta, Problem};
-use crate::ports::{CreatedCheck, Metric, NewSubscriberCheck, TruId};
+use crate::ports::Metric;
 
 /// The request body.
 #[derive(Deserialize)]
@@ -28,10 +27,10 @@ pub struct StartReset {
 }
 
 /// Always starts a flow and sets its cookie. The answer is `{"next":"silent","check_url",...}` only
-/// when the email belongs to an account, the device's network is covered and tru.ID created the
-/// check; otherwise `{"next":"sms",...}` — identical for unknown emails and uncovered users (A1).
+/// when the email belongs to an account, a prover may reach the device's network and started a
+/// proof; otherwise `{"next":"sms",...}` — identical for unknown emails and uncovered users (A1).
 pub async fn create_check(
-    State(app): State<TruIdApp>,
+    State(app): State<SilentApp>,
     client: ClientMeta,
     ApiJson(body): ApiJson<StartReset>,
 ) -> Result<Response, Problem> {
@@ -50,23 +49,13 @@ pub async fn create_check(
     allowed?;
     // An account that never proved its phone in its first two weeks is gone: an unknown email.
     let user = user?.filter(|u| !u.expired_unconfirmed(app.clock.now()));
-
-    let truid = &*app.ports.truid;
-    // Coverage is looked up for unknown emails too, so both take the same path until here.
-    let looked_up = match cached {
-        Some(_) => None,
-        None => look_up_coverage(&app, truid, client.ip).await,
-    };
-    let covered = cached.or(looked_up).unwrap_or(false);
-    let check = match (&user, covered) {
-        (Some(user), true) => create_subscriber_check(&app, truid, user).await?,
-        _ => None,
-    };
+    let reach = start_silent(&app, user.as_ref().map(|u| &u.phone), client.ip, cached).await;
+    let (started, looked_up) = (reach.started, reach.looked_up);
 
     let now = app.clock.now();
     let flow_token = app.random.token()?;
-    let origin = match &check {
-        Some(c) => FlowOrigin::ResetSilent { check_id: c.check_id.expose().to_owned() },
+    let origin = match &started {
+        Some(s) => FlowOrigin::ResetSilent(s.binding()),
         None => FlowOrigin::ResetSms,
     };
     let flow = Flow::start(
@@ -84,7 +73,7 @@ pub async fn create_check(
             ttl_secs: app.settings.flow_ttl_secs,
         },
     );
-    // The flow and the coverage answer tru.ID just gave are written at once.
+    // The flow and the coverage answer looked up now are written at once.
     let remember = async {
         if let Some(covered) = looked_up {
             remember_coverage(&app, client.ip, covered).await;
@@ -92,13 +81,18 @@ pub async fn create_check(
     };
     let (stored, ()) = tokio::join!(app.store.put_flow(&flow), remember);
     stored?;
-    tracing::info!(event = "reset_started", silent = check.is_some(), "reset flow started");
+    tracing::info!(
+        event = "reset_started",
+        silent = started.is_some(),
+        provider = started.as_ref().map(|s| s.provider),
+        "reset flow started"
+    );
     app.metrics
-        .record(Metric::StepOutcome { step: "reset_start", outcome: if check.is_some() { "silent" } else { "sms" } });
+        .record(Metric::StepOutcome { step: "reset_start", outcome: if started.is_some() { "silent" } else { "sms" } });
 
     let csrf = csrf_token_for(&flow_token);
-    let body = match &check {
-        Some(c) => json!({ "next": "silent", "check_url": c.check_url.expose_secret(), "csrf": csrf }),
+    let body = match &started {
+        Some(s) => json!({ "next": "silent", "check_url": s.start.device_url.expose_secret(), "csrf": csrf }),
         None => json!({ "next": "sms", "csrf": csrf }),
     };
     let mut resp = axum::Json(body).into_response();
@@ -108,18 +102,19 @@ pub async fn create_check(
 }
 
 /// A sign-in whose password was right proves the phone silently where the device's network allows
-/// it (docs/security.md S32): `{"next":"silent","check_url"}` — a SubscriberCheck bound to the flow,
-/// which the operator's redirect to the callback completes (a session, no code) — or
-/// `{"next":"sms"}`, the SIM check and a code, when the network is not covered, tru.ID would not
-/// create a check, or the silent checks' limits are spent (they never refuse a sign-in: the SMS path
-/// has its own). Counts under the reset's per-address and global limits, which bound tru.ID's checks.
+/// it (docs/security.md S32): `{"next":"silent","check_url"}` — a proof bound to the flow, which the
+/// redirect to the callback completes (a session, no code) — or `{"next":"sms"}`, the SIM check and
+/// a code, when no prover reaches the network or starts a proof, or the silent checks' limits are
+/// spent (they never refuse a sign-in: the SMS path has its own). Counts under the reset's
+/// per-address and global limits, which bound the providers' checks.
 pub async fn start_silent_login(
-    State(app): State<TruIdApp>,
+    State(app): State<SilentApp>,
     client: ClientMeta,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let (_, flow) = current_flow(&app, &headers).await?;
-    step(&flow, FlowEvent::SilentStarted { check_id: String::new() })?;
+    let probe = SilentBinding { provider: String::new(), handle: String::new(), secret: None };
+    step(&flow, FlowEvent::SilentStarted(probe))?;
     let l = &app.settings.limits;
     let limits = [
         Limit::new("reset_global", "all", l.reset_global_hour, HOUR),
@@ -133,54 +128,23 @@ pub async fn start_silent_login(
     if allowed.is_err() {
         return sms();
     }
-    let truid = &*app.ports.truid;
-    let looked_up = match cached {
-        Some(_) => None,
-        None => look_up_coverage(&app, truid, client.ip).await,
-    };
+    let reach = start_silent(&app, Some(&user.phone), client.ip, cached).await;
+    let (started, looked_up) = (reach.started, reach.looked_up);
     let remember = async {
         if let Some(covered) = looked_up {
             remember_coverage(&app, client.ip, covered).await;
         }
     };
-    let check = match cached.or(looked_up) {
-        Some(true) => create_subscriber_check(&app, truid, &user).await?,
-        _ => None,
-    };
-    let Some(check) = check else {
+    let Some(started) = started else {
         remember.await;
         app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "sms" });
         return sms();
     };
     let now = app.clock.now();
-    let started = step(&flow, FlowEvent::SilentStarted { check_id: check.check_id.expose().to_owned() })?;
-    let (stored, ()) = tokio::join!(persist(&app, &flow, &started, now), remember);
+    let transition = step(&flow, FlowEvent::SilentStarted(started.binding()))?;
+    let (stored, ()) = tokio::join!(persist(&app, &flow, &transition, now), remember);
     stored?;
-    tracing::info!(event = "login_silent_started", user_id = %user.id, "sign-in proving the phone silently");
+    tracing::info!(event = "login_silent_started", user_id = %user.id, provider = started.provider, "sign-in proving the phone silently");
     app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "silent" });
-    Ok(axum::Json(json!({ "next": "silent", "check_url": check.check_url.expose_secret() })).into_response())
-}
-
-/// The SubscriberCheck for the account's phone; `None` when tru.ID would not create one (the SMS
-/// path is offered instead).
-async fn create_subscriber_check(core: &Core, truid: &dyn TruId, user: &User) -> Result<Option<CreatedCheck>, Problem> {
-    let request = NewSubscriberCheck {
-        phone: user.phone.clone(),
-        redirect_url: core.settings.truid_redirect_url(),
-        reference_id: core.random.id()?,
-        period_minutes: core.settings.sim_change_window_minutes,
-    };
-    match timed(core, "truid", "truid.create_subscriber_check", truid.create_subscriber_check(&request)).await {
-        Ok(c) => Ok(Some(c)),
-        Err(e) => {
-            provider_error(
-                core,
-                "truid",
-                "create_subscriber_check",
-                &e,
-                "SubscriberCheck not created; offering the SMS path",
-            );
-            Ok(None)
-        }
-    }
+    Ok(axum::Json(json!({ "next": "silent", "check_url": started.start.device_url.expose_secret() })).into_response())
 }

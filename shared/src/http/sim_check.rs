@@ -7,18 +7,17 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::{App, SimGateApp, WithSimGate};
-use crate::domain::sim_policy::{Account, SimSignal, SimVerdict};
-use crate::domain::{FlowEvent, FlowKind, FlowReason, Phone, Transition};
+use crate::app::SimGateApp;
+use crate::domain::sim_policy::{Account, SimVerdict};
+use crate::domain::{FlowEvent, FlowKind, FlowReason, Transition};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
 use crate::http::support::{
-    current_flow, flow_number, flow_user, imitate, new_session, notify, persist, provider_error, remembered_device,
-    step, timed,
+    ask_sources, current_flow, flow_number, flow_user, imitate, new_session, notify, persist, remembered_device, step,
 };
 use crate::http::{ClientMeta, Problem};
-use crate::ports::{Metric, NotificationKind, PossessionProof, SimSwapAnswer};
+use crate::ports::{Metric, NotificationKind, PossessionProof};
 
 /// Asks the SIM-swap sources in order about the flow's number and records the verdict, with each
 /// source's answer, on the flow. A login answers
@@ -55,7 +54,7 @@ pub async fn sim_check(
             (SimVerdict::Pass, None)
         }
         Some(user) => {
-            let (signal, answers) = ask_sources(&app, flow_number(&flow, user)?, window).await;
+            let (signal, answers) = ask_sources(&app, &app.ports.sim_swap, flow_number(&flow, user)?, window).await;
             let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
             (app.settings.sim_policy().decide(flow.kind, signal, account, now), Some(answers))
         }
@@ -151,34 +150,4 @@ pub async fn sim_check(
         }
     })
     .into_response())
-}
-
-/// Asks the SIM-swap sources in order (docs/security.md S33): the first that can tell decides — "not
-/// changed" passes, "changed" stops, and nobody after it is asked (a changed SIM is never shopped
-/// around for a yes); one that cannot tell, or fails, hands over to the next. None that can tell: no
-/// SIM answer. Returns the signal and what each source asked said (`camara:cannot_tell,truid:…`).
-async fn ask_sources(app: &App<WithSimGate>, phone: &Phone, window: u32) -> (SimSignal, String) {
-    let mut answers = Vec::new();
-    for source in &app.ports.sim_swap {
-        let name = source.name();
-        let answer = match timed(app, name, "sim_swap.check", source.check(phone, window)).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                provider_error(app, name, "sim_swap_check", &e, "SIM-swap source failed; asking the next");
-                app.metrics.record(Metric::SimSwapAnswer { source: name, answer: "error" });
-                answers.push(format!("{name}:error"));
-                continue;
-            }
-        };
-        app.metrics.record(Metric::SimSwapAnswer { source: name, answer: answer.as_str() });
-        answers.push(format!("{name}:{}", answer.as_str()));
-        match answer {
-            SimSwapAnswer::NotChanged => return (SimSignal::NoChange, answers.join(",")),
-            SimSwapAnswer::Changed => return (SimSignal::Changed, answers.join(",")),
-            SimSwapAnswer::CannotTell(why) => {
-                tracing::info!(event = "sim_swap_cannot_tell", source = name, why, "asking the next SIM-swap source");
-            }
-        }
-    }
-    (SimSignal::Unavailable, answers.join(","))
 }

@@ -7,15 +7,25 @@ use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 
-use crate::app::Core;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use crate::app::{App, Core, WithSilent};
 use crate::domain::Token;
-use crate::domain::{Flow, FlowEvent, Phone, RememberedDevice, Session, Timestamp, Transition, User, UserId};
+use crate::domain::sim_policy::SimSignal;
+use crate::domain::{
+    Flow, FlowEvent, Phone, RememberedDevice, Session, SilentBinding, Timestamp, Transition, User, UserId,
+};
 use crate::http::CSRF_HEADER;
 use crate::http::Problem;
 use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
-use crate::ports::{Coverage, Metric, Notification, NotificationKind, ProviderFault, RateDecision, StoreError, TruId};
+use crate::ports::{
+    Metric, Notification, NotificationKind, ProviderFault, RateDecision, SilentStart, SimSwapAnswer, SimSwapSource,
+    StoreError,
+};
 
 /// How long a coverage answer is remembered for the device's address.
 pub const COVERAGE_CACHE_SECS: i64 = 300;
@@ -260,26 +270,115 @@ pub async fn cached_coverage(core: &Core, ip: IpAddr) -> Option<bool> {
     }
 }
 
-/// Asks tru.ID whether the network behind `ip` supports SubscriberCheck. `None` when the lookup
-/// failed: "no" for the caller (the SMS path, with its SIM check, is the fallback), and not cached.
-pub async fn look_up_coverage(core: &Core, truid: &dyn TruId, ip: IpAddr) -> Option<bool> {
-    match timed(core, "truid", "truid.coverage", truid.coverage(ip)).await {
-        Ok(c) => {
-            let covered = c == Coverage::SubscriberCheck;
-            tracing::info!(event = "coverage", silent = covered, "device coverage looked up");
-            Some(covered)
-        }
-        Err(e) => {
-            provider_error(core, "truid", "coverage", &e, "coverage lookup failed; treating as not covered");
-            None
-        }
-    }
-}
-
 /// Remembers a coverage answer for the device's address for a few minutes.
 pub async fn remember_coverage(core: &Core, ip: IpAddr, covered: bool) {
     let until = core.clock.now().plus_secs(COVERAGE_CACHE_SECS);
     if let Err(e) = core.store.put_coverage(ip, covered, until).await {
         tracing::warn!(error = %e, "coverage not cached");
     }
+}
+
+/// A started proof, and the prover that started it.
+pub struct Started {
+    /// The prover's name.
+    pub provider: &'static str,
+    /// What it started.
+    pub start: SilentStart,
+}
+
+impl Started {
+    /// What the flow keeps of it.
+    pub fn binding(&self) -> SilentBinding {
+        SilentBinding {
+            provider: self.provider.to_owned(),
+            handle: self.start.handle.clone(),
+            secret: self.start.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        }
+    }
+}
+
+/// Starts a silent proof for `phone` with the first prover that may reach the device at `ip`: one
+/// whose coverage says the network is not covered is skipped, one that fails hands over to the next.
+/// Coverage is looked up for an unknown email (`phone` is `None`) as for a known one, so both take
+/// the same path until here; nothing is started for it. Also returns a coverage answer looked up
+/// now, to be cached for the address (`cached`: the one cached before).
+pub async fn start_silent(app: &App<WithSilent>, phone: Option<&Phone>, ip: IpAddr, cached: Option<bool>) -> Reach {
+    let mut looked_up = None;
+    let mut reaches = false;
+    for prover in &app.ports.provers {
+        let name = prover.name();
+        let covered = match (prover.looks_up_coverage(), cached.or(looked_up)) {
+            (true, Some(known)) => Some(known),
+            _ => match timed(app, name, "silent.coverage", prover.covers(ip)).await {
+                Ok(c) => {
+                    if prover.looks_up_coverage() {
+                        looked_up = c;
+                    }
+                    tracing::info!(event = "coverage", provider = name, silent = c != Some(false), "device coverage");
+                    c
+                }
+                Err(e) => {
+                    provider_error(app, name, "coverage", &e, "coverage lookup failed; trying the next prover");
+                    continue;
+                }
+            },
+        };
+        if covered == Some(false) {
+            continue;
+        }
+        reaches = true;
+        let Some(phone) = phone else { return Reach { started: None, reaches, looked_up } };
+        let redirect = app.settings.truid_redirect_url();
+        let window = app.settings.sim_change_window_minutes;
+        match timed(app, name, "silent.start", prover.start(phone, &redirect, window)).await {
+            Ok(start) => return Reach { started: Some(Started { provider: name, start }), reaches, looked_up },
+            Err(e) => provider_error(app, name, "silent_start", &e, "silent proof not started; trying the next"),
+        }
+    }
+    Reach { started: None, reaches, looked_up }
+}
+
+/// What [`start_silent`] found.
+pub struct Reach {
+    /// The proof started, if any.
+    pub started: Option<Started>,
+    /// Whether some prover may reach the device's network.
+    pub reaches: bool,
+    /// A coverage answer looked up now, to cache for the address.
+    pub looked_up: Option<bool>,
+}
+
+/// Asks the SIM-swap sources in order (docs/security.md S33): the first that can tell decides — "not
+/// changed" passes, "changed" stops, and nobody after it is asked (a changed SIM is never shopped
+/// around for a yes); one that cannot tell, or fails, hands over to the next. None that can tell: no
+/// SIM answer. Returns the signal and what each source asked said (`camara:cannot_tell,truid:…`).
+pub async fn ask_sources(
+    core: &Core,
+    sources: &[Arc<dyn SimSwapSource>],
+    phone: &Phone,
+    window: u32,
+) -> (SimSignal, String) {
+    let mut answers = Vec::new();
+    for source in sources {
+        let name = source.name();
+        let answer = match timed(core, name, "sim_swap.check", source.check(phone, window)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                provider_error(core, name, "sim_swap_check", &e, "SIM-swap source failed; asking the next");
+                core.metrics.record(Metric::SimSwapAnswer { source: name, answer: "error" });
+                answers.push(format!("{name}:error"));
+                continue;
+            }
+        };
+        core.metrics.record(Metric::SimSwapAnswer { source: name, answer: answer.as_str() });
+        answers.push(format!("{name}:{}", answer.as_str()));
+        match answer {
+            SimSwapAnswer::NotChanged => return (SimSignal::NoChange, answers.join(",")),
+            SimSwapAnswer::Changed => return (SimSignal::Changed, answers.join(",")),
+            SimSwapAnswer::CannotTell(why) => {
+                tracing::info!(event = "sim_swap_cannot_tell", source = name, why, "asking the next SIM-swap source");
+            }
+        }
+    }
+    (SimSignal::Unavailable, answers.join(","))
 }

@@ -34,6 +34,10 @@ impl ProviderFailure {
     pub fn failure(kind: &'static str, detail: impl Into<String>) -> Self {
         Self { kind, failure: true, slug: None, detail: detail.into() }
     }
+    /// Not a failure of the provider: an answer about this request (a redirect without its code).
+    pub fn answer(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self { kind, failure: false, slug: None, detail: detail.into() }
+    }
     /// The source limits our rate.
     pub fn rate_limited() -> Self {
         Self { kind: "rate_limited", failure: false, slug: None, detail: "rate limited".into() }

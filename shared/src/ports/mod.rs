@@ -11,6 +11,7 @@ pub mod passwords;
 pub mod random;
 pub mod ratelimit;
 pub mod secrets;
+pub mod silent;
 pub mod sim_swap;
 pub mod store;
 pub mod truid;
@@ -24,6 +25,7 @@ pub use passwords::{HashError, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
+pub use silent::{RedirectParams, SilentProver, SilentReport, SilentStart};
 pub use sim_swap::{SimSwapAnswer, SimSwapSource};
 pub use store::{
     AuditRecord, CredentialChange, PhoneChange, PhoneProof, PossessionProof, ResetCompletion, Store, StoreError,

@@ -216,14 +216,14 @@ async fn every_status_a_route_answers_is_documented() {
 /// `main.rs`: the type it serves with, and no other (a wrong one fails at start-up, never silently).
 #[test]
 fn each_function_binary_names_the_state_it_serves_with() {
-    use simguard::app::{WithHasher, WithOtp, WithPasswords, WithSimGate, WithTruId};
+    use simguard::app::{WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
     let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let notify = std::fs::read_to_string(root.join("functions/notify/src/main.rs")).expect("main.rs");
     assert!(notify.contains("simguard::assembly::run_consumer()"), "the consumer's main runs the consumer");
     for f in Function::HTTP {
         let main = std::fs::read_to_string(root.join(format!("functions/{}/src/main.rs", f.name()))).expect("main.rs");
-        let named: Vec<&str> = ["WithTruId", "WithSimGate", "WithOtp", "WithHasher", "WithPasswords"]
+        let named: Vec<&str> = ["WithSilent", "WithSimGate", "WithOtp", "WithHasher", "WithPasswords"]
             .into_iter()
             .filter(|p| main.contains(&format!("run_lambda::<simguard::app::{p}>")))
             .collect();
@@ -233,7 +233,7 @@ fn each_function_binary_names_the_state_it_serves_with() {
                 .expect("settings")
         };
         let serves = [
-            ("WithTruId", assembly.router_with::<WithTruId>(settings()).is_ok()),
+            ("WithSilent", assembly.router_with::<WithSilent>(settings()).is_ok()),
             ("WithSimGate", assembly.router_with::<WithSimGate>(settings()).is_ok()),
             ("WithOtp", assembly.router_with::<WithOtp>(settings()).is_ok()),
             ("WithHasher", assembly.router_with::<WithHasher>(settings()).is_ok()),

@@ -191,7 +191,11 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         decoy: true,
         otp_sent_at: Some(NOW),
         claimed_at: Some(NOW.plus_secs(1)),
-        check_id: Some("c-1".into()),
+        silent: Some(simguard::domain::SilentBinding {
+            provider: "camara".into(),
+            handle: "c-1".into(),
+            secret: Some("verifier".into()),
+        }),
         sim_answers: Some("camara:cannot_tell,truid:not_changed".into()),
         restart_for: None,
     };
@@ -205,7 +209,10 @@ async fn flows_move_only_from_the_expected_state(s: Arc<impl Both>) {
         (Some("abc"), Some("twilio"), true)
     );
     assert_eq!((moved.decoy, moved.otp_sent_at, moved.claimed_at), (true, Some(NOW), Some(NOW.plus_secs(1))));
-    assert_eq!(moved.check_id.as_deref(), Some("c-1"));
+    assert_eq!(
+        (moved.check_id.as_deref(), moved.silent_provider.as_deref(), moved.silent_secret.as_deref()),
+        (Some("c-1"), Some("camara"), Some("verifier"))
+    );
     assert_eq!(moved.sim_answers.as_deref(), Some("camara:cannot_tell,truid:not_changed"));
     assert_eq!(s.get_flow(&k, NOW).await.expect("get"), Some(moved.clone()), "what was returned is what is stored");
     // A field left out of an update keeps its value.
