@@ -406,6 +406,7 @@ impl LocalStack {
                 | "SIMGUARD_CAMARA_BASE_URL"
                 | "SIMGUARD_TWILIO_LOOKUP_BASE_URL" => Some(sandbox_url.clone()),
                 "SIMGUARD_CAMARA_TOKEN_URL" => Some(format!("{sandbox_url}/camara/oauth2/token")),
+                "SIMGUARD_CAMARA_AUTHORIZE_URL" => Some(format!("{sandbox_url}/camara/authorize")),
                 "SIMGUARD_OTP_PROVIDER" => Some(otp_provider.as_str().to_owned()),
                 "SIMGUARD_TWILIO_SERVICE_SID" => Some(twilio_sid.clone()),
                 _ => None,

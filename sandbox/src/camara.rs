@@ -1,19 +1,25 @@
-//! CAMARA (GSMA Open Gateway) SIM Swap v2, as specified in `provider-specs/camara/sim-swap.yaml`,
-//! behind a two-legged OAuth 2.0 client-credentials token endpoint (`POST /camara/oauth2/token`), as
-//! an operator or aggregator exposes it. A number's SIM history is its tru.ID profile (the same
+//! CAMARA (GSMA Open Gateway) as an operator or aggregator exposes it: SIM Swap v2
+//! (`provider-specs/camara/sim-swap.yaml`) behind a two-legged client-credentials token, and Number
+//! Verification v2 (`provider-specs/camara/number-verification.yaml`) behind the OpenID Connect
+//! authorization-code flow with network-based authentication (`GET /camara/authorize` → the redirect
+//! with `code` and `state`; `POST /camara/oauth2/token` with the PKCE verifier). The device the
+//! authorization "recognises" holds the number its `login_hint` names when that number's profile
+//! matches, another number otherwise; a visitor off mobile data (tru.ID's coverage rules for its
+//! address) gets `error=login_required`. A number's SIM history is its tru.ID profile (the same
 //! sandbox number answers alike everywhere); numbers ending in 98 are not served (422
 //! `SERVICE_NOT_APPLICABLE`), in 97 unknown (404 `IDENTIFIER_NOT_FOUND`). The operator keeps
 //! `max_age_hours` of history: a longer `maxAge` is 400 `OUT_OF_RANGE`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
-use axum::routing::post;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::clock::SandboxClock;
@@ -41,20 +47,51 @@ impl Default for CamaraConfig {
     }
 }
 
+/// An access token: until when, and — three-legged — the number of the device it authenticated.
+struct Token {
+    expires_at: i64,
+    device: Option<String>,
+}
+
+/// An authorization code, single-use, for ten minutes.
+struct Grant {
+    redirect_uri: String,
+    challenge: String,
+    device: String,
+    expires_at: i64,
+}
+
+#[derive(Default)]
+struct Data {
+    tokens: HashMap<String, Token>,
+    grants: HashMap<String, Grant>,
+}
+
 pub struct CamaraState {
     config: CamaraConfig,
     clock: Arc<SandboxClock>,
     truid: Arc<TruIdState>,
-    tokens: Mutex<HashMap<String, i64>>,
+    data: Mutex<Data>,
 }
 
 impl CamaraState {
     pub fn new(config: CamaraConfig, clock: Arc<SandboxClock>, truid: Arc<TruIdState>) -> Arc<Self> {
-        Arc::new(Self { config, clock, truid, tokens: Mutex::new(HashMap::new()) })
+        Arc::new(Self { config, clock, truid, data: Mutex::new(Data::default()) })
     }
 
-    fn tokens(&self) -> MutexGuard<'_, HashMap<String, i64>> {
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn data(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn issue(&self, device: Option<String>) -> Response {
+        let token = random_hex(40);
+        let expires_at = self.clock.now() + self.config.token_ttl_secs;
+        self.data().tokens.insert(token.clone(), Token { expires_at, device });
+        json_response(
+            StatusCode::OK,
+            "application/json",
+            &json!({ "access_token": token, "token_type": "Bearer", "expires_in": self.config.token_ttl_secs }),
+        )
     }
 }
 
@@ -82,26 +119,109 @@ async fn token(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Byte
         basic_auth(&headers).or_else(|| Some((form.get("client_id")?.clone(), form.get("client_secret")?.clone())));
     let oauth_error =
         |status: StatusCode, code: &str| json_response(status, "application/json", &json!({ "error": code }));
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
-    }
     match credentials {
         Some((id, secret)) if id == s.config.client_id && secret == s.config.client_secret => {}
         _ => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
     }
-    let token = random_hex(40);
-    s.tokens().insert(token.clone(), s.clock.now() + s.config.token_ttl_secs);
-    json_response(
-        StatusCode::OK,
-        "application/json",
-        &json!({ "access_token": token, "token_type": "Bearer", "expires_in": s.config.token_ttl_secs }),
-    )
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => s.issue(None),
+        // RFC 6749 4.1.3 with RFC 7636: the code once, for its redirect_uri and verifier.
+        Some("authorization_code") => {
+            let now = s.clock.now();
+            let grant = form.get("code").and_then(|c| s.data().grants.remove(c));
+            let ok = grant.as_ref().is_some_and(|g| {
+                g.expires_at > now
+                    && form.get("redirect_uri") == Some(&g.redirect_uri)
+                    && form.get("code_verifier").is_some_and(|v| pkce_s256(v) == g.challenge)
+            });
+            match grant {
+                Some(g) if ok => s.issue(Some(g.device)),
+                _ => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+            }
+        }
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
 }
 
-/// The bearer token, if it is one this endpoint issued and it has not expired.
-fn authorized(s: &CamaraState, headers: &HeaderMap) -> bool {
+/// `base64url(sha256(verifier))`, without padding.
+fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// The OpenID Connect authorization endpoint, as network-based authentication runs it: the visiting
+/// device, on mobile data, is recognised without interaction (`prompt=none`), and sent back to
+/// `redirect_uri` with a code and the `state`; off mobile data, with `error=login_required`.
+async fn authorize(
+    State(s): State<Arc<CamaraState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let bad = |what: &str| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            &json!({ "error": "invalid_request", "error_description": what }),
+        )
+    };
+    let Some(mut back) = q.get("redirect_uri").and_then(|u| url::Url::parse(u).ok()) else {
+        return bad("redirect_uri");
+    };
+    if q.get("client_id") != Some(&s.config.client_id) {
+        return bad("client_id");
+    }
+    let required = [("response_type", "code"), ("code_challenge_method", "S256"), ("prompt", "none")];
+    if let Some((k, _)) = required.iter().find(|(k, v)| q.get(*k).map(String::as_str) != Some(*v)) {
+        return bad(k);
+    }
+    let scopes: Vec<&str> = q.get("scope").map(|s| s.split(' ').collect()).unwrap_or_default();
+    if !scopes.contains(&"openid") || !scopes.contains(&"number-verification:verify") {
+        return bad("scope");
+    }
+    let (Some(state), Some(challenge)) = (q.get("state"), q.get("code_challenge").filter(|c| c.len() == 43)) else {
+        return bad("state or code_challenge");
+    };
+    let hinted = q
+        .get("login_hint")
+        .and_then(|h| h.strip_prefix("tel:+"))
+        .filter(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()));
+    let on_mobile_data = s.truid.covers_ip(peer.ip().to_canonical());
+    match hinted {
+        Some(digits) if on_mobile_data && !digits.ends_with("98") => {
+            // The SIM in the device: the hinted number when its profile matches, another otherwise.
+            let device = if s.truid.profile_of(digits).matched { digits.to_owned() } else { "447000009999".to_owned() };
+            let code = random_hex(32);
+            let grant = Grant {
+                redirect_uri: q.get("redirect_uri").cloned().unwrap_or_default(),
+                challenge: challenge.clone(),
+                device,
+                expires_at: s.clock.now() + 600,
+            };
+            s.data().grants.insert(code.clone(), grant);
+            back.query_pairs_mut().append_pair("code", &code).append_pair("state", state);
+        }
+        _ => {
+            back.query_pairs_mut().append_pair("error", "login_required").append_pair("state", state);
+        }
+    }
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(location) = HeaderValue::from_str(back.as_str()) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// The bearer token, if it is one this endpoint issued and it has not expired: `Some(device)`, the
+/// number a three-legged token authenticated (`None` for a two-legged one).
+fn token_of(s: &CamaraState, headers: &HeaderMap) -> Option<Option<String>> {
     let now = s.clock.now();
-    bearer(headers).is_some_and(|t| s.tokens().get(&t).is_some_and(|exp| *exp > now))
+    let token = bearer(headers)?;
+    s.data().tokens.get(&token).filter(|t| t.expires_at > now).map(|t| t.device.clone())
+}
+
+fn authorized(s: &CamaraState, headers: &HeaderMap) -> bool {
+    token_of(s, headers).is_some()
 }
 
 /// The request's `phoneNumber`, or the error the spec gives for it.
@@ -223,8 +343,45 @@ async fn retrieve_date(State(s): State<Arc<CamaraState>>, headers: HeaderMap, bo
     correlated(resp, &headers)
 }
 
+/// Number Verification's `POST /verify`: only with a token from the authorization-code flow; true
+/// when the number given (plain, or its SHA-256 in hex) is the device's.
+async fn verify(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let resp = (|| {
+        let body = match authorized_json(&s, &headers, &body) {
+            Ok(b) => b,
+            Err(r) => return *r,
+        };
+        let Some(Some(device)) = token_of(&s, &headers) else {
+            return error(
+                403,
+                "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
+                "Client must authenticate via the mobile network to use this service",
+            );
+        };
+        let given = body.as_object().map(|o| o.len()).unwrap_or(0);
+        let verified = match (body.get("phoneNumber"), body.get("hashedPhoneNumber")) {
+            (Some(Value::String(p)), None) if given == 1 => p.strip_prefix('+') == Some(device.as_str()),
+            (None, Some(Value::String(h))) if given == 1 => {
+                use sha2::Digest;
+                h.eq_ignore_ascii_case(&hex::encode(sha2::Sha256::digest(format!("+{device}").as_bytes())))
+            }
+            _ => {
+                return error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Client specified an invalid argument, request body or query param.",
+                );
+            }
+        };
+        json_response(StatusCode::OK, "application/json", &json!({ "devicePhoneNumberVerified": verified }))
+    })();
+    correlated(resp, &headers)
+}
+
 pub fn router(state: Arc<CamaraState>) -> Router {
     Router::new()
+        .route("/camara/authorize", get(authorize))
+        .route("/number-verification/v2/verify", post(verify))
         .route("/camara/oauth2/token", post(token))
         .route("/sim-swap/v2/check", post(check))
         .route("/sim-swap/v2/retrieve-date", post(retrieve_date))

@@ -164,6 +164,11 @@ impl TruIdState {
         Arc::new(Self { config, clock, base_url, data: Mutex::new(Data::default()) })
     }
 
+    /// Whether a visitor from `ip` is on mobile data (coverage `Covered`), as tru.ID's check_url sees it.
+    pub(crate) fn covers_ip(&self, ip: IpAddr) -> bool {
+        coverage_rule(self, ip) == CoverageRule::Covered
+    }
+
     /// The number's profile: a test's override, else the sandbox table's. Every source that answers
     /// about a number's SIM (tru.ID, CAMARA, Twilio Lookup) reads it here.
     pub(crate) fn profile_of(&self, digits: &str) -> Profile {

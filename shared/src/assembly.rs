@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::Function;
 use crate::adapters::argon2::{Argon2Hasher, HashCost};
-use crate::adapters::camara::{CamaraConfig, CamaraSimSwap};
+use crate::adapters::camara::{CamaraConfig, CamaraNumberVerification, CamaraNumberVerificationConfig, CamaraSimSwap};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::email::{QueueNotifier, Sender, SesMailer};
@@ -415,6 +415,29 @@ impl BuildPorts for WithSilent {
                 SilentProviderKind::TruId => {
                     let truid = assembly.truid_client(settings, secrets.clone())?;
                     Arc::new(TruIdSubscriberCheck::new(truid, assembly.random.clone()))
+                }
+                SilentProviderKind::Camara => {
+                    let missing = |name| AssemblyError::from(ConfigError::Missing(name));
+                    let config = CamaraNumberVerificationConfig {
+                        api_root: settings
+                            .sim_swap
+                            .camara_base_url
+                            .clone()
+                            .ok_or_else(|| missing("SIMGUARD_CAMARA_BASE_URL"))?,
+                        authorize_url: settings
+                            .silent
+                            .camara_authorize_url
+                            .clone()
+                            .ok_or_else(|| missing("SIMGUARD_CAMARA_AUTHORIZE_URL"))?,
+                        token_url: settings
+                            .sim_swap
+                            .camara_token_url
+                            .clone()
+                            .ok_or_else(|| missing("SIMGUARD_CAMARA_TOKEN_URL"))?,
+                        redirect_url: settings.truid_redirect_url(),
+                        timeout: settings.provider_timeout,
+                    };
+                    Arc::new(CamaraNumberVerification::new(config, secrets.clone(), assembly.random.clone())?)
                 }
             });
         }

@@ -90,6 +90,8 @@ const SILENT: &[Function] = &[Coverage, CreateCheck, Callback];
 /// The functions that ask the SIM-swap sources: the SIM check, and the callback after a proof that
 /// does not cover the SIM change.
 const SIM_GATE: &[Function] = &[Callback, SimCheck];
+/// The functions that may talk to a CAMARA operator or aggregator (its provers and sources).
+const CAMARA: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
 const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
 /// The functions that tell an account's owner something by email (they put it on the queue).
 const NOTIFY: &[Function] = &[Callback, ResetPassword, SimCheck, OtpVerify, Account];
@@ -201,14 +203,21 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         required: Required::No,
         kind: Kind::Url,
-        readers: SIM_GATE,
+        readers: CAMARA,
     },
     Setting {
         name: "SIMGUARD_CAMARA_TOKEN_URL",
         default: None,
         required: Required::No,
         kind: Kind::Url,
-        readers: SIM_GATE,
+        readers: CAMARA,
+    },
+    Setting {
+        name: "SIMGUARD_CAMARA_AUTHORIZE_URL",
+        default: None,
+        required: Required::No,
+        kind: Kind::Url,
+        readers: SILENT,
     },
     url("SIMGUARD_TWILIO_LOOKUP_BASE_URL", "https://lookups.twilio.com", SIM_GATE),
     number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
@@ -807,6 +816,8 @@ fn otp_settings(v: &Vars) -> Result<OtpSettings, ConfigError> {
 pub enum SilentProviderKind {
     /// tru.ID SubscriberCheck.
     TruId,
+    /// CAMARA (Open Gateway) Number Verification, through an operator or aggregator.
+    Camara,
 }
 
 impl SilentProviderKind {
@@ -814,6 +825,7 @@ impl SilentProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TruId => "truid",
+            Self::Camara => "camara",
         }
     }
 }
@@ -823,6 +835,8 @@ impl SilentProviderKind {
 pub struct SilentSettings {
     /// Tried in this order: the first that may reach the device's network and starts a proof.
     pub providers: Vec<SilentProviderKind>,
+    /// CAMARA's OpenID Connect authorization endpoint (Number Verification).
+    pub camara_authorize_url: Option<Url>,
 }
 
 fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
@@ -830,16 +844,33 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
     for name in v.required("SIMGUARD_SILENT_PROVIDERS")?.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let kind = match name {
             "truid" => SilentProviderKind::TruId,
-            _ => return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "a comma-separated list, in order, of truid".into())),
+            "camara" => SilentProviderKind::Camara,
+            _ => {
+                return Err(invalid(
+                    "SIMGUARD_SILENT_PROVIDERS",
+                    "a comma-separated list, in order, of truid, camara".into(),
+                ));
+            }
         };
         if !providers.contains(&kind) {
             providers.push(kind);
         }
     }
     if providers.is_empty() {
-        return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "at least one of truid".into()));
+        return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "at least one of truid, camara".into()));
     }
-    Ok(SilentSettings { providers })
+    let camara_authorize_url = match v.raw("SIMGUARD_CAMARA_AUTHORIZE_URL")?.filter(|u| !u.is_empty()) {
+        Some(_) => Some(v.url("SIMGUARD_CAMARA_AUTHORIZE_URL")?),
+        None => None,
+    };
+    if SILENT.contains(&v.function) && providers.contains(&SilentProviderKind::Camara) {
+        for name in ["SIMGUARD_CAMARA_AUTHORIZE_URL", "SIMGUARD_CAMARA_BASE_URL", "SIMGUARD_CAMARA_TOKEN_URL"] {
+            if v.raw(name)?.is_none_or(|u| u.is_empty()) {
+                return Err(ConfigError::Missing(name));
+            }
+        }
+    }
+    Ok(SilentSettings { providers, camara_authorize_url })
 }
 
 /// A source of the SIM-swap gate's answer.
@@ -1047,6 +1078,9 @@ mod tests {
                 "SIMGUARD_REQUEST_BUDGET_MS",
                 "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
                 "SIMGUARD_SILENT_PROVIDERS",
+                "SIMGUARD_CAMARA_BASE_URL",
+                "SIMGUARD_CAMARA_TOKEN_URL",
+                "SIMGUARD_CAMARA_AUTHORIZE_URL",
                 "SIMGUARD_TABLE_NAME",
                 "SIMGUARD_SECRET_ID",
                 "SIMGUARD_SECRET_TTL_SECONDS",

@@ -20,6 +20,7 @@ export interface SimguardConfig {
   /** The CAMARA API root and token endpoint ('' unless simSwapSources names camara). */
   readonly camaraBaseUrl: string;
   readonly camaraTokenUrl: string;
+  readonly camaraAuthorizeUrl: string;
   readonly smsGlobalHourlyBudget: number;
   readonly resetGlobalHourlyBudget: number;
   readonly otpStartReservedConcurrency: number;
@@ -81,10 +82,11 @@ export function readConfig(get: Lookup): SimguardConfig {
     defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
-    silentProviders: text(get, 'silentProviders', /^truid$/),
+    silentProviders: text(get, 'silentProviders', /^(truid|camara)(,(truid|camara))*$/),
     simSwapSources: text(get, 'simSwapSources', /^(truid|camara|twilio-lookup)(,(truid|camara|twilio-lookup))*$/),
     camaraBaseUrl: text(get, 'camaraBaseUrl', /^(https:\/\/[^\s?#]+)?$/),
     camaraTokenUrl: text(get, 'camaraTokenUrl', /^(https:\/\/[^\s?#]+)?$/),
+    camaraAuthorizeUrl: text(get, 'camaraAuthorizeUrl', /^(https:\/\/[^\s?#]+)?$/),
     smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1, 1_000_000),
     resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1, 1_000_000),
     otpStartReservedConcurrency: number(get, 'otpStartReservedConcurrency', 1),

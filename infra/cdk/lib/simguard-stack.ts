@@ -303,7 +303,12 @@ export class SimguardStack extends cdk.Stack {
       SIMGUARD_ORIGIN_VERIFY_TOKEN: originVerifyToken,
     };
     const truid = { SIMGUARD_TRUID_BASE_URL: c.truIdBaseUrl };
-    const silent = { SIMGUARD_SILENT_PROVIDERS: c.silentProviders };
+    const silent = {
+      SIMGUARD_SILENT_PROVIDERS: c.silentProviders,
+      SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,
+      SIMGUARD_CAMARA_TOKEN_URL: c.camaraTokenUrl,
+      SIMGUARD_CAMARA_AUTHORIZE_URL: c.camaraAuthorizeUrl,
+    };
     const simSwap = {
       SIMGUARD_SIM_SWAP_SOURCES: c.simSwapSources,
       SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,

@@ -114,3 +114,123 @@ async fn tokens_need_the_client_and_expire() {
     let (status, _) = h.call("/check", Some(&token), json!({ "phoneNumber": "+447000000070", "maxAge": 1 })).await;
     assert_eq!(status, 401, "expired");
 }
+
+const NV: &str = "camara/number-verification.yaml";
+
+/// Number Verification behind the authorization-code flow: the device on mobile data is sent back
+/// with a code; the code and its PKCE verifier, once, buy a three-legged token; `/verify` answers
+/// whether the number is the device's — validated against the spec.
+#[tokio::test]
+async fn number_verification_matches_the_spec() {
+    let h = Harness::start().await;
+    let http = h.http.clone();
+    let mut specs = Specs::new();
+    let c = CamaraConfig::default();
+    let base = h.sandbox.base_url().to_owned();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let verifier = "v".repeat(43);
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let authorize = |hint: &str| {
+        let mut url = url::Url::parse(&format!("{base}/camara/authorize")).expect("url");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &c.client_id)
+            .append_pair("redirect_uri", "https://app.example/api/reset/callback")
+            .append_pair("scope", "openid number-verification:verify")
+            .append_pair("state", "s1")
+            .append_pair("nonce", "n1")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("prompt", "none")
+            .append_pair("login_hint", hint);
+        url
+    };
+    let code_for = async |hint: &str| -> String {
+        let resp = no_redirects.get(authorize(hint)).send().await.expect("send");
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        let location = url::Url::parse(resp.headers()["location"].to_str().expect("location")).expect("url");
+        assert_eq!((location.host_str(), location.path()), (Some("app.example"), "/api/reset/callback"));
+        let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+        assert_eq!(q.get("state").map(String::as_str), Some("s1"));
+        q.get("code").expect("a code").clone()
+    };
+    let exchange = async |code: &str, verifier: &str| -> (StatusCode, Value) {
+        let resp = http
+            .post(format!("{base}/camara/oauth2/token"))
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://app.example/api/reset/callback"),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .expect("send");
+        (resp.status(), resp.json().await.expect("json"))
+    };
+
+    let code = code_for("tel:+447000000070").await;
+    assert_eq!(exchange(&code, "not-the-verifier-at-all-but-long-enough-43c").await.1["error"], "invalid_grant");
+    let code = code_for("tel:+447000000070").await;
+    let (status, token) = exchange(&code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(exchange(&code, &verifier).await.1["error"], "invalid_grant", "a code is single-use");
+    let token = token["access_token"].as_str().expect("token").to_owned();
+
+    let mut verify = async |body: Value, token: &str| -> (u16, Value) {
+        let resp = http
+            .post(format!("{base}/number-verification/v2/verify"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("json");
+        if status == 200 {
+            specs.assert_response_as(closed, NV, "/verify", "post", 200, "application/json", &body);
+        } else {
+            specs.assert_response(NV, "/verify", "post", status, "application/json", &body);
+        }
+        (status, body)
+    };
+    assert_eq!(
+        verify(json!({ "phoneNumber": "+447000000070" }), &token).await,
+        (200, json!({ "devicePhoneNumberVerified": true }))
+    );
+    assert_eq!(verify(json!({ "phoneNumber": "+447000000008" }), &token).await.1["devicePhoneNumberVerified"], false);
+    let hashed = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"+447000000070"))
+    };
+    assert_eq!(verify(json!({ "hashedPhoneNumber": hashed }), &token).await.1["devicePhoneNumberVerified"], true);
+    let (status, body) = verify(json!({ "phoneNumber": "+447000000070", "hashedPhoneNumber": hashed }), &token).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_ARGUMENT")));
+
+    // Another SIM carries the data: the device's number is not the hinted one.
+    let code = code_for("tel:+447000000001").await;
+    let token = exchange(&code, &verifier).await.1["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(verify(json!({ "phoneNumber": "+447000000001" }), &token).await.1["devicePhoneNumberVerified"], false);
+
+    // A two-legged token did not authenticate a device.
+    let two_legged = h.token().await;
+    let (status, body) = verify(json!({ "phoneNumber": "+447000000070" }), &two_legged).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK"))
+    );
+
+    // Off mobile data: no code, `login_required`, the state kept.
+    h.sandbox.truid().set_coverage("127.0.0.1".parse().expect("ip"), simguard_sandbox::CoverageRule::NotMobileIp);
+    let resp = no_redirects.get(authorize("tel:+447000000070")).send().await.expect("send");
+    let location = resp.headers()["location"].to_str().expect("location").to_owned();
+    assert!(
+        location.contains("error=login_required") && location.contains("state=s1") && !location.contains("code="),
+        "{location}"
+    );
+}

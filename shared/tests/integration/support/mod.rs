@@ -276,6 +276,8 @@ impl EnvBuilder {
         }
         vars.entry("SIMGUARD_CAMARA_TOKEN_URL".into())
             .or_insert_with(|| format!("{}/camara/oauth2/token", sandbox.base_url()));
+        vars.entry("SIMGUARD_CAMARA_AUTHORIZE_URL".into())
+            .or_insert_with(|| format!("{}/camara/authorize", sandbox.base_url()));
         let deployed = self.deployment.is_some();
         let with_doubles = |a: Assembly| {
             let a = a

@@ -1,0 +1,134 @@
+//! The CAMARA Number Verification prover against a mock server: the authorization URL it builds, the
+//! token request (the code and the PKCE verifier), `/verify`, and every documented answer as a
+//! verdict or a failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use simguard::adapters::camara::{CamaraNumberVerification, CamaraNumberVerificationConfig, pkce_challenge};
+use simguard::adapters::random::OsRandom;
+use simguard::adapters::secrets::StaticSecrets;
+use simguard::domain::{CheckOutcome, Phone};
+use simguard::ports::{ProviderFault, ProviderSecrets, RedirectParams, SilentProver, SilentReport};
+use wiremock::matchers::{basic_auth, body_json, body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CALLBACK: &str = "https://app.example/api/reset/callback";
+
+fn prover(server: &MockServer) -> CamaraNumberVerification {
+    let url = |p: &str| url::Url::parse(&format!("{}{p}", server.uri())).expect("url");
+    let config = CamaraNumberVerificationConfig {
+        api_root: url(""),
+        authorize_url: url("/authorize"),
+        token_url: url("/token"),
+        redirect_url: CALLBACK.into(),
+        timeout: Duration::from_secs(2),
+    };
+    let secrets = Arc::new(StaticSecrets::new(ProviderSecrets {
+        camara_client_id: Some("client".into()),
+        camara_client_secret: Some(SecretString::from("secret".to_owned())),
+        ..ProviderSecrets::default()
+    }));
+    CamaraNumberVerification::new(config, secrets, Arc::new(OsRandom)).expect("client")
+}
+
+fn phone() -> Phone {
+    Phone::from_e164("+447700900123").expect("phone")
+}
+
+fn redirect(pairs: &[(&str, &str)]) -> RedirectParams {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn the_authorization_is_bound_by_state_and_pkce() {
+    let server = MockServer::start().await;
+    let p = prover(&server);
+    let start = p.start(&phone(), CALLBACK, 10_080).await.expect("started");
+    let url = url::Url::parse(start.device_url.expose_secret()).expect("url");
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let verifier = start.secret.as_ref().expect("a verifier").expose_secret().to_owned();
+    assert_eq!(q["state"], start.handle, "the handle is the state");
+    assert_eq!(q["code_challenge"], pkce_challenge(&verifier));
+    for (k, v) in [
+        ("response_type", "code"),
+        ("client_id", "client"),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid number-verification:verify"),
+        ("code_challenge_method", "S256"),
+        ("prompt", "none"),
+        ("login_hint", "tel:+447700900123"),
+    ] {
+        assert_eq!(q.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    // Two proofs never share a state or a verifier.
+    let again = p.start(&phone(), CALLBACK, 10_080).await.expect("started");
+    assert_ne!(again.handle, start.handle);
+    // The redirect names the handle only in its valid form; its error is a fixed label.
+    assert_eq!(p.presented_handle(&redirect(&[("state", &start.handle)])), Some(start.handle.clone()));
+    assert_eq!(p.presented_handle(&redirect(&[("state", "short")])), None);
+    assert_eq!(p.redirect_error(&redirect(&[("error", "login_required")])), Some("login_required"));
+    assert_eq!(p.redirect_error(&redirect(&[("error", "<script>")])), Some("other"));
+}
+
+#[tokio::test]
+async fn camara_number_verification_answers() {
+    let verified = |v: bool| ResponseTemplate::new(200).set_body_json(json!({ "devicePhoneNumberVerified": v }));
+    let issued = || {
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "access_token": "t3", "token_type": "Bearer", "expires_in": 300 }))
+    };
+    let report = |outcome| Ok(SilentReport { outcome, sim_checked: false });
+    let cases = [
+        (issued(), verified(true), report(CheckOutcome::Verified)),
+        (issued(), verified(false), report(CheckOutcome::Mismatch)),
+        (ResponseTemplate::new(400), verified(true), Err(("invalid_grant", false))),
+        (ResponseTemplate::new(401), verified(true), Err(("unauthorized", true))),
+        (
+            issued(),
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"status": 403, "code": "PERMISSION_DENIED", "message": "m"})),
+            Err(("permission_denied", false)),
+        ),
+        (issued(), ResponseTemplate::new(503), Err(("unavailable", true))),
+        (issued(), ResponseTemplate::new(200).set_body_json(json!({})), Err(("invalid_response", true))),
+        // A token answer without a token.
+        (ResponseTemplate::new(200).set_body_json(json!({})), verified(true), Err(("invalid_response", true))),
+    ];
+    for (token, verify, want) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(basic_auth("client", "secret"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code=the-code"))
+            .and(body_string_contains("code_verifier=the-verifier"))
+            .and(body_string_contains("redirect_uri=https%3A%2F%2Fapp.example%2Fapi%2Freset%2Fcallback"))
+            .respond_with(token)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/number-verification/v2/verify"))
+            .and(header("authorization", "Bearer t3"))
+            .and(body_json(json!({ "phoneNumber": "+447700900123" })))
+            .respond_with(verify)
+            .mount(&server)
+            .await;
+        let secret = SecretString::from("the-verifier".to_owned());
+        let got = prover(&server)
+            .complete("s", Some(&secret), &redirect(&[("code", "the-code"), ("state", "s")]), &phone(), 10_080)
+            .await
+            .map_err(|e| (e.kind(), e.is_failure()));
+        assert_eq!(got, want);
+    }
+    // A redirect without its code reaches neither endpoint; nor can a code be read back.
+    let server = MockServer::start().await;
+    let p = prover(&server);
+    let secret = SecretString::from("v".to_owned());
+    let no_code = p.complete("s", Some(&secret), &redirect(&[("state", "s")]), &phone(), 10_080).await;
+    assert_eq!(no_code.map_err(|e| e.kind()), Err("bad_redirect"));
+    assert_eq!(p.read_back("s", 10_080).await, Ok(None));
+}
