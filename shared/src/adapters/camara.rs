@@ -17,7 +17,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::adapters::http_client::{CallError, ClientError, Retry, build_client, decode, join, read_body, send};
-use crate::adapters::oauth_token::TokenCache;
+use crate::adapters::oauth_token::{TokenBody, TokenCache};
 use crate::domain::base_url::validate_base_url;
 use crate::domain::{CheckOutcome, Phone};
 use crate::ports::{
@@ -47,13 +47,6 @@ pub struct CamaraSimSwap {
     timeout: Duration,
     secrets: Arc<dyn SecretSource>,
     token: TokenCache,
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    token_type: String,
-    expires_in: i64,
 }
 
 #[derive(Deserialize)]
@@ -121,10 +114,7 @@ impl CamaraSimSwap {
             s => return Err(ProviderFailure::failure("unavailable", format!("token status {s}"))),
         }
         let body: TokenBody = decode(resp).await?;
-        if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
-            return Err(ProviderFailure::failure("invalid_response", "token"));
-        }
-        Ok((SecretString::from(body.access_token), body.expires_in))
+        body.bearer().ok_or_else(|| ProviderFailure::failure("invalid_response", "token"))
     }
 
     async fn bearer(&self, force_secret_refresh: bool) -> Result<SecretString, ProviderFailure> {
@@ -313,10 +303,7 @@ impl CamaraNumberVerification {
             s => return Err(ProviderFailure::failure("unavailable", format!("token status {s}"))),
         }
         let body: TokenBody = decode(resp).await?;
-        if !body.token_type.eq_ignore_ascii_case("bearer") || body.access_token.is_empty() {
-            return Err(ProviderFailure::failure("invalid_response", "token"));
-        }
-        Ok(SecretString::from(body.access_token))
+        body.once().ok_or_else(|| ProviderFailure::failure("invalid_response", "token"))
     }
 }
 

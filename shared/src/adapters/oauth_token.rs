@@ -12,6 +12,30 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::domain::Timestamp;
 use crate::ports::Clock;
 
+/// An OAuth 2.0 token answer (RFC 6749 5.1), as far as we use it.
+#[derive(serde::Deserialize)]
+pub struct TokenBody {
+    access_token: String,
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+impl TokenBody {
+    /// A bearer token to cache, with its `expires_in`; `None` for an answer that is not one (another
+    /// type, empty, no or a spent life).
+    pub fn bearer(self) -> Option<(SecretString, i64)> {
+        let life = self.expires_in.filter(|s| *s > 0)?;
+        self.once().map(|token| (token, life))
+    }
+
+    /// A bearer token for one call right away (`expires_in` is only recommended: RFC 6749 5.1).
+    pub fn once(self) -> Option<SecretString> {
+        let usable = self.token_type.eq_ignore_ascii_case("bearer") && !self.access_token.is_empty();
+        usable.then(|| SecretString::from(self.access_token))
+    }
+}
+
 /// A token is refreshed this long before it expires.
 pub const REFRESH_MARGIN_SECS: i64 = 60;
 

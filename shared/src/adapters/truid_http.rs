@@ -11,7 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, read_body, send};
-use crate::adapters::oauth_token::TokenCache;
+use crate::adapters::oauth_token::{TokenBody, TokenCache};
 use crate::domain::{CheckStatus, Phone};
 use crate::ports::truid::{
     CheckCode, CheckId, Coverage, CreatedCheck, NewSubscriberCheck, SimCheckReport, SubscriberCheckReport,
@@ -71,13 +71,6 @@ async fn problem(resp: reqwest::Response) -> TruIdError {
         .and_then(|t| t.rsplit_once('#').map(|(_, s)| s.to_owned()))
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
     TruIdError::Problem { status, slug }
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    token_type: String,
-    expires_in: i64,
 }
 
 #[derive(Deserialize)]
@@ -167,10 +160,7 @@ impl TruIdClient {
             return Err(problem(resp).await);
         }
         let body: TokenBody = decode(resp).await?;
-        if !body.token_type.eq_ignore_ascii_case("bearer") || body.expires_in <= 0 || body.access_token.is_empty() {
-            return Err(TruIdError::InvalidResponse("token".into()));
-        }
-        Ok((SecretString::from(body.access_token), body.expires_in))
+        body.bearer().ok_or_else(|| TruIdError::InvalidResponse("token".into()))
     }
 
     /// A bearer token from the cache, for the client id the secret names now (a rotated client gets
