@@ -1056,6 +1056,48 @@ mod tests {
         assert!(settings(SimCheck, &[SITE, ("SIMGUARD_TRUID_BASE_URL", "https://us.api.idlayr.com")]).is_ok());
     }
 
+    /// The provider chains: names in order, duplicates dropped; what a provider needs is required where
+    /// it is used, named by its variable.
+    #[test]
+    fn provider_chains() {
+        let with = |f, pairs: &[(&str, &str)]| {
+            let mut env = vec![SITE];
+            env.extend_from_slice(pairs);
+            settings(f, &env)
+        };
+        let s = with(SimCheck, &[("SIMGUARD_SIM_SWAP_SOURCES", "twilio-lookup, truid,twilio-lookup")]).expect("valid");
+        assert_eq!(s.sim_swap.sources, [SimSwapSourceKind::TwilioLookup, SimSwapSourceKind::TruId]);
+        // Empty is unset (a template's optional parameter): the default.
+        let empty = with(SimCheck, &[("SIMGUARD_SIM_SWAP_SOURCES", "")]).expect("valid");
+        assert_eq!(empty.sim_swap.sources, [SimSwapSourceKind::TruId]);
+        for bad in ["truid,sinch", " , "] {
+            assert!(matches!(
+                with(SimCheck, &[("SIMGUARD_SIM_SWAP_SOURCES", bad)]),
+                Err(ConfigError::Invalid { var: "SIMGUARD_SIM_SWAP_SOURCES", .. })
+            ));
+        }
+        assert_eq!(
+            with(SimCheck, &[("SIMGUARD_SIM_SWAP_SOURCES", "camara")]),
+            Err(ConfigError::Missing("SIMGUARD_CAMARA_BASE_URL"))
+        );
+        let camara = [
+            ("SIMGUARD_SILENT_PROVIDERS", "camara,truid"),
+            ("SIMGUARD_CAMARA_BASE_URL", "https://api.operator.example"),
+            ("SIMGUARD_CAMARA_TOKEN_URL", "https://auth.operator.example/token"),
+        ];
+        assert_eq!(with(CreateCheck, &camara), Err(ConfigError::Missing("SIMGUARD_CAMARA_AUTHORIZE_URL")));
+        let mut complete = camara.to_vec();
+        complete.push(("SIMGUARD_CAMARA_AUTHORIZE_URL", "https://auth.operator.example/authorize"));
+        let s = with(Callback, &complete).expect("valid");
+        assert_eq!(s.silent.providers, [SilentProviderKind::Camara, SilentProviderKind::TruId]);
+        // Read only where used: the account function ignores them all.
+        assert!(with(Account, &[("SIMGUARD_SILENT_PROVIDERS", "nonsense")]).is_ok());
+        assert!(matches!(
+            with(Coverage, &[("SIMGUARD_SILENT_PROVIDERS", "nonsense")]),
+            Err(ConfigError::Invalid { var: "SIMGUARD_SILENT_PROVIDERS", .. })
+        ));
+    }
+
     /// A function's settings ignore the variables of others: a variable listed under the wrong
     /// function has no effect anywhere, not only in Lambda.
     #[test]
