@@ -123,3 +123,23 @@ async fn the_first_prover_that_may_reach_the_device_starts_the_proof() {
     let start = elsewhere.start_reset(&env, "alice@example.com").await;
     assert!(start.json()["check_url"].as_str().is_some_and(|u| u.contains("/camara/authorize")), "{}", start.text());
 }
+
+/// A flow bound to a prover the deployment no longer lists (a configuration change mid-flow)
+/// completes nothing: its redirect is refused, never handed to another prover.
+#[tokio::test]
+async fn a_proof_by_a_prover_no_longer_configured_is_refused() {
+    let memory = std::sync::Arc::new(simguard::adapters::memory::MemoryStore::new());
+    let before = Env::builder()
+        .var("SIMGUARD_SILENT_PROVIDERS", "camara")
+        .store_given(memory.clone(), memory.clone())
+        .start()
+        .await;
+    before.user("alice@example.com", "+447000000070").await;
+    let mut b = Browser::default();
+    let start = b.start_reset(&before, "alice@example.com").await;
+    let location = before.device_visit(start.json()["check_url"].as_str().expect("url")).await;
+    let after = Env::builder().store_given(memory.clone(), memory).start().await;
+    let cb = b.follow_to_callback(&after, &location).await;
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=link_invalid"), "{}", cb.text());
+    assert_eq!(after.sandbox.count("POST", "/subscriber_check/"), 0, "tru.ID was not asked about it");
+}
