@@ -346,19 +346,35 @@ impl Assembly {
         Ok(Arc::new(TruIdClient::new(config, secrets, self.clock.clone())?))
     }
 
+    /// The function's one tru.ID client, built on first need: a prover and a source share it (one
+    /// TLS client and one token cache, not two).
+    fn shared_truid(
+        &self,
+        slot: &mut Option<Arc<dyn TruId>>,
+        settings: &Settings,
+        secrets: &Arc<dyn SecretSource>,
+    ) -> Result<Arc<dyn TruId>, AssemblyError> {
+        if let Some(t) = slot {
+            return Ok(t.clone());
+        }
+        let t = self.truid_client(settings, secrets.clone())?;
+        *slot = Some(t.clone());
+        Ok(t)
+    }
+
     /// The SIM-swap sources `settings` name, in order.
     fn sim_swap_sources(
         &self,
         settings: &Settings,
         secrets: Arc<dyn SecretSource>,
+        truid: &mut Option<Arc<dyn TruId>>,
     ) -> Result<Vec<Arc<dyn SimSwapSource>>, AssemblyError> {
         let s = &settings.sim_swap;
         let mut sources: Vec<Arc<dyn SimSwapSource>> = Vec::new();
         for kind in &s.sources {
             sources.push(match kind {
                 SimSwapSourceKind::TruId => {
-                    let truid = self.truid_client(settings, secrets.clone())?;
-                    Arc::new(TruIdSimCheck::new(truid, self.random.clone()))
+                    Arc::new(TruIdSimCheck::new(self.shared_truid(truid, settings, &secrets)?, self.random.clone()))
                 }
                 SimSwapSourceKind::Camara => {
                     let config = CamaraConfig {
@@ -403,18 +419,19 @@ pub trait BuildPorts: Ports {
 
 impl BuildPorts for WithSimGate {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
-        Ok(WithSimGate { sim_swap: assembly.sim_swap_sources(settings, secrets)? })
+        Ok(WithSimGate { sim_swap: assembly.sim_swap_sources(settings, secrets, &mut None)? })
     }
 }
 
 impl BuildPorts for WithSilent {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        let mut truid = None;
         let mut provers: Vec<Arc<dyn SilentProver>> = Vec::new();
         for kind in &settings.silent.providers {
             provers.push(match kind {
                 SilentProviderKind::TruId => {
-                    let truid = assembly.truid_client(settings, secrets.clone())?;
-                    Arc::new(TruIdSubscriberCheck::new(truid, assembly.random.clone()))
+                    let client = assembly.shared_truid(&mut truid, settings, &secrets)?;
+                    Arc::new(TruIdSubscriberCheck::new(client, assembly.random.clone()))
                 }
                 SilentProviderKind::Camara => {
                     let missing = |name| AssemblyError::from(ConfigError::Missing(name));
@@ -443,7 +460,7 @@ impl BuildPorts for WithSilent {
         }
         // Only the callback follows a proof with the SIM-swap gate; the others build no source.
         let sim_swap = match settings.function {
-            Function::Callback => assembly.sim_swap_sources(settings, secrets)?,
+            Function::Callback => assembly.sim_swap_sources(settings, secrets, &mut truid)?,
             _ => Vec::new(),
         };
         Ok(WithSilent { provers, sim_swap })

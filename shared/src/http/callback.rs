@@ -12,7 +12,9 @@ use secrecy::SecretString;
 use crate::domain::sim_policy::{Account, SimSignal};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
-use crate::http::support::{ask_sources, flow_user, new_session, notify_flow_owner, persist, provider_error, timed};
+use crate::http::support::{
+    ask_sources, flow_user, new_session, notify_flow_owner, persist, provider_error, record_sign_in, timed,
+};
 use crate::ports::{
     Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
     deadline,
@@ -339,17 +341,7 @@ async fn sign_in(app: &App<WithSilent>, flow: &Flow, user: &User, now: Timestamp
     let signed_in = flow.apply(FlowEvent::SilentSignedIn)?;
     // Without randomness for the session the flow stays claimed: "try again" resumes it.
     let Ok((token, session)) = new_session(app, user, now) else { return Ok(see_other(GO_UNAVAILABLE)) };
-    let proof = PossessionProof {
-        flow_key: &flow.key,
-        transition: &signed_in,
-        user_id: &user.id,
-        at: now,
-        session: Some(&session),
-        device: None,
-    };
-    app.store.record_possession(&proof).await?;
-    tracing::info!(event = "login", user_id = %user.id, "signed in with a silent check");
-    app.metrics.record(Metric::StepOutcome { step: "login", outcome: "silent" });
+    record_sign_in(app, flow, user, &signed_in, &session, "silent").await?;
     let mut resp = see_other(GO_SIGNED_IN);
     resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&token, app.settings.session_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());

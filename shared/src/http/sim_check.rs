@@ -14,10 +14,11 @@ use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
 use crate::http::support::{
-    ask_sources, current_flow, flow_number, flow_user, imitate, new_session, notify, persist, remembered_device, step,
+    ask_sources, current_flow, flow_number, flow_user, imitate, new_session, notify, persist, record_sign_in,
+    remembered_device, step,
 };
 use crate::http::{ClientMeta, Problem};
-use crate::ports::{Metric, NotificationKind, PossessionProof};
+use crate::ports::{Metric, NotificationKind};
 
 /// Asks the SIM-swap sources in order about the flow's number and records the verdict, with each
 /// source's answer, on the flow. A login answers
@@ -86,17 +87,7 @@ pub async fn sim_check(
     if let (SimVerdict::Pass, FlowKind::Login, true, Some(user)) = (verdict, flow.kind, remembered, user) {
         let (session_token, session) = new_session(app, user, now)?;
         let signed_in = with_answers(step(flow, FlowEvent::SignedInOnRememberedDevice)?);
-        let proof = PossessionProof {
-            flow_key: &flow.key,
-            transition: &signed_in,
-            user_id: &user.id,
-            at: now,
-            session: Some(&session),
-            device: None,
-        };
-        app.store.record_possession(&proof).await?;
-        tracing::info!(event = "login", user_id = %user.id, "signed in on a remembered browser after the SIM check");
-        app.metrics.record(Metric::StepOutcome { step: "login", outcome: "remembered_device" });
+        record_sign_in(app, flow, user, &signed_in, &session, "remembered_device").await?;
         let body = json!({ "next": "signed_in", "csrf": csrf_token_for(&session_token) });
         let mut resp = axum::Json(body).into_response();
         resp.headers_mut().append(header::SET_COOKIE, SESSION.set(&session_token, app.settings.session_ttl_secs));

@@ -23,8 +23,8 @@ use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
 use crate::ports::{
-    Metric, Notification, NotificationKind, ProviderFault, RateDecision, SilentStart, SimSwapAnswer, SimSwapSource,
-    StoreError,
+    Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, SilentStart, SimSwapAnswer,
+    SimSwapSource, StoreError,
 };
 
 /// How long a coverage answer is remembered for the device's address.
@@ -92,6 +92,32 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
         return Err(Problem::flow_invalid());
     }
     Ok(Some(user))
+}
+
+/// Signs `user` in on `flow` without a code (a remembered browser's SIM check, a silent check): the
+/// flow's last step `transition`, the first possession proof and `session`, in one transaction
+/// (docs/security.md R11); a flow that moved on meanwhile is `Conflict`, and nothing is written.
+/// Counted as a sign-in by `how`.
+pub async fn record_sign_in(
+    core: &Core,
+    flow: &Flow,
+    user: &User,
+    transition: &Transition,
+    session: &Session,
+    how: &'static str,
+) -> Result<(), StoreError> {
+    let proof = PossessionProof {
+        flow_key: &flow.key,
+        transition,
+        user_id: &user.id,
+        at: session.created_at,
+        session: Some(session),
+        device: None,
+    };
+    core.store.record_possession(&proof).await?;
+    tracing::info!(event = "login", user_id = %user.id, how, "signed in without a code");
+    core.metrics.record(Metric::StepOutcome { step: "login", outcome: how });
+    Ok(())
 }
 
 /// The number this step of `flow` checks or texts: the account's, or a phone change's new one once the

@@ -126,3 +126,72 @@ async fn no_secret_reaches_the_logs() {
         assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
     }
 }
+
+/// The same for the newer paths: a reset and a sign-in proven through CAMARA Number Verification
+/// (its authorization URL, `state`, code, PKCE verifier, client secret), a phone change with the
+/// old number texted, and the SIM-swap sources.
+#[tokio::test]
+async fn no_secret_of_the_silent_provers_or_a_phone_change_reaches_the_logs() {
+    use simguard::ports::Clock;
+    let (logs, _capturing) = capture();
+    let env = Env::builder()
+        .var("SIMGUARD_SILENT_PROVIDERS", "camara")
+        .var("SIMGUARD_SIM_SWAP_SOURCES", "camara,twilio-lookup,truid")
+        .var("SIMGUARD_SMS_SENDER", "Example")
+        .start()
+        .await;
+    env.user("alice@example.com", "+447000000070").await;
+    let camara_secret = simguard_sandbox::CamaraConfig::default().client_secret;
+    let mut canaries: Vec<String> =
+        vec![camara_secret, PASSWORD.into(), "+447000000070".into(), "447000000070".into(), "alice@example.com".into()];
+
+    // A reset proven through CAMARA.
+    let mut r = Browser::default();
+    let start = r.start_reset(&env, "alice@example.com").await;
+    let device_url = start.json()["check_url"].as_str().expect("url").to_owned();
+    let flow_cookie = start.cookie(FLOW).expect("flow cookie");
+    let key = simguard::domain::Token::parse(&flow_cookie).expect("token").hash();
+    let flow = env.store.get_flow(&key, env.clock.now()).await.expect("read").expect("flow");
+    canaries.extend([device_url.clone(), flow_cookie]);
+    canaries.extend(flow.check_id.clone());
+    canaries.extend(flow.silent_secret.clone());
+    let location = env.device_visit(&device_url).await;
+    canaries.push(location.to_string());
+    canaries.extend(location.query_pairs().map(|(_, v)| v.into_owned()));
+    let csrf = start.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(r.follow_to_callback(&env, &location).await.location().as_deref(), Some("/reset/new-password.html"));
+    assert_eq!(r.set_password(&env, &csrf, "a canary passphrase for camara").await.status, 200);
+    canaries.push("a canary passphrase for camara".into());
+
+    // A sign-in proven the same way, then a phone change: both numbers, a code each, the notice.
+    let mut b = Browser::default();
+    let login = b.login(&env, "alice@example.com", "a canary passphrase for camara").await;
+    let login_csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    let started = b.send(&env, Event::post("/api/login/silent", json!({})).csrf(&login_csrf)).await;
+    let url = started.json()["check_url"].as_str().expect("url").to_owned();
+    let back = env.device_visit(&url).await;
+    canaries.extend([url, back.to_string()]);
+    assert_eq!(b.follow_to_callback(&env, &back).await.location().as_deref(), Some("/login.html?r=signed_in"));
+    let session = b.send(&env, Event::get("/api/me")).await.json()["csrf"].as_str().expect("csrf").to_owned();
+    canaries.extend([session.clone(), "+447700900124".into(), "447700900124".into()]);
+    let change = json!({ "current_password": "a canary passphrase for camara", "new_phone": "07700 900124" });
+    let flow = b.send(&env, Event::post("/api/phone/change", change).csrf(&session)).await;
+    let csrf = flow.json()["csrf"].as_str().expect("csrf").to_owned();
+    let current = b.second_factor(&env, &csrf, "+447000000070").await;
+    assert_eq!(current.json()["next"], "new_number", "{}", current.text());
+    canaries.push(env.last_code("+447000000070"));
+    let done = b.second_factor(&env, &csrf, "+447700900124").await;
+    assert_eq!(done.json()["next"], "phone_changed", "{}", done.text());
+    canaries.push(env.last_code("+447700900124"));
+    assert!(env.sandbox.outbox().iter().any(|m| m.to == "+447000000070" && m.code.is_empty()), "the notice went");
+
+    let text = logs.text();
+    for event in ["subscriber_check_result", "login_silent_started", "phone_changed", "old_number_told"] {
+        assert!(text.contains(event), "expected a {event} log line");
+    }
+    for canary in &canaries {
+        assert!(!canary.is_empty());
+        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
+        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
+    }
+}
