@@ -1,6 +1,6 @@
 //! The SIM-swap gate (docs/security.md C1, E1–E3): one place decides whether a phone may receive an
-//! SMS code, from a tru.ID SIMCheck and the account's history. One constant, the window, drives both
-//! the tru.ID `period` and the new-account grace.
+//! SMS code, from the SIM-swap sources' signal and the account's history. One constant, the
+//! window, drives both the sources' period and the new-account grace.
 
 use crate::domain::check::CheckStatus;
 use crate::domain::sim_window::change_possibly_within;
@@ -12,7 +12,7 @@ pub const UNVERIFIED_SENDS: u32 = 1;
 /// Code checks per flow in the same case.
 pub const UNVERIFIED_ATTEMPTS: u32 = 3;
 
-/// What the SIMCheck said, reduced to what the policy needs.
+/// What a SIM-swap source said, reduced to what the policy needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimSignal {
     /// Positively not changed within the window.
