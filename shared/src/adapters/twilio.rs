@@ -54,10 +54,16 @@ struct Checked {
     valid: bool,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct TwilioError {
     #[serde(default)]
     code: Option<u32>,
+}
+
+/// The Twilio error code of a refused answer (`{"code": 60203, …}`), if its body says one.
+async fn error_code(resp: reqwest::Response) -> Option<u32> {
+    let body = read_body(resp).await.ok()?;
+    serde_json::from_slice::<TwilioError>(&body).ok()?.code
 }
 
 impl Twilio {
@@ -96,12 +102,7 @@ impl Twilio {
             return Ok(Ok(resp));
         }
         let status = resp.status().as_u16();
-        let code = read_body(resp)
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TwilioError>(&b).ok())
-            .unwrap_or_default()
-            .code;
+        let code = error_code(resp).await;
         Ok(Err((status, code)))
     }
 
@@ -192,12 +193,7 @@ impl Twilio {
             };
         }
         let status = resp.status().as_u16();
-        let code = read_body(resp)
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TwilioError>(&b).ok())
-            .unwrap_or_default()
-            .code;
+        let code = error_code(resp).await;
         Err(match code {
             Some(21211 | 21614) => OtpError::NumberRefused { kind: "invalid_number" },
             // The recipient replied STOP to this sender.
