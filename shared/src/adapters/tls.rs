@@ -6,7 +6,8 @@
 //! (the bundle read and parsed, the certificate directory scanned, once per TLS client): every
 //! endpoint simguard calls — DynamoDB and Secrets Manager (Amazon Trust Services, under Amazon Root
 //! CA 1–4 and Starfield Services G2), tru.ID, Vonage, Twilio — chains to a root in Mozilla's program,
-//! which is also where Amazon Linux's own bundle comes from. The cost is that a root Mozilla removes
+//! which is also where Amazon Linux's own bundle comes from. A CAMARA gateway is whichever operator or
+//! aggregator the deployment names: one behind a private CA is not reachable. The cost is that a root Mozilla removes
 //! stays trusted until the dependency is updated; the roots are data in a crate that the project's
 //! dependency updates keep current, as they keep rustls itself.
 
