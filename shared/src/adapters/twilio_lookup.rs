@@ -125,8 +125,9 @@ impl SimSwapSource for TwilioLookup {
             // Not a number Lookup knows.
             404 => return Ok(SimSwapAnswer::CannotTell("not_found")),
             429 => return Err(ProviderFailure::rate_limited()),
-            s if s >= 500 => return Err(ProviderFailure::failure("unavailable", format!("status {s}"))),
-            _ => return Ok(SimSwapAnswer::CannotTell("refused")),
+            s if (400..500).contains(&s) => return Ok(SimSwapAnswer::CannotTell("refused")),
+            // 5xx, and what Lookup never answers (a redirect is not followed): a failure.
+            s => return Err(ProviderFailure::failure("unavailable", format!("status {s}"))),
         }
         let body: PhoneNumber = decode(resp).await?;
         Ok(match body.sim_swap {

@@ -93,6 +93,10 @@ async fn camara_number_verification_answers() {
             Err(("permission_denied", false)),
         ),
         (issued(), ResponseTemplate::new(503), Err(("unavailable", true))),
+        // A redirect is never followed (to a `true` elsewhere), and an answer slower than the
+        // client's timeout is not waited for.
+        (issued(), ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("unavailable", true))),
+        (issued(), verified(true).set_delay(std::time::Duration::from_secs(3)), Err(("timeout", true))),
         (issued(), ResponseTemplate::new(200).set_body_json(json!({})), Err(("invalid_response", true))),
         // A token answer without a token.
         (ResponseTemplate::new(200).set_body_json(json!({})), verified(true), Err(("invalid_response", true))),

@@ -171,3 +171,51 @@ async fn twilio_lookup_answers() {
         .await;
     assert_eq!(lookup(&server).check(&phone(), WEEK).await.map_err(|e| e.kind()), Err("unauthorized"));
 }
+
+/// The client rules every provider shares (docs/security.md R1): an answer slower than the
+/// configured timeout is a failure, not a wait; a redirect is a failure, never followed to a
+/// "not changed" somewhere else. Neither is ever a pass.
+#[tokio::test]
+async fn slow_answers_and_redirects_fail_closed() {
+    let not_changed = || ResponseTemplate::new(200).set_body_json(json!({"swapped": false}));
+    let lookup_ok = ResponseTemplate::new(200).set_body_json(json!({"phone_number": "+447700900123", "valid": true,
+        "sim_swap": {"last_sim_swap": {"last_sim_swap_date": null, "swapped_period": "PT168H", "swapped_in_period": false}, "error_code": null}}));
+    for slow in [true, false] {
+        let server = MockServer::start().await;
+        token_endpoint(&server, 1).await;
+        let first = if slow {
+            not_changed().set_delay(Duration::from_millis(1500))
+        } else {
+            ResponseTemplate::new(302).insert_header("location", format!("{}/elsewhere", server.uri()).as_str())
+        };
+        Mock::given(method("POST")).and(path("/sim-swap/v2/check")).respond_with(first).mount(&server).await;
+        Mock::given(path("/elsewhere")).respond_with(not_changed()).expect(0).mount(&server).await;
+        let config = CamaraConfig {
+            api_root: url(&server),
+            token_url: url::Url::parse(&format!("{}/oauth2/token", server.uri())).expect("url"),
+            timeout: Duration::from_millis(300),
+        };
+        let client = CamaraSimSwap::new(config, secrets(), Arc::new(ManualClock::new(Timestamp(1_800_000_000))))
+            .expect("client");
+        let got = client.check(&phone(), WEEK).await;
+        assert!(got.is_err(), "camara, slow={slow}: {got:?}");
+
+        let server = MockServer::start().await;
+        let first = if slow {
+            lookup_ok.clone().set_delay(Duration::from_millis(1500))
+        } else {
+            ResponseTemplate::new(302).insert_header("location", format!("{}/elsewhere", server.uri()).as_str())
+        };
+        Mock::given(method("GET"))
+            .and(path("/v2/PhoneNumbers/%2B447700900123"))
+            .respond_with(first)
+            .mount(&server)
+            .await;
+        Mock::given(path("/elsewhere")).respond_with(lookup_ok.clone()).expect(0).mount(&server).await;
+        let config = TwilioLookupConfig { base_url: url(&server), timeout: Duration::from_millis(300) };
+        let client =
+            TwilioLookup::new(config, secrets(), Arc::new(ManualClock::new(Timestamp(1_800_000_000)))).expect("client");
+        let got = client.check(&phone(), WEEK).await;
+        assert!(got.is_err(), "lookup, slow={slow}: {got:?}");
+    }
+}
