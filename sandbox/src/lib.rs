@@ -142,7 +142,13 @@ impl Sandbox {
         });
         let journal = Arc::new(journal::Journal::default());
         let truid_state = truid::TruIdState::new(config.truid, clock.clone(), base_url.clone());
-        let vonage_state = vonage::VonageState::new(config.vonage, clock.clone(), journal.clone());
+        let vonage_state = vonage::VonageState::new(
+            config.vonage,
+            clock.clone(),
+            journal.clone(),
+            truid_state.clone(),
+            base_url.clone(),
+        );
         let camara_state = camara::CamaraState::new(config.camara, clock.clone(), truid_state.clone());
         let lookup_state = lookup::LookupState::new(
             config.twilio.account_sid.clone(),
@@ -150,7 +156,13 @@ impl Sandbox {
             clock.clone(),
             truid_state.clone(),
         );
-        let twilio_state = twilio::TwilioState::new(config.twilio, clock.clone(), journal.clone(), base_url.clone());
+        let twilio_state = twilio::TwilioState::new(
+            config.twilio,
+            clock.clone(),
+            journal.clone(),
+            truid_state.clone(),
+            base_url.clone(),
+        );
         let shared = Shared { clock: clock.clone(), journal, truid: truid_state.clone(), vonage: vonage_state.clone() };
         let hooks = Router::new()
             .route("/_sandbox/clock/advance", post(advance_clock))

@@ -5,13 +5,25 @@
 //! State is per `To`: a pending verification is reused by later starts (same SID, same code).
 //! Approved and expired verifications are deleted; canceled and max-attempts ones stay fetchable
 //! until their TTL passes, but cannot be checked.
+//!
+//! Silent Network Auth (`Channel=sna`): the verification carries `sna.url`, under `/sna/{token}`,
+//! which the device requests once (GET or POST, no credentials) and is answered `200 text/plain`
+//! `ErrorCode=…&ErrorDescription=…&Carrier=…` as Twilio's is. The carrier "recognises" the device
+//! when it comes from an address on mobile data (tru.ID's coverage rules); the number on the
+//! connection is the verified one when its profile matches. A VerificationCheck without `Code`
+//! then answers `approved`, or `pending` with `sna_attempts_error_codes`: 60500 (another number on
+//! the connection), 60519 (the URL was not requested), 60520 (not on mobile data), 60540 (a
+//! network without SNA: numbers ending in 98). Twilio documents only that SNA's codes are 605xx;
+//! which stands for what here is the sandbox's choice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -20,6 +32,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{SandboxClock, iso8601_z};
 use crate::journal::{Journal, lock, normalise_phone};
+use crate::truid::TruIdState;
 use crate::wire::{basic_auth, json_response, media_type, random_digits, random_hex};
 
 const PROVIDER: &str = "twilio";
@@ -100,6 +113,21 @@ struct Verification {
     attempts: Vec<Attempt>,
     created_at: i64,
     updated_at: i64,
+    /// The SNA URL's token and what its request found, when the last start was `sna`.
+    sna: Option<Sna>,
+}
+
+struct Sna {
+    token: String,
+    result: SnaResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnaResult {
+    NotRequested,
+    Matched,
+    /// A 605xx code.
+    Failed(u32),
 }
 
 #[derive(Default)]
@@ -140,13 +168,21 @@ pub struct TwilioState {
     config: TwilioConfig,
     clock: Arc<SandboxClock>,
     journal: Arc<Journal>,
+    /// Which addresses are on mobile data and the numbers' profiles, for Silent Network Auth.
+    truid: Arc<TruIdState>,
     base_url: String,
     data: Mutex<Data>,
 }
 
 impl TwilioState {
-    pub fn new(config: TwilioConfig, clock: Arc<SandboxClock>, journal: Arc<Journal>, base_url: String) -> Arc<Self> {
-        Arc::new(Self { config, clock, journal, base_url, data: Mutex::new(Data::default()) })
+    pub fn new(
+        config: TwilioConfig,
+        clock: Arc<SandboxClock>,
+        journal: Arc<Journal>,
+        truid: Arc<TruIdState>,
+        base_url: String,
+    ) -> Arc<Self> {
+        Arc::new(Self { config, clock, journal, truid, base_url, data: Mutex::new(Data::default()) })
     }
 
     /// The data with expired verifications already deleted.
@@ -290,12 +326,27 @@ fn resource(s: &TwilioState, v: &Verification) -> Value {
         "amount": null,
         "payee": null,
         "send_code_attempts": attempts,
-        "sna": null,
+        "sna": match (&v.sna, v.channel) {
+            (Some(sna), "sna") => json!({ "url": format!("{}/sna/{}", s.base_url, sna.token) }),
+            _ => Value::Null,
+        },
         "url": format!("{}/v2/Services/{}/Verifications/{}", s.base_url, s.config.service_sid, v.sid),
     })
 }
 
 fn check_body(s: &TwilioState, v: &Verification) -> Value {
+    let sna_errors = match (&v.sna, v.channel) {
+        (Some(sna), "sna") => {
+            let attempt = v.attempts.last().map(|a| a.sid.clone()).unwrap_or_default();
+            match sna.result {
+                SnaResult::Matched => json!([]),
+                SnaResult::NotRequested => json!([{ "attempt_sid": attempt, "code": 60519 }]),
+                SnaResult::Failed(code) => json!([{ "attempt_sid": attempt, "code": code }]),
+            }
+        }
+        // `null` when the last channel was not `sna`.
+        _ => Value::Null,
+    };
     json!({
         "sid": v.sid,
         "service_sid": s.config.service_sid,
@@ -306,7 +357,7 @@ fn check_body(s: &TwilioState, v: &Verification) -> Value {
         "valid": v.status == Status::Approved,
         "amount": null,
         "payee": null,
-        "sna_attempts_error_codes": [],
+        "sna_attempts_error_codes": sna_errors,
         "date_created": iso8601_z(v.created_at),
         "date_updated": iso8601_z(v.updated_at),
     })
@@ -380,6 +431,7 @@ async fn start(
                     attempts: Vec::new(),
                     created_at: now,
                     updated_at: now,
+                    sna: None,
                 },
             );
             d.by_to.insert(to.clone(), sid.clone());
@@ -399,6 +451,9 @@ async fn start(
     // A resend keeps the SID and the code and records another attempt.
     v.channel = channel;
     v.attempts.push(attempt);
+    if channel == "sna" {
+        v.sna = Some(Sna { token: random_hex(24), result: SnaResult::NotRequested });
+    }
     if !created {
         v.updated_at = now;
     }
@@ -485,9 +540,10 @@ async fn check(
     }) {
         return invalid("VerificationSid");
     }
-    let Some(code) = p.get("Code").filter(|c| valid_custom_code(c)) else {
+    let code = p.get("Code");
+    if code.is_some_and(|c| !valid_custom_code(c)) {
         return invalid("Code");
-    };
+    }
     let now = s.clock.now();
     let mut d = s.data();
     let sid = match (by_sid, to) {
@@ -512,13 +568,61 @@ async fn check(
         v.status = Status::MaxAttemptsReached;
         return error(429, 60202, "Max check attempts reached");
     }
-    if *code != v.code {
+    let passed = match (v.channel, code, &v.sna) {
+        // Silent Network Auth: what the device's request found, no code.
+        ("sna", None, Some(sna)) => sna.result == SnaResult::Matched,
+        (_, Some(code), _) => *code == v.code,
+        (_, None, _) => {
+            v.checks -= 1;
+            return invalid("Code");
+        }
+    };
+    if !passed {
         return ok(StatusCode::OK, &check_body(&s, v));
     }
     v.status = Status::Approved;
     let body = check_body(&s, v);
     d.delete(&sid);
     ok(StatusCode::OK, &body)
+}
+
+/// The device's request of `sna.url`: once; over mobile data the carrier tells the number on the
+/// connection.
+async fn sna_invoke(
+    State(s): State<Arc<TwilioState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+) -> Response {
+    let on_mobile_data = s.truid.covers_ip(peer.ip().to_canonical());
+    let mut d = s.data();
+    let found = d.verifications.values_mut().find(|v| {
+        v.status == Status::Pending
+            && v.channel == "sna"
+            && v.sna.as_ref().is_some_and(|sna| sna.token == token && sna.result == SnaResult::NotRequested)
+    });
+    let (error_code, description) = match found {
+        None => (-10, "Phone Id Failed"),
+        Some(v) => {
+            let profile = s.truid.profile_of(v.to.trim_start_matches('+'));
+            let (code, text, result) = if !on_mobile_data {
+                (-31, "Unsupported Carrier or Potential Wifi", SnaResult::Failed(60520))
+            } else if profile.unsupported {
+                (-30, "Unsupported Carrier", SnaResult::Failed(60540))
+            } else if profile.matched {
+                (0, "Success", SnaResult::Matched)
+            } else {
+                (0, "Success", SnaResult::Failed(60500))
+            };
+            if let Some(sna) = v.sna.as_mut() {
+                sna.result = result;
+            }
+            (code, text)
+        }
+    };
+    let body = format!("ErrorCode={error_code}&ErrorDescription={}&Carrier=SANDBOX", description.replace(' ', "+"));
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
 }
 
 #[derive(Deserialize)]
@@ -604,6 +708,7 @@ pub fn router(state: Arc<TwilioState>) -> Router {
         .route("/v2/Services/{service}/Verifications/{sid}", get(fetch).post(update))
         .route("/v2/Services/{service}/VerificationCheck", post(check))
         .route("/2010-04-01/Accounts/{account}/Messages.json", post(send_message))
+        .route("/sna/{token}", get(sna_invoke).post(sna_invoke))
         .route("/_sandbox/twilio/force/{to}", put(hook_force).delete(hook_unforce))
         .with_state(state)
 }

@@ -24,9 +24,9 @@ use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::truid_silent::TruIdSubscriberCheck;
 use crate::adapters::truid_sim_swap::TruIdSimCheck;
-use crate::adapters::twilio::{Twilio, TwilioConfig};
+use crate::adapters::twilio::{Twilio, TwilioConfig, TwilioSna};
 use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
-use crate::adapters::vonage::{VonageConfig, VonageV1, VonageV2};
+use crate::adapters::vonage::{VonageConfig, VonageSilentAuth, VonageV1, VonageV2};
 use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
 use crate::config::{ConfigError, OtpProviderKind, Settings, SilentProviderKind, SimSwapSourceKind};
 use crate::consumer::Consumer;
@@ -456,6 +456,12 @@ impl BuildPorts for WithSilent {
                     };
                     Arc::new(CamaraNumberVerification::new(config, secrets.clone(), assembly.random.clone())?)
                 }
+                SilentProviderKind::Vonage => Arc::new(VonageSilentAuth::new(
+                    vonage_config(settings),
+                    secrets.clone(),
+                    settings.silent_return_url(),
+                )?),
+                SilentProviderKind::TwilioSna => Arc::new(TwilioSna::new(twilio_config(settings)?, secrets.clone())?),
             });
         }
         // Only the callback follows a proof with the SIM-swap gate; the others build no source.
@@ -492,23 +498,24 @@ pub fn otp_provider(
     settings: &Settings,
     secrets: Arc<dyn SecretSource>,
 ) -> Result<Arc<dyn OtpProvider>, AssemblyError> {
-    let o = &settings.otp;
-    let vonage = || VonageConfig {
-        base_url: o.vonage_base_url.clone(),
-        timeout: settings.provider_timeout,
-        brand: o.brand.clone(),
-    };
-    Ok(match o.provider {
-        OtpProviderKind::VonageV1 => Arc::new(VonageV1::new(vonage(), secrets)?),
-        OtpProviderKind::VonageV2 => Arc::new(VonageV2::new(vonage(), secrets)?),
-        OtpProviderKind::Twilio => {
-            let service_sid =
-                o.twilio_service_sid.clone().ok_or(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))?;
-            let config =
-                TwilioConfig { base_url: o.twilio_base_url.clone(), timeout: settings.provider_timeout, service_sid };
-            Arc::new(Twilio::new(config, secrets)?)
-        }
+    Ok(match settings.otp.provider {
+        OtpProviderKind::VonageV1 => Arc::new(VonageV1::new(vonage_config(settings), secrets)?),
+        OtpProviderKind::VonageV2 => Arc::new(VonageV2::new(vonage_config(settings), secrets)?),
+        OtpProviderKind::Twilio => Arc::new(Twilio::new(twilio_config(settings)?, secrets)?),
     })
+}
+
+/// Vonage, for codes or silent authentication.
+fn vonage_config(settings: &Settings) -> VonageConfig {
+    let o = &settings.otp;
+    VonageConfig { base_url: o.vonage_base_url.clone(), timeout: settings.provider_timeout, brand: o.brand.clone() }
+}
+
+/// Twilio Verify, for codes or Silent Network Auth: its Service must be configured.
+fn twilio_config(settings: &Settings) -> Result<TwilioConfig, ConfigError> {
+    let o = &settings.otp;
+    let service_sid = o.twilio_service_sid.clone().ok_or(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))?;
+    Ok(TwilioConfig { base_url: o.twilio_base_url.clone(), timeout: settings.provider_timeout, service_sid })
 }
 
 /// A deployed function from start to finish: logging, its settings (only its own variables), its

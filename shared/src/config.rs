@@ -87,6 +87,8 @@ const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpS
 const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
 /// The silent proof's functions.
 const SILENT: &[Function] = &[Coverage, CreateCheck, Callback];
+/// The functions that may talk to Vonage or Twilio Verify: for codes, or as silent provers.
+const VERIFY_APIS: &[Function] = &[Coverage, CreateCheck, Callback, OtpStart, OtpVerify];
 /// The functions that ask the SIM-swap sources: the SIM check, and the callback after a proof that
 /// does not cover the SIM change.
 const SIM_GATE: &[Function] = &[Callback, SimCheck];
@@ -140,21 +142,21 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Choice(&["vonage-v1", "vonage-v2", "twilio"]),
         readers: OTP,
     },
-    url("SIMGUARD_VONAGE_BASE_URL", "https://api.nexmo.com", OTP),
-    url("SIMGUARD_TWILIO_BASE_URL", "https://verify.twilio.com", OTP),
+    url("SIMGUARD_VONAGE_BASE_URL", "https://api.nexmo.com", VERIFY_APIS),
+    url("SIMGUARD_TWILIO_BASE_URL", "https://verify.twilio.com", VERIFY_APIS),
     Setting {
         name: "SIMGUARD_TWILIO_SERVICE_SID",
         default: None,
         required: Required::No,
         kind: Kind::Text,
-        readers: OTP,
+        readers: VERIFY_APIS,
     },
     Setting {
         name: "SIMGUARD_OTP_BRAND",
         default: Some("simguard"),
         required: Required::No,
         kind: Kind::Text,
-        readers: &[OtpStart],
+        readers: &[Coverage, CreateCheck, Callback, OtpStart],
     },
     Setting {
         name: "SIMGUARD_SMS_SENDER",
@@ -710,6 +712,12 @@ impl Settings {
     pub fn truid_redirect_url(&self) -> String {
         self.public_url("/api/reset/callback")
     }
+
+    /// Where a provider that returns its result in the URL's fragment (Vonage) sends the device:
+    /// the page that posts the fragment to the callback.
+    pub fn silent_return_url(&self) -> String {
+        self.public_url("/reset/silent-return.html")
+    }
 }
 
 fn mail_settings(v: &Vars) -> Result<MailSettings, ConfigError> {
@@ -818,6 +826,10 @@ pub enum SilentProviderKind {
     TruId,
     /// CAMARA (Open Gateway) Number Verification, through an operator or aggregator.
     Camara,
+    /// Vonage Verify v2 silent authentication.
+    Vonage,
+    /// Twilio Verify Silent Network Auth.
+    TwilioSna,
 }
 
 impl SilentProviderKind {
@@ -826,9 +838,14 @@ impl SilentProviderKind {
         match self {
             Self::TruId => "truid",
             Self::Camara => "camara",
+            Self::Vonage => "vonage",
+            Self::TwilioSna => "twilio-sna",
         }
     }
 }
+
+/// What `SIMGUARD_SILENT_PROVIDERS` takes.
+const SILENT_NAMES: &str = "truid, camara, vonage, twilio-sna";
 
 /// The silent provers (docs/providers.md, "Silent provers").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -845,10 +862,12 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
         let kind = match name {
             "truid" => SilentProviderKind::TruId,
             "camara" => SilentProviderKind::Camara,
+            "vonage" => SilentProviderKind::Vonage,
+            "twilio-sna" => SilentProviderKind::TwilioSna,
             _ => {
                 return Err(invalid(
                     "SIMGUARD_SILENT_PROVIDERS",
-                    "a comma-separated list, in order, of truid, camara".into(),
+                    format!("a comma-separated list, in order, of {SILENT_NAMES}"),
                 ));
             }
         };
@@ -857,7 +876,7 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
         }
     }
     if providers.is_empty() {
-        return Err(invalid("SIMGUARD_SILENT_PROVIDERS", "at least one of truid, camara".into()));
+        return Err(invalid("SIMGUARD_SILENT_PROVIDERS", format!("at least one of {SILENT_NAMES}")));
     }
     let camara_authorize_url = match v.raw("SIMGUARD_CAMARA_AUTHORIZE_URL")?.filter(|u| !u.is_empty()) {
         Some(_) => Some(v.url("SIMGUARD_CAMARA_AUTHORIZE_URL")?),
@@ -869,6 +888,12 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
                 return Err(ConfigError::Missing(name));
             }
         }
+    }
+    if SILENT.contains(&v.function)
+        && providers.contains(&SilentProviderKind::TwilioSna)
+        && v.raw("SIMGUARD_TWILIO_SERVICE_SID")?.is_none_or(|u| u.is_empty())
+    {
+        return Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"));
     }
     Ok(SilentSettings { providers, camara_authorize_url })
 }
@@ -1090,6 +1115,13 @@ mod tests {
         complete.push(("SIMGUARD_CAMARA_AUTHORIZE_URL", "https://auth.operator.example/authorize"));
         let s = with(Callback, &complete).expect("valid");
         assert_eq!(s.silent.providers, [SilentProviderKind::Camara, SilentProviderKind::TruId]);
+        // Vonage and Twilio SNA: Twilio's Service is needed where the silent proof runs.
+        let vendors = with(CreateCheck, &[("SIMGUARD_SILENT_PROVIDERS", "vonage,twilio-sna")]);
+        assert_eq!(vendors, Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID")));
+        let sid = ("SIMGUARD_TWILIO_SERVICE_SID", "VA0123456789abcdef0123456789abcdef");
+        let s = with(Callback, &[("SIMGUARD_SILENT_PROVIDERS", "vonage,twilio-sna"), sid]).expect("valid");
+        assert_eq!(s.silent.providers, [SilentProviderKind::Vonage, SilentProviderKind::TwilioSna]);
+        assert!(with(CreateCheck, &[("SIMGUARD_SILENT_PROVIDERS", "vonage")]).is_ok());
         // Read only where used: the account function ignores them all.
         assert!(with(Account, &[("SIMGUARD_SILENT_PROVIDERS", "nonsense")]).is_ok());
         assert!(matches!(
@@ -1119,6 +1151,10 @@ mod tests {
                 "SIMGUARD_PROVIDER_TIMEOUT_MS",
                 "SIMGUARD_REQUEST_BUDGET_MS",
                 "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
+                "SIMGUARD_VONAGE_BASE_URL",
+                "SIMGUARD_TWILIO_BASE_URL",
+                "SIMGUARD_TWILIO_SERVICE_SID",
+                "SIMGUARD_OTP_BRAND",
                 "SIMGUARD_SILENT_PROVIDERS",
                 "SIMGUARD_CAMARA_BASE_URL",
                 "SIMGUARD_CAMARA_TOKEN_URL",

@@ -39,6 +39,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck },
     Route { method: "POST", path: "/api/login/silent", function: Function::CreateCheck },
     Route { method: "GET", path: "/api/reset/callback", function: Function::Callback },
+    Route { method: "POST", path: "/api/reset/callback", function: Function::Callback },
     Route { method: "POST", path: "/api/reset/password", function: Function::ResetPassword },
     Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck },
     Route { method: "POST", path: "/api/otp/start", function: Function::OtpStart },
@@ -72,6 +73,7 @@ impl Ports for WithSilent {
             ("POST", "/api/reset/check") => post(create_check::create_check),
             ("POST", "/api/login/silent") => post(create_check::start_silent_login),
             ("GET", "/api/reset/callback") => get(callback::callback),
+            ("POST", "/api/reset/callback") => post(callback::callback_post),
             _ => return None,
         })
     }

@@ -202,7 +202,13 @@ export class SimguardStack extends cdk.Stack {
       responseHeadersPolicyName: `${this.stackName}-security-headers`,
       comment: 'simguard security headers (shared/src/site.rs)',
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: CONTENT_SECURITY_POLICY, override: true },
+        contentSecurityPolicy: {
+          contentSecurityPolicy:
+            c.deviceRequestSources.trim() === ''
+              ? CONTENT_SECURITY_POLICY
+              : CONTENT_SECURITY_POLICY.replace("connect-src 'self';", `connect-src 'self' ${c.deviceRequestSources.trim()};`),
+          override: true,
+        },
         strictTransportSecurity: {
           accessControlMaxAge: cdk.Duration.seconds(63072000),
           includeSubdomains: true,
@@ -308,6 +314,9 @@ export class SimguardStack extends cdk.Stack {
       SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,
       SIMGUARD_CAMARA_TOKEN_URL: c.camaraTokenUrl,
       SIMGUARD_CAMARA_AUTHORIZE_URL: c.camaraAuthorizeUrl,
+      // Vonage silent auth and Twilio SNA are silent provers too.
+      SIMGUARD_OTP_BRAND: c.otpBrand,
+      ...(c.twilioServiceSid !== '' ? { SIMGUARD_TWILIO_SERVICE_SID: c.twilioServiceSid } : {}),
     };
     const simSwap = {
       SIMGUARD_SIM_SWAP_SOURCES: c.simSwapSources,
@@ -346,7 +355,10 @@ export class SimguardStack extends cdk.Stack {
       {
         id: 'Callback',
         name: 'callback',
-        routes: [[GET, '/api/reset/callback']],
+        routes: [
+          [GET, '/api/reset/callback'],
+          [POST, '/api/reset/callback'],
+        ],
         environment: { ...truid, ...silent, ...window, ...simSwap },
         // PutItem: a silent sign-in stores its session, in its transaction.
         tableActions: ['GetItem', 'PutItem', 'UpdateItem'],

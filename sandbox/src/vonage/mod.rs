@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::clock::SandboxClock;
 use crate::journal::{Journal, lock};
+use crate::truid::TruIdState;
 use crate::wire::{e164_digits, random_hex};
 
 #[derive(Debug, Clone)]
@@ -158,12 +159,23 @@ pub struct VonageState {
     config: VonageConfig,
     clock: Arc<SandboxClock>,
     journal: Arc<Journal>,
+    /// The numbers' profiles and which addresses are on mobile data: silent auth answers as tru.ID
+    /// would for the same number and device.
+    truid: Arc<TruIdState>,
+    /// Where `check_url` points.
+    base_url: String,
     data: Mutex<Data>,
 }
 
 impl VonageState {
-    pub fn new(config: VonageConfig, clock: Arc<SandboxClock>, journal: Arc<Journal>) -> Arc<Self> {
-        Arc::new(Self { config, clock, journal, data: Mutex::new(Data::default()) })
+    pub fn new(
+        config: VonageConfig,
+        clock: Arc<SandboxClock>,
+        journal: Arc<Journal>,
+        truid: Arc<TruIdState>,
+        base_url: String,
+    ) -> Arc<Self> {
+        Arc::new(Self { config, clock, journal, truid, base_url, data: Mutex::new(Data::default()) })
     }
 
     fn data(&self) -> MutexGuard<'_, Data> {

@@ -4,20 +4,31 @@
 //!
 //! Each workflow step lasts `channel_timeout`; the request expires when the last step's timeout has
 //! passed. Concurrency is per number within v2 (v1 requests do not block v2 ones, nor the reverse).
+//!
+//! Silent authentication (a `silent_auth` first step): the start answers a `check_url` under
+//! `/v2/verify/{id}/silent-auth/redirect`; the device's one visit succeeds when it comes from an
+//! address on mobile data (tru.ID's coverage rules) and the number's profile matches — then it is
+//! sent to the step's `redirect_url` with `#request_id=…&code=…` (or, without one, answered that
+//! JSON) — and otherwise the silent step fails: the next step fires, or the request fails, and the
+//! device is sent to `redirect_url#request_id=…&error=…` (the sandbox's choice: Vonage documents the
+//! success fragment only). Numbers ending in 98 are on networks without silent auth (412). The code
+//! may be submitted once.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::{Flow, Step, VonageState};
 use crate::journal::Journal;
-use crate::wire::{basic_auth, bearer, e164_digits, json_response, random_digits};
+use crate::wire::{basic_auth, bearer, e164_digits, json_response, random_digits, random_hex};
 
 const PROVIDER: &str = "vonage-v2";
 const PROBLEM: &str = "application/problem+json";
@@ -42,6 +53,16 @@ pub(crate) struct Request {
     status: Status,
     wrong: u32,
     created_at: i64,
+    /// A silent-auth first step's state.
+    silent: Option<Silent>,
+}
+
+/// A silent-auth step: where the device goes after its visit, whether it came, and the code its
+/// visit earned.
+struct Silent {
+    redirect_url: Option<url::Url>,
+    visited: bool,
+    code: Option<String>,
 }
 
 impl Request {
@@ -199,14 +220,27 @@ async fn start(State(s): State<Arc<VonageState>>, headers: HeaderMap, body: Byte
     let Some((first_channel, first_to)) = steps.first().cloned() else {
         return invalid_params(vec![("workflow".into(), "is required".into())]);
     };
-    if first_channel == "silent_auth" {
-        return problem(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition-failed",
-            "Precondition Failed",
-            "Silent authentication is not supported for this number's network.",
-        );
-    }
+    let silent = if first_channel == "silent_auth" {
+        if s.truid.profile_of(&first_to).unsupported {
+            return problem(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition Failed",
+                "Silent authentication is not supported for this number's network.",
+            );
+        }
+        let redirect = req["workflow"][0].get("redirect_url");
+        let redirect_url = match redirect.map(|r| r.as_str().and_then(|r| url::Url::parse(r).ok())) {
+            None => None,
+            Some(Some(u)) if matches!(u.scheme(), "https" | "http") => Some(u),
+            Some(_) => {
+                return invalid_params(vec![("workflow[0].redirect_url".into(), "must be an absolute URL".into())]);
+            }
+        };
+        Some(Silent { redirect_url, visited: false, code: None })
+    } else {
+        None
+    };
 
     let now = s.clock.now();
     let mut d = s.data();
@@ -226,8 +260,67 @@ async fn start(State(s): State<Arc<VonageState>>, headers: HeaderMap, body: Byte
     let steps = steps.into_iter().map(|(channel, to)| Step { channel, to, wait: timeout }).collect();
     let id = uuid::Uuid::new_v4().to_string();
     let flow = Flow::start(PROVIDER, id.clone(), code, text, steps, now, &s.journal);
-    d.v2.insert(id.clone(), Request { to: first_to, flow, status: Status::InProgress, wrong: 0, created_at: now });
-    json_response(StatusCode::ACCEPTED, "application/json", &json!({ "request_id": id }))
+    let mut body = json!({ "request_id": id });
+    if silent.is_some() {
+        body["check_url"] = json!(format!("{}/v2/verify/{id}/silent-auth/redirect", s.base_url));
+    }
+    d.v2.insert(
+        id.clone(),
+        Request { to: first_to, flow, status: Status::InProgress, wrong: 0, created_at: now, silent },
+    );
+    json_response(StatusCode::ACCEPTED, "application/json", &body)
+}
+
+/// Ends a failed silent step: the next step fires, or the request fails.
+fn fail_silent_step(r: &mut Request, now: i64, journal: &Journal) {
+    if !r.flow.fire_next(now, journal) {
+        r.status = Status::Failed;
+    }
+}
+
+/// The device's visit to `check_url`: once, and only while the silent step is current.
+async fn silent_redirect(
+    State(s): State<Arc<VonageState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> Response {
+    let now = s.clock.now();
+    let mut d = s.data();
+    let Some(r) = d.v2.get_mut(&id) else {
+        return not_found(&id);
+    };
+    r.refresh(now, &s.journal);
+    let current = r.flow.current_channel() == Some("silent_auth");
+    let to = r.to.clone();
+    let Some(silent) = r.silent.as_mut().filter(|sa| r.status == Status::InProgress && current && !sa.visited) else {
+        return problem(StatusCode::CONFLICT, "conflict", "Conflict", "The silent authentication step is not active.");
+    };
+    silent.visited = true;
+    let recognised = s.truid.covers_ip(peer.ip().to_canonical()) && s.truid.profile_of(&to).matched;
+    let redirect_url = silent.redirect_url.clone();
+    let fragment = if recognised {
+        let code = random_hex(5);
+        silent.code = Some(code.clone());
+        format!("request_id={id}&code={code}")
+    } else {
+        fail_silent_step(r, now, &s.journal);
+        format!("request_id={id}&error=silent_auth_failed")
+    };
+    match redirect_url {
+        Some(mut back) => {
+            back.set_fragment(Some(&fragment));
+            let mut resp = StatusCode::FOUND.into_response();
+            if let Ok(location) = HeaderValue::from_str(back.as_str()) {
+                resp.headers_mut().insert(header::LOCATION, location);
+            }
+            resp
+        }
+        None if recognised => {
+            let code = r.silent.as_ref().and_then(|sa| sa.code.clone()).unwrap_or_default();
+            json_response(StatusCode::OK, "application/json", &json!({ "request_id": id, "code": code }))
+        }
+        None => problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", "Silent authentication failed."),
+    }
 }
 
 async fn check(State(s): State<Arc<VonageState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
@@ -254,11 +347,37 @@ async fn check(State(s): State<Arc<VonageState>>, headers: HeaderMap, Path(id): 
         Status::Completed | Status::Failed | Status::Cancelled => return not_found(&id),
     }
     if r.flow.current_channel() == Some("silent_auth") {
+        // Only the code the device's visit earned, and only one try.
+        let Some(earned) = r.silent.as_mut().and_then(|sa| sa.code.take()) else {
+            return problem(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                "The current step of the workflow does not support a code.",
+            );
+        };
+        if code == earned {
+            r.status = Status::Completed;
+            return json_response(
+                StatusCode::OK,
+                "application/json",
+                &json!({ "request_id": id, "status": "completed" }),
+            );
+        }
+        fail_silent_step(r, now, &s.journal);
+        if r.status == Status::Failed {
+            return problem(
+                StatusCode::GONE,
+                "gone",
+                "Invalid Code",
+                "Silent authentication failed. Workflow terminated.",
+            );
+        }
         return problem(
-            StatusCode::CONFLICT,
-            "conflict",
-            "Conflict",
-            "The current step of the workflow does not support a code.",
+            StatusCode::BAD_REQUEST,
+            "invalid-code",
+            "Invalid Code",
+            "The code you provided does not match the expected value.",
         );
     }
     if code == r.flow.code {
@@ -334,4 +453,5 @@ pub(super) fn routes() -> Router<Arc<VonageState>> {
         .route("/v2/verify", post(start))
         .route("/v2/verify/{id}", post(check).delete(cancel))
         .route("/v2/verify/{id}/next_workflow", post(next_workflow))
+        .route("/v2/verify/{id}/silent-auth/redirect", get(silent_redirect))
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod camara;
+mod silent_vendors;
 mod truid;
 mod twilio;
 mod vonage;

@@ -3,6 +3,8 @@
 //! (v1 workflow 6; a v2 `sms` workflow) and let Vonage generate a 6-digit code. Notices (no code) go
 //! through Vonage's SMS API on `rest.nexmo.com`, same key and secret.
 
+mod silent;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use crate::adapters::http_client::{
 };
 use crate::domain::Phone;
 use crate::ports::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SmsSender};
+
+pub use silent::VonageSilentAuth;
 
 /// The code Vonage generates: 6 digits (≈ 20 bits; docs/security.md C2).
 const CODE_LENGTH: &str = "6";

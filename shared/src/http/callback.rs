@@ -1,6 +1,9 @@
 //! `GET /api/reset/callback?check_id&code` (function `callback`): where the operator's redirect
 //! lands after the device opened `check_url` over mobile data — a password reset's, or a sign-in's
-//! (docs/security.md S32).
+//! (docs/security.md S32). `POST /api/reset/callback` takes the same parameters as a form, from our
+//! own pages, for the providers whose result never reaches a server by redirect: Vonage's (in the
+//! URL's fragment, read by the return page) and Twilio SNA's (no redirect at all: the page posts
+//! after the device's request).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -104,6 +107,22 @@ pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery
             see_other(GO_LINK_INVALID)
         }
     }
+}
+
+/// The form the return page posts: `application/x-www-form-urlencoded` only (what a plain form
+/// sends; anything else is not from our pages), read as the redirect's query is.
+pub async fn callback_post(State(app): State<SilentApp>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    let raw = if is_form { std::str::from_utf8(&body).ok() } else { None };
+    let Some(raw) = raw else {
+        app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
+        return refused("not_a_form", None).unwrap_or_else(|_| see_other(GO_LINK_INVALID));
+    };
+    callback(State(app), headers, RawQuery(Some(raw.to_owned()))).await
 }
 
 fn refused(why: &'static str, state: Option<FlowState>) -> Result<Response, CallbackError> {

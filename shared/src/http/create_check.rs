@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -92,7 +91,11 @@ pub async fn create_check(
 
     let csrf = csrf_token_for(&flow_token);
     let body = match &started {
-        Some(s) => json!({ "next": "silent", "check_url": s.start.device_url.expose_secret(), "csrf": csrf }),
+        Some(s) => {
+            let mut body = s.answer();
+            body["csrf"] = json!(csrf);
+            body
+        }
         None => json!({ "next": "sms", "csrf": csrf }),
     };
     let mut resp = axum::Json(body).into_response();
@@ -146,5 +149,5 @@ pub async fn start_silent_login(
     stored?;
     tracing::info!(event = "login_silent_started", user_id = %user.id, provider = started.provider, "sign-in proving the phone silently");
     app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "silent" });
-    Ok(axum::Json(json!({ "next": "silent", "check_url": started.start.device_url.expose_secret() })).into_response())
+    Ok(axum::Json(started.answer()).into_response())
 }

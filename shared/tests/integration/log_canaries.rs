@@ -195,3 +195,47 @@ async fn no_secret_of_the_silent_provers_or_a_phone_change_reaches_the_logs() {
         assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
     }
 }
+
+/// Vonage silent auth and Twilio SNA: the device URLs, Vonage's request id and code (posted from the
+/// fragment), Twilio's SID and the credentials never reach the logs.
+#[tokio::test]
+async fn no_secret_of_vonage_or_twilio_silent_auth_reaches_the_logs() {
+    let (logs, _capturing) = capture();
+    let mut canaries: Vec<String> = vec![
+        simguard_sandbox::VonageConfig::default().api_secret,
+        simguard_sandbox::TwilioConfig::default().auth_token,
+        PASSWORD.into(),
+        "+447000000070".into(),
+        "447000000070".into(),
+        "alice@example.com".into(),
+    ];
+    for provider in ["vonage", "twilio-sna"] {
+        let env = Env::builder().var("SIMGUARD_SILENT_PROVIDERS", provider).start().await;
+        env.user("alice@example.com", "+447000000070").await;
+        let mut r = Browser::default();
+        let start = r.start_reset(&env, "alice@example.com").await;
+        let device_url = start.json()["check_url"].as_str().expect("url").to_owned();
+        canaries.push(device_url.clone());
+        canaries.extend(start.cookie(FLOW));
+        let posted: Vec<(String, String)> = if provider == "vonage" {
+            let location = env.device_visit(&device_url).await;
+            canaries.push(location.to_string());
+            url::form_urlencoded::parse(location.fragment().unwrap_or("").as_bytes()).into_owned().collect()
+        } else {
+            env.device_fetch(&device_url).await;
+            let sid = start.json()["complete"]["verification_sid"].as_str().expect("sid").to_owned();
+            vec![("verification_sid".into(), sid)]
+        };
+        canaries.extend(posted.iter().map(|(_, v)| v.clone()));
+        let pairs: Vec<(&str, &str)> = posted.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let cb = r.post_to_callback(&env, &pairs).await;
+        assert_eq!(cb.location().as_deref(), Some("/reset/new-password.html"), "{provider}: {}", cb.text());
+    }
+    let text = logs.text();
+    assert!(text.contains("subscriber_check_result"), "expected the outcome's log line");
+    for canary in &canaries {
+        assert!(!canary.is_empty());
+        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
+        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
+    }
+}

@@ -27,6 +27,7 @@ mod settings;
 mod silent_clients;
 mod silent_login;
 mod silent_provers;
+mod silent_vendors;
 mod sim_sources;
 mod sim_swap_clients;
 mod store_suite;

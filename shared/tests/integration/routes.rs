@@ -20,6 +20,7 @@ fn the_route_table_snapshot() {
             "POST /api/reset/check -> create-check",
             "POST /api/login/silent -> create-check",
             "GET /api/reset/callback -> callback",
+            "POST /api/reset/callback -> callback",
             "POST /api/reset/password -> reset-password",
             "POST /api/sim-check -> sim-check",
             "POST /api/otp/start -> otp-start",

@@ -1,6 +1,8 @@
-//! The CAMARA Number Verification prover against a mock server: the authorization URL it builds, the
-//! token request (the code and the PKCE verifier), `/verify`, and every documented answer as a
-//! verdict or a failure.
+//! The silent provers' HTTP clients against a mock server, every documented answer as a verdict or a
+//! failure: CAMARA Number Verification (the authorization URL it builds, the token request with the
+//! code and the PKCE verifier, `/verify`), Vonage Verify v2 silent authentication (one `silent_auth`
+//! step, one code submission) and Twilio Verify Silent Network Auth (`Channel=sna`, a check without a
+//! code, `sna_attempts_error_codes`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,9 @@ use wiremock::matchers::{basic_auth, body_json, body_string_contains, header, me
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CALLBACK: &str = "https://app.example/api/reset/callback";
+
+/// A start's expected result: started, or the failure's kind and whether it is a failure.
+type Started = Result<(), (&'static str, bool)>;
 
 fn prover(server: &MockServer) -> CamaraNumberVerification {
     let url = |p: &str| url::Url::parse(&format!("{}{p}", server.uri())).expect("url");
@@ -135,4 +140,291 @@ async fn camara_number_verification_answers() {
     let no_code = p.complete("s", Some(&secret), &redirect(&[("state", "s")]), &phone(), 10_080).await;
     assert_eq!(no_code.map_err(|e| e.kind()), Err("bad_redirect"));
     assert_eq!(p.read_back("s", 10_080).await, Ok(None));
+}
+
+mod vonage_silent_auth {
+    use super::*;
+    use simguard::adapters::vonage::{VonageConfig, VonageSilentAuth};
+
+    const RETURN: &str = "https://app.example/reset/silent-return.html";
+    const ID: &str = "c11236f4-00bf-4b89-84ba-88b25df97315";
+
+    fn prover(server: &MockServer) -> VonageSilentAuth {
+        let config = VonageConfig {
+            base_url: url::Url::parse(&server.uri()).expect("url"),
+            timeout: Duration::from_secs(2),
+            brand: "simguard".into(),
+        };
+        let secrets = Arc::new(StaticSecrets::new(ProviderSecrets {
+            vonage_api_key: Some("key".into()),
+            vonage_api_secret: Some(SecretString::from("secret".to_owned())),
+            ..ProviderSecrets::default()
+        }));
+        VonageSilentAuth::new(config, secrets, RETURN.into()).expect("client")
+    }
+
+    fn problem(status: u16) -> ResponseTemplate {
+        ResponseTemplate::new(status).insert_header("content-type", "application/problem+json").set_body_json(
+            json!({ "type": "https://developer.vonage.com/en/api-errors/verify-v2#x", "title": "t", "detail": "d" }),
+        )
+    }
+
+    /// One `silent_auth` step to the number without `+`, with the return page as `redirect_url`;
+    /// every documented refusal is a failure that hands over to the next prover.
+    #[tokio::test]
+    async fn start_answers() {
+        let started = |body: serde_json::Value| ResponseTemplate::new(202).set_body_json(body);
+        let check_url = format!("https://api.nexmo.com/v2/verify/{ID}/silent-auth/redirect");
+        let cases: Vec<(ResponseTemplate, Started)> = vec![
+            (started(json!({ "request_id": ID, "check_url": check_url })), Ok(())),
+            // No `check_url`: silent auth is not available for this request.
+            (started(json!({ "request_id": ID })), Err(("unsupported_network", false))),
+            (started(json!({ "request_id": "not-a-uuid", "check_url": check_url })), Err(("invalid_response", true))),
+            (
+                started(json!({ "request_id": ID, "check_url": "http://operator.example/x" })),
+                Err(("unsupported_network", false)),
+            ),
+            (problem(412), Err(("unsupported_network", false))),
+            (problem(422), Err(("invalid_number", false))),
+            (problem(409), Err(("in_flight", false))),
+            (problem(402), Err(("unavailable", true))),
+            (problem(401), Err(("unauthorized", true))),
+            (problem(429), Err(("rate_limited", false))),
+            (problem(500), Err(("unavailable", true))),
+            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("invalid_response", true))),
+        ];
+        for (answer, want) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v2/verify"))
+                .and(basic_auth("key", "secret"))
+                .and(body_json(json!({
+                    "brand": "simguard",
+                    "workflow": [{ "channel": "silent_auth", "to": "447700900123", "redirect_url": RETURN }],
+                })))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            let got = prover(&server).start(&phone(), CALLBACK, 10_080).await;
+            let got = got.map(|s| {
+                assert_eq!(s.handle, ID);
+                assert_eq!(s.device_url.expose_secret(), check_url);
+            });
+            assert_eq!(got.map_err(|e| (e.kind(), e.is_failure())), want);
+        }
+    }
+
+    /// The redirect's fragment, as the return page posts it: the request id in its valid form, a
+    /// code, or an error.
+    #[tokio::test]
+    async fn the_posted_fragment() {
+        let server = MockServer::start().await;
+        let p = prover(&server);
+        assert_eq!(p.presented_handle(&redirect(&[("request_id", ID), ("code", "ab12c")])), Some(ID.to_owned()));
+        assert_eq!(p.presented_handle(&redirect(&[("request_id", &ID.to_uppercase())])), None);
+        assert_eq!(p.presented_handle(&redirect(&[("request_id", "x")])), None);
+        assert_eq!(p.redirect_error(&redirect(&[("request_id", ID), ("code", "ab12c")])), None);
+        assert_eq!(p.redirect_error(&redirect(&[("request_id", ID), ("error", "x")])), Some("other"));
+        assert_eq!(p.redirect_error(&redirect(&[("request_id", ID)])), Some("no_code"));
+        assert_eq!(p.redirect_error(&redirect(&[("request_id", ID), ("code", "<b>")])), Some("no_code"));
+        assert_eq!(p.read_back(ID, 10_080).await, Ok(None), "Verify v2 has no read of a request");
+    }
+
+    /// One code submission: `completed` is the match (the SIM-swap gate follows); each documented
+    /// refusal is no verdict — never a pass; failures are failures.
+    #[tokio::test]
+    async fn completion_answers() {
+        let report = |outcome| Ok(SilentReport { outcome, sim_checked: false });
+        let cases = [
+            (
+                ResponseTemplate::new(200).set_body_json(json!({ "request_id": ID, "status": "completed" })),
+                report(CheckOutcome::Verified),
+            ),
+            (
+                ResponseTemplate::new(200).set_body_json(json!({ "request_id": ID, "status": "something_new" })),
+                Err(("invalid_response", true)),
+            ),
+            (problem(400), report(CheckOutcome::Error)),
+            (problem(404), report(CheckOutcome::Error)),
+            (problem(409), report(CheckOutcome::Error)),
+            (problem(410), report(CheckOutcome::Error)),
+            (problem(429), Err(("rate_limited", false))),
+            (problem(401), Err(("unauthorized", true))),
+            (problem(503), Err(("unavailable", true))),
+            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("invalid_response", true))),
+            (
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "status": "completed" }))
+                    .set_delay(Duration::from_secs(3)),
+                Err(("timeout", true)),
+            ),
+        ];
+        for (answer, want) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(format!("/v2/verify/{ID}")))
+                .and(basic_auth("key", "secret"))
+                .and(body_json(json!({ "code": "ab12c" })))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            let got = prover(&server)
+                .complete(ID, None, &redirect(&[("request_id", ID), ("code", "ab12c")]), &phone(), 10_080)
+                .await
+                .map_err(|e| (e.kind(), e.is_failure()));
+            assert_eq!(got, want);
+        }
+        // Without a code nothing is sent.
+        let server = MockServer::start().await;
+        let no_code = prover(&server).complete(ID, None, &redirect(&[("request_id", ID)]), &phone(), 10_080).await;
+        assert_eq!(no_code.map_err(|e| e.kind()), Err("bad_redirect"));
+        assert!(server.received_requests().await.unwrap_or_default().is_empty());
+    }
+}
+
+mod twilio_silent_network_auth {
+    use super::*;
+    use simguard::adapters::twilio::{TwilioConfig, TwilioSna};
+    use simguard::ports::TwilioServiceSid;
+
+    const SERVICE: &str = "VAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SID: &str = "VEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn prover(server: &MockServer) -> TwilioSna {
+        let config = TwilioConfig {
+            base_url: url::Url::parse(&server.uri()).expect("url"),
+            timeout: Duration::from_secs(2),
+            service_sid: TwilioServiceSid::parse(SERVICE).expect("sid"),
+        };
+        let secrets = Arc::new(StaticSecrets::new(ProviderSecrets {
+            twilio_account_sid: Some("ACxx".into()),
+            twilio_auth_token: Some(SecretString::from("token".to_owned())),
+            ..ProviderSecrets::default()
+        }));
+        TwilioSna::new(config, secrets).expect("client")
+    }
+
+    fn error(status: u16, code: u32) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_json(json!({ "code": code, "message": "m", "status": status }))
+    }
+
+    /// `Channel=sna` to the number in E.164; the answer's `sna.url` is what the device requests, and
+    /// the verification's SID is what the page posts back.
+    #[tokio::test]
+    async fn start_answers() {
+        let sna_url = "https://mi.dnlsrv.com/m/id/ANBByzx7?data=AAAg";
+        let created = |sna: serde_json::Value| {
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "sid": SID, "channel": "sna", "status": "pending", "sna": sna }))
+        };
+        let cases: Vec<(ResponseTemplate, Started)> = vec![
+            (created(json!({ "url": sna_url })), Ok(())),
+            (created(serde_json::Value::Null), Err(("invalid_response", true))),
+            (created(json!({ "url": "javascript:alert(1)" })), Err(("invalid_response", true))),
+            (error(400, 60540), Err(("unsupported_network", false))),
+            (error(400, 60200), Err(("unsupported_network", false))),
+            (error(429, 60203), Err(("rate_limited", false))),
+            (error(401, 20003), Err(("unauthorized", true))),
+            (error(503, 20500), Err(("unavailable", true))),
+        ];
+        for (answer, want) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(format!("/v2/Services/{SERVICE}/Verifications")))
+                .and(basic_auth("ACxx", "token"))
+                .and(body_string_contains("Channel=sna"))
+                .and(body_string_contains("To=%2B447700900123"))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            let got = prover(&server).start(&phone(), CALLBACK, 10_080).await.map(|s| {
+                assert_eq!(s.handle, SID);
+                assert_eq!(s.device_url.expose_secret(), sna_url);
+                assert_eq!(
+                    s.device_step,
+                    simguard::ports::DeviceStep::FetchThenPost(vec![("verification_sid".into(), SID.into())])
+                );
+            });
+            assert_eq!(got.map_err(|e| (e.kind(), e.is_failure())), want);
+        }
+    }
+
+    /// A VerificationCheck by SID and without a code: `approved` with `valid` and no SNA error is the
+    /// match; 60500 is another number; any other SNA error, pending, or gone is no verdict.
+    #[tokio::test]
+    async fn check_answers() {
+        let checked = |status: &str, valid: bool, codes: serde_json::Value| {
+            ResponseTemplate::new(200).set_body_json(json!({
+                "sid": SID, "channel": "sna", "status": status, "valid": valid, "sna_attempts_error_codes": codes,
+            }))
+        };
+        let attempt = |code: u32| json!([{ "attempt_sid": "VLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "code": code }]);
+        let report = |outcome| Ok(SilentReport { outcome, sim_checked: false });
+        let cases = [
+            (checked("approved", true, json!([])), report(CheckOutcome::Verified)),
+            (checked("approved", true, serde_json::Value::Null), report(CheckOutcome::Verified)),
+            // Twilio's own example: approved, with an error beside it — not a clean pass.
+            (checked("approved", true, attempt(60001)), report(CheckOutcome::Error)),
+            (checked("approved", false, json!([])), report(CheckOutcome::Error)),
+            (checked("pending", false, attempt(60500)), report(CheckOutcome::Mismatch)),
+            (checked("pending", false, attempt(60519)), report(CheckOutcome::Error)),
+            (checked("pending", false, attempt(60540)), report(CheckOutcome::Error)),
+            (checked("canceled", false, json!([])), report(CheckOutcome::Error)),
+            (error(404, 20404), report(CheckOutcome::Error)),
+            (error(401, 20003), Err(("unauthorized", true))),
+            (error(503, 20500), Err(("unavailable", true))),
+            (ResponseTemplate::new(200).set_body_json(json!({ "sid": SID })), Err(("invalid_response", true))),
+        ];
+        for (answer, want) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(format!("/v2/Services/{SERVICE}/VerificationCheck")))
+                .and(basic_auth("ACxx", "token"))
+                .and(wiremock::matchers::body_string(format!("VerificationSid={SID}")))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            let got = prover(&server)
+                .complete(SID, None, &redirect(&[("verification_sid", SID)]), &phone(), 10_080)
+                .await
+                .map_err(|e| (e.kind(), e.is_failure()));
+            assert_eq!(got, want);
+        }
+    }
+
+    /// The posted SID counts only in its valid form; a page that could not make the request says so.
+    #[tokio::test]
+    async fn the_posted_form_and_the_read_back() {
+        let server = MockServer::start().await;
+        let p = prover(&server);
+        assert_eq!(p.presented_handle(&redirect(&[("verification_sid", SID)])), Some(SID.to_owned()));
+        assert_eq!(p.presented_handle(&redirect(&[("verification_sid", "VE123")])), None);
+        assert_eq!(p.redirect_error(&redirect(&[("verification_sid", SID)])), None);
+        assert_eq!(
+            p.redirect_error(&redirect(&[("verification_sid", SID), ("error", "request_failed")])),
+            Some("device_request_failed")
+        );
+        // Read back after a lost answer: approved is the proof; a verification Twilio no longer has
+        // (it deletes approved ones) cannot tell.
+        for (answer, want) in [
+            (
+                ResponseTemplate::new(200).set_body_json(json!({ "sid": SID, "status": "approved" })),
+                Some(CheckOutcome::Verified),
+            ),
+            (
+                ResponseTemplate::new(200).set_body_json(json!({ "sid": SID, "status": "pending" })),
+                Some(CheckOutcome::Error),
+            ),
+            (error(404, 20404), None),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .and(path(format!("/v2/Services/{SERVICE}/Verifications/{SID}")))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            let got = prover(&server).read_back(SID, 10_080).await.expect("read");
+            assert_eq!(got.map(|r| r.outcome), want);
+        }
+    }
 }

@@ -1,9 +1,60 @@
-// The silent check: the browser opens tru.ID's check_url as a top-level navigation (tru.ID's web
-// SDK, v0.2), so the operator sees this device's mobile data connection and redirects back to our
-// callback. Used by the reset (forgot.js) and the sign-in (login.js).
+// The silent check. Most providers (tru.ID, CAMARA, Vonage) are opened as a top-level navigation
+// (tru.ID's web SDK, v0.2), so the operator sees this device's mobile data connection and redirects
+// back: to our callback, or (Vonage, whose result is in the URL's fragment) to the return page,
+// which posts it there. Twilio's Silent Network Auth redirects nowhere: its URL is requested in the
+// background and the page then posts the verification's id to the callback. Used by the reset
+// (forgot.js) and the sign-in (login.js).
 
-/** Navigates to `checkUrl`; throws when the SDK cannot be loaded or refuses. */
-export async function openCheckUrl(checkUrl) {
+const CALLBACK = '/api/reset/callback';
+/** What a posted parameter may look like: ids only, never free text. */
+const PARAM = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Posts `params` to the callback as a form and goes where its 303 leads (the page that says how the
+ * check ended). A `fetch`, not a form submission: the pages' `no-referrer` policy would make a
+ * form's `Origin` `null`, which the API refuses as cross-site.
+ * @param {Record<string, string>} params
+ */
+export async function postToCallback(params) {
+  const body = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (PARAM.test(name) && PARAM.test(value)) body.append(name, value);
+  }
+  let next = '/reset/result.html?r=unavailable';
+  try {
+    const response = await fetch(CALLBACK, {
+      method: 'POST',
+      body,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      redirect: 'follow',
+    });
+    const landed = new URL(response.url);
+    if (response.redirected && landed.origin === window.location.origin) next = landed.pathname + landed.search;
+  } catch {
+    // Offline: the result page offers to try again.
+  }
+  window.location.replace(next);
+}
+
+/**
+ * Hands the check to the device's connection, as the API's answer says; throws when the SDK cannot
+ * be loaded or refuses.
+ * @param {string} checkUrl
+ * @param {{ device_step?: string, complete?: Record<string, string> }} [answer]
+ */
+export async function openCheckUrl(checkUrl, answer = {}) {
+  if (answer.device_step === 'fetch') {
+    const params = { ...(answer.complete ?? {}) };
+    try {
+      // The answer is opaque and not needed: the provider learns the result from the carrier.
+      await fetch(checkUrl, { mode: 'no-cors', credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
+    } catch {
+      params.error = 'request_failed';
+    }
+    await postToCallback(params);
+    return;
+  }
   const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
   await truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
 }
