@@ -103,6 +103,7 @@ mod tests {
             Metric::RateLimited { bucket: "sms_prefix" },
             Metric::Notification { outcome: "sent" },
             Metric::SimSwapAnswer { source: "camara", answer: "cannot_tell" },
+            Metric::SilentAttempt { provider: "vonage", outcome: "started" },
         ];
         let names: Vec<&str> = metrics.iter().map(Metric::name).collect();
         assert_eq!(names, Metric::NAMES, "one example of every metric, and NAMES lists them all");

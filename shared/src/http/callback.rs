@@ -182,6 +182,7 @@ async fn run_callback(
             let Ok(user) = user.await else { return refuse("account_changed") };
             let outcome = read_back(app, &**prover, &handle).await;
             let outcome = with_sim_gate(app, outcome, &user).await;
+            app.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
             return conclude_any(app, &flow, &user, outcome, now, invalid).await;
         }
         Err(_) => return refuse("replay_or_out_of_order"),
@@ -203,6 +204,7 @@ async fn run_callback(
         Some(report) => with_sim_gate(app, report, &user).await,
         None => CheckOutcome::Error,
     };
+    app.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
     conclude_any(app, &flow, &user, outcome, now, invalid).await
 }
 

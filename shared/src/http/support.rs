@@ -364,6 +364,9 @@ pub async fn start_silent(app: &App<WithSilent>, phone: Option<&Phone>, ip: IpAd
             },
         };
         if covered == Some(false) {
+            if phone.is_some() {
+                app.metrics.record(Metric::SilentAttempt { provider: name, outcome: "not_covered" });
+            }
             continue;
         }
         reaches = true;
@@ -371,8 +374,15 @@ pub async fn start_silent(app: &App<WithSilent>, phone: Option<&Phone>, ip: IpAd
         let redirect = app.settings.truid_redirect_url();
         let window = app.settings.sim_change_window_minutes;
         match timed(app, name, "silent.start", prover.start(phone, &redirect, window)).await {
-            Ok(start) => return Reach { started: Some(Started { provider: name, start }), reaches, looked_up },
-            Err(e) => provider_error(app, name, "silent_start", &e, "silent proof not started; trying the next"),
+            Ok(start) => {
+                app.metrics.record(Metric::SilentAttempt { provider: name, outcome: "started" });
+                return Reach { started: Some(Started { provider: name, start }), reaches, looked_up };
+            }
+            Err(e) => {
+                let outcome = if e.is_failure() { "error" } else { "not_served" };
+                app.metrics.record(Metric::SilentAttempt { provider: name, outcome });
+                provider_error(app, name, "silent_start", &e, "silent proof not started; trying the next");
+            }
         }
     }
     Reach { started: None, reaches, looked_up }

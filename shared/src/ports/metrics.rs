@@ -61,6 +61,15 @@ pub enum Metric {
         /// The answer.
         answer: &'static str,
     },
+    /// What became of a silent prover's turn: at the start `not_covered`, `not_served` (it
+    /// declined the number), `error` or `started`; at the callback the proof's outcome
+    /// (`verified`, `mismatch`, `sim_changed`, `error`, ...).
+    SilentAttempt {
+        /// `truid`, `camara`, `vonage`, `twilio-sna`.
+        provider: &'static str,
+        /// The outcome.
+        outcome: &'static str,
+    },
 }
 
 impl Metric {
@@ -75,6 +84,7 @@ impl Metric {
         "RateLimited",
         "Notification",
         "SimSwapAnswer",
+        "SilentAttempt",
     ];
 
     /// The CloudWatch metric name.
@@ -89,6 +99,7 @@ impl Metric {
             Metric::RateLimited { .. } => "RateLimited",
             Metric::Notification { .. } => "Notification",
             Metric::SimSwapAnswer { .. } => "SimSwapAnswer",
+            Metric::SilentAttempt { .. } => "SilentAttempt",
         }
     }
 
@@ -112,6 +123,7 @@ impl Metric {
             Metric::RateLimited { bucket } => vec![("Bucket", bucket)],
             Metric::Notification { outcome } => vec![("Outcome", outcome)],
             Metric::SimSwapAnswer { source, answer } => vec![("Source", source), ("Answer", answer)],
+            Metric::SilentAttempt { provider, outcome } => vec![("Provider", provider), ("Outcome", outcome)],
         }
     }
 }

@@ -5,6 +5,7 @@
 //! SIM-swap gate, and a refusal by one never hands over to the next.
 
 use serde_json::json;
+use simguard::ports::Metric;
 
 use crate::support::*;
 
@@ -175,6 +176,10 @@ async fn the_chain_fails_over_but_never_shops_for_a_yes() {
     let mut b = Browser::default();
     let start = b.start_reset(&env, "una@example.com").await;
     assert_eq!(start.json()["device_step"], "fetch", "{}", start.text());
+    // Each turn is counted by provider.
+    let attempt = |provider, outcome| Metric::SilentAttempt { provider, outcome };
+    assert_eq!(env.metrics.count(&attempt("vonage", "not_served")), 1);
+    assert_eq!(env.metrics.count(&attempt("twilio-sna", "started")), 1);
 
     // Vonage starts, and its silent step fails: the SMS path, Twilio never asked.
     env.user("nina@example.com", "+447000000001").await;
@@ -186,4 +191,6 @@ async fn the_chain_fails_over_but_never_shops_for_a_yes() {
     let cb = b.post_to_callback(&env, &pairs(&fragment(&location))).await;
     assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=silent_failed"));
     assert_eq!(env.sandbox.count("POST", "/v2/Services/"), before, "Twilio was not asked after Vonage's no");
+    assert_eq!(env.metrics.count(&attempt("vonage", "error")), 1);
+    assert_eq!(env.metrics.count(&attempt("twilio-sna", "started")), 1);
 }
