@@ -374,6 +374,9 @@ mod twilio_silent_network_auth {
             (error(401, 20003), Err(("unauthorized", true))),
             (error(503, 20500), Err(("unavailable", true))),
             (ResponseTemplate::new(200).set_body_json(json!({ "sid": SID })), Err(("invalid_response", true))),
+            // A redirect is never followed, and an answer slower than the client's timeout is not waited for.
+            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("unavailable", true))),
+            (checked("approved", true, json!([])).set_delay(Duration::from_secs(3)), Err(("timeout", true))),
         ];
         for (answer, want) in cases {
             let server = MockServer::start().await;
