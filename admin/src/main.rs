@@ -12,6 +12,10 @@
 //!                                          number becomes this one (the next sign-in proves it); every
 //!                                          session, flow and remembered browser ends
 //!                                          (docs/operations.md)
+//! simguard-admin import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region GB]
+//!                                          brings a site's existing users in (docs/import.md): email,
+//!                                          phone and the site's password hash per row; reports every
+//!                                          row it refused and why; re-running changes nothing
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
 //!                                          Lambda's SQS event source mapping, for `cargo lambda
 //!                                          watch`: hands the queue's batches to the function at
@@ -27,7 +31,8 @@ use simguard::adapters::secrets_manager::merge_secret;
 
 const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SECRET_ID> [--replace-pepper] < secret.json \
      | create-queue <NAME> | verify-sender <IDENTITY> | forward-queue <QUEUE_URL> <INVOKE_URL> \
-     | set-phone <TABLE> <EMAIL> <+PHONE>";
+     | set-phone <TABLE> <EMAIL> <+PHONE> \
+     | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>]";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -92,6 +97,9 @@ async fn main() -> Result<(), String> {
         }
         ["set-phone", table, email, phone] => {
             set_phone(aws_sdk_dynamodb::Client::new(&aws), table, email, phone).await?;
+        }
+        ["import-users", table, file, flags @ ..] => {
+            import_users(aws_sdk_dynamodb::Client::new(&aws), table, file, flags).await?;
         }
         ["forward-queue", queue_url, invoke_url] => {
             forward_queue(&aws_sdk_sqs::Client::new(&aws), queue_url, invoke_url).await?;
@@ -198,6 +206,55 @@ async fn set_phone(client: aws_sdk_dynamodb::Client, table: &str, email: &str, p
         "{} now has {}: its sessions, sign-ins in progress and remembered browsers have ended",
         email.masked(),
         phone.masked()
+    );
+    Ok(())
+}
+
+/// `import-users`: reads the whole file, checks every row, writes one whole account per row (none in a
+/// dry run), and prints each refused row (masked email, never the phone or hash) and the totals.
+/// Progress goes to standard error.
+async fn import_users(client: aws_sdk_dynamodb::Client, table: &str, file: &str, flags: &[&str]) -> Result<(), String> {
+    use simguard::domain::{Region, Timestamp};
+    use simguard::import::{ImportOptions, import_users, read_csv, read_jsonl};
+    let mut options = ImportOptions { dry_run: false, phones_confirmed: false, region: None, now: Timestamp(0) };
+    let mut rest = flags.iter();
+    while let Some(flag) = rest.next() {
+        match *flag {
+            "--dry-run" => options.dry_run = true,
+            "--phones-confirmed" => options.phones_confirmed = true,
+            "--region" => {
+                let code = rest.next().ok_or("--region needs a country code (GB)")?;
+                options.region =
+                    Some(Region::parse(code).ok_or_else(|| format!("--region {code}: not a country code"))?);
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    let input = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    let rows = if file.ends_with(".csv") {
+        read_csv(input)
+    } else if file.ends_with(".jsonl") || file.ends_with(".ndjson") {
+        read_jsonl(std::io::BufReader::new(input))
+    } else {
+        return Err(format!("{file}: name it .csv or .jsonl"));
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+    options.now = Timestamp(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+    let store = simguard::adapters::dynamo::DynamoStore::new(client, table);
+    let random = simguard::adapters::random::OsRandom;
+    let report = import_users(&store, &random, rows, options, |done, total| eprintln!("{done}/{total} rows")).await;
+    let report =
+        report.map_err(|e| format!("stopped: {e} (run it again to finish: imported accounts stay as they are)"))?;
+    for r in &report.rejected {
+        println!("line {}: {} {}", r.line, r.why.code(), r.email);
+    }
+    let verb = if options.dry_run { "would create" } else { "created" };
+    println!(
+        "{verb} {}, unchanged {}, rejected {}{}",
+        report.created,
+        report.unchanged,
+        report.rejected.len(),
+        if options.dry_run { " (dry run: nothing written)" } else { "" }
     );
     Ok(())
 }

@@ -313,6 +313,8 @@ async fn seed(store: &dyn Store, hasher: &dyn PasswordHasher, clock: &dyn Clock)
             created_at: if new { yesterday } else { long_ago },
             phone_verified_at: if new { None } else { Some(long_ago) },
             credential_version: 0,
+            imported_at: None,
+            password_imported: false,
         };
         match store.create_user(&user).await {
             // A table kept from an earlier run already has them.

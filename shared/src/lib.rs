@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod domain;
 pub mod function;
 pub mod http;
+pub mod import;
 pub mod ports;
 pub mod routes;
 pub mod site;

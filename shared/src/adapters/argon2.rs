@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use crate::adapters::imported_hash;
 use crate::domain::{Password, PasswordHash};
-use crate::ports::{HashError, PasswordHasher, Random, SecretSource};
+use crate::ports::{HashError, ImportedVerdict, PasswordHasher, Random, SecretSource};
 
 /// Argon2id parameters. Production: m = 19 MiB, t = 2, p = 1 (OWASP Password Storage Cheat Sheet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +190,27 @@ impl PasswordHasher for Argon2Hasher {
         .await
         .unwrap_or(false);
         ok && real
+    }
+
+    async fn verify_imported(
+        &self,
+        raw: SecretString,
+        normalised: SecretString,
+        stored: &PasswordHash,
+    ) -> ImportedVerdict {
+        let stored = stored.as_str().to_owned();
+        let (typed, login_form) = (raw.clone(), normalised.clone());
+        let ok = on_pool(move || {
+            let (typed, login_form) = (typed.expose_secret(), login_form.expose_secret());
+            imported_hash::verify(typed.as_bytes(), &stored)
+                || (login_form != typed && imported_hash::verify(login_form.as_bytes(), &stored))
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            return ImportedVerdict::Wrong;
+        }
+        ImportedVerdict::Right(self.hash_secret(normalised).await.ok())
     }
 }
 

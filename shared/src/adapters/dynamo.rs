@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::adapters::aws::in_time;
 use crate::domain::time::window_start;
 use crate::domain::{
-    Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
+    Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
 use crate::ports::{
     AuditRecord, CredentialChange, PhoneChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store,
@@ -162,6 +162,31 @@ fn live(item: &Item, now: Timestamp) -> bool {
 }
 
 impl DynamoStore {
+    /// One conditional update of an account's record: `Conflict` when the condition fails.
+    async fn update_user<const N: usize>(
+        &self,
+        id: &UserId,
+        update: &str,
+        condition: &str,
+        values: [(&str, AttributeValue); N],
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)))
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match timely(request.send()).await? {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
     /// The store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -492,7 +517,9 @@ impl Store for DynamoStore {
         let gone = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&old.id)))
-            .condition_expression("attribute_not_exists(phone_verified_at) AND created_at <= :cutoff")
+            .condition_expression(
+                "attribute_not_exists(phone_verified_at) AND attribute_not_exists(imported_at) AND created_at <= :cutoff",
+            )
             .expression_attribute_values(":cutoff", n(cutoff.0))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -667,7 +694,7 @@ impl Store for DynamoStore {
         let user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&c.user_id)))
-            .update_expression("SET password_hash = :hash ADD credential_version :one")
+            .update_expression("SET password_hash = :hash REMOVE password_imported ADD credential_version :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":hash", s(c.new_password_hash.as_str()))
             .expression_attribute_values(":one", n(1))
@@ -701,7 +728,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":one", n(1));
         user = match &c.new_password_hash {
             Some(hash) => user
-                .update_expression("SET password_hash = :hash ADD credential_version :one")
+                .update_expression("SET password_hash = :hash REMOVE password_imported ADD credential_version :one")
                 .expression_attribute_values(":hash", s(hash.as_str())),
             None => user.update_expression("ADD credential_version :one"),
         };
@@ -862,23 +889,25 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
-        let result = timely(
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(user_key(id)))
-                .update_expression("SET phone_verified_at = if_not_exists(phone_verified_at, :at)")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":at", n(at.0))
-                .send(),
+    async fn upgrade_password_hash(
+        &self,
+        id: &UserId,
+        from: &PasswordHash,
+        to: &PasswordHash,
+    ) -> Result<(), StoreError> {
+        let values = [(":to", s(to.as_str())), (":from", s(from.as_str())), (":yes", AttributeValue::Bool(true))];
+        self.update_user(
+            id,
+            "SET password_hash = :to REMOVE password_imported",
+            "password_hash = :from AND password_imported = :yes",
+            values,
         )
-        .await?;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(unavailable(&e)),
-        }
+        .await
+    }
+
+    async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
+        let update = "SET phone_verified_at = if_not_exists(phone_verified_at, :at)";
+        self.update_user(id, update, "attribute_exists(pk)", [(":at", n(at.0))]).await
     }
 
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {

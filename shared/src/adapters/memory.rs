@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::domain::time::window_start;
 use crate::domain::{
-    Email, Flow, FlowCounter, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
+    Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
 use crate::ports::{
     AuditRecord, CredentialChange, PhoneChange, PossessionProof, RateDecision, RateLimiter, ResetCompletion, Store,
@@ -221,7 +221,10 @@ impl Store for MemoryStore {
 
     async fn replace_unconfirmed_user(&self, old: &User, new: &User, cutoff: Timestamp) -> Result<(), StoreError> {
         let mut d = self.lock()?;
-        let stale = d.users.get(&old.id).is_some_and(|u| u.phone_verified_at.is_none() && u.created_at <= cutoff);
+        let stale = d
+            .users
+            .get(&old.id)
+            .is_some_and(|u| u.phone_verified_at.is_none() && u.imported_at.is_none() && u.created_at <= cutoff);
         let (email, skeleton) = (new.email.as_str().to_owned(), new.email.skeleton());
         let free = |owner: Option<&UserId>| owner.is_none_or(|o| o == &old.id);
         if !stale || !free(d.emails.get(&email)) || !free(d.skeletons.get(&skeleton)) || d.users.contains_key(&new.id) {
@@ -392,6 +395,7 @@ impl Store for MemoryStore {
         }
         if let Some(u) = d.users.get_mut(&c.user_id) {
             u.password_hash = c.new_password_hash.clone();
+            u.password_imported = false;
             u.credential_version += 1;
         }
         d.audit.push(AuditRecord::new(&c.user_id, "password_reset", c.now, c.client_ip));
@@ -408,6 +412,7 @@ impl Store for MemoryStore {
         if let Some(u) = d.users.get_mut(&c.user_id) {
             if let Some(hash) = &c.new_password_hash {
                 u.password_hash = hash.clone();
+                u.password_imported = false;
             }
             u.credential_version += 1;
         }
@@ -449,6 +454,20 @@ impl Store for MemoryStore {
             d.sessions.insert(p.new_session.key.clone(), p.new_session.clone());
         }
         d.audit.push(AuditRecord::new(&c.user_id, c.audit_event, c.now, c.client_ip));
+        Ok(())
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: &UserId,
+        from: &PasswordHash,
+        to: &PasswordHash,
+    ) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let user = d.users.get_mut(id).filter(|u| u.password_imported && &u.password_hash == from);
+        let user = user.ok_or(StoreError::Conflict)?;
+        user.password_hash = to.clone();
+        user.password_imported = false;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod dynamo;
 pub mod email;
 pub mod http_client;
+pub mod imported_hash;
 pub mod memory;
 pub mod metrics;
 pub mod notify;

@@ -5,6 +5,7 @@ pub mod base_url;
 pub mod check;
 pub mod email;
 pub mod flow;
+pub mod imported_hash;
 pub mod password;
 pub mod phone;
 pub mod sim_policy;

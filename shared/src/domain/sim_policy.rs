@@ -4,7 +4,7 @@
 
 use crate::domain::check::CheckStatus;
 use crate::domain::sim_window::change_possibly_within;
-use crate::domain::{FlowKind, Timestamp};
+use crate::domain::{FlowKind, Timestamp, User};
 
 /// SMS sends per flow when the SMS path was opened without a SIM answer (login,
 /// `allow_with_notice`): the "tighter limits" of docs/security.md R2.
@@ -103,6 +103,19 @@ pub struct Account {
     pub registered_at: Timestamp,
     /// When its phone was first proven, if ever.
     pub phone_verified_at: Option<Timestamp>,
+    /// Brought from the site's own user store: not new, so no grace.
+    pub imported: bool,
+}
+
+impl Account {
+    /// What the SIM policy needs to know of `user`'s history.
+    pub fn of(user: &User) -> Account {
+        Account {
+            registered_at: user.created_at,
+            phone_verified_at: user.phone_verified_at,
+            imported: user.imported_at.is_some(),
+        }
+    }
 }
 
 impl SimPolicy {
@@ -110,7 +123,7 @@ impl SimPolicy {
     /// verified. Both values are server-set; the first successful verification closes it.
     pub fn in_new_account_grace(&self, account: Account, now: Timestamp) -> bool {
         let window_secs = i64::from(self.window_minutes) * 60;
-        account.phone_verified_at.is_none() && account.registered_at > now.minus_secs(window_secs)
+        !account.imported && account.phone_verified_at.is_none() && account.registered_at > now.minus_secs(window_secs)
     }
 
     /// The verdict for a flow of `kind`, given the SIM signal and the account's history.
@@ -150,6 +163,7 @@ mod tests {
         let account = |registered_days_ago: f64, verified: bool| Account {
             registered_at: now.minus_secs((registered_days_ago * DAY as f64) as i64),
             phone_verified_at: verified.then_some(now.minus_secs(DAY)),
+            imported: false,
         };
         use FlowKind::*;
         use SimSignal::*;

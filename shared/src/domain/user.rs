@@ -39,6 +39,15 @@ pub struct User {
     pub phone_verified_at: Option<Timestamp>,
     /// Bumped by every password reset; sessions issued under an older version are dead.
     pub credential_version: u64,
+    /// When `simguard-admin import-users` brought the account from the site's own user store. An
+    /// imported account does not expire for never having proven its phone (the site knew it
+    /// before), and has no new-account grace (it is not new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_at: Option<Timestamp>,
+    /// `password_hash` is the other system's (bcrypt, scrypt, PBKDF2 or Argon2, without the
+    /// pepper): verified as such at the next sign-in, then replaced by simguard's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_imported: bool,
 }
 
 /// A browser its owner asked to remember after a second factor: a later sign-in from it skips the
@@ -73,7 +82,9 @@ impl User {
     /// Whether the account never proved its phone and is past [`User::UNCONFIRMED_LIFE_SECS`]:
     /// whoever registered it (perhaps with someone else's email) never showed they hold the number.
     pub fn expired_unconfirmed(&self, now: Timestamp) -> bool {
-        self.phone_verified_at.is_none() && now >= self.created_at.plus_secs(Self::UNCONFIRMED_LIFE_SECS)
+        self.imported_at.is_none()
+            && self.phone_verified_at.is_none()
+            && now >= self.created_at.plus_secs(Self::UNCONFIRMED_LIFE_SECS)
     }
 }
 

@@ -16,7 +16,8 @@ use crate::http::extract::{csrf_token_for, require_csrf};
 use crate::http::limits::{HOUR, Limit, QUARTER_HOUR, email_key, enforce, ip_key, sms_keys};
 use crate::http::support::{notify, notify_account_unless};
 use crate::http::{ApiJson, ClientMeta, Problem};
-use crate::ports::{CredentialChange, Metric, NotificationKind, StoreError};
+use crate::ports::{CredentialChange, ImportedVerdict, Metric, NotificationKind, StoreError};
+use secrecy::SecretString;
 
 /// The registration body.
 #[derive(Deserialize)]
@@ -56,6 +57,8 @@ pub async fn register(
         created_at: app.clock.now(),
         phone_verified_at: None,
         credential_version: 0,
+        imported_at: None,
+        password_imported: false,
     };
     match app.store.create_user(&user).await {
         Ok(()) => tracing::info!(event = "registered", user_id = %user.id, "account created"),
@@ -162,8 +165,7 @@ pub async fn login(
     allowed?;
     // An account that never proved its phone in its first two weeks is gone: an unknown email.
     let user = user?.filter(|u| !u.expired_unconfirmed(app.clock.now()));
-    let password = PasswordPolicy::normalise_for_login(&body.password);
-    let ok = app.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await;
+    let ok = password_matches(&app, user.as_ref(), &body.password).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(event = "login_failed", "wrong email or password");
         app.metrics.record(Metric::StepOutcome { step: "login", outcome: "wrong_credentials" });
@@ -242,6 +244,36 @@ async fn signed_in_while<F: std::future::Future>(
     }
 }
 
+/// Whether `typed` is the account's password (an unknown account still costs one verification). An
+/// imported account's hash is the other system's: verified as such, then replaced by simguard's own
+/// (docs/security.md S35).
+async fn password_matches(app: &PasswordApp, user: Option<&User>, typed: &str) -> bool {
+    let password = PasswordPolicy::normalise_for_login(typed);
+    let Some(user) = user.filter(|u| u.password_imported) else {
+        return app.ports.hasher.verify(password, user.map(|u| &u.password_hash)).await;
+    };
+    let raw = SecretString::from(typed.to_owned());
+    match app.ports.hasher.verify_imported(raw, password, &user.password_hash).await {
+        ImportedVerdict::Wrong => false,
+        ImportedVerdict::Right(rehashed) => {
+            let upgraded = match rehashed {
+                Some(new) => app.store.upgrade_password_hash(&user.id, &user.password_hash, &new).await,
+                None => Err(StoreError::Unavailable("no hash made".into())),
+            };
+            match upgraded {
+                Ok(()) => {
+                    tracing::info!(event = "imported_password_rehashed", user_id = %user.id, "imported hash replaced")
+                }
+                // Replaced by a concurrent sign-in, or not now: the next sign-in tries again.
+                Err(e) => {
+                    tracing::warn!(event = "imported_password_not_rehashed", user_id = %user.id, error = %e, "imported hash kept")
+                }
+            }
+            true
+        }
+    }
+}
+
 /// The signed-in browser's session and account, once the current password was given again.
 /// Someone holding a stolen session must not get unlimited guesses at it: they are counted (per
 /// account, every re-authentication together) while the account is read.
@@ -259,8 +291,7 @@ async fn reauthenticated(
     };
     let (token, session, user, allowed) = signed_in_while(app, headers, true, guesses).await?;
     allowed.map_err(IntoResponse::into_response)?;
-    let given = PasswordPolicy::normalise_for_login(password);
-    if !app.ports.hasher.verify(given, Some(&user.password_hash)).await {
+    if !password_matches(app, Some(&user), password).await {
         tracing::info!(
             event = "reauthentication_refused",
             step,

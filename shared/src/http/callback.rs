@@ -329,7 +329,7 @@ async fn conclude_login(
         "SubscriberCheck completed"
     );
     app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
-    let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
+    let account = Account::of(user);
     let grace = app.settings.sim_policy().in_new_account_grace(account, now);
     match outcome {
         CheckOutcome::Verified => sign_in(app, flow, user, now).await,

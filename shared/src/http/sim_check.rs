@@ -56,7 +56,7 @@ pub async fn sim_check(
         }
         Some(user) => {
             let (signal, answers) = ask_sources(&app, &app.ports.sim_swap, flow_number(&flow, user)?, window).await;
-            let account = Account { registered_at: user.created_at, phone_verified_at: user.phone_verified_at };
+            let account = Account::of(user);
             (app.settings.sim_policy().decide(flow.kind, signal, account, now), Some(answers))
         }
     };

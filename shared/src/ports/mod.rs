@@ -21,7 +21,7 @@ pub use fault::{ProviderFailure, ProviderFault};
 pub use metrics::{Metric, MetricsSink};
 pub use notifier::{Mail, MailError, Mailer, Notification, NotificationKind, Notifier, NotifyError, Site};
 pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, SmsSender, TwilioServiceSid};
-pub use passwords::{HashError, PasswordHasher};
+pub use passwords::{HashError, ImportedVerdict, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};

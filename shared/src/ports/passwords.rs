@@ -33,4 +33,23 @@ pub trait PasswordHasher: Send + Sync {
     /// verification against a dummy hash, then answers false, so that "no such user" takes as long
     /// as "wrong password" (docs/security.md S08). Any failure is a `false`.
     async fn verify(&self, password: SecretString, stored: Option<&PasswordHash>) -> bool;
+
+    /// Whether `raw` (as typed) or `normalised` (as simguard hashes it) matches `stored`, a hash
+    /// imported from another system; when it does, simguard's own hash of `normalised` to replace
+    /// it (`None` when that could not be made now: the sign-in goes on, the next one replaces it).
+    async fn verify_imported(
+        &self,
+        raw: SecretString,
+        normalised: SecretString,
+        stored: &PasswordHash,
+    ) -> ImportedVerdict;
+}
+
+/// What an imported hash said of a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportedVerdict {
+    /// Not this password (or a hash that cannot be verified).
+    Wrong,
+    /// The password; simguard's hash of it, when one could be made.
+    Right(Option<PasswordHash>),
 }

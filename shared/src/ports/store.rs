@@ -178,6 +178,15 @@ pub trait Store: Send + Sync {
     async fn user_by_skeleton(&self, skeleton: &str) -> Result<Option<User>, StoreError>;
     /// The account with this id, if any.
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Replaces an imported account's hash (`from`, the other system's) by simguard's own, once its
+    /// password was proven with it. `Conflict` when the hash is no longer `from` (another sign-in
+    /// replaced it first, or the password changed): nothing to do.
+    async fn upgrade_password_hash(
+        &self,
+        id: &UserId,
+        from: &PasswordHash,
+        to: &PasswordHash,
+    ) -> Result<(), StoreError>;
 
     /// Creates a flow; its key is fresh randomness, so an existing key is a bug and a conflict.
     async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError>;

@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("app", &["config", "ports", "domain"]),
     ("http", &["app", "config", "ports", "domain"]),
     ("consumer", &["ports", "domain"]),
+    ("import", &["ports", "domain"]),
     ("routes", &["http", "app", "config", "ports", "domain", "function"]),
     (
         "assembly",

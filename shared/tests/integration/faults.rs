@@ -451,6 +451,17 @@ impl Store for FaultyStore {
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_phone_verified(id, at).await
     }
+    async fn upgrade_password_hash(
+        &self,
+        id: &UserId,
+        from: &simguard::domain::PasswordHash,
+        to: &simguard::domain::PasswordHash,
+    ) -> Result<(), StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.upgrade_password_hash(id, from, to).await
+    }
     async fn record_possession(&self, p: &PossessionProof<'_>) -> Result<(), StoreError> {
         if self.fails_now() {
             return Err(StoreError::Unavailable("injected".into()));

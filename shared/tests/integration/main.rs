@@ -13,6 +13,7 @@ mod documents;
 mod email;
 mod events;
 mod faults;
+mod import_users;
 mod infra;
 mod log_canaries;
 mod metrics;

@@ -48,6 +48,8 @@ async fn user_registered(env: &Env, email: &str, phone: &str, days_ago: i64, ver
         created_at: at,
         phone_verified_at: verified.then_some(at),
         credential_version: 0,
+        imported_at: None,
+        password_imported: false,
     };
     env.store.create_user(&user).await.expect("user");
 }

@@ -96,7 +96,36 @@ suite!(
     a_claim_and_its_step_are_one_write,
     a_possession_proof_is_one_write,
     sent_notifications_are_remembered_until_they_expire,
+    an_imported_hash_is_replaced_once,
 );
+
+/// The other system's hash gives way to simguard's once; a second replacement, or one over a hash
+/// that is not the imported one any more, changes nothing.
+async fn an_imported_hash_is_replaced_once(s: Arc<impl Both>) {
+    let old = simguard::domain::PasswordHash::from_phc("$2b$04$imported".into());
+    let imported = User {
+        password_hash: old.clone(),
+        password_imported: true,
+        imported_at: Some(NOW),
+        ..user("u-imp", "imp@example.com")
+    };
+    s.create_user(&imported).await.expect("create");
+    let ours = simguard::domain::PasswordHash::from_phc("$argon2id$ours".into());
+    let other = simguard::domain::PasswordHash::from_phc("$argon2id$other".into());
+    let wrong_from = simguard::domain::PasswordHash::from_phc("$2b$04$not-it".into());
+    assert!(matches!(s.upgrade_password_hash(&imported.id, &wrong_from, &ours).await, Err(StoreError::Conflict)));
+    s.upgrade_password_hash(&imported.id, &old, &ours).await.expect("replaced");
+    assert!(matches!(s.upgrade_password_hash(&imported.id, &old, &other).await, Err(StoreError::Conflict)));
+    let stored = s.user_by_id(&imported.id).await.expect("read").expect("user");
+    assert_eq!((stored.password_hash, stored.password_imported, stored.imported_at), (ours, false, Some(NOW)));
+    // A native account's hash is never "upgraded".
+    let native = user("u-native", "native-up@example.com");
+    s.create_user(&native).await.expect("create");
+    assert!(matches!(
+        s.upgrade_password_hash(&native.id, &native.password_hash, &other).await,
+        Err(StoreError::Conflict)
+    ));
+}
 
 fn user(id: &str, email: &str) -> User {
     User {
@@ -107,6 +136,8 @@ fn user(id: &str, email: &str) -> User {
         created_at: NOW.minus_secs(86400),
         phone_verified_at: None,
         credential_version: 0,
+        imported_at: None,
+        password_imported: false,
     }
 }
 
@@ -617,10 +648,15 @@ async fn an_unconfirmed_account_gives_its_email_up_once_expired(s: Arc<impl Both
     s.replace_unconfirmed_user(&squatter, &owner, cutoff).await.expect("replaced");
     assert_eq!(s.user_by_email(&owner.email).await.expect("read").map(|u| u.id), Some(owner.id.clone()));
     assert_eq!(s.user_by_id(&squatter.id).await.expect("read"), None, "the unproven account is gone");
-    // Proven once, or younger than the cutoff: kept.
+    // Proven once, younger than the cutoff, or imported: kept.
+    let imported = User {
+        imported_at: Some(NOW.minus_secs(21 * 86_400)),
+        ..aged("u-imported", "imported@example.com", 21, false)
+    };
     for (old, label) in [
         (aged("u-proven", "proven@example.com", 21, true), "proven"),
         (aged("u-young", "young@example.com", 3, false), "young"),
+        (imported, "imported"),
     ] {
         s.create_user(&old).await.expect("create");
         let newcomer = User { id: UserId(format!("u-new-{label}")), ..aged("x", old.email.as_str(), 0, false) };

@@ -442,6 +442,8 @@ impl Env {
             created_at: Timestamp(T0 - 30 * 86400),
             phone_verified_at: Some(Timestamp(T0 - 30 * 86400)),
             credential_version: 0,
+            imported_at: None,
+            password_imported: false,
         };
         self.store.create_user(&user).await.expect("create user");
         user
