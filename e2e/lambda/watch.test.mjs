@@ -10,7 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { pbkdf2Sync } from 'node:crypto';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +186,36 @@ test('a reset and a login through every function, on DynamoDB and Secrets Manage
   const again = r.json.csrf;
   assert.deepEqual((await l.post('/api/sim-check', {}, again)).json, { next: 'otp' });
   assert.deepEqual((await l.post('/api/otp/start', {}, again)).json, { status: 'sent', to_ending: '04' });
+});
+
+// A site's existing users brought in with simguard-admin import-users (docs/import.md): a dry run,
+// the import, a re-run that changes nothing, and the imported password signing in through the functions.
+test('existing users imported with simguard-admin sign in with their old password', { timeout: 300_000 }, async () => {
+  // The old site's hash: PBKDF2-SHA256 as a PHC string (unpadded standard base64).
+  const b64 = (buf) => buf.toString('base64').replace(/=+$/, '');
+  const salt = Buffer.from('an old site salt');
+  const hash = pbkdf2Sync('the old site password', salt, 1000, 32, 'sha256');
+  const phc = `$pbkdf2-sha256$i=1000,l=32$${b64(salt)}$${b64(hash)}`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'simguard-import-'));
+  const file = path.join(dir, 'users.csv');
+  writeFileSync(file, `email,phone,password_hash\nold.user@example.com,+447700900010,"${phc}"\nbroken@example.com,12,"${phc}"\n`);
+  const admin = path.join(TARGET, 'debug/simguard-admin');
+  const env = { env: { ...process.env, ...AWS_ENV } };
+  let { stdout } = await run(admin, ['import-users', 'simguard-local', file, '--dry-run'], env);
+  assert.match(stdout, /^line 3: bad_phone b•••@example\.com$/m);
+  assert.match(stdout, /would create 1, unchanged 0, rejected 1 \(dry run: nothing written\)/);
+  ({ stdout } = await run(admin, ['import-users', 'simguard-local', file], env));
+  assert.match(stdout, /created 1, unchanged 0, rejected 1$/m);
+  ({ stdout } = await run(admin, ['import-users', 'simguard-local', file], env));
+  assert.match(stdout, /created 0, unchanged 1, rejected 1$/m);
+
+  const b = new Browser();
+  assert.equal((await b.post('/api/login', { email: 'old.user@example.com', password: 'not the old password' })).status, 401);
+  for (let i = 0; i < 2; i += 1) {
+    // The first sign-in verifies the old hash and replaces it; the second uses simguard's own.
+    const r = await b.post('/api/login', { email: 'old.user@example.com', password: 'the old site password' });
+    assert.equal(r.json?.next, 'second_factor', r.text);
+  }
 });
 
 test('every event in events/ answers the status its name documents', { timeout: 600_000 }, async () => {
