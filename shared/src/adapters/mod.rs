@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notify;
 pub mod oauth_token;
 pub mod random;
+pub mod result_tokens;
 pub mod secrets;
 pub mod secrets_manager;
 pub mod tls;

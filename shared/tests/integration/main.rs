@@ -20,6 +20,7 @@ mod metrics;
 mod otp_clients;
 mod panic_hook;
 mod reset_flow;
+mod result_tokens;
 mod round_trips;
 mod routes;
 mod second_factor;

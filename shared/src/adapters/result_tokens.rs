@@ -1,0 +1,167 @@
+//! Signing and checking the verification API's result tokens: ES256 JWTs (jsonwebtoken, on ring),
+//! with the keys held in the provider secret as PKCS#8 DER. One key signs (`active`); every key is
+//! published in the JWKS, so a rollover publishes the next key before it signs and keeps the old one
+//! until the last token it signed has expired. A token is accepted only as ES256, with one of our
+//! `kid`s, for the expected audience and issuer, unexpired by the injected clock — never `none`,
+//! never HMAC with a public key, never a key the token itself names.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use secrecy::{ExposeSecret, SecretSlice};
+
+use crate::domain::result_token::ResultClaims;
+
+/// A signing key as the secret holds it.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Its id in the JWKS and the tokens' headers.
+    pub kid: String,
+    /// PKCS#8 DER of a P-256 key. Secret.
+    pub pkcs8: SecretSlice<u8>,
+    /// Whether it signs new tokens (exactly one does); the others are published only.
+    pub active: bool,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("active", &self.active).finish_non_exhaustive()
+    }
+}
+
+/// A new P-256 key (for rotation), from the operating system's randomness.
+pub fn generate_key(kid: &str, active: bool) -> Result<SigningKey, KeyError> {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map_err(|_| KeyError::Generate)?;
+    Ok(SigningKey { kid: kid.to_owned(), pkcs8: SecretSlice::from(pkcs8.as_ref().to_vec()), active })
+}
+
+/// The keys cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not exactly one active key.
+    #[error("exactly one signing key must be active")]
+    ActiveCount,
+    /// Two keys share a `kid`, or one is empty.
+    #[error("every signing key needs its own non-empty kid")]
+    Kid,
+    /// Not a P-256 PKCS#8 key.
+    #[error("signing key {0} is not a P-256 PKCS#8 key")]
+    Invalid(String),
+    /// No randomness.
+    #[error("no randomness for a new key")]
+    Generate,
+}
+
+/// Why a token is refused. Callers answer every one the same way (an invalid token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, a wrong algorithm, an unknown key, a bad signature, another audience or issuer.
+    #[error("invalid token")]
+    Invalid,
+    /// Past its `exp` (or issued in the future).
+    #[error("expired token")]
+    Expired,
+    /// It could not be signed.
+    #[error("token not signed")]
+    Signing,
+}
+
+struct LoadedKey {
+    kid: String,
+    active: bool,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    x: String,
+    y: String,
+}
+
+/// The site-facing issuer of result tokens.
+pub struct ResultTokens {
+    issuer: String,
+    keys: Vec<LoadedKey>,
+}
+
+impl ResultTokens {
+    /// Checks the keys: exactly one active, distinct ids, each a P-256 key.
+    pub fn new(issuer: &str, keys: &[SigningKey]) -> Result<Self, KeyError> {
+        if keys.iter().filter(|k| k.active).count() != 1 {
+            return Err(KeyError::ActiveCount);
+        }
+        let mut seen = HashSet::new();
+        let mut loaded = Vec::new();
+        for k in keys {
+            if k.kid.is_empty() || !seen.insert(k.kid.clone()) {
+                return Err(KeyError::Kid);
+            }
+            let der = k.pkcs8.expose_secret();
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+                .map_err(|_| KeyError::Invalid(k.kid.clone()))?;
+            // The uncompressed point: 0x04 ‖ X ‖ Y, 32 bytes each.
+            let point = pair.public_key().as_ref();
+            let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
+                return Err(KeyError::Invalid(k.kid.clone()));
+            };
+            let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+            let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| KeyError::Invalid(k.kid.clone()))?;
+            loaded.push(LoadedKey {
+                kid: k.kid.clone(),
+                active: k.active,
+                encoding: EncodingKey::from_ec_der(der),
+                decoding,
+                x,
+                y,
+            });
+        }
+        Ok(Self { issuer: issuer.to_owned(), keys: loaded })
+    }
+
+    /// The claims, signed with the active key.
+    pub fn sign(&self, claims: &ResultClaims) -> Result<String, TokenError> {
+        let key = self.keys.iter().find(|k| k.active).ok_or(TokenError::Signing)?;
+        let header = Header { kid: Some(key.kid.clone()), ..Header::new(Algorithm::ES256) };
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|_| TokenError::Signing)
+    }
+
+    /// The public keys, as `/.well-known/jwks.json` serves them.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "EC", "crv": "P-256", "x": k.x, "y": k.y,
+                    "kid": k.kid, "alg": "ES256", "use": "sig",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// The claims of `token`, if it is ours, for `audience`, and alive at `now`.
+    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<ResultClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::ES256 {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[&self.issuer]);
+        // Expiry by the injected clock, below, not the library's.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "iat", "aud", "iss", "sub", "jti"].map(str::to_owned).into();
+        let data =
+            jsonwebtoken::decode::<ResultClaims>(token, &key.decoding, &validation).map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        if now >= claims.exp || claims.iat > now || claims.exp - claims.iat > ResultClaims::LIFE_SECS {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
