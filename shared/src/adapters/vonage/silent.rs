@@ -16,9 +16,7 @@ use serde::Deserialize;
 use super::{V2Checked, Vonage, VonageConfig, retry_after, status_error, vonage_credentials};
 use crate::adapters::http_client::{ClientError, Retry, decode, join, read_body, send, with_rotating_credentials};
 use crate::domain::{CheckOutcome, Phone};
-use crate::ports::{
-    DeviceStep, OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart,
-};
+use crate::ports::{OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart};
 
 /// The started request: its id and the URL the device opens.
 #[derive(Deserialize)]
@@ -78,7 +76,6 @@ impl VonageSilentAuth {
                         handle: started.request_id,
                         device_url: SecretString::from(check_url),
                         secret: None,
-                        device_step: DeviceStep::Navigate,
                     }),
                     // No `check_url`: silent auth is not available for this request.
                     (true, None) => Err(OtpError::NumberRefused { kind: "unsupported_network" }),
