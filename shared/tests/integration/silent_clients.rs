@@ -200,6 +200,7 @@ mod vonage_silent_auth {
                 .and(body_json(json!({
                     "brand": "simguard",
                     "workflow": [{ "channel": "silent_auth", "to": "447700900123", "redirect_url": RETURN }],
+                    "channel_timeout": 60,
                 })))
                 .respond_with(answer)
                 .mount(&server)

@@ -18,6 +18,9 @@ use crate::adapters::http_client::{ClientError, Retry, decode, join, read_body, 
 use crate::domain::{CheckOutcome, Phone};
 use crate::ports::{OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart};
 
+/// How long the silent step waits for the device, in seconds.
+const SILENT_TIMEOUT_SECS: u32 = 60;
+
 /// The started request: its id and the URL the device opens.
 #[derive(Deserialize)]
 struct SilentStarted {
@@ -59,6 +62,9 @@ impl VonageSilentAuth {
         let body = serde_json::json!({
             "brand": c.brand,
             "workflow": [{ "channel": "silent_auth", "to": phone.digits(), "redirect_url": self.return_url }],
+            // The page opens `check_url` at once; while the request lives, Vonage refuses any other
+            // Verify v2 request to the number (an SMS code): keep that window short.
+            "channel_timeout": SILENT_TIMEOUT_SECS,
         });
         // Not retried beyond a refused connection: a second start would be a second request.
         let resp = send(Retry::ConnectOnly, c.timeout, || {
