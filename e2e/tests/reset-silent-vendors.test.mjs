@@ -1,11 +1,8 @@
-// The silent reset, and the silent sign-in, through Vonage Verify v2 silent authentication and
-// Twilio Verify Silent Network Auth (SIMGUARD_SILENT_PROVIDERS), against the sandbox:
-// - Vonage: the page opens check_url as a top-level navigation; the sandbox's Vonage sends the device
-//   to /reset/silent-return.html with the result in the fragment, which that page posts to the
-//   callback;
-// - Twilio SNA: the page requests sna.url in the background (the local stack's CSP opens connect-src
-//   to the sandbox, as a deployment's DeviceRequestSources does), then posts the verification's SID.
-// Both matches are followed by the SIM-swap sources before the new-password page.
+// The silent reset, and the silent sign-in, through Vonage Verify v2 silent authentication
+// (SIMGUARD_SILENT_PROVIDERS=vonage), against the sandbox: the page opens check_url as a top-level
+// navigation; the sandbox's Vonage sends the device to /reset/silent-return.html with the result in
+// the fragment, which that page posts to the callback. The match is followed by the SIM-swap sources
+// before the new-password page.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PHONE, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
@@ -23,11 +20,6 @@ const VENDORS = [
     calls: ['POST /v2/verify', /^GET \/v2\/verify\/[0-9a-f-]{36}\/silent-auth\/redirect$/, /^POST \/v2\/verify\/[0-9a-f-]{36}$/],
     // Vonage does not report another number: no verdict, the SMS path is offered.
     nina: ['silent_failed', TEXT.silentFailed],
-  },
-  {
-    provider: 'twilio-sna',
-    calls: [/^POST \/v2\/Services\/VA\w+\/Verifications$/, /^GET \/sna\/\w+$/, /^POST \/v2\/Services\/VA\w+\/VerificationCheck$/],
-    nina: ['no_match', TEXT.noMatch],
   },
 ];
 

@@ -108,10 +108,10 @@ async fn no_double_slash(req: axum::extract::Request, next: axum::middleware::Ne
     next.run(req).await
 }
 
-fn security_headers(router: Router, csp: HeaderValue) -> Router {
+fn security_headers(router: Router) -> Router {
     router
         .layer(axum::middleware::from_fn(no_double_slash))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
@@ -500,16 +500,8 @@ impl LocalStack {
         );
         let sim_gate = simguard::config::Settings::for_function(simguard::Function::SimCheck, &settings_env)
             .map_err(|e| e.to_string())?;
-        // Twilio SNA's URL is requested by the page: its origin joins `connect-src`, as a deployment's
-        // `DeviceRequestSources` does.
         let silent = simguard::config::Settings::for_function(simguard::Function::CreateCheck, &settings_env)
             .map_err(|e| e.to_string())?;
-        let csp = if silent.silent.providers.contains(&simguard::config::SilentProviderKind::TwilioSna) {
-            simguard::site::content_security_policy(&silent.otp.twilio_base_url.origin().ascii_serialization())
-        } else {
-            CSP.to_owned()
-        };
-        let csp = HeaderValue::from_str(&csp).map_err(|e| e.to_string())?;
         let providers: Vec<&str> = silent.silent.providers.iter().map(|p| p.as_str()).collect();
         parts.push(("silent", format!("{} (from SIMGUARD_SILENT_PROVIDERS, in order)", providers.join(", "))));
         let sources: Vec<&str> = sim_gate.sim_swap.sources.iter().map(|s| s.as_str()).collect();
@@ -541,7 +533,6 @@ impl LocalStack {
         let router = on_the_origin(
             security_headers(
                 Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
-                csp,
             ),
             &url,
         );
@@ -624,10 +615,8 @@ impl SiteProxy {
             .map_err(|e| e.to_string())?;
         let upstream = Upstream { base: api_base.trim_end_matches('/').to_owned(), client };
         let api = Router::new().fallback(forward).with_state(upstream);
-        let router = security_headers(
-            Router::new().nest_service("/api", api).fallback_service(static_site(&static_dir)),
-            HeaderValue::from_static(CSP),
-        );
+        let router =
+            security_headers(Router::new().nest_service("/api", api).fallback_service(static_site(&static_dir)));
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             .await
             .map_err(|e| port_error(port, "SIMGUARD_LOCAL_PORT", &e))?;

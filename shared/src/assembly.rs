@@ -24,7 +24,7 @@ use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
 use crate::adapters::truid_silent::TruIdSubscriberCheck;
 use crate::adapters::truid_sim_swap::TruIdSimCheck;
-use crate::adapters::twilio::{Twilio, TwilioConfig, TwilioSna};
+use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
 use crate::adapters::vonage::{VonageConfig, VonageSilentAuth, VonageV1, VonageV2};
 use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
@@ -461,7 +461,6 @@ impl BuildPorts for WithSilent {
                     secrets.clone(),
                     settings.silent_return_url(),
                 )?),
-                SilentProviderKind::TwilioSna => Arc::new(TwilioSna::new(twilio_config(settings)?, secrets.clone())?),
             });
         }
         // Only the callback follows a proof with the SIM-swap gate; the others build no source.

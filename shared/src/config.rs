@@ -87,8 +87,8 @@ const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpS
 const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
 /// The silent proof's functions.
 const SILENT: &[Function] = &[Coverage, CreateCheck, Callback];
-/// The functions that may talk to Vonage or Twilio Verify: for codes, or as silent provers.
-const VERIFY_APIS: &[Function] = &[Coverage, CreateCheck, Callback, OtpStart, OtpVerify];
+/// The functions that may talk to Vonage: for codes, or as a silent prover.
+const VONAGE: &[Function] = &[Coverage, CreateCheck, Callback, OtpStart, OtpVerify];
 /// The functions that ask the SIM-swap sources: the SIM check, and the callback after a proof that
 /// does not cover the SIM change.
 const SIM_GATE: &[Function] = &[Callback, SimCheck];
@@ -142,14 +142,14 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Choice(&["vonage-v1", "vonage-v2", "twilio"]),
         readers: OTP,
     },
-    url("SIMGUARD_VONAGE_BASE_URL", "https://api.nexmo.com", VERIFY_APIS),
-    url("SIMGUARD_TWILIO_BASE_URL", "https://verify.twilio.com", VERIFY_APIS),
+    url("SIMGUARD_VONAGE_BASE_URL", "https://api.nexmo.com", VONAGE),
+    url("SIMGUARD_TWILIO_BASE_URL", "https://verify.twilio.com", OTP),
     Setting {
         name: "SIMGUARD_TWILIO_SERVICE_SID",
         default: None,
         required: Required::No,
         kind: Kind::Text,
-        readers: VERIFY_APIS,
+        readers: OTP,
     },
     Setting {
         name: "SIMGUARD_OTP_BRAND",
@@ -828,8 +828,6 @@ pub enum SilentProviderKind {
     Camara,
     /// Vonage Verify v2 silent authentication.
     Vonage,
-    /// Twilio Verify Silent Network Auth.
-    TwilioSna,
 }
 
 impl SilentProviderKind {
@@ -839,13 +837,12 @@ impl SilentProviderKind {
             Self::TruId => "truid",
             Self::Camara => "camara",
             Self::Vonage => "vonage",
-            Self::TwilioSna => "twilio-sna",
         }
     }
 }
 
 /// What `SIMGUARD_SILENT_PROVIDERS` takes.
-const SILENT_NAMES: &str = "truid, camara, vonage, twilio-sna";
+const SILENT_NAMES: &str = "truid, camara, vonage";
 
 /// The silent provers (docs/providers.md, "Silent provers").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -863,7 +860,15 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
             "truid" => SilentProviderKind::TruId,
             "camara" => SilentProviderKind::Camara,
             "vonage" => SilentProviderKind::Vonage,
-            "twilio-sna" => SilentProviderKind::TwilioSna,
+            // Twilio's Silent Network Auth gives its verdict to whoever names the verification, not
+            // to the browser that started it: a relayed URL would let another browser complete the
+            // proof (docs/security.md S34). Not offered for the web flows.
+            "twilio-sna" => {
+                return Err(invalid(
+                    "SIMGUARD_SILENT_PROVIDERS",
+                    "twilio-sna is not offered: its result is not bound to the browser that started the flow (docs/providers.md, \"Twilio Silent Network Auth\")".into(),
+                ));
+            }
             _ => {
                 return Err(invalid(
                     "SIMGUARD_SILENT_PROVIDERS",
@@ -888,12 +893,6 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
                 return Err(ConfigError::Missing(name));
             }
         }
-    }
-    if SILENT.contains(&v.function)
-        && providers.contains(&SilentProviderKind::TwilioSna)
-        && v.raw("SIMGUARD_TWILIO_SERVICE_SID")?.is_none_or(|u| u.is_empty())
-    {
-        return Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"));
     }
     Ok(SilentSettings { providers, camara_authorize_url })
 }
@@ -1115,13 +1114,14 @@ mod tests {
         complete.push(("SIMGUARD_CAMARA_AUTHORIZE_URL", "https://auth.operator.example/authorize"));
         let s = with(Callback, &complete).expect("valid");
         assert_eq!(s.silent.providers, [SilentProviderKind::Camara, SilentProviderKind::TruId]);
-        // Vonage and Twilio SNA: Twilio's Service is needed where the silent proof runs.
-        let vendors = with(CreateCheck, &[("SIMGUARD_SILENT_PROVIDERS", "vonage,twilio-sna")]);
-        assert_eq!(vendors, Err(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID")));
+        // Vonage; Twilio SNA is refused, whatever else is set (its result is not bound to the browser).
+        let s = with(Callback, &[("SIMGUARD_SILENT_PROVIDERS", "vonage,truid")]).expect("valid");
+        assert_eq!(s.silent.providers, [SilentProviderKind::Vonage, SilentProviderKind::TruId]);
         let sid = ("SIMGUARD_TWILIO_SERVICE_SID", "VA0123456789abcdef0123456789abcdef");
-        let s = with(Callback, &[("SIMGUARD_SILENT_PROVIDERS", "vonage,twilio-sna"), sid]).expect("valid");
-        assert_eq!(s.silent.providers, [SilentProviderKind::Vonage, SilentProviderKind::TwilioSna]);
-        assert!(with(CreateCheck, &[("SIMGUARD_SILENT_PROVIDERS", "vonage")]).is_ok());
+        assert!(matches!(
+            with(CreateCheck, &[("SIMGUARD_SILENT_PROVIDERS", "truid,twilio-sna"), sid]),
+            Err(ConfigError::Invalid { var: "SIMGUARD_SILENT_PROVIDERS", .. })
+        ));
         // Read only where used: the account function ignores them all.
         assert!(with(Account, &[("SIMGUARD_SILENT_PROVIDERS", "nonsense")]).is_ok());
         assert!(matches!(
@@ -1152,8 +1152,6 @@ mod tests {
                 "SIMGUARD_REQUEST_BUDGET_MS",
                 "SIMGUARD_LIMIT_COVERAGE_PER_IP_HOUR",
                 "SIMGUARD_VONAGE_BASE_URL",
-                "SIMGUARD_TWILIO_BASE_URL",
-                "SIMGUARD_TWILIO_SERVICE_SID",
                 "SIMGUARD_OTP_BRAND",
                 "SIMGUARD_SILENT_PROVIDERS",
                 "SIMGUARD_CAMARA_BASE_URL",

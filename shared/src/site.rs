@@ -8,18 +8,6 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; \
     object-src 'none'";
 
-/// The policy with `connect-src` opened to `device_request_sources` as well (CSP source
-/// expressions, space-separated): Twilio Silent Network Auth's URL is requested by the page in the
-/// background, which `connect-src 'self'` forbids. Only a site whose chain names `twilio-sna` needs
-/// it; an empty list is the policy above.
-pub fn content_security_policy(device_request_sources: &str) -> String {
-    let sources = device_request_sources.trim();
-    if sources.is_empty() {
-        return CONTENT_SECURITY_POLICY.to_owned();
-    }
-    CONTENT_SECURITY_POLICY.replace("connect-src 'self';", &format!("connect-src 'self' {sources};"))
-}
-
 /// `Referrer-Policy` of every page.
 pub const REFERRER_POLICY: &str = "no-referrer";
 /// `X-Frame-Options` of every page.
@@ -32,16 +20,3 @@ pub const HSTS_MAX_AGE_SECS: u64 = 63_072_000;
 /// the functions. `Origin` and `Sec-Fetch-Site` are the CSRF check's (docs/security.md G1).
 pub const API_REQUEST_HEADERS: &[&str] =
     &["cloudfront-viewer-address", "content-type", "origin", "sec-fetch-site", "user-agent", "x-csrf-token"];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_request_sources_open_connect_src_only() {
-        assert_eq!(content_security_policy(" "), CONTENT_SECURITY_POLICY);
-        let opened = content_security_policy("https:");
-        assert!(opened.contains("connect-src 'self' https:;"), "{opened}");
-        assert_eq!(opened.replace(" https:", ""), CONTENT_SECURITY_POLICY, "nothing else changes");
-    }
-}

@@ -21,8 +21,6 @@ export interface SimguardConfig {
   readonly camaraBaseUrl: string;
   readonly camaraTokenUrl: string;
   readonly camaraAuthorizeUrl: string;
-  /** CSP sources the pages may request in the background (connect-src): for twilio-sna. */
-  readonly deviceRequestSources: string;
   readonly smsGlobalHourlyBudget: number;
   readonly resetGlobalHourlyBudget: number;
   readonly otpStartReservedConcurrency: number;
@@ -84,12 +82,11 @@ export function readConfig(get: Lookup): SimguardConfig {
     defaultRegion: text(get, 'defaultRegion', /^[A-Z]{2}$/),
     simChangeWindowMinutes: number(get, 'simChangeWindowMinutes', 60, 540000),
     simCheckUnavailablePolicy: text(get, 'simCheckUnavailablePolicy', /^(deny|allow_with_notice)$/) as SimguardConfig['simCheckUnavailablePolicy'],
-    silentProviders: text(get, 'silentProviders', /^(truid|camara|vonage|twilio-sna)(,(truid|camara|vonage|twilio-sna))*$/),
+    silentProviders: text(get, 'silentProviders', /^(truid|camara|vonage)(,(truid|camara|vonage))*$/),
     simSwapSources: text(get, 'simSwapSources', /^(truid|camara|twilio-lookup)(,(truid|camara|twilio-lookup))*$/),
     camaraBaseUrl: text(get, 'camaraBaseUrl', /^(https:\/\/[^\s?#]+)?$/),
     camaraTokenUrl: text(get, 'camaraTokenUrl', /^(https:\/\/[^\s?#]+)?$/),
     camaraAuthorizeUrl: text(get, 'camaraAuthorizeUrl', /^(https:\/\/[^\s?#]+)?$/),
-    deviceRequestSources: text(get, 'deviceRequestSources', /^[A-Za-z0-9:/.*\- ]*$/),
     smsGlobalHourlyBudget: number(get, 'smsGlobalHourlyBudget', 1, 1_000_000),
     resetGlobalHourlyBudget: number(get, 'resetGlobalHourlyBudget', 1, 1_000_000),
     otpStartReservedConcurrency: number(get, 'otpStartReservedConcurrency', 1),
@@ -108,9 +105,6 @@ export function readConfig(get: Lookup): SimguardConfig {
   };
   if (config.otpProvider === 'twilio' && config.twilioServiceSid === '') {
     throw new Error('context otpProvider=twilio needs twilioServiceSid');
-  }
-  if (config.silentProviders.split(',').includes('twilio-sna') && config.twilioServiceSid === '') {
-    throw new Error('context silentProviders with twilio-sna needs twilioServiceSid');
   }
   if ((config.siteDomainName === '') !== (config.siteCertificateArn === '')) {
     throw new Error('context siteDomainName and siteCertificateArn go together (an ACM certificate in us-east-1)');

@@ -202,13 +202,7 @@ export class SimguardStack extends cdk.Stack {
       responseHeadersPolicyName: `${this.stackName}-security-headers`,
       comment: 'simguard security headers (shared/src/site.rs)',
       securityHeadersBehavior: {
-        contentSecurityPolicy: {
-          contentSecurityPolicy:
-            c.deviceRequestSources.trim() === ''
-              ? CONTENT_SECURITY_POLICY
-              : CONTENT_SECURITY_POLICY.replace("connect-src 'self';", `connect-src 'self' ${c.deviceRequestSources.trim()};`),
-          override: true,
-        },
+        contentSecurityPolicy: { contentSecurityPolicy: CONTENT_SECURITY_POLICY, override: true },
         strictTransportSecurity: {
           accessControlMaxAge: cdk.Duration.seconds(63072000),
           includeSubdomains: true,
@@ -314,9 +308,8 @@ export class SimguardStack extends cdk.Stack {
       SIMGUARD_CAMARA_BASE_URL: c.camaraBaseUrl,
       SIMGUARD_CAMARA_TOKEN_URL: c.camaraTokenUrl,
       SIMGUARD_CAMARA_AUTHORIZE_URL: c.camaraAuthorizeUrl,
-      // Vonage silent auth and Twilio SNA are silent provers too.
+      // Vonage's silent authentication is a silent prover too.
       SIMGUARD_OTP_BRAND: c.otpBrand,
-      ...(c.twilioServiceSid !== '' ? { SIMGUARD_TWILIO_SERVICE_SID: c.twilioServiceSid } : {}),
     };
     const simSwap = {
       SIMGUARD_SIM_SWAP_SOURCES: c.simSwapSources,

@@ -21,7 +21,7 @@ use crate::adapters::oauth_token::{TokenBody, TokenCache};
 use crate::domain::base_url::validate_base_url;
 use crate::domain::{CheckOutcome, Phone};
 use crate::ports::{
-    Clock, DeviceStep, ProviderFailure, Random, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart,
+    Clock, ProviderFailure, Random, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart,
     SimSwapAnswer, SimSwapSource,
 };
 
@@ -340,7 +340,6 @@ impl SilentProver for CamaraNumberVerification {
             handle: state,
             device_url: SecretString::from(url.to_string()),
             secret: Some(SecretString::from(verifier)),
-            device_step: DeviceStep::Navigate,
         })
     }
 

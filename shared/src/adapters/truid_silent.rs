@@ -10,8 +10,8 @@ use secrecy::SecretString;
 
 use crate::domain::Phone;
 use crate::ports::{
-    CheckCode, CheckId, Coverage, DeviceStep, NewSubscriberCheck, ProviderFailure, Random, RedirectParams,
-    SilentProver, SilentReport, SilentStart, TruId,
+    CheckCode, CheckId, Coverage, NewSubscriberCheck, ProviderFailure, Random, RedirectParams, SilentProver,
+    SilentReport, SilentStart, TruId,
 };
 
 /// The SubscriberCheck prover.
@@ -70,12 +70,7 @@ impl SilentProver for TruIdSubscriberCheck {
             period_minutes: window_minutes,
         };
         let created = self.truid.create_subscriber_check(&request).await.map_err(|e| failure(&e))?;
-        Ok(SilentStart {
-            handle: created.check_id.expose().to_owned(),
-            device_url: created.check_url,
-            secret: None,
-            device_step: DeviceStep::Navigate,
-        })
+        Ok(SilentStart { handle: created.check_id.expose().to_owned(), device_url: created.check_url, secret: None })
     }
 
     fn presented_handle(&self, redirect: &RedirectParams) -> Option<String> {

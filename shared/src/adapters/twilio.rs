@@ -2,8 +2,6 @@
 //! JSON answers; errors are `{code, message, more_info, status}`. A wrong code is a 2xx `pending`.
 //! Notices (no code) go through Programmable Messaging on `api.twilio.com`, same account.
 
-mod sna;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +17,6 @@ use crate::domain::Phone;
 use crate::ports::{
     OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderSecrets, SecretSource, SmsSender, TwilioServiceSid,
 };
-
-pub use sna::TwilioSna;
 
 /// Where Twilio Verify is, and which Service sends the codes.
 #[derive(Debug, Clone)]

@@ -23,8 +23,8 @@ use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
 use crate::ports::{
-    DeviceStep, Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, SilentStart,
-    SimSwapAnswer, SimSwapSource, StoreError,
+    Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, SilentStart, SimSwapAnswer,
+    SimSwapSource, StoreError,
 };
 
 /// How long a coverage answer is remembered for the device's address.
@@ -313,18 +313,9 @@ pub struct Started {
 }
 
 impl Started {
-    /// What the page is told: `{"next":"silent","check_url","device_step"}`, and for a device step
-    /// that ends in a post, the parameters to post (`complete`).
+    /// What the page is told: `{"next":"silent","check_url"}`, the URL the device opens.
     pub fn answer(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "next": "silent",
-            "check_url": self.start.device_url.expose_secret(),
-            "device_step": self.start.device_step.as_str(),
-        });
-        if let DeviceStep::FetchThenPost(params) = &self.start.device_step {
-            body["complete"] = params.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect();
-        }
-        body
+        serde_json::json!({ "next": "silent", "check_url": self.start.device_url.expose_secret() })
     }
 
     /// What the flow keeps of it.

@@ -65,7 +65,7 @@ pub enum Metric {
     /// declined the number), `error` or `started`; at the callback the proof's outcome
     /// (`verified`, `mismatch`, `sim_changed`, `error`, ...).
     SilentAttempt {
-        /// `truid`, `camara`, `vonage`, `twilio-sna`.
+        /// `truid`, `camara`, `vonage`.
         provider: &'static str,
         /// The outcome.
         outcome: &'static str,

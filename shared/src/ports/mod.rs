@@ -25,7 +25,7 @@ pub use passwords::{HashError, ImportedVerdict, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
-pub use silent::{DeviceStep, RedirectParams, SilentProver, SilentReport, SilentStart};
+pub use silent::{RedirectParams, SilentProver, SilentReport, SilentStart};
 pub use sim_swap::{SimSwapAnswer, SimSwapSource};
 pub use store::{
     AuditRecord, CredentialChange, PhoneChange, PhoneProof, PossessionProof, ResetCompletion, Store, StoreError,

@@ -1,8 +1,8 @@
 //! Silent possession proof (docs/security.md S34): the device opens a URL over its mobile data
 //! connection, the operator (or the provider's partner) recognises the number on that connection, and
 //! a redirect back to our callback lets us ask the provider for the verdict. One port for every
-//! provider — tru.ID SubscriberCheck, CAMARA Number Verification, Vonage Verify v2 silent auth,
-//! Twilio Verify Silent Network Auth — with the outcome model of
+//! provider — tru.ID SubscriberCheck, CAMARA Number Verification, Vonage Verify v2 silent auth —
+//! with the outcome model of
 //! `domain::check`: only a complete "this number, and (where the provider says) no SIM change"
 //! passes.
 
@@ -25,30 +25,6 @@ pub struct SilentStart {
     /// What only the completion needs (CAMARA's PKCE verifier), kept on the flow, never sent to the
     /// browser.
     pub secret: Option<SecretString>,
-    /// How the device visits `device_url`, and how the callback learns it is done.
-    pub device_step: DeviceStep,
-}
-
-/// How the page hands the proof to the device's connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceStep {
-    /// A top-level navigation; the provider redirects back to our callback (tru.ID, CAMARA) or to
-    /// the return page, which posts the redirect's fragment to the callback (Vonage).
-    Navigate,
-    /// A background request (the provider answers it and redirects nowhere: Twilio SNA); then the
-    /// page posts these parameters to the callback. They name the proof and are no secret: the
-    /// callback acts only for the flow's own browser and proof.
-    FetchThenPost(Vec<(String, String)>),
-}
-
-impl DeviceStep {
-    /// As the API names it to the page.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Navigate => "navigate",
-            Self::FetchThenPost(_) => "fetch",
-        }
-    }
 }
 
 /// The query of the redirect that landed on the callback: each parameter once (a repeated one is

@@ -881,22 +881,12 @@ fn the_site_and_the_api_share_one_cloudfront_origin() {
         for behaviour in [default, api] {
             let id = Template::target(&behaviour["ResponseHeadersPolicyId"]).expect("response headers policy");
             let h = &t.resources()[&id]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"];
-            // SAM opens `connect-src` to its `DeviceRequestSources` parameter when it is set (Twilio
-            // SNA); the CDK app does so at synth time, and its default context sets nothing.
-            let csp = &h["ContentSecurityPolicy"]["ContentSecurityPolicy"];
-            match csp.get("Fn::If") {
-                Some(branches) => {
-                    assert_eq!(branches[0], "HasDeviceRequestSources", "{}", t.kind);
-                    assert_eq!(
-                        branches[1]["Fn::Sub"],
-                        simguard::site::content_security_policy("${DeviceRequestSources}"),
-                        "{}",
-                        t.kind
-                    );
-                    assert_eq!(branches[2], simguard::site::CONTENT_SECURITY_POLICY, "{}", t.kind);
-                }
-                None => assert_eq!(csp, simguard::site::CONTENT_SECURITY_POLICY, "{}", t.kind),
-            }
+            assert_eq!(
+                h["ContentSecurityPolicy"]["ContentSecurityPolicy"],
+                simguard::site::CONTENT_SECURITY_POLICY,
+                "{}",
+                t.kind
+            );
             assert_eq!(
                 h["StrictTransportSecurity"]["AccessControlMaxAgeSec"],
                 simguard::site::HSTS_MAX_AGE_SECS,

@@ -196,20 +196,19 @@ async fn no_secret_of_the_silent_provers_or_a_phone_change_reaches_the_logs() {
     }
 }
 
-/// Vonage silent auth and Twilio SNA: the device URLs, Vonage's request id and code (posted from the
-/// fragment), Twilio's SID and the credentials never reach the logs.
+/// Vonage silent auth: the device URL, Vonage's request id and code (posted from the fragment) and
+/// the credentials never reach the logs.
 #[tokio::test]
-async fn no_secret_of_vonage_or_twilio_silent_auth_reaches_the_logs() {
+async fn no_secret_of_vonage_silent_auth_reaches_the_logs() {
     let (logs, _capturing) = capture();
     let mut canaries: Vec<String> = vec![
         simguard_sandbox::VonageConfig::default().api_secret,
-        simguard_sandbox::TwilioConfig::default().auth_token,
         PASSWORD.into(),
         "+447000000070".into(),
         "447000000070".into(),
         "alice@example.com".into(),
     ];
-    for provider in ["vonage", "twilio-sna"] {
+    for provider in ["vonage"] {
         let env = Env::builder().var("SIMGUARD_SILENT_PROVIDERS", provider).start().await;
         env.user("alice@example.com", "+447000000070").await;
         let mut r = Browser::default();
@@ -217,15 +216,10 @@ async fn no_secret_of_vonage_or_twilio_silent_auth_reaches_the_logs() {
         let device_url = start.json()["check_url"].as_str().expect("url").to_owned();
         canaries.push(device_url.clone());
         canaries.extend(start.cookie(FLOW));
-        let posted: Vec<(String, String)> = if provider == "vonage" {
-            let location = env.device_visit(&device_url).await;
-            canaries.push(location.to_string());
-            url::form_urlencoded::parse(location.fragment().unwrap_or("").as_bytes()).into_owned().collect()
-        } else {
-            env.device_fetch(&device_url).await;
-            let sid = start.json()["complete"]["verification_sid"].as_str().expect("sid").to_owned();
-            vec![("verification_sid".into(), sid)]
-        };
+        let location = env.device_visit(&device_url).await;
+        canaries.push(location.to_string());
+        let posted: Vec<(String, String)> =
+            url::form_urlencoded::parse(location.fragment().unwrap_or("").as_bytes()).into_owned().collect();
         canaries.extend(posted.iter().map(|(_, v)| v.clone()));
         let pairs: Vec<(&str, &str)> = posted.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let cb = r.post_to_callback(&env, &pairs).await;

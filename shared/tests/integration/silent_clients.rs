@@ -1,8 +1,7 @@
 //! The silent provers' HTTP clients against a mock server, every documented answer as a verdict or a
 //! failure: CAMARA Number Verification (the authorization URL it builds, the token request with the
 //! code and the PKCE verifier, `/verify`), Vonage Verify v2 silent authentication (one `silent_auth`
-//! step, one code submission) and Twilio Verify Silent Network Auth (`Channel=sna`, a check without a
-//! code, `sna_attempts_error_codes`).
+//! step, one code submission).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,6 +200,7 @@ mod vonage_silent_auth {
                 .and(body_json(json!({
                     "brand": "simguard",
                     "workflow": [{ "channel": "silent_auth", "to": "447700900123", "redirect_url": RETURN }],
+                    "channel_timeout": 60,
                 })))
                 .respond_with(answer)
                 .mount(&server)
@@ -279,155 +279,5 @@ mod vonage_silent_auth {
         let no_code = prover(&server).complete(ID, None, &redirect(&[("request_id", ID)]), &phone(), 10_080).await;
         assert_eq!(no_code.map_err(|e| e.kind()), Err("bad_redirect"));
         assert!(server.received_requests().await.unwrap_or_default().is_empty());
-    }
-}
-
-mod twilio_silent_network_auth {
-    use super::*;
-    use simguard::adapters::twilio::{TwilioConfig, TwilioSna};
-    use simguard::ports::TwilioServiceSid;
-
-    const SERVICE: &str = "VAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const SID: &str = "VEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-
-    fn prover(server: &MockServer) -> TwilioSna {
-        let config = TwilioConfig {
-            base_url: url::Url::parse(&server.uri()).expect("url"),
-            timeout: Duration::from_secs(2),
-            service_sid: TwilioServiceSid::parse(SERVICE).expect("sid"),
-        };
-        let secrets = Arc::new(StaticSecrets::new(ProviderSecrets {
-            twilio_account_sid: Some("ACxx".into()),
-            twilio_auth_token: Some(SecretString::from("token".to_owned())),
-            ..ProviderSecrets::default()
-        }));
-        TwilioSna::new(config, secrets).expect("client")
-    }
-
-    fn error(status: u16, code: u32) -> ResponseTemplate {
-        ResponseTemplate::new(status).set_body_json(json!({ "code": code, "message": "m", "status": status }))
-    }
-
-    /// `Channel=sna` to the number in E.164; the answer's `sna.url` is what the device requests, and
-    /// the verification's SID is what the page posts back.
-    #[tokio::test]
-    async fn start_answers() {
-        let sna_url = "https://mi.dnlsrv.com/m/id/ANBByzx7?data=AAAg";
-        let created = |sna: serde_json::Value| {
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "sid": SID, "channel": "sna", "status": "pending", "sna": sna }))
-        };
-        let cases: Vec<(ResponseTemplate, Started)> = vec![
-            (created(json!({ "url": sna_url })), Ok(())),
-            (created(serde_json::Value::Null), Err(("invalid_response", true))),
-            (created(json!({ "url": "javascript:alert(1)" })), Err(("invalid_response", true))),
-            (error(400, 60540), Err(("unsupported_network", false))),
-            (error(400, 60200), Err(("unsupported_network", false))),
-            (error(429, 60203), Err(("rate_limited", false))),
-            (error(401, 20003), Err(("unauthorized", true))),
-            (error(503, 20500), Err(("unavailable", true))),
-        ];
-        for (answer, want) in cases {
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .and(path(format!("/v2/Services/{SERVICE}/Verifications")))
-                .and(basic_auth("ACxx", "token"))
-                .and(body_string_contains("Channel=sna"))
-                .and(body_string_contains("To=%2B447700900123"))
-                .respond_with(answer)
-                .mount(&server)
-                .await;
-            let got = prover(&server).start(&phone(), CALLBACK, 10_080).await.map(|s| {
-                assert_eq!(s.handle, SID);
-                assert_eq!(s.device_url.expose_secret(), sna_url);
-                assert_eq!(
-                    s.device_step,
-                    simguard::ports::DeviceStep::FetchThenPost(vec![("verification_sid".into(), SID.into())])
-                );
-            });
-            assert_eq!(got.map_err(|e| (e.kind(), e.is_failure())), want);
-        }
-    }
-
-    /// A VerificationCheck by SID and without a code: `approved` with `valid` and no SNA error is the
-    /// match; 60500 is another number; any other SNA error, pending, or gone is no verdict.
-    #[tokio::test]
-    async fn check_answers() {
-        let checked = |status: &str, valid: bool, codes: serde_json::Value| {
-            ResponseTemplate::new(200).set_body_json(json!({
-                "sid": SID, "channel": "sna", "status": status, "valid": valid, "sna_attempts_error_codes": codes,
-            }))
-        };
-        let attempt = |code: u32| json!([{ "attempt_sid": "VLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "code": code }]);
-        let report = |outcome| Ok(SilentReport { outcome, sim_checked: false });
-        let cases = [
-            (checked("approved", true, json!([])), report(CheckOutcome::Verified)),
-            (checked("approved", true, serde_json::Value::Null), report(CheckOutcome::Verified)),
-            // Twilio's own example: approved, with an error beside it — not a clean pass.
-            (checked("approved", true, attempt(60001)), report(CheckOutcome::Error)),
-            (checked("approved", false, json!([])), report(CheckOutcome::Error)),
-            (checked("pending", false, attempt(60500)), report(CheckOutcome::Mismatch)),
-            (checked("pending", false, attempt(60519)), report(CheckOutcome::Error)),
-            (checked("pending", false, attempt(60540)), report(CheckOutcome::Error)),
-            (checked("canceled", false, json!([])), report(CheckOutcome::Error)),
-            (error(404, 20404), report(CheckOutcome::Error)),
-            (error(401, 20003), Err(("unauthorized", true))),
-            (error(503, 20500), Err(("unavailable", true))),
-            (ResponseTemplate::new(200).set_body_json(json!({ "sid": SID })), Err(("invalid_response", true))),
-            // A redirect is never followed, and an answer slower than the client's timeout is not waited for.
-            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("unavailable", true))),
-            (checked("approved", true, json!([])).set_delay(Duration::from_secs(3)), Err(("timeout", true))),
-        ];
-        for (answer, want) in cases {
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .and(path(format!("/v2/Services/{SERVICE}/VerificationCheck")))
-                .and(basic_auth("ACxx", "token"))
-                .and(wiremock::matchers::body_string(format!("VerificationSid={SID}")))
-                .respond_with(answer)
-                .mount(&server)
-                .await;
-            let got = prover(&server)
-                .complete(SID, None, &redirect(&[("verification_sid", SID)]), &phone(), 10_080)
-                .await
-                .map_err(|e| (e.kind(), e.is_failure()));
-            assert_eq!(got, want);
-        }
-    }
-
-    /// The posted SID counts only in its valid form; a page that could not make the request says so.
-    #[tokio::test]
-    async fn the_posted_form_and_the_read_back() {
-        let server = MockServer::start().await;
-        let p = prover(&server);
-        assert_eq!(p.presented_handle(&redirect(&[("verification_sid", SID)])), Some(SID.to_owned()));
-        assert_eq!(p.presented_handle(&redirect(&[("verification_sid", "VE123")])), None);
-        assert_eq!(p.redirect_error(&redirect(&[("verification_sid", SID)])), None);
-        assert_eq!(
-            p.redirect_error(&redirect(&[("verification_sid", SID), ("error", "request_failed")])),
-            Some("device_request_failed")
-        );
-        // Read back after a lost answer: approved is the proof; a verification Twilio no longer has
-        // (it deletes approved ones) cannot tell.
-        for (answer, want) in [
-            (
-                ResponseTemplate::new(200).set_body_json(json!({ "sid": SID, "status": "approved" })),
-                Some(CheckOutcome::Verified),
-            ),
-            (
-                ResponseTemplate::new(200).set_body_json(json!({ "sid": SID, "status": "pending" })),
-                Some(CheckOutcome::Error),
-            ),
-            (error(404, 20404), None),
-        ] {
-            let server = MockServer::start().await;
-            Mock::given(method("GET"))
-                .and(path(format!("/v2/Services/{SERVICE}/Verifications/{SID}")))
-                .respond_with(answer)
-                .mount(&server)
-                .await;
-            let got = prover(&server).read_back(SID, 10_080).await.expect("read");
-            assert_eq!(got.map(|r| r.outcome), want);
-        }
     }
 }

@@ -1,8 +1,7 @@
-//! Vonage Verify v2 silent authentication and Twilio Verify Silent Network Auth as silent provers,
-//! through the sandbox (docs/security.md S34): Vonage's result comes back in the URL's fragment, which
-//! the return page posts to the callback; Twilio's URL redirects nowhere, so the page posts the
-//! verification's SID after the device's request. Both are bound to the flow, followed by the
-//! SIM-swap gate, and a refusal by one never hands over to the next.
+//! Vonage Verify v2 silent authentication as a silent prover, through the sandbox (docs/security.md
+//! S34): its result comes back in the URL's fragment, which the return page posts to the callback,
+//! bound to the flow, followed by the SIM-swap gate; a refusal never hands over to the next prover.
+//! Twilio's Silent Network Auth is refused as a prover: its verdict is not bound to the browser.
 
 use serde_json::json;
 use simguard::ports::Metric;
@@ -35,7 +34,6 @@ async fn a_reset_proven_through_vonage_silent_auth() {
     let mut b = Browser::default();
     let start = b.start_reset(&env, "alice@example.com").await;
     assert_eq!(start.json()["next"], "silent", "{}", start.text());
-    assert_eq!(start.json()["device_step"], "navigate");
     let check_url = start.json()["check_url"].as_str().expect("check_url").to_owned();
     assert!(check_url.ends_with("/silent-auth/redirect"), "{check_url}");
 
@@ -107,90 +105,48 @@ async fn a_vonage_result_is_bound_to_its_flow() {
     assert_eq!(wrong.location().as_deref(), Some("/reset/result.html?r=silent_failed"), "{}", wrong.text());
 }
 
-/// Twilio SNA: the page requests `sna.url` in the background, then posts the verification's SID;
-/// a VerificationCheck without a code tells the result.
-#[tokio::test]
-async fn a_reset_proven_through_twilio_silent_network_auth() {
-    let env = env_with("twilio-sna").await;
-    env.user("alice@example.com", "+447000000070").await;
-    let mut b = Browser::default();
-    let start = b.start_reset(&env, "alice@example.com").await;
-    let answer = start.json();
-    assert_eq!(answer["device_step"], "fetch", "{answer}");
-    let sid = answer["complete"]["verification_sid"].as_str().expect("sid").to_owned();
-    assert!(sid.starts_with("VE") && sid.len() == 34, "{sid}");
-    let (status, body) = env.device_fetch(answer["check_url"].as_str().expect("url")).await;
-    assert_eq!((status, body.starts_with("ErrorCode=0&")), (200, true), "{body}");
-    let cb = b.post_to_callback(&env, &[("verification_sid", &sid)]).await;
-    assert_eq!(cb.location().as_deref(), Some("/reset/new-password.html"), "{}", cb.text());
-    assert_eq!(env.sandbox.count("POST", "/sim_check/v0.1/checks"), 1, "the SIM-swap gate followed the match");
-    assert_eq!(env.sms_count(), 0);
-}
-
-/// Another number on the connection (60500) is no match; a page that never made the request
-/// (60519), or a post for another verification, proves nothing.
-#[tokio::test]
-async fn twilio_sna_refusals() {
-    let env = env_with("twilio-sna").await;
-    env.user("nina@example.com", "+447000000001").await;
-    let mut b = Browser::default();
-    let start = b.start_reset(&env, "nina@example.com").await;
-    let sid = start.json()["complete"]["verification_sid"].as_str().expect("sid").to_owned();
-    env.device_fetch(start.json()["check_url"].as_str().expect("url")).await;
-    let cb = b.post_to_callback(&env, &[("verification_sid", &sid)]).await;
-    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=no_match"), "{}", cb.text());
-
-    env.user("alice@example.com", "+447000000070").await;
-    let mut b = Browser::default();
-    let start = b.start_reset(&env, "alice@example.com").await;
-    let sid = start.json()["complete"]["verification_sid"].as_str().expect("sid").to_owned();
-    let other = format!("VE{}", "0".repeat(32));
-    let forged = b.post_to_callback(&env, &[("verification_sid", &other)]).await;
-    assert_eq!(forged.location().as_deref(), Some("/reset/result.html?r=link_invalid"));
-    let skipped = b.post_to_callback(&env, &[("verification_sid", &sid)]).await;
-    assert_eq!(skipped.location().as_deref(), Some("/reset/result.html?r=silent_failed"), "{}", skipped.text());
-}
-
-#[tokio::test]
-async fn a_sign_in_proven_through_twilio_sna() {
-    let env = env_with("twilio-sna").await;
-    env.user("alice@example.com", "+447000000070").await;
-    let mut b = Browser::default();
-    let login = b.login(&env, "alice@example.com", PASSWORD).await;
-    let started = b.send(&env, Event::post("/api/login/silent", json!({})).csrf(&csrf(&login))).await;
-    assert_eq!(started.json()["device_step"], "fetch", "{}", started.text());
-    env.device_fetch(started.json()["check_url"].as_str().expect("url")).await;
-    let sid = started.json()["complete"]["verification_sid"].as_str().expect("sid").to_owned();
-    let cb = b.post_to_callback(&env, &[("verification_sid", &sid)]).await;
-    assert_eq!(cb.location().as_deref(), Some("/login.html?r=signed_in"), "{}", cb.text());
-    assert_eq!(b.send(&env, Event::get("/api/me")).await.status, 200);
-}
-
 /// Failover: a provider that cannot serve the number hands over to the next. No yes-shopping: one
 /// that started a proof and did not pass ends the silent attempt; the next is not asked.
 #[tokio::test]
 async fn the_chain_fails_over_but_never_shops_for_a_yes() {
-    let env = env_with("vonage,twilio-sna").await;
-    // Vonage's network table has no silent auth for this number (412): Twilio SNA starts.
+    let env = env_with("vonage,camara").await;
+    // Vonage's network table has no silent auth for this number (412): CAMARA starts.
     env.user("una@example.com", "+447000000198").await;
     let mut b = Browser::default();
     let start = b.start_reset(&env, "una@example.com").await;
-    assert_eq!(start.json()["device_step"], "fetch", "{}", start.text());
+    let url = start.json()["check_url"].as_str().unwrap_or_default().to_owned();
+    assert!(url.contains("/camara/authorize"), "{}", start.text());
     // Each turn is counted by provider.
     let attempt = |provider, outcome| Metric::SilentAttempt { provider, outcome };
     assert_eq!(env.metrics.count(&attempt("vonage", "not_served")), 1);
-    assert_eq!(env.metrics.count(&attempt("twilio-sna", "started")), 1);
+    assert_eq!(env.metrics.count(&attempt("camara", "started")), 1);
 
-    // Vonage starts, and its silent step fails: the SMS path, Twilio never asked.
+    // Vonage starts, and its silent step fails: the SMS path, CAMARA never asked.
     env.user("nina@example.com", "+447000000001").await;
     let mut b = Browser::default();
     let start = b.start_reset(&env, "nina@example.com").await;
-    assert_eq!(start.json()["device_step"], "navigate");
-    let before = env.sandbox.count("POST", "/v2/Services/");
+    assert!(start.json()["check_url"].as_str().is_some_and(|u| u.ends_with("/silent-auth/redirect")));
     let location = env.device_visit(start.json()["check_url"].as_str().expect("url")).await;
     let cb = b.post_to_callback(&env, &pairs(&fragment(&location))).await;
     assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=silent_failed"));
-    assert_eq!(env.sandbox.count("POST", "/v2/Services/"), before, "Twilio was not asked after Vonage's no");
     assert_eq!(env.metrics.count(&attempt("vonage", "error")), 1);
-    assert_eq!(env.metrics.count(&attempt("twilio-sna", "started")), 1);
+    assert_eq!(env.metrics.count(&attempt("camara", "started")), 1, "CAMARA was not asked after Vonage's no");
+}
+
+/// Twilio's Silent Network Auth tells its verdict to whoever names the verification: a page that got
+/// the victim's phone to request the URL (an image, on mobile data) would let the attacker's browser
+/// complete the proof. It is refused as a prover, so no deployment can start one.
+#[test]
+fn twilio_sna_is_refused_as_a_silent_prover() {
+    let env: std::collections::HashMap<&str, &str> = [
+        ("SIMGUARD_PUBLIC_BASE_URL", ORIGIN),
+        ("SIMGUARD_SILENT_PROVIDERS", "truid,twilio-sna"),
+        ("SIMGUARD_TWILIO_SERVICE_SID", "VA00000000000000000000000000000001"),
+    ]
+    .into();
+    for function in [simguard::Function::Coverage, simguard::Function::CreateCheck, simguard::Function::Callback] {
+        let settings = simguard::config::Settings::for_function(function, |k| env.get(k).map(|v| (*v).to_owned()));
+        let err = settings.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("SIMGUARD_SILENT_PROVIDERS") && err.contains("twilio-sna"), "{err}");
+    }
 }

@@ -67,7 +67,7 @@ form.addEventListener('submit', async (event) => {
 
   if (next === 'silent' && typeof checkUrl === 'string') {
     try {
-      await openCheckUrl(checkUrl, result.data);
+      await openCheckUrl(checkUrl);
     } catch {
       fail(problemText({ problem: 'temporarily_unavailable' }));
     }

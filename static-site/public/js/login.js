@@ -88,7 +88,7 @@ form.addEventListener('submit', async (event) => {
   if (silent.ok && silent.data?.next === 'silent' && typeof silent.data.check_url === 'string') {
     storeLoginNext(next);
     try {
-      await openCheckUrl(silent.data.check_url, silent.data);
+      await openCheckUrl(silent.data.check_url);
       return;
     } catch {
       // The SDK could not open it: the flow is still waiting for the check; start again with a code.

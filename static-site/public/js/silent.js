@@ -1,9 +1,7 @@
-// The silent check. Most providers (tru.ID, CAMARA, Vonage) are opened as a top-level navigation
-// (tru.ID's web SDK, v0.2), so the operator sees this device's mobile data connection and redirects
-// back: to our callback, or (Vonage, whose result is in the URL's fragment) to the return page,
-// which posts it there. Twilio's Silent Network Auth redirects nowhere: its URL is requested in the
-// background and the page then posts the verification's id to the callback. Used by the reset
-// (forgot.js) and the sign-in (login.js).
+// The silent check: the browser opens the provider's URL as a top-level navigation (tru.ID's web SDK,
+// v0.2), so the operator sees this device's mobile data connection and redirects back: to our
+// callback (tru.ID, CAMARA), or — Vonage, whose result is in the URL's fragment — to the return page,
+// which posts it there (silent-return.js). Used by the reset (forgot.js) and the sign-in (login.js).
 
 const CALLBACK = '/api/reset/callback';
 /** What a posted parameter may look like: ids only, never free text. */
@@ -38,23 +36,10 @@ export async function postToCallback(params) {
 }
 
 /**
- * Hands the check to the device's connection, as the API's answer says; throws when the SDK cannot
- * be loaded or refuses.
+ * Navigates to `checkUrl`; throws when the SDK cannot be loaded or refuses.
  * @param {string} checkUrl
- * @param {{ device_step?: string, complete?: Record<string, string> }} [answer]
  */
-export async function openCheckUrl(checkUrl, answer = {}) {
-  if (answer.device_step === 'fetch') {
-    const params = { ...(answer.complete ?? {}) };
-    try {
-      // The answer is opaque and not needed: the provider learns the result from the carrier.
-      await fetch(checkUrl, { mode: 'no-cors', credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
-    } catch {
-      params.error = 'request_failed';
-    }
-    await postToCallback(params);
-    return;
-  }
+export async function openCheckUrl(checkUrl) {
   const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
   await truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
 }

@@ -16,9 +16,10 @@ use serde::Deserialize;
 use super::{V2Checked, Vonage, VonageConfig, retry_after, status_error, vonage_credentials};
 use crate::adapters::http_client::{ClientError, Retry, decode, join, read_body, send, with_rotating_credentials};
 use crate::domain::{CheckOutcome, Phone};
-use crate::ports::{
-    DeviceStep, OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart,
-};
+use crate::ports::{OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart};
+
+/// How long the silent step waits for the device, in seconds.
+const SILENT_TIMEOUT_SECS: u32 = 60;
 
 /// The started request: its id and the URL the device opens.
 #[derive(Deserialize)]
@@ -61,6 +62,9 @@ impl VonageSilentAuth {
         let body = serde_json::json!({
             "brand": c.brand,
             "workflow": [{ "channel": "silent_auth", "to": phone.digits(), "redirect_url": self.return_url }],
+            // The page opens `check_url` at once; while the request lives, Vonage refuses any other
+            // Verify v2 request to the number (an SMS code): keep that window short.
+            "channel_timeout": SILENT_TIMEOUT_SECS,
         });
         // Not retried beyond a refused connection: a second start would be a second request.
         let resp = send(Retry::ConnectOnly, c.timeout, || {
@@ -78,7 +82,6 @@ impl VonageSilentAuth {
                         handle: started.request_id,
                         device_url: SecretString::from(check_url),
                         secret: None,
-                        device_step: DeviceStep::Navigate,
                     }),
                     // No `check_url`: silent auth is not available for this request.
                     (true, None) => Err(OtpError::NumberRefused { kind: "unsupported_network" }),

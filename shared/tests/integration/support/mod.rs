@@ -510,14 +510,6 @@ impl Env {
         url::Url::parse(loc).expect("absolute Location")
     }
 
-    /// The device's background request of a URL that redirects nowhere (Twilio SNA's): its status
-    /// and body.
-    pub async fn device_fetch(&self, url: &str) -> (u16, String) {
-        let resp = self.device.get(url).send().await.expect("device request");
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
-    }
-
     /// The last code the sandbox texted to `phone`.
     pub fn last_code(&self, phone: &str) -> String {
         self.sandbox.last_code(phone).unwrap_or_else(|| panic!("no SMS to {phone}"))
@@ -753,8 +745,7 @@ impl Browser {
         self.send(env, Event::get("/api/reset/callback").query(location.query().unwrap_or(""))).await
     }
 
-    /// What the site's own page posts to the callback as a form (the return page, or after a
-    /// background request): `pairs` form-encoded.
+    /// What the site's own return page posts to the callback as a form: `pairs` form-encoded.
     pub async fn post_to_callback(&mut self, env: &Env, pairs: &[(&str, &str)]) -> Resp {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
         let event = Event::new("POST", "/api/reset/callback")
