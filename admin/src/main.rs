@@ -16,6 +16,13 @@
 //!                                          brings a site's existing users in (docs/import.md): email,
 //!                                          phone and the site's password hash per row; reports every
 //!                                          row it refused and why; re-running changes nothing
+//! simguard-admin put-site <TABLE> <SITE_ID> <NAME> <RETURN_URL>...
+//!                                          registers a site of the verification API, or replaces its
+//!                                          name and return URLs (matched exactly)
+//! simguard-admin create-api-key <TABLE> <SITE_ID>
+//!                                          a new key for the site, printed once (stored as a hash)
+//! simguard-admin list-api-keys <TABLE> <SITE_ID>
+//! simguard-admin revoke-api-key <TABLE> <SITE_ID> <KEY_ID>
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
 //!                                          Lambda's SQS event source mapping, for `cargo lambda
 //!                                          watch`: hands the queue's batches to the function at
@@ -23,6 +30,8 @@
 //! ```
 //! AWS settings come from the usual environment (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL`
 //! for a local server such as moto).
+
+mod sites;
 
 use std::io::Read;
 
@@ -32,7 +41,9 @@ use simguard::adapters::secrets_manager::merge_secret;
 const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SECRET_ID> [--replace-pepper] < secret.json \
      | create-queue <NAME> | verify-sender <IDENTITY> | forward-queue <QUEUE_URL> <INVOKE_URL> \
      | set-phone <TABLE> <EMAIL> <+PHONE> \
-     | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>]";
+     | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>] \
+     | put-site <TABLE> <SITE_ID> <NAME> <RETURN_URL>... | create-api-key <TABLE> <SITE_ID> \
+     | list-api-keys <TABLE> <SITE_ID> | revoke-api-key <TABLE> <SITE_ID> <KEY_ID>";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -101,6 +112,12 @@ async fn main() -> Result<(), String> {
         ["import-users", table, file, flags @ ..] => {
             import_users(aws_sdk_dynamodb::Client::new(&aws), table, file, flags).await?;
         }
+        ["put-site", table, site, name, urls @ ..] if !urls.is_empty() => {
+            sites::put_site(&store(&aws, table), site, name, urls).await?;
+        }
+        ["create-api-key", table, site] => sites::create_api_key(&store(&aws, table), site).await?,
+        ["list-api-keys", table, site] => sites::list_api_keys(&store(&aws, table), site).await?,
+        ["revoke-api-key", table, site, key_id] => sites::revoke_api_key(&store(&aws, table), site, key_id).await?,
         ["forward-queue", queue_url, invoke_url] => {
             forward_queue(&aws_sdk_sqs::Client::new(&aws), queue_url, invoke_url).await?;
         }
@@ -257,4 +274,9 @@ async fn import_users(client: aws_sdk_dynamodb::Client, table: &str, file: &str,
         if options.dry_run { " (dry run: nothing written)" } else { "" }
     );
     Ok(())
+}
+
+/// The table's store.
+fn store(aws: &aws_config::SdkConfig, table: &str) -> simguard::adapters::dynamo::DynamoStore {
+    simguard::adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)
 }

@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 use sha2::{Digest, Sha256};
 
 use crate::adapters::aws::in_time;
+use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
 use crate::domain::time::window_start;
 use crate::domain::{
     Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
@@ -80,6 +81,12 @@ fn verification_key(provider: &str, reference: &str) -> Item {
 }
 fn flow_key(k: &TokenHash) -> Item {
     key(format!("FLOW#{}", k.as_str()), "FLOW")
+}
+fn site_key(id: &SiteId) -> Item {
+    key(format!("SITE#{}", id.as_str()), "SITE")
+}
+fn api_key_key(site: &SiteId, key_id: &str) -> Item {
+    key(format!("SITE#{}", site.as_str()), &format!("KEY#{key_id}"))
 }
 fn session_key(k: &TokenHash) -> Item {
     key(format!("SESSION#{}", k.as_str()), "SESSION")
@@ -903,6 +910,58 @@ impl Store for DynamoStore {
             values,
         )
         .await
+    }
+
+    async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError> {
+        let item = to_item(site, site_key(&site.id))?;
+        timely(self.client.put_item().table_name(&self.table).set_item(Some(item)).send())
+            .await?
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn site(&self, id: &SiteId) -> Result<Option<RelyingSite>, StoreError> {
+        self.get(site_key(id)).await?.map(from_item).transpose()
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.put_new(to_item(key, api_key_key(&key.site, &key.key_id))?).await
+    }
+
+    async fn api_key(&self, site: &SiteId, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get(api_key_key(site, key_id)).await?.map(from_item).transpose()
+    }
+
+    async fn api_keys(&self, site: &SiteId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let out = timely(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(format!("SITE#{}", site.as_str())))
+                .expression_attribute_values(":prefix", s("KEY#"))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?
+        .map_err(|e| unavailable(&e))?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    async fn revoke_api_key(&self, site: &SiteId, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(api_key_key(site, key_id)))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .condition_expression("attribute_exists(pk)");
+        request = request.expression_attribute_values(":at", n(at.0));
+        match timely(request.send()).await? {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(&e)),
+        }
     }
 
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
 use crate::domain::time::window_start;
 use crate::domain::{
     Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
@@ -32,6 +33,8 @@ struct Data {
     /// on every read and dropped when their account's list is read).
     devices: HashMap<(UserId, TokenHash), RememberedDevice>,
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
+    sites: HashMap<SiteId, RelyingSite>,
+    api_keys: std::collections::BTreeMap<(SiteId, String), ApiKeyRecord>,
     /// Notification ids already emailed, until when.
     notifications: HashMap<String, Timestamp>,
     /// `bucket#window_start` → (count, expires_at)
@@ -551,6 +554,40 @@ impl Store for MemoryStore {
 
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError> {
         Ok(self.lock()?.coverage.get(&ip).filter(|(_, exp)| *exp > now).map(|(c, _)| *c))
+    }
+
+    async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError> {
+        self.lock()?.sites.insert(site.id.clone(), site.clone());
+        Ok(())
+    }
+
+    async fn site(&self, id: &SiteId) -> Result<Option<RelyingSite>, StoreError> {
+        Ok(self.lock()?.sites.get(id).cloned())
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let slot = (key.site.clone(), key.key_id.clone());
+        if d.api_keys.contains_key(&slot) {
+            return Err(StoreError::Conflict);
+        }
+        d.api_keys.insert(slot, key.clone());
+        Ok(())
+    }
+
+    async fn api_key(&self, site: &SiteId, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.lock()?.api_keys.get(&(site.clone(), key_id.to_owned())).cloned())
+    }
+
+    async fn api_keys(&self, site: &SiteId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(self.lock()?.api_keys.values().filter(|k| &k.site == site).cloned().collect())
+    }
+
+    async fn revoke_api_key(&self, site: &SiteId, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        let key = d.api_keys.get_mut(&(site.clone(), key_id.to_owned())).ok_or(StoreError::Conflict)?;
+        key.revoked_at.get_or_insert(at);
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod imported_hash;
 pub mod password;
 pub mod phone;
+pub mod relying_site;
 pub mod result_token;
 pub mod sim_policy;
 pub mod sim_window;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
+use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
 use crate::domain::{
     Email, Flow, FlowCounter, FlowKind, PasswordHash, Phone, RememberedDevice, Session, Timestamp, TokenHash,
     Transition, User, UserId,
@@ -187,6 +188,19 @@ pub trait Store: Send + Sync {
         from: &PasswordHash,
         to: &PasswordHash,
     ) -> Result<(), StoreError>;
+
+    /// Registers a relying site, or replaces its name and return URLs (its keys stay).
+    async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError>;
+    /// The site with this id, if registered.
+    async fn site(&self, id: &SiteId) -> Result<Option<RelyingSite>, StoreError>;
+    /// Adds an API key to its site. `Conflict` when the site has a key with that id.
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// The site's key with this id, revoked or not.
+    async fn api_key(&self, site: &SiteId, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Every key of the site, revoked ones included.
+    async fn api_keys(&self, site: &SiteId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes the key (once; a revoked key stays revoked). `Conflict` when there is no such key.
+    async fn revoke_api_key(&self, site: &SiteId, key_id: &str, at: Timestamp) -> Result<(), StoreError>;
 
     /// Creates a flow; its key is fresh randomness, so an existing key is a bug and a conflict.
     async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError>;

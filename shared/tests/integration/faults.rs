@@ -451,6 +451,39 @@ impl Store for FaultyStore {
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_phone_verified(id, at).await
     }
+    async fn put_site(&self, site: &simguard::domain::relying_site::RelyingSite) -> Result<(), StoreError> {
+        self.inner.put_site(site).await
+    }
+    async fn site(
+        &self,
+        id: &simguard::domain::relying_site::SiteId,
+    ) -> Result<Option<simguard::domain::relying_site::RelyingSite>, StoreError> {
+        self.inner.site(id).await
+    }
+    async fn put_api_key(&self, key: &simguard::domain::relying_site::ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(key).await
+    }
+    async fn api_key(
+        &self,
+        site: &simguard::domain::relying_site::SiteId,
+        key_id: &str,
+    ) -> Result<Option<simguard::domain::relying_site::ApiKeyRecord>, StoreError> {
+        self.inner.api_key(site, key_id).await
+    }
+    async fn api_keys(
+        &self,
+        site: &simguard::domain::relying_site::SiteId,
+    ) -> Result<Vec<simguard::domain::relying_site::ApiKeyRecord>, StoreError> {
+        self.inner.api_keys(site).await
+    }
+    async fn revoke_api_key(
+        &self,
+        site: &simguard::domain::relying_site::SiteId,
+        key_id: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.revoke_api_key(site, key_id, at).await
+    }
     async fn upgrade_password_hash(
         &self,
         id: &UserId,

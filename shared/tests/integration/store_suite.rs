@@ -97,7 +97,46 @@ suite!(
     a_possession_proof_is_one_write,
     sent_notifications_are_remembered_until_they_expire,
     an_imported_hash_is_replaced_once,
+    relying_sites_and_their_keys,
 );
+
+/// The verification API's registry: a site, its return URLs, several keys, revocation.
+async fn relying_sites_and_their_keys(s: Arc<impl Both>) {
+    use simguard::domain::relying_site::{PresentedKey, RelyingSite, SiteId, new_api_key};
+    let id = SiteId::parse("shop").expect("id");
+    assert_eq!(s.site(&id).await.expect("read"), None);
+    let site = RelyingSite {
+        id: id.clone(),
+        name: "Shop".into(),
+        return_urls: vec!["https://shop.example/back".into()],
+        created_at: NOW,
+    };
+    s.put_site(&site).await.expect("put");
+    assert_eq!(s.site(&id).await.expect("read"), Some(site.clone()));
+    // Replaced in place.
+    let renamed = RelyingSite { name: "The Shop".into(), ..site };
+    s.put_site(&renamed).await.expect("put");
+    assert_eq!(s.site(&id).await.expect("read").map(|x| x.name), Some("The Shop".into()));
+    // Two keys (a rotation), one revoked.
+    let (shown1, k1) = new_api_key(&id, [1; 8], [1; 32], NOW);
+    let (_, k2) = new_api_key(&id, [2; 8], [2; 32], NOW);
+    s.put_api_key(&k1).await.expect("k1");
+    s.put_api_key(&k2).await.expect("k2");
+    assert!(matches!(s.put_api_key(&k1).await, Err(StoreError::Conflict)), "a key id is never reused");
+    assert_eq!(s.api_keys(&id).await.expect("list").len(), 2);
+    let stored = s.api_key(&id, &k1.key_id).await.expect("read").expect("k1");
+    assert!(PresentedKey::parse(&shown1).expect("form").matches(&stored));
+    s.revoke_api_key(&id, &k1.key_id, NOW.plus_secs(5)).await.expect("revoked");
+    s.revoke_api_key(&id, &k1.key_id, NOW.plus_secs(9)).await.expect("again");
+    let revoked = s.api_key(&id, &k1.key_id).await.expect("read").expect("k1");
+    assert_eq!(revoked.revoked_at, Some(NOW.plus_secs(5)), "revoked once, at the first time");
+    assert!(!PresentedKey::parse(&shown1).expect("form").matches(&revoked));
+    assert!(matches!(s.revoke_api_key(&id, "00000000000000ff", NOW).await, Err(StoreError::Conflict)));
+    // Another site's keys are not this one's.
+    let other = SiteId::parse("other").expect("id");
+    assert_eq!(s.api_keys(&other).await.expect("list"), vec![]);
+    assert_eq!(s.api_key(&other, &k2.key_id).await.expect("read"), None);
+}
 
 /// The other system's hash gives way to simguard's once; a second replacement, or one over a hash
 /// that is not the imported one any more, changes nothing.
