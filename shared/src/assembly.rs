@@ -500,7 +500,14 @@ pub fn otp_provider(
     Ok(match settings.otp.provider {
         OtpProviderKind::VonageV1 => Arc::new(VonageV1::new(vonage_config(settings), secrets)?),
         OtpProviderKind::VonageV2 => Arc::new(VonageV2::new(vonage_config(settings), secrets)?),
-        OtpProviderKind::Twilio => Arc::new(Twilio::new(twilio_config(settings)?, secrets)?),
+        OtpProviderKind::Twilio => {
+            let o = &settings.otp;
+            let service_sid =
+                o.twilio_service_sid.clone().ok_or(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))?;
+            let config =
+                TwilioConfig { base_url: o.twilio_base_url.clone(), timeout: settings.provider_timeout, service_sid };
+            Arc::new(Twilio::new(config, secrets)?)
+        }
     })
 }
 
@@ -508,13 +515,6 @@ pub fn otp_provider(
 fn vonage_config(settings: &Settings) -> VonageConfig {
     let o = &settings.otp;
     VonageConfig { base_url: o.vonage_base_url.clone(), timeout: settings.provider_timeout, brand: o.brand.clone() }
-}
-
-/// Twilio Verify, for codes or Silent Network Auth: its Service must be configured.
-fn twilio_config(settings: &Settings) -> Result<TwilioConfig, ConfigError> {
-    let o = &settings.otp;
-    let service_sid = o.twilio_service_sid.clone().ok_or(ConfigError::Missing("SIMGUARD_TWILIO_SERVICE_SID"))?;
-    Ok(TwilioConfig { base_url: o.twilio_base_url.clone(), timeout: settings.provider_timeout, service_sid })
 }
 
 /// A deployed function from start to finish: logging, its settings (only its own variables), its

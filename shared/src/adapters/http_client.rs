@@ -75,6 +75,14 @@ pub fn build_client(provider: &'static str, base: &Url, timeout: Duration) -> Re
         .map_err(|_| ClientError::Build { provider })
 }
 
+/// Whether `url` (a URL a provider answered, for the device to open) is on the provider's own origin
+/// (scheme, host and port): an answer never sends the device anywhere else.
+pub fn same_origin(base: &Url, url: &Url) -> bool {
+    url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+}
+
 /// `base` + `path`, where `path` is built only from constants and validated values.
 pub fn join(base: &Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, read_body, send};
+use crate::adapters::http_client::{ClientError, Retry, build_client, decode, join, read_body, same_origin, send};
 use crate::adapters::oauth_token::{TokenBody, TokenCache};
 use crate::domain::{CheckStatus, Phone};
 use crate::ports::truid::{
@@ -204,12 +204,6 @@ impl TruIdClient {
             error_code: body.error_code,
         })
     }
-
-    fn same_origin(&self, url: &Url) -> bool {
-        url.scheme() == self.base.scheme()
-            && url.host() == self.base.host()
-            && url.port_or_known_default() == self.base.port_or_known_default()
-    }
 }
 
 #[async_trait]
@@ -252,7 +246,7 @@ impl TruId for TruIdClient {
         let check_url =
             Url::parse(&created.links.check_url.href).map_err(|_| TruIdError::InvalidResponse("check_url".into()))?;
         // The browser is sent to this URL: only ever to the provider we configured.
-        if !self.same_origin(&check_url) {
+        if !same_origin(&self.base, &check_url) {
             return Err(TruIdError::InvalidResponse("check_url host".into()));
         }
         Ok(CreatedCheck {

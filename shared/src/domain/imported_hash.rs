@@ -17,18 +17,6 @@ pub enum ImportedFormat {
     Argon2,
 }
 
-impl ImportedFormat {
-    /// As a report names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bcrypt => "bcrypt",
-            Self::Scrypt => "scrypt",
-            Self::Pbkdf2Sha256 => "pbkdf2-sha256",
-            Self::Argon2 => "argon2",
-        }
-    }
-}
-
 /// Why a hash cannot be imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ImportedHashError {

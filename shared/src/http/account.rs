@@ -171,11 +171,25 @@ pub async fn login(
         app.metrics.record(Metric::StepOutcome { step: "login", outcome: "wrong_credentials" });
         return Err(Problem::invalid_credentials());
     };
+    let resp = start_second_factor(&app, &user, FlowOrigin::Login, client).await?;
+    tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
+    app.metrics.record(Metric::StepOutcome { step: "login", outcome: "password_ok" });
+    Ok(resp)
+}
+
+/// After the password was right: a flow of `origin` for `user`, whose steps prove the phone next;
+/// its cookie and `{"next":"second_factor","csrf"}`.
+async fn start_second_factor(
+    app: &PasswordApp,
+    user: &User,
+    origin: FlowOrigin,
+    client: ClientMeta,
+) -> Result<Response, Problem> {
     let token = app.random.token()?;
     let flow = Flow::start(
         token.hash(),
         NewFlow {
-            origin: FlowOrigin::Login,
+            origin,
             account: FlowAccount::Known { user_id: user.id.clone(), credential_version: user.credential_version },
             sms_keys: sms_keys(Some(&user.phone), None),
             client_ip: client.ip,
@@ -185,8 +199,6 @@ pub async fn login(
         },
     );
     app.store.put_flow(&flow).await?;
-    tracing::info!(event = "login_password_ok", user_id = %user.id, "password right; second factor next");
-    app.metrics.record(Metric::StepOutcome { step: "login", outcome: "password_ok" });
     let mut resp = axum::Json(json!({ "next": "second_factor", "csrf": csrf_token_for(&token) })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&token, app.settings.flow_ttl_secs));
     Ok(resp)
@@ -333,24 +345,10 @@ pub async fn change_phone(
     if new_phone == user.phone {
         return Err(Problem::invalid_phone().with_reason("same_number").into_response());
     }
-    let token = app.random.token().map_err(|e| Problem::from(e).into_response())?;
-    let flow = Flow::start(
-        token.hash(),
-        NewFlow {
-            origin: FlowOrigin::PhoneChange { new_phone },
-            account: FlowAccount::Known { user_id: user.id.clone(), credential_version: user.credential_version },
-            sms_keys: sms_keys(Some(&user.phone), None),
-            client_ip: client.ip,
-            user_agent: client.user_agent,
-            now: app.clock.now(),
-            ttl_secs: app.settings.flow_ttl_secs,
-        },
-    );
-    app.store.put_flow(&flow).await.map_err(|e| Problem::from(e).into_response())?;
+    let origin = FlowOrigin::PhoneChange { new_phone };
+    let resp = start_second_factor(&app, &user, origin, client).await.map_err(IntoResponse::into_response)?;
     tracing::info!(event = "phone_change_started", user_id = %user.id, "password right; both numbers next");
     app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "password_ok" });
-    let mut resp = axum::Json(json!({ "next": "second_factor", "csrf": csrf_token_for(&token) })).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&token, app.settings.flow_ttl_secs));
     Ok(resp)
 }
 

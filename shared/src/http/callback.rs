@@ -119,8 +119,9 @@ pub async fn callback_post(State(app): State<SilentApp>, headers: HeaderMap, bod
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     let raw = if is_form { std::str::from_utf8(&body).ok() } else { None };
     let Some(raw) = raw else {
+        tracing::warn!(event = "callback_refused", why = "not_a_form", "callback refused");
         app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
-        return refused("not_a_form", None).unwrap_or_else(|_| see_other(GO_LINK_INVALID));
+        return see_other(GO_LINK_INVALID);
     };
     callback(State(app), headers, RawQuery(Some(raw.to_owned()))).await
 }

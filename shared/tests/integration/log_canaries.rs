@@ -10,6 +10,15 @@ use crate::support::logs::capture;
 use crate::support::*;
 
 const CODE: &str = "canarycode7731";
+
+/// None of `canaries` (each non-empty) is anywhere in the captured `text`.
+fn assert_no_canary(text: &str, canaries: &[String]) {
+    for canary in canaries {
+        assert!(!canary.is_empty());
+        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
+        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
+    }
+}
 const NEW_PASSWORD: &str = "canary new passphrase zebra";
 
 #[tokio::test]
@@ -120,11 +129,7 @@ async fn no_secret_reaches_the_logs() {
     ] {
         assert!(text.contains(event), "expected a {event} log line");
     }
-    for canary in &canaries {
-        assert!(!canary.is_empty());
-        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
-        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
-    }
+    assert_no_canary(&text, &canaries);
 }
 
 /// The same for the newer paths: a reset and a sign-in proven through CAMARA Number Verification
@@ -189,11 +194,7 @@ async fn no_secret_of_the_silent_provers_or_a_phone_change_reaches_the_logs() {
     for event in ["subscriber_check_result", "login_silent_started", "phone_changed", "old_number_told"] {
         assert!(text.contains(event), "expected a {event} log line");
     }
-    for canary in &canaries {
-        assert!(!canary.is_empty());
-        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
-        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
-    }
+    assert_no_canary(&text, &canaries);
 }
 
 /// Vonage silent auth: the device URL, Vonage's request id and code (posted from the fragment) and
@@ -227,9 +228,5 @@ async fn no_secret_of_vonage_silent_auth_reaches_the_logs() {
     }
     let text = logs.text();
     assert!(text.contains("subscriber_check_result"), "expected the outcome's log line");
-    for canary in &canaries {
-        assert!(!canary.is_empty());
-        let line = text.lines().find(|l| l.contains(canary.as_str())).unwrap_or("");
-        assert!(!text.contains(canary.as_str()), "a secret reached the logs: {canary} in {line}");
-    }
+    assert_no_canary(&text, &canaries);
 }

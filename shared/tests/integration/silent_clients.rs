@@ -172,28 +172,11 @@ mod vonage_silent_auth {
     /// every documented refusal is a failure that hands over to the next prover.
     #[tokio::test]
     async fn start_answers() {
-        let started = |body: serde_json::Value| ResponseTemplate::new(202).set_body_json(body);
-        let check_url = format!("https://api.nexmo.com/v2/verify/{ID}/silent-auth/redirect");
-        let cases: Vec<(ResponseTemplate, Started)> = vec![
-            (started(json!({ "request_id": ID, "check_url": check_url })), Ok(())),
-            // No `check_url`: silent auth is not available for this request.
-            (started(json!({ "request_id": ID })), Err(("unsupported_network", false))),
-            (started(json!({ "request_id": "not-a-uuid", "check_url": check_url })), Err(("invalid_response", true))),
-            (
-                started(json!({ "request_id": ID, "check_url": "http://operator.example/x" })),
-                Err(("unsupported_network", false)),
-            ),
-            (problem(412), Err(("unsupported_network", false))),
-            (problem(422), Err(("invalid_number", false))),
-            (problem(409), Err(("in_flight", false))),
-            (problem(402), Err(("unavailable", true))),
-            (problem(401), Err(("unauthorized", true))),
-            (problem(429), Err(("rate_limited", false))),
-            (problem(500), Err(("unavailable", true))),
-            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("invalid_response", true))),
-        ];
-        for (answer, want) in cases {
+        for case in 0..start_cases("").len() {
             let server = MockServer::start().await;
+            // A `check_url` on Vonage's own origin (here, the mock's).
+            let check_url = format!("{}/v2/verify/{ID}/silent-auth/redirect", server.uri());
+            let (answer, want) = start_cases(&check_url).swap_remove(case);
             Mock::given(method("POST"))
                 .and(path("/v2/verify"))
                 .and(basic_auth("key", "secret"))
@@ -210,8 +193,36 @@ mod vonage_silent_auth {
                 assert_eq!(s.handle, ID);
                 assert_eq!(s.device_url.expose_secret(), check_url);
             });
-            assert_eq!(got.map_err(|e| (e.kind(), e.is_failure())), want);
+            assert_eq!(got.map_err(|e| (e.kind(), e.is_failure())), want, "case {case}");
         }
+    }
+
+    /// Vonage's answers to a start, `check_url` being its own origin's.
+    fn start_cases(check_url: &str) -> Vec<(ResponseTemplate, Started)> {
+        let started = |body: serde_json::Value| ResponseTemplate::new(202).set_body_json(body);
+        vec![
+            (started(json!({ "request_id": ID, "check_url": check_url })), Ok(())),
+            // No `check_url`: silent auth is not available for this request.
+            (started(json!({ "request_id": ID })), Err(("unsupported_network", false))),
+            (started(json!({ "request_id": "not-a-uuid", "check_url": check_url })), Err(("invalid_response", true))),
+            // A `check_url` elsewhere than Vonage's origin: the device is never sent there.
+            (
+                started(json!({ "request_id": ID, "check_url": "http://operator.example/x" })),
+                Err(("unsupported_network", false)),
+            ),
+            (
+                started(json!({ "request_id": ID, "check_url": "https://api.nexmo.com.evil.example/v2/verify/x" })),
+                Err(("unsupported_network", false)),
+            ),
+            (problem(412), Err(("unsupported_network", false))),
+            (problem(422), Err(("invalid_number", false))),
+            (problem(409), Err(("in_flight", false))),
+            (problem(402), Err(("unavailable", true))),
+            (problem(401), Err(("unauthorized", true))),
+            (problem(429), Err(("rate_limited", false))),
+            (problem(500), Err(("unavailable", true))),
+            (ResponseTemplate::new(302).insert_header("location", "/elsewhere"), Err(("invalid_response", true))),
+        ]
     }
 
     /// The redirect's fragment, as the return page posts it: the request id in its valid form, a

@@ -14,7 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{V2Checked, Vonage, VonageConfig, retry_after, status_error, vonage_credentials};
-use crate::adapters::http_client::{ClientError, Retry, decode, join, read_body, send, with_rotating_credentials};
+use crate::adapters::http_client::{
+    ClientError, Retry, decode, join, read_body, same_origin, send, with_rotating_credentials,
+};
 use crate::domain::{CheckOutcome, Phone};
 use crate::ports::{OtpError, ProviderFailure, RedirectParams, SecretSource, SilentProver, SilentReport, SilentStart};
 
@@ -74,9 +76,9 @@ impl VonageSilentAuth {
         match resp.status().as_u16() {
             202 | 200 => {
                 let started: SilentStarted = decode(resp).await?;
-                let check_url = started
-                    .check_url
-                    .filter(|u| url::Url::parse(u).is_ok_and(|u| u.scheme() == "https" || is_loopback_http(&u)));
+                // On Vonage's own origin only: an answer never sends the device anywhere else.
+                let check_url =
+                    started.check_url.filter(|u| url::Url::parse(u).is_ok_and(|u| same_origin(&c.base, &u)));
                 match (is_request_id(&started.request_id), check_url) {
                     (true, Some(check_url)) => Ok(SilentStart {
                         handle: started.request_id,
@@ -132,15 +134,6 @@ impl VonageSilentAuth {
     }
 }
 
-/// The sandbox on loopback speaks plain HTTP.
-fn is_loopback_http(u: &url::Url) -> bool {
-    u.scheme() == "http" && crate::domain::base_url::is_loopback(u)
-}
-
-fn failure(e: &OtpError) -> ProviderFailure {
-    ProviderFailure::from_fault(e)
-}
-
 #[async_trait]
 impl SilentProver for VonageSilentAuth {
     fn name(&self) -> &'static str {
@@ -158,7 +151,7 @@ impl SilentProver for VonageSilentAuth {
             self.start_once(&key, &secret, phone).await
         })
         .await
-        .map_err(|e| failure(&e))
+        .map_err(|e| ProviderFailure::from_fault(&e))
     }
 
     fn presented_handle(&self, redirect: &RedirectParams) -> Option<String> {
@@ -193,7 +186,7 @@ impl SilentProver for VonageSilentAuth {
             self.complete_once(&key, &secret, handle, code).await
         })
         .await
-        .map_err(|e| failure(&e))?;
+        .map_err(|e| ProviderFailure::from_fault(&e))?;
         Ok(SilentReport { outcome, sim_checked: false })
     }
 
