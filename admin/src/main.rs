@@ -21,6 +21,9 @@
 //!                                          name and return URLs (matched exactly)
 //! simguard-admin create-api-key <TABLE> <SITE_ID>
 //!                                          a new key for the site, printed once (stored as a hash)
+//! simguard-admin create-signing-key <KID> [--published]
+//!                                          a new P-256 key for the result tokens, printed as one entry
+//!                                          of the secret's `result_signing_keys` (docs/verification-api.md)
 //! simguard-admin list-api-keys <TABLE> <SITE_ID>
 //! simguard-admin revoke-api-key <TABLE> <SITE_ID> <KEY_ID>
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
@@ -43,7 +46,8 @@ const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SE
      | set-phone <TABLE> <EMAIL> <+PHONE> \
      | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>] \
      | put-site <TABLE> <SITE_ID> <NAME> <RETURN_URL>... | create-api-key <TABLE> <SITE_ID> \
-     | list-api-keys <TABLE> <SITE_ID> | revoke-api-key <TABLE> <SITE_ID> <KEY_ID>";
+     | list-api-keys <TABLE> <SITE_ID> | revoke-api-key <TABLE> <SITE_ID> <KEY_ID> \
+     | create-signing-key <KID> [--published]";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -116,6 +120,12 @@ async fn main() -> Result<(), String> {
             sites::put_site(&store(&aws, table), site, name, urls).await?;
         }
         ["create-api-key", table, site] => sites::create_api_key(&store(&aws, table), site).await?,
+        ["create-signing-key", kid, flags @ ..] if flags.iter().all(|f| *f == "--published") => {
+            let key =
+                simguard::adapters::result_tokens::generate_key(kid, flags.is_empty()).map_err(|e| e.to_string())?;
+            eprintln!("add this entry to the secret's result_signing_keys (comma-separated); it is shown once:");
+            println!("{}", simguard::adapters::result_tokens::format_signing_key(&key));
+        }
         ["list-api-keys", table, site] => sites::list_api_keys(&store(&aws, table), site).await?,
         ["revoke-api-key", table, site, key_id] => sites::revoke_api_key(&store(&aws, table), site, key_id).await?,
         ["forward-queue", queue_url, invoke_url] => {

@@ -126,9 +126,15 @@ impl SandboxConfig {
             "twilio_auth_token": self.twilio.auth_token,
             "camara_client_id": self.camara.client_id,
             "camara_client_secret": self.camara.client_secret,
+            "result_signing_keys": SANDBOX_RESULT_SIGNING_KEYS,
         })
     }
 }
+
+/// The verification API's result-token key of local runs and tests (an entry of the secret's
+/// `result_signing_keys`). Published here, so anyone can sign with it: never configure it anywhere
+/// a result token means something (`simguard-admin create-signing-key` makes real ones).
+pub const SANDBOX_RESULT_SIGNING_KEYS: &str = "sandbox-1:active:MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg3-vHlXeZwflYcqUNzoUxNr3NXPpizOxZskdj1KMVRgWhRANCAARWG63_oDdr9_wT3nreOolgA_mDJlSiFfsYXwSTGgumWaxn0iDhJLqaD_QUJf3w7P4Qwfh5ZjOs-VWniH1-Muvm";
 
 impl Sandbox {
     /// Binds `addr` (port 0 for any free port) and serves until dropped.

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::ports::{
-    Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, SilentProver, SimSwapSource, Store,
+    Clock, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, ResultSigner, SilentProver,
+    SimSwapSource, Store,
 };
 
 /// What every function has.
@@ -34,6 +35,8 @@ pub struct Core {
     pub random: Arc<dyn Random>,
     /// Counters for the alarms.
     pub metrics: Arc<dyn MetricsSink>,
+    /// The verification API's result tokens (signing keys from the secret, read when first used).
+    pub results: Arc<dyn ResultSigner>,
     /// How long provider calls have taken in this process, for the steps that must take as long
     /// without one (docs/security.md A2).
     pub latency: Arc<ProviderLatency>,

@@ -19,6 +19,7 @@ use crate::adapters::memory::MemoryStore;
 use crate::adapters::metrics::EmfStdout;
 use crate::adapters::notify::LogNotifier;
 use crate::adapters::random::OsRandom;
+use crate::adapters::result_tokens::SecretSigner;
 use crate::adapters::secrets::StaticSecrets;
 use crate::adapters::secrets_manager::{SecretsClient, SecretsManagerSource};
 use crate::adapters::truid_http::{TruIdClient, TruIdHttpConfig};
@@ -308,6 +309,7 @@ impl Assembly {
             (None, None) => Arc::new(LogNotifier),
         };
         Ok(Core {
+            results: Arc::new(SecretSigner::new(&settings.public_origin(), self.secret_source(&settings)?)),
             settings,
             store,
             limiter,

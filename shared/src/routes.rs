@@ -19,6 +19,7 @@ use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGat
 use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
+    verification_api,
 };
 use crate::ports::deadline;
 
@@ -27,7 +28,7 @@ use crate::ports::deadline;
 pub struct Route {
     /// `GET` or `POST`.
     pub method: &'static str,
-    /// The path, under `/api/`.
+    /// The path: under `/api/`, but for the public keys' well-known address.
     pub path: &'static str,
     /// The Lambda function.
     pub function: Function,
@@ -54,7 +55,15 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/devices/forget", function: Function::Account },
     Route { method: "POST", path: "/api/phone/check", function: Function::Account },
     Route { method: "POST", path: "/api/phone/change", function: Function::Account },
+    Route { method: "POST", path: "/api/verify/begin", function: Function::CreateCheck },
+    Route { method: "POST", path: "/api/v1/verifications", function: Function::Account },
+    Route { method: "POST", path: "/api/v1/verifications/redeem", function: Function::Account },
+    Route { method: "GET", path: "/.well-known/jwks.json", function: Function::Account },
 ];
+
+/// The verification API's server-to-server routes: a site's API key is their credential, not a
+/// cookie, so the browser's origin means nothing to them.
+pub const SERVER_TO_SERVER_PREFIX: &str = "/api/v1/";
 
 /// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -72,6 +81,7 @@ impl Ports for WithSilent {
             ("GET", "/api/coverage") => get(coverage::coverage),
             ("POST", "/api/reset/check") => post(create_check::create_check),
             ("POST", "/api/login/silent") => post(create_check::start_silent_login),
+            ("POST", "/api/verify/begin") => post(create_check::begin_verification),
             ("GET", "/api/reset/callback") => get(callback::callback),
             ("POST", "/api/reset/callback") => post(callback::callback_post),
             _ => return None,
@@ -120,6 +130,9 @@ impl Ports for WithPasswords {
             ("POST", "/api/devices/forget") => post(account::forget_device),
             ("POST", "/api/phone/check") => post(account::check_phone),
             ("POST", "/api/phone/change") => post(account::change_phone),
+            ("POST", "/api/v1/verifications") => post(verification_api::create),
+            ("POST", "/api/v1/verifications/redeem") => post(verification_api::redeem),
+            ("GET", "/.well-known/jwks.json") => get(verification_api::jwks),
             _ => return None,
         })
     }
@@ -176,7 +189,8 @@ async fn verify_origin(State(source): State<Arc<ClientIpSource>>, req: Request, 
 async fn only_from_the_site(State(origin): State<Arc<str>>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let served = ROUTES.iter().any(|r| r.method == method && r.path == path);
+    let served =
+        ROUTES.iter().any(|r| r.method == method && r.path == path) && !path.starts_with(SERVER_TO_SERVER_PREFIX);
     if !safe && served && req.headers().get(header::ORIGIN).map(HeaderValue::as_bytes) != Some(origin.as_bytes()) {
         tracing::warn!(event = "csrf_rejected", "a state-changing request from another origin, or none");
         return Problem::csrf_rejected().into_response();

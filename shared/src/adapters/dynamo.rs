@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::adapters::aws::in_time;
 use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
 use crate::domain::time::window_start;
+use crate::domain::verification::Verification;
 use crate::domain::{
     Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
@@ -87,6 +88,12 @@ fn site_key(id: &SiteId) -> Item {
 }
 fn api_key_key(site: &SiteId, key_id: &str) -> Item {
     key(format!("SITE#{}", site.as_str()), &format!("KEY#{key_id}"))
+}
+fn verification_record_key(k: &TokenHash) -> Item {
+    key(format!("VERIFICATION#{}", k.as_str()), "VERIFICATION")
+}
+fn redeemed_key(jti: &str) -> Item {
+    key(format!("RESULT#{jti}"), "RESULT")
 }
 fn session_key(k: &TokenHash) -> Item {
     key(format!("SESSION#{}", k.as_str()), "SESSION")
@@ -910,6 +917,44 @@ impl Store for DynamoStore {
             values,
         )
         .await
+    }
+
+    async fn put_verification(&self, v: &Verification) -> Result<(), StoreError> {
+        self.put_new(to_item(v, verification_record_key(&v.begin_hash))?).await
+    }
+
+    async fn begin_verification(&self, hash: &TokenHash, now: Timestamp) -> Result<Option<Verification>, StoreError> {
+        let result = timely(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(verification_record_key(hash)))
+                .update_expression("SET #status = :begun")
+                .condition_expression("#status = :pending AND expires_at > :now")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":begun", s("begun"))
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":now", n(now.0))
+                .return_values(ReturnValue::AllNew)
+                .send(),
+        )
+        .await?;
+        match result {
+            Ok(out) => Ok(Some(from_item(out.attributes.unwrap_or_default())?)),
+            // Unknown (the update would create it: refused by the condition too), expired or begun.
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn redeem_result(&self, jti: &str, until: Timestamp, _now: Timestamp) -> Result<bool, StoreError> {
+        let mut item = redeemed_key(jti);
+        item.insert("expires_at".to_owned(), n(until.0));
+        match self.put_new(item).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
 use crate::domain::time::window_start;
+use crate::domain::verification::{Verification, VerificationStatus};
 use crate::domain::{
     Email, Flow, FlowCounter, PasswordHash, RememberedDevice, Session, Timestamp, TokenHash, Transition, User, UserId,
 };
@@ -34,6 +35,9 @@ struct Data {
     devices: HashMap<(UserId, TokenHash), RememberedDevice>,
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
     sites: HashMap<SiteId, RelyingSite>,
+    site_verifications: HashMap<TokenHash, Verification>,
+    /// Redeemed result tokens' ids, until when they are remembered.
+    redeemed: HashMap<String, Timestamp>,
     api_keys: std::collections::BTreeMap<(SiteId, String), ApiKeyRecord>,
     /// Notification ids already emailed, until when.
     notifications: HashMap<String, Timestamp>,
@@ -554,6 +558,31 @@ impl Store for MemoryStore {
 
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError> {
         Ok(self.lock()?.coverage.get(&ip).filter(|(_, exp)| *exp > now).map(|(c, _)| *c))
+    }
+
+    async fn put_verification(&self, v: &Verification) -> Result<(), StoreError> {
+        let mut d = self.lock()?;
+        if d.site_verifications.contains_key(&v.begin_hash) {
+            return Err(StoreError::Conflict);
+        }
+        d.site_verifications.insert(v.begin_hash.clone(), v.clone());
+        Ok(())
+    }
+
+    async fn begin_verification(&self, hash: &TokenHash, now: Timestamp) -> Result<Option<Verification>, StoreError> {
+        let mut d = self.lock()?;
+        let Some(v) = d.site_verifications.get_mut(hash) else { return Ok(None) };
+        if v.status != VerificationStatus::Pending || v.expires_at <= now {
+            return Ok(None);
+        }
+        v.status = VerificationStatus::Begun;
+        Ok(Some(v.clone()))
+    }
+
+    async fn redeem_result(&self, jti: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        let mut d = self.lock()?;
+        d.redeemed.retain(|_, t| *t > now);
+        Ok(d.redeemed.insert(jti.to_owned(), until).is_none())
     }
 
     async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError> {

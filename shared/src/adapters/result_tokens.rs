@@ -13,24 +13,41 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use secrecy::{ExposeSecret, SecretSlice};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::Timestamp;
+use crate::ports::{ResultSigner, SecretSource, SignerError};
 
 use crate::domain::result_token::ResultClaims;
 
-/// A signing key as the secret holds it.
-#[derive(Clone)]
-pub struct SigningKey {
-    /// Its id in the JWKS and the tokens' headers.
-    pub kid: String,
-    /// PKCS#8 DER of a P-256 key. Secret.
-    pub pkcs8: SecretSlice<u8>,
-    /// Whether it signs new tokens (exactly one does); the others are published only.
-    pub active: bool,
+pub use crate::ports::secrets::SigningKey;
+
+/// The secret's `result_signing_keys`: entries `<kid>:<active|published>:<PKCS#8, base64url>`,
+/// separated by commas (a string, like every value of the secret, so that it also fits an
+/// environment variable). The error names the entry's position, never its key.
+pub fn parse_signing_keys(raw: &str) -> Result<Vec<SigningKey>, String> {
+    let mut keys = Vec::new();
+    for (i, entry) in raw.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        let bad = || format!("result_signing_keys entry {} is not <kid>:<active|published>:<base64url PKCS#8>", i + 1);
+        let mut parts = entry.splitn(3, ':');
+        let (Some(kid), Some(role), Some(der)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+        let active = match role {
+            "active" => true,
+            "published" => false,
+            _ => return Err(bad()),
+        };
+        let der = URL_SAFE_NO_PAD.decode(der).map_err(|_| bad())?;
+        keys.push(SigningKey { kid: kid.to_owned(), pkcs8: SecretSlice::from(der), active });
+    }
+    Ok(keys)
 }
 
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("active", &self.active).finish_non_exhaustive()
-    }
+/// One entry of `result_signing_keys` (what `simguard-admin create-signing-key` prints).
+pub fn format_signing_key(key: &SigningKey) -> String {
+    let role = if key.active { "active" } else { "published" };
+    format!("{}:{role}:{}", key.kid, URL_SAFE_NO_PAD.encode(key.pkcs8.expose_secret()))
 }
 
 /// A new P-256 key (for rotation), from the operating system's randomness.
@@ -163,5 +180,88 @@ impl ResultTokens {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+}
+
+/// The result tokens' signer on the keys in the provider secret (read through its cache; a rotation
+/// is picked up when the cache is refreshed). Without keys every call is `Unavailable`: the
+/// verification API then refuses to start verifications rather than end them unsigned.
+pub struct SecretSigner {
+    issuer: String,
+    secrets: Arc<dyn SecretSource>,
+}
+
+impl SecretSigner {
+    /// Tokens issued as `issuer` (the public origin), with the keys in `secrets`.
+    pub fn new(issuer: &str, secrets: Arc<dyn SecretSource>) -> Self {
+        Self { issuer: issuer.to_owned(), secrets }
+    }
+
+    async fn tokens(&self) -> Result<ResultTokens, SignerError> {
+        let loaded = self.secrets.load(false).await.map_err(|_| SignerError::Unavailable("secret unreadable"))?;
+        if loaded.result_signing_keys.is_empty() {
+            return Err(SignerError::Unavailable("no result signing keys in the secret"));
+        }
+        ResultTokens::new(&self.issuer, &loaded.result_signing_keys).map_err(|e| {
+            tracing::error!(event = "signing_keys_invalid", error = %e, "the result signing keys cannot be used");
+            SignerError::Unavailable("result signing keys unusable")
+        })
+    }
+}
+
+#[async_trait]
+impl ResultSigner for SecretSigner {
+    async fn sign(&self, claims: &ResultClaims) -> Result<String, SignerError> {
+        self.tokens().await?.sign(claims).map_err(|_| SignerError::Unavailable("token not signed"))
+    }
+
+    async fn jwks(&self) -> Result<serde_json::Value, SignerError> {
+        Ok(self.tokens().await?.jwks())
+    }
+
+    async fn verify(&self, token: &str, audience: &str, now: Timestamp) -> Result<ResultClaims, SignerError> {
+        self.tokens().await?.verify(token, audience, now.0).map_err(|e| match e {
+            TokenError::Expired => SignerError::Expired,
+            _ => SignerError::Invalid,
+        })
+    }
+
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::secrets::StaticSecrets;
+    use crate::ports::ProviderSecrets;
+
+    #[tokio::test]
+    async fn without_keys_nothing_is_signed_or_published() {
+        let signer = SecretSigner::new("https://app.example", Arc::new(StaticSecrets::new(ProviderSecrets::default())));
+        assert!(matches!(signer.jwks().await, Err(SignerError::Unavailable(_))));
+        let claims = ResultClaims {
+            iss: "https://app.example".into(),
+            aud: "shop".into(),
+            sub: "vrf_1".into(),
+            phone_hash: "h".into(),
+            purpose: crate::domain::result_token::Purpose::Login,
+            method: crate::domain::result_token::ProofMethod::Sms,
+            sim_change: crate::domain::result_token::SimChangeVerdict::NotChanged,
+            iat: 0,
+            exp: 120,
+            jti: "j".into(),
+        };
+        assert!(matches!(signer.sign(&claims).await, Err(SignerError::Unavailable(_))));
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let key = generate_key("k-2026", false).expect("key");
+        let parsed = parse_signing_keys(&format!(" {} , ", format_signing_key(&key))).expect("parsed");
+        assert_eq!((parsed.len(), parsed[0].kid.as_str(), parsed[0].active), (1, "k-2026", false));
+        assert!(parse_signing_keys("k:primary:AAAA").is_err());
+        assert!(parse_signing_keys("").expect("none").is_empty());
     }
 }

@@ -36,6 +36,10 @@ impl StaticSecrets {
             twilio_auth_token: var("twilio_auth_token").map(SecretString::from),
             camara_client_id: var("camara_client_id"),
             camara_client_secret: var("camara_client_secret").map(SecretString::from),
+            // Unusable keys leave the verification API off, as none do (it says so when used).
+            result_signing_keys: var("result_signing_keys")
+                .and_then(|v| crate::adapters::result_tokens::parse_signing_keys(&v).ok())
+                .unwrap_or_default(),
         })
     }
 }
@@ -55,7 +59,14 @@ mod tests {
     async fn every_key_has_its_variable() {
         for key in crate::adapters::secrets_manager::SECRET_KEYS {
             let var = env_var_for_key(key);
-            let s = StaticSecrets::from_lookup(|k| (k == var).then(|| "value".to_owned()));
+            let value = match *key {
+                "result_signing_keys" => {
+                    use crate::adapters::result_tokens::{format_signing_key, generate_key};
+                    format_signing_key(&generate_key("k1", true).expect("key"))
+                }
+                _ => "value".to_owned(),
+            };
+            let s = StaticSecrets::from_lookup(|k| (k == var).then(|| value.clone()));
             let loaded = s.load(false).await.expect("static");
             let set = [
                 loaded.truid_client_id.is_some(),
@@ -67,6 +78,7 @@ mod tests {
                 loaded.twilio_auth_token.is_some(),
                 loaded.camara_client_id.is_some(),
                 loaded.camara_client_secret.is_some(),
+                !loaded.result_signing_keys.is_empty(),
             ];
             assert_eq!(set.iter().filter(|b| **b).count(), 1, "{var} sets exactly its key");
         }

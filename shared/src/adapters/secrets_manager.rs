@@ -3,7 +3,7 @@
 //! never cached when the read fails (docs/security.md R5).
 //!
 //! The secret's keys: `truid_client_id`, `truid_client_secret`, `vonage_api_key`,
-//! `vonage_api_secret`, `twilio_account_sid`, `twilio_auth_token`, `password_pepper` (all strings,
+//! `vonage_api_secret`, `twilio_account_sid`, `twilio_auth_token`, `password_pepper`, `result_signing_keys` (all strings,
 //! all optional; a provider's calls fail closed without its keys).
 
 use std::sync::{Arc, OnceLock};
@@ -26,6 +26,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "camara_client_id",
     "camara_client_secret",
     "password_pepper",
+    "result_signing_keys",
 ];
 
 /// The cap on the cache's life (the Parameters and Secrets Lambda Extension's maximum, too).
@@ -43,6 +44,7 @@ struct SecretJson {
     camara_client_id: Option<String>,
     camara_client_secret: Option<String>,
     password_pepper: Option<String>,
+    result_signing_keys: Option<String>,
 }
 
 /// Parses the secret's JSON. Unknown keys are refused: a misspelt key would otherwise silently
@@ -66,6 +68,10 @@ pub fn parse_secret(json: &str) -> Result<ProviderSecrets, SecretsError> {
         twilio_auth_token: secret(s.twilio_auth_token),
         camara_client_id: s.camara_client_id.filter(|v| !v.is_empty()),
         camara_client_secret: secret(s.camara_client_secret),
+        result_signing_keys: crate::adapters::result_tokens::parse_signing_keys(
+            s.result_signing_keys.as_deref().unwrap_or(""),
+        )
+        .map_err(SecretsError::Unavailable)?,
     })
 }
 
@@ -219,9 +225,18 @@ mod tests {
 
     #[test]
     fn the_listed_keys_are_the_parsed_keys() {
+        let key = crate::adapters::result_tokens::generate_key("k1", true).expect("key");
+        let value = |k: &str| match k {
+            "result_signing_keys" => crate::adapters::result_tokens::format_signing_key(&key),
+            _ => format!("v-{k}"),
+        };
         let all: serde_json::Map<String, serde_json::Value> =
-            SECRET_KEYS.iter().map(|k| ((*k).to_owned(), serde_json::json!(format!("v-{k}")))).collect();
+            SECRET_KEYS.iter().map(|k| ((*k).to_owned(), serde_json::json!(value(k)))).collect();
         let s = parse_secret(&serde_json::Value::Object(all).to_string()).expect("every listed key is known");
+        assert_eq!(s.result_signing_keys.len(), 1);
+        // A malformed entry is refused, without quoting it.
+        let e = parse_secret(r#"{"result_signing_keys":"k1:active:not base64!"}"#).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("entry 1") && !e.contains("not base64")));
         assert_eq!(s.truid_client_id.as_deref(), Some("v-truid_client_id"));
         assert_eq!(s.twilio_account_sid.as_deref(), Some("v-twilio_account_sid"));
         assert!(s.password_pepper.is_some() && s.vonage_api_secret.is_some() && s.twilio_auth_token.is_some());

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::domain::verification::VerificationSubject;
 use crate::domain::{Phone, Timestamp, TokenHash, UserId};
 
 /// What a flow is for.
@@ -17,6 +18,9 @@ pub enum FlowKind {
     /// A signed-in change of the phone number: the password again, then the current number, then
     /// the new one (docs/security.md S31).
     PhoneChange,
+    /// A relying site's verification of a number (the verification API): no account of ours; it
+    /// ends by sending the browser back to the site with a signed result.
+    Verification,
 }
 
 impl FlowKind {
@@ -26,6 +30,7 @@ impl FlowKind {
             Self::Reset => "reset",
             Self::Login => "login",
             Self::PhoneChange => "phone_change",
+            Self::Verification => "verification",
         }
     }
 }
@@ -164,6 +169,9 @@ pub struct Flow {
     /// A phone change's new number, proven after the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_phone: Option<Phone>,
+    /// A relying site's verification: the number it proves and where the result goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationSubject>,
     /// Where it is.
     pub state: FlowState,
     /// The silent proof bound to this flow: the prover's handle on it (tru.ID's `check_id`, CAMARA's
@@ -239,6 +247,12 @@ pub enum FlowOrigin {
         /// The number to move to, proven after the current one.
         new_phone: Phone,
     },
+    /// A relying site's verification, begun by its browser: silently where a prover reached the
+    /// device, else on the SMS path.
+    Verification {
+        /// The silent proof started for it, if any.
+        silent: Option<SilentBinding>,
+    },
 }
 
 /// A silent proof bound to a flow.
@@ -267,6 +281,8 @@ pub enum FlowAccount {
         /// A keyed hash of the email.
         email_key: String,
     },
+    /// No account of ours: a relying site's verification of this number.
+    Site(VerificationSubject),
 }
 
 /// Everything a new flow is made of, besides its key.
@@ -298,19 +314,25 @@ impl Flow {
             FlowOrigin::PhoneChange { new_phone } => {
                 (FlowKind::PhoneChange, FlowState::PasswordOk, None, Some(new_phone))
             }
+            FlowOrigin::Verification { silent: Some(binding) } => {
+                (FlowKind::Verification, FlowState::CheckPending, Some(binding), None)
+            }
+            FlowOrigin::Verification { silent: None } => (FlowKind::Verification, FlowState::Started, None, None),
         };
         let (check_id, silent_provider, silent_secret) = match silent {
             Some(b) => (Some(b.handle), Some(b.provider), b.secret),
             None => (None, None, None),
         };
-        let (user_id, credential_version, unknown_email_key) = match new.account {
-            FlowAccount::Known { user_id, credential_version } => (Some(user_id), Some(credential_version), None),
-            FlowAccount::Unknown { email_key } => (None, None, Some(email_key)),
+        let (user_id, credential_version, unknown_email_key, verification) = match new.account {
+            FlowAccount::Known { user_id, credential_version } => (Some(user_id), Some(credential_version), None, None),
+            FlowAccount::Unknown { email_key } => (None, None, Some(email_key), None),
+            FlowAccount::Site(subject) => (None, None, None, Some(subject)),
         };
         Flow {
             key,
             kind,
-            decoy: user_id.is_none(),
+            decoy: user_id.is_none() && verification.is_none(),
+            verification,
             user_id,
             credential_version,
             unknown_email_key,

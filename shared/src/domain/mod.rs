@@ -16,6 +16,7 @@ pub mod time;
 pub mod token;
 pub mod transitions;
 pub mod user;
+pub mod verification;
 
 pub use check::{CheckOutcome, CheckStatus};
 pub use email::{Email, EmailError};

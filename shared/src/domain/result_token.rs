@@ -34,6 +34,9 @@ pub enum ProofMethod {
 pub enum SimChangeVerdict {
     /// No SIM change within the window.
     NotChanged,
+    /// The SIM changed within the window (only ever in a phone confirmation's result: every other
+    /// purpose is refused instead).
+    Changed,
 }
 
 /// The result token's claims (a JWT's payload).
@@ -59,6 +62,14 @@ pub struct ResultClaims {
     pub exp: i64,
     /// The token's id: redeemed once.
     pub jti: String,
+}
+
+/// The `phone_hash` claim: SHA-256 of `simguard-phone:` and the number in E.164, hex. A site
+/// compares it with its own hash of the number it asked about. It keeps the number out of a token
+/// that ends up in a URL or a log; it is no secret from anyone who guesses numbers.
+pub fn phone_hash(e164: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("simguard-phone:{e164}").as_bytes()))
 }
 
 impl ResultClaims {

@@ -87,6 +87,13 @@ pub enum FlowEvent {
     PasswordChanged,
     /// The SIM check passed for a sign-in from a remembered browser: signed in without a code.
     SignedInOnRememberedDevice,
+    /// A relying site's phone confirmation goes on although the SIM changed within the window: a
+    /// number the site has just been given is often on a new SIM. The result says so, and the site
+    /// decides; every other purpose is refused instead.
+    SimChangeAccepted,
+    /// A relying site's verification proved the number (silently or by a code): the result token
+    /// is issued.
+    Proven,
 }
 
 impl FlowEvent {
@@ -108,6 +115,8 @@ impl FlowEvent {
             Self::Locked => "locked",
             Self::PasswordChanged => "password_changed",
             Self::SignedInOnRememberedDevice => "signed_in_on_remembered_device",
+            Self::SimChangeAccepted => "sim_change_accepted",
+            Self::Proven => "proven",
         }
     }
 }
@@ -201,6 +210,7 @@ fn sim_gate_open(kind: FlowKind, state: FlowState) -> bool {
         FlowKind::Reset => matches!(state, FlowState::Started | FlowState::CheckFailed),
         FlowKind::Login => matches!(state, FlowState::PasswordOk | FlowState::CheckFailed),
         FlowKind::PhoneChange => matches!(state, FlowState::PasswordOk | FlowState::CurrentProven),
+        FlowKind::Verification => matches!(state, FlowState::Started | FlowState::CheckFailed),
     }
 }
 
@@ -218,14 +228,14 @@ impl Flow {
 
 /// The table itself.
 pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transition, OutOfOrder> {
-    use FlowKind::{Login, PhoneChange, Reset};
+    use FlowKind::{Login, PhoneChange, Reset, Verification};
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
         (Login, PasswordOk, FlowEvent::SilentStarted(binding)) => {
             (CheckPending, FlowWrites { silent: Some(binding), ..FlowWrites::default() })
         }
-        (Reset | Login, CheckPending, FlowEvent::CallbackClaimed { at }) => {
+        (Reset | Login | Verification, CheckPending, FlowEvent::CallbackClaimed { at }) => {
             (CheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
         }
         (Login, CheckClaimed, FlowEvent::SilentSignedIn) => (Completed, FlowWrites::default()),
@@ -237,12 +247,16 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         (Reset, CheckClaimed, FlowEvent::SilentVerified { reset_token_hash }) => {
             (Verified, FlowWrites { reset_token_hash: Some(reset_token_hash), ..FlowWrites::default() })
         }
-        (Reset, CheckClaimed, FlowEvent::SilentRejected { reason })
+        (Reset | Verification, CheckClaimed, FlowEvent::SilentRejected { reason })
             if matches!(reason, FlowReason::NoMatch | FlowReason::SimChanged) =>
         {
             (Rejected, FlowWrites { reason: Some(reason), ..FlowWrites::default() })
         }
-        (Reset | Login, CheckClaimed, FlowEvent::SilentFailed) => {
+        (Verification, CheckClaimed | OtpSent, FlowEvent::Proven) => (Completed, FlowWrites::default()),
+        (Verification, state, FlowEvent::SimChangeAccepted) if sim_gate_open(Verification, state) => {
+            (SimOk, FlowWrites { reason: Some(FlowReason::SimChanged), ..FlowWrites::default() })
+        }
+        (Reset | Login | Verification, CheckClaimed, FlowEvent::SilentFailed) => {
             (CheckFailed, FlowWrites { reason: Some(FlowReason::SilentFailed), ..FlowWrites::default() })
         }
         // Only a login may go ahead without a SIM answer; a reset never does.
@@ -327,6 +341,8 @@ mod tests {
             FlowEvent::CurrentNumberProven { new_number_keys: keys() },
             FlowEvent::SilentStarted(SilentBinding { provider: "truid".into(), handle: "c1".into(), secret: None }),
             FlowEvent::SilentSignedIn,
+            FlowEvent::SimChangeAccepted,
+            FlowEvent::Proven,
         ]
     }
 
@@ -404,10 +420,31 @@ mod tests {
             (FlowKind::PhoneChange, NewOtpSent, 12, NewOtpSent),
             (FlowKind::PhoneChange, NewOtpSent, 14, Completed),
             (FlowKind::PhoneChange, NewOtpSent, 15, Locked),
+            // A relying site's verification: a reset's steps, ending in a result instead of a new
+            // password; a phone confirmation may go on past a SIM change (the result says so).
+            (FlowKind::Verification, CheckPending, 0, CheckClaimed),
+            (FlowKind::Verification, CheckClaimed, 25, Completed),
+            (FlowKind::Verification, CheckClaimed, 2, Rejected),
+            (FlowKind::Verification, CheckClaimed, 3, Rejected),
+            (FlowKind::Verification, CheckClaimed, 5, CheckFailed),
+            (FlowKind::Verification, Started, 6, SimOk),
+            (FlowKind::Verification, CheckFailed, 6, SimOk),
+            (FlowKind::Verification, Started, 8, Rejected),
+            (FlowKind::Verification, CheckFailed, 8, Rejected),
+            (FlowKind::Verification, Started, 9, Rejected),
+            (FlowKind::Verification, CheckFailed, 9, Rejected),
+            (FlowKind::Verification, Started, 24, SimOk),
+            (FlowKind::Verification, CheckFailed, 24, SimOk),
+            (FlowKind::Verification, SimOk, 11, OtpSent),
+            (FlowKind::Verification, OtpSent, 11, OtpSent),
+            (FlowKind::Verification, SimOk, 12, OtpSent),
+            (FlowKind::Verification, OtpSent, 12, OtpSent),
+            (FlowKind::Verification, OtpSent, 25, Completed),
+            (FlowKind::Verification, OtpSent, 15, Locked),
         ];
         let events = events();
         let mut seen = 0;
-        for kind in [FlowKind::Reset, FlowKind::Login, FlowKind::PhoneChange] {
+        for kind in [FlowKind::Reset, FlowKind::Login, FlowKind::PhoneChange, FlowKind::Verification] {
             for state in FlowState::ALL {
                 for (i, event) in events.iter().enumerate() {
                     let want = allowed.iter().find(|(k, s, e, _)| *k == kind && *s == state && *e == i).map(|a| a.3);

@@ -12,11 +12,14 @@ use axum::response::{IntoResponse, Response};
 use crate::app::{App, SilentApp, WithSilent};
 use secrecy::SecretString;
 
+use crate::domain::result_token::{ProofMethod, Purpose, SimChangeVerdict};
 use crate::domain::sim_policy::{Account, SimSignal};
+use crate::domain::verification::{VerificationError, VerificationSubject};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
+use crate::http::results::{self, ResultError};
 use crate::http::support::{
-    ask_sources, flow_user, new_session, notify_flow_owner, persist, provider_error, record_sign_in, timed,
+    Subject, ask_sources, flow_subject, new_session, notify_flow_owner, persist, provider_error, record_sign_in, timed,
 };
 use crate::ports::{
     Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
@@ -42,10 +45,19 @@ const GO_LOGIN_INVALID: &str = "/login.html?r=link_invalid";
 /// one that died — the store failed after the code was exchanged, or the function ran out of time.
 const CLAIM_ABANDONED_AFTER_SECS: i64 = 30;
 
+/// A site's verification: on to the SMS path, or a failure of ours (the hosted page says what next).
+const GO_VERIFY_SMS: &str = "/verify/?r=silent_failed";
+const GO_VERIFY_INVALID: &str = "/verify/?r=link_invalid";
+const GO_VERIFY_UNAVAILABLE: &str = "/verify/?r=unavailable";
+
 fn see_other(location: &'static str) -> Response {
+    see_other_to(HeaderValue::from_static(location))
+}
+
+fn see_other_to(location: HeaderValue) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let h = resp.headers_mut();
-    h.insert(header::LOCATION, HeaderValue::from_static(location));
+    h.insert(header::LOCATION, location);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     resp
@@ -89,7 +101,8 @@ pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery
     let q = parse_callback_query(raw.as_deref());
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
-            if resp.headers().get(header::LOCATION).is_some_and(|l| l == GO_LINK_INVALID || l == GO_LOGIN_INVALID) {
+            let invalid = [GO_LINK_INVALID, GO_LOGIN_INVALID, GO_VERIFY_INVALID];
+            if resp.headers().get(header::LOCATION).is_some_and(|l| invalid.iter().any(|i| l == i)) {
                 app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
             }
             resp
@@ -143,7 +156,11 @@ async fn run_callback(
     let Some(flow) = app.store.get_flow(&flow_token.hash(), now).await? else {
         return refused("no_live_flow", None);
     };
-    let invalid = if flow.kind == FlowKind::Login { GO_LOGIN_INVALID } else { GO_LINK_INVALID };
+    let invalid = match flow.kind {
+        FlowKind::Login => GO_LOGIN_INVALID,
+        FlowKind::Verification => GO_VERIFY_INVALID,
+        _ => GO_LINK_INVALID,
+    };
     let refuse = |why: &'static str| {
         tracing::warn!(event = "callback_refused", why, state = flow.state.as_str(), "callback refused");
         Ok(see_other(invalid))
@@ -162,7 +179,7 @@ async fn run_callback(
     };
     // The account is read while the flow is claimed (one round trip): its number is what the proof is
     // about, and a flow whose account changed its credentials since goes nowhere (S21).
-    let user = async { flow_user(app, &flow).await.ok().flatten().ok_or(CallbackError::AccountChanged) };
+    let user = async { flow_subject(app, &flow).await.ok().flatten().ok_or(CallbackError::AccountChanged) };
     let (flow, user) = match flow.apply(FlowEvent::CallbackClaimed { at: now }) {
         // Claim the flow: of any number of concurrent or replayed callbacks, one gets here.
         Ok(claim) => {
@@ -214,13 +231,14 @@ async fn run_callback(
 async fn conclude_any(
     app: &App<WithSilent>,
     flow: &Flow,
-    user: &User,
+    subject: &Subject,
     outcome: CheckOutcome,
     now: Timestamp,
     invalid: &'static str,
 ) -> Result<Response, CallbackError> {
-    let concluded = match flow.kind {
-        FlowKind::Login => conclude_login(app, flow, user, outcome, now).await,
+    let concluded = match (flow.kind, subject) {
+        (FlowKind::Login, Subject::Account(user)) => conclude_login(app, flow, user, outcome, now).await,
+        (FlowKind::Verification, Subject::Site(v)) => conclude_verification(app, flow, v, outcome, now).await,
         _ => conclude(app, flow, outcome, now).await,
     };
     match concluded {
@@ -234,12 +252,12 @@ async fn conclude_any(
 
 /// A proof whose verdict does not cover the SIM change (every prover but tru.ID's) passes only if
 /// the SIM-swap gate's sources then say "not changed" (S33, S34).
-async fn with_sim_gate(app: &App<WithSilent>, report: SilentReport, user: &User) -> CheckOutcome {
+async fn with_sim_gate(app: &App<WithSilent>, report: SilentReport, subject: &Subject) -> CheckOutcome {
     if report.outcome != CheckOutcome::Verified || report.sim_checked {
         return report.outcome;
     }
     let window = app.settings.sim_change_window_minutes;
-    match ask_sources(app, &app.ports.sim_swap, &user.phone, window).await.0 {
+    match ask_sources(app, &app.ports.sim_swap, subject.phone(), window).await.0 {
         SimSignal::NoChange => CheckOutcome::Verified,
         SimSignal::Changed => CheckOutcome::SimChanged,
         SimSignal::Unavailable => CheckOutcome::Error,
@@ -312,6 +330,66 @@ async fn finish(
     Ok(see_other(location))
 }
 
+/// A site's verification's silent outcome: proven (the browser goes back with the result), refused
+/// (back with the reason: the site gave the number, nothing to hide from it), or no verdict (the SMS
+/// path, on the hosted page). A phone confirmation goes on past a SIM change, and its result says so.
+async fn conclude_verification(
+    app: &App<WithSilent>,
+    flow: &Flow,
+    subject: &VerificationSubject,
+    outcome: CheckOutcome,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
+    tracing::info!(
+        event = "subscriber_check_result",
+        outcome = outcome.as_str(),
+        flow = "verification",
+        "silent proof completed"
+    );
+    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    let confirms_phone = subject.purpose == Purpose::PhoneConfirmation;
+    let proven = match outcome {
+        CheckOutcome::Verified => Some(SimChangeVerdict::NotChanged),
+        CheckOutcome::SimChanged if confirms_phone => Some(SimChangeVerdict::Changed),
+        _ => None,
+    };
+    if let Some(sim_change) = proven {
+        return match results::prove(app, flow, subject, ProofMethod::Silent, sim_change, now).await {
+            Ok(url) => Ok(back_to_site(&url)),
+            Err(ResultError::Moved) => Ok(see_other(GO_VERIFY_INVALID)),
+            Err(ResultError::Store(e)) => Err(e.into()),
+            Err(e @ ResultError::Unsigned(_)) => {
+                tracing::error!(event = "result_not_signed", why = %e, "the flow stays claimed; trying again resumes it");
+                Ok(see_other(GO_VERIFY_UNAVAILABLE))
+            }
+        };
+    }
+    let (event, error) = match outcome {
+        CheckOutcome::SimChanged => {
+            app.metrics.record(Metric::SimChangeBlocked);
+            (FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, Some(VerificationError::SimChanged))
+        }
+        CheckOutcome::Mismatch => {
+            (FlowEvent::SilentRejected { reason: FlowReason::NoMatch }, Some(VerificationError::NoMatch))
+        }
+        _ => (FlowEvent::SilentFailed, None),
+    };
+    let transition = flow.apply(event)?;
+    persist(app, flow, &transition, app.clock.now()).await?;
+    Ok(match error {
+        Some(error) => back_to_site(&subject.return_with_error(error)),
+        None => see_other(GO_VERIFY_SMS),
+    })
+}
+
+/// A 303 to the site's registered return URL (with our parameters).
+fn back_to_site(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => see_other_to(location),
+        Err(_) => see_other(GO_VERIFY_UNAVAILABLE),
+    }
+}
+
 /// A sign-in's silent outcome. A SIM change stops it — unless the account is new and has never
 /// proven its phone (the sign-in's new-account grace, E2): then, as for a match, a session is issued
 /// with the first possession proof, in one transaction. No match or no verdict opens the SMS path
@@ -378,13 +456,13 @@ async fn complete(
     flow: &Flow,
     handle: &str,
     redirect: &RedirectParams,
-    user: &User,
+    subject: &Subject,
 ) -> SilentReport {
     let name = prover.name();
     let window = app.settings.sim_change_window_minutes;
     let secret = flow.silent_secret.clone().map(SecretString::from);
     // Each call leaves time for the next: the read after a lost answer, and the write of the outcome.
-    let done = prover.complete(handle, secret.as_ref(), redirect, &user.phone, window);
+    let done = prover.complete(handle, secret.as_ref(), redirect, subject.phone(), window);
     match deadline::share(50, timed(app, name, "silent.complete", done)).await {
         Ok(report) => report,
         Err(e) if e.answer_may_be_lost() => {

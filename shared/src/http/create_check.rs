@@ -9,11 +9,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::SilentApp;
-use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, SilentBinding};
+use crate::domain::verification::VerificationError;
+use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, SilentBinding, Token};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
-use crate::http::support::{cached_coverage, current_flow, flow_user, persist, remember_coverage, start_silent, step};
+use crate::http::support::{
+    Started, cached_coverage, current_flow, flow_user, persist, remember_coverage, start_silent, step,
+};
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::Metric;
 
@@ -98,6 +101,89 @@ pub async fn create_check(
         }
         None => json!({ "next": "sms", "csrf": csrf }),
     };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
+    resp.headers_mut().append(header::SET_COOKIE, RESET.clear());
+    Ok(resp)
+}
+
+/// `POST /api/verify/begin`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeginVerification {
+    /// The token from the hosted page's URL fragment.
+    pub token: String,
+}
+
+/// The hosted page opens a relying site's verification (the single-use link the site sent the
+/// browser to): the verification is marked begun — a second opening, or one after ten minutes, is
+/// `flow_invalid` — and a flow starts for its number in this browser, exactly as a reset's would:
+/// `{"next":"silent","check_url"}` where a prover reaches the device, else `{"next":"sms"}` (the
+/// SIM check, then a code). With the site's name, and the URLs that take the browser back to the
+/// site with each error code (for the page's "Cancel" and a dead end such as a locked flow).
+pub async fn begin_verification(
+    State(app): State<SilentApp>,
+    client: ClientMeta,
+    ApiJson(body): ApiJson<BeginVerification>,
+) -> Result<Response, Problem> {
+    let link = Token::parse(&body.token).ok_or_else(Problem::flow_invalid)?;
+    let l = &app.settings.limits;
+    // Silent checks and SIM checks cost provider calls: the reset's per-address and global limits.
+    let limits = [
+        Limit::new("reset_global", "all", l.reset_global_hour, HOUR),
+        Limit::new("reset_ip", ip_key(client.ip), l.reset_per_ip_hour, HOUR),
+    ];
+    let (allowed, cached) = tokio::join!(enforce(&app, &limits), cached_coverage(&app, client.ip));
+    allowed?;
+    let now = app.clock.now();
+    let Some(verification) = app.store.begin_verification(&link.hash(), now).await? else {
+        tracing::warn!(event = "verification_refused", why = "link_not_pending", "an unknown, used or expired link");
+        return Err(Problem::flow_invalid());
+    };
+    let subject = verification.subject;
+    let (reach, site) =
+        tokio::join!(start_silent(&app, Some(&subject.phone), client.ip, cached), app.store.site(&subject.site));
+    let (started, looked_up) = (reach.started, reach.looked_up);
+    let site_name = site.ok().flatten().map(|s| s.name);
+    let flow_token = app.random.token()?;
+    let flow = Flow::start(
+        flow_token.hash(),
+        NewFlow {
+            origin: FlowOrigin::Verification { silent: started.as_ref().map(Started::binding) },
+            sms_keys: sms_keys(Some(&subject.phone), None),
+            account: FlowAccount::Site(subject.clone()),
+            client_ip: client.ip,
+            user_agent: client.user_agent,
+            now,
+            ttl_secs: app.settings.flow_ttl_secs,
+        },
+    );
+    let remember = async {
+        if let Some(covered) = looked_up {
+            remember_coverage(&app, client.ip, covered).await;
+        }
+    };
+    let (stored, ()) = tokio::join!(app.store.put_flow(&flow), remember);
+    stored?;
+    tracing::info!(
+        event = "verification_begun",
+        site = subject.site.as_str(),
+        silent = started.is_some(),
+        provider = started.as_ref().map(|s| s.provider),
+        "verification flow started"
+    );
+    let mut body = match &started {
+        Some(s) => s.answer(),
+        None => json!({ "next": "sms" }),
+    };
+    body["csrf"] = json!(csrf_token_for(&flow_token));
+    body["site"] = json!(site_name.unwrap_or_else(|| subject.site.as_str().to_owned()));
+    let back = |e: VerificationError| subject.return_with_error(e);
+    body["return"] = json!({
+        "cancelled": back(VerificationError::Cancelled),
+        "too_many_attempts": back(VerificationError::TooManyAttempts),
+        "unavailable": back(VerificationError::Unavailable),
+    });
     let mut resp = axum::Json(body).into_response();
     resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, RESET.clear());

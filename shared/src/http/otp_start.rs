@@ -14,9 +14,11 @@ use serde_json::json;
 
 use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Phone, SmsKeys, Timestamp, User};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Phone, SmsKeys, Timestamp};
 use crate::http::limits::{DAY, HOUR, Limit, Reservations, TEN_MINUTES, ip_block_key, ip_key, sms_keys};
-use crate::http::support::{current_flow, flow_number, flow_user, imitate, persist, provider_error, step, timed};
+use crate::http::support::{
+    Subject, current_flow, flow_number, flow_subject, imitate, persist, provider_error, step, timed,
+};
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, VerificationOwner};
 
@@ -39,7 +41,7 @@ fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) 
     // A phone change is its signed-in owner's, as a sign-in is: it draws on the same budgets.
     let per_10_minutes = match kind {
         FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
-        FlowKind::Login | FlowKind::PhoneChange => {
+        FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => {
             Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
         }
     };
@@ -62,7 +64,7 @@ fn answer(status: &'static str) -> Response {
 /// (anyone can start one for any email) never says.
 fn answer_to(status: &'static str, flow: &Flow, to: &Phone) -> Response {
     match flow.kind {
-        FlowKind::Login | FlowKind::PhoneChange => {
+        FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => {
             let digits = to.digits();
             let last_two = digits.get(digits.len().saturating_sub(2)..).unwrap_or_default();
             axum::Json(json!({ "status": status, "to_ending": last_two })).into_response()
@@ -91,7 +93,7 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
             let limits = sms_limits(&app, &client, flow.kind, keys);
             let (counted, user, limits) = tokio::join!(
                 app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now),
-                flow_user(&app, &flow),
+                flow_subject(&app, &flow),
                 taken.take_all(&app, &limits)
             );
             (counted, user, Some(limits))
@@ -100,7 +102,7 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
         None => {
             let (counted, user) = tokio::join!(
                 app.store.count_flow_event(&flow.key, FlowCounter::OtpSends, max_sends, now),
-                flow_user(&app, &flow)
+                flow_subject(&app, &flow)
             );
             (counted, user, None)
         }
@@ -125,7 +127,7 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
             Ok(()) => deliver(&app, &flow, user, now, &mut sent).await,
         },
         (Ok(user), None) => {
-            let keys = sms_keys(user.as_ref().map(|u| &u.phone), flow.unknown_email_key.as_deref());
+            let keys = sms_keys(user.as_ref().map(Subject::phone), flow.unknown_email_key.as_deref());
             match taken.take_all(&app, &sms_limits(&app, &client, flow.kind, &keys)).await {
                 Err(refused) => Err(refused),
                 Ok(()) => deliver(&app, &flow, user, now, &mut sent).await,
@@ -147,11 +149,11 @@ pub async fn otp_start(State(app): State<OtpApp>, client: ClientMeta, headers: H
 async fn deliver(
     app: &App<WithOtp>,
     flow: &Flow,
-    user: Option<User>,
+    subject: Option<Subject>,
     now: Timestamp,
     sent: &mut bool,
 ) -> Result<Response, Problem> {
-    let to = match &user {
+    let to = match &subject {
         Some(u) => Some(flow_number(flow, u)?.clone()),
         None => None,
     };
@@ -168,14 +170,14 @@ async fn deliver(
         tracing::warn!(event = "sms_refused", why = "country_not_allowed", "destination country not on the allowlist");
         return Err(Problem::phone_not_supported());
     }
-    let (Some(user), Some(to)) = (user.filter(|_| allowed && !flow.decoy), to) else {
+    let (Some(subject), Some(to)) = (subject.filter(|_| allowed && !flow.decoy), to) else {
         // An unknown email, a reset the SIM gate refused, a number we do not text: the same answer
         // after the same wait, and no SMS.
         imitate(app, "otp.start").await;
         return pretend(app, flow, now).await;
     };
     let otp = &app.ports.otp;
-    match send_code(app, flow, &user, &to, sent).await? {
+    match send_code(app, flow, &subject, &to, sent).await? {
         Sent::New => {
             tracing::info!(event = "sms_sent", provider = otp.name(), flow = flow.kind.as_str(), "code sent");
             app.metrics.record(Metric::SmsSent { provider: otp.name() });
@@ -197,10 +199,10 @@ async fn deliver(
             app.metrics.record(Metric::StepOutcome { step: "otp_start", outcome: "foreign_in_flight" });
             match flow.kind {
                 // The owner of the password is told to wait for a moment (nothing to hide from them).
-                FlowKind::Login | FlowKind::PhoneChange if cancellable_later => {
+                FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification if cancellable_later => {
                     Err(Problem::rate_limited(RETRY_AFTER_FOREIGN_SECS))
                 }
-                FlowKind::Login | FlowKind::PhoneChange => Err(Problem::sms_unavailable()),
+                FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => Err(Problem::sms_unavailable()),
                 FlowKind::Reset => pretend(app, flow, now).await,
             }
         }
@@ -240,9 +242,15 @@ enum Sent {
 
 /// Starts a verification, and claims it for this flow in the same transaction as the flow's step
 /// that records it; replaces another flow's where allowed. `sent` becomes true once an SMS went out.
-async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, to: &Phone, sent: &mut bool) -> Result<Sent, Problem> {
+async fn send_code(
+    app: &App<WithOtp>,
+    flow: &Flow,
+    subject: &Subject,
+    to: &Phone,
+    sent: &mut bool,
+) -> Result<Sent, Problem> {
     let otp = &app.ports.otp;
-    let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: user.id.clone() };
+    let owner = VerificationOwner { flow_key: flow.key.clone(), kind: flow.kind, user_id: subject.owner_id() };
     for attempt in 0..2 {
         let client_ref = app.random.id()?;
         let (reference, new) = match timed(app, otp.name(), "otp.start", otp.start(to, &client_ref)).await {
@@ -271,9 +279,11 @@ async fn send_code(app: &App<WithOtp>, flow: &Flow, user: &User, to: &Phone, sen
         let Some(holder) = claimed else {
             return Ok(if new { Sent::New } else { Sent::Already });
         };
-        // A login or phone change replaces anything (its user proved the password); a reset replaces
-        // only another reset's, never the verification a signing-in owner is waiting on.
-        let may_replace = flow.kind != FlowKind::Reset || holder.kind == FlowKind::Reset;
+        // A login or phone change replaces anything (its user proved the password); a reset or a
+        // site's verification replaces only another of those, never the verification a signing-in
+        // owner is waiting on.
+        let anonymous = |k: FlowKind| matches!(k, FlowKind::Reset | FlowKind::Verification);
+        let may_replace = !anonymous(flow.kind) || anonymous(holder.kind);
         if !may_replace || attempt == 1 {
             // A second refusal after a cancel: the provider did not let it go yet (Vonage v2 answers
             // 404 both for "gone" and for "too early").

@@ -8,16 +8,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{App, OtpApp, WithOtp};
+use crate::domain::result_token::ProofMethod;
 use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
 use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Phone, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::sms_keys;
 use crate::http::support::{
-    current_flow, device_to_remember, flow_number, flow_user, imitate, new_session, notify, persist, provider_error,
-    step, timed,
+    Subject, current_flow, device_to_remember, flow_number, flow_subject, imitate, new_session, notify, persist,
+    provider_error, step, timed,
 };
-use crate::http::{ApiJson, Problem};
+use crate::http::{ApiJson, Problem, results};
 use crate::ports::{
     Metric, NotificationKind, OtpCheck, OtpCode, OtpReference, PhoneChange, PhoneProof, PossessionProof, StoreError,
 };
@@ -101,8 +102,10 @@ pub async fn otp_verify(
     let code = OtpCode::parse(&body.code).ok_or_else(Problem::code_invalid)?;
     let max = if flow.sim_unverified { UNVERIFIED_ATTEMPTS } else { app.settings.limits.otp_attempts_per_flow };
     // The attempt is counted while the account is read: one round trip (docs/security.md R11).
-    let (counted, user) =
-        tokio::join!(app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now), flow_user(&app, &flow));
+    let (counted, subject) = tokio::join!(
+        app.store.count_flow_event(&flow.key, FlowCounter::OtpAttempts, max, now),
+        flow_subject(&app, &flow)
+    );
     let attempt = match counted {
         Ok(n) => n,
         Err(StoreError::LimitReached) => {
@@ -121,8 +124,8 @@ pub async fn otp_verify(
         Err(e) => return Err(e.into()),
     };
     let tries = Tries { last: attempt >= max, left: max.min(app.ports.otp.max_checks()).saturating_sub(attempt) };
-    let user = match user {
-        Ok(user) => user,
+    let subject = match subject {
+        Ok(subject) => subject,
         Err(e) => {
             // Nothing was checked: the attempt is given back (R8).
             if let Err(e) = app.store.release_flow_event(&flow.key, FlowCounter::OtpAttempts).await {
@@ -132,11 +135,12 @@ pub async fn otp_verify(
         }
     };
     let reference = flow.otp_reference.as_deref().and_then(OtpReference::parse);
-    let (Some(user), Some(reference), false) = (user.as_ref(), reference, flow.decoy) else {
+    let user = subject.as_ref().and_then(Subject::user);
+    let (Some(subject), Some(reference), false) = (subject.as_ref(), reference, flow.decoy) else {
         // An unknown email, a decoy, or a flow whose code was never sent: no code can be right, and
         // the answer takes as long as a check (A2).
         imitate(&app, "otp.check").await;
-        return Err(wrong(&app, &flow, user.as_ref(), tries, None).await);
+        return Err(wrong(&app, &flow, user, tries, None).await);
     };
     let otp = &app.ports.otp;
     // A code is checked only with the provider that sent it: after a configuration change, the
@@ -146,11 +150,11 @@ pub async fn otp_verify(
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
         return Err(Problem::code_expired());
     }
-    let number = flow_number(&flow, user)?;
+    let number = flow_number(&flow, subject)?;
     match timed(&app, otp.name(), "otp.check", otp.check(&reference, number, &code)).await {
         Ok(OtpCheck::Approved) => {}
-        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, Some(user), tries, Some(otp.name())).await),
-        Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, Some(user)).await),
+        Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, user, tries, Some(otp.name())).await),
+        Ok(OtpCheck::TooManyAttempts) => return Err(lock(&app, &flow, user).await),
         // The verification ended. If it ended approved — an earlier check whose answer, or our record
         // of it, was lost — the flow finishes now, without a new SMS (R9): only this flow can submit
         // codes to it (S23).
@@ -176,6 +180,14 @@ pub async fn otp_verify(
         }
     }
     tracing::info!(event = "otp_verified", provider = otp.name(), flow = flow.kind.as_str(), "code verified");
+    let user = match subject {
+        Subject::Account(user) => user,
+        Subject::Site(v) => {
+            app.metrics.record(Metric::OtpVerified { provider: otp.name() });
+            let url = results::prove(&app, &flow, v, ProofMethod::Sms, results::sim_change_of(&flow), now).await?;
+            return Ok(axum::Json(json!({ "next": "return", "url": url })).into_response());
+        }
+    };
     if flow.kind == FlowKind::PhoneChange {
         return phone_change_step(&app, &flow, user, &headers, now).await;
     }

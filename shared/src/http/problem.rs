@@ -94,6 +94,41 @@ impl Problem {
             "This verification is not valid in this browser, has expired or was already used.",
         )
     }
+    /// 401: the verification API's caller presented no API key, or not a live one of a site.
+    pub fn api_key_invalid() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "api_key_invalid", "Present a live API key of your site as a Bearer token.")
+    }
+    /// 400: the return URL is not one the site registered, exactly.
+    pub fn return_url_not_registered() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "return_url_not_registered",
+            "The return URL is not one of the site's registered return URLs.",
+        )
+    }
+    /// 400: not a result token of ours for this site (forged, tampered, another site's, not a JWT).
+    pub fn result_token_invalid() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "result_token_invalid", "That is not a valid result token for this site.")
+    }
+    /// 400: a result token past its life.
+    pub fn result_token_expired() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "result_token_expired", "That result token has expired.")
+    }
+    /// 409: a result token redeemed before.
+    pub fn result_token_used() -> Self {
+        Self::new(StatusCode::CONFLICT, "result_token_used", "That result token was already redeemed.")
+    }
+    /// 503: the verification API has no signing keys configured.
+    pub fn verifications_unavailable() -> Self {
+        Self {
+            retry_after_secs: Some(60),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "verifications_unavailable",
+                "Verifications are not available: no result signing key is configured.",
+            )
+        }
+    }
     /// 401: not signed in.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in to continue.")
@@ -173,6 +208,9 @@ impl IntoResponse for Problem {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after_secs {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.slug == "api_key_invalid" {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

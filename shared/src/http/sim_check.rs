@@ -8,14 +8,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::SimGateApp;
-use crate::domain::sim_policy::{Account, SimVerdict};
+use crate::domain::result_token::Purpose;
+use crate::domain::sim_policy::SimVerdict;
+use crate::domain::verification::VerificationError;
 use crate::domain::{FlowEvent, FlowKind, FlowReason, Transition};
 use crate::http::cookies::{FLOW, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, enforce, ip_key};
 use crate::http::support::{
-    ask_sources, current_flow, flow_number, flow_user, imitate, new_session, notify, persist, record_sign_in,
-    remembered_device, step,
+    Subject, ask_sources, current_flow, flow_number, flow_subject, imitate, new_session, notify, persist,
+    record_sign_in, remembered_device, step,
 };
 use crate::http::{ClientMeta, Problem};
 use crate::ports::{Metric, NotificationKind};
@@ -42,24 +44,25 @@ pub async fn sim_check(
             _ => Ok(None),
         }
     };
-    let (allowed, user, device) = tokio::join!(enforce(&app, &limit), flow_user(&app, &flow), device);
+    let (allowed, subject, device) = tokio::join!(enforce(&app, &limit), flow_subject(&app, &flow), device);
     allowed?;
-    let user = user?;
+    let subject = subject?;
     let device = device?;
     let now = app.clock.now();
     let window = app.settings.sim_change_window_minutes;
-    let (verdict, answers) = match &user {
+    let (verdict, answers) = match &subject {
         None => {
             // No number to check: take as long as a check does (A2).
             imitate(&app, "sim_swap.check").await;
             (SimVerdict::Pass, None)
         }
-        Some(user) => {
-            let (signal, answers) = ask_sources(&app, &app.ports.sim_swap, flow_number(&flow, user)?, window).await;
-            let account = Account::of(user);
-            (app.settings.sim_policy().decide(flow.kind, signal, account, now), Some(answers))
+        Some(subject) => {
+            let number = flow_number(&flow, subject)?;
+            let (signal, answers) = ask_sources(&app, &app.ports.sim_swap, number, window).await;
+            (app.settings.sim_policy().decide(flow.kind, signal, subject.history(), now), Some(answers))
         }
     };
+    let user = subject.as_ref().and_then(Subject::user).cloned();
     let with_answers = |mut t: Transition| {
         t.writes.sim_answers = answers.clone();
         t
@@ -94,6 +97,15 @@ pub async fn sim_check(
         resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
         return Ok(resp);
     }
+    // A site's phone confirmation goes on past a SIM change: a number just given is often on a new
+    // SIM. The result token says so; the site decides.
+    let confirms_phone = flow.verification.as_ref().is_some_and(|v| v.purpose == Purpose::PhoneConfirmation);
+    if verdict == SimVerdict::BlockSimChanged && confirms_phone {
+        let transition = with_answers(step(flow, FlowEvent::SimChangeAccepted)?);
+        persist(app, flow, &transition, now).await?;
+        tracing::info!(event = "sim_change_accepted", "phone confirmation goes on; the result says the SIM changed");
+        return Ok(axum::Json(json!({ "next": "otp" })).into_response());
+    }
     if verdict.passes() {
         let unverified = verdict == SimVerdict::PassUnverified;
         let transition = with_answers(step(flow, FlowEvent::SimPassed { unverified })?);
@@ -114,7 +126,7 @@ pub async fn sim_check(
     // ever sent, none verifies), exactly as for an unknown email. The owner is told by email.
     let event = match flow.kind {
         FlowKind::Reset => FlowEvent::SimRefusedQuietly { reason },
-        FlowKind::Login | FlowKind::PhoneChange => FlowEvent::SimBlocked { reason },
+        FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => FlowEvent::SimBlocked { reason },
     };
     // A phone change's new number is not the account's yet: its refusal is the signed-in user's to
     // see, and nothing the owner needs warning about.
@@ -135,6 +147,15 @@ pub async fn sim_check(
     Ok(axum::Json(match flow.kind {
         FlowKind::Reset => json!({ "next": "otp" }),
         FlowKind::Login => json!({ "next": "blocked", "reason": reason.code() }),
+        // The site's page learns why (it gave the number; nothing to hide from it).
+        FlowKind::Verification => {
+            let error = match reason {
+                FlowReason::SimChanged => VerificationError::SimChanged,
+                _ => VerificationError::SimUnavailable,
+            };
+            let url = flow.verification.as_ref().map(|v| v.return_with_error(error));
+            json!({ "next": "return", "reason": reason.code(), "url": url })
+        }
         FlowKind::PhoneChange => {
             let number = if new_number { "new" } else { "current" };
             json!({ "next": "blocked", "reason": reason.code(), "number": number })

@@ -13,7 +13,8 @@ use secrecy::ExposeSecret;
 
 use crate::app::{App, Core, WithSilent};
 use crate::domain::Token;
-use crate::domain::sim_policy::SimSignal;
+use crate::domain::sim_policy::{Account, SimSignal};
+use crate::domain::verification::VerificationSubject;
 use crate::domain::{
     Flow, FlowEvent, Phone, RememberedDevice, Session, SilentBinding, Timestamp, Transition, User, UserId,
 };
@@ -94,6 +95,59 @@ pub async fn flow_user(core: &Core, flow: &Flow) -> Result<Option<User>, Problem
     Ok(Some(user))
 }
 
+/// Whose number a flow proves: an account of ours, or a relying site's verification.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// An account's (its number, its history, its owner's email).
+    Account(User),
+    /// A relying site's verification: only a number, nobody of ours to tell.
+    Site(VerificationSubject),
+}
+
+impl Subject {
+    /// The account, if it is one.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Self::Account(u) => Some(u),
+            Self::Site(_) => None,
+        }
+    }
+
+    /// The number the proof is about (before a phone change moves on to its new one).
+    pub fn phone(&self) -> &Phone {
+        match self {
+            Self::Account(u) => &u.phone,
+            Self::Site(v) => &v.phone,
+        }
+    }
+
+    /// Who an SMS verification in flight is claimed for.
+    pub fn owner_id(&self) -> UserId {
+        match self {
+            Self::Account(u) => u.id.clone(),
+            Self::Site(v) => UserId(format!("verification:{}", v.id)),
+        }
+    }
+
+    /// What the SIM policy knows of the number's history: an account's, or — for a site's number,
+    /// of which simguard knows nothing — no new-account grace, ever.
+    pub fn history(&self) -> Account {
+        match self {
+            Self::Account(u) => Account::of(u),
+            Self::Site(_) => Account { registered_at: Timestamp(0), phone_verified_at: None, imported: true },
+        }
+    }
+}
+
+/// The flow's subject: a site's verification (carried by the flow), or the account (see
+/// [`flow_user`]); `None` for a flow of an unknown email.
+pub async fn flow_subject(core: &Core, flow: &Flow) -> Result<Option<Subject>, Problem> {
+    if let Some(v) = &flow.verification {
+        return Ok(Some(Subject::Site(v.clone())));
+    }
+    Ok(flow_user(core, flow).await?.map(Subject::Account))
+}
+
 /// Signs `user` in on `flow` without a code (a remembered browser's SIM check, a silent check): the
 /// flow's last step `transition`, the first possession proof and `session`, in one transaction
 /// (docs/security.md R11); a flow that moved on meanwhile is `Conflict`, and nothing is written.
@@ -122,8 +176,8 @@ pub async fn record_sign_in(
 
 /// The number this step of `flow` checks or texts: the account's, or a phone change's new one once the
 /// current one is proven. A phone change that lost its new number is over.
-pub fn flow_number<'a>(flow: &'a Flow, user: &'a User) -> Result<&'a Phone, Problem> {
-    flow.number(&user.phone).ok_or_else(|| {
+pub fn flow_number<'a>(flow: &'a Flow, subject: &'a Subject) -> Result<&'a Phone, Problem> {
+    flow.number(subject.phone()).ok_or_else(|| {
         tracing::warn!(event = "flow_refused", why = "no_new_number", "a phone change without its new number");
         Problem::flow_invalid()
     })

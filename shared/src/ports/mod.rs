@@ -10,6 +10,7 @@ pub mod otp;
 pub mod passwords;
 pub mod random;
 pub mod ratelimit;
+pub mod result_signer;
 pub mod secrets;
 pub mod silent;
 pub mod sim_swap;
@@ -24,6 +25,7 @@ pub use otp::{OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, SmsSender,
 pub use passwords::{HashError, ImportedVerdict, PasswordHasher};
 pub use random::{Random, RandomError};
 pub use ratelimit::{RateDecision, RateLimiter};
+pub use result_signer::{ResultSigner, SignerError};
 pub use secrets::{ProviderSecrets, SecretSource, SecretsError};
 pub use silent::{RedirectParams, SilentProver, SilentReport, SilentStart};
 pub use sim_swap::{SimSwapAnswer, SimSwapSource};

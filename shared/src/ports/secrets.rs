@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{SecretSlice, SecretString};
 
 /// The credentials in the secret. Every key is optional: a provider's calls fail closed without
 /// its keys.
@@ -29,6 +29,26 @@ pub struct ProviderSecrets {
     pub camara_client_id: Option<String>,
     /// Its client secret.
     pub camara_client_secret: Option<SecretString>,
+    /// The verification API's result-token keys: one active, the others published only (a
+    /// rollover). Empty: the verification API is off.
+    pub result_signing_keys: Vec<SigningKey>,
+}
+
+/// A result-token signing key as the secret holds it.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Its id in the JWKS and the tokens' headers.
+    pub kid: String,
+    /// PKCS#8 DER of a P-256 key. Secret.
+    pub pkcs8: SecretSlice<u8>,
+    /// Whether it signs new tokens (exactly one does); the others are published only.
+    pub active: bool,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("active", &self.active).finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ProviderSecrets {

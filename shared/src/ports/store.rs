@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::domain::relying_site::{ApiKeyRecord, RelyingSite, SiteId};
+use crate::domain::verification::Verification;
 use crate::domain::{
     Email, Flow, FlowCounter, FlowKind, PasswordHash, Phone, RememberedDevice, Session, Timestamp, TokenHash,
     Transition, User, UserId,
@@ -201,6 +202,20 @@ pub trait Store: Send + Sync {
     async fn api_keys(&self, site: &SiteId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Revokes the key (once; a revoked key stays revoked). `Conflict` when there is no such key.
     async fn revoke_api_key(&self, site: &SiteId, key_id: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Stores a new verification (its key is the hash of fresh randomness: an existing one is a
+    /// conflict).
+    async fn put_verification(&self, verification: &Verification) -> Result<(), StoreError>;
+    /// The pending, unexpired verification whose link token hashes to `begin_hash`, marked begun in
+    /// the same write: a link opens one flow, once. `None` otherwise (unknown, expired, begun).
+    async fn begin_verification(
+        &self,
+        begin_hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<Verification>, StoreError>;
+    /// Records that the result token `jti` was redeemed, to be remembered until `until` (its
+    /// expiry): `true` the first time, `false` ever after.
+    async fn redeem_result(&self, jti: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Creates a flow; its key is fresh randomness, so an existing key is a bug and a conflict.
     async fn put_flow(&self, flow: &Flow) -> Result<(), StoreError>;

@@ -451,6 +451,28 @@ impl Store for FaultyStore {
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_phone_verified(id, at).await
     }
+    async fn put_verification(&self, v: &simguard::domain::verification::Verification) -> Result<(), StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.put_verification(v).await
+    }
+    async fn begin_verification(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<simguard::domain::verification::Verification>, StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.begin_verification(hash, now).await
+    }
+    async fn redeem_result(&self, jti: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.redeem_result(jti, until, now).await
+    }
     async fn put_site(&self, site: &simguard::domain::relying_site::RelyingSite) -> Result<(), StoreError> {
         self.inner.put_site(site).await
     }

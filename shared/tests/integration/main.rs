@@ -34,3 +34,4 @@ mod sim_sources;
 mod sim_swap_clients;
 mod store_suite;
 mod truid_client;
+mod verification_api;

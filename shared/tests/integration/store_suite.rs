@@ -98,7 +98,44 @@ suite!(
     sent_notifications_are_remembered_until_they_expire,
     an_imported_hash_is_replaced_once,
     relying_sites_and_their_keys,
+    a_verification_link_opens_once_and_a_result_redeems_once,
 );
+
+/// A site's verification begins once, only while pending and unexpired; a result's id redeems once.
+async fn a_verification_link_opens_once_and_a_result_redeems_once(s: Arc<impl Both>) {
+    use simguard::domain::relying_site::SiteId;
+    use simguard::domain::result_token::Purpose;
+    use simguard::domain::verification::{Verification, VerificationStatus, VerificationSubject};
+    let subject = VerificationSubject {
+        id: "vrf_1".into(),
+        site: SiteId::parse("shop").expect("id"),
+        phone: simguard::domain::Phone::parse("+447700900001", None).expect("phone"),
+        purpose: Purpose::Recovery,
+        return_url: "https://shop.example/back".into(),
+        state: Some("s".into()),
+    };
+    let pending = |hash: &[u8]| Verification {
+        begin_hash: TokenHash::of(hash),
+        subject: subject.clone(),
+        status: VerificationStatus::Pending,
+        created_at: NOW,
+        expires_at: NOW.plus_secs(600),
+    };
+    let v = pending(b"link");
+    s.put_verification(&v).await.expect("put");
+    assert!(matches!(s.put_verification(&v).await, Err(StoreError::Conflict)));
+    assert_eq!(s.begin_verification(&TokenHash::of(b"unknown"), NOW).await.expect("read"), None);
+    let begun = s.begin_verification(&v.begin_hash, NOW).await.expect("begin").expect("pending");
+    assert_eq!((begun.status, begun.subject), (VerificationStatus::Begun, subject.clone()));
+    assert_eq!(s.begin_verification(&v.begin_hash, NOW).await.expect("again"), None, "once");
+    let late = pending(b"late link");
+    s.put_verification(&late).await.expect("put");
+    assert_eq!(s.begin_verification(&late.begin_hash, NOW.plus_secs(600)).await.expect("late"), None);
+
+    assert!(s.redeem_result("jti-1", NOW.plus_secs(120), NOW).await.expect("first"));
+    assert!(!s.redeem_result("jti-1", NOW.plus_secs(120), NOW.plus_secs(1)).await.expect("second"));
+    assert!(s.redeem_result("jti-2", NOW.plus_secs(120), NOW).await.expect("another"));
+}
 
 /// The verification API's registry: a site, its return URLs, several keys, revocation.
 async fn relying_sites_and_their_keys(s: Arc<impl Both>) {
