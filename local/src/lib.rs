@@ -532,7 +532,10 @@ impl LocalStack {
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = on_the_origin(
             security_headers(
-                Router::new().route_service("/api/{*rest}", api.into_service::<axum::body::Body>()).merge(site),
+                Router::new()
+                    .route_service("/api/{*rest}", api.clone().into_service::<axum::body::Body>())
+                    .route_service("/.well-known/jwks.json", api.into_service::<axum::body::Body>())
+                    .merge(site),
             ),
             &url,
         );
@@ -575,9 +578,18 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
+/// `/api/*`: under `nest_service("/api")` the path arrives without its prefix, put back here.
 async fn forward(State(up): State<Upstream>, req: axum::extract::Request) -> Response {
-    // Under `nest_service("/api")` the path arrives without its prefix: put it back.
-    let target = format!("{}/api{}", up.base, req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    forward_under(up, "/api", req).await
+}
+
+/// The public keys' well-known address, as it is.
+async fn forward_well_known(State(up): State<Upstream>, req: axum::extract::Request) -> Response {
+    forward_under(up, "", req).await
+}
+
+async fn forward_under(up: Upstream, prefix: &str, req: axum::extract::Request) -> Response {
+    let target = format!("{}{prefix}{}", up.base, req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let method = req.method().clone();
     let mut headers = req.headers().clone();
     for h in HOP_BY_HOP {
@@ -614,9 +626,14 @@ impl SiteProxy {
             .build()
             .map_err(|e| e.to_string())?;
         let upstream = Upstream { base: api_base.trim_end_matches('/').to_owned(), client };
-        let api = Router::new().fallback(forward).with_state(upstream);
-        let router =
-            security_headers(Router::new().nest_service("/api", api).fallback_service(static_site(&static_dir)));
+        let api = Router::new().fallback(forward).with_state(upstream.clone());
+        let well_known = Router::new().fallback(forward_well_known).with_state(upstream);
+        let router = security_headers(
+            Router::new()
+                .nest_service("/api", api)
+                .route_service("/.well-known/jwks.json", well_known)
+                .fallback_service(static_site(&static_dir)),
+        );
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             .await
             .map_err(|e| port_error(port, "SIMGUARD_LOCAL_PORT", &e))?;

@@ -18,5 +18,12 @@ pub const HSTS_MAX_AGE_SECS: u64 = 63_072_000;
 /// The request headers the API reads, besides `Cookie`: CloudFront's origin request policy for
 /// `/api/*` forwards exactly these (and every cookie and query parameter), so nothing else reaches
 /// the functions. `Origin` and `Sec-Fetch-Site` are the CSRF check's (docs/security.md G1).
-pub const API_REQUEST_HEADERS: &[&str] =
-    &["cloudfront-viewer-address", "content-type", "origin", "sec-fetch-site", "user-agent", "x-csrf-token"];
+pub const API_REQUEST_HEADERS: &[&str] = &[
+    "cloudfront-viewer-address",
+    "content-type",
+    "origin",
+    "sec-fetch-site",
+    "user-agent",
+    "x-csrf-token",
+    "x-simguard-api-key",
+];

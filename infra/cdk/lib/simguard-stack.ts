@@ -148,6 +148,7 @@ export class SimguardStack extends cdk.Stack {
           twilio_auth_token: '',
           camara_client_id: '',
           camara_client_secret: '',
+          result_signing_keys: '',
         }),
         generateStringKey: 'password_pepper',
         passwordLength: 48,
@@ -195,6 +196,7 @@ export class SimguardStack extends cdk.Stack {
         'Sec-Fetch-Site',
         'User-Agent',
         'X-CSRF-Token',
+        'X-Simguard-Api-Key',
       ),
     });
 
@@ -229,6 +231,12 @@ export class SimguardStack extends cdk.Stack {
           code: cloudfront.FunctionCode.fromInline(canonicalHostCode(c.siteDomainName)),
         })
       : undefined;
+    const apiOrigin = new origins.HttpOrigin(apiDomain, {
+      originId: 'api',
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+      customHeaders: { 'X-Simguard-Origin-Verify': originVerifyToken },
+    });
     const distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `simguard (${this.stackName})`,
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
@@ -252,13 +260,18 @@ export class SimguardStack extends cdk.Stack {
           : undefined,
       },
       additionalBehaviors: {
+        // The result tokens' public keys, from the account function, cached as the answer says.
+        '/.well-known/jwks.json': {
+          origin: apiOrigin,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+          compress: true,
+          cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+          originRequestPolicy: apiOriginRequestPolicy,
+          responseHeadersPolicy: securityHeaders,
+        },
         '/api/*': {
-          origin: new origins.HttpOrigin(apiDomain, {
-            originId: 'api',
-            protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-            originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
-            customHeaders: { 'X-Simguard-Origin-Verify': originVerifyToken },
-          }),
+          origin: apiOrigin,
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
           allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
           compress: true,
@@ -336,6 +349,7 @@ export class SimguardStack extends cdk.Stack {
         routes: [
           [POST, '/api/reset/check'],
           [POST, '/api/login/silent'],
+          [POST, '/api/verify/begin'],
         ],
         environment: {
           ...truid,
@@ -419,6 +433,9 @@ export class SimguardStack extends cdk.Stack {
           [POST, '/api/devices/forget'],
           [POST, '/api/phone/check'],
           [POST, '/api/phone/change'],
+          [POST, '/api/v1/verifications'],
+          [POST, '/api/v1/verifications/redeem'],
+          [GET, '/.well-known/jwks.json'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },
@@ -460,10 +477,15 @@ export class SimguardStack extends cdk.Stack {
       return fn;
     };
 
+    // Lambda keeps at most 256 characters of a description: a function with many routes counts them.
+    const describe = (spec: ApiFunctionSpec) => {
+      const full = `simguard ${spec.name} (${spec.routes.map(([m, p]) => `${m} ${p}`).join(', ')})`;
+      return full.length <= 256 ? full : `simguard ${spec.name} (${spec.routes.length} routes: shared/src/routes.rs)`;
+    };
     for (const spec of specs) {
       const fn = rustFunction({
         ...spec,
-        description: `simguard ${spec.name} (${spec.routes.map(([m, p]) => `${m} ${p}`).join(', ')})`,
+        description: describe(spec),
         // Provider calls time out after 3 s; API Gateway gives up at 30 s.
         timeout: cdk.Duration.seconds(10),
         environment: {

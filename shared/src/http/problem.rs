@@ -96,7 +96,11 @@ impl Problem {
     }
     /// 401: the verification API's caller presented no API key, or not a live one of a site.
     pub fn api_key_invalid() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "api_key_invalid", "Present a live API key of your site as a Bearer token.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "api_key_invalid",
+            "Present a live API key of your site in X-Simguard-Api-Key.",
+        )
     }
     /// 400: the return URL is not one the site registered, exactly.
     pub fn return_url_not_registered() -> Self {
@@ -208,9 +212,6 @@ impl IntoResponse for Problem {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after_secs {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if self.status == StatusCode::UNAUTHORIZED && self.slug == "api_key_invalid" {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

@@ -1,14 +1,19 @@
 //! The verification API (function `account`): a relying site's backend asks simguard to prove that
 //! its user holds a phone number, and redeems the signed result; anyone may read the public keys.
 //!
-//! - `POST /api/v1/verifications` — `Authorization: Bearer <API key>`, `{phone, purpose, return_url,
+//! - `POST /api/v1/verifications` — `X-Simguard-Api-Key: <API key>`, `{phone, purpose, return_url,
 //!   state?}` → `201 {id, url, expires_at}`: the browser is sent to `url`, simguard's hosted page.
 //! - `POST /api/v1/verifications/redeem` — the same key, `{token}` → `200` with the token's claims,
 //!   once: a token redeemed before is `409 result_token_used`.
 //! - `GET /.well-known/jwks.json` — the result tokens' public keys (a rollover publishes two).
 //!
 //! These routes take no cookies and make no use of the browser's origin: the key is the credential,
-//! so they are exempt from the site's same-origin rule (docs/security.md S36).
+//! so they are exempt from the site's same-origin rule (docs/security.md S36). The key travels in a
+//! header of its own rather than `Authorization`, which CloudFront forwards to an origin only as part
+//! of a cache key.
+
+/// The header that carries a site's API key.
+pub const API_KEY_HEADER: &str = "x-simguard-api-key";
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -53,14 +58,11 @@ pub struct Redeem {
     pub token: String,
 }
 
-/// The site whose live API key the request presents as a Bearer token. One answer for every
+/// The site whose live API key the request presents in [`API_KEY_HEADER`]. One answer for every
 /// failure (no header, not a key, unknown site or key, revoked, wrong secret).
 async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<RelyingSite, Problem> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|v| PresentedKey::parse(v.trim()));
+    let presented =
+        headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| PresentedKey::parse(v.trim()));
     let Some(presented) = presented else {
         tracing::warn!(event = "api_key_refused", why = "malformed", "a verification API call without a key");
         return Err(Problem::api_key_invalid());

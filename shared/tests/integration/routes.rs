@@ -35,6 +35,10 @@ fn the_route_table_snapshot() {
             "POST /api/devices/forget -> account",
             "POST /api/phone/check -> account",
             "POST /api/phone/change -> account",
+            "POST /api/verify/begin -> create-check",
+            "POST /api/v1/verifications -> account",
+            "POST /api/v1/verifications/redeem -> account",
+            "GET /.well-known/jwks.json -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );

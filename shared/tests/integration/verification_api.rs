@@ -32,7 +32,7 @@ async fn site(env: &Env, id: &str, seed: u8) -> String {
 fn api(path: &str, key: Option<&str>, body: Value) -> Event {
     let event = Event::post(path, body).without_header("origin");
     match key {
-        Some(k) => event.header("authorization", &format!("Bearer {k}")),
+        Some(k) => event.header("x-simguard-api-key", k),
         None => event,
     }
 }
@@ -189,7 +189,6 @@ async fn only_a_live_key_of_the_site_starts_a_verification() {
             (401, Some("urn:simguard:problem:api_key_invalid")),
             "{presented:?}"
         );
-        assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
     }
     // A revoked key stops at once; the site's other keys go on.
     let site_id = SiteId::parse("shop").expect("id");
