@@ -46,6 +46,31 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
     ("newbie@example.com", "+447700900007", "new account, SIM changed: login allowed once (grace)"),
 ];
 
+/// The verification API's demo site: its id, name and default return URL (the example relying site,
+/// examples/relying-site, on port 8081; `SIMGUARD_LOCAL_DEMO_RETURN_URL` names another).
+pub const DEMO_SITE: (&str, &str, &str) = ("demo-shop", "Demo Shop", "http://127.0.0.1:8081/verified");
+
+/// The demo site's API key: fixed, so that the example site can be configured once. The local stack
+/// only — a deployed site's keys come from `simguard-admin create-api-key`.
+pub fn demo_site_key() -> (String, simguard::domain::relying_site::ApiKeyRecord) {
+    use simguard::domain::relying_site::{SiteId, new_api_key};
+    let site = SiteId::parse(DEMO_SITE.0).unwrap_or_else(|| unreachable!("a valid constant id"));
+    new_api_key(&site, [0xde; 8], [0x5e; 32], Timestamp(0))
+}
+
+/// Registers the demo site and its key (again: a kept table already has them).
+async fn seed_demo_site(store: &dyn Store, return_url: &str, clock: &dyn Clock) -> Result<(), String> {
+    use simguard::domain::relying_site::{RelyingSite, SiteId, return_url as valid_return_url};
+    let id = SiteId::parse(DEMO_SITE.0).ok_or("demo site id")?;
+    let url = valid_return_url(return_url).map_err(|e| format!("SIMGUARD_LOCAL_DEMO_RETURN_URL: {e}"))?;
+    let site = RelyingSite { id, name: DEMO_SITE.1.to_owned(), return_urls: vec![url], created_at: clock.now() };
+    store.put_site(&site).await.map_err(|e| e.to_string())?;
+    match store.put_api_key(&demo_site_key().1).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub port: u16,
@@ -490,6 +515,14 @@ impl LocalStack {
             // requests say so (503) until it can.
             tracing::warn!(error = %e, "the demo users were not seeded");
             parts.push(("warning", format!("demo users not seeded: {e}")));
+        }
+        let demo_return = env("SIMGUARD_LOCAL_DEMO_RETURN_URL").unwrap_or_else(|| DEMO_SITE.2.to_owned());
+        match seed_demo_site(&*store, &demo_return, &*clock).await {
+            Ok(()) => parts.push((
+                "verification API",
+                format!("demo site {} returns to {demo_return}; its API key: {}", DEMO_SITE.0, demo_site_key().0),
+            )),
+            Err(e) => parts.push(("warning", format!("demo site not registered: {e}"))),
         }
         let outbox = Arc::new(OutboxNotifier::new());
         // The outbox renders each email as the notify function would send it, from its settings.

@@ -136,7 +136,18 @@ pub async fn callback_post(State(app): State<SilentApp>, headers: HeaderMap, bod
         app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
         return see_other(GO_LINK_INVALID);
     };
-    callback(State(app), headers, RawQuery(Some(raw.to_owned()))).await
+    let resp = callback(State(app), headers, RawQuery(Some(raw.to_owned()))).await;
+    // Our page posts with `fetch`, which must not follow a redirect to another site (a relying site's
+    // return URL, with its result): that one is answered as `{"go": url}`, for the page to navigate.
+    let external = resp.headers().get(header::LOCATION).and_then(|l| l.to_str().ok()).filter(|l| !l.starts_with('/'));
+    match external {
+        Some(url) => {
+            let mut answer = axum::Json(serde_json::json!({ "go": url })).into_response();
+            answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            answer
+        }
+        None => resp,
+    }
 }
 
 fn refused(why: &'static str, state: Option<FlowState>) -> Result<Response, CallbackError> {

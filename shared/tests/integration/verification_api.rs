@@ -303,3 +303,25 @@ async fn an_unbegun_link_expires_and_a_locked_flow_can_go_back() {
     let back = begun.json()["return"]["too_many_attempts"].as_str().expect("url").to_owned();
     assert_eq!(returned(&back)["simguard_error"], "too_many_attempts");
 }
+
+/// Vonage's result comes back through our return page's posted form, read with `fetch`: the end of a
+/// site's verification is named in the answer (`{"go"}`), not a redirect the fetch would follow to
+/// another site with the result.
+#[tokio::test]
+async fn a_vonage_proof_names_the_return_url_to_the_posting_page() {
+    let env = Env::builder().var("SIMGUARD_SILENT_PROVIDERS", "vonage").start().await;
+    let key = site(&env, "shop", 1).await;
+    let mut b = Browser::default();
+    let begun = begin(&mut b, &env, &link_token(&create(&env, &key, "+447000000070", "login").await)).await;
+    assert_eq!(begun.json()["next"], "silent", "{}", begun.text());
+    let location = env.device_visit(begun.json()["check_url"].as_str().expect("check_url")).await;
+    assert_eq!(location.path(), "/reset/silent-return.html");
+    let fragment: Vec<(String, String)> =
+        url::form_urlencoded::parse(location.fragment().unwrap_or("").as_bytes()).into_owned().collect();
+    let pairs: Vec<(&str, &str)> = fragment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let posted = b.post_to_callback(&env, &pairs).await;
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    let go = posted.json()["go"].as_str().expect("go").to_owned();
+    let claims = redeem(&env, &key, &returned(&go)["simguard_token"]).await.json();
+    assert_eq!(claims["method"], "silent");
+}

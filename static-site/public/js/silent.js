@@ -29,6 +29,12 @@ export async function postToCallback(params) {
     });
     const landed = new URL(response.url);
     if (response.redirected && landed.origin === window.location.origin) next = landed.pathname + landed.search;
+    // A relying site's verification ends on the site's own return URL, which the API names instead
+    // of redirecting to it (a fetch must not carry the result to another site).
+    if (!response.redirected && response.ok) {
+      const answer = await response.json().catch(() => null);
+      if (typeof answer?.go === 'string' && /^https?:\/\//.test(answer.go)) next = answer.go;
+    }
   } catch {
     // Offline: the result page offers to try again.
   }
