@@ -162,7 +162,7 @@ pub async fn redeem(
 }
 
 /// The public keys of the result tokens. Cached briefly by clients and CloudFront: a new key is
-/// published a while before it signs (docs/verification-api.md, "Key rotation").
+/// published a while before it signs (docs/verification-api.md, "Keys").
 pub async fn jwks(State(app): State<PasswordApp>) -> Result<Response, Problem> {
     let keys = app.results.jwks().await.map_err(|e| {
         tracing::error!(event = "verifications_unavailable", error = %e, "no result signing key");
