@@ -29,6 +29,7 @@ use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
 use crate::adapters::vonage::{VonageConfig, VonageSilentAuth, VonageV1, VonageV2};
 use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
+use crate::cognito::CognitoTriggers;
 use crate::config::{ConfigError, OtpProviderKind, Settings, SilentProviderKind, SimSwapSourceKind};
 use crate::consumer::Consumer;
 use crate::ports::{
@@ -252,7 +253,9 @@ impl Assembly {
                 let ports = WithPasswords::build(self, &settings, secrets)?;
                 self.serve(settings, ports)?
             }
-            Function::Notify => return Err(AssemblyError::WrongKind(Function::Notify.name())),
+            Function::Notify | Function::CognitoAuth => {
+                return Err(AssemblyError::WrongKind(settings.function.name()));
+            }
         })
     }
 
@@ -278,6 +281,18 @@ impl Assembly {
         };
         let core = self.core(settings)?;
         Ok(Consumer { mailer, store: core.store, site: core.settings.site, clock: core.clock, metrics: core.metrics })
+    }
+
+    /// The Cognito triggers (the `cognito-auth` function) `settings` are for: the silent provers and
+    /// SIM-swap sources, and the OTP provider, as the API's functions build them.
+    pub fn cognito_triggers(&self, settings: Settings) -> Result<CognitoTriggers, AssemblyError> {
+        if settings.function != Function::CognitoAuth {
+            return Err(AssemblyError::WrongKind(settings.function.name()));
+        }
+        let secrets = self.secret_source(&settings)?;
+        let silent = WithSilent::build(self, &settings, secrets.clone())?;
+        let otp = self.otp_client(&settings, secrets)?;
+        Ok(CognitoTriggers::new(self.core(settings)?, silent, otp))
     }
 
     fn serve<P: Ports>(&self, settings: Settings, ports: P) -> Result<Router, AssemblyError> {
@@ -465,9 +480,10 @@ impl BuildPorts for WithSilent {
                 )?),
             });
         }
-        // Only the callback follows a proof with the SIM-swap gate; the others build no source.
+        // Only the callback (and the Cognito triggers' gate) ask the SIM-swap sources; the others
+        // build none.
         let sim_swap = match settings.function {
-            Function::Callback => assembly.sim_swap_sources(settings, secrets, &mut truid)?,
+            Function::Callback | Function::CognitoAuth => assembly.sim_swap_sources(settings, secrets, &mut truid)?,
             _ => Vec::new(),
         };
         Ok(WithSilent { provers, sim_swap })
@@ -544,6 +560,26 @@ pub async fn run_consumer() -> Result<(), lambda_http::Error> {
             Ok::<_, lambda_http::Error>(consumer.handle(event.payload, until).await)
         },
     ))
+    .await
+}
+
+/// The `cognito-auth` function's Lambda loop: each invocation is one trigger's event, answered
+/// with its response filled in; an event it cannot read fails the sign-in.
+pub async fn run_cognito_triggers() -> Result<(), lambda_http::Error> {
+    use lambda_http::{LambdaEvent, service_fn};
+    crate::telemetry::init();
+    let settings = Settings::from_env_for(Function::CognitoAuth)?;
+    let triggers = Assembly::lambda(&settings)?.cognito_triggers(settings)?;
+    let triggers = &triggers;
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        // Cognito waits five seconds for a trigger: every provider call ends by the invocation's deadline.
+        let work = triggers.handle(event.payload);
+        let answer = match crate::routes::lambda_deadline(&event.context) {
+            Some(until) => crate::ports::deadline::within(until, work).await,
+            None => work.await,
+        };
+        answer.map_err(lambda_http::Error::from)
+    }))
     .await
 }
 

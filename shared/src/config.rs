@@ -76,24 +76,31 @@ pub struct Setting {
     pub readers: &'static [Function],
 }
 
-use Function::{Account, Callback, Coverage, CreateCheck, Notify, OtpStart, OtpVerify, ResetPassword, SimCheck};
+use Function::{
+    Account, Callback, CognitoAuth, Coverage, CreateCheck, Notify, OtpStart, OtpVerify, ResetPassword, SimCheck,
+};
 
 const ALL: &[Function] = &Function::ALL;
 /// The functions behind the API (every one but the queue consumer).
 const HTTP: &[Function] = &Function::HTTP;
-const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
-const OTP: &[Function] = &[OtpStart, OtpVerify];
-const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify];
-const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck];
-/// The silent proof's functions.
-const SILENT: &[Function] = &[Coverage, CreateCheck, Callback];
+const TRUID: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, CognitoAuth];
+const OTP: &[Function] = &[OtpStart, OtpVerify, CognitoAuth];
+const PROVIDERS: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, OtpStart, OtpVerify, CognitoAuth];
+const WINDOW: &[Function] = &[CreateCheck, Callback, SimCheck, CognitoAuth];
+/// The silent proof's functions (the Cognito triggers run one of their own).
+const SILENT: &[Function] = &[Coverage, CreateCheck, Callback, CognitoAuth];
 /// The functions that may talk to Vonage: for codes, or as a silent prover.
-const VONAGE: &[Function] = &[Coverage, CreateCheck, Callback, OtpStart, OtpVerify];
-/// The functions that ask the SIM-swap sources: the SIM check, and the callback after a proof that
-/// does not cover the SIM change.
-const SIM_GATE: &[Function] = &[Callback, SimCheck];
+const VONAGE: &[Function] = &[Coverage, CreateCheck, Callback, OtpStart, OtpVerify, CognitoAuth];
+/// The functions that ask the SIM-swap sources: the SIM check, the callback after a proof that
+/// does not cover the SIM change, and the Cognito triggers' gate.
+const SIM_GATE: &[Function] = &[Callback, SimCheck, CognitoAuth];
 /// The functions that may talk to a CAMARA operator or aggregator (its provers and sources).
-const CAMARA: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck];
+const CAMARA: &[Function] = &[Coverage, CreateCheck, Callback, SimCheck, CognitoAuth];
+/// The functions that read the provider secret: the API's, and the Cognito triggers.
+const SECRET: &[Function] =
+    &[Coverage, CreateCheck, Callback, ResetPassword, SimCheck, OtpStart, OtpVerify, Account, CognitoAuth];
+/// The functions that text codes, and count the per-number SMS limits.
+const SMS: &[Function] = &[OtpStart, CognitoAuth];
 const FLOW_STARTS: &[Function] = &[CreateCheck, OtpStart, Account];
 /// The functions that tell an account's owner something by email (they put it on the queue).
 const NOTIFY: &[Function] = &[Callback, ResetPassword, SimCheck, OtpVerify, Account];
@@ -111,6 +118,9 @@ const fn number(
 const fn url(name: &'static str, default: &'static str, readers: &'static [Function]) -> Setting {
     Setting { name, default: Some(default), required: Required::No, kind: Kind::Url, readers }
 }
+
+/// The static page a Cognito sign-in's silent proof returns to (every prover's redirect).
+pub const COGNITO_RETURN_PATH: &str = "/cognito/return.html";
 
 /// Every setting. Keep README.md's configuration table in this order (a test compares them).
 pub const SETTINGS: &[Setting] = &[
@@ -156,7 +166,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("simguard"),
         required: Required::No,
         kind: Kind::Text,
-        readers: &[Coverage, CreateCheck, Callback, OtpStart],
+        readers: &[Coverage, CreateCheck, Callback, OtpStart, CognitoAuth],
     },
     Setting {
         name: "SIMGUARD_SMS_SENDER",
@@ -177,7 +187,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("44"),
         required: Required::No,
         kind: Kind::Text,
-        readers: &[OtpStart, Account],
+        readers: &[OtpStart, Account, CognitoAuth],
     },
     Setting {
         name: "SIMGUARD_SIMCHECK_UNAVAILABLE_POLICY",
@@ -225,12 +235,12 @@ pub const SETTINGS: &[Setting] = &[
     number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
     number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "5", 1, 5, &[OtpVerify]),
     number("SIMGUARD_LIMIT_OTP_SENDS_PER_FLOW", "3", 1, 5, &[OtpStart]),
-    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN", "3", 1, 5, &[OtpStart]),
-    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY", "10", 1, 100, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_10MIN", "3", 1, 5, SMS),
+    number("SIMGUARD_LIMIT_SMS_PER_NUMBER_DAY", "10", 1, 100, SMS),
     number("SIMGUARD_LIMIT_SMS_PER_IP_HOUR", "10", 1, 10_000, &[OtpStart]),
     number("SIMGUARD_LIMIT_SMS_PER_IP_BLOCK_HOUR", "30", 1, 100_000, &[OtpStart]),
-    number("SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR", "20", 1, 100_000, &[OtpStart]),
-    number("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", "500", 1, 1_000_000, &[OtpStart]),
+    number("SIMGUARD_LIMIT_SMS_PER_PREFIX_HOUR", "20", 1, 100_000, SMS),
+    number("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", "500", 1, 1_000_000, SMS),
     Setting {
         name: "SIMGUARD_TABLE_NAME",
         default: None,
@@ -243,9 +253,9 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         required: Required::WhenDeployed,
         kind: Kind::Text,
-        readers: HTTP,
+        readers: SECRET,
     },
-    number("SIMGUARD_SECRET_TTL_SECONDS", "300", 0, 300, HTTP),
+    number("SIMGUARD_SECRET_TTL_SECONDS", "300", 0, 300, SECRET),
     Setting {
         name: "SIMGUARD_CLIENT_IP_SOURCE",
         default: Some("source_ip"),
@@ -710,13 +720,20 @@ impl Settings {
 
     /// The tru.ID `redirect_url`: fixed, from configuration (docs/security.md A6).
     pub fn truid_redirect_url(&self) -> String {
-        self.public_url("/api/reset/callback")
+        match self.function {
+            // A Cognito sign-in's proof returns to the page that answers Cognito's challenge.
+            Function::CognitoAuth => self.public_url(COGNITO_RETURN_PATH),
+            _ => self.public_url("/api/reset/callback"),
+        }
     }
 
     /// Where a provider that returns its result in the URL's fragment (Vonage) sends the device:
     /// the page that posts the fragment to the callback.
     pub fn silent_return_url(&self) -> String {
-        self.public_url("/reset/silent-return.html")
+        match self.function {
+            Function::CognitoAuth => self.public_url(COGNITO_RETURN_PATH),
+            _ => self.public_url("/reset/silent-return.html"),
+        }
     }
 }
 

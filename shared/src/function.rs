@@ -21,6 +21,9 @@ pub enum Function {
     Account,
     /// Not behind the API: takes the notification queue's batches and sends the emails.
     Notify,
+    /// Not behind the API: Amazon Cognito's custom-authentication triggers (define, create and
+    /// verify an auth challenge) for a user pool that adds simguard's checks to its sign-in.
+    CognitoAuth,
 }
 
 impl Function {
@@ -36,13 +39,21 @@ impl Function {
         Function::Account,
     ];
 
-    /// Every function: the API's, then the queue consumer.
-    pub const ALL: [Function; 9] = {
-        let mut all = [Function::Notify; 9];
+    /// The functions something other than API Gateway invokes.
+    pub const EVENTS: [Function; 2] = [Function::Notify, Function::CognitoAuth];
+
+    /// Every function: the API's, then the others.
+    pub const ALL: [Function; 10] = {
+        let mut all = [Function::Notify; 10];
         let mut i = 0;
         while i < Self::HTTP.len() {
             all[i] = Self::HTTP[i];
             i += 1;
+        }
+        let mut j = 0;
+        while j < Self::EVENTS.len() {
+            all[i + j] = Self::EVENTS[j];
+            j += 1;
         }
         all
     };
@@ -59,12 +70,14 @@ impl Function {
             Function::OtpVerify => "otp-verify",
             Function::Account => "account",
             Function::Notify => "notify",
+            Function::CognitoAuth => "cognito-auth",
         }
     }
 
-    /// Whether API Gateway invokes it (every function but the queue consumer).
+    /// Whether API Gateway invokes it (every function but the queue consumer and the Cognito
+    /// triggers).
     pub fn serves_http(self) -> bool {
-        self != Function::Notify
+        !Self::EVENTS.contains(&self)
     }
 
     /// The function with this binary name.

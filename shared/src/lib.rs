@@ -13,6 +13,7 @@
 pub mod adapters;
 pub mod app;
 pub mod assembly;
+pub mod cognito;
 pub mod config;
 pub mod consumer;
 pub mod domain;

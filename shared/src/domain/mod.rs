@@ -3,6 +3,7 @@
 
 pub mod base_url;
 pub mod check;
+pub mod cognito;
 pub mod email;
 pub mod flow;
 pub mod imported_hash;

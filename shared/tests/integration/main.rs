@@ -9,6 +9,7 @@ mod account_life;
 mod account_security;
 mod architecture;
 mod attacks;
+mod cognito_triggers;
 mod documents;
 mod email;
 mod events;

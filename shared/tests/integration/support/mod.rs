@@ -60,6 +60,8 @@ pub struct Env {
     pub cloudfront: Option<CloudFront>,
     /// Deployed: the notification queue's consumer.
     pub consumer: Option<DeployedConsumer>,
+    /// The Cognito auth-challenge triggers, on the same store, clock and sandbox.
+    pub cognito: Option<simguard::cognito::CognitoTriggers>,
     /// Servers a test started for this environment (a mock provider), stopped with it.
     _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -297,6 +299,7 @@ impl EnvBuilder {
         };
         let mut routers = BTreeMap::new();
         let mut consumer = None;
+        let mut cognito = None;
         let (hasher_secrets, cloudfront): (Arc<dyn SecretSource>, _) = match self.deployment {
             None => {
                 let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(
@@ -316,6 +319,12 @@ impl EnvBuilder {
                     .unwrap_or_else(|e| panic!("{}: {e}", route.function.name()));
                     routers.insert(route.path, assembly.router(settings).expect("router"));
                 }
+                let own = self.function_vars.get(&Function::CognitoAuth);
+                let settings = Settings::for_function(Function::CognitoAuth, |k| {
+                    own.and_then(|o| o.get(k)).or_else(|| vars.get(k)).cloned()
+                })
+                .unwrap_or_else(|e| panic!("cognito-auth: {e}"));
+                cognito = Some(assembly.cognito_triggers(settings).expect("cognito triggers"));
                 (secrets, None)
             }
             Some(deployment) => {
@@ -332,6 +341,11 @@ impl EnvBuilder {
                     let assembly = with_doubles(Assembly::aws(clients.dynamodb, clients.secrets_manager))
                         .with_sqs(clients.sqs.clone())
                         .with_ses(clients.ses);
+                    if *function == Function::CognitoAuth {
+                        cognito =
+                            Some(assembly.cognito_triggers(settings).unwrap_or_else(|e| panic!("cognito-auth: {e}")));
+                        continue;
+                    }
                     if *function == Function::Notify {
                         // The queue the producers' template environment names.
                         let queue_url = deployment
@@ -380,6 +394,7 @@ impl EnvBuilder {
             device,
             cloudfront,
             consumer,
+            cognito,
             _keep_alive: self.keep_alive,
         }
     }
