@@ -224,8 +224,8 @@ impl Assembly {
     pub fn router_with<P: BuildPorts>(&self, settings: Settings) -> Result<Router, AssemblyError> {
         let layers = settings.clone();
         let secrets = self.secret_source(&settings)?;
-        let ports = P::build(self, &settings, secrets)?;
-        Ok(secure(self.serve(settings, ports)?, &layers))
+        let ports = P::build(self, &settings, secrets.clone())?;
+        Ok(secure(self.serve(settings, ports, secrets)?, &layers))
     }
 
     /// The function's routes over its state. Which clients each function gets is decided here, by
@@ -234,24 +234,24 @@ impl Assembly {
         let secrets = self.secret_source(&settings)?;
         Ok(match settings.function {
             Function::Coverage | Function::CreateCheck | Function::Callback => {
-                let ports = WithSilent::build(self, &settings, secrets)?;
-                self.serve(settings, ports)?
+                let ports = WithSilent::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
             }
             Function::SimCheck => {
-                let ports = WithSimGate::build(self, &settings, secrets)?;
-                self.serve(settings, ports)?
+                let ports = WithSimGate::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
             }
             Function::OtpStart | Function::OtpVerify => {
-                let ports = WithOtp::build(self, &settings, secrets)?;
-                self.serve(settings, ports)?
+                let ports = WithOtp::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
             }
             Function::ResetPassword => {
-                let ports = WithHasher::build(self, &settings, secrets)?;
-                self.serve(settings, ports)?
+                let ports = WithHasher::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
             }
             Function::Account => {
-                let ports = WithPasswords::build(self, &settings, secrets)?;
-                self.serve(settings, ports)?
+                let ports = WithPasswords::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
             }
             Function::Notify | Function::CognitoAuth => {
                 return Err(AssemblyError::WrongKind(settings.function.name()));
@@ -279,7 +279,8 @@ impl Assembly {
                 Arc::new(SesMailer::new(client, sender))
             }
         };
-        let core = self.core(settings)?;
+        let secrets = self.secret_source(&settings)?;
+        let core = self.core(settings, secrets)?;
         Ok(Consumer { mailer, store: core.store, site: core.settings.site, clock: core.clock, metrics: core.metrics })
     }
 
@@ -291,17 +292,23 @@ impl Assembly {
         }
         let secrets = self.secret_source(&settings)?;
         let silent = WithSilent::build(self, &settings, secrets.clone())?;
-        let otp = self.otp_client(&settings, secrets)?;
-        Ok(CognitoTriggers::new(self.core(settings)?, silent, otp))
+        let otp = self.otp_client(&settings, secrets.clone())?;
+        Ok(CognitoTriggers::new(self.core(settings, secrets)?, silent, otp))
     }
 
-    fn serve<P: Ports>(&self, settings: Settings, ports: P) -> Result<Router, AssemblyError> {
-        let core = self.core(settings)?;
+    fn serve<P: Ports>(
+        &self,
+        settings: Settings,
+        ports: P,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Router, AssemblyError> {
+        let core = self.core(settings, secrets)?;
         Ok(function_routes(App { core, ports })?)
     }
 
-    /// What every function has.
-    fn core(&self, settings: Settings) -> Result<Core, AssemblyError> {
+    /// What every function has; `secrets` is the function's one secret source (one cache, one read
+    /// per TTL, whoever asks: docs/security.md R11).
+    fn core(&self, settings: Settings, secrets: Arc<dyn SecretSource>) -> Result<Core, AssemblyError> {
         let (store, limiter): (Arc<dyn Store>, Arc<dyn RateLimiter>) = match &self.storage {
             Storage::Memory(m) => (m.clone(), m.clone()),
             Storage::Given(store, limiter) => (store.clone(), limiter.clone()),
@@ -324,7 +331,7 @@ impl Assembly {
             (None, None) => Arc::new(LogNotifier),
         };
         Ok(Core {
-            results: Arc::new(SecretSigner::new(&settings.public_origin(), self.secret_source(&settings)?)),
+            results: Arc::new(SecretSigner::new(&settings.public_origin(), secrets)),
             settings,
             store,
             limiter,

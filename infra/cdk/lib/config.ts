@@ -36,6 +36,10 @@ export interface SimguardConfig {
   readonly smsConversionAlarmPercent: number;
   readonly smsConversionMinSends: number;
   readonly simChangeBlockedAlarmThreshold: number;
+  /** An existing user pool that may invoke the Cognito triggers (docs/cognito.md); '' for none. */
+  readonly cognitoUserPoolArn: string;
+  /** Create an example user pool with the triggers attached. */
+  readonly cognitoExamplePool: boolean;
 }
 
 type Lookup = (key: string) => unknown;
@@ -102,6 +106,8 @@ export function readConfig(get: Lookup): SimguardConfig {
     smsConversionAlarmPercent: number(get, 'smsConversionAlarmPercent', 1, 100),
     smsConversionMinSends: number(get, 'smsConversionMinSends', 1),
     simChangeBlockedAlarmThreshold: number(get, 'simChangeBlockedAlarmThreshold', 1),
+    cognitoUserPoolArn: text(get, 'cognitoUserPoolArn', /^(arn:aws[a-zA-Z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool\/[\w-]+_[0-9a-zA-Z]+)?$/),
+    cognitoExamplePool: text(get, 'cognitoExamplePool', /^(true|false)$/) === 'true',
   };
   if (config.otpProvider === 'twilio' && config.twilioServiceSid === '') {
     throw new Error('context otpProvider=twilio needs twilioServiceSid');

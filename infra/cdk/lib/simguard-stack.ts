@@ -570,6 +570,77 @@ export class SimguardStack extends cdk.Stack {
       reportBatchItemFailures: true,
     });
 
+    // Amazon Cognito's custom-authentication triggers (docs/cognito.md): not behind the API.
+    const cognitoAuthFunction = rustFunction({
+      id: 'CognitoAuth',
+      name: 'cognito-auth',
+      description: 'simguard cognito-auth (Cognito define, create and verify auth challenge)',
+      // Cognito waits five seconds for a trigger.
+      timeout: cdk.Duration.seconds(5),
+      environment: {
+        SIMGUARD_SECRET_ID: providerSecret.secretArn,
+        ...truid,
+        ...silent,
+        ...simSwap,
+        SIMGUARD_SIM_CHANGE_WINDOW_MINUTES: String(c.simChangeWindowMinutes),
+        ...otp,
+        SIMGUARD_SMS_COUNTRIES: c.smsCountries,
+        SIMGUARD_LIMIT_SMS_GLOBAL_HOUR: String(c.smsGlobalHourlyBudget),
+      },
+      // The SMS limits' counters.
+      tableActions: ['UpdateItem'],
+    });
+    cognitoAuthFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ProviderSecret',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [providerSecret.secretArn],
+      }),
+    );
+    if (c.cognitoUserPoolArn !== '') {
+      new lambda.CfnPermission(this, 'CognitoAuthPermission', {
+        action: 'lambda:InvokeFunction',
+        functionName: cognitoAuthFunction.functionName,
+        principal: 'cognito-idp.amazonaws.com',
+        sourceArn: c.cognitoUserPoolArn,
+      });
+    }
+    if (c.cognitoExamplePool) {
+      // The example pool: a password (SRP), then simguard's checks; users need a verified phone_number.
+      const pool = new cdk.aws_cognito.UserPool(this, 'CognitoExampleUserPool', {
+        userPoolName: `${this.stackName}-example`,
+        signInAliases: { email: true },
+        autoVerify: { email: true },
+        standardAttributes: { phoneNumber: { required: true, mutable: true } },
+        removalPolicy: cdk.RemovalPolicy.DESTROY,
+        lambdaTriggers: {
+          defineAuthChallenge: cognitoAuthFunction,
+          createAuthChallenge: cognitoAuthFunction,
+          verifyAuthChallengeResponse: cognitoAuthFunction,
+        },
+      });
+      // Only the custom flow: the password (SRP) and simguard's rounds; never the password alone.
+      const client = pool.addClient('CognitoExampleClient', {
+        userPoolClientName: 'simguard-example',
+        authFlows: { custom: true },
+        preventUserExistenceErrors: true,
+        authSessionValidity: cdk.Duration.minutes(10),
+      });
+      new cdk.CfnOutput(this, 'CognitoExampleUserPoolId', {
+        description: 'The example user pool (the page /cognito/ signs in to it).',
+        value: pool.userPoolId,
+      });
+      new cdk.CfnOutput(this, 'CognitoExampleClientId', {
+        description: "The example pool's app client (custom authentication only).",
+        value: client.userPoolClientId,
+      });
+    }
+    new cdk.CfnOutput(this, 'CognitoAuthFunctionArn', {
+      description:
+        'The Cognito custom-authentication triggers (Define, Create and Verify Auth Challenge) for your user pool (docs/cognito.md).',
+      value: cognitoAuthFunction.functionArn,
+    });
+
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
       retention: c.logRetentionDays as logs.RetentionDays,
       removalPolicy: cdk.RemovalPolicy.DESTROY,
@@ -695,7 +766,7 @@ export class SimguardStack extends cdk.Stack {
       threshold: 1,
     });
 
-    for (const [id, name] of [...specs.map((s) => [s.id, s.name]), ['Notify', 'notify']]) {
+    for (const [id, name] of [...specs.map((s) => [s.id, s.name]), ['Notify', 'notify'], ['CognitoAuth', 'cognito-auth']]) {
       const byFunction = { FunctionName: functions[name].functionName };
       alarm(`${id}FunctionAlarm`, {
         alarmDescription: `The ${name} function failed or was throttled in the last 5 minutes (docs/operations.md, "FunctionAlarm").`,

@@ -90,7 +90,8 @@ fn api_key_key(site: &SiteId, key_id: &str) -> Item {
     key(format!("SITE#{}", site.as_str()), &format!("KEY#{key_id}"))
 }
 fn verification_record_key(k: &TokenHash) -> Item {
-    key(format!("VERIFICATION#{}", k.as_str()), "VERIFICATION")
+    // Not `VERIFICATION#`: that is an SMS verification's claim (provider and reference).
+    key(format!("SITE_VERIFICATION#{}", k.as_str()), "SITE_VERIFICATION")
 }
 fn redeemed_key(jti: &str) -> Item {
     key(format!("RESULT#{jti}"), "RESULT")

@@ -17,11 +17,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("app", &["config", "ports", "domain"]),
     ("http", &["app", "config", "ports", "domain"]),
     ("consumer", &["ports", "domain"]),
+    ("cognito", &["http", "app", "config", "ports", "domain"]),
     ("import", &["ports", "domain"]),
     ("routes", &["http", "app", "config", "ports", "domain", "function"]),
     (
         "assembly",
-        &["routes", "http", "consumer", "app", "config", "adapters", "ports", "domain", "function", "telemetry"],
+        &[
+            "routes",
+            "http",
+            "consumer",
+            "cognito",
+            "app",
+            "config",
+            "adapters",
+            "ports",
+            "domain",
+            "function",
+            "telemetry",
+        ],
     ),
 ];
 

@@ -22,6 +22,10 @@ async fn every_event_gets_the_status_in_its_name() {
     for folder in std::fs::read_dir(&dir).expect("events/").flatten().filter(|e| e.path().is_dir()) {
         let name = folder.file_name().to_string_lossy().into_owned();
         let function = Function::by_name(&name).unwrap_or_else(|| panic!("events/{name} is not a function"));
+        if function == Function::CognitoAuth {
+            seen += cognito_events(&env, &folder.path()).await;
+            continue;
+        }
         if !function.serves_http() {
             seen += queue_events(&folder.path()).await;
             continue;
@@ -47,6 +51,42 @@ async fn every_event_gets_the_status_in_its_name() {
         }
     }
     assert!(seen >= Function::ALL.len(), "every function has an event: {seen}");
+}
+
+/// The Cognito triggers' events, named `<what>.<outcome>.json`: what Define decides (`fail`,
+/// `tokens`, or the challenge's name in kebab case), what Create starts (its `next`), what Verify
+/// says (`right`, `wrong`).
+async fn cognito_events(env: &Env, dir: &Path) -> usize {
+    env.no_coverage();
+    let triggers = env.cognito.as_ref().expect("the Cognito triggers");
+    let mut seen = 0;
+    for file in std::fs::read_dir(dir).expect("the triggers' events").flatten() {
+        let file_name = file.file_name().to_string_lossy().into_owned();
+        let want = file_name
+            .strip_suffix(".json")
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(_, o)| o.to_owned())
+            .unwrap_or_else(|| panic!("events/cognito-auth/{file_name}: name it <what>.<outcome>.json"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(file.path()).expect("event")).expect("JSON");
+        let source = event["triggerSource"].as_str().unwrap_or_default().to_owned();
+        let out = triggers.handle(event).await.unwrap_or_else(|e| panic!("events/cognito-auth/{file_name}: {e}"));
+        let r = &out["response"];
+        let got = match source.as_str() {
+            "DefineAuthChallenge_Authentication" if r["issueTokens"] == true => "tokens".to_owned(),
+            "DefineAuthChallenge_Authentication" if r["failAuthentication"] == true => "fail".to_owned(),
+            "DefineAuthChallenge_Authentication" => {
+                r["challengeName"].as_str().unwrap_or("?").to_ascii_lowercase().replace('_', "-")
+            }
+            "CreateAuthChallenge_Authentication" => {
+                r["publicChallengeParameters"]["next"].as_str().unwrap_or("?").to_owned()
+            }
+            _ if r["answerCorrect"] == true => "right".to_owned(),
+            _ => "wrong".to_owned(),
+        };
+        assert_eq!(got, want, "events/cognito-auth/{file_name}: {r}");
+        seen += 1;
+    }
+    seen
 }
 
 /// The consumer's events (SQS batches), named `<what>.<n>-handed-back.json`: each goes through the

@@ -622,7 +622,12 @@ fn every_function_is_an_arm64_rust_function_with_its_own_log_group() {
             assert_eq!(p["Architectures"], json!(["arm64"]), "{} {}", t.kind, f.name());
             assert_eq!(p["Handler"], "bootstrap", "{} {}", t.kind, f.name());
             // The API's functions answer within API Gateway's limits; the consumer sends up to ten emails.
-            let timeout = if f.serves_http() { 10 } else { 60 };
+            // Cognito waits five seconds for a trigger.
+            let timeout = match f {
+                _ if f.serves_http() => 10,
+                Function::CognitoAuth => 5,
+                _ => 60,
+            };
             assert_eq!(p["Timeout"], timeout, "{} {}", t.kind, f.name());
             let group = Template::target(&p["LoggingConfig"]["LogGroup"]).expect("LoggingConfig.LogGroup");
             let retention = &t.resources()[&group]["Properties"]["RetentionInDays"];
@@ -1325,6 +1330,7 @@ async fn iam_is_what_each_function_calls(t: &'static Template) {
                 "twilio_account_sid": defaults.twilio.account_sid,
                 "twilio_auth_token": defaults.twilio.auth_token,
                 "password_pepper": "a pepper the test put in the secret",
+                "result_signing_keys": simguard_sandbox::SANDBOX_RESULT_SIGNING_KEYS,
             })
             .to_string(),
         )
@@ -1574,4 +1580,74 @@ async fn every_flow(env: &Env) {
     let done = bob.set_password(env, &csrf, "a brand new passphrase 43").await;
     assert_eq!(done.status, 200, "{}", done.text());
     assert!(env.password_works("bob@example.com", "a brand new passphrase 43").await);
+
+    verification_api_through_cloudfront(env).await;
+    cognito_sign_in(env).await;
+}
+
+/// A relying site's verification, its key in the header CloudFront forwards: created, run on the SMS
+/// path in a browser, redeemed once.
+async fn verification_api_through_cloudfront(env: &Env) {
+    use simguard::domain::Timestamp;
+    use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
+    let site = SiteId::parse("shop").expect("id");
+    let back = "https://shop.example/verified";
+    let record = RelyingSite {
+        id: site.clone(),
+        name: "Shop".into(),
+        return_urls: vec![back.into()],
+        created_at: Timestamp(T0),
+    };
+    env.store.put_site(&record).await.expect("site");
+    let (key, stored) = new_api_key(&site, [3; 8], [4; 32], Timestamp(T0));
+    env.store.put_api_key(&stored).await.expect("key");
+    let api =
+        |path: &str, body: Value| Event::post(path, body).without_header("origin").header("x-simguard-api-key", &key);
+    let created = env
+        .send(&api(
+            "/api/v1/verifications",
+            json!({ "phone": "+447000000072", "purpose": "step_up", "return_url": back }),
+        ))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let link = created.json()["url"].as_str().expect("url").rsplit('#').next().expect("token").to_owned();
+    let mut dave = Browser::at("198.51.100.24");
+    let begun = dave.send(env, Event::post("/api/verify/begin", json!({ "token": link }))).await;
+    assert_eq!(begun.json()["next"], "sms", "{}", begun.text());
+    let csrf = begun.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(dave.sim_check(env, &csrf).await.json(), json!({ "next": "otp" }));
+    assert_eq!(dave.otp_start(env, &csrf).await.status, 200);
+    let done = dave.otp_verify(env, &csrf, &env.last_code("+447000000072")).await;
+    let url = url::Url::parse(done.json()["url"].as_str().expect("url")).expect("return url");
+    let token = url.query_pairs().find(|(k, _)| k == "simguard_token").map(|(_, v)| v.into_owned()).expect("token");
+    let redeemed = env.send(&api("/api/v1/verifications/redeem", json!({ "token": token }))).await;
+    assert_eq!((redeemed.status, redeemed.json()["method"].as_str()), (200, Some("sms")), "{}", redeemed.text());
+    assert_eq!(env.send(&api("/api/v1/verifications/redeem", json!({ "token": token }))).await.status, 409);
+}
+
+/// A Cognito sign-in's simguard round, through the deployed cognito-auth function: a code, checked.
+async fn cognito_sign_in(env: &Env) {
+    let triggers = env.cognito.as_ref().expect("the cognito-auth function is deployed");
+    let attributes = json!({ "sub": "5f8c0e3a", "phone_number": "+447000000070", "phone_number_verified": "true" });
+    let session = json!([
+        { "challengeName": "SRP_A", "challengeResult": true },
+        { "challengeName": "PASSWORD_VERIFIER", "challengeResult": true },
+    ]);
+    let event = |source: &str, request: Value| {
+        json!({ "version": "1", "region": "eu-west-2", "userPoolId": "eu-west-2_Ex4mple", "userName": "alice",
+                "callerContext": { "clientId": "3n4b5urk1ft4fl3mg5e62d9ado" }, "triggerSource": source,
+                "request": request, "response": {} })
+    };
+    let created = triggers
+        .handle(event(
+            "CreateAuthChallenge_Authentication",
+            json!({ "userAttributes": attributes, "session": session }),
+        ))
+        .await
+        .expect("create");
+    let private = created["response"]["privateChallengeParameters"].clone();
+    assert_eq!(created["response"]["publicChallengeParameters"]["next"], "sms", "{created}");
+    let verify = json!({ "userAttributes": attributes, "privateChallengeParameters": private, "challengeAnswer": env.last_code("+447000000070") });
+    let checked = triggers.handle(event("VerifyAuthChallengeResponse_Authentication", verify)).await.expect("verify");
+    assert_eq!(checked["response"]["answerCorrect"], true);
 }

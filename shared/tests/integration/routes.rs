@@ -145,7 +145,8 @@ fn the_cargo_lambda_watch_environment_is_a_valid_configuration() {
         let settings = Settings::deployed(f, |k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned))
             .unwrap_or_else(|e| panic!("{}: {e}", f.name()));
         assert_eq!(settings.table_name.as_deref(), Some("simguard-local"));
-        assert_eq!(settings.truid_redirect_url(), "http://127.0.0.1:8080/api/reset/callback");
+        let landing = if f == Function::CognitoAuth { "/cognito/return.html" } else { "/api/reset/callback" };
+        assert_eq!(settings.truid_redirect_url(), format!("http://127.0.0.1:8080{landing}"));
     }
     for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
         assert!(env.contains_key(aws), "{aws}");

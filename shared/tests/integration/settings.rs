@@ -24,7 +24,11 @@ fn expected_row(s: &Setting) -> [String; 4] {
     let readers = if s.readers == Function::ALL {
         "all".into()
     } else if s.readers == Function::HTTP {
-        "all but notify".into()
+        "the API's".into()
+    } else if s.readers.len() == Function::HTTP.len() + 1
+        && Function::HTTP.iter().chain([&Function::CognitoAuth]).all(|f| s.readers.contains(f))
+    {
+        "the API's, cognito-auth".into()
     } else {
         s.readers.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
     };
