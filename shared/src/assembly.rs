@@ -630,7 +630,8 @@ mod tests {
         })
         .expect("settings");
         let hasher = Arc::new(Argon2Hasher::new(HashCost::TEST_ONLY_CHEAP, None, Arc::new(OsRandom)));
-        let wrong = assembly.serve(settings, WithPasswords { hasher });
+        let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(Default::default()));
+        let wrong = assembly.serve(settings, WithPasswords { hasher }, secrets);
         assert!(matches!(wrong, Err(AssemblyError::Router(RouterError::Unserved { .. }))));
     }
 }

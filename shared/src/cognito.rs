@@ -179,10 +179,11 @@ impl CognitoTriggers {
             }
         }
         let silent_tried = earlier.iter().any(|l| matches!(l, RoundLabel::Silent { .. }));
-        if wants_silent && !silent_tried {
-            if let Some(started) = self.start_silent(phone).await {
-                return started;
-            }
+        if wants_silent
+            && !silent_tried
+            && let Some(started) = self.start_silent(phone).await
+        {
+            return started;
         }
         // A code in flight from an earlier round of this sign-in is still the one to type.
         let in_flight = earlier.iter().rev().find_map(|l| match l {
