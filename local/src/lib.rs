@@ -186,6 +186,17 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
+/// One Cognito trigger invocation, as Lambda would hand it to the `cognito-auth` function.
+async fn cognito_trigger(
+    State(triggers): State<Arc<simguard::cognito::CognitoTriggers>>,
+    axum::Json(event): axum::Json<serde_json::Value>,
+) -> Response {
+    match triggers.handle(event).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
 #[derive(Clone)]
 struct Outboxes {
     mail: Arc<OutboxNotifier>,
@@ -541,15 +552,22 @@ impl LocalStack {
         parts.push(("SIM swap", format!("{} (from SIMGUARD_SIM_SWAP_SOURCES, in order)", sources.join(", "))));
         let window_minutes = sim_gate.sim_change_window_minutes;
         let sim_change_window_days = window_minutes.div_ceil(1440);
-        let api = assembly
+        let assembly = assembly
             .with_secrets(secrets)
             .with_clock(clock)
             .with_notifier(outbox.clone())
             // Kept in memory: EMF lines are for CloudWatch, and would only clutter a terminal.
             .with_metrics(Arc::new(MemoryMetrics::new()))
-            .with_hash_cost(opts.hash_cost)
-            .all_functions(&settings_env)
-            .map_err(|e| e.to_string())?;
+            .with_hash_cost(opts.hash_cost);
+        let api = assembly.all_functions(&settings_env).map_err(|e| e.to_string())?;
+        // The Cognito triggers, for a user pool's stand-in (a test's, or a local Cognito emulator):
+        // `POST /dev/cognito-trigger` with a trigger's event answers what the function would.
+        let cognito = simguard::config::Settings::for_function(simguard::Function::CognitoAuth, &settings_env)
+            .map_err(|e| e.to_string())
+            .and_then(|s| assembly.cognito_triggers(s).map_err(|e| e.to_string()))?;
+        let cognito = Router::new()
+            .route("/dev/cognito-trigger", axum::routing::post(cognito_trigger))
+            .with_state(Arc::new(cognito));
         let dev = Router::new()
             .route("/dev/outbox", get(outbox_page))
             .route("/dev/outbox.json", get(outbox_json))
@@ -561,7 +579,7 @@ impl LocalStack {
                 site,
                 sim_change_window_days,
             });
-        let site = Router::new().merge(dev).fallback_service(static_site(&opts.static_dir));
+        let site = Router::new().merge(dev).merge(cognito).fallback_service(static_site(&opts.static_dir));
         // `/api/*` goes, path unchanged, to the API router (with its own 404s); the rest is the site.
         let router = on_the_origin(
             security_headers(

@@ -231,6 +231,13 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Url,
         readers: SILENT,
     },
+    Setting {
+        name: "SIMGUARD_COGNITO_RETURN_URL",
+        default: None,
+        required: Required::No,
+        kind: Kind::Url,
+        readers: &[CognitoAuth],
+    },
     url("SIMGUARD_TWILIO_LOOKUP_BASE_URL", "https://lookups.twilio.com", SIM_GATE),
     number("SIMGUARD_LIMIT_SIM_CHECKS_PER_IP_HOUR", "20", 1, 10_000, &[SimCheck]),
     number("SIMGUARD_LIMIT_OTP_ATTEMPTS_PER_FLOW", "5", 1, 5, &[OtpVerify]),
@@ -720,9 +727,10 @@ impl Settings {
 
     /// The tru.ID `redirect_url`: fixed, from configuration (docs/security.md A6).
     pub fn truid_redirect_url(&self) -> String {
-        match self.function {
+        match (self.function, &self.silent.cognito_return_url) {
             // A Cognito sign-in's proof returns to the page that answers Cognito's challenge.
-            Function::CognitoAuth => self.public_url(COGNITO_RETURN_PATH),
+            (Function::CognitoAuth, Some(url)) => url.to_string(),
+            (Function::CognitoAuth, None) => self.public_url(COGNITO_RETURN_PATH),
             _ => self.public_url("/api/reset/callback"),
         }
     }
@@ -731,7 +739,7 @@ impl Settings {
     /// the page that posts the fragment to the callback.
     pub fn silent_return_url(&self) -> String {
         match self.function {
-            Function::CognitoAuth => self.public_url(COGNITO_RETURN_PATH),
+            Function::CognitoAuth => self.truid_redirect_url(),
             _ => self.public_url("/reset/silent-return.html"),
         }
     }
@@ -868,6 +876,9 @@ pub struct SilentSettings {
     pub providers: Vec<SilentProviderKind>,
     /// CAMARA's OpenID Connect authorization endpoint (Number Verification).
     pub camara_authorize_url: Option<Url>,
+    /// Where a Cognito sign-in's silent proof returns: the site's own page that answers Cognito's
+    /// challenge (`SIMGUARD_COGNITO_RETURN_URL`; else simguard's [`COGNITO_RETURN_PATH`]).
+    pub cognito_return_url: Option<Url>,
 }
 
 fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
@@ -911,7 +922,11 @@ fn silent_settings(v: &Vars) -> Result<SilentSettings, ConfigError> {
             }
         }
     }
-    Ok(SilentSettings { providers, camara_authorize_url })
+    let cognito_return_url = match v.raw("SIMGUARD_COGNITO_RETURN_URL")?.filter(|u| !u.is_empty()) {
+        Some(_) => Some(v.url("SIMGUARD_COGNITO_RETURN_URL")?),
+        None => None,
+    };
+    Ok(SilentSettings { providers, camara_authorize_url, cognito_return_url })
 }
 
 /// A source of the SIM-swap gate's answer.

@@ -38,6 +38,8 @@ export interface SimguardConfig {
   readonly simChangeBlockedAlarmThreshold: number;
   /** An existing user pool that may invoke the Cognito triggers (docs/cognito.md); '' for none. */
   readonly cognitoUserPoolArn: string;
+  /** Where a Cognito sign-in's silent proof returns (your app's page); '' for the site's. */
+  readonly cognitoReturnUrl: string;
   /** Create an example user pool with the triggers attached. */
   readonly cognitoExamplePool: boolean;
 }
@@ -107,6 +109,7 @@ export function readConfig(get: Lookup): SimguardConfig {
     smsConversionMinSends: number(get, 'smsConversionMinSends', 1),
     simChangeBlockedAlarmThreshold: number(get, 'simChangeBlockedAlarmThreshold', 1),
     cognitoUserPoolArn: text(get, 'cognitoUserPoolArn', /^(arn:aws[a-zA-Z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool\/[\w-]+_[0-9a-zA-Z]+)?$/),
+    cognitoReturnUrl: text(get, 'cognitoReturnUrl', /^(https:\/\/[^\s#]+)?$/),
     cognitoExamplePool: text(get, 'cognitoExamplePool', /^(true|false)$/) === 'true',
   };
   if (config.otpProvider === 'twilio' && config.twilioServiceSid === '') {

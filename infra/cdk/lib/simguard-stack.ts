@@ -586,6 +586,7 @@ export class SimguardStack extends cdk.Stack {
         ...otp,
         SIMGUARD_SMS_COUNTRIES: c.smsCountries,
         SIMGUARD_LIMIT_SMS_GLOBAL_HOUR: String(c.smsGlobalHourlyBudget),
+        ...(c.cognitoReturnUrl !== '' ? { SIMGUARD_COGNITO_RETURN_URL: c.cognitoReturnUrl } : {}),
       },
       // The SMS limits' counters.
       tableActions: ['UpdateItem'],
