@@ -34,6 +34,8 @@ const FUNCTIONS: &[(&str, &str)] = &[
     // The first answer sends one email (moto's SES); warm, the same message is a redelivery: one
     // store read, nothing sent again.
     ("notify", "events/notify/password-reset.0-handed-back.json"),
+    // Define decides from the rounds alone: no provider call, no store.
+    ("cognito-auth", "events/cognito-auth/define-after-the-password.custom-challenge.json"),
 ];
 
 struct Options {
