@@ -682,7 +682,7 @@ impl SiteProxy {
         let router = security_headers(
             Router::new()
                 .nest_service("/api", api)
-                .route_service("/.well-known/jwks.json", well_known)
+                .route_service("/.well-known/jwks.json", well_known.into_service::<axum::body::Body>())
                 .fallback_service(static_site(&static_dir)),
         );
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))

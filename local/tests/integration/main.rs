@@ -177,3 +177,28 @@ async fn a_missing_page_is_the_sites_404() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     assert!(answer.contains("Page not found"), "{answer}");
 }
+
+/// The site in front of `cargo lambda watch` forwards `/api/*` and the public keys' well-known path
+/// to the functions as they are, and serves the rest itself.
+#[tokio::test]
+async fn the_site_proxy_forwards_the_api_and_the_public_keys() {
+    use axum::routing::any;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", upstream.local_addr().expect("addr"));
+    let echo = axum::Router::new().fallback(any(|uri: axum::http::Uri| async move { format!("upstream saw {uri}") }));
+    let server = tokio::spawn(simguard_local::serve::serve(upstream, echo, ReadTimeouts::default()));
+    let proxy =
+        simguard_local::SiteProxy::start(0, "../static-site/public".into(), &upstream_url).await.expect("proxy");
+    let port = proxy.url.rsplit(':').next().expect("port").to_owned();
+    for (path, seen) in
+        [("/api/me", "upstream saw /api/me"), ("/.well-known/jwks.json", "upstream saw /.well-known/jwks.json")]
+    {
+        let mut conn = TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(seen), "{path}: {answer}");
+    }
+    server.abort();
+}
