@@ -21,6 +21,9 @@
 //!                                          name and return URLs (matched exactly)
 //! simguard-admin create-api-key <TABLE> <SITE_ID>
 //!                                          a new key for the site, printed once (stored as a hash)
+//! simguard-admin put-site-principal <TABLE> <SITE_ID> <ROLE_OR_USER_ARN>
+//!                                          lets an IAM role or user call the verification API's
+//!                                          IAM-authorised routes as the site
 //! simguard-admin create-signing-key <KID> [--published]
 //!                                          a new P-256 key for the result tokens, printed as one entry
 //!                                          of the secret's `result_signing_keys` (docs/verification-api.md)
@@ -47,7 +50,7 @@ const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SE
      | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>] \
      | put-site <TABLE> <SITE_ID> <NAME> <RETURN_URL>... | create-api-key <TABLE> <SITE_ID> \
      | list-api-keys <TABLE> <SITE_ID> | revoke-api-key <TABLE> <SITE_ID> <KEY_ID> \
-     | create-signing-key <KID> [--published]";
+     | put-site-principal <TABLE> <SITE_ID> <ARN> | create-signing-key <KID> [--published]";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -126,6 +129,7 @@ async fn main() -> Result<(), String> {
             eprintln!("add this entry to the secret's result_signing_keys (comma-separated); it is shown once:");
             println!("{}", simguard::adapters::result_tokens::format_signing_key(&key));
         }
+        ["put-site-principal", table, site, arn] => sites::put_site_principal(&store(&aws, table), site, arn).await?,
         ["list-api-keys", table, site] => sites::list_api_keys(&store(&aws, table), site).await?,
         ["revoke-api-key", table, site, key_id] => sites::revoke_api_key(&store(&aws, table), site, key_id).await?,
         ["forward-queue", queue_url, invoke_url] => {

@@ -2,7 +2,7 @@
 //! API keys. A key's secret is printed once and stored only as its hash.
 
 use simguard::domain::Timestamp;
-use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key, return_url};
+use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key, principal, return_url};
 use simguard::ports::{Random, Store};
 
 fn now() -> Result<Timestamp, String> {
@@ -61,5 +61,15 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str, key_id: &str) -> Result
     let id = site_id(id)?;
     store.revoke_api_key(&id, key_id, now()?).await.map_err(|e| format!("not revoked: {e}"))?;
     println!("key {key_id} of site {} revoked", id.as_str());
+    Ok(())
+}
+
+/// Lets an IAM role (every session of it) or user call the verification API's IAM routes as the site.
+pub async fn put_site_principal(store: &dyn Store, id: &str, arn: &str) -> Result<(), String> {
+    let id = site_id(id)?;
+    store.site(&id).await.map_err(|e| e.to_string())?.ok_or("no such site: put-site first")?;
+    let principal = principal(arn).ok_or_else(|| format!("{arn}: not the ARN of an IAM role or user"))?;
+    store.put_site_principal(&principal, &id).await.map_err(|e| e.to_string())?;
+    println!("{principal} calls the verification API as site {}", id.as_str());
     Ok(())
 }

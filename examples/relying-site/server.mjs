@@ -9,7 +9,7 @@
 // Configuration (environment): SIMGUARD_URL (simguard's public origin), SIMGUARD_SITE_ID,
 // SIMGUARD_API_KEY, PORT (8081), PUBLIC_URL (this site's origin, default http://127.0.0.1:PORT).
 import { createServer } from 'node:http';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const SIMGUARD_URL = (process.env.SIMGUARD_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
@@ -23,6 +23,14 @@ const RETURN_URL = `${PUBLIC_URL}/verified`;
 const keys = createRemoteJWKSet(new URL(`${SIMGUARD_URL}/.well-known/jwks.json`));
 /** Result tokens already accepted here (a real site keeps them in its database until they expire). */
 const seen = new Map();
+/**
+ * What this site asked for, by `state`: the verification's id, the number and the purpose. The
+ * result must say the same of all three (a real site keeps this in the user's session).
+ */
+const asked = new Map();
+
+/** The `phone_hash` claim of a number, as simguard computes it (docs/verification-api.md). */
+const phoneHash = (e164) => createHash('sha256').update(`simguard-phone:${e164}`).digest('hex');
 
 const PURPOSES = new Set(['recovery', 'login', 'step_up', 'phone_confirmation']);
 
@@ -71,6 +79,8 @@ async function start(req, res) {
   if (answer.status !== 201 || typeof created.url !== 'string') {
     return page(res, 502, 'Could not start', `<p id="outcome">simguard said: ${escape(created.type ?? answer.status)}</p>`);
   }
+  // In a real site: the signed-in user's own number, and a purpose the site chose for the action.
+  asked.set(state, { id: created.id, phone, purpose, until: Date.now() + 15 * 60_000 });
   res.writeHead(303, {
     Location: created.url,
     'Set-Cookie': `verify_state=${state}; HttpOnly; SameSite=Lax; Path=/verified; Max-Age=900`,
@@ -86,6 +96,9 @@ async function verified(req, res, query) {
   const sameBrowser =
     expected.length > 0 && expected.length === got.length && timingSafeEqual(Buffer.from(expected), Buffer.from(got));
   if (!sameBrowser) return page(res, 400, 'Refused', '<p id="outcome">refused: not the browser that started</p>');
+  for (const [key, a] of asked) if (a.until < Date.now()) asked.delete(key);
+  const request = asked.get(got);
+  if (!request) return page(res, 400, 'Refused', '<p id="outcome">refused: no verification asked for</p>');
   const error = query.get('simguard_error');
   if (error) return page(res, 200, 'Not verified', `<p id="outcome">not verified: ${escape(error)}</p>`);
   const token = query.get('simguard_token') ?? '';
@@ -99,6 +112,10 @@ async function verified(req, res, query) {
     }));
   } catch (e) {
     return page(res, 400, 'Refused', `<p id="outcome">refused: ${escape(e.code ?? 'invalid token')}</p>`);
+  }
+  // The proof must be of the verification this site started, for its number and its purpose.
+  if (claims.sub !== request.id || claims.phone_hash !== phoneHash(request.phone) || claims.purpose !== request.purpose) {
+    return page(res, 400, 'Refused', '<p id="outcome">refused: not the verification asked for</p>');
   }
   for (const [jti, exp] of seen) if (exp * 1000 < Date.now()) seen.delete(jti);
   if (seen.has(claims.jti)) return page(res, 409, 'Refused', '<p id="outcome">refused: replayed token</p>');

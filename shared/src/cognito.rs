@@ -23,10 +23,10 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::{Core, WithSilent};
 use crate::domain::cognito::{Decision, Round, RoundLabel, decide};
 use crate::domain::sim_policy::{Account, SimVerdict};
-use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp};
+use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp, TokenHash, UserId};
 use crate::http::limits::{DAY, HOUR, Limit, TEN_MINUTES, enforce, sms_keys};
 use crate::http::support::{ask_sources, provider_error, timed};
-use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, RedirectParams};
+use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, RedirectParams, VerificationOwner};
 
 /// The three triggers' state: what every function has, the silent provers and SIM-swap sources,
 /// and the OTP provider.
@@ -119,9 +119,11 @@ impl CognitoTriggers {
             .filter_map(RoundLabel::decode)
             .collect();
         let wants_silent = e.request.client_metadata.get("method").map(String::as_str) == Some("silent");
+        let header = &e.cognito_event_user_pools_header;
+        let owner = owner(header.user_pool_id.as_deref(), header.user_name.as_deref());
         let (label, public, private) = match verified_phone(&e.request.user_attributes) {
             None => (blocked("phone_unverified"), HashMap::new(), HashMap::new()),
-            Some(phone) => self.challenge(&phone, &earlier, wants_silent).await,
+            Some(phone) => self.challenge(&phone, &earlier, wants_silent, &owner).await,
         };
         let mut public = public;
         let outcome = match &label {
@@ -148,6 +150,7 @@ impl CognitoTriggers {
         phone: &Phone,
         earlier: &[RoundLabel],
         wants_silent: bool,
+        owner: &VerificationOwner,
     ) -> (RoundLabel, HashMap<String, String>, HashMap<String, String>) {
         let nothing = || (HashMap::new(), HashMap::new());
         let window = self.core.settings.sim_change_window_minutes;
@@ -179,7 +182,10 @@ impl CognitoTriggers {
             }
         }
         let silent_tried = earlier.iter().any(|l| matches!(l, RoundLabel::Silent { .. }));
+        // Only when the app said where its proofs return: without that page no proof can come back.
+        let returns = self.core.settings.silent.cognito_return_url.is_some();
         if wants_silent
+            && returns
             && !silent_tried
             && let Some(started) = self.start_silent(phone).await
         {
@@ -192,7 +198,7 @@ impl CognitoTriggers {
         });
         match in_flight {
             Some(reference) => self.sms_round(phone, reference),
-            None => self.send_code(phone).await,
+            None => self.send_code(phone, owner).await,
         }
     }
 
@@ -245,8 +251,15 @@ impl CognitoTriggers {
         (RoundLabel::Sms { provider: self.otp.name().to_owned(), reference }, public, private)
     }
 
-    /// A new code, within every SMS limit of the number and the global one.
-    async fn send_code(&self, phone: &Phone) -> (RoundLabel, HashMap<String, String>, HashMap<String, String>) {
+    /// A new code, within every SMS limit of the number and the global one, claimed for this user's
+    /// sign-in as a sign-in claims its code: no other flow can check it (docs/security.md S23). A
+    /// verification of another flow in flight for the number is replaced — the password is proven,
+    /// as for a sign-in — once; if the provider will not let it go yet, no code this round.
+    async fn send_code(
+        &self,
+        phone: &Phone,
+        owner: &VerificationOwner,
+    ) -> (RoundLabel, HashMap<String, String>, HashMap<String, String>) {
         let none = |reason| (blocked(reason), HashMap::new(), HashMap::new());
         if !self.core.settings.otp.sms_allowed_to(phone) {
             return none("phone_not_supported");
@@ -262,23 +275,39 @@ impl CognitoTriggers {
         if enforce(&self.core, &limits).await.is_err() {
             return none("rate_limited");
         }
-        let client_ref = match self.core.random.id() {
-            Ok(id) => id,
-            Err(_) => return none("sms_unavailable"),
-        };
         let name = self.otp.name();
-        match timed(&self.core, name, "otp.start", self.otp.start(phone, &client_ref)).await {
-            Ok(reference) | Err(OtpError::InFlight { reference: Some(reference) }) => {
-                tracing::info!(event = "sms_sent", provider = name, flow = "cognito", "code sent");
-                self.core.metrics.record(Metric::SmsSent { provider: name });
-                self.sms_round(phone, reference.as_str().to_owned())
-            }
-            Err(OtpError::NumberRefused { .. }) => none("phone_not_supported"),
-            Err(e) => {
-                provider_error(&self.core, name, "otp_start", &e, "code not sent");
-                none("sms_unavailable")
+        for attempt in 0..2 {
+            let Ok(client_ref) = self.core.random.id() else { return none("sms_unavailable") };
+            let (reference, new) = match timed(&self.core, name, "otp.start", self.otp.start(phone, &client_ref)).await
+            {
+                Ok(reference) => (reference, true),
+                Err(OtpError::InFlight { reference: Some(reference) }) => (reference, false),
+                Err(OtpError::NumberRefused { .. }) => return none("phone_not_supported"),
+                Err(e) => {
+                    provider_error(&self.core, name, "otp_start", &e, "code not sent");
+                    return none("sms_unavailable");
+                }
+            };
+            let now = self.core.clock.now();
+            let until = now.plus_secs(CODE_CLAIM_SECS);
+            match self.core.store.claim_verification(name, reference.as_str(), owner, until, now).await {
+                Ok(None) => {
+                    if new {
+                        tracing::info!(event = "sms_sent", provider = name, flow = "cognito", "code sent");
+                        self.core.metrics.record(Metric::SmsSent { provider: name });
+                    }
+                    return self.sms_round(phone, reference.as_str().to_owned());
+                }
+                Ok(Some(_)) if attempt == 0 => {
+                    if self.otp.cancel(&reference).await.is_err() {
+                        return none("sms_unavailable");
+                    }
+                    tracing::info!(event = "verification_replaced", flow = "cognito", "another flow's code cancelled");
+                }
+                Ok(Some(_)) | Err(_) => return none("sms_unavailable"),
             }
         }
+        none("sms_unavailable")
     }
 
     /// Verify Auth Challenge Response.
@@ -368,6 +397,18 @@ impl CognitoTriggers {
                 crate::domain::sim_policy::SimSignal::NoChange
             )
     }
+}
+
+/// How long a sign-in's claim on its code lives: Cognito's longest auth session (15 minutes).
+const CODE_CLAIM_SECS: i64 = 900;
+
+/// Whose code a Cognito sign-in's is: the pool's user (the same for every round of its sign-ins), as
+/// a sign-in, which no reset or site verification may take over.
+/// The user's name (often an email) is hashed: simguard's table keeps no Cognito identity.
+fn owner(pool: Option<&str>, user: Option<&str>) -> VerificationOwner {
+    let key = TokenHash::of(format!("cognito:{}:{}", pool.unwrap_or_default(), user.unwrap_or_default()).as_bytes());
+    let user_id = UserId(format!("cognito:{}", key.as_str().get(..32).unwrap_or_default()));
+    VerificationOwner { flow_key: key, kind: FlowKind::Login, user_id }
 }
 
 fn round(result: &Option<CognitoEventUserPoolsChallengeResult>) -> Round<'_> {

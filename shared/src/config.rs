@@ -876,8 +876,8 @@ pub struct SilentSettings {
     pub providers: Vec<SilentProviderKind>,
     /// CAMARA's OpenID Connect authorization endpoint (Number Verification).
     pub camara_authorize_url: Option<Url>,
-    /// Where a Cognito sign-in's silent proof returns: the site's own page that answers Cognito's
-    /// challenge (`SIMGUARD_COGNITO_RETURN_URL`; else simguard's [`COGNITO_RETURN_PATH`]).
+    /// Where a Cognito sign-in's silent proof returns: the app's own page that answers Cognito's
+    /// challenge (`SIMGUARD_COGNITO_RETURN_URL`). Without it the triggers start no silent proof.
     pub cognito_return_url: Option<Url>,
 }
 

@@ -32,33 +32,38 @@ pub struct Route {
     pub path: &'static str,
     /// The Lambda function.
     pub function: Function,
+    /// API Gateway authorises the caller with IAM (SigV4) before the function runs: the verification
+    /// API's routes for backends inside AWS, called on the API's own endpoint, not through CloudFront.
+    pub iam: bool,
 }
 
 /// Every route simguard serves.
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/api/coverage", function: Function::Coverage },
-    Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck },
-    Route { method: "POST", path: "/api/login/silent", function: Function::CreateCheck },
-    Route { method: "GET", path: "/api/reset/callback", function: Function::Callback },
-    Route { method: "POST", path: "/api/reset/callback", function: Function::Callback },
-    Route { method: "POST", path: "/api/reset/password", function: Function::ResetPassword },
-    Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck },
-    Route { method: "POST", path: "/api/otp/start", function: Function::OtpStart },
-    Route { method: "POST", path: "/api/otp/verify", function: Function::OtpVerify },
-    Route { method: "POST", path: "/api/register", function: Function::Account },
-    Route { method: "POST", path: "/api/login", function: Function::Account },
-    Route { method: "POST", path: "/api/logout", function: Function::Account },
-    Route { method: "GET", path: "/api/me", function: Function::Account },
-    Route { method: "POST", path: "/api/password", function: Function::Account },
-    Route { method: "POST", path: "/api/logout-everywhere", function: Function::Account },
-    Route { method: "GET", path: "/api/devices", function: Function::Account },
-    Route { method: "POST", path: "/api/devices/forget", function: Function::Account },
-    Route { method: "POST", path: "/api/phone/check", function: Function::Account },
-    Route { method: "POST", path: "/api/phone/change", function: Function::Account },
-    Route { method: "POST", path: "/api/verify/begin", function: Function::CreateCheck },
-    Route { method: "POST", path: "/api/v1/verifications", function: Function::Account },
-    Route { method: "POST", path: "/api/v1/verifications/redeem", function: Function::Account },
-    Route { method: "GET", path: "/.well-known/jwks.json", function: Function::Account },
+    Route { method: "GET", path: "/api/coverage", function: Function::Coverage, iam: false },
+    Route { method: "POST", path: "/api/reset/check", function: Function::CreateCheck, iam: false },
+    Route { method: "POST", path: "/api/login/silent", function: Function::CreateCheck, iam: false },
+    Route { method: "GET", path: "/api/reset/callback", function: Function::Callback, iam: false },
+    Route { method: "POST", path: "/api/reset/callback", function: Function::Callback, iam: false },
+    Route { method: "POST", path: "/api/reset/password", function: Function::ResetPassword, iam: false },
+    Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck, iam: false },
+    Route { method: "POST", path: "/api/otp/start", function: Function::OtpStart, iam: false },
+    Route { method: "POST", path: "/api/otp/verify", function: Function::OtpVerify, iam: false },
+    Route { method: "POST", path: "/api/register", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/login", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/logout", function: Function::Account, iam: false },
+    Route { method: "GET", path: "/api/me", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/password", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/logout-everywhere", function: Function::Account, iam: false },
+    Route { method: "GET", path: "/api/devices", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/devices/forget", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/phone/check", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/phone/change", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/verify/begin", function: Function::CreateCheck, iam: false },
+    Route { method: "POST", path: "/api/v1/verifications", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/v1/verifications/redeem", function: Function::Account, iam: false },
+    Route { method: "GET", path: "/.well-known/jwks.json", function: Function::Account, iam: false },
+    Route { method: "POST", path: "/api/v1/iam/verifications", function: Function::Account, iam: true },
+    Route { method: "POST", path: "/api/v1/iam/verifications/redeem", function: Function::Account, iam: true },
 ];
 
 /// The verification API's server-to-server routes: a site's API key is their credential, not a
@@ -133,6 +138,8 @@ impl Ports for WithPasswords {
             ("POST", "/api/v1/verifications") => post(verification_api::create),
             ("POST", "/api/v1/verifications/redeem") => post(verification_api::redeem),
             ("GET", "/.well-known/jwks.json") => get(verification_api::jwks),
+            ("POST", "/api/v1/iam/verifications") => post(verification_api::create_iam),
+            ("POST", "/api/v1/iam/verifications/redeem") => post(verification_api::redeem_iam),
             _ => return None,
         })
     }
@@ -171,6 +178,12 @@ pub fn function_routes<P: Ports>(app: App<P>) -> Result<Router, RouterError> {
 /// Behind CloudFront, only requests that came through it (they carry the origin-verify token) are
 /// served: anything else could forge `CloudFront-Viewer-Address` and dodge every per-IP limit.
 async fn verify_origin(State(source): State<Arc<ClientIpSource>>, req: Request, next: Next) -> Response {
+    // An IAM-authorised route is called on the API's own endpoint; API Gateway checked the caller's
+    // signature before invoking us (the principal is in the event's context, which no client writes).
+    let iam_route = ROUTES.iter().any(|r| r.iam && r.path == req.uri().path());
+    if iam_route && crate::http::extract::iam_principal(req.extensions()).is_some() {
+        return next.run(req).await;
+    }
     if let ClientIpSource::CloudFront { origin_verify_token } = &*source {
         let presented = req.headers().get("x-simguard-origin-verify").map(|v| v.as_bytes()).unwrap_or(b"");
         if !origin_verify_token.matches(presented) {

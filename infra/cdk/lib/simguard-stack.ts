@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as cdk from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -67,7 +68,8 @@ interface FunctionSpec {
 }
 
 interface ApiFunctionSpec extends Omit<FunctionSpec, 'description' | 'timeout'> {
-  readonly routes: ReadonlyArray<[apigwv2.HttpMethod, string]>;
+  /** Method, path, and `'iam'` for a route API Gateway authorises with IAM (SigV4). */
+  readonly routes: ReadonlyArray<[apigwv2.HttpMethod, string] | [apigwv2.HttpMethod, string, 'iam']>;
   /** Puts security emails on the notification queue. */
   readonly notifies?: boolean;
 }
@@ -436,6 +438,8 @@ export class SimguardStack extends cdk.Stack {
           [POST, '/api/v1/verifications'],
           [POST, '/api/v1/verifications/redeem'],
           [GET, '/.well-known/jwks.json'],
+          [POST, '/api/v1/iam/verifications', 'iam'],
+          [POST, '/api/v1/iam/verifications/redeem', 'iam'],
         ],
         memoryMb: 1024,
         environment: { SIMGUARD_SMS_COUNTRIES: c.smsCountries, SIMGUARD_DEFAULT_REGION: c.defaultRegion },
@@ -515,8 +519,10 @@ export class SimguardStack extends cdk.Stack {
       const integration = new HttpLambdaIntegration(`${spec.id}Integration`, fn, {
         payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
       });
-      for (const [method, routePath] of spec.routes) {
-        httpApi.addRoutes({ path: routePath, methods: [method], integration });
+      for (const [method, routePath, auth] of spec.routes) {
+        // Called on the API's own endpoint with a SigV4 signature (docs/verification-api.md).
+        const authorizer = auth === 'iam' ? new HttpIamAuthorizer() : undefined;
+        httpApi.addRoutes({ path: routePath, methods: [method], integration, authorizer });
       }
     }
 
@@ -588,8 +594,8 @@ export class SimguardStack extends cdk.Stack {
         SIMGUARD_LIMIT_SMS_GLOBAL_HOUR: String(c.smsGlobalHourlyBudget),
         ...(c.cognitoReturnUrl !== '' ? { SIMGUARD_COGNITO_RETURN_URL: c.cognitoReturnUrl } : {}),
       },
-      // The SMS limits' counters.
-      tableActions: ['UpdateItem'],
+      // The SMS limits' counters, and the claim on each code.
+      tableActions: ['PutItem', 'UpdateItem'],
     });
     cognitoAuthFunction.addToRolePolicy(
       new iam.PolicyStatement({

@@ -93,6 +93,9 @@ fn verification_record_key(k: &TokenHash) -> Item {
     // Not `VERIFICATION#`: that is an SMS verification's claim (provider and reference).
     key(format!("SITE_VERIFICATION#{}", k.as_str()), "SITE_VERIFICATION")
 }
+fn principal_key(principal: &str) -> Item {
+    key(format!("PRINCIPAL#{principal}"), "PRINCIPAL")
+}
 fn redeemed_key(jti: &str) -> Item {
     key(format!("RESULT#{jti}"), "RESULT")
 }
@@ -918,6 +921,23 @@ impl Store for DynamoStore {
             values,
         )
         .await
+    }
+
+    async fn put_site_principal(&self, principal: &str, site: &SiteId) -> Result<(), StoreError> {
+        let mut item = principal_key(principal);
+        item.insert("site".to_owned(), s(site.as_str()));
+        timely(self.client.put_item().table_name(&self.table).set_item(Some(item)).send())
+            .await?
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn site_of_principal(&self, principal: &str) -> Result<Option<SiteId>, StoreError> {
+        let item = self.get(principal_key(principal)).await?;
+        Ok(item.and_then(|i| match i.get("site") {
+            Some(AttributeValue::S(id)) => SiteId::parse(id),
+            _ => None,
+        }))
     }
 
     async fn put_verification(&self, v: &Verification) -> Result<(), StoreError> {

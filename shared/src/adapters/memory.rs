@@ -36,6 +36,7 @@ struct Data {
     coverage: HashMap<IpAddr, (bool, Timestamp)>,
     sites: HashMap<SiteId, RelyingSite>,
     site_verifications: HashMap<TokenHash, Verification>,
+    site_principals: HashMap<String, SiteId>,
     /// Redeemed result tokens' ids, until when they are remembered.
     redeemed: HashMap<String, Timestamp>,
     api_keys: std::collections::BTreeMap<(SiteId, String), ApiKeyRecord>,
@@ -558,6 +559,15 @@ impl Store for MemoryStore {
 
     async fn get_coverage(&self, ip: IpAddr, now: Timestamp) -> Result<Option<bool>, StoreError> {
         Ok(self.lock()?.coverage.get(&ip).filter(|(_, exp)| *exp > now).map(|(c, _)| *c))
+    }
+
+    async fn put_site_principal(&self, principal: &str, site: &SiteId) -> Result<(), StoreError> {
+        self.lock()?.site_principals.insert(principal.to_owned(), site.clone());
+        Ok(())
+    }
+
+    async fn site_of_principal(&self, principal: &str) -> Result<Option<SiteId>, StoreError> {
+        Ok(self.lock()?.site_principals.get(principal).cloned())
     }
 
     async fn put_verification(&self, v: &Verification) -> Result<(), StoreError> {

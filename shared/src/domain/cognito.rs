@@ -94,13 +94,13 @@ impl RoundLabel {
 /// else — no password round, a wrong password, a round that is not ours, a label we did not write,
 /// a refusal, too many wrong codes or rounds — fails the sign-in.
 pub fn decide(rounds: &[Round<'_>], user_not_found: bool) -> Decision {
-    if user_not_found {
-        return Decision::Fail;
-    }
     match rounds {
         // A sign-in that does not begin with the password is not one simguard completes.
         [] => Decision::Fail,
+        // An unknown user is asked for the password too (Cognito then fails it), so that the first
+        // answer does not tell who has an account.
         [srp] if srp.challenge == "SRP_A" => Decision::Challenge("PASSWORD_VERIFIER"),
+        _ if user_not_found => Decision::Fail,
         [srp, password, custom @ ..] if srp.challenge == "SRP_A" && password.challenge == "PASSWORD_VERIFIER" => {
             if !password.passed {
                 return Decision::Fail;
@@ -173,6 +173,8 @@ mod tests {
             assert_eq!(decide(&rounds, false), want, "{rounds:?}");
         }
         assert_eq!(decide(&[SRP, PASSWORD, custom(sms, true)], true), Fail, "an unknown user never");
+        assert_eq!(decide(&[SRP], true), Challenge("PASSWORD_VERIFIER"), "asked like anyone, then failed");
+        assert_eq!(decide(&[SRP, PASSWORD], true), Fail);
         let many = vec![SRP, PASSWORD, custom(silent, false), custom(silent, false), custom(silent, false)];
         assert_eq!(decide(&many[..4], false), Challenge(CUSTOM_CHALLENGE));
         assert_eq!(decide(&[many.clone(), vec![custom(silent, false), custom(silent, false)]].concat(), false), Fail);

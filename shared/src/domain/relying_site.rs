@@ -128,6 +128,31 @@ impl PresentedKey {
     }
 }
 
+/// The principal an IAM ARN names, as sites register it and as API Gateway reports a caller:
+/// `arn:<partition>:iam::<account>:role/<name>` for a role (a registered role's path dropped; an
+/// assumed role's session dropped — a role's sessions are the role) or `…:user/<name>` for a user.
+/// Anything else (a root account, a federated user, a malformed ARN) is `None`: it names no site.
+pub fn principal(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let name_ok = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if !account_ok || !partition.starts_with("aws") {
+        return None;
+    }
+    let (kind, name) = match (service, resource.split('/').collect::<Vec<_>>().as_slice()) {
+        ("iam", ["role", .., name]) => ("role", *name),
+        ("iam", ["user", .., name]) => ("user", *name),
+        ("sts", ["assumed-role", name, _session]) => ("role", *name),
+        _ => return None,
+    };
+    name_ok(name).then(|| format!("arn:{partition}:iam::{account}:{kind}/{name}"))
+}
+
 /// SHA-256 of a key's secret part, hex.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -169,6 +194,29 @@ mod tests {
         for junk in ["", "sgk_", "sgk_shop-1_0101010101010101", "Bearer x", &shown[1..], "sgk_-x_0101010101010101_aaaa"]
         {
             assert!(PresentedKey::parse(junk).is_none_or(|p| !p.matches(&record)), "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_role_and_its_sessions_are_one_principal() {
+        let role = Some("arn:aws:iam::123456789012:role/shop-backend".to_owned());
+        assert_eq!(principal("arn:aws:iam::123456789012:role/shop-backend"), role);
+        assert_eq!(principal("arn:aws:iam::123456789012:role/service/shop-backend"), role);
+        assert_eq!(principal("arn:aws:sts::123456789012:assumed-role/shop-backend/i-0abc"), role);
+        assert_eq!(
+            principal("arn:aws:iam::123456789012:user/ops"),
+            Some("arn:aws:iam::123456789012:user/ops".to_owned())
+        );
+        for other in [
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:sts::123456789012:federated-user/bob",
+            "arn:aws:sts::12345:assumed-role/shop-backend/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:s3:::bucket",
+            "shop-backend",
+            "",
+        ] {
+            assert_eq!(principal(other), None, "{other}");
         }
     }
 

@@ -48,7 +48,8 @@ pub struct ResultClaims {
     pub aud: String,
     /// The verification's opaque id.
     pub sub: String,
-    /// Keyed hash of the verified number (the site compares it with its own; never the number).
+    /// Hash of the verified number ([`phone_hash`]: the site compares it with its own; it keeps the
+    /// number out of URLs and logs, and is no secret from anyone who can guess numbers).
     pub phone_hash: String,
     /// Why the site asked.
     pub purpose: Purpose,

@@ -128,10 +128,11 @@ pub async fn begin_verification(
 ) -> Result<Response, Problem> {
     let link = Token::parse(&body.token).ok_or_else(Problem::flow_invalid)?;
     let l = &app.settings.limits;
-    // Silent checks and SIM checks cost provider calls: the reset's per-address and global limits.
+    // Silent checks cost provider calls: per-address and global limits of the reset's size, in
+    // buckets of their own, so that a busy site does not use up simguard's own resets.
     let limits = [
-        Limit::new("reset_global", "all", l.reset_global_hour, HOUR),
-        Limit::new("reset_ip", ip_key(client.ip), l.reset_per_ip_hour, HOUR),
+        Limit::new("verify_begin_global", "all", l.reset_global_hour, HOUR),
+        Limit::new("verify_begin_ip", ip_key(client.ip), l.reset_per_ip_hour, HOUR),
     ];
     let (allowed, cached) = tokio::join!(enforce(&app, &limits), cached_coverage(&app, client.ip));
     allowed?;

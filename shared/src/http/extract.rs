@@ -29,6 +29,14 @@ pub struct ClientMeta {
     pub user_agent: String,
 }
 
+/// The IAM principal (its ARN) API Gateway authorised the request as, on an IAM-authorised route;
+/// `None` anywhere else (the local stack, a route without IAM authorisation).
+pub fn iam_principal(extensions: &axum::http::Extensions) -> Option<String> {
+    #[allow(irrefutable_let_patterns)]
+    let Some(RequestContext::ApiGatewayV2(ctx)) = extensions.get::<RequestContext>() else { return None };
+    ctx.authorizer.as_ref()?.iam.as_ref()?.user_arn.clone().filter(|a| !a.is_empty())
+}
+
 /// API Gateway's `sourceIp`, or the TCP peer when there is no Lambda event.
 pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
     if let Some(ctx) = parts.extensions.get::<RequestContext>() {
@@ -57,6 +65,17 @@ pub fn viewer_address(headers: &HeaderMap) -> Option<IpAddr> {
     let (ip, port) = raw.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
     ip.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+/// The IAM principal of an IAM-authorised request ([`iam_principal`]), if any.
+pub struct IamCaller(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IamCaller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IamCaller(iam_principal(&parts.extensions)))
+    }
 }
 
 impl<P: Send + Sync> FromRequestParts<Arc<App<P>>> for ClientMeta {

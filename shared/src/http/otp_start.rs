@@ -32,26 +32,32 @@ const RETRY_AFTER_FOREIGN_SECS: u64 = 30;
 const RESET_SMS_EVERY_SECS: u64 = 300;
 
 /// Every limit on sending an SMS (F1, F2), counted before the provider is called. The per-number and
-/// global budgets are kept apart for resets and logins: anyone who knows an email can start resets,
-/// and must not use up the budget the owner's sign-in draws on (docs/security.md S22).
+/// global budgets are kept apart for resets, relying sites' verifications and sign-ins: anyone who
+/// knows an email can start resets, and a site may let anyone start a verification for a number they
+/// type; neither must use up the budget the owner's sign-in draws on (docs/security.md S22, S36).
 fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) -> Vec<Limit> {
     let l = &core.settings.limits;
-    let reset = kind == FlowKind::Reset;
-    let pick = |r: &'static str, s: &'static str| if reset { r } else { s };
-    // A phone change is its signed-in owner's, as a sign-in is: it draws on the same budgets.
+    // (global, prefix, day) buckets; a phone change is its signed-in owner's, as a sign-in is.
+    let (global, prefix, day) = match kind {
+        FlowKind::Reset => ("sms_global_reset", "sms_prefix_reset", "sms_number_day_reset"),
+        FlowKind::Verification => ("sms_global_verify", "sms_prefix_verify", "sms_number_day_verify"),
+        FlowKind::Login | FlowKind::PhoneChange => ("sms_global_login", "sms_prefix_login", "sms_number_day_login"),
+    };
+    // The anonymous kinds at the reset's pace: one SMS per number per five minutes.
     let per_10_minutes = match kind {
         FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
-        FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => {
+        FlowKind::Verification => Limit::new("sms_number_5min_verify", &*keys.number, 1, RESET_SMS_EVERY_SECS),
+        FlowKind::Login | FlowKind::PhoneChange => {
             Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
         }
     };
     vec![
-        Limit::new(pick("sms_global_reset", "sms_global_login"), "all", l.sms_global_hour, HOUR),
+        Limit::new(global, "all", l.sms_global_hour, HOUR),
         Limit::new("sms_ip", ip_key(client.ip), l.sms_per_ip_hour, HOUR),
         Limit::new("sms_ip_block", ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR),
-        Limit::new(pick("sms_prefix_reset", "sms_prefix_login"), &*keys.prefix, l.sms_per_prefix_hour, HOUR),
+        Limit::new(prefix, &*keys.prefix, l.sms_per_prefix_hour, HOUR),
         per_10_minutes,
-        Limit::new(pick("sms_number_day_reset", "sms_number_day_login"), &*keys.number, l.sms_per_number_day, DAY),
+        Limit::new(day, &*keys.number, l.sms_per_number_day, DAY),
     ]
 }
 

@@ -183,8 +183,9 @@ pub async fn otp_verify(
     let user = match subject {
         Subject::Account(user) => user,
         Subject::Site(v) => {
-            app.metrics.record(Metric::OtpVerified { provider: otp.name() });
             let url = results::prove(&app, &flow, v, ProofMethod::Sms, results::sim_change_of(&flow), now).await?;
+            // Counted only by the request whose completion won, as for a sign-in.
+            app.metrics.record(Metric::OtpVerified { provider: otp.name() });
             return Ok(axum::Json(json!({ "next": "return", "url": url })).into_response());
         }
     };

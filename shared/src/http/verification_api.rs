@@ -6,6 +6,8 @@
 //! - `POST /api/v1/verifications/redeem` — the same key, `{token}` → `200` with the token's claims,
 //!   once: a token redeemed before is `409 result_token_used`.
 //! - `GET /.well-known/jwks.json` — the result tokens' public keys (a rollover publishes two).
+//! - `POST /api/v1/iam/verifications` and `…/iam/verifications/redeem` — the same, for a backend
+//!   inside AWS: API Gateway authorises its IAM signature, and the principal names the site.
 //!
 //! These routes take no cookies and make no use of the browser's origin: the key is the credential,
 //! so they are exempt from the site's same-origin rule (docs/security.md S36). The key travels in a
@@ -22,12 +24,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{Core, PasswordApp};
-use crate::domain::relying_site::{PresentedKey, RelyingSite};
+use crate::domain::relying_site::{PresentedKey, RelyingSite, principal};
 use crate::domain::result_token::Purpose;
 use crate::domain::verification::{
     BEGIN_WITHIN_SECS, Verification, VerificationStatus, VerificationSubject, valid_state,
 };
 use crate::domain::{Phone, Token};
+use crate::http::extract::IamCaller;
 use crate::http::limits::{HOUR, Limit, enforce};
 use crate::http::{ApiJson, Problem};
 use crate::ports::{Metric, SignerError};
@@ -78,15 +81,67 @@ async fn authenticate(core: &Core, headers: &HeaderMap) -> Result<RelyingSite, P
     }
 }
 
-/// Starts a verification for the site's user: checks the key, the return URL (exactly registered),
-/// the number and the per-site limit; answers the hosted page's URL with a single-use token in its
-/// fragment (never sent to a server by the browser, never in a `Referer`).
+/// The site an IAM-authorised caller is registered for (`simguard-admin put-site-principal`): a
+/// role's every session, or a user. One answer for every failure.
+async fn authenticate_iam(core: &Core, caller: Option<String>) -> Result<RelyingSite, Problem> {
+    let Some(principal) = caller.as_deref().and_then(principal) else {
+        tracing::warn!(event = "api_key_refused", why = "no_iam_principal", "an IAM route without a known principal");
+        return Err(Problem::api_key_invalid());
+    };
+    let site = match core.store.site_of_principal(&principal).await? {
+        Some(id) => core.store.site(&id).await?,
+        None => None,
+    };
+    site.ok_or_else(|| {
+        tracing::warn!(event = "api_key_refused", why = "principal_not_registered", "an IAM caller of no site");
+        Problem::api_key_invalid()
+    })
+}
+
+/// `POST /api/v1/verifications`: [`start`] for the site whose API key the request presents.
 pub async fn create(
     State(app): State<PasswordApp>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewVerification>,
 ) -> Result<Response, Problem> {
     let site = authenticate(&app, &headers).await?;
+    start(&app, site, body).await
+}
+
+/// `POST /api/v1/iam/verifications`: [`start`] for the site the IAM principal is registered for.
+pub async fn create_iam(
+    State(app): State<PasswordApp>,
+    IamCaller(caller): IamCaller,
+    ApiJson(body): ApiJson<NewVerification>,
+) -> Result<Response, Problem> {
+    let site = authenticate_iam(&app, caller).await?;
+    start(&app, site, body).await
+}
+
+/// `POST /api/v1/verifications/redeem`: [`redeem_for`] the site whose API key the request presents.
+pub async fn redeem(
+    State(app): State<PasswordApp>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Redeem>,
+) -> Result<Response, Problem> {
+    let site = authenticate(&app, &headers).await?;
+    redeem_for(&app, site, body).await
+}
+
+/// `POST /api/v1/iam/verifications/redeem`: [`redeem_for`] the IAM principal's site.
+pub async fn redeem_iam(
+    State(app): State<PasswordApp>,
+    IamCaller(caller): IamCaller,
+    ApiJson(body): ApiJson<Redeem>,
+) -> Result<Response, Problem> {
+    let site = authenticate_iam(&app, caller).await?;
+    redeem_for(&app, site, body).await
+}
+
+/// Starts a verification for the site's user: checks the return URL (exactly registered), the number
+/// and the per-site limit; answers the hosted page's URL with a single-use token in its fragment
+/// (never sent to a server by the browser, never in a `Referer`).
+async fn start(app: &PasswordApp, site: RelyingSite, body: NewVerification) -> Result<Response, Problem> {
     if !site.allows_return_url(&body.return_url) {
         tracing::warn!(event = "verification_refused", why = "return_url", site = site.id.as_str(), "return URL");
         return Err(Problem::return_url_not_registered());
@@ -101,7 +156,7 @@ pub async fn create(
     };
     let limit = [Limit::new("verifications_site", site.id.as_str(), VERIFICATIONS_PER_SITE_HOUR, HOUR)];
     // No keys, no verification: a flow that could never end in a result is not started.
-    let (allowed, keys) = tokio::join!(enforce(&app, &limit), app.results.jwks());
+    let (allowed, keys) = tokio::join!(enforce(app, &limit), app.results.jwks());
     allowed?;
     if let Err(e) = keys {
         tracing::error!(event = "verifications_unavailable", error = %e, "no result signing key");
@@ -134,12 +189,7 @@ pub async fn create(
 
 /// Checks a result token (ours, for this site, alive) and marks it used: the claims the first time,
 /// `result_token_used` ever after.
-pub async fn redeem(
-    State(app): State<PasswordApp>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Redeem>,
-) -> Result<Response, Problem> {
-    let site = authenticate(&app, &headers).await?;
+async fn redeem_for(app: &PasswordApp, site: RelyingSite, body: Redeem) -> Result<Response, Problem> {
     let now = app.clock.now();
     let claims = match app.results.verify(&body.token, site.id.as_str(), now).await {
         Ok(claims) => claims,

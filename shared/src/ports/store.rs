@@ -203,6 +203,11 @@ pub trait Store: Send + Sync {
     /// Revokes the key (once; a revoked key stays revoked). `Conflict` when there is no such key.
     async fn revoke_api_key(&self, site: &SiteId, key_id: &str, at: Timestamp) -> Result<(), StoreError>;
 
+    /// Lets the IAM principal `principal` (see `relying_site::principal`) call the verification API
+    /// as `site`, replacing whatever site it was for.
+    async fn put_site_principal(&self, principal: &str, site: &SiteId) -> Result<(), StoreError>;
+    /// The site the IAM principal calls as, if it was registered.
+    async fn site_of_principal(&self, principal: &str) -> Result<Option<SiteId>, StoreError>;
     /// Stores a new verification (its key is the hash of fresh randomness: an existing one is a
     /// conflict).
     async fn put_verification(&self, verification: &Verification) -> Result<(), StoreError>;

@@ -132,9 +132,21 @@ async fn three_wrong_codes_fail_the_sign_in() {
     assert_eq!(env.sms_count(), 1, "one code for the whole sign-in");
 }
 
+/// The app's return page for silent proofs (without one, no silent proof is started).
+async fn with_return_page() -> Env {
+    Env::builder().var("SIMGUARD_COGNITO_RETURN_URL", "https://app.example/cognito/return.html").start().await
+}
+
+#[tokio::test]
+async fn without_a_return_page_no_silent_proof_starts() {
+    let env = Env::start().await;
+    let created = create(&env, ALICE, true, &after_password(), Some("silent")).await;
+    assert_eq!(created["publicChallengeParameters"]["next"], "sms", "{created}");
+}
+
 #[tokio::test]
 async fn a_covered_device_is_proven_silently_once() {
-    let env = Env::start().await;
+    let env = with_return_page().await;
     let session = after_password();
     let created = create(&env, ALICE, true, &session, Some("silent")).await;
     let public = &created["publicChallengeParameters"];
@@ -157,7 +169,7 @@ async fn a_covered_device_is_proven_silently_once() {
 
 #[tokio::test]
 async fn a_silent_proof_without_a_verdict_hands_over_to_a_code() {
-    let env = Env::start().await;
+    let env = with_return_page().await;
     env.sandbox.truid().set_redirect_error(ALICE, "mno_redirect_unsupported");
     let mut session = after_password();
     let created = create(&env, ALICE, true, &session, Some("silent")).await;
@@ -216,4 +228,23 @@ async fn events_it_does_not_handle_are_refused() {
     assert!(t.handle(event("PreSignUp_SignUp", json!({}))).await.is_err());
     assert!(t.handle(json!({ "triggerSource": "DefineAuthChallenge_Authentication" })).await.is_err());
     assert!(t.handle(json!([])).await.is_err());
+}
+
+/// A code in flight for the number belongs to the flow that claimed it: a Cognito sign-in claims its
+/// own (a site's verification for the same number then cannot check it), and replaces another's.
+#[tokio::test]
+async fn a_sign_ins_code_is_its_own() {
+    let env = Env::builder().var("SIMGUARD_OTP_PROVIDER", "vonage-v1").start().await;
+    env.no_coverage();
+    let created = create(&env, ALICE, true, &after_password(), None).await;
+    let reference = created["privateChallengeParameters"]["reference"].as_str().expect("reference").to_owned();
+    let owner = env
+        .store
+        .verification_owner("vonage-v1", &reference, simguard::domain::Timestamp(T0))
+        .await
+        .expect("read")
+        .expect("claimed by the sign-in");
+    assert_eq!(owner.kind, simguard::domain::FlowKind::Login, "a sign-in's: no reset or site flow replaces it");
+    assert!(owner.user_id.0.starts_with("cognito:") && !owner.user_id.0.contains("alice"), "{:?}", owner.user_id);
+    assert!(verify(&env, ALICE, &created["privateChallengeParameters"], &env.last_code(ALICE)).await);
 }

@@ -451,6 +451,22 @@ impl Store for FaultyStore {
     async fn mark_phone_verified(&self, id: &UserId, at: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_phone_verified(id, at).await
     }
+    async fn put_site_principal(
+        &self,
+        principal: &str,
+        site: &simguard::domain::relying_site::SiteId,
+    ) -> Result<(), StoreError> {
+        self.inner.put_site_principal(principal, site).await
+    }
+    async fn site_of_principal(
+        &self,
+        principal: &str,
+    ) -> Result<Option<simguard::domain::relying_site::SiteId>, StoreError> {
+        if self.fails_now() {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
+        self.inner.site_of_principal(principal).await
+    }
     async fn put_verification(&self, v: &simguard::domain::verification::Verification) -> Result<(), StoreError> {
         if self.fails_now() {
             return Err(StoreError::Unavailable("injected".into()));

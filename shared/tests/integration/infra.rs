@@ -516,7 +516,7 @@ fn functions(t: &Template) -> BTreeMap<Function, Deployed> {
     out
 }
 
-fn routes(t: &Template) -> BTreeSet<(String, String, &'static str)> {
+fn routes(t: &Template) -> BTreeSet<(String, String, &'static str, bool)> {
     let fns: BTreeMap<String, Function> = functions(t).into_iter().map(|(f, d)| (d.logical_id, f)).collect();
     let mut out = BTreeSet::new();
     for (id, r) in t.of_type("AWS::ApiGatewayV2::Route") {
@@ -539,13 +539,19 @@ fn routes(t: &Template) -> BTreeSet<(String, String, &'static str)> {
             "{}: no permission for API Gateway to invoke {function}",
             t.kind
         );
-        out.insert((method.to_owned(), path.to_owned(), f.name()));
+        // IAM-authorised, or open to API Gateway (the function checks what each route needs).
+        let iam = match p.get("AuthorizationType").and_then(Value::as_str) {
+            None | Some("NONE") => false,
+            Some("AWS_IAM") => true,
+            Some(other) => panic!("{id}: authorization {other}"),
+        };
+        out.insert((method.to_owned(), path.to_owned(), f.name(), iam));
     }
     out
 }
 
-fn route_table() -> BTreeSet<(String, String, &'static str)> {
-    ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name())).collect()
+fn route_table() -> BTreeSet<(String, String, &'static str, bool)> {
+    ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.name(), r.iam)).collect()
 }
 
 /// A function's allowed actions, by resource ("table", "provider-secret"). Anything else fails.
@@ -1623,6 +1629,16 @@ async fn verification_api_through_cloudfront(env: &Env) {
     let redeemed = env.send(&api("/api/v1/verifications/redeem", json!({ "token": token }))).await;
     assert_eq!((redeemed.status, redeemed.json()["method"].as_str()), (200, Some("sms")), "{}", redeemed.text());
     assert_eq!(env.send(&api("/api/v1/verifications/redeem", json!({ "token": token }))).await.status, 409);
+
+    // A backend inside AWS calls the API's own endpoint (not CloudFront) on an IAM-authorised route:
+    // API Gateway puts its principal in the event, and the origin-verify check does not apply.
+    let role = simguard::domain::relying_site::principal("arn:aws:iam::123456789012:role/shop-backend").expect("role");
+    env.store.put_site_principal(&role, &site).await.expect("principal");
+    let body = json!({ "phone": "+447000000072", "purpose": "login", "return_url": back });
+    let mut event = Event::post("/api/v1/iam/verifications", body).without_header("origin").to_json();
+    event["requestContext"]["authorizer"] = json!({ "iam": { "accountId": "123456789012", "userArn": "arn:aws:sts::123456789012:assumed-role/shop-backend/i-1" } });
+    let created = env.send_event_json("/api/v1/iam/verifications", &event.to_string()).await;
+    assert_eq!(created.status, 201, "{}", created.text());
 }
 
 /// A Cognito sign-in's simguard round, through the deployed cognito-auth function: a code, checked.

@@ -39,6 +39,8 @@ fn the_route_table_snapshot() {
             "POST /api/v1/verifications -> account",
             "POST /api/v1/verifications/redeem -> account",
             "GET /.well-known/jwks.json -> account",
+            "POST /api/v1/iam/verifications -> account",
+            "POST /api/v1/iam/verifications/redeem -> account",
         ],
         "a route was added, removed or moved: update SAM, CDK, cargo-lambda metadata and api/openapi.yaml with it"
     );

@@ -173,6 +173,13 @@ async fn relying_sites_and_their_keys(s: Arc<impl Both>) {
     let other = SiteId::parse("other").expect("id");
     assert_eq!(s.api_keys(&other).await.expect("list"), vec![]);
     assert_eq!(s.api_key(&other, &k2.key_id).await.expect("read"), None);
+    // An IAM principal calls as one site at a time.
+    let role = "arn:aws:iam::123456789012:role/shop-backend";
+    assert_eq!(s.site_of_principal(role).await.expect("read"), None);
+    s.put_site_principal(role, &id).await.expect("put");
+    assert_eq!(s.site_of_principal(role).await.expect("read"), Some(id.clone()));
+    s.put_site_principal(role, &other).await.expect("moved");
+    assert_eq!(s.site_of_principal(role).await.expect("read"), Some(other));
 }
 
 /// The other system's hash gives way to simguard's once; a second replacement, or one over a hash

@@ -325,3 +325,85 @@ async fn a_vonage_proof_names_the_return_url_to_the_posting_page() {
     let claims = redeem(&env, &key, &returned(&go)["simguard_token"]).await.json();
     assert_eq!(claims["method"], "silent");
 }
+
+/// An event for an IAM-authorised route as API Gateway hands it over after checking the caller's
+/// SigV4 signature: the principal in `requestContext.authorizer.iam`.
+fn signed_by(event: &Event, user_arn: Option<&str>) -> String {
+    let mut json = event.to_json();
+    if let Some(arn) = user_arn {
+        json["requestContext"]["authorizer"] = json!({
+            "iam": { "accessKey": "ASIAEXAMPLE", "accountId": "123456789012", "callerId": "AROAEXAMPLE:i-0abc",
+                     "principalOrgId": null, "userArn": arn, "userId": "AROAEXAMPLE:i-0abc" }
+        });
+    }
+    json.to_string()
+}
+
+#[tokio::test]
+async fn a_backend_inside_aws_calls_with_its_iam_role() {
+    let env = Env::start().await;
+    env.no_coverage();
+    site(&env, "shop", 1).await;
+    let body = json!({ "phone": "+447000000070", "purpose": "login", "return_url": RETURN });
+    let create = Event::post("/api/v1/iam/verifications", body.clone()).without_header("origin");
+    let session = "arn:aws:sts::123456789012:assumed-role/shop-backend/i-0abc";
+    // No principal (not through API Gateway's IAM authorisation), or one of no site: refused.
+    for caller in [None, Some(session)] {
+        let r = env.send_event_json("/api/v1/iam/verifications", &signed_by(&create, caller)).await;
+        assert_eq!(r.problem_type().as_deref(), Some("urn:simguard:problem:api_key_invalid"), "{caller:?}");
+    }
+    let role = simguard::domain::relying_site::principal("arn:aws:iam::123456789012:role/shop-backend").expect("role");
+    env.store.put_site_principal(&role, &SiteId::parse("shop").expect("id")).await.expect("principal");
+    // Any session of the role calls as the site; an API key is not needed.
+    let created = env.send_event_json("/api/v1/iam/verifications", &signed_by(&create, Some(session))).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let mut b = Browser::default();
+    let begun = begin(&mut b, &env, &link_token(&created)).await;
+    let token = returned(&by_sms(&mut b, &env, &begun, "+447000000070").await)["simguard_token"].clone();
+    let redeem = Event::post("/api/v1/iam/verifications/redeem", json!({ "token": token })).without_header("origin");
+    let redeemed = env.send_event_json("/api/v1/iam/verifications/redeem", &signed_by(&redeem, Some(session))).await;
+    assert_eq!((redeemed.status, redeemed.json()["aud"].as_str()), (200, Some("shop")), "{}", redeemed.text());
+    // Another role of the same account is not the site's.
+    let other = "arn:aws:sts::123456789012:assumed-role/something-else/i-0abc";
+    let r = env.send_event_json("/api/v1/iam/verifications", &signed_by(&create, Some(other))).await;
+    assert_eq!(r.status, 401);
+}
+
+/// With a provider that holds one verification per number (Vonage v1), a site's verification for a
+/// number whose owner is signing in through Cognito cannot take the owner's code over.
+#[tokio::test]
+async fn a_site_verification_cannot_take_over_a_sign_ins_code() {
+    let env = Env::builder().var("SIMGUARD_OTP_PROVIDER", "vonage-v1").start().await;
+    env.no_coverage();
+    let key = site(&env, "shop", 1).await;
+    let triggers = env.cognito.as_ref().expect("cognito triggers");
+    let attributes = json!({ "sub": "a1", "phone_number": "+447000000070", "phone_number_verified": "true" });
+    let created = triggers
+        .handle(json!({
+            "version": "1", "region": "eu-west-2", "userPoolId": "eu-west-2_Ex4mple", "userName": "alice",
+            "callerContext": { "clientId": "c" }, "triggerSource": "CreateAuthChallenge_Authentication",
+            "request": { "userAttributes": attributes, "session": [
+                { "challengeName": "SRP_A", "challengeResult": true },
+                { "challengeName": "PASSWORD_VERIFIER", "challengeResult": true } ] },
+            "response": {}
+        }))
+        .await
+        .expect("create");
+    assert_eq!(created["response"]["publicChallengeParameters"]["next"], "sms");
+    let mut b = Browser::default();
+    let begun = begin(&mut b, &env, &link_token(&create(&env, &key, "+447000000070", "login").await)).await;
+    let csrf = begun.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    let sent = b.otp_start(&env, &csrf).await;
+    assert!(sent.status >= 400, "the site's flow is refused the code in flight: {}", sent.text());
+    assert_eq!(env.sms_count(), 1);
+    // The owner's code still signs them in.
+    let verify = json!({
+        "version": "1", "region": "eu-west-2", "userPoolId": "eu-west-2_Ex4mple", "userName": "alice",
+        "callerContext": { "clientId": "c" }, "triggerSource": "VerifyAuthChallengeResponse_Authentication",
+        "request": { "userAttributes": attributes, "privateChallengeParameters": created["response"]["privateChallengeParameters"],
+                     "challengeAnswer": env.last_code("+447000000070") },
+        "response": {}
+    });
+    assert_eq!(triggers.handle(verify).await.expect("verify")["response"]["answerCorrect"], true);
+}
