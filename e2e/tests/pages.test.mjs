@@ -31,6 +31,7 @@ const PAGES = [
   '/reset/result.html?r=silent_failed',
   '/reset/result.html?r=link_invalid',
   '/help/not-me.html',
+  '/verify/',
   '/no-such-page.html',
 ];
 
@@ -67,7 +68,7 @@ for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
 test('without JavaScript, the forms say what they need instead of failing on submit', { timeout: 60_000 }, async () => {
   const context = await newContext(browser, { ...PHONE, javaScriptEnabled: false });
   const page = await newPage(context);
-  for (const path of ['/login.html', '/register.html', '/forgot.html', '/verify-code.html', '/reset/new-password.html']) {
+  for (const path of ['/login.html', '/register.html', '/forgot.html', '/verify-code.html', '/reset/new-password.html', '/verify/']) {
     await page.goto(`${stack.site}${path}`);
     const text = await page.locator('noscript').first().evaluate((n) => n.textContent);
     assert.match(text, /This page needs JavaScript/, path);

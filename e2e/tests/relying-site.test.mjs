@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
-import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
+import { axeViolations, mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { latestSms } from '../lib/flows.mjs';
 import { REPO_DIR, startStack } from '../lib/stack.mjs';
 
@@ -73,6 +73,7 @@ test('a site verifies its user by SMS on the hosted page; the result redeems onc
     assert.match(await mainText(page), /Demo Shop asked us to confirm/);
     assert.match(await mainText(page), /ending 70/);
     await screenshot(page, 'phone-hosted-verify-code');
+    assert.deepEqual(await axeViolations(page), [], 'the hosted page with its code form passes axe-core');
     const sms = await latestSms(stack, '+447000000070');
     await page.getByLabel('Code from the text message').fill(sms.code);
     await page.getByRole('button', { name: 'Verify code' }).click();

@@ -428,5 +428,6 @@ fn verified_phone(attributes: &HashMap<String, String>) -> Option<Phone> {
     if attributes.get(PHONE_VERIFIED).map(String::as_str) != Some("true") {
         return None;
     }
-    attributes.get(PHONE).and_then(|p| Phone::parse(p, None).ok())
+    // Cognito keeps `phone_number` in E.164: read as stored, without the number library.
+    attributes.get(PHONE).and_then(|p| Phone::from_e164(p).ok())
 }
