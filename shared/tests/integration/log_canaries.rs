@@ -230,3 +230,126 @@ async fn no_secret_of_vonage_silent_auth_reaches_the_logs() {
     assert!(text.contains("subscriber_check_result"), "expected the outcome's log line");
     assert_no_canary(&text, &canaries);
 }
+
+/// The verification API and the Cognito triggers: the site's API key, the hosted page's link token,
+/// the result token, the number, the code, the device URL and the redirect's parameters never reach
+/// the logs.
+#[tokio::test]
+async fn no_secret_of_a_sites_verification_or_a_cognito_sign_in_reaches_the_logs() {
+    use simguard::domain::Timestamp;
+    use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
+    let (logs, _capturing) = capture();
+    let env = Env::builder()
+        .sandbox(|c| c.truid.fixed_code = Some(CODE.into()))
+        .var("SIMGUARD_COGNITO_RETURN_URL", "https://app.example/cognito/return.html")
+        .start()
+        .await;
+    let site = SiteId::parse("shop").expect("id");
+    let back = "https://shop.example/verified";
+    let record = RelyingSite {
+        id: site.clone(),
+        name: "Shop".into(),
+        return_urls: vec![back.into()],
+        created_at: Timestamp(T0),
+    };
+    env.store.put_site(&record).await.expect("site");
+    let (key, stored) = new_api_key(&site, [5; 8], [6; 32], Timestamp(T0));
+    env.store.put_api_key(&stored).await.expect("key");
+    let mut canaries: Vec<String> = vec![key.clone(), CODE.into(), "+447000000070".into(), "447000000070".into()];
+
+    // A Cognito sign-in: silent, then a code (while the device is on mobile data).
+    let triggers = env.cognito.as_ref().expect("triggers");
+    let attributes = json!({ "sub": "a1", "email": "alice@example.com", "phone_number": "+447000000072", "phone_number_verified": "true" });
+    canaries.extend(["+447000000072".to_owned(), "447000000072".to_owned(), "alice@example.com".to_owned()]);
+    let event = |source: &str, request: serde_json::Value| {
+        json!({ "version": "1", "region": "eu-west-2", "userPoolId": "eu-west-2_Ex4mple", "userName": "alice@example.com",
+                "callerContext": { "clientId": "c" }, "triggerSource": source, "request": request, "response": {} })
+    };
+    let session = json!([{ "challengeName": "SRP_A", "challengeResult": true }, { "challengeName": "PASSWORD_VERIFIER", "challengeResult": true }]);
+    for method in ["silent", "sms"] {
+        let created = triggers
+            .handle(event(
+                "CreateAuthChallenge_Authentication",
+                json!({ "userAttributes": attributes, "session": session, "clientMetadata": { "method": method } }),
+            ))
+            .await
+            .expect("create");
+        let r = &created["response"];
+        let private = r["privateChallengeParameters"].clone();
+        let answer = match r["publicChallengeParameters"]["next"].as_str() {
+            Some("silent") => {
+                let device_url = r["publicChallengeParameters"]["check_url"].as_str().expect("url").to_owned();
+                canaries.push(device_url.clone());
+                let location = env.device_visit(&device_url).await;
+                location.query().unwrap_or_default().to_owned()
+            }
+            _ => env.last_code("+447000000072"),
+        };
+        canaries.push(answer.clone());
+        canaries.extend(
+            private
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "kind" && *k != "provider")
+                .filter_map(|(_, v)| v.as_str().map(str::to_owned)),
+        );
+        let verify =
+            json!({ "userAttributes": attributes, "privateChallengeParameters": private, "challengeAnswer": answer });
+        let checked =
+            triggers.handle(event("VerifyAuthChallengeResponse_Authentication", verify)).await.expect("verify");
+        assert_eq!(checked["response"]["answerCorrect"], true, "{method}");
+    }
+    // A silent verification, redeemed; then one by SMS.
+    for coverage in [true, false] {
+        if !coverage {
+            env.no_coverage();
+        }
+        let body =
+            json!({ "phone": "+447000000070", "purpose": "recovery", "return_url": back, "state": "canary-state-91" });
+        let created = env
+            .send(
+                &Event::post("/api/v1/verifications", body).without_header("origin").header("x-simguard-api-key", &key),
+            )
+            .await;
+        let link = created.json()["url"].as_str().expect("url").rsplit('#').next().expect("token").to_owned();
+        canaries.push(link.clone());
+        // Another address for the SMS path: the first one's coverage answer is cached.
+        let mut b = if coverage { Browser::default() } else { Browser::at("198.51.100.9") };
+        let begun = b.send(&env, Event::post("/api/verify/begin", json!({ "token": link }))).await;
+        canaries.extend(begun.cookie(FLOW));
+        let back_url = if coverage {
+            let device_url = begun.json()["check_url"].as_str().expect("check_url").to_owned();
+            canaries.push(device_url.clone());
+            let location = env.device_visit(&device_url).await;
+            canaries.push(location.query().unwrap_or_default().to_owned());
+            b.follow_to_callback(&env, &location).await.location().expect("back")
+        } else {
+            let csrf = begun.json()["csrf"].as_str().expect("csrf").to_owned();
+            b.sim_check(&env, &csrf).await;
+            b.otp_start(&env, &csrf).await;
+            let code = env.last_code("+447000000070");
+            canaries.push(code.clone());
+            b.otp_verify(&env, &csrf, &code).await.json()["url"].as_str().expect("url").to_owned()
+        };
+        let token = url::Url::parse(&back_url)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == "simguard_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("token");
+        canaries.push(token.clone());
+        let redeem = Event::post("/api/v1/verifications/redeem", json!({ "token": token }))
+            .without_header("origin")
+            .header("x-simguard-api-key", &key);
+        assert_eq!(env.send(&redeem).await.status, 200);
+        assert_eq!(env.send(&redeem).await.status, 409);
+    }
+
+    let text = logs.text();
+    assert!(
+        text.contains("verification_proven") && text.contains("cognito_answer"),
+        "expected the outcomes' log lines"
+    );
+    assert_no_canary(&text, &canaries);
+}
