@@ -1,6 +1,7 @@
 // Starts the local stack binary (site + API + provider sandbox) on free ports and stops it again.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +21,41 @@ export const DEMO_PHONES = Object.freeze({
 });
 
 const START_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts one of the examples (`examples/<name>/server.mjs`) with `env`, and waits until it prints
+ * `ready`. Returns a function that stops it.
+ */
+export async function startExample(name, env, ready) {
+  const child = spawn(process.execPath, [resolve(REPO_DIR, 'examples', name, 'server.mjs')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  for (const until = Date.now() + 10_000; !ready.test(out); ) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`examples/${name} did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return () => child.kill('SIGTERM');
+}
+
+/** A free port on 127.0.0.1 (for a server the stack must know of before it starts). */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => res(port));
+    });
+  });
+}
 
 export function stackBinary() {
   return process.env.SIMGUARD_LOCAL_BIN

@@ -3,14 +3,11 @@
 // code, or the silent check over "mobile data"; a recent SIM change refuses. Cognito itself is the
 // stand-in of e2e/lib/fake-cognito.mjs, which runs the real triggers through the local stack.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { startFakeCognito } from '../lib/fake-cognito.mjs';
 import { latestSms } from '../lib/flows.mjs';
-import { REPO_DIR } from '../lib/stack.mjs';
+import { freePort, startExample } from '../lib/stack.mjs';
 
 let browser;
 const stacks = useStacks([], (_, b) => {
@@ -23,16 +20,6 @@ const USERS = {
   'sam@example.com': { sub: 's1', email: 'sam@example.com', phone_number: '+447000000008', phone_number_verified: 'true' },
 };
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => res(port));
-    });
-  });
-}
 
 /** The local stack (the triggers), the Cognito stand-in, and the example app on its own origin. */
 async function setUp(args) {
@@ -40,27 +27,17 @@ async function setUp(args) {
   const app = `http://127.0.0.1:${port}`;
   const stack = await stacks.start({ args, env: { SIMGUARD_COGNITO_RETURN_URL: `${app}/return.html` } });
   const cognito = await startFakeCognito({ stackSite: stack.site, userPoolId: POOL, users: USERS });
-  const child = spawn(process.execPath, [resolve(REPO_DIR, 'examples/cognito-client/server.mjs')], {
-    env: { ...process.env, COGNITO_USER_POOL_ID: POOL, COGNITO_CLIENT_ID: 'example-client', COGNITO_ENDPOINT: cognito.endpoint, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  for (const until = Date.now() + 10_000; !/example Cognito sign-in on/.test(out); ) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`the example app did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const stopApp = await startExample(
+    'cognito-client',
+    { COGNITO_USER_POOL_ID: POOL, COGNITO_CLIENT_ID: 'example-client', COGNITO_ENDPOINT: cognito.endpoint, PORT: String(port) },
+    /example Cognito sign-in on/,
+  );
   return {
     stack,
     app,
     cognito,
     stop: async () => {
-      child.kill('SIGTERM');
+      stopApp();
       await cognito.stop();
     },
   };

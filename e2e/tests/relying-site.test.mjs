@@ -3,30 +3,16 @@
 // and comes back with a signed result, which the site checks against the JWKS and redeems once. A
 // replayed result is refused by the site and by simguard.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { axeViolations, mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
 import { latestSms } from '../lib/flows.mjs';
-import { REPO_DIR, startStack } from '../lib/stack.mjs';
+import { freePort, startExample, startStack } from '../lib/stack.mjs';
 
 let browser;
 const stacks = useStacks([], (_, b) => {
   browser = b;
 });
 
-/** A free port on 127.0.0.1 (the example site's, which the stack must know before it starts). */
-function freePort() {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => res(port));
-    });
-  });
-}
 
 /** The local stack with the demo site returning to an example site on a port of its own, and that site. */
 async function stackWithExampleSite(args) {
@@ -34,23 +20,13 @@ async function stackWithExampleSite(args) {
   const stack = await stacks.start({ args, env: { SIMGUARD_LOCAL_DEMO_RETURN_URL: `http://127.0.0.1:${port}/verified` } });
   await stack.waitForOutput(/its API key: sgk_\S+/);
   const key = stack.output().match(/its API key: (sgk_\S+)/)[1];
-  const child = spawn(process.execPath, [resolve(REPO_DIR, 'examples/relying-site/server.mjs')], {
-    env: { ...process.env, SIMGUARD_URL: stack.site, SIMGUARD_SITE_ID: 'demo-shop', SIMGUARD_API_KEY: key, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  for (const until = Date.now() + 10_000; !/example relying site on/.test(out); ) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`the example site did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const stop = await startExample(
+    'relying-site',
+    { SIMGUARD_URL: stack.site, SIMGUARD_SITE_ID: 'demo-shop', SIMGUARD_API_KEY: key, PORT: String(port) },
+    /example relying site on/,
+  );
   const site = `http://127.0.0.1:${port}`;
-  return { stack, key, site, stop: () => child.kill('SIGTERM') };
+  return { stack, key, site, stop };
 }
 
 async function verifyFrom(page, site, phone, purpose) {

@@ -275,6 +275,12 @@ async fn with_sim_gate(app: &App<WithSilent>, report: SilentReport, subject: &Su
     }
 }
 
+/// The silent proof's outcome, in the log and the step metric.
+fn report(app: &App<WithSilent>, flow: &'static str, outcome: CheckOutcome) {
+    tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), flow, "silent proof completed");
+    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+}
+
 /// Records the check's outcome on the claimed flow and sends the browser on.
 async fn conclude(
     app: &App<WithSilent>,
@@ -282,8 +288,7 @@ async fn conclude(
     outcome: CheckOutcome,
     now: Timestamp,
 ) -> Result<Response, CallbackError> {
-    tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), "SubscriberCheck completed");
-    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    report(app, "reset", outcome);
     match outcome {
         CheckOutcome::Verified => {
             let reset_token = app.random.token()?;
@@ -351,13 +356,7 @@ async fn conclude_verification(
     outcome: CheckOutcome,
     now: Timestamp,
 ) -> Result<Response, CallbackError> {
-    tracing::info!(
-        event = "subscriber_check_result",
-        outcome = outcome.as_str(),
-        flow = "verification",
-        "silent proof completed"
-    );
-    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    report(app, "verification", outcome);
     let confirms_phone = subject.purpose == Purpose::PhoneConfirmation;
     let proven = match outcome {
         CheckOutcome::Verified => Some(SimChangeVerdict::NotChanged),
@@ -412,13 +411,7 @@ async fn conclude_login(
     outcome: CheckOutcome,
     now: Timestamp,
 ) -> Result<Response, CallbackError> {
-    tracing::info!(
-        event = "subscriber_check_result",
-        outcome = outcome.as_str(),
-        flow = "login",
-        "SubscriberCheck completed"
-    );
-    app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
+    report(app, "login", outcome);
     let account = Account::of(user);
     let grace = app.settings.sim_policy().in_new_account_grace(account, now);
     match outcome {

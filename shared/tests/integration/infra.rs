@@ -1594,19 +1594,10 @@ async fn every_flow(env: &Env) {
 /// A relying site's verification, its key in the header CloudFront forwards: created, run on the SMS
 /// path in a browser, redeemed once.
 async fn verification_api_through_cloudfront(env: &Env) {
-    use simguard::domain::Timestamp;
-    use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
+    use simguard::domain::relying_site::SiteId;
     let site = SiteId::parse("shop").expect("id");
     let back = "https://shop.example/verified";
-    let record = RelyingSite {
-        id: site.clone(),
-        name: "Shop".into(),
-        return_urls: vec![back.into()],
-        created_at: Timestamp(T0),
-    };
-    env.store.put_site(&record).await.expect("site");
-    let (key, stored) = new_api_key(&site, [3; 8], [4; 32], Timestamp(T0));
-    env.store.put_api_key(&stored).await.expect("key");
+    let key = register_site(env, "shop", back, 3).await;
     let api =
         |path: &str, body: Value| Event::post(path, body).without_header("origin").header("x-simguard-api-key", &key);
     let created = env

@@ -236,25 +236,14 @@ async fn no_secret_of_vonage_silent_auth_reaches_the_logs() {
 /// the logs.
 #[tokio::test]
 async fn no_secret_of_a_sites_verification_or_a_cognito_sign_in_reaches_the_logs() {
-    use simguard::domain::Timestamp;
-    use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
     let (logs, _capturing) = capture();
     let env = Env::builder()
         .sandbox(|c| c.truid.fixed_code = Some(CODE.into()))
         .var("SIMGUARD_COGNITO_RETURN_URL", "https://app.example/cognito/return.html")
         .start()
         .await;
-    let site = SiteId::parse("shop").expect("id");
     let back = "https://shop.example/verified";
-    let record = RelyingSite {
-        id: site.clone(),
-        name: "Shop".into(),
-        return_urls: vec![back.into()],
-        created_at: Timestamp(T0),
-    };
-    env.store.put_site(&record).await.expect("site");
-    let (key, stored) = new_api_key(&site, [5; 8], [6; 32], Timestamp(T0));
-    env.store.put_api_key(&stored).await.expect("key");
+    let key = register_site(&env, "shop", back, 5).await;
     let mut canaries: Vec<String> = vec![key.clone(), CODE.into(), "+447000000070".into(), "447000000070".into()];
 
     // A Cognito sign-in: silent, then a code (while the device is on mobile data).

@@ -6,26 +6,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use simguard::domain::Timestamp;
-use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
+use simguard::domain::relying_site::{SiteId, new_api_key};
 use simguard::domain::result_token::phone_hash;
 
 use crate::support::*;
 
 const RETURN: &str = "https://shop.example/verified";
 
-/// Registers a site with one return URL and a key; returns the key as the site's backend holds it.
+/// Registers a site with the test's return URL and a key; returns the key.
 async fn site(env: &Env, id: &str, seed: u8) -> String {
-    let site = SiteId::parse(id).expect("id");
-    let record = RelyingSite {
-        id: site.clone(),
-        name: format!("The {id} site"),
-        return_urls: vec![RETURN.to_owned()],
-        created_at: Timestamp(T0),
-    };
-    env.store.put_site(&record).await.expect("site");
-    let (shown, key) = new_api_key(&site, [seed; 8], [seed.wrapping_add(1); 32], Timestamp(T0));
-    env.store.put_api_key(&key).await.expect("key");
-    shown
+    register_site(env, id, RETURN, seed).await
 }
 
 /// A server-to-server call: the key, and no browser `Origin`.

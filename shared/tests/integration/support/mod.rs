@@ -400,6 +400,23 @@ impl EnvBuilder {
     }
 }
 
+/// Registers a relying site of the verification API with one return URL and one key (made from
+/// `seed`); returns the key as the site's backend holds it.
+pub async fn register_site(env: &Env, id: &str, return_url: &str, seed: u8) -> String {
+    use simguard::domain::relying_site::{RelyingSite, SiteId, new_api_key};
+    let site = SiteId::parse(id).expect("site id");
+    let record = RelyingSite {
+        id: site.clone(),
+        name: format!("The {id} site"),
+        return_urls: vec![return_url.to_owned()],
+        created_at: Timestamp(T0),
+    };
+    env.store.put_site(&record).await.expect("site");
+    let (shown, key) = new_api_key(&site, [seed; 8], [seed.wrapping_add(1); 32], Timestamp(T0));
+    env.store.put_api_key(&key).await.expect("key");
+    shown
+}
+
 pub fn sandbox_config() -> TruIdConfig {
     TruIdConfig { client_id: CLIENT_ID.into(), client_secret: CLIENT_SECRET.into(), ..TruIdConfig::default() }
 }
