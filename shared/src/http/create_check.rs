@@ -76,13 +76,7 @@ pub async fn create_check(
         },
     );
     // The flow and the coverage answer looked up now are written at once.
-    let remember = async {
-        if let Some(covered) = looked_up {
-            remember_coverage(&app, client.ip, covered).await;
-        }
-    };
-    let (stored, ()) = tokio::join!(app.store.put_flow(&flow), remember);
-    stored?;
+    store_flow(&app, &flow, client.ip, looked_up).await?;
     tracing::info!(
         event = "reset_started",
         silent = started.is_some(),
@@ -105,6 +99,23 @@ pub async fn create_check(
     resp.headers_mut().append(header::SET_COOKIE, FLOW.set(&flow_token, app.settings.flow_ttl_secs));
     resp.headers_mut().append(header::SET_COOKIE, RESET.clear());
     Ok(resp)
+}
+
+/// Stores a new flow and, at the same time (one round trip), the coverage answer looked up for the
+/// device's address, if one was.
+async fn store_flow(
+    app: &SilentApp,
+    flow: &Flow,
+    ip: std::net::IpAddr,
+    looked_up: Option<bool>,
+) -> Result<(), Problem> {
+    let remember = async {
+        if let Some(covered) = looked_up {
+            remember_coverage(app, ip, covered).await;
+        }
+    };
+    let (stored, ()) = tokio::join!(app.store.put_flow(flow), remember);
+    Ok(stored?)
 }
 
 /// `POST /api/verify/begin`'s body.
@@ -159,13 +170,7 @@ pub async fn begin_verification(
             ttl_secs: app.settings.flow_ttl_secs,
         },
     );
-    let remember = async {
-        if let Some(covered) = looked_up {
-            remember_coverage(&app, client.ip, covered).await;
-        }
-    };
-    let (stored, ()) = tokio::join!(app.store.put_flow(&flow), remember);
-    stored?;
+    store_flow(&app, &flow, client.ip, looked_up).await?;
     tracing::info!(
         event = "verification_begun",
         site = subject.site.as_str(),
