@@ -51,6 +51,9 @@ pub struct Verification {
     pub begin_hash: TokenHash,
     /// What the flow will prove.
     pub subject: VerificationSubject,
+    /// The site's name, for the hosted page (kept here: opening the link reads nothing else).
+    #[serde(default)]
+    pub site_name: String,
     /// Where it is.
     pub status: VerificationStatus,
     /// When it was created.

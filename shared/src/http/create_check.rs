@@ -153,10 +153,9 @@ pub async fn begin_verification(
         return Err(Problem::flow_invalid());
     };
     let subject = verification.subject;
-    let (reach, site) =
-        tokio::join!(start_silent(&app, Some(&subject.phone), client.ip, cached), app.store.site(&subject.site));
+    let reach = start_silent(&app, Some(&subject.phone), client.ip, cached).await;
     let (started, looked_up) = (reach.started, reach.looked_up);
-    let site_name = site.ok().flatten().map(|s| s.name);
+    let site_name = Some(verification.site_name).filter(|n| !n.is_empty());
     let flow_token = app.random.token()?;
     let flow = Flow::start(
         flow_token.hash(),

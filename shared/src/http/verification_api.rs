@@ -175,6 +175,7 @@ async fn start(app: &PasswordApp, site: RelyingSite, body: NewVerification) -> R
             return_url: body.return_url,
             state: body.state,
         },
+        site_name: site.name.clone(),
         status: VerificationStatus::Pending,
         created_at: now,
         expires_at: now.plus_secs(BEGIN_WITHIN_SECS),

@@ -344,3 +344,39 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
     let everywhere = Event::post("/api/logout-everywhere", json!({})).csrf(&session_csrf);
     within(&trips, "logout-everywhere", &b.send(&env, everywhere).await, 204);
 }
+
+/// A site's verification: created, opened, the SIM check, the code, its check and the redemption, each
+/// within three round trips (the link's opening reads nothing but the verification it marks begun).
+#[tokio::test]
+async fn a_sites_verification_waits_for_at_most_three_round_trips_per_step() {
+    let (env, trips) = env_with_trips().await;
+    env.no_coverage();
+    let back = "https://shop.example/verified";
+    let key = register_site(&env, "shop", back, 2).await;
+    trips.take();
+    let api = |path: &str, body: serde_json::Value| {
+        Event::post(path, body).without_header("origin").header("x-simguard-api-key", &key)
+    };
+    let created = env
+        .send(&api(
+            "/api/v1/verifications",
+            json!({ "phone": "+447000000072", "purpose": "login", "return_url": back }),
+        ))
+        .await;
+    within(&trips, "v1/verifications", &created, 201);
+    let link = created.json()["url"].as_str().expect("url").rsplit('#').next().expect("token").to_owned();
+    let mut b = Browser::at("198.51.100.30");
+    let begun = b.send(&env, Event::post("/api/verify/begin", json!({ "token": link }))).await;
+    within(&trips, "verify/begin", &begun, 200);
+    let csrf = begun.json()["csrf"].as_str().expect("csrf").to_owned();
+    let sim = b.sim_check(&env, &csrf).await;
+    within(&trips, "sim-check", &sim, 200);
+    let sent = b.otp_start(&env, &csrf).await;
+    within(&trips, "otp/start", &sent, 200);
+    let done = b.otp_verify(&env, &csrf, &env.last_code("+447000000072")).await;
+    within(&trips, "otp/verify", &done, 200);
+    let url = url::Url::parse(done.json()["url"].as_str().expect("url")).expect("url");
+    let token = url.query_pairs().find(|(k, _)| k == "simguard_token").map(|(_, v)| v.into_owned()).expect("token");
+    let redeemed = env.send(&api("/api/v1/verifications/redeem", json!({ "token": token }))).await;
+    within(&trips, "v1/verifications/redeem", &redeemed, 200);
+}

@@ -117,6 +117,7 @@ async fn a_verification_link_opens_once_and_a_result_redeems_once(s: Arc<impl Bo
     let pending = |hash: &[u8]| Verification {
         begin_hash: TokenHash::of(hash),
         subject: subject.clone(),
+        site_name: "Shop".into(),
         status: VerificationStatus::Pending,
         created_at: NOW,
         expires_at: NOW.plus_secs(600),
