@@ -24,9 +24,9 @@ use crate::app::{Core, WithSilent};
 use crate::domain::cognito::{Decision, Round, RoundLabel, decide};
 use crate::domain::sim_policy::{Account, SimVerdict};
 use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp, TokenHash, UserId};
-use crate::http::limits::{DAY, HOUR, Limit, TEN_MINUTES, enforce, sms_keys};
-use crate::http::support::{ask_sources, provider_error, timed};
-use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, RedirectParams, VerificationOwner};
+use crate::http::limits::{enforce, number_limits, sms_keys};
+use crate::http::support::{ask_sources, provider_error, redirect_params, timed, with_sim_gate};
+use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, VerificationOwner};
 
 /// The three triggers' state: what every function has, the silent provers and SIM-swap sources,
 /// and the OTP provider.
@@ -239,8 +239,7 @@ impl CognitoTriggers {
         phone: &Phone,
         reference: String,
     ) -> (RoundLabel, HashMap<String, String>, HashMap<String, String>) {
-        let digits = phone.digits();
-        let ending = digits.get(digits.len().saturating_sub(2)..).unwrap_or_default().to_owned();
+        let ending = phone.ending().to_owned();
         let public = HashMap::from([("next".to_owned(), "sms".to_owned()), ("to_ending".to_owned(), ending)]);
         let private = HashMap::from([
             ("kind".to_owned(), "sms".to_owned()),
@@ -264,14 +263,8 @@ impl CognitoTriggers {
         if !self.core.settings.otp.sms_allowed_to(phone) {
             return none("phone_not_supported");
         }
-        let l = &self.core.settings.limits;
-        let keys = sms_keys(Some(phone), None);
-        let limits = [
-            Limit::new("sms_global_login", "all", l.sms_global_hour, HOUR),
-            Limit::new("sms_prefix_login", &*keys.prefix, l.sms_per_prefix_hour, HOUR),
-            Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES),
-            Limit::new("sms_number_day_login", &*keys.number, l.sms_per_number_day, DAY),
-        ];
+        // A sign-in's budgets: no reset or site verification for the number can use them up.
+        let limits = number_limits(&self.core.settings.limits, FlowKind::Login, &sms_keys(Some(phone), None));
         if enforce(&self.core, &limits).await.is_err() {
             return none("rate_limited");
         }
@@ -361,11 +354,7 @@ impl CognitoTriggers {
     async fn complete_silent(&self, private: &HashMap<String, String>, phone: &Phone, answer: &str) -> bool {
         let (Some(name), Some(handle)) = (private.get("provider"), private.get("handle")) else { return false };
         let Some(prover) = self.silent.provers.iter().find(|p| p.name() == name) else { return false };
-        let mut params = RedirectParams::new();
-        for (k, v) in form_urlencoded::parse(answer.trim_start_matches(['?', '#']).as_bytes()) {
-            let value = if params.contains_key(k.as_ref()) { String::new() } else { v.into_owned() };
-            params.insert(k.into_owned(), value);
-        }
+        let params = redirect_params(answer.trim_start_matches(['?', '#']));
         if prover.presented_handle(&params).as_deref() != Some(handle.as_str())
             || prover.redirect_error(&params).is_some()
         {
@@ -387,15 +376,9 @@ impl CognitoTriggers {
                 return false;
             }
         };
-        self.core.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: report.outcome.as_str() });
-        if report.outcome != CheckOutcome::Verified {
-            return false;
-        }
-        report.sim_checked
-            || matches!(
-                ask_sources(&self.core, &self.silent.sim_swap, phone, window).await.0,
-                crate::domain::sim_policy::SimSignal::NoChange
-            )
+        let outcome = with_sim_gate(&self.core, &self.silent.sim_swap, report, phone, window).await;
+        self.core.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
+        outcome == CheckOutcome::Verified
     }
 }
 

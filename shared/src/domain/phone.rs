@@ -134,6 +134,12 @@ impl Phone {
         format!("+{}{}", "•".repeat(hidden.chars().count()), shown)
     }
 
+    /// The last two digits: what a page may show of where a code went.
+    pub fn ending(&self) -> &str {
+        let digits = self.digits();
+        digits.get(digits.len().saturating_sub(2)..).unwrap_or_default()
+    }
+
     /// The number without its last four digits: the "destination prefix" that SMS-pumping limits
     /// count against (docs/security.md F1).
     pub fn prefix_bucket(&self) -> &str {

@@ -13,13 +13,14 @@ use crate::app::{App, SilentApp, WithSilent};
 use secrecy::SecretString;
 
 use crate::domain::result_token::{ProofMethod, Purpose, SimChangeVerdict};
-use crate::domain::sim_policy::{Account, SimSignal};
+use crate::domain::sim_policy::Account;
 use crate::domain::verification::{VerificationError, VerificationSubject};
 use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::results::{self, ResultError};
 use crate::http::support::{
-    Subject, ask_sources, flow_subject, new_session, notify_flow_owner, persist, provider_error, record_sign_in, timed,
+    Subject, flow_subject, new_session, notify_flow_owner, persist, provider_error, record_sign_in, redirect_params,
+    timed, with_sim_gate,
 };
 use crate::ports::{
     Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
@@ -63,17 +64,6 @@ fn see_other_to(location: HeaderValue) -> Response {
     resp
 }
 
-/// The redirect's query: every parameter once (a repeated one is an attempt to confuse: kept empty,
-/// so that it matches nothing). None of it is ever echoed or logged (B5, B6).
-fn parse_callback_query(raw: Option<&str>) -> RedirectParams {
-    let mut q = RedirectParams::new();
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        let value = if q.contains_key(k.as_ref()) { String::new() } else { v.into_owned() };
-        q.insert(k.into_owned(), value);
-    }
-    q
-}
-
 /// `resume=1` and nothing else: the result page's "try again" after a failure — finish the flow's
 /// own proof from what the provider says (R9).
 fn is_resume(q: &RedirectParams) -> bool {
@@ -98,7 +88,7 @@ enum CallbackError {
 /// flow, and only once: the flow is claimed by a conditional write *before* the code is exchanged,
 /// so a replayed or relayed URL never reaches tru.ID (B1–B4). Always answers 303 to a fixed page.
 pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let q = parse_callback_query(raw.as_deref());
+    let q = redirect_params(raw.as_deref().unwrap_or(""));
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
             let invalid = [GO_LINK_INVALID, GO_LOGIN_INVALID, GO_VERIFY_INVALID];
@@ -210,7 +200,9 @@ async fn run_callback(
             tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the proof");
             let Ok(user) = user.await else { return refuse("account_changed") };
             let outcome = read_back(app, &**prover, &handle).await;
-            let outcome = with_sim_gate(app, outcome, &user).await;
+            let outcome =
+                with_sim_gate(app, &app.ports.sim_swap, outcome, user.phone(), app.settings.sim_change_window_minutes)
+                    .await;
             app.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
             return conclude_any(app, &flow, &user, outcome, now, invalid).await;
         }
@@ -230,7 +222,10 @@ async fn run_callback(
         None => Some(complete(app, &**prover, &flow, &handle, &q, &user).await),
     };
     let outcome = match outcome {
-        Some(report) => with_sim_gate(app, report, &user).await,
+        Some(report) => {
+            let window = app.settings.sim_change_window_minutes;
+            with_sim_gate(app, &app.ports.sim_swap, report, user.phone(), window).await
+        }
         None => CheckOutcome::Error,
     };
     app.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
@@ -258,20 +253,6 @@ async fn conclude_any(
             Ok(see_other(invalid))
         }
         other => other,
-    }
-}
-
-/// A proof whose verdict does not cover the SIM change (every prover but tru.ID's) passes only if
-/// the SIM-swap gate's sources then say "not changed" (S33, S34).
-async fn with_sim_gate(app: &App<WithSilent>, report: SilentReport, subject: &Subject) -> CheckOutcome {
-    if report.outcome != CheckOutcome::Verified || report.sim_checked {
-        return report.outcome;
-    }
-    let window = app.settings.sim_change_window_minutes;
-    match ask_sources(app, &app.ports.sim_swap, subject.phone(), window).await.0 {
-        SimSignal::NoChange => CheckOutcome::Verified,
-        SimSignal::Changed => CheckOutcome::SimChanged,
-        SimSignal::Unavailable => CheckOutcome::Error,
     }
 }
 

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use crate::app::Core;
-use crate::domain::{Email, Phone, SmsKeys, Timestamp};
+use crate::config::Limits;
+use crate::domain::{Email, FlowKind, Phone, SmsKeys, Timestamp};
 use crate::http::Problem;
 use crate::ports::{Metric, RateDecision};
 
@@ -152,6 +153,41 @@ impl Reservations {
             }
         }
     }
+}
+
+/// The reset path sends at most one SMS to a number per this many seconds. Anyone who knows an email
+/// can start resets, so their sends must leave room under the provider's own per-number limit (Twilio:
+/// 5 per 10 minutes) for the owner's sign-in: fixed five-minute windows put at most three reset SMS
+/// in any ten minutes (docs/security.md S22).
+const RESET_SMS_EVERY_SECS: u64 = 300;
+
+/// The limits on texting a number of a flow of `kind`: the number's (per few minutes and per day),
+/// its prefix's and the global budget. They are kept apart for resets, relying sites'
+/// verifications and sign-ins (a Cognito sign-in's too): anyone who knows an email can start
+/// resets, and a site may let anyone start a verification for a number they type; neither must use
+/// up the budget the owner's sign-in draws on (docs/security.md S22, S36). The caller's address's
+/// limits are the step's own (a Cognito trigger does not know it).
+pub fn number_limits(l: &Limits, kind: FlowKind, keys: &SmsKeys) -> [Limit; 4] {
+    // (global, prefix, day) buckets; a phone change is its signed-in owner's, as a sign-in is.
+    let (global, prefix, day) = match kind {
+        FlowKind::Reset => ("sms_global_reset", "sms_prefix_reset", "sms_number_day_reset"),
+        FlowKind::Verification => ("sms_global_verify", "sms_prefix_verify", "sms_number_day_verify"),
+        FlowKind::Login | FlowKind::PhoneChange => ("sms_global_login", "sms_prefix_login", "sms_number_day_login"),
+    };
+    // The anonymous kinds at the reset's pace: one SMS per number per five minutes.
+    let per_10_minutes = match kind {
+        FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
+        FlowKind::Verification => Limit::new("sms_number_5min_verify", &*keys.number, 1, RESET_SMS_EVERY_SECS),
+        FlowKind::Login | FlowKind::PhoneChange => {
+            Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
+        }
+    };
+    [
+        Limit::new(global, "all", l.sms_global_hour, HOUR),
+        Limit::new(prefix, &*keys.prefix, l.sms_per_prefix_hour, HOUR),
+        per_10_minutes,
+        Limit::new(day, &*keys.number, l.sms_per_number_day, DAY),
+    ]
 }
 
 #[cfg(test)]

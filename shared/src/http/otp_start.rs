@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::app::{App, Core, OtpApp, WithOtp};
 use crate::domain::sim_policy::UNVERIFIED_SENDS;
 use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, Phone, SmsKeys, Timestamp};
-use crate::http::limits::{DAY, HOUR, Limit, Reservations, TEN_MINUTES, ip_block_key, ip_key, sms_keys};
+use crate::http::limits::{HOUR, Limit, Reservations, ip_block_key, ip_key, number_limits, sms_keys};
 use crate::http::support::{
     Subject, current_flow, flow_number, flow_subject, imitate, persist, provider_error, step, timed,
 };
@@ -25,40 +25,14 @@ use crate::ports::{Metric, OtpError, OtpReference, ProviderFault, StoreError, Ve
 /// Seconds a login waits when the number's verification in flight cannot be cancelled yet.
 const RETRY_AFTER_FOREIGN_SECS: u64 = 30;
 
-/// The reset path sends at most one SMS to a number per this many seconds. Anyone who knows an email
-/// can start resets, so their sends must leave room under the provider's own per-number limit (Twilio:
-/// 5 per 10 minutes) for the owner's sign-in: fixed five-minute windows put at most three reset SMS
-/// in any ten minutes (docs/security.md S22).
-const RESET_SMS_EVERY_SECS: u64 = 300;
-
-/// Every limit on sending an SMS (F1, F2), counted before the provider is called. The per-number and
-/// global budgets are kept apart for resets, relying sites' verifications and sign-ins: anyone who
-/// knows an email can start resets, and a site may let anyone start a verification for a number they
-/// type; neither must use up the budget the owner's sign-in draws on (docs/security.md S22, S36).
+/// Every limit on sending an SMS (F1, F2), counted before the provider is called: the number's,
+/// its prefix's and the global budget ([`number_limits`]), and the caller's address's.
 fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) -> Vec<Limit> {
     let l = &core.settings.limits;
-    // (global, prefix, day) buckets; a phone change is its signed-in owner's, as a sign-in is.
-    let (global, prefix, day) = match kind {
-        FlowKind::Reset => ("sms_global_reset", "sms_prefix_reset", "sms_number_day_reset"),
-        FlowKind::Verification => ("sms_global_verify", "sms_prefix_verify", "sms_number_day_verify"),
-        FlowKind::Login | FlowKind::PhoneChange => ("sms_global_login", "sms_prefix_login", "sms_number_day_login"),
-    };
-    // The anonymous kinds at the reset's pace: one SMS per number per five minutes.
-    let per_10_minutes = match kind {
-        FlowKind::Reset => Limit::new("sms_number_5min_reset", &*keys.number, 1, RESET_SMS_EVERY_SECS),
-        FlowKind::Verification => Limit::new("sms_number_5min_verify", &*keys.number, 1, RESET_SMS_EVERY_SECS),
-        FlowKind::Login | FlowKind::PhoneChange => {
-            Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
-        }
-    };
-    vec![
-        Limit::new(global, "all", l.sms_global_hour, HOUR),
-        Limit::new("sms_ip", ip_key(client.ip), l.sms_per_ip_hour, HOUR),
-        Limit::new("sms_ip_block", ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR),
-        Limit::new(prefix, &*keys.prefix, l.sms_per_prefix_hour, HOUR),
-        per_10_minutes,
-        Limit::new(day, &*keys.number, l.sms_per_number_day, DAY),
-    ]
+    let mut limits = number_limits(l, kind, keys).to_vec();
+    limits.push(Limit::new("sms_ip", ip_key(client.ip), l.sms_per_ip_hour, HOUR));
+    limits.push(Limit::new("sms_ip_block", ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR));
+    limits
 }
 
 fn answer(status: &'static str) -> Response {
@@ -71,9 +45,7 @@ fn answer(status: &'static str) -> Response {
 fn answer_to(status: &'static str, flow: &Flow, to: &Phone) -> Response {
     match flow.kind {
         FlowKind::Login | FlowKind::PhoneChange | FlowKind::Verification => {
-            let digits = to.digits();
-            let last_two = digits.get(digits.len().saturating_sub(2)..).unwrap_or_default();
-            axum::Json(json!({ "status": status, "to_ending": last_two })).into_response()
+            axum::Json(json!({ "status": status, "to_ending": to.ending() })).into_response()
         }
         FlowKind::Reset => answer(status),
     }

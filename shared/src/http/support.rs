@@ -12,9 +12,9 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use crate::app::{App, Core, WithSilent};
-use crate::domain::Token;
 use crate::domain::sim_policy::{Account, SimSignal};
 use crate::domain::verification::VerificationSubject;
+use crate::domain::{CheckOutcome, Token};
 use crate::domain::{
     Flow, FlowEvent, Phone, RememberedDevice, Session, SilentBinding, Timestamp, Transition, User, UserId,
 };
@@ -24,8 +24,8 @@ use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
 use crate::ports::{
-    Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, SilentStart, SimSwapAnswer,
-    SimSwapSource, StoreError,
+    Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, RedirectParams, SilentReport,
+    SilentStart, SimSwapAnswer, SimSwapSource, StoreError,
 };
 
 /// How long a coverage answer is remembered for the device's address.
@@ -441,6 +441,38 @@ pub struct Reach {
     pub reaches: bool,
     /// A coverage answer looked up now, to cache for the address.
     pub looked_up: Option<bool>,
+}
+
+/// A silent proof's redirect parameters (a query, or a fragment a page posts): every parameter once
+/// — a repeated one is an attempt to confuse, kept empty so that it matches nothing. None of it is
+/// ever echoed or logged (docs/security.md B5, B6).
+pub fn redirect_params(raw: &str) -> RedirectParams {
+    let mut q = RedirectParams::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = if q.contains_key(k.as_ref()) { String::new() } else { v.into_owned() };
+        q.insert(k.into_owned(), value);
+    }
+    q
+}
+
+/// A proof whose verdict does not cover the SIM change (every prover but tru.ID's) passes only if
+/// the SIM-swap sources then say "not changed"; "changed" is a SIM change, no answer no verdict
+/// (docs/security.md S33, S34).
+pub async fn with_sim_gate(
+    core: &Core,
+    sources: &[Arc<dyn SimSwapSource>],
+    report: SilentReport,
+    phone: &Phone,
+    window: u32,
+) -> CheckOutcome {
+    if report.outcome != CheckOutcome::Verified || report.sim_checked {
+        return report.outcome;
+    }
+    match ask_sources(core, sources, phone, window).await.0 {
+        SimSignal::NoChange => CheckOutcome::Verified,
+        SimSignal::Changed => CheckOutcome::SimChanged,
+        SimSignal::Unavailable => CheckOutcome::Error,
+    }
 }
 
 /// Asks the SIM-swap sources in order (docs/security.md S33): the first that can tell decides — "not
