@@ -18,7 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::Timestamp;
-use crate::ports::{ResultSigner, SecretSource, SignerError};
+use crate::ports::{ProviderSecrets, ResultSigner, SecretSource, SignerError};
 
 use crate::domain::result_token::ResultClaims;
 
@@ -189,23 +189,36 @@ impl ResultTokens {
 pub struct SecretSigner {
     issuer: String,
     secrets: Arc<dyn SecretSource>,
+    /// The keys as last parsed, and the secret they were parsed from: parsed again only when the
+    /// secret's cache hands out a new one (a rotation), not on every token.
+    parsed: std::sync::Mutex<Option<(Arc<ProviderSecrets>, Arc<ResultTokens>)>>,
 }
 
 impl SecretSigner {
     /// Tokens issued as `issuer` (the public origin), with the keys in `secrets`.
     pub fn new(issuer: &str, secrets: Arc<dyn SecretSource>) -> Self {
-        Self { issuer: issuer.to_owned(), secrets }
+        Self { issuer: issuer.to_owned(), secrets, parsed: std::sync::Mutex::new(None) }
     }
 
-    async fn tokens(&self) -> Result<ResultTokens, SignerError> {
+    async fn tokens(&self) -> Result<Arc<ResultTokens>, SignerError> {
         let loaded = self.secrets.load(false).await.map_err(|_| SignerError::Unavailable("secret unreadable"))?;
+        if let Ok(parsed) = self.parsed.lock()
+            && let Some((from, tokens)) = parsed.as_ref()
+            && Arc::ptr_eq(from, &loaded)
+        {
+            return Ok(tokens.clone());
+        }
         if loaded.result_signing_keys.is_empty() {
             return Err(SignerError::Unavailable("no result signing keys in the secret"));
         }
-        ResultTokens::new(&self.issuer, &loaded.result_signing_keys).map_err(|e| {
+        let tokens = Arc::new(ResultTokens::new(&self.issuer, &loaded.result_signing_keys).map_err(|e| {
             tracing::error!(event = "signing_keys_invalid", error = %e, "the result signing keys cannot be used");
             SignerError::Unavailable("result signing keys unusable")
-        })
+        })?);
+        if let Ok(mut parsed) = self.parsed.lock() {
+            *parsed = Some((loaded, tokens.clone()));
+        }
+        Ok(tokens)
     }
 }
 
@@ -254,6 +267,44 @@ mod tests {
             jti: "j".into(),
         };
         assert!(matches!(signer.sign(&claims).await, Err(SignerError::Unavailable(_))));
+    }
+
+    /// A secret whose content an operator replaces (a rotation).
+    struct Rotating(std::sync::Mutex<Arc<ProviderSecrets>>);
+
+    #[async_trait]
+    impl SecretSource for Rotating {
+        async fn load(&self, _: bool) -> Result<Arc<ProviderSecrets>, crate::ports::SecretsError> {
+            Ok(self.0.lock().expect("lock").clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_are_parsed_once_per_secret_and_a_rotation_is_picked_up() {
+        let (a, b) = (generate_key("a", true).expect("a"), generate_key("b", true).expect("b"));
+        let with =
+            |keys: Vec<SigningKey>| Arc::new(ProviderSecrets { result_signing_keys: keys, ..Default::default() });
+        let source = Arc::new(Rotating(std::sync::Mutex::new(with(vec![a.clone()]))));
+        let signer = SecretSigner::new("https://app.example", source.clone());
+        let first = signer.tokens().await.expect("keys");
+        assert!(Arc::ptr_eq(&first, &signer.tokens().await.expect("keys")), "the same secret: parsed once");
+        let claims = ResultClaims {
+            iss: "https://app.example".into(),
+            aud: "shop".into(),
+            sub: "vrf_1".into(),
+            phone_hash: "h".into(),
+            purpose: crate::domain::result_token::Purpose::Login,
+            method: crate::domain::result_token::ProofMethod::Sms,
+            sim_change: crate::domain::result_token::SimChangeVerdict::NotChanged,
+            iat: 0,
+            exp: 120,
+            jti: "j".into(),
+        };
+        let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid;
+        assert_eq!(kid(&signer.sign(&claims).await.expect("signed")), Some("a".into()));
+        *source.0.lock().expect("lock") = with(vec![SigningKey { active: false, ..a }, b]);
+        assert_eq!(kid(&signer.sign(&claims).await.expect("signed")), Some("b".into()), "the new active key signs");
+        assert_eq!(signer.jwks().await.expect("jwks")["keys"].as_array().map(Vec::len), Some(2));
     }
 
     #[test]
