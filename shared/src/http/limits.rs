@@ -194,6 +194,21 @@ pub fn number_limits(l: &Limits, kind: FlowKind, keys: &SmsKeys) -> [Limit; 4] {
 mod tests {
     use super::*;
 
+    /// docs/security.md S22, S36: resets, site verifications and sign-ins never share a bucket of a
+    /// number's budget; a phone change is its owner's, as a sign-in is.
+    #[test]
+    fn budgets_are_kept_apart_by_kind() {
+        let site = |k: &str| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".to_owned());
+        let settings = crate::config::Settings::for_function(crate::Function::OtpStart, site).expect("settings");
+        let keys = SmsKeys { number: "n".into(), prefix: "p".into() };
+        let kinds = |k: FlowKind| number_limits(&settings.limits, k, &keys).map(|l| l.kind);
+        let (reset, verify, login) = (kinds(FlowKind::Reset), kinds(FlowKind::Verification), kinds(FlowKind::Login));
+        for (a, b) in [(&reset, &verify), (&reset, &login), (&verify, &login)] {
+            assert!(a.iter().all(|x| !b.contains(x)), "{a:?} and {b:?} share a bucket");
+        }
+        assert_eq!(kinds(FlowKind::PhoneChange), login);
+    }
+
     #[test]
     fn ipv6_is_limited_per_64() {
         let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");

@@ -248,3 +248,21 @@ async fn a_sign_ins_code_is_its_own() {
     assert!(owner.user_id.0.starts_with("cognito:") && !owner.user_id.0.contains("alice"), "{:?}", owner.user_id);
     assert!(verify(&env, ALICE, &created["privateChallengeParameters"], &env.last_code(ALICE)).await);
 }
+
+/// docs/security.md S37: a Cognito sign-in's codes count in the number's sign-in budget (three per
+/// ten minutes by default); past it, the round is refused and nothing is sent.
+#[tokio::test]
+async fn sign_ins_count_in_the_numbers_sms_budget() {
+    let env = Env::builder().var("SIMGUARD_OTP_PROVIDER", "twilio").start().await;
+    env.no_coverage();
+    for i in 0..3 {
+        let created = create(&env, ALICE, true, &after_password(), None).await;
+        assert_eq!(created["publicChallengeParameters"]["next"], "sms", "sign-in {i}");
+    }
+    let sent = env.sms_count();
+    let over = create(&env, ALICE, true, &after_password(), None).await;
+    assert_eq!(over["publicChallengeParameters"], json!({ "next": "blocked", "reason": "rate_limited" }));
+    assert_eq!(env.sms_count(), sent);
+    env.advance(601);
+    assert_eq!(create(&env, ALICE, true, &after_password(), None).await["publicChallengeParameters"]["next"], "sms");
+}

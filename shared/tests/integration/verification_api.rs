@@ -397,3 +397,47 @@ async fn a_site_verification_cannot_take_over_a_sign_ins_code() {
     });
     assert_eq!(triggers.handle(verify).await.expect("verify")["response"]["answerCorrect"], true);
 }
+
+/// The limits of docs/security.md S36: a site starts at most 600 verifications an hour; opening links
+/// counts per address; a site's verifications text a number at a reset's pace, from budgets of their
+/// own — the number's owner still gets their sign-in code.
+#[tokio::test]
+async fn a_sites_verifications_have_limits_of_their_own() {
+    // Twilio: several verifications of one number may be in flight (Vonage holds one, whose 30
+    // seconds would make the sign-in wait for a reason that is not a budget).
+    let env = Env::builder().var("SIMGUARD_OTP_PROVIDER", "twilio").start().await;
+    env.no_coverage();
+    env.user("alice@example.com", "+447000000070").await;
+    let key = site(&env, "shop", 1).await;
+
+    // Two verifications of alice's number: the second one's code waits five minutes.
+    for (i, want) in [(0, 200), (1, 429)] {
+        let mut b = Browser::at(&format!("198.51.100.{}", 40 + i));
+        let begun = begin(&mut b, &env, &link_token(&create(&env, &key, "+447000000070", "step_up").await)).await;
+        let csrf = begun.json()["csrf"].as_str().expect("csrf").to_owned();
+        assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+        assert_eq!(b.otp_start(&env, &csrf).await.status, want, "verification {i}");
+    }
+    // Alice's own sign-in draws on the sign-in's budget: her code goes out (sign_in checks it).
+    let before = env.sms_count();
+    Browser::default().sign_in(&env, "alice@example.com", PASSWORD, "+447000000070").await;
+    assert!(env.sms_count() > before);
+
+    // Opening links: at most 20 an hour from one address.
+    let mut b = Browser::at("198.51.100.60");
+    for i in 0..21 {
+        let opened = begin(&mut b, &env, &link_token(&create(&env, &key, "+447000000072", "login").await)).await;
+        assert_eq!(opened.status, if i < 20 { 200 } else { 429 }, "link {i}");
+    }
+
+    // Creating: 600 an hour per site (23 made above); another site is not affected.
+    for i in 23..600 {
+        assert_eq!(create(&env, &key, "+447000000072", "login").await.status, 201, "verification {i}");
+    }
+    let over = create(&env, &key, "+447000000072", "login").await;
+    assert_eq!((over.status, over.problem_type().as_deref()), (429, Some("urn:simguard:problem:rate_limited")));
+    let other = site(&env, "other", 7).await;
+    assert_eq!(create(&env, &other, "+447000000072", "login").await.status, 201);
+    env.advance(3600);
+    assert_eq!(create(&env, &key, "+447000000072", "login").await.status, 201, "a new hour");
+}
