@@ -11,13 +11,19 @@ pub const SECRET: &str = "simguard/bench/providers";
 /// The notification queue the functions that notify put emails on.
 pub const QUEUE: &str = "simguard-bench-notify";
 
-/// moto's server on a free port; stopped when dropped.
-pub struct Moto(Child, pub String);
+/// moto's server on a free port behind a keep-alive proxy; both stopped when dropped.
+pub struct Moto {
+    child: Child,
+    proxy: tokio::task::JoinHandle<()>,
+    /// The proxy's `http://127.0.0.1:<port>`: what the functions and `simguard-admin` talk to.
+    pub url: String,
+}
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.proxy.abort();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -27,17 +33,21 @@ pub fn free_port() -> Result<u16, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// moto's server behind HTTP/1.1 keep-alive, as DynamoDB's endpoints answer (a thread per connection).
+/// moto's server (a thread per request).
 const MOTO: &str = r#"
 import sys
 from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-MotoRequestHandler.protocol_version = "HTTP/1.1"
 app = DomainDispatcherApplication(create_backend_app)
 make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True, request_handler=MotoRequestHandler).serve_forever()
 "#;
 
-/// Starts moto's server (`python3` with moto, as scripts/test installs it into .venv) on a free port.
+/// Starts moto's server (`python3` with moto, as scripts/test installs it into .venv) on a free port,
+/// behind a keep-alive proxy in this process. moto's server (werkzeug's) answers every request with
+/// `Connection: close`; AWS's endpoints keep connections open, and the functions' HTTP client reuses
+/// them. Without the proxy every DynamoDB call would open a TCP connection, and the function's CPU
+/// time would include the kernel's work for both ends of it (loopback), which on AWS it never pays
+/// per call. The proxy's own work is charged to this process, not to the function.
 pub async fn moto() -> Result<Moto, String> {
     let port = free_port()?;
     let child = Command::new("python3")
@@ -46,14 +56,56 @@ pub async fn moto() -> Result<Moto, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("python3 with moto: {e} (put .venv/bin on PATH; scripts/test installs it)"))?;
-    let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Ok(Moto(child, url));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+            let upstream = UpstreamMoto {
+                client: simguard::adapters::tls::reqwest_builder().build().map_err(|e| e.to_string())?,
+                base: format!("http://127.0.0.1:{port}"),
+            };
+            let app = axum::Router::new().fallback(forward).with_state(std::sync::Arc::new(upstream));
+            let proxy = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            return Ok(Moto { child, proxy, url });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err("moto's server did not start".into())
+}
+
+struct UpstreamMoto {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// Headers about one hop's connection or framing, which the proxy does not pass on.
+fn hop_by_hop(name: &axum::http::HeaderName) -> bool {
+    matches!(name.as_str(), "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "host")
+}
+
+fn end_to_end(headers: &axum::http::HeaderMap) -> axum::http::HeaderMap {
+    headers.iter().filter(|(name, _)| !hop_by_hop(name)).map(|(n, v)| (n.clone(), v.clone())).collect()
+}
+
+async fn forward(
+    axum::extract::State(upstream): axum::extract::State<std::sync::Arc<UpstreamMoto>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let headers = end_to_end(&parts.headers);
+    let sent = upstream.client.request(parts.method, format!("{}{path}", upstream.base)).headers(headers).body(body);
+    let Ok(answer) = sent.send().await else { return axum::http::StatusCode::BAD_GATEWAY.into_response() };
+    let status = answer.status();
+    let headers = end_to_end(answer.headers());
+    let Ok(body) = answer.bytes().await else { return axum::http::StatusCode::BAD_GATEWAY.into_response() };
+    (status, headers, body).into_response()
 }
 
 /// The environment every function runs with: its settings, the sandbox, moto, and what Lambda sets.
@@ -105,6 +157,17 @@ pub fn admin(target: &str, moto: &str, args: &[&str], stdin: Option<&str>) -> Re
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() { Ok(()) } else { Err(format!("simguard-admin {args:?} failed")) }
+}
+
+/// Nanoseconds the process's threads have spent on a CPU (`/proc/<pid>/task/*/schedstat`: exact,
+/// where `/proc/<pid>/stat` counts in 10 ms ticks).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
+        .sum()
 }
 
 /// The median of `xs` (0 when empty).

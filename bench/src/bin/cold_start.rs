@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, environment, median, moto, percentile};
+use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, cpu_ns, environment, median, moto, percentile};
 use simguard_bench::runtime::RuntimeApi;
 
 /// Each function, and the event it is started with: a request that hashes no password.
@@ -68,18 +68,10 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// `VmHWM` (peak RSS) in KiB, and user + system CPU time in clock ticks, of a process.
+/// `VmHWM` (peak RSS) in KiB of a process.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name (which may hold spaces), fields 14 and 15 are utime and stime.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Resident memory by kind (`Rss:` of /proc/<pid>/smaps summed per mapping name), largest first.
@@ -151,7 +143,7 @@ async fn warm(binary: &str, env: &[(String, String)], event: &[u8], n: usize) ->
     let pid = child.id();
     runtime.push(event);
     let first = runtime.answers(1, Duration::from_secs(30)).await;
-    let before = cpu_ticks(pid);
+    let before = cpu_ns(pid);
     let mut result = first.map(|_| ());
     for i in 0..n {
         if result.is_err() {
@@ -160,13 +152,11 @@ async fn warm(binary: &str, env: &[(String, String)], event: &[u8], n: usize) ->
         runtime.push(event);
         result = runtime.answers(i + 2, Duration::from_secs(30)).await.map(|_| ());
     }
-    let after = cpu_ticks(pid);
+    let after = cpu_ns(pid);
     let _ = child.kill();
     let _ = child.wait();
     result?;
-    let ticks = after.zip(before).map(|(a, b)| a.saturating_sub(b)).ok_or("no /proc figures")?;
-    // Clock ticks are 1/100 s on Linux.
-    Ok(ticks as f64 * 10_000.0 / n as f64)
+    Ok(after.saturating_sub(before) as f64 / 1000.0 / n as f64)
 }
 
 fn quartiles(xs: Vec<f64>) -> (f64, f64) {
@@ -184,11 +174,11 @@ async fn main() -> Result<(), String> {
     let sandbox = simguard_sandbox::Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default())
         .await
         .map_err(|e| e.to_string())?;
-    admin(&o.target, &moto.1, &["create-table", TABLE], None)?;
-    admin(&o.target, &moto.1, &["create-queue", QUEUE], None)?;
-    admin(&o.target, &moto.1, &["verify-sender", "example.com"], None)?;
+    admin(&o.target, &moto.url, &["create-table", TABLE], None)?;
+    admin(&o.target, &moto.url, &["create-queue", QUEUE], None)?;
+    admin(&o.target, &moto.url, &["verify-sender", "example.com"], None)?;
     let secret = simguard_sandbox::SandboxConfig::default().provider_secret().to_string();
-    admin(&o.target, &moto.1, &["put-secret", SECRET], Some(&secret))?;
+    admin(&o.target, &moto.url, &["put-secret", SECRET], Some(&secret))?;
     let bare = format!("{}/bare-lambda", o.target);
     let bare_event = br#"{"version":"2.0","routeKey":"$default","rawPath":"/","rawQueryString":"","headers":{},"requestContext":{"accountId":"1","apiId":"a","domainName":"d","domainPrefix":"d","http":{"method":"GET","path":"/","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"bench"},"requestId":"r","routeKey":"$default","stage":"$default","time":"29/Nov/2026:00:00:00 +0000","timeEpoch":0},"isBase64Encoded":false}"#;
 
@@ -208,7 +198,7 @@ async fn main() -> Result<(), String> {
         let (mut bare_ready, mut bare_rss) = (Vec::new(), Vec::new());
         for run in 0..o.runs {
             let runtime = RuntimeApi::start().await?;
-            let env = environment(sandbox.base_url(), &moto.1, &runtime.address, function);
+            let env = environment(sandbox.base_url(), &moto.url, &runtime.address, function);
             let b = cold(&bare, &env, bare_event, &runtime).await?;
             if o.memory && run == 0 {
                 println!("bare, resident KiB by mapping: {:?}", b.memory);
@@ -216,7 +206,7 @@ async fn main() -> Result<(), String> {
             bare_ready.push(ms(b.ready));
             bare_rss.push(b.rss_kib as f64 / 1024.0);
             let runtime = RuntimeApi::start().await?;
-            let env = environment(sandbox.base_url(), &moto.1, &runtime.address, function);
+            let env = environment(sandbox.base_url(), &moto.url, &runtime.address, function);
             let c = cold(&binary, &env, &event, &runtime).await?;
             if o.memory && run == 0 {
                 println!("{function}, resident KiB by mapping: {:?}", c.memory);
@@ -225,7 +215,7 @@ async fn main() -> Result<(), String> {
             answered.push(ms(c.answered));
             rss.push(c.rss_kib as f64 / 1024.0);
         }
-        let env = environment(sandbox.base_url(), &moto.1, "", function);
+        let env = environment(sandbox.base_url(), &moto.url, "", function);
         let cpu = warm(&binary, &env, &event, o.warm).await?;
         let (r25, r75) = quartiles(ready.clone());
         let (r, br) = (median(ready), median(bare_ready));

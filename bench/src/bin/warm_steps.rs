@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, environment, median, moto, percentile};
+use simguard_bench::lambda::{QUEUE, SECRET, TABLE, admin, cpu_ns, environment, median, moto, percentile};
 use simguard_bench::runtime::RuntimeApi;
 use simguard_sandbox::{CoverageRule, Sandbox};
 
@@ -55,16 +55,6 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Nanoseconds the process's threads have spent on a CPU.
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
-        .sum()
 }
 
 /// A function's answer: status, the cookies it set, its JSON body (if any), its Location.
@@ -249,13 +239,13 @@ async fn main() -> Result<(), String> {
     let moto = moto().await?;
     let sandbox =
         Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default()).await.map_err(|e| e.to_string())?;
-    admin(&target, &moto.1, &["create-table", TABLE], None)?;
-    admin(&target, &moto.1, &["create-queue", QUEUE], None)?;
+    admin(&target, &moto.url, &["create-table", TABLE], None)?;
+    admin(&target, &moto.url, &["create-queue", QUEUE], None)?;
     let secret = simguard_sandbox::SandboxConfig::default().provider_secret().to_string();
-    admin(&target, &moto.1, &["put-secret", SECRET], Some(&secret))?;
+    admin(&target, &moto.url, &["put-secret", SECRET], Some(&secret))?;
     let mut functions = BTreeMap::new();
     for name in FUNCTIONS {
-        functions.insert(name, Function::start(&target, name, sandbox.base_url(), &moto.1).await?);
+        functions.insert(name, Function::start(&target, name, sandbox.base_url(), &moto.url).await?);
     }
     let mut bench = Bench { functions, samples: BTreeMap::new() };
     let device = simguard::adapters::tls::reqwest_builder()
