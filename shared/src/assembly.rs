@@ -13,7 +13,7 @@ use crate::adapters::argon2::{Argon2Hasher, HashCost};
 use crate::adapters::camara::{CamaraConfig, CamaraNumberVerification, CamaraNumberVerificationConfig, CamaraSimSwap};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::email::{QueueNotifier, Sender, SesMailer};
+use crate::adapters::email::{QueueNotifier, Sender, SesMailer, SqsClient};
 use crate::adapters::http_client::ClientError;
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::metrics::EmfStdout;
@@ -82,7 +82,7 @@ pub struct Assembly {
     random: Arc<dyn Random>,
     metrics: Option<Arc<dyn MetricsSink>>,
     notifier: Option<Arc<dyn Notifier>>,
-    sqs: Option<aws_sdk_sqs::Client>,
+    sqs: Option<SqsClient>,
     ses: Option<aws_sdk_sesv2::Client>,
     mailer: Option<Arc<dyn Mailer>>,
     hash_cost: HashCost,
@@ -118,9 +118,11 @@ impl Assembly {
     /// consumer. Nothing here calls the network.
     pub fn lambda(settings: &Settings) -> Result<Self, AssemblyError> {
         let aws = crate::adapters::aws::from_env().map_err(AssemblyError::Aws)?;
-        let mut a = Self::aws(aws_sdk_dynamodb::Client::new(&aws), SecretsClient::on_first_use(aws.clone()));
+        // DynamoDB serves every request: its client is built here, while init has a full CPU.
+        let secrets = SecretsClient::on_first_use(aws.clone(), aws_sdk_secretsmanager::Client::new);
+        let mut a = Self::aws(aws_sdk_dynamodb::Client::new(&aws), secrets);
         if settings.notify_queue_url.is_some() {
-            a.sqs = Some(aws_sdk_sqs::Client::new(&aws));
+            a.sqs = Some(SqsClient::on_first_use(aws.clone(), aws_sdk_sqs::Client::new));
         }
         if settings.function == Function::Notify {
             a.ses = Some(aws_sdk_sesv2::Client::new(&aws));
@@ -167,7 +169,7 @@ impl Assembly {
     }
     /// This SQS client for the notification queue.
     pub fn with_sqs(mut self, sqs: aws_sdk_sqs::Client) -> Self {
-        self.sqs = Some(sqs);
+        self.sqs = Some(sqs.into());
         self
     }
     /// This SES client for the consumer.

@@ -10,6 +10,7 @@
 //! - **One HTTP stack**: the SDK's requests go through reqwest with the process's one TLS
 //!   configuration ([`crate::adapters::tls`]), not through a second HTTP/TLS stack of the SDK's own.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -156,11 +157,85 @@ pub fn from_env() -> Result<SdkConfig, String> {
     Ok(AwsEnvironment::from_lookup(|k| std::env::var(k).ok())?.sdk_config(ReqwestHttp::new()?))
 }
 
+/// An AWS SDK client, or what builds it. A deployed function builds the clients that not every
+/// request needs (Secrets Manager, SQS) when a request first does: building one costs 0.1–0.2 ms of
+/// a cold start (README.md, "Performance", `sdk-call`), which requests that never use it (a refusal,
+/// a step that notifies nobody) should not pay (docs/security.md R11).
+#[derive(Debug)]
+pub enum AwsClient<C> {
+    /// Built already.
+    Ready(C),
+    /// Built from this configuration, with this constructor, on first use.
+    OnFirstUse(Arc<Unbuilt<C>>),
+}
+
+/// What builds an [`AwsClient`] on first use, and where it is kept once built.
+#[derive(Debug)]
+pub struct Unbuilt<C> {
+    config: SdkConfig,
+    build: fn(&SdkConfig) -> C,
+    built: OnceLock<C>,
+}
+
+impl<C> AwsClient<C> {
+    /// A client to be built by `build` from `config` when first used.
+    pub fn on_first_use(config: SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self::OnFirstUse(Arc::new(Unbuilt { config, build, built: OnceLock::new() }))
+    }
+
+    /// The client, built now if this is its first use.
+    pub fn get(&self) -> &C {
+        match self {
+            Self::Ready(client) => client,
+            Self::OnFirstUse(lazy) => lazy.built.get_or_init(|| (lazy.build)(&lazy.config)),
+        }
+    }
+}
+
+// By hand: a derived `Clone` would ask `C: Clone` of the lazy variant too.
+impl<C: Clone> Clone for AwsClient<C> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Ready(client) => Self::Ready(client.clone()),
+            Self::OnFirstUse(lazy) => Self::OnFirstUse(lazy.clone()),
+        }
+    }
+}
+
+impl<C> From<C> for AwsClient<C> {
+    fn from(client: C) -> Self {
+        Self::Ready(client)
+    }
+}
+
 /// Runs one SDK call within what is left of the request's deadline; `None` when it ran out. The
 /// SDK's own timeouts bound it outside a request.
 pub async fn in_time<F: std::future::Future>(call: F) -> Option<F::Output> {
     match crate::ports::deadline::remaining() {
         Some(left) => tokio::time::timeout(left, call).await.ok(),
         None => Some(call.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_client_on_first_use_is_built_once_when_first_needed() {
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        fn build(_: &SdkConfig) -> String {
+            BUILT.fetch_add(1, Ordering::SeqCst);
+            "client".to_owned()
+        }
+        let lazy = AwsClient::on_first_use(SdkConfig::builder().build(), build);
+        let copy = lazy.clone();
+        assert_eq!(BUILT.load(Ordering::SeqCst), 0, "nothing built before it is needed");
+        assert_eq!(lazy.get(), "client");
+        assert_eq!(copy.get(), "client");
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1, "built once, shared by its clones");
+        let ready = AwsClient::from("given".to_owned());
+        assert_eq!(ready.get(), "given");
     }
 }

@@ -12,14 +12,18 @@ use crate::ports::{Mail, MailError, Mailer, Notification, Notifier, NotifyError}
 /// Puts notifications on the queue the consumer reads. The request waits only for SQS to take the
 /// message (milliseconds), never for the email.
 pub struct QueueNotifier {
-    client: aws_sdk_sqs::Client,
+    client: SqsClient,
     queue_url: String,
 }
 
+/// The SQS client, or what builds it: a deployed function builds it when a request first notifies
+/// someone, not at start-up (most requests notify nobody).
+pub type SqsClient = crate::adapters::aws::AwsClient<aws_sdk_sqs::Client>;
+
 impl QueueNotifier {
     /// Sends to `queue_url`.
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+    pub fn new(client: impl Into<SqsClient>, queue_url: impl Into<String>) -> Self {
+        Self { client: client.into(), queue_url: queue_url.into() }
     }
 }
 
@@ -27,7 +31,7 @@ impl QueueNotifier {
 impl Notifier for QueueNotifier {
     async fn notify(&self, n: Notification) -> Result<(), NotifyError> {
         let body = serde_json::to_string(&n).map_err(|e| NotifyError(format!("serialising: {e}")))?;
-        let call = self.client.send_message().queue_url(&self.queue_url).message_body(body).send();
+        let call = self.client.get().send_message().queue_url(&self.queue_url).message_body(body).send();
         match in_time(call).await {
             Some(Ok(_)) => {
                 tracing::info!(event = "notification_queued", kind = n.kind.as_str(), "notification queued");

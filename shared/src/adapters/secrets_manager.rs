@@ -6,7 +6,7 @@
 //! `vonage_api_secret`, `twilio_account_sid`, `twilio_auth_token`, `password_pepper`, `result_signing_keys` (all strings,
 //! all optional; a provider's calls fail closed without its keys).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -108,35 +108,8 @@ pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -
 }
 
 /// The Secrets Manager client, or what builds it: a deployed function builds it when a request first
-/// needs a credential, not at start-up — requests that never do (a refusal, a flow without a provider
-/// call) never pay for it (docs/security.md R11).
-#[derive(Clone, Debug)]
-pub enum SecretsClient {
-    /// Built already.
-    Ready(aws_sdk_secretsmanager::Client),
-    /// Built from this configuration on first use.
-    OnFirstUse(Arc<(aws_types::SdkConfig, OnceLock<aws_sdk_secretsmanager::Client>)>),
-}
-
-impl SecretsClient {
-    /// A client to be built from `config` when first used.
-    pub fn on_first_use(config: aws_types::SdkConfig) -> Self {
-        Self::OnFirstUse(Arc::new((config, OnceLock::new())))
-    }
-
-    fn get(&self) -> &aws_sdk_secretsmanager::Client {
-        match self {
-            Self::Ready(client) => client,
-            Self::OnFirstUse(lazy) => lazy.1.get_or_init(|| aws_sdk_secretsmanager::Client::new(&lazy.0)),
-        }
-    }
-}
-
-impl From<aws_sdk_secretsmanager::Client> for SecretsClient {
-    fn from(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self::Ready(client)
-    }
-}
+/// needs a credential, not at start-up.
+pub type SecretsClient = crate::adapters::aws::AwsClient<aws_sdk_secretsmanager::Client>;
 
 /// The secret in Secrets Manager, cached.
 pub struct SecretsManagerSource {
