@@ -118,16 +118,22 @@ impl Assembly {
     /// consumer. Nothing here calls the network.
     pub fn lambda(settings: &Settings) -> Result<Self, AssemblyError> {
         let aws = crate::adapters::aws::from_env().map_err(AssemblyError::Aws)?;
-        // DynamoDB serves every request: its client is built here, while init has a full CPU.
+        Ok(Self::on_aws(settings, &aws))
+    }
+
+    /// The clients `settings`' function uses, on `aws`. DynamoDB serves every request: its client is
+    /// built here, while init has a full CPU; Secrets Manager and SQS wait for the first request that
+    /// needs them.
+    pub fn on_aws(settings: &Settings, aws: &aws_types::SdkConfig) -> Self {
         let secrets = SecretsClient::on_first_use(aws.clone(), aws_sdk_secretsmanager::Client::new);
-        let mut a = Self::aws(aws_sdk_dynamodb::Client::new(&aws), secrets);
+        let mut a = Self::aws(aws_sdk_dynamodb::Client::new(aws), secrets);
         if settings.notify_queue_url.is_some() {
             a.sqs = Some(SqsClient::on_first_use(aws.clone(), aws_sdk_sqs::Client::new));
         }
         if settings.function == Function::Notify {
-            a.ses = Some(aws_sdk_sesv2::Client::new(&aws));
+            a.ses = Some(aws_sdk_sesv2::Client::new(aws));
         }
-        Ok(a)
+        a
     }
 
     /// DynamoDB storage and Secrets Manager secrets through these clients.
@@ -621,6 +627,35 @@ mod tests {
         assert!(
             assembly.all_functions(|k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into())).is_ok()
         );
+    }
+
+    /// A deployed function builds at init only the client every request uses.
+    #[test]
+    fn only_the_dynamodb_client_is_built_at_init() {
+        use crate::adapters::aws::{AwsClient, AwsEnvironment, ReqwestHttp};
+        let aws = AwsEnvironment::from_lookup(|k| match k {
+            "AWS_REGION" => Some("eu-west-2".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            _ => None,
+        })
+        .expect("environment")
+        .sdk_config(ReqwestHttp::new().expect("http client"));
+        let vars = |k: &str| match k {
+            "SIMGUARD_PUBLIC_BASE_URL" => Some("https://example.com".to_owned()),
+            "SIMGUARD_NOTIFY_QUEUE_URL" => Some("https://sqs.eu-west-2.amazonaws.com/123456789012/notify".to_owned()),
+            _ => None,
+        };
+        let notifying: Vec<Settings> = Function::HTTP
+            .into_iter()
+            .filter_map(|f| Settings::for_function(f, vars).ok())
+            .filter(|s| s.notify_queue_url.is_some())
+            .collect();
+        assert!(notifying.len() >= 3, "the functions that notify read the queue's URL");
+        for settings in notifying {
+            let a = Assembly::on_aws(&settings, &aws);
+            assert!(matches!(a.sqs, Some(AwsClient::OnFirstUse(_))), "{}", settings.function.name());
+            assert!(matches!(a.secrets_manager, Some(AwsClient::OnFirstUse(_))), "{}", settings.function.name());
+        }
     }
 
     /// A function given another function's clients does not build.
