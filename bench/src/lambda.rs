@@ -163,11 +163,14 @@ pub fn admin(target: &str, moto: &str, args: &[&str], stdin: Option<&str>) -> Re
 /// where `/proc/<pid>/stat` counts in 10 ms ticks).
 pub fn cpu_ns(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
-        .sum()
+    tasks.flatten().filter_map(|t| schedstat_ns(&t.path().join("schedstat"))).sum()
+}
+
+/// The time on a CPU a `schedstat` file reports, in nanoseconds (its first field). The kernel brings
+/// it up to date when the thread is switched out, so it is exact over many waits, not within one
+/// stretch of computation.
+pub fn schedstat_ns(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// The median of `xs` (0 when empty).

@@ -14,16 +14,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use simguard::adapters::aws::{AwsEnvironment, ReqwestHttp};
-use simguard_bench::lambda::{median, percentile};
+use simguard_bench::lambda::{median, percentile, schedstat_ns};
 
 const ITEM: &str = r#"{"Item":{"pk":{"S":"account#0123456789abcdef"},"sk":{"S":"profile"},"email":{"S":"someone@example.com"},"phone":{"S":"+447700900002"},"verified_at":{"N":"1764500000"},"version":{"N":"7"}}}"#;
 
 /// Nanoseconds this thread has spent on a CPU.
 fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse().ok()))
-        .unwrap_or(0)
+    schedstat_ns(std::path::Path::new("/proc/thread-self/schedstat")).unwrap_or(0)
 }
 
 /// An endpoint on its own thread and runtime that answers every POST with [`ITEM`].

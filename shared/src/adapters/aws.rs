@@ -158,7 +158,7 @@ pub fn from_env() -> Result<SdkConfig, String> {
 }
 
 /// An AWS SDK client, or what builds it. A deployed function builds the clients that not every
-/// request needs (Secrets Manager, SQS) when a request first does: building one costs 0.1–0.2 ms of
+/// request needs (Secrets Manager, SQS) when a request first does: building one costs 0.1–0.3 ms of
 /// a cold start (README.md, "Performance", `sdk-call`), which requests that never use it (a refusal,
 /// a step that notifies nobody) should not pay (docs/security.md R11).
 #[derive(Debug)]

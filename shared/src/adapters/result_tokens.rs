@@ -250,11 +250,9 @@ mod tests {
     use crate::adapters::secrets::StaticSecrets;
     use crate::ports::ProviderSecrets;
 
-    #[tokio::test]
-    async fn without_keys_nothing_is_signed_or_published() {
-        let signer = SecretSigner::new("https://app.example", Arc::new(StaticSecrets::new(ProviderSecrets::default())));
-        assert!(matches!(signer.jwks().await, Err(SignerError::Unavailable(_))));
-        let claims = ResultClaims {
+    /// A login's result for the site "shop".
+    fn claims() -> ResultClaims {
+        ResultClaims {
             iss: "https://app.example".into(),
             aud: "shop".into(),
             sub: "vrf_1".into(),
@@ -265,7 +263,14 @@ mod tests {
             iat: 0,
             exp: 120,
             jti: "j".into(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn without_keys_nothing_is_signed_or_published() {
+        let signer = SecretSigner::new("https://app.example", Arc::new(StaticSecrets::new(ProviderSecrets::default())));
+        assert!(matches!(signer.jwks().await, Err(SignerError::Unavailable(_))));
+        let claims = claims();
         assert!(matches!(signer.sign(&claims).await, Err(SignerError::Unavailable(_))));
     }
 
@@ -288,18 +293,7 @@ mod tests {
         let signer = SecretSigner::new("https://app.example", source.clone());
         let first = signer.tokens().await.expect("keys");
         assert!(Arc::ptr_eq(&first, &signer.tokens().await.expect("keys")), "the same secret: parsed once");
-        let claims = ResultClaims {
-            iss: "https://app.example".into(),
-            aud: "shop".into(),
-            sub: "vrf_1".into(),
-            phone_hash: "h".into(),
-            purpose: crate::domain::result_token::Purpose::Login,
-            method: crate::domain::result_token::ProofMethod::Sms,
-            sim_change: crate::domain::result_token::SimChangeVerdict::NotChanged,
-            iat: 0,
-            exp: 120,
-            jti: "j".into(),
-        };
+        let claims = claims();
         let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid;
         assert_eq!(kid(&signer.sign(&claims).await.expect("signed")), Some("a".into()));
         *source.0.lock().expect("lock") = with(vec![SigningKey { active: false, ..a }, b]);
