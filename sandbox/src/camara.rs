@@ -4,8 +4,10 @@
 //! authorization-code flow with network-based authentication (`GET /camara/authorize` → the redirect
 //! with `code` and `state`; `POST /camara/oauth2/token` with the PKCE verifier). The device the
 //! authorization "recognises" holds the number its `login_hint` names when that number's profile
-//! matches, another number otherwise; a visitor off mobile data (tru.ID's coverage rules for its
-//! address) gets `error=login_required`. A number's SIM history is its tru.ID profile (the same
+//! matches, another number otherwise; without a hint (what simguard sends: the hint would show the
+//! account's number to whoever starts the proof), it holds any number `/verify` asks about whose
+//! profile matches. A visitor off mobile data (tru.ID's coverage rules for its address) gets
+//! `error=login_required`. A number's SIM history is its tru.ID profile (the same
 //! sandbox number answers alike everywhere); numbers ending in 98 are not served (422
 //! `SERVICE_NOT_APPLICABLE`), in 97 unknown (404 `IDENTIFIER_NOT_FOUND`). The operator keeps
 //! `max_age_hours` of history: a longer `maxAge` is 400 `OUT_OF_RANGE`.
@@ -47,17 +49,36 @@ impl Default for CamaraConfig {
     }
 }
 
-/// An access token: until when, and — three-legged — the number of the device it authenticated.
+/// An access token: until when, and — three-legged — the device it authenticated.
 struct Token {
     expires_at: i64,
-    device: Option<String>,
+    device: Option<Device>,
+}
+
+/// The SIM the operator found on the connection that was authorised.
+#[derive(Clone)]
+enum Device {
+    /// A `login_hint` named the number: this one.
+    Number(String),
+    /// No hint: the network knows the SIM, the sandbox decides when a number is asked about (its
+    /// profile matches or not, as tru.ID's checks do).
+    Connection,
+}
+
+impl Device {
+    fn holds(&self, truid: &TruIdState, digits: &str) -> bool {
+        match self {
+            Device::Number(n) => n == digits,
+            Device::Connection => !digits.ends_with("98") && truid.profile_of(digits).matched,
+        }
+    }
 }
 
 /// An authorization code, single-use, for ten minutes.
 struct Grant {
     redirect_uri: String,
     challenge: String,
-    device: String,
+    device: Device,
     expires_at: i64,
 }
 
@@ -83,7 +104,7 @@ impl CamaraState {
         self.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn issue(&self, device: Option<String>) -> Response {
+    fn issue(&self, device: Option<Device>) -> Response {
         let token = random_hex(40);
         let expires_at = self.clock.now() + self.config.token_ttl_secs;
         self.data().tokens.insert(token.clone(), Token { expires_at, device });
@@ -187,10 +208,19 @@ async fn authorize(
         .and_then(|h| h.strip_prefix("tel:+"))
         .filter(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()));
     let on_mobile_data = s.truid.covers_ip(peer.ip().to_canonical());
-    match hinted {
-        Some(digits) if on_mobile_data && !digits.ends_with("98") => {
-            // The SIM in the device: the hinted number when its profile matches, another otherwise.
-            let device = if s.truid.profile_of(digits).matched { digits.to_owned() } else { "447000009999".to_owned() };
+    let hint = q.get("login_hint");
+    let device = match hinted {
+        // The SIM in the device: the hinted number when its profile matches, another otherwise.
+        Some(digits) if !digits.ends_with("98") => Some(Device::Number(if s.truid.profile_of(digits).matched {
+            digits.to_owned()
+        } else {
+            "447000009999".to_owned()
+        })),
+        None if hint.is_none() => Some(Device::Connection),
+        _ => None,
+    };
+    match device {
+        Some(device) if on_mobile_data => {
             let code = random_hex(32);
             let grant = Grant {
                 redirect_uri: q.get("redirect_uri").cloned().unwrap_or_default(),
@@ -213,8 +243,8 @@ async fn authorize(
 }
 
 /// The bearer token, if it is one this endpoint issued and it has not expired: `Some(device)`, the
-/// number a three-legged token authenticated (`None` for a two-legged one).
-fn token_of(s: &CamaraState, headers: &HeaderMap) -> Option<Option<String>> {
+/// device a three-legged token authenticated (`None` for a two-legged one).
+fn token_of(s: &CamaraState, headers: &HeaderMap) -> Option<Option<Device>> {
     let now = s.clock.now();
     let token = bearer(headers)?;
     s.data().tokens.get(&token).filter(|t| t.expires_at > now).map(|t| t.device.clone())
@@ -360,11 +390,17 @@ async fn verify(State(s): State<Arc<CamaraState>>, headers: HeaderMap, body: Byt
         };
         let given = body.as_object().map(|o| o.len()).unwrap_or(0);
         let verified = match (body.get("phoneNumber"), body.get("hashedPhoneNumber")) {
-            (Some(Value::String(p)), None) if given == 1 => p.strip_prefix('+') == Some(device.as_str()),
-            (None, Some(Value::String(h))) if given == 1 => {
-                use sha2::Digest;
-                h.eq_ignore_ascii_case(&hex::encode(sha2::Sha256::digest(format!("+{device}").as_bytes())))
+            (Some(Value::String(p)), None) if given == 1 => {
+                p.strip_prefix('+').is_some_and(|digits| device.holds(&s.truid, digits))
             }
+            // A hash names a number the sandbox cannot read back: only a hinted device's compares.
+            (None, Some(Value::String(h))) if given == 1 => match &device {
+                Device::Number(n) => {
+                    use sha2::Digest;
+                    h.eq_ignore_ascii_case(&hex::encode(sha2::Sha256::digest(format!("+{n}").as_bytes())))
+                }
+                Device::Connection => false,
+            },
             _ => {
                 return error(
                     400,

@@ -318,24 +318,22 @@ impl SilentProver for CamaraNumberVerification {
         Ok(None)
     }
 
-    async fn start(&self, phone: &Phone, _redirect_url: &str, _window: u32) -> Result<SilentStart, ProviderFailure> {
+    async fn start(&self, _phone: &Phone, _redirect_url: &str, _window: u32) -> Result<SilentStart, ProviderFailure> {
         let (client_id, _) = self.client().await?;
         let state = self.random_hex(32)?;
-        let nonce = self.random_hex(16)?;
         let verifier = self.random_hex(32)?;
         let mut url = self.config.authorize_url.clone();
-        let login_hint = format!("tel:{}", phone.e164());
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &client_id)
             .append_pair("redirect_uri", &self.config.redirect_url)
             .append_pair("scope", "openid number-verification:verify")
             .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &pkce_challenge(&verifier))
             .append_pair("code_challenge_method", "S256")
-            .append_pair("prompt", "none")
-            .append_pair("login_hint", &login_hint);
+            // No `login_hint`: this URL goes to whoever started the proof, and a `tel:` hint would
+            // show them the account's number. The operator knows the SIM from the connection.
+            .append_pair("prompt", "none");
         Ok(SilentStart {
             handle: state,
             device_url: SecretString::from(url.to_string()),

@@ -63,10 +63,13 @@ async fn the_authorization_is_bound_by_state_and_pkce() {
         ("scope", "openid number-verification:verify"),
         ("code_challenge_method", "S256"),
         ("prompt", "none"),
-        ("login_hint", "tel:+447700900123"),
     ] {
         assert_eq!(q.get(k).map(String::as_str), Some(v), "{k}");
     }
+    // Whoever starts the proof gets this URL: it names no number (no `login_hint`) and asks nothing
+    // it does not use (no `nonce`: the ID token is never read).
+    assert!(!q.contains_key("login_hint") && !q.contains_key("nonce"), "{q:?}");
+    assert!(!url.as_str().contains("447700900123"), "{url}");
     // Two proofs never share a state or a verifier.
     let again = p.start(&phone(), CALLBACK, 10_080).await.expect("started");
     assert_ne!(again.handle, start.handle);
