@@ -56,7 +56,7 @@ const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SE
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The full provider chain (profiles, SSO, …): this runs on an operator's machine, not in a Lambda.
-    let http = simguard::adapters::aws::ReqwestHttp::new()?;
+    let http = simguard::adapters::aws::ReqwestHttp::new().map_err(|e| e.to_string())?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["create-table", table] => {
@@ -74,7 +74,7 @@ async fn main() -> Result<(), String> {
                 Err(e) => return Err(format!("GetSecretValue {id}: {}", e.code().unwrap_or("transport"))),
             };
             // Refuses what the functions would refuse, and a silent pepper change, before storing.
-            let json = merge_secret(current.as_deref(), &update, !flags.is_empty())?;
+            let json = merge_secret(current.as_deref(), &update, !flags.is_empty()).map_err(|e| e.to_string())?;
             if current.is_some() {
                 client
                     .put_secret_value()

@@ -386,7 +386,7 @@ const PROVIDER_URLS: [(&str, &str); 5] = [
 async fn aws_config(env: &dyn Fn(&str) -> Option<String>) -> Result<aws_config::SdkConfig, String> {
     use simguard::adapters::aws::{ReqwestHttp, retries, timeouts};
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(ReqwestHttp::new()?)
+        .http_client(ReqwestHttp::new().map_err(|e| e.to_string())?)
         .timeout_config(timeouts())
         .retry_config(retries());
     if let Some(endpoint) = env("AWS_ENDPOINT_URL") {

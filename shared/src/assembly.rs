@@ -54,8 +54,8 @@ pub enum AssemblyError {
     #[error("{0} is set, but this assembly has no AWS client for it")]
     NoAwsClient(&'static str),
     /// The execution environment's AWS settings are missing.
-    #[error("{0}")]
-    Aws(String),
+    #[error(transparent)]
+    Aws(#[from] crate::adapters::aws::AwsSetupError),
     /// The queue consumer has no routes; the API's functions consume no queue.
     #[error("{0} is not served that way")]
     WrongKind(&'static str),
@@ -117,7 +117,7 @@ impl Assembly {
     /// ([`crate::adapters::aws`]) — SQS only for a function that notifies, SES only for the
     /// consumer. Nothing here calls the network.
     pub fn lambda(settings: &Settings) -> Result<Self, AssemblyError> {
-        let aws = crate::adapters::aws::from_env().map_err(AssemblyError::Aws)?;
+        let aws = crate::adapters::aws::from_env()?;
         Ok(Self::on_aws(settings, &aws))
     }
 

@@ -81,9 +81,9 @@ async fn main() -> Result<(), String> {
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_ENDPOINT_URL", url.as_str()),
     ];
-    let environment =
-        AwsEnvironment::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))?;
-    let sdk = environment.sdk_config(ReqwestHttp::new()?);
+    let environment = AwsEnvironment::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+        .map_err(|e| e.to_string())?;
+    let sdk = environment.sdk_config(ReqwestHttp::new().map_err(|e| e.to_string())?);
     // What building each client costs a cold start (the first of each kind in this process; a
     // second DynamoDB client takes about 17 µs: most of the first one's time is its code and data
     // touched for the first time). No waiting on this thread, so wall time is its CPU time

@@ -59,13 +59,13 @@ pub struct ReqwestHttp(reqwest::Client);
 
 impl ReqwestHttp {
     /// A client with [`CONNECT_TIMEOUT`]; the SDK enforces the attempt and operation timeouts itself.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, AwsSetupError> {
         crate::adapters::tls::reqwest_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map(Self)
-            .map_err(|e| format!("the AWS HTTP client could not be built: {e}"))
+            .map_err(AwsSetupError::HttpClient)
     }
 }
 
@@ -115,6 +115,20 @@ impl HttpClient for ReqwestHttp {
     }
 }
 
+/// Why the AWS SDK's configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsSetupError {
+    /// No region in the environment.
+    #[error("AWS_REGION is not set")]
+    MissingRegion,
+    /// No credentials in the environment.
+    #[error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")]
+    MissingCredentials,
+    /// reqwest could not build the SDK's HTTP client.
+    #[error("the AWS HTTP client could not be built: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
 /// Where the SDK's configuration comes from.
 pub struct AwsEnvironment {
     /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
@@ -127,12 +141,12 @@ pub struct AwsEnvironment {
 }
 
 impl AwsEnvironment {
-    /// From variables (`get` is the process environment in Lambda); `None` with what is missing.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// From variables (`get` is the process environment in Lambda), or what is missing.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, AwsSetupError> {
         let var = |k: &str| get(k).filter(|v| !v.is_empty());
-        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or("AWS_REGION is not set")?;
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or(AwsSetupError::MissingRegion)?;
         let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) else {
-            return Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into());
+            return Err(AwsSetupError::MissingCredentials);
         };
         let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
         Ok(Self { region, credentials, endpoint_url: var("AWS_ENDPOINT_URL") })
@@ -153,7 +167,7 @@ impl AwsEnvironment {
 }
 
 /// The execution environment's AWS configuration.
-pub fn from_env() -> Result<SdkConfig, String> {
+pub fn from_env() -> Result<SdkConfig, AwsSetupError> {
     Ok(AwsEnvironment::from_lookup(|k| std::env::var(k).ok())?.sdk_config(ReqwestHttp::new()?))
 }
 

@@ -27,10 +27,10 @@ pub use crate::ports::secrets::SigningKey;
 /// The secret's `result_signing_keys`: entries `<kid>:<active|published>:<PKCS#8, base64url>`,
 /// separated by commas (a string, like every value of the secret, so that it also fits an
 /// environment variable). The error names the entry's position, never its key.
-pub fn parse_signing_keys(raw: &str) -> Result<Vec<SigningKey>, String> {
+pub fn parse_signing_keys(raw: &str) -> Result<Vec<SigningKey>, KeyError> {
     let mut keys = Vec::new();
     for (i, entry) in raw.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
-        let bad = || format!("result_signing_keys entry {} is not <kid>:<active|published>:<base64url PKCS#8>", i + 1);
+        let bad = || KeyError::Entry(i + 1);
         let mut parts = entry.splitn(3, ':');
         let (Some(kid), Some(role), Some(der)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
         let active = match role {
@@ -60,6 +60,9 @@ pub fn generate_key(kid: &str, active: bool) -> Result<SigningKey, KeyError> {
 /// The keys cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// An entry of `result_signing_keys` (counted from 1) is not `<kid>:<role>:<key>`; never the key.
+    #[error("result_signing_keys entry {0} is not <kid>:<active|published>:<base64url PKCS#8>")]
+    Entry(usize),
     /// Not exactly one active key.
     #[error("exactly one signing key must be active")]
     ActiveCount,

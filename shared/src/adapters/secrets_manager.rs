@@ -71,20 +71,40 @@ pub fn parse_secret(json: &str) -> Result<ProviderSecrets, SecretsError> {
         result_signing_keys: crate::adapters::result_tokens::parse_signing_keys(
             s.result_signing_keys.as_deref().unwrap_or(""),
         )
-        .map_err(SecretsError::Unavailable)?,
+        .map_err(|e| SecretsError::Unavailable(e.to_string()))?,
     })
+}
+
+/// Why `simguard-admin put-secret` refuses an update.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretUpdateError {
+    /// The current or the new secret is not a JSON object.
+    #[error("the {0} secret is not a JSON object")]
+    NotAnObject(&'static str),
+    /// The update would replace the pepper without `--replace-pepper`.
+    #[error(
+        "the update changes password_pepper, which makes every stored password unusable; leave it out to keep it, or pass --replace-pepper"
+    )]
+    PepperChange,
+    /// The functions would refuse the merged secret.
+    #[error(transparent)]
+    Refused(#[from] SecretsError),
+    /// The result-token keys could not sign: the verification API would answer 503 until mended.
+    #[error(transparent)]
+    SigningKeys(#[from] crate::adapters::result_tokens::KeyError),
 }
 
 /// The secret after an update (what `simguard-admin put-secret` stores): the update's keys over the
 /// current ones, so one provider's credentials can be set without repeating the others. The
 /// password pepper is kept unless `replace_pepper`: a new pepper makes every stored password hash
-/// unverifiable. The result is a secret [`parse_secret`] accepts.
-pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -> Result<String, String> {
+/// unverifiable. The result is a secret [`parse_secret`] accepts, whose result-token keys (if any)
+/// have exactly one active key, distinct ids and P-256 keys.
+pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -> Result<String, SecretUpdateError> {
     use serde_json::{Map, Value};
-    let object = |json: &str, what: &str| -> Result<Map<String, Value>, String> {
+    let object = |json: &str, what: &'static str| -> Result<Map<String, Value>, SecretUpdateError> {
         match serde_json::from_str::<Value>(json) {
             Ok(Value::Object(m)) => Ok(m),
-            _ => Err(format!("the {what} secret is not a JSON object")),
+            _ => Err(SecretUpdateError::NotAnObject(what)),
         }
     };
     let update = object(update, "new")?;
@@ -97,13 +117,14 @@ pub fn merge_secret(current: Option<&str>, update: &str, replace_pepper: bool) -
     let new_pepper = pepper(&update);
     let changes_pepper = update.contains_key("password_pepper") && new_pepper != old_pepper;
     if changes_pepper && !old_pepper.is_empty() && !replace_pepper {
-        return Err("the update changes password_pepper, which makes every stored password unusable; \
-                    leave it out to keep it, or pass --replace-pepper"
-            .into());
+        return Err(SecretUpdateError::PepperChange);
     }
     merged.extend(update);
     let json = Value::Object(merged).to_string();
-    parse_secret(&json).map_err(|e| e.to_string())?;
+    let parsed = parse_secret(&json)?;
+    if !parsed.result_signing_keys.is_empty() {
+        crate::adapters::result_tokens::ResultTokens::new("", &parsed.result_signing_keys)?;
+    }
     Ok(json)
 }
 
@@ -186,7 +207,7 @@ mod tests {
         assert_eq!(v["password_pepper"], "generated");
         // Changing the pepper needs saying so.
         let e = merge_secret(Some(current), r#"{"password_pepper":"other"}"#, false).expect_err("refused");
-        assert!(e.contains("--replace-pepper"), "{e}");
+        assert!(e.to_string().contains("--replace-pepper"), "{e}");
         assert!(merge_secret(Some(current), r#"{"password_pepper":"other"}"#, true).is_ok());
         // The same pepper again, or a first one, is no change.
         assert!(merge_secret(Some(current), r#"{"password_pepper":"generated"}"#, false).is_ok());
@@ -194,6 +215,32 @@ mod tests {
         // What the functions would refuse is refused before it is stored.
         assert!(merge_secret(Some(current), r#"{"twilio_sid":"typo"}"#, false).is_err());
         assert!(merge_secret(Some(current), "[]", false).is_err());
+    }
+
+    /// A rotation that would leave the verification API unable to sign is refused before it is
+    /// stored: no active key, two, a shared id, or a key that is not P-256.
+    #[test]
+    fn an_update_with_unusable_signing_keys_is_refused() {
+        use crate::adapters::result_tokens::{KeyError, format_signing_key, generate_key};
+        let key = |kid: &str, active: bool| format_signing_key(&generate_key(kid, active).expect("key"));
+        let update = |keys: String| format!(r#"{{"result_signing_keys":"{keys}"}}"#);
+        let two = update(format!("{},{}", key("old", true), key("new", false)));
+        assert!(merge_secret(None, &two, false).is_ok(), "one active and one published");
+        for (keys, want) in [
+            (key("a", false), KeyError::ActiveCount),
+            (format!("{},{}", key("a", true), key("b", true)), KeyError::ActiveCount),
+            (format!("{},{}", key("a", true), key("a", false)), KeyError::Kid),
+            ("a:active:AAAA".to_owned(), KeyError::Invalid("a".into())),
+            ("a:primary:AAAA".to_owned(), KeyError::Entry(1)),
+        ] {
+            let e = merge_secret(None, &update(keys), false).expect_err("refused");
+            let named = match &e {
+                SecretUpdateError::SigningKeys(k) => Some(k.clone()),
+                SecretUpdateError::Refused(_) => Some(KeyError::Entry(1)),
+                _ => None,
+            };
+            assert_eq!(named, Some(want), "{e}");
+        }
     }
 
     #[test]
