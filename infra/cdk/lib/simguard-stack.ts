@@ -1,7 +1,7 @@
 // The same system as infra/sam/template.yaml: nine Rust functions (cargo-lambda-cdk, arm64), eight
 // behind an HTTP API and one that sends the security emails from an SQS queue through Amazon SES, one
 // DynamoDB table, the provider secret, alarms and a dashboard, and the static site on CloudFront with
-// /api/* routed to the API. shared/tests/infra.rs checks the synthesized template against the SAM
+// /api/* routed to the API. shared/tests/integration/infra.rs checks the synthesized template against the SAM
 // template and against the route table in shared/src/routes.rs.
 import * as path from 'node:path';
 import * as cdk from 'aws-cdk-lib';
@@ -672,7 +672,7 @@ export class SimguardStack extends cdk.Stack {
       }
     }
 
-    // Alarms on the functions' embedded metrics (shared/src/metrics.rs; docs/security.md R6) and on the
+    // Alarms on the functions' embedded metrics (shared/src/ports/metrics.rs; docs/security.md R6) and on the
     // AWS services' own (docs/operations.md).
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'simguard alarms' });
     if (c.alarmEmail !== '') {

@@ -333,3 +333,34 @@ fn the_checker_reads_use_trees_and_reexports() {
     assert!(g["assembly"].contains("adapters::argon2"));
     assert!(g["adapters::dynamo"].contains("ports::store"), "{:?}", g["adapters::dynamo"]);
 }
+
+/// The table above is the one docs/architecture.md ("Layers") shows: a layer's row names what it may
+/// use (`—` for nothing), and the layers that stand apart are named in
+/// the paragraph below it.
+#[test]
+fn the_documented_layers_are_the_enforced_ones() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let table = doc.split("| layer | what it is | may use |").nth(1).expect("the layer table");
+    let table = table.split("\n\n").next().unwrap_or(table);
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let (Some(name), Some(uses)) = (cells.first(), cells.last()) else { continue };
+        let name = name.trim_matches('`').to_owned();
+        let uses: BTreeSet<String> = match *uses {
+            "—" => BTreeSet::new(),
+            list => list.split(", ").map(|u| u.trim_matches('`').to_owned()).collect(),
+        };
+        documented.insert(name, uses);
+    }
+    let end = doc.find("stand apart").expect("the layers that stand apart");
+    let apart = &doc[doc[..end].rfind("\n\n").unwrap_or(0)..end];
+    for layer in ["function", "site", "telemetry"] {
+        assert!(apart.contains(&format!("`{layer}`")), "docs name {layer} as standing apart");
+        documented.insert(layer.to_owned(), BTreeSet::new());
+    }
+    let enforced: BTreeMap<String, BTreeSet<String>> =
+        ALLOWED.iter().map(|(l, may)| ((*l).to_owned(), may.iter().map(|m| (*m).to_owned()).collect())).collect();
+    assert_eq!(documented, enforced, "docs/architecture.md's layer table and ALLOWED differ");
+}

@@ -147,8 +147,60 @@ fn no_reference_leaves_the_repository() {
                 broken.push(format!("{}: {reference} does not exist", rel(&file)));
             }
         }
+        for path in repo_paths(&text) {
+            // A path in a package's own files may be the package's (`scripts/vendor.mjs` in
+            // static-site/package.json); a file the build writes is ignored by git, not missing.
+            if resolve(&file, &path).is_none() && !repo().join(&path).is_dir() && !ignored_by_git(&path) {
+                broken.push(format!("{}: {path} does not exist", rel(&file)));
+            }
+        }
     }
     assert!(broken.is_empty(), "references that lead nowhere:\n{}", broken.join("\n"));
+}
+
+fn ignored_by_git(path: &str) -> bool {
+    Command::new("git").args(["check-ignore", "-q", path]).current_dir(repo()).status().is_ok_and(|s| s.success())
+}
+
+/// Every path from the repository's root that `text` names (`shared/src/routes.rs`, `infra/cdk/`),
+/// in comments and templates alike: a file renamed or moved leaves them pointing nowhere.
+fn repo_paths(text: &str) -> Vec<String> {
+    const TOP: [&str; 15] = [
+        "admin/",
+        "api/",
+        "bench/",
+        "docs/",
+        "e2e/",
+        "events/",
+        "examples/",
+        "functions/",
+        "infra/",
+        "local/",
+        "provider-specs/",
+        "sandbox/",
+        "scripts/",
+        "shared/",
+        "static-site/",
+    ];
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
+    let mut out = Vec::new();
+    for top in TOP {
+        for (i, _) in text.match_indices(top) {
+            // A root-relative path starts a word: not `/api/…` (a URL path) or `../shared/`.
+            if text[..i].chars().next_back().is_some_and(|c| is_path_char(c) || c == '*' || c == '$' || c == '}') {
+                continue;
+            }
+            let end = text[i..].find(|c: char| !is_path_char(c)).map_or(text.len(), |j| i + j);
+            let path = text[i..end].trim_end_matches(['.', '/']);
+            // Only named files (with an extension), and never a glob or a template's placeholder.
+            let named_file = path.rsplit('/').next().is_some_and(|f| f.contains('.') && !f.starts_with('.'));
+            let follows = text[end..].chars().next();
+            if named_file && !follows.is_some_and(|c| matches!(c, '*' | '{' | '<' | '$')) {
+                out.push(path.to_owned());
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -233,6 +285,12 @@ fn documents_cite_files_and_tests_that_exist() {
 /// The checkers themselves.
 #[test]
 fn the_checkers_find_what_they_look_for() {
+    assert_eq!(
+        repo_paths(
+            "# Kept by shared/tests/infra.rs. GET /api/me, ../shared/x.rs, static-site/public/js/*.js, infra/cdk/"
+        ),
+        ["shared/tests/infra.rs"]
+    );
     assert_eq!(
         md_references("see docs/security.md and [x](providers.md#tru-id), https://a.example/README.md"),
         ["docs/security.md", "providers.md"]
