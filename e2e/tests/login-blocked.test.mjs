@@ -139,10 +139,20 @@ test('the SIM-change refusals name the support contact the site configured', { t
   await page.goto(`${withSupport.site}/reset/result.html?r=sim_changed`);
   await page.locator('p.support a').waitFor();
   await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'result, with support');
-  // Pages for other outcomes do not.
+  // The no-match refusal names it too, without the SIM-change window.
   await page.goto(`${withSupport.site}/reset/result.html?r=no_match`);
+  await page.locator('p.support a').waitFor();
+  await assertLines(page, [`Contact ${SUPPORT} to regain access to your account.`], 'no_match, with support');
+  assert.equal(await page.locator('p.window').count(), 0);
+  // Pages for other outcomes do not.
+  await page.goto(`${withSupport.site}/reset/result.html?r=silent_failed`);
   await page.locator('#actions a').first().waitFor();
   assert.equal(await page.locator('p.support').count(), 0);
+  // The help page and the account page's phone section name it in their text.
+  await page.goto(`${withSupport.site}/help/not-me.html`);
+  const inline = page.locator('[data-support-contact] a');
+  await inline.waitFor();
+  assert.equal(await inline.getAttribute('href'), `mailto:${SUPPORT}`);
   assert.deepEqual(context.problems, []);
   await context.close();
 });

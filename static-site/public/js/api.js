@@ -31,7 +31,7 @@ async function readJson(response) {
  * @param {string} path  a same-origin path starting with /api/
  * @param {{ body?: unknown, csrf?: string | null }} [options]
  */
-export async function api(method, path, options = {}) {
+async function api(method, path, options = {}) {
   const headers = { Accept: 'application/json, application/problem+json' };
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
   if (options.body !== undefined) {

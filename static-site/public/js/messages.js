@@ -37,6 +37,8 @@ export const RESULTS = table({
       'If your phone has two SIM cards, mobile data may be running on the other one: in your phone’s settings, switch mobile data to the SIM of the number on your account, then try again.',
       'Or connect to Wi-Fi and start again: we will send a code by text message to the number on your account instead.',
     ],
+    // Followed by how to reach support (site.js), without the SIM-change window.
+    contact: true,
     actions: [{ href: '/forgot.html', label: 'Try again' }],
   },
   sim_changed: {
@@ -193,14 +195,14 @@ export const ACCOUNT_NOTICES = table({
 export const HELP_ACTION = Object.freeze({ href: '/help/not-me.html', label: 'What to do if this was not you' });
 
 /** Why a new password was refused (the problem's `reason`). */
-export const PASSWORD_REASONS = table({
+const PASSWORD_REASONS = table({
   too_short: 'Your password must be at least 12 characters long.',
   too_long: 'Your password must be at most 128 characters long.',
   too_common: 'That password is too common or too easy to guess. Choose another one.',
   contains_personal_info: 'Do not use your email name in your password.',
 });
 
-export const PASSWORD_GENERIC = 'That password cannot be used. Choose another one.';
+const PASSWORD_GENERIC = 'That password cannot be used. Choose another one.';
 
 /** API problem slugs. */
 export const PROBLEMS = table({
@@ -221,7 +223,7 @@ export const PROBLEMS = table({
 });
 
 /** Problems of the SMS path (sim-check, otp-start) where they differ from the general words. */
-export const SEND_PROBLEMS = table({
+const SEND_PROBLEMS = table({
   phone_not_supported: "We can't send text messages to the phone number on this account.",
   rate_limited: 'Too many codes were asked for. Please wait a few minutes and try again.',
 });
@@ -239,7 +241,7 @@ export function sendProblemText(result, flow) {
   return lookup(SEND_PROBLEMS, result.problem) ?? problemText(result);
 }
 
-export const PROBLEM_GENERIC = 'Something went wrong. Please try again.';
+const PROBLEM_GENERIC = 'Something went wrong. Please try again.';
 
 export function problemText(result) {
   if (result.problem === 'weak_password') {

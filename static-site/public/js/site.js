@@ -20,24 +20,26 @@ export function siteInfo() {
 const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/;
 const HTTPS = /^https:\/\/[^\s"<>]+$/;
 
-/** "Contact <support> to regain access to your account.": a link for an address or an https page. */
-export function supportParagraph(support) {
-  const p = document.createElement('p');
-  p.className = 'support';
-  if (!support) {
-    p.textContent = 'Contact our support team to regain access to your account.';
-    return p;
-  }
+/** The support contact as an element: a link for an address or an https page; null when none. */
+export function supportContact(support) {
+  if (!support) return null;
   const href = EMAIL.test(support) ? `mailto:${support}` : HTTPS.test(support) ? support : null;
   const contact = document.createElement(href ? 'a' : 'strong');
   if (href) contact.href = href;
   contact.textContent = support;
-  p.append('Contact ', contact, ' to regain access to your account.');
+  return contact;
+}
+
+/** "Contact <support> to regain access to your account." */
+function supportParagraph(support) {
+  const p = document.createElement('p');
+  p.className = 'support';
+  p.append('Contact ', supportContact(support) ?? 'our support team', ' to regain access to your account.');
   return p;
 }
 
 /** When a SIM-changed phone can be used again, as far as the site's window says. */
-export function windowParagraph(days) {
+function windowParagraph(days) {
   const p = document.createElement('p');
   p.className = 'window';
   p.textContent =
@@ -57,4 +59,10 @@ export async function appendWindow(body) {
 export async function appendSupport(body) {
   const { support, simChangeWindowDays } = await siteInfo();
   body.append(windowParagraph(simChangeWindowDays), supportParagraph(support));
+}
+
+/** Adds how to reach support (no SIM-change window) to `body`, once the site's settings are known. */
+export async function appendContact(body) {
+  const { support } = await siteInfo();
+  body.append(supportParagraph(support));
 }

@@ -17,7 +17,7 @@ const isNewNumber = (flow, number) => flow === 'phone' && number === 'new';
  * /verify-code.html?flow=…[&next=…][&n=new], `next` only when it is on the allowlist, `n=new` for a
  * phone change's new number.
  */
-export function codePageUrl(flow, next, number = null) {
+function codePageUrl(flow, next, number = null) {
   const query = new URLSearchParams({ flow });
   if (flow === 'login' && isAllowedNext(next)) query.set('next', next);
   if (isNewNumber(flow, number)) query.set('n', 'new');

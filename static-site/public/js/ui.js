@@ -148,7 +148,7 @@ export const clearResetCsrf = () => clearFlowCsrf('reset');
 // Where a successful sign-in may go: an exact match on this list, nothing else. Any other `next`
 // (//evil.tld, /\evil.tld, https://…, javascript:…) goes to the account page.
 const NEXT_ALLOWED = Object.freeze(['/account.html']);
-export const DEFAULT_NEXT = '/account.html';
+const DEFAULT_NEXT = '/account.html';
 
 // Where a sign-in was headed, kept while its silent check leaves the site (only an allowed path).
 const LOGIN_NEXT_KEY = 'simguard.login.next';
