@@ -312,6 +312,10 @@ impl OtpProvider for VonageV1 {
         MAX_WRONG_CODES
     }
 
+    fn ends_on_last_wrong_code(&self) -> bool {
+        true
+    }
+
     async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {
         self.0.send_notice(to, from, text).await
     }
@@ -462,6 +466,10 @@ impl OtpProvider for VonageV2 {
 
     fn max_checks(&self) -> u32 {
         MAX_WRONG_CODES
+    }
+
+    fn ends_on_last_wrong_code(&self) -> bool {
+        true
     }
 
     async fn send_notice(&self, to: &Phone, from: &SmsSender, text: &str) -> Result<(), OtpError> {

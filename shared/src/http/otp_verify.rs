@@ -138,8 +138,12 @@ pub async fn otp_verify(
     let user = subject.as_ref().and_then(Subject::user);
     let (Some(subject), Some(reference), false) = (subject.as_ref(), reference, flow.decoy) else {
         // An unknown email, a decoy, or a flow whose code was never sent: no code can be right, and
-        // the answer takes as long as a check (A2).
+        // the answer takes as long as a check (A2) and ends where the provider's would (S24).
         imitate(&app, "otp.check").await;
+        let otp = &app.ports.otp;
+        if otp.ends_on_last_wrong_code() && attempt >= otp.max_checks() {
+            return Err(lock(&app, &flow, user).await);
+        }
         return Err(wrong(&app, &flow, user, tries, None).await);
     };
     let otp = &app.ports.otp;

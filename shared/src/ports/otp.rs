@@ -206,6 +206,12 @@ pub trait OtpProvider: Send + Sync {
     fn max_checks(&self) -> u32 {
         u32::MAX
     }
+    /// Whether the wrong code that reaches [`max_checks`](Self::max_checks) ends the verification
+    /// itself ("too many": Vonage's third), rather than the check after it (Twilio's sixth). A flow
+    /// with no code to check answers its wrong codes the same way, so they tell nothing (S24).
+    fn ends_on_last_wrong_code(&self) -> bool {
+        false
+    }
     /// How long a start within a verification's life is refused as "in flight" rather than re-sent:
     /// Vonage's code life; `None` for Twilio, which sends the same code again.
     fn in_flight_window_secs(&self) -> Option<u64> {
