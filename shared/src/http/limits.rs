@@ -161,18 +161,26 @@ impl Reservations {
 /// in any ten minutes (docs/security.md S22).
 const RESET_SMS_EVERY_SECS: u64 = 300;
 
+/// The share of the hourly SMS budget that each anonymous kind of flow (resets, relying sites'
+/// verifications) may use: a quarter each, so that at least half is always left for sign-ins.
+pub const ANONYMOUS_SHARE_DIVISOR: u32 = 4;
+
 /// The limits on texting a number of a flow of `kind`: the number's (per few minutes and per day),
-/// its prefix's and the global budget. They are kept apart for resets, relying sites'
-/// verifications and sign-ins (a Cognito sign-in's too): anyone who knows an email can start
-/// resets, and a site may let anyone start a verification for a number they type; neither must use
-/// up the budget the owner's sign-in draws on (docs/security.md S22, S36). The caller's address's
-/// limits are the step's own (a Cognito trigger does not know it).
-pub fn number_limits(l: &Limits, kind: FlowKind, keys: &SmsKeys) -> [Limit; 4] {
-    // (global, prefix, day) buckets; a phone change is its signed-in owner's, as a sign-in is.
-    let (global, prefix, day) = match kind {
-        FlowKind::Reset => ("sms_global_reset", "sms_prefix_reset", "sms_number_day_reset"),
-        FlowKind::Verification => ("sms_global_verify", "sms_prefix_verify", "sms_number_day_verify"),
-        FlowKind::Login | FlowKind::PhoneChange => ("sms_global_login", "sms_prefix_login", "sms_number_day_login"),
+/// its prefix's and the global budget. The global budget (`SIMGUARD_LIMIT_SMS_GLOBAL_HOUR`) is one
+/// ceiling on every SMS sent, whatever the flow; resets and relying sites' verifications may each use
+/// only a quarter of it, and the number's and prefix's budgets are kept apart by kind: anyone who
+/// knows an email can start resets, and a site may let anyone start a verification for a number
+/// they type; neither must use up the budget the owner's sign-in (a Cognito sign-in's too) draws on
+/// (docs/security.md F2, S22, S36). The caller's address's limits are the step's own (a Cognito
+/// trigger does not know it).
+pub fn number_limits(l: &Limits, kind: FlowKind, keys: &SmsKeys) -> Vec<Limit> {
+    let share = (l.sms_global_hour / ANONYMOUS_SHARE_DIVISOR).max(1);
+    // (share of the global budget, prefix, day) buckets; a phone change is its signed-in owner's, as
+    // a sign-in is.
+    let (anonymous_share, prefix, day) = match kind {
+        FlowKind::Reset => (Some("sms_global_reset"), "sms_prefix_reset", "sms_number_day_reset"),
+        FlowKind::Verification => (Some("sms_global_verify"), "sms_prefix_verify", "sms_number_day_verify"),
+        FlowKind::Login | FlowKind::PhoneChange => (None, "sms_prefix_login", "sms_number_day_login"),
     };
     // The anonymous kinds at the reset's pace: one SMS per number per five minutes.
     let per_10_minutes = match kind {
@@ -182,31 +190,44 @@ pub fn number_limits(l: &Limits, kind: FlowKind, keys: &SmsKeys) -> [Limit; 4] {
             Limit::new("sms_number_10min_login", &*keys.number, l.sms_per_number_10min, TEN_MINUTES)
         }
     };
-    [
-        Limit::new(global, "all", l.sms_global_hour, HOUR),
+    let mut limits = vec![Limit::new("sms_global", "all", l.sms_global_hour, HOUR)];
+    limits.extend(anonymous_share.map(|bucket| Limit::new(bucket, "all", share, HOUR)));
+    limits.extend([
         Limit::new(prefix, &*keys.prefix, l.sms_per_prefix_hour, HOUR),
         per_10_minutes,
         Limit::new(day, &*keys.number, l.sms_per_number_day, DAY),
-    ]
+    ]);
+    limits
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// docs/security.md S22, S36: resets, site verifications and sign-ins never share a bucket of a
-    /// number's budget; a phone change is its owner's, as a sign-in is.
+    /// docs/security.md F2, S22, S36: resets, site verifications and sign-ins share only the global
+    /// ceiling; the anonymous kinds' shares of it leave at least half for sign-ins; a phone change is
+    /// its owner's, as a sign-in is.
     #[test]
     fn budgets_are_kept_apart_by_kind() {
         let site = |k: &str| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".to_owned());
         let settings = crate::config::Settings::for_function(crate::Function::OtpStart, site).expect("settings");
         let keys = SmsKeys { number: "n".into(), prefix: "p".into() };
-        let kinds = |k: FlowKind| number_limits(&settings.limits, k, &keys).map(|l| l.kind);
+        let limits = |k: FlowKind| number_limits(&settings.limits, k, &keys);
+        let kinds =
+            |k: FlowKind| limits(k).into_iter().map(|l| l.kind).filter(|k| *k != "sms_global").collect::<Vec<_>>();
         let (reset, verify, login) = (kinds(FlowKind::Reset), kinds(FlowKind::Verification), kinds(FlowKind::Login));
         for (a, b) in [(&reset, &verify), (&reset, &login), (&verify, &login)] {
             assert!(a.iter().all(|x| !b.contains(x)), "{a:?} and {b:?} share a bucket");
         }
         assert_eq!(kinds(FlowKind::PhoneChange), login);
+        let total = settings.limits.sms_global_hour;
+        let global = |k: FlowKind, bucket: &str| limits(k).into_iter().find(|l| l.kind == bucket).map(|l| l.limit);
+        for kind in [FlowKind::Reset, FlowKind::Verification, FlowKind::Login, FlowKind::PhoneChange] {
+            assert_eq!(global(kind, "sms_global"), Some(total), "{kind:?} counts against the one ceiling");
+        }
+        let anonymous = global(FlowKind::Reset, "sms_global_reset").unwrap_or(total)
+            + global(FlowKind::Verification, "sms_global_verify").unwrap_or(total);
+        assert!(anonymous * 2 <= total, "resets and verifications leave half of {total} for sign-ins");
     }
 
     #[test]

@@ -29,7 +29,7 @@ const RETRY_AFTER_FOREIGN_SECS: u64 = 30;
 /// its prefix's and the global budget ([`number_limits`]), and the caller's address's.
 fn sms_limits(core: &Core, client: &ClientMeta, kind: FlowKind, keys: &SmsKeys) -> Vec<Limit> {
     let l = &core.settings.limits;
-    let mut limits = number_limits(l, kind, keys).to_vec();
+    let mut limits = number_limits(l, kind, keys);
     limits.push(Limit::new("sms_ip", ip_key(client.ip), l.sms_per_ip_hour, HOUR));
     limits.push(Limit::new("sms_ip_block", ip_block_key(client.ip), l.sms_per_ip_block_hour, HOUR));
     limits

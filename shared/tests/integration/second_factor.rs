@@ -359,11 +359,11 @@ async fn s07_pumping_is_stopped_by_prefix_budget_and_country() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 20, "{statuses:?}");
     assert_eq!(env.otp_starts(), 20, "the prefix limit holds before the provider");
 
-    // A global budget.
+    // One global budget for every SMS, of which resets may use a quarter: sign-ins keep the rest.
     let env =
-        Env::builder().provider(OtpProviderKind::VonageV2).var("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", "3").start().await;
+        Env::builder().provider(OtpProviderKind::VonageV2).var("SIMGUARD_LIMIT_SMS_GLOBAL_HOUR", "8").start().await;
     env.no_coverage();
-    for i in 0..4 {
+    for i in 0..10 {
         env.user(&format!("g{i}@example.com"), &format!("+4478{:08}", i * 2 + 1000)).await;
     }
     let mut statuses = Vec::new();
@@ -373,8 +373,17 @@ async fn s07_pumping_is_stopped_by_prefix_budget_and_country() {
         b.sim_check(&env, &csrf).await;
         statuses.push(b.otp_start(&env, &csrf).await.status);
     }
-    assert_eq!(statuses, [200, 200, 200, 429]);
-    assert_eq!(env.otp_starts(), 3);
+    assert_eq!(statuses, [200, 200, 429, 429], "resets: a quarter of 8");
+    let mut statuses = Vec::new();
+    for i in 2..10 {
+        let mut b = Browser::at(&format!("10.4.0.{}", i + 1));
+        let login = b.login(&env, &format!("g{i}@example.com"), PASSWORD).await;
+        let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+        assert_eq!(b.sim_check(&env, &csrf).await.json(), json!({ "next": "otp" }));
+        statuses.push(b.otp_start(&env, &csrf).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429, 429], "sign-ins: the rest of the 8");
+    assert_eq!(env.otp_starts(), 8, "one ceiling on every SMS, whatever the flow");
 
     // Countries: the allowlist (default +44) at registration and before any send.
     let env = env_with(OtpProviderKind::VonageV2).await;
