@@ -24,7 +24,7 @@ use crate::app::{Core, WithSilent};
 use crate::domain::cognito::{Decision, Round, RoundLabel, decide};
 use crate::domain::sim_policy::{Account, SimVerdict};
 use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp, TokenHash, UserId};
-use crate::http::limits::{enforce, number_limits, sms_keys};
+use crate::http::limits::{Reservations, number_limits, sms_keys};
 use crate::http::support::{ask_sources, provider_error, redirect_params, timed, with_sim_gate};
 use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, VerificationOwner};
 
@@ -263,24 +263,43 @@ impl CognitoTriggers {
         if !self.core.settings.otp.sms_allowed_to(phone) {
             return none("phone_not_supported");
         }
-        // A sign-in's budgets: no reset or site verification for the number can use them up.
+        // A sign-in's budgets: no reset or site verification for the number can use them up. What a
+        // send that did not happen took is given back (docs/security.md R8): an outage of the SMS
+        // provider must not use up the number's budget, which its web sign-in draws on too.
         let limits = number_limits(&self.core.settings.limits, FlowKind::Login, &sms_keys(Some(phone), None));
-        if enforce(&self.core, &limits).await.is_err() {
+        let mut taken = Reservations::default();
+        if taken.take_all(&self.core, &limits).await.is_err() {
             return none("rate_limited");
         }
+        let (round, sent) = self.start_code(phone, owner).await;
+        if !sent {
+            taken.release(&self.core).await;
+        }
+        round
+    }
+
+    /// The code's round, and whether this call had the provider send an SMS.
+    async fn start_code(
+        &self,
+        phone: &Phone,
+        owner: &VerificationOwner,
+    ) -> ((RoundLabel, HashMap<String, String>, HashMap<String, String>), bool) {
+        let none = |reason, sent| ((blocked(reason), HashMap::new(), HashMap::new()), sent);
         let name = self.otp.name();
+        let mut sent = false;
         for attempt in 0..2 {
-            let Ok(client_ref) = self.core.random.id() else { return none("sms_unavailable") };
+            let Ok(client_ref) = self.core.random.id() else { return none("sms_unavailable", sent) };
             let (reference, new) = match timed(&self.core, name, "otp.start", self.otp.start(phone, &client_ref)).await
             {
                 Ok(reference) => (reference, true),
                 Err(OtpError::InFlight { reference: Some(reference) }) => (reference, false),
-                Err(OtpError::NumberRefused { .. }) => return none("phone_not_supported"),
+                Err(OtpError::NumberRefused { .. }) => return none("phone_not_supported", sent),
                 Err(e) => {
                     provider_error(&self.core, name, "otp_start", &e, "code not sent");
-                    return none("sms_unavailable");
+                    return none("sms_unavailable", sent);
                 }
             };
+            sent |= new;
             let now = self.core.clock.now();
             let until = now.plus_secs(CODE_CLAIM_SECS);
             match self.core.store.claim_verification(name, reference.as_str(), owner, until, now).await {
@@ -289,18 +308,18 @@ impl CognitoTriggers {
                         tracing::info!(event = "sms_sent", provider = name, flow = "cognito", "code sent");
                         self.core.metrics.record(Metric::SmsSent { provider: name });
                     }
-                    return self.sms_round(phone, reference.as_str().to_owned());
+                    return (self.sms_round(phone, reference.as_str().to_owned()), sent);
                 }
                 Ok(Some(_)) if attempt == 0 => {
                     if self.otp.cancel(&reference).await.is_err() {
-                        return none("sms_unavailable");
+                        return none("sms_unavailable", sent);
                     }
                     tracing::info!(event = "verification_replaced", flow = "cognito", "another flow's code cancelled");
                 }
-                Ok(Some(_)) | Err(_) => return none("sms_unavailable"),
+                Ok(Some(_)) | Err(_) => return none("sms_unavailable", sent),
             }
         }
-        none("sms_unavailable")
+        none("sms_unavailable", sent)
     }
 
     /// Verify Auth Challenge Response.

@@ -37,7 +37,7 @@ fn round(name: &str, passed: bool, metadata: Option<&str>) -> Value {
 }
 
 /// The rounds after a right password.
-fn after_password() -> Vec<Value> {
+pub(crate) fn after_password() -> Vec<Value> {
     vec![round("SRP_A", true, None), round("PASSWORD_VERIFIER", true, None)]
 }
 
@@ -49,7 +49,7 @@ async fn define(env: &Env, session: &[Value]) -> Value {
     cognito(env).handle(e).await.expect("define")["response"].clone()
 }
 
-async fn create(env: &Env, phone: &str, verified: bool, session: &[Value], method: Option<&str>) -> Value {
+pub(crate) async fn create(env: &Env, phone: &str, verified: bool, session: &[Value], method: Option<&str>) -> Value {
     let metadata = method.map_or_else(|| json!({}), |m| json!({ "method": m }));
     let e = event(
         "CreateAuthChallenge_Authentication",

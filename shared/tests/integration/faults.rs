@@ -749,6 +749,27 @@ async fn r8_failed_sends_use_up_no_budget() {
     }
 }
 
+/// R8: a Cognito sign-in whose code could not be sent uses up none of the number's budget, which
+/// its web sign-in draws on too: after more failures than the number allows in ten minutes, a
+/// Cognito sign-in and a web sign-in each still get their code.
+#[tokio::test]
+async fn r8_a_cognito_sign_in_that_could_not_be_texted_uses_up_no_budget() {
+    use crate::cognito_triggers::{after_password, create};
+    let (env, flaky) = flaky_env(OtpProviderKind::Twilio).await;
+    env.no_coverage();
+    flaky.fail(&flaky.failing_starts, 5, OtpError::Unavailable("status 503".into()));
+    for i in 0..5 {
+        let created = create(&env, ALICE.1, true, &after_password(), None).await;
+        let refused = json!({ "next": "blocked", "reason": "sms_unavailable" });
+        assert_eq!(created["publicChallengeParameters"], refused, "failed send {i}");
+    }
+    let created = create(&env, ALICE.1, true, &after_password(), None).await;
+    assert_eq!(created["publicChallengeParameters"]["next"], "sms", "{created}");
+    let mut b = Browser::default();
+    let csrf = login_to_code(&env, &mut b).await;
+    assert_eq!(b.otp_start(&env, &csrf).await.status, 200, "the web sign-in's code");
+}
+
 /// R8: sends that happened still count: the flow's budget is spent by real sends.
 #[tokio::test]
 async fn r8_sends_that_happened_still_count() {
