@@ -73,7 +73,7 @@ async fn r7_a_stalled_dynamodb_is_a_503_within_the_budget() {
         Event::post("/api/login", json!({ "email": ALICE.0, "password": PASSWORD })),
         Event::post(
             "/api/register",
-            json!({ "email": "new@example.com", "phone": "+447000000071", "password": NEW_PASSWORD }),
+            json!({ "email": "new@example.com", "phone": "+447000000072", "password": NEW_PASSWORD }),
         ),
         Event::post("/api/otp/start", json!({})).cookie(FLOW, A_TOKEN).csrf(&a_token_csrf()),
         Event::post("/api/otp/verify", json!({ "code": "123456" })).cookie(FLOW, A_TOKEN).csrf(&a_token_csrf()),
@@ -149,6 +149,95 @@ async fn r7_a_stalled_truid_costs_no_more_than_the_budget() {
     let sim = b.sim_check(&env, &csrf_of(&start)).await;
     assert!(sim.status == 200 || sim.status == 503, "{}", sim.text());
     in_time(t, "sim-check");
+}
+
+/// R7 + R9 on the real tru.ID client: tru.ID stops answering after the device came back from the
+/// operator. The callback answers within the budget, cold (its token fetch stalls) and warm (the
+/// PATCH, then the read-back of the check, stall): no verdict, so the same flow goes on by SMS. No
+/// gateway timeout, no dead end (the issue found ~18 s against a 10 s function timeout).
+#[tokio::test]
+async fn r7_a_callback_with_tru_id_stalled_answers_in_time_and_the_flow_goes_on() {
+    let switch = Switch::start().await;
+    // The callback's own client goes through the switch.
+    let env = Env::builder()
+        .var_for(Function::Callback, "SIMGUARD_TRUID_BASE_URL", &switch.url())
+        .var("SIMGUARD_REQUEST_BUDGET_MS", "1500")
+        .start()
+        .await;
+    switch.relay_to(env.sandbox.base_url());
+    env.user(ALICE.0, ALICE.1).await;
+    env.user("bob@example.com", "+447000000072").await;
+    for (email, phone, warm) in [(ALICE.0, ALICE.1, false), ("bob@example.com", "+447000000072", true)] {
+        let mut b = Browser::at(if warm { "127.0.0.3" } else { "127.0.0.2" });
+        let start = b.start_reset(&env, email).await;
+        assert_eq!(start.json()["next"], "silent", "{}", start.text());
+        if warm {
+            // Another reset through the callback first: its token is cached.
+            let mut other = Browser::default();
+            let first = other.start_reset(&env, ALICE.0).await;
+            let location = env.device_visit(first.json()["check_url"].as_str().expect("url")).await;
+            let done = other.follow_to_callback(&env, &location).await;
+            assert_eq!(done.location().as_deref(), Some("/reset/new-password.html"), "{}", done.text());
+        }
+        let location = env.device_visit(start.json()["check_url"].as_str().expect("url")).await;
+        switch.stall(true);
+        let t = Instant::now();
+        let cb = b.follow_to_callback(&env, &location).await;
+        assert!(t.elapsed() < Duration::from_millis(2200), "{email}: the callback took {:?}", t.elapsed());
+        switch.stall(false);
+        // No verdict (the PATCH, or its token, never answered; nor did the read-back): the SMS path.
+        assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=silent_failed"), "{email}: {}", cb.text());
+        let csrf = csrf_of(&start);
+        assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp", "{email}");
+        let sent = b.otp_start(&env, &csrf).await;
+        assert_eq!(sent.status, 200, "{email}: {}", sent.text());
+        let code = env.last_code(phone);
+        assert_eq!(b.otp_verify(&env, &csrf, &code).await.json()["next"], "new_password", "{email}");
+    }
+}
+
+/// R7 + R8 on the real SMS clients: the SMS provider stops answering. otp-start and otp-verify
+/// answer `sms_unavailable` within the budget, spend no send and no attempt, and once the provider
+/// is back the same flow gets its code and signs in.
+#[tokio::test]
+async fn r7_a_stalled_sms_provider_answers_in_time_and_spends_nothing() {
+    for (provider, var) in
+        [(OtpProviderKind::Twilio, "SIMGUARD_TWILIO_BASE_URL"), (OtpProviderKind::VonageV1, "SIMGUARD_VONAGE_BASE_URL")]
+    {
+        let switch = Switch::start().await;
+        let env = Env::builder()
+            .provider(provider)
+            .var(var, &switch.url())
+            .var("SIMGUARD_REQUEST_BUDGET_MS", "1500")
+            .start()
+            .await;
+        switch.relay_to(env.sandbox.base_url());
+        env.user(ALICE.0, ALICE.1).await;
+        env.no_coverage();
+        let mut b = Browser::default();
+        let csrf = login_to_code(&env, &mut b).await;
+        switch.stall(true);
+        // More than the flow's three sends and the number's three in ten minutes.
+        for i in 0..4 {
+            let t = Instant::now();
+            let r = b.otp_start(&env, &csrf).await;
+            assert!(t.elapsed() < Duration::from_millis(2200), "{provider:?} send {i}: {:?}", t.elapsed());
+            assert_eq!(r.problem_type().as_deref(), Some(SMS_UNAVAILABLE), "{provider:?} send {i}: {}", r.text());
+        }
+        switch.stall(false);
+        assert_eq!(b.otp_start(&env, &csrf).await.status, 200, "{provider:?}: the code goes out");
+        let code = env.last_code(ALICE.1);
+        switch.stall(true);
+        // More than the flow's five attempts: checks that never reached the provider count for none.
+        for i in 0..6 {
+            let t = Instant::now();
+            let r = b.otp_verify(&env, &csrf, &code).await;
+            assert!(t.elapsed() < Duration::from_millis(2200), "{provider:?} check {i}: {:?}", t.elapsed());
+            assert_eq!(r.problem_type().as_deref(), Some(SMS_UNAVAILABLE), "{provider:?} check {i}: {}", r.text());
+        }
+        switch.stall(false);
+        assert_eq!(b.otp_verify(&env, &csrf, &code).await.json()["next"], "signed_in", "{provider:?}");
+    }
 }
 
 /// A tru.ID whose every call hangs.

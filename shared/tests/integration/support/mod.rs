@@ -901,6 +901,83 @@ impl Drop for Stall {
     }
 }
 
+/// A TCP relay in front of a provider that can be made to stall: while `stalled`, it accepts
+/// connections (new ones, and requests on those it relays already) and never answers; otherwise it
+/// passes bytes both ways to its target (set once the provider's address is known).
+pub struct Switch {
+    pub addr: std::net::SocketAddr,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+    target: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Switch {
+    pub async fn start() -> Switch {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let target = Arc::new(std::sync::OnceLock::new());
+        let (flag, to) = (stalled.clone(), target.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (flag, to) = (flag.clone(), to.clone());
+                tokio::spawn(async move {
+                    let Some(target) = to.get().copied() else { return };
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (mut from_client, mut to_client) = client.split();
+                    let (mut from_upstream, mut to_upstream) = upstream.split();
+                    // Requests go up only while the switch is on. One that arrives while it is off
+                    // is swallowed and never answered, and so is everything after it on that
+                    // connection: it never reaches the provider, even once the switch is back on.
+                    let up = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        let mut swallowing = false;
+                        loop {
+                            let n = match from_client.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            swallowing |= flag.load(Ordering::SeqCst);
+                            if !swallowing && to_upstream.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let down = tokio::io::copy(&mut from_upstream, &mut to_client);
+                    tokio::select! {
+                        _ = up => {}
+                        _ = down => {}
+                    }
+                });
+            }
+        });
+        Switch { addr, stalled, target, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Where requests go while the switch is on: `base_url`'s host and port.
+    pub fn relay_to(&self, base_url: &str) {
+        let url = url::Url::parse(base_url).expect("url");
+        let addr = url.socket_addrs(|| None).expect("address").into_iter().next().expect("an address");
+        let _ = self.target.set(addr);
+    }
+
+    pub fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A mailer that keeps what it is given (the consumer without SES).
 #[derive(Default)]
 pub struct KeptMail(std::sync::Mutex<Vec<(simguard::domain::Email, simguard::ports::Mail)>>);
