@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::clock::SandboxClock;
+use crate::journal::Capped;
 use crate::truid::TruIdState;
 use crate::wire::{basic_auth, bearer, json_response, media_type, random_hex};
 
@@ -82,10 +83,11 @@ struct Grant {
     expires_at: i64,
 }
 
+/// Bounded, as every record the sandbox keeps (a long-running local stack).
 #[derive(Default)]
 struct Data {
-    tokens: HashMap<String, Token>,
-    grants: HashMap<String, Grant>,
+    tokens: Capped<String, Token>,
+    grants: Capped<String, Grant>,
 }
 
 pub struct CamaraState {

@@ -59,6 +59,8 @@ enum Expiring {
     Counter(String),
     Verification(String, String),
     Notification(String),
+    SiteVerification(TokenHash),
+    Redeemed(String),
 }
 
 impl Data {
@@ -99,6 +101,16 @@ impl Data {
                     let key = (p, r);
                     if self.verifications.get(&key).is_some_and(|(_, exp)| *exp <= now) {
                         self.verifications.remove(&key);
+                    }
+                }
+                Expiring::SiteVerification(k) => {
+                    if self.site_verifications.get(&k).is_some_and(|v| v.expires_at <= now) {
+                        self.site_verifications.remove(&k);
+                    }
+                }
+                Expiring::Redeemed(jti) => {
+                    if self.redeemed.get(&jti).is_some_and(|until| *until <= now) {
+                        self.redeemed.remove(&jti);
                     }
                 }
             }
@@ -159,7 +171,14 @@ impl MemoryStore {
     /// How many records it holds, expired or not (for the tests of its bounds).
     pub fn records(&self) -> usize {
         self.lock().map_or(0, |d| {
-            d.flows.len() + d.sessions.len() + d.coverage.len() + d.counters.len() + d.verifications.len()
+            d.flows.len()
+                + d.sessions.len()
+                + d.coverage.len()
+                + d.counters.len()
+                + d.verifications.len()
+                + d.site_verifications.len()
+                + d.redeemed.len()
+                + d.notifications.len()
         })
     }
 }
@@ -576,6 +595,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         d.site_verifications.insert(v.begin_hash.clone(), v.clone());
+        d.expires(v.expires_at, Expiring::SiteVerification(v.begin_hash.clone()));
         Ok(())
     }
 
@@ -591,8 +611,13 @@ impl Store for MemoryStore {
 
     async fn redeem_result(&self, jti: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
         let mut d = self.lock()?;
-        d.redeemed.retain(|_, t| *t > now);
-        Ok(d.redeemed.insert(jti.to_owned(), until).is_none())
+        d.expire(now);
+        if d.redeemed.get(jti).is_some_and(|t| *t > now) {
+            return Ok(false);
+        }
+        d.redeemed.insert(jti.to_owned(), until);
+        d.expires(until, Expiring::Redeemed(jti.to_owned()));
+        Ok(true)
     }
 
     async fn put_site(&self, site: &RelyingSite) -> Result<(), StoreError> {
@@ -701,6 +726,20 @@ mod tests {
             s.hit("live", 1, 3600, t.plus_secs(91)).await.ok(),
             Some(RateDecision::Limited { retry_after_secs: 709 })
         );
+    }
+
+    /// Redeemed result tokens are remembered until they expire, then freed.
+    #[tokio::test]
+    async fn redeemed_results_are_remembered_until_they_expire() {
+        let s = MemoryStore::new();
+        let t = Timestamp(1_000_000);
+        for i in 0..100 {
+            assert!(s.redeem_result(&format!("jti-{i}"), t.plus_secs(60), t).await.expect("redeem"));
+        }
+        assert!(!s.redeem_result("jti-7", t.plus_secs(60), t.plus_secs(30)).await.expect("redeem"), "once");
+        assert_eq!(s.records(), 100);
+        assert!(s.redeem_result("late", t.plus_secs(600), t.plus_secs(61)).await.expect("redeem"));
+        assert_eq!(s.records(), 1, "the expired ids are gone");
     }
 
     #[tokio::test]
