@@ -54,10 +54,12 @@ export const RESULTS = table({
   unavailable: {
     title: 'Something went wrong on our side',
     text: ['This is a temporary problem. Please wait a minute and try again.'],
-    // Resumes this browser's reset where it stopped (the server reads what the check said).
+    // Resumes this browser's flow where it stopped (the server reads what the check said). The
+    // flow may be a reset, a sign-in or a site's verification: starting again begins at the home
+    // page, which offers each.
     actions: [
       { href: '/api/reset/callback?resume=1', label: 'Try again' },
-      { href: '/forgot.html', label: 'Start again', secondary: true },
+      { href: '/', label: 'Start again', secondary: true },
     ],
     resumable: true,
   },
