@@ -818,6 +818,15 @@ export class SimguardStack extends cdk.Stack {
       ],
       threshold: 1,
     });
+    alarm('NotificationNotQueuedAlarm', {
+      alarmDescription:
+        'A security email could not be put on the notification queue and is lost (docs/operations.md, "NotificationNotQueuedAlarm").',
+      namespace: metricsNamespace,
+      metricName: 'NotificationNotQueued',
+      statistic: 'Sum',
+      period: 300,
+      threshold: 1,
+    });
     alarm('NotifyDeadLetterAlarm', {
       alarmDescription:
         'A security email could not be sent and is parked in the dead-letter queue (docs/operations.md, "NotifyDeadLetterAlarm").',

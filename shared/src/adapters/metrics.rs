@@ -102,6 +102,7 @@ mod tests {
             Metric::SimChangeBlocked,
             Metric::RateLimited { bucket: "sms_prefix" },
             Metric::Notification { outcome: "sent" },
+            Metric::NotificationNotQueued,
             Metric::SimSwapAnswer { source: "camara", answer: "cannot_tell" },
             Metric::SilentAttempt { provider: "vonage", outcome: "started" },
         ];

@@ -327,7 +327,10 @@ pub async fn notify_account_unless(
         not_me_url: core.settings.public_url("/help/not-me.html"),
     };
     if let Err(e) = core.notifier.notify(n).await {
-        tracing::error!(error = %e, kind = ?kind, "notification failed");
+        // The request goes on (email must never fail it), but the email is lost: counted and alarmed
+        // (docs/operations.md, "NotificationNotQueuedAlarm").
+        tracing::error!(event = "notification_not_queued", error = %e, kind = kind.as_str(), "notification lost");
+        core.metrics.record(Metric::NotificationNotQueued);
     }
     None
 }

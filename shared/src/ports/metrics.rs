@@ -54,6 +54,10 @@ pub enum Metric {
         /// The outcome.
         outcome: &'static str,
     },
+    /// A notification that could not be put on the queue (SQS refused or did not answer): the email
+    /// is lost unless an operator acts, so it has an alarm of its own. No dimensions: every function
+    /// that notifies counts in the one figure the alarm watches.
+    NotificationNotQueued,
     /// What a SIM-swap source answered (`not_changed`, `changed`, `cannot_tell`, `error`).
     SimSwapAnswer {
         /// `truid`, `camara`, `twilio-lookup`.
@@ -83,6 +87,7 @@ impl Metric {
         "SimChangeBlocked",
         "RateLimited",
         "Notification",
+        "NotificationNotQueued",
         "SimSwapAnswer",
         "SilentAttempt",
     ];
@@ -98,6 +103,7 @@ impl Metric {
             Metric::SimChangeBlocked => "SimChangeBlocked",
             Metric::RateLimited { .. } => "RateLimited",
             Metric::Notification { .. } => "Notification",
+            Metric::NotificationNotQueued => "NotificationNotQueued",
             Metric::SimSwapAnswer { .. } => "SimSwapAnswer",
             Metric::SilentAttempt { .. } => "SilentAttempt",
         }
@@ -119,7 +125,7 @@ impl Metric {
                 vec![("Provider", provider), ("Call", call)]
             }
             Metric::SmsSent { provider } | Metric::OtpVerified { provider } => vec![("Provider", provider)],
-            Metric::SimChangeBlocked => vec![],
+            Metric::SimChangeBlocked | Metric::NotificationNotQueued => vec![],
             Metric::RateLimited { bucket } => vec![("Bucket", bucket)],
             Metric::Notification { outcome } => vec![("Outcome", outcome)],
             Metric::SimSwapAnswer { source, answer } => vec![("Source", source), ("Answer", answer)],

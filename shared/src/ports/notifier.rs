@@ -111,8 +111,8 @@ impl Notification {
     }
 
     /// The email: its subject, and its plain-text and HTML bodies from the templates in
-    /// `shared/templates/` (the HTML one escapes everything it is given: the browser's name is the
-    /// caller's to choose).
+    /// `shared/templates/` (the HTML one escapes everything it is given). The browser is named from a
+    /// fixed list ([`browser_name`]), never with the caller's own text.
     pub fn render(&self, site: &Site) -> Result<Mail, NotifyError> {
         let fields = MailFields {
             subject: self.subject(),
@@ -120,7 +120,7 @@ impl Notification {
             what: self.what(),
             when: self.at.to_rfc3339(),
             client_ip: self.client_ip.to_string(),
-            user_agent: &self.user_agent,
+            browser: browser_name(&self.user_agent),
             not_me_url: &self.not_me_url,
             site_name: &site.name,
             support_contact: site.support_contact.as_deref(),
@@ -134,6 +134,40 @@ impl Notification {
     /// The email's plain-text body (the local stack's outbox shows it).
     pub fn body(&self, site: &Site) -> String {
         self.render(site).map(|m| m.text).unwrap_or_default()
+    }
+}
+
+/// The browser a `User-Agent` names, as "Chrome on Android", from fixed lists only: the header is the
+/// caller's to choose, and a genuine security email must not carry an attacker's words or links
+/// ("https://evil.example/secure-your-account"). What is not recognised is "an unrecognised browser".
+pub fn browser_name(user_agent: &str) -> String {
+    const BROWSERS: [(&str, &str); 9] = [
+        ("Edg/", "Edge"),
+        ("EdgiOS", "Edge"),
+        ("OPR/", "Opera"),
+        ("SamsungBrowser", "Samsung Internet"),
+        ("FxiOS", "Firefox"),
+        ("Firefox/", "Firefox"),
+        ("CriOS", "Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ];
+    const SYSTEMS: [(&str, &str); 8] = [
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("CrOS", "ChromeOS"),
+        ("Macintosh", "macOS"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |list: &[(&str, &'static str)]| list.iter().find(|(m, _)| user_agent.contains(m)).map(|(_, n)| *n);
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("a browser on {s}"),
+        (None, None) => "an unrecognised browser".to_owned(),
     }
 }
 
@@ -165,7 +199,7 @@ struct MailFields<'a> {
     what: &'a str,
     when: String,
     client_ip: String,
-    user_agent: &'a str,
+    browser: String,
     not_me_url: &'a str,
     site_name: &'a str,
     support_contact: Option<&'a str>,
@@ -283,11 +317,38 @@ mod tests {
         let mail = notification("<script>alert(1)</script><a href=\"https://evil.example\">x</a>")
             .render(&site(None))
             .expect("rendered");
-        assert!(!mail.html.contains("<script>") && !mail.html.contains("href=\"https://evil.example\""));
-        assert!(mail.html.contains("&lt;script&gt;") || mail.html.contains("&#60;script&#62;"), "{}", mail.html);
+        assert!(!mail.html.contains("<script>") && !mail.html.contains("evil.example"), "{}", mail.html);
         // Every link in the HTML is the site's own.
         for link in mail.html.split("href=\"").skip(1) {
             assert!(link.starts_with("https://app.example"), "{link}");
+        }
+    }
+
+    /// The caller's `User-Agent` never reaches an email: only names from fixed lists do.
+    #[test]
+    fn the_browser_is_named_from_fixed_lists() {
+        let chrome_android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+                              Chrome/131.0.0.0 Mobile Safari/537.36";
+        let safari_iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
+                             (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+        let firefox_windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        let edge_mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) \
+                        Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+        for (ua, name) in [
+            (chrome_android, "Chrome on Android"),
+            (safari_iphone, "Safari on iPhone"),
+            (firefox_windows, "Firefox on Windows"),
+            (edge_mac, "Edge on macOS"),
+            ("curl/8.5.0", "an unrecognised browser"),
+            ("", "an unrecognised browser"),
+        ] {
+            assert_eq!(browser_name(ua), name, "{ua}");
+        }
+        let bait = "Visit https://evil.example/secure-your-account now (Windows)";
+        let mail = notification(bait).render(&site(None)).expect("rendered");
+        for body in [&mail.text, &mail.html] {
+            assert!(!body.contains("evil.example") && !body.contains("Visit"), "{body}");
+            assert!(body.contains("a browser on Windows"), "{body}");
         }
     }
 }

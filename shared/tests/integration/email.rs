@@ -170,3 +170,24 @@ async fn out_of_time_the_batch_is_handed_back_untried() {
     assert!(handed_back(&c.handle(sqs_event(&batch), None).await).is_empty());
     assert_eq!(mail_to(to).await.len(), 1);
 }
+
+/// D6: a notification that cannot be put on the queue (here: the queue is gone) never fails the
+/// request, and is not lost silently: it is logged as `notification_not_queued` and counted in
+/// `NotificationNotQueued`, which both stacks alarm on.
+#[tokio::test]
+async fn a_notification_that_cannot_be_queued_is_counted_and_the_request_goes_on() {
+    use crate::support::{Env, Event, PASSWORD};
+    const ALICE: (&str, &str) = ("alice@example.com", "+447700900004");
+    let (sqs, url) = queue("simguard-test-notify-gone").await;
+    sqs.delete_queue().queue_url(&url).send().await.expect("deleted");
+    let env = Env::builder().notifier(Arc::new(QueueNotifier::new(sqs, url))).start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let (logs, _capturing) = crate::support::logs::capture();
+    // Registering with a taken address tells its owner: that email cannot be queued.
+    let again = serde_json::json!({ "email": ALICE.0, "phone": "+447700900126", "password": PASSWORD });
+    let r = env.send(&Event::post("/api/register", again)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(env.metrics.count(&Metric::NotificationNotQueued), 1);
+    let text = logs.text();
+    assert!(text.contains("\"event\":\"notification_not_queued\""), "{text}");
+}

@@ -64,7 +64,7 @@ async fn a_phone_that_passes_resets_the_password_once() {
     for body in [&mail.text, &mail.html] {
         assert!(
             body.contains("127.0.0.1")
-                && body.contains("Mozilla/5.0 (test)")
+                && body.contains("an unrecognised browser")
                 && body.contains("https://app.example/help/not-me.html")
                 && body.contains(&site.name)
         );

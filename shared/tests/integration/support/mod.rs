@@ -184,6 +184,7 @@ pub struct EnvBuilder {
     function_vars: BTreeMap<Function, BTreeMap<String, String>>,
     truid: Option<Arc<dyn TruId>>,
     otp: Option<Arc<dyn OtpProvider>>,
+    notifier: Option<Arc<dyn simguard::ports::Notifier>>,
     sandbox: SandboxConfig,
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
     dynamo: Option<(aws_sdk_dynamodb::Client, String)>,
@@ -218,6 +219,11 @@ impl EnvBuilder {
     }
     pub fn otp(mut self, o: Arc<dyn OtpProvider>) -> Self {
         self.otp = Some(o);
+        self
+    }
+    /// Notifications go to `n` instead of the test's outbox.
+    pub fn notifier(mut self, n: Arc<dyn simguard::ports::Notifier>) -> Self {
+        self.notifier = Some(n);
         self
     }
     /// The functions on the DynamoDB store (moto's server), with a fresh table.
@@ -287,7 +293,11 @@ impl EnvBuilder {
                 .with_metrics(metrics.clone())
                 .with_hash_cost(HashCost::TEST_ONLY_CHEAP);
             // Deployed, notifications go on the template's queue; otherwise to the test's outbox.
-            let a = if deployed { a } else { a.with_notifier(outbox.clone()) };
+            let a = match (&self.notifier, deployed) {
+                (Some(n), _) => a.with_notifier(n.clone()),
+                (None, true) => a,
+                (None, false) => a.with_notifier(outbox.clone()),
+            };
             let a = match &self.truid {
                 Some(t) => a.with_truid(t.clone()),
                 None => a,
@@ -428,6 +438,7 @@ impl Env {
             function_vars: BTreeMap::new(),
             truid: None,
             otp: None,
+            notifier: None,
             sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
             keep_alive: Vec::new(),
             dynamo: None,
