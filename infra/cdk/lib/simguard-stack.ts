@@ -565,6 +565,8 @@ export class SimguardStack extends cdk.Stack {
           cdk.Fn.sub(sesArn + ':identity/${Identity}', { Identity: senderIdentity }),
           cdk.Fn.sub(sesArn + ':configuration-set/${ConfigurationSet}', { ConfigurationSet: mailConfigurationSet.ref }),
         ],
+        // A domain identity could send as any address at the domain: only as the sender.
+        conditions: { StringEquals: { 'ses:FromAddress': mailFrom.valueAsString } },
       }),
     );
     new lambda.EventSourceMapping(this, 'NotifyEventSource', {

@@ -569,8 +569,23 @@ fn allowed(t: &Template, d: &Deployed) -> BTreeMap<&'static str, BTreeSet<String
             one => vec![one.clone()],
         };
         for r in resources {
-            // SES grants name the identity and the configuration set by ARN.
+            // SES grants name the identity and the configuration set by ARN, never a pattern, and
+            // allow sending only as the configured sender.
             if serde_json::to_string(&r["Fn::Sub"]).is_ok_and(|s| s.contains(":ses:")) {
+                let arn = r["Fn::Sub"][0].as_str().or_else(|| r["Fn::Sub"].as_str()).unwrap_or_default();
+                assert!(
+                    !arn.contains('*')
+                        && (arn.ends_with(":identity/${Identity}") || arn.contains(":configuration-set/${")),
+                    "{}: {} may send through {arn}",
+                    t.kind,
+                    d.logical_id
+                );
+                assert!(
+                    s["Condition"]["StringEquals"]["ses:FromAddress"].is_object(),
+                    "{}: {} may send as any address of its identity: {s}",
+                    t.kind,
+                    d.logical_id
+                );
                 for a in &actions {
                     out.entry("ses").or_default().insert(a.clone());
                 }
@@ -1657,4 +1672,35 @@ async fn cognito_sign_in(env: &Env) {
     let verify = json!({ "userAttributes": attributes, "privateChallengeParameters": private, "challengeAnswer": env.last_code("+447000000070") });
     let checked = triggers.handle(event("VerifyAuthChallengeResponse_Authentication", verify)).await.expect("verify");
     assert_eq!(checked["response"]["answerCorrect"], true);
+}
+
+/// docs/security.md D6: the queue, its dead-letter queue and the event source are what the consumer
+/// relies on, the same in SAM and CDK: partial batch failures reported (else a failed email would be
+/// deleted with its batch), a bounded number of deliveries before the dead-letter queue, a visibility
+/// timeout of at least six times the function's (Lambda's advice for an event source), and a batch
+/// whose emails all fit in the function's time.
+#[test]
+fn the_notification_queue_is_wired_as_the_consumer_expects() {
+    let mut seen = Vec::new();
+    for t in [sam(), cdk()] {
+        let (id, esm) = t.one_of_type("AWS::Lambda::EventSourceMapping");
+        let p = &esm["Properties"];
+        assert_eq!(p["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]), "{}: {id}", t.kind);
+        let batch = p["BatchSize"].as_u64().expect("BatchSize");
+        let queue_id = Template::target(&p["EventSourceArn"]).expect("the queue");
+        let queue = &t.resources()[&queue_id]["Properties"];
+        let visibility = queue["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+        let redrive = &queue["RedrivePolicy"];
+        let receives = redrive["maxReceiveCount"].as_u64().expect("maxReceiveCount");
+        let dead_letters = Template::target(&redrive["deadLetterTargetArn"]).expect("a dead-letter queue");
+        assert_eq!(t.resource_type(&dead_letters), "AWS::SQS::Queue", "{}", t.kind);
+        let function = Template::target(&p["FunctionName"]).expect("the consumer");
+        let timeout = t.resources()[&function]["Properties"]["Timeout"].as_u64().expect("Timeout");
+        assert!((2..=10).contains(&receives), "{}: {receives} deliveries before the dead-letter queue", t.kind);
+        assert!(visibility >= 6 * timeout, "{}: visibility {visibility} s for a {timeout} s function", t.kind);
+        let per_email = simguard::consumer::TIME_PER_NOTIFICATION.as_secs();
+        assert!(batch * per_email <= timeout, "{}: {batch} emails of {per_email} s in {timeout} s", t.kind);
+        seen.push((batch, receives, visibility, timeout));
+    }
+    assert_eq!(seen[0], seen[1], "SAM and CDK wire the queue alike");
 }
