@@ -155,6 +155,74 @@ async fn what_cannot_be_sent_goes_back_to_the_queue() {
     assert_eq!(mail_to(to).await.len(), 1);
 }
 
+/// D6 end to end on moto's SQS: what the consumer hands back is delivered again, and after the
+/// queue's `maxReceiveCount` it is parked in the dead-letter queue (which the stacks alarm on), not
+/// lost. The loop does what Lambda's event source mapping does: delete what the function did not hand
+/// back, leave the rest to reappear.
+#[tokio::test]
+async fn a_notification_that_keeps_failing_ends_in_the_dead_letter_queue() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let (sqs, dlq_url) = queue("simguard-test-notify-dlq").await;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("the dead-letter queue's ARN");
+    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#);
+    let url = sqs
+        .create_queue()
+        .queue_name("simguard-test-notify-redriven")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url");
+    let to = "parked@customer.example";
+    QueueNotifier::new(sqs.clone(), url.clone()).notify(notification(to, "n-parked")).await.expect("queued");
+    // A sender SES has not verified: refused on every delivery.
+    let (c, _metrics) = consumer(ses("parked@elsewhere.example", false).await).await;
+    let mut deliveries = 0;
+    for _ in 0..4 {
+        let out = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        deliveries += messages.len();
+        let batch: Vec<QueueMessage> = messages
+            .iter()
+            .map(|m| QueueMessage {
+                message_id: m.message_id.clone().unwrap_or_default(),
+                body: m.body.clone().unwrap_or_default(),
+            })
+            .collect();
+        let back = handed_back(&c.handle(sqs_event(&batch), None).await);
+        for m in &messages {
+            if !back.contains(&m.message_id.clone().unwrap_or_default()) {
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+    assert_eq!(deliveries, 2, "delivered maxReceiveCount times");
+    assert!(mail_to(to).await.is_empty());
+    let parked = receive(&sqs, &dlq_url).await;
+    assert_eq!(parked.len(), 1, "parked in the dead-letter queue");
+    let parked: Notification = serde_json::from_str(&parked[0].body).expect("the notification");
+    assert_eq!(parked.id, "n-parked");
+}
+
 /// A batch the invocation has no time left for is handed back untried, not cut off half-sent.
 #[tokio::test]
 async fn out_of_time_the_batch_is_handed_back_untried() {
