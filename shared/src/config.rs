@@ -1103,6 +1103,8 @@ mod tests {
             ("SIMGUARD_MAIL_FROM", "Example <notices@example.com>"),
             ("SIMGUARD_MAIL_REPLY_TO", "support"),
             ("SIMGUARD_SES_CONFIGURATION_SET", "no spaces"),
+            ("SIMGUARD_SITE_NAME", "Example\nBank"),
+            ("SIMGUARD_SUPPORT_CONTACT", "help@bank.example\r\nBcc: x@evil.example"),
         ] {
             match settings(reader(var), &[SITE, (var, val)]) {
                 Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var),
