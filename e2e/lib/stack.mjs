@@ -187,6 +187,14 @@ export const setCoverage = (stack, ip, rule) =>
     body: JSON.stringify({ rule }),
   });
 
+/** From now on the operator says this of `phone`'s SIM: `{ match, no_sim_change, sim_change_within }`. */
+export const setProfile = (stack, phone, profile) =>
+  json(`${stack.sandbox}/_sandbox/truid/profile/${encodeURIComponent(phone)}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(profile),
+  });
+
 /** The text messages the sandbox's providers "sent" (to `to`, or all): [{provider, to, code, text, at}], newest last. */
 export const smsOutbox = (stack, to) =>
   json(`${stack.sandbox}/_sandbox/outbox${to ? `?to=${encodeURIComponent(to)}` : ''}`);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DESKTOP, PHONE, axeViolations, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
 import { assertLines, enterCode, latestSms, meStatus, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, DEMO_PHONES, outbox, smsOutbox } from '../lib/stack.mjs';
+import { DEMO_PASSWORD, DEMO_PHONES, outbox, setProfile, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
 let browser;
@@ -66,7 +66,7 @@ test('alice changes her password on her phone; her desktop is signed out; then s
   await desktop.close();
 });
 
-test('a remembered browser signs in after the SIM check alone, until it is forgotten', { timeout: 120_000 }, async () => {
+test('a remembered browser signs in after the SIM check alone, is blocked by a SIM change, until it is forgotten', { timeout: 120_000 }, async () => {
   const email = 'nina@example.com'; // her SIM is unchanged: the SIM check passes
   const context = await newContext(browser, DESKTOP);
   const page = await newPage(context);
@@ -87,6 +87,20 @@ test('a remembered browser signs in after the SIM check alone, until it is forgo
   const remembered = page.locator('#devices li');
   await remembered.filter({ hasText: '(this browser)' }).waitFor();
   await screenshot(page, 'desktop-account-remembered-browser');
+
+  // Her SIM changes: the remembered browser skips the code, never the SIM check — blocked.
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/login.html');
+  await setProfile(stack, DEMO_PHONES[email], { match: true, no_sim_change: false, sim_change_within: 60 });
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await page.waitForURL((url) => url.pathname === '/blocked.html');
+  assert.equal(await meStatus(page), 401, 'not signed in');
+  assert.equal((await smsOutbox(stack, DEMO_PHONES[email])).length, before, 'no text message either');
+  // The SIM settles (the window passed, as far as the operator is concerned): signed in again.
+  await setProfile(stack, DEMO_PHONES[email], { match: true, no_sim_change: true, sim_change_within: null });
+  await page.goto(`${stack.site}/login.html`);
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await page.waitForURL((url) => url.pathname === '/account.html');
 
   // Forgotten: the next sign-in asks for a code again.
   await page.getByRole('button', { name: 'Forget this browser' }).click();

@@ -722,6 +722,31 @@ async fn hook_coverage(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// What a test says the operator knows about a number from now on (`PUT /_sandbox/truid/profile/+44…`).
+#[derive(Deserialize)]
+struct ProfileHook {
+    #[serde(rename = "match")]
+    matched: bool,
+    no_sim_change: bool,
+    sim_change_within: Option<u32>,
+}
+
+async fn hook_profile(
+    State(s): State<Arc<TruIdState>>,
+    Path(phone): Path<String>,
+    axum::Json(h): axum::Json<ProfileHook>,
+) -> Response {
+    let profile = Profile {
+        matched: h.matched,
+        no_sim_change: h.no_sim_change,
+        sim_change_within: h.sim_change_within,
+        error_code: None,
+        unsupported: false,
+    };
+    TruIdControl(s).set_profile(&phone, profile);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn hook_fail_auth(State(s): State<Arc<TruIdState>>, axum::Json(h): axum::Json<CountHook>) -> Response {
     TruIdControl(s).fail_next_auth(h.count);
     StatusCode::NO_CONTENT.into_response()
@@ -757,6 +782,7 @@ pub fn router(state: Arc<TruIdState>) -> Router {
         .route("/sim_check/v0.1/checks", post(create_sim_check))
         .route("/sim_check/v0.1/checks/{id}", get(get_sim_check))
         .route("/_sandbox/truid/coverage/{ip}", axum::routing::put(hook_coverage))
+        .route("/_sandbox/truid/profile/{phone}", axum::routing::put(hook_profile))
         .route("/_sandbox/truid/fail-auth", post(hook_fail_auth))
         .route("/_sandbox/truid/requests", get(hook_requests))
         .route("/_sandbox/truid/checks", get(hook_checks))

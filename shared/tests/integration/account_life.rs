@@ -220,6 +220,32 @@ async fn a_credential_change_or_forgetting_ends_a_remembered_browser() {
     assert_eq!(sign_in_again(&env, &mut b, NEW_PASSWORD).await.json()["next"], "otp");
 }
 
+/// A remembered browser also ends when its owner signs out everywhere, and when the password is
+/// reset (by whoever holds the phone): the next sign-in on it asks for the code again.
+#[tokio::test]
+async fn signing_out_everywhere_or_a_reset_ends_a_remembered_browser() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::at("198.51.100.54");
+    let session = sign_in_remembering(&env, &mut b).await;
+    let r = b.send(&env, Event::post("/api/logout-everywhere", json!({})).csrf(&session)).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        sign_in_again(&env, &mut b, PASSWORD).await.json()["next"],
+        "otp",
+        "forgotten by signing out everywhere"
+    );
+
+    let mut b = Browser::at("198.51.100.55");
+    let session = sign_in_remembering(&env, &mut b).await;
+    assert!(b.send(&env, Event::post("/api/logout", json!({})).csrf(&session)).await.status < 300);
+    // A reset from the device's browser (the silent path), with a new password.
+    let mut resetting = Browser::default();
+    let (reset_csrf, _) = resetting.silent_reset(&env, ALICE.0).await;
+    assert_eq!(resetting.set_password(&env, &reset_csrf, NEW_PASSWORD).await.status, 200);
+    assert_eq!(sign_in_again(&env, &mut b, NEW_PASSWORD).await.json()["next"], "otp", "forgotten by the reset");
+}
+
 /// Support's path for a user who lost their phone (`simguard-admin set-phone`, the store's
 /// `change_phone`): the old sessions and remembered browsers end, and the next sign-in proves the new
 /// number — the SIM check and the code go to it.
