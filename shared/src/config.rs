@@ -119,9 +119,6 @@ const fn url(name: &'static str, default: &'static str, readers: &'static [Funct
     Setting { name, default: Some(default), required: Required::No, kind: Kind::Url, readers }
 }
 
-/// The static page a Cognito sign-in's silent proof returns to (every prover's redirect).
-pub const COGNITO_RETURN_PATH: &str = "/cognito/return.html";
-
 /// Every setting. Keep README.md's configuration table in this order (a test compares them).
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -728,9 +725,9 @@ impl Settings {
     /// The tru.ID `redirect_url`: fixed, from configuration (docs/security.md A6).
     pub fn truid_redirect_url(&self) -> String {
         match (self.function, &self.silent.cognito_return_url) {
-            // A Cognito sign-in's proof returns to the page that answers Cognito's challenge.
+            // A Cognito sign-in's proof returns to the app's page that answers Cognito's challenge
+            // (without one, no Cognito sign-in starts a silent proof: docs/cognito.md).
             (Function::CognitoAuth, Some(url)) => url.to_string(),
-            (Function::CognitoAuth, None) => self.public_url(COGNITO_RETURN_PATH),
             _ => self.public_url("/api/reset/callback"),
         }
     }

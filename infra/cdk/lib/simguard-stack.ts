@@ -636,7 +636,7 @@ export class SimguardStack extends cdk.Stack {
         authSessionValidity: cdk.Duration.minutes(10),
       });
       new cdk.CfnOutput(this, 'CognitoExampleUserPoolId', {
-        description: 'The example user pool (the page /cognito/ signs in to it).',
+        description: 'The example user pool (examples/cognito-client signs in to it).',
         value: pool.userPoolId,
       });
       new cdk.CfnOutput(this, 'CognitoExampleClientId', {
