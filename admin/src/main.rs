@@ -27,6 +27,9 @@
 //! simguard-admin create-signing-key <KID> [--published]
 //!                                          a new P-256 key for the result tokens, printed as one entry
 //!                                          of the secret's `result_signing_keys` (docs/verification-api.md)
+//! simguard-admin rotate-signing-key <SECRET_ID> stage|promote|retire <KID>
+//!                                          one step of a result-token key rollover, stored as a new
+//!                                          version of the secret (docs/verification-api.md, "Keys")
 //! simguard-admin list-api-keys <TABLE> <SITE_ID>
 //! simguard-admin revoke-api-key <TABLE> <SITE_ID> <KEY_ID>
 //! simguard-admin forward-queue <QUEUE_URL> <INVOKE_URL>
@@ -50,7 +53,17 @@ const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SE
      | import-users <TABLE> <FILE.csv|FILE.jsonl> [--dry-run] [--phones-confirmed] [--region <CC>] \
      | put-site <TABLE> <SITE_ID> <NAME> <RETURN_URL>... | create-api-key <TABLE> <SITE_ID> \
      | list-api-keys <TABLE> <SITE_ID> | revoke-api-key <TABLE> <SITE_ID> <KEY_ID> \
-     | put-site-principal <TABLE> <SITE_ID> <ARN> | create-signing-key <KID> [--published]";
+     | put-site-principal <TABLE> <SITE_ID> <ARN> | create-signing-key <KID> [--published] \
+     | rotate-signing-key <SECRET_ID> stage|promote|retire <KID>";
+
+fn step_name(step: simguard::adapters::result_tokens::Rollover<'_>) -> &'static str {
+    use simguard::adapters::result_tokens::Rollover;
+    match step {
+        Rollover::Stage(_) => "published",
+        Rollover::Promote(_) => "now signing with",
+        Rollover::Retire(_) => "removed",
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -128,6 +141,38 @@ async fn main() -> Result<(), String> {
                 simguard::adapters::result_tokens::generate_key(kid, flags.is_empty()).map_err(|e| e.to_string())?;
             eprintln!("add this entry to the secret's result_signing_keys (comma-separated); it is shown once:");
             println!("{}", simguard::adapters::result_tokens::format_signing_key(&key));
+        }
+        ["rotate-signing-key", id, step, kid] => {
+            use simguard::adapters::result_tokens::{Rollover, roll_signing_keys};
+            let step = match *step {
+                "stage" => Rollover::Stage(kid),
+                "promote" => Rollover::Promote(kid),
+                "retire" => Rollover::Retire(kid),
+                _ => return Err(USAGE.into()),
+            };
+            let client = aws_sdk_secretsmanager::Client::new(&aws);
+            let current = client
+                .get_secret_value()
+                .secret_id(*id)
+                .send()
+                .await
+                .map_err(|e| format!("GetSecretValue {id}: {}", e.code().unwrap_or("transport")))?;
+            let current = current.secret_string().unwrap_or("{}").to_owned();
+            let keys = serde_json::from_str::<serde_json::Value>(&current)
+                .ok()
+                .and_then(|v| v["result_signing_keys"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let keys = roll_signing_keys(&keys, step).map_err(|e| e.to_string())?;
+            let update = serde_json::json!({ "result_signing_keys": keys }).to_string();
+            let json = merge_secret(Some(&current), &update, false).map_err(|e| e.to_string())?;
+            client
+                .put_secret_value()
+                .secret_id(*id)
+                .secret_string(&json)
+                .send()
+                .await
+                .map_err(|e| format!("PutSecretValue {id}: {}", e.code().unwrap_or("transport")))?;
+            println!("{id}: {} {kid}; the functions read it within SIMGUARD_SECRET_TTL_SECS", step_name(step));
         }
         ["put-site-principal", table, site, arn] => sites::put_site_principal(&store(&aws, table), site, arn).await?,
         ["list-api-keys", table, site] => sites::list_api_keys(&store(&aws, table), site).await?,

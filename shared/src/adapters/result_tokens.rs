@@ -57,6 +57,50 @@ pub fn generate_key(kid: &str, active: bool) -> Result<SigningKey, KeyError> {
     Ok(SigningKey { kid: kid.to_owned(), pkcs8: SecretSlice::from(pkcs8.as_ref().to_vec()), active })
 }
 
+/// One step of a signing-key rollover (`simguard-admin rotate-signing-key`), in order: publish the
+/// next key, make it the one that signs, then drop the old one once its tokens have expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollover<'a> {
+    /// A new key under this id, published (active if it is the first key).
+    Stage(&'a str),
+    /// This key signs from now on; the one that signed is kept, published.
+    Promote(&'a str),
+    /// This key is removed (never the active one).
+    Retire(&'a str),
+}
+
+/// `result_signing_keys` after `step`: the entries of `current` with one added, promoted or removed.
+/// A step that names no key, or would remove the active one, is refused; the result has exactly one
+/// active key.
+pub fn roll_signing_keys(current: &str, step: Rollover<'_>) -> Result<String, KeyError> {
+    let mut keys = parse_signing_keys(current)?;
+    let find = |keys: &[SigningKey], kid: &str| keys.iter().position(|k| k.kid == kid).ok_or(KeyError::Kid);
+    match step {
+        Rollover::Stage(kid) => {
+            if kid.is_empty() || keys.iter().any(|k| k.kid == kid) {
+                return Err(KeyError::Kid);
+            }
+            let first = keys.is_empty();
+            keys.push(generate_key(kid, first)?);
+        }
+        Rollover::Promote(kid) => {
+            let at = find(&keys, kid)?;
+            for (i, k) in keys.iter_mut().enumerate() {
+                k.active = i == at;
+            }
+        }
+        Rollover::Retire(kid) => {
+            let at = find(&keys, kid)?;
+            if keys[at].active {
+                return Err(KeyError::RetireActive);
+            }
+            keys.remove(at);
+        }
+    }
+    ResultTokens::new("", &keys)?;
+    Ok(keys.iter().map(format_signing_key).collect::<Vec<_>>().join(","))
+}
+
 /// The keys cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -66,9 +110,12 @@ pub enum KeyError {
     /// Not exactly one active key.
     #[error("exactly one signing key must be active")]
     ActiveCount,
-    /// Two keys share a `kid`, or one is empty.
-    #[error("every signing key needs its own non-empty kid")]
+    /// Two keys share a `kid`, one is empty, or a rollover names a key that is not there.
+    #[error("every signing key needs its own non-empty kid, and a rollover step a key that exists")]
     Kid,
+    /// A rollover would remove the key that signs.
+    #[error("the active key cannot be retired: promote another first")]
+    RetireActive,
     /// Not a P-256 PKCS#8 key.
     #[error("signing key {0} is not a P-256 PKCS#8 key")]
     Invalid(String),
@@ -302,6 +349,26 @@ mod tests {
         *source.0.lock().expect("lock") = with(vec![SigningKey { active: false, ..a }, b]);
         assert_eq!(kid(&signer.sign(&claims).await.expect("signed")), Some("b".into()), "the new active key signs");
         assert_eq!(signer.jwks().await.expect("jwks")["keys"].as_array().map(Vec::len), Some(2));
+    }
+
+    /// A whole rollover, step by step: every step keeps exactly one active key, and the steps that
+    /// would break signing are refused.
+    #[test]
+    fn a_rollover_keeps_one_active_key() {
+        let kids = |raw: &str| {
+            parse_signing_keys(raw).expect("keys").into_iter().map(|k| (k.kid, k.active)).collect::<Vec<_>>()
+        };
+        let one = roll_signing_keys("", Rollover::Stage("2026-11")).expect("first key");
+        assert_eq!(kids(&one), [("2026-11".to_owned(), true)], "the first key signs");
+        let two = roll_signing_keys(&one, Rollover::Stage("2026-12")).expect("staged");
+        assert_eq!(kids(&two), [("2026-11".to_owned(), true), ("2026-12".to_owned(), false)]);
+        assert_eq!(roll_signing_keys(&two, Rollover::Stage("2026-12")), Err(KeyError::Kid), "a second key of one id");
+        assert_eq!(roll_signing_keys(&two, Rollover::Retire("2026-11")), Err(KeyError::RetireActive));
+        assert_eq!(roll_signing_keys(&two, Rollover::Promote("2027-01")), Err(KeyError::Kid));
+        let promoted = roll_signing_keys(&two, Rollover::Promote("2026-12")).expect("promoted");
+        assert_eq!(kids(&promoted), [("2026-11".to_owned(), false), ("2026-12".to_owned(), true)]);
+        let retired = roll_signing_keys(&promoted, Rollover::Retire("2026-11")).expect("retired");
+        assert_eq!(kids(&retired), [("2026-12".to_owned(), true)]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use simguard::adapters::clock::ManualClock;
 use simguard::adapters::secrets_manager::SecretsManagerSource;
 use simguard::domain::Timestamp;
-use simguard::ports::{SecretSource, SecretsError};
+use simguard::ports::{Clock, SecretSource, SecretsError};
 
 async fn client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&crate::support::moto::aws_config().await)
@@ -79,4 +79,77 @@ async fn failures_are_errors_and_never_cached() {
         Some("fixed"),
         "the failure was not cached"
     );
+}
+
+/// A result-token key rollover through Secrets Manager (moto), each step what `simguard-admin
+/// rotate-signing-key` stores: the next key is published before it signs, and a token signed by the
+/// old key still verifies after the switch; the old key leaves the JWKS only when retired. No step
+/// leaves the functions without a key to sign with.
+#[tokio::test]
+async fn a_signing_key_rollover_never_fails_a_live_token() {
+    use simguard::adapters::result_tokens::{Rollover, SecretSigner, roll_signing_keys};
+    use simguard::adapters::secrets_manager::merge_secret;
+    use simguard::domain::result_token::{ProofMethod, Purpose, ResultClaims, SimChangeVerdict};
+    use simguard::ports::ResultSigner;
+
+    let c = client().await;
+    let id = format!("simguard/test/rollover-{}", std::process::id());
+    let first = roll_signing_keys("", Rollover::Stage("k1")).expect("first key");
+    put(&c, &id, &serde_json::json!({ "result_signing_keys": first }).to_string(), true).await;
+    // What the admin command does for a step: the secret's keys, rolled, merged back in.
+    let step = |step: Rollover<'static>| {
+        let c = c.clone();
+        let id = id.clone();
+        async move {
+            let current = c.get_secret_value().secret_id(&id).send().await.expect("read");
+            let current = current.secret_string().expect("a string").to_owned();
+            let keys: serde_json::Value = serde_json::from_str(&current).expect("json");
+            let rolled = roll_signing_keys(keys["result_signing_keys"].as_str().unwrap_or(""), step).expect("rolled");
+            let update = serde_json::json!({ "result_signing_keys": rolled }).to_string();
+            put(&c, &id, &merge_secret(Some(&current), &update, false).expect("merged"), false).await;
+        }
+    };
+    let clock = ManualClock::new(Timestamp(1_800_000_000));
+    // The functions' view: the secret re-read after its TTL (10 s here).
+    let source = Arc::new(SecretsManagerSource::new(c.clone(), id.clone(), 10, Arc::new(clock.clone())));
+    let signer = SecretSigner::new("https://app.example", source);
+    let now = clock.now();
+    let claims = |jti: &str| ResultClaims {
+        iss: "https://app.example".into(),
+        aud: "shop".into(),
+        sub: "vrf_1".into(),
+        phone_hash: "h".into(),
+        purpose: Purpose::Login,
+        method: ProofMethod::Sms,
+        sim_change: SimChangeVerdict::NotChanged,
+        iat: now.0,
+        exp: now.0 + ResultClaims::LIFE_SECS,
+        jti: jti.into(),
+    };
+    let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid.expect("kid");
+    let kids = |jwks: serde_json::Value| -> Vec<String> {
+        jwks["keys"].as_array().expect("keys").iter().map(|k| k["kid"].as_str().expect("kid").to_owned()).collect()
+    };
+    let old = signer.sign(&claims("old")).await.expect("signed");
+    assert_eq!(kid(&old), "k1");
+
+    step(Rollover::Stage("k2")).await;
+    clock.advance(11);
+    assert_eq!(kids(signer.jwks().await.expect("jwks")), ["k1", "k2"], "published before it signs");
+    assert_eq!(kid(&signer.sign(&claims("a")).await.expect("signed")), "k1");
+
+    step(Rollover::Promote("k2")).await;
+    clock.advance(11);
+    let new = signer.sign(&claims("new")).await.expect("signed");
+    assert_eq!(kid(&new), "k2", "the new key signs");
+    assert!(signer.verify(&old, "shop", clock.now()).await.is_ok(), "a token of the old key still verifies");
+
+    // The old key's last tokens expire, then it is retired.
+    clock.advance(ResultClaims::LIFE_SECS);
+    step(Rollover::Retire("k1")).await;
+    clock.advance(11);
+    assert_eq!(kids(signer.jwks().await.expect("jwks")), ["k2"]);
+    let newest = signer.sign(&claims("newest")).await.expect("signed");
+    assert_eq!(kid(&newest), "k2");
+    assert!(signer.verify(&old, "shop", clock.now()).await.is_err(), "retired (and expired)");
 }
