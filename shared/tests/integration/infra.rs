@@ -1704,3 +1704,88 @@ fn the_notification_queue_is_wired_as_the_consumer_expects() {
     }
     assert_eq!(seen[0], seen[1], "SAM and CDK wire the queue alike");
 }
+
+/// docs/cognito.md: with an existing pool and the example pool asked for, SAM and CDK deploy the same
+/// Cognito wiring (the CDK app synthesized with those context values, SAM's conditions evaluated):
+/// the example pool's three triggers are the cognito-auth function, its client allows only the custom
+/// flow and hides which users exist, and each pool may invoke the function, the existing one by its
+/// ARN. Without them, neither deploys a pool or a permission.
+#[test]
+fn cognito_is_wired_alike_in_sam_and_cdk() {
+    const POOL: &str = "arn:aws:cognito-idp:eu-west-2:123456789012:userpool/eu-west-2_Ex4mple";
+    // What a template deploys for Cognito, with functions by their simguard name.
+    let wiring = |t: &Template, r: &Resolver| -> Value {
+        let present = |res: &Value| res["Condition"].as_str().is_none_or(|c| r.condition(c));
+        let function_of = |v: &Value| {
+            let id = Template::target(v).expect("a function");
+            tag(&t.resources()[&id]["Properties"], "simguard:function").expect("a simguard function")
+        };
+        let mut pools = Vec::new();
+        for (_, pool) in t.of_type("AWS::Cognito::UserPool").filter(|(_, p)| present(p)) {
+            let triggers: BTreeMap<String, String> = pool["Properties"]["LambdaConfig"]
+                .as_object()
+                .expect("LambdaConfig")
+                .iter()
+                .map(|(k, v)| (k.clone(), function_of(v)))
+                .collect();
+            pools.push(json!(triggers));
+        }
+        let mut clients = Vec::new();
+        for (_, client) in t.of_type("AWS::Cognito::UserPoolClient").filter(|(_, c)| present(c)) {
+            let p = &client["Properties"];
+            let mut flows: Vec<String> =
+                p["ExplicitAuthFlows"].as_array().expect("flows").iter().map(|f| r.string(f)).collect();
+            flows.sort();
+            clients.push(json!({
+                "flows": flows,
+                "prevent_user_existence_errors": r.string(&p["PreventUserExistenceErrors"]),
+                "secret": p["GenerateSecret"].as_bool().unwrap_or(false),
+            }));
+        }
+        let mut permissions = Vec::new();
+        for (_, perm) in t.of_type("AWS::Lambda::Permission").filter(|(_, p)| present(p)) {
+            let p = &perm["Properties"];
+            if r.string(&p["Principal"]) != "cognito-idp.amazonaws.com" {
+                continue;
+            }
+            let source = &p["SourceArn"];
+            let pool = match Template::target(source) {
+                Some(id) if t.resources().get(&id).is_some_and(|res| res["Type"] == "AWS::Cognito::UserPool") => {
+                    "the example pool".to_owned()
+                }
+                _ => r.string(source),
+            };
+            permissions.push(json!({ "function": function_of(&p["FunctionName"]), "pool": pool }));
+        }
+        // CDK grants once per trigger, SAM once per pool: the same permission.
+        permissions.sort_by_key(|p| p.to_string());
+        permissions.dedup();
+        json!({ "pools": pools, "clients": clients, "permissions": permissions })
+    };
+    let none = json!({ "pools": [], "clients": [], "permissions": [] });
+    assert_eq!(wiring(sam(), &Resolver::new(sam(), "tbl", "provider")), none, "SAM without Cognito");
+    assert_eq!(wiring(cdk(), &Resolver::new(cdk(), "tbl", "provider")), none, "CDK without Cognito");
+
+    let sam_r =
+        Resolver::new(sam(), "tbl", "provider").with("CognitoExamplePool", "true").with("CognitoUserPoolArn", POOL);
+    let with_cognito = cdk_with(&[("cognitoExamplePool", "true"), ("cognitoUserPoolArn", POOL)]);
+    let sam_w = wiring(sam(), &sam_r);
+    let cdk_w = wiring(&with_cognito, &Resolver::new(&with_cognito, "tbl", "provider"));
+    assert_eq!(sam_w, cdk_w, "SAM (left) and CDK (right)");
+    let triggers = json!({
+        "CreateAuthChallenge": "cognito-auth",
+        "DefineAuthChallenge": "cognito-auth",
+        "VerifyAuthChallengeResponse": "cognito-auth",
+    });
+    assert_eq!(sam_w["pools"], json!([triggers]));
+    assert_eq!(
+        sam_w["clients"],
+        json!([{ "flows": ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"], "prevent_user_existence_errors": "ENABLED", "secret": false }])
+    );
+    let mut expected = vec![
+        json!({ "function": "cognito-auth", "pool": POOL }),
+        json!({ "function": "cognito-auth", "pool": "the example pool" }),
+    ];
+    expected.sort_by_key(|p| p.to_string());
+    assert_eq!(sam_w["permissions"], json!(expected));
+}
