@@ -218,6 +218,42 @@ test('existing users imported with simguard-admin sign in with their old passwor
   }
 });
 
+// A relying site set up with simguard-admin (docs/verification-api.md): its return URL, an API key
+// that starts verifications through the functions, the key listed and revoked; then a result-token
+// key rollover's first two steps, and a step that would leave no key to sign with, refused.
+test('a relying site and its keys, set up and revoked with simguard-admin', { timeout: 300_000 }, async () => {
+  const admin = path.join(TARGET, 'debug/simguard-admin');
+  const env = { env: { ...process.env, ...AWS_ENV } };
+  let { stdout, stderr } = await run(admin, ['put-site', 'simguard-local', 'shop', 'Example Shop', 'http://127.0.0.1:8099/back'], env);
+  assert.match(stdout, /^site shop registered with 1 return URL\(s\)$/m);
+  ({ stdout, stderr } = await run(admin, ['create-api-key', 'simguard-local', 'shop'], env));
+  const apiKey = stdout.trim();
+  const keyId = /key (\S+) for site shop/.exec(stderr)?.[1];
+  assert.ok(apiKey && keyId, stderr);
+  const start = (key) =>
+    fetch(`${SITE}/api/v1/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-simguard-api-key': key },
+      body: JSON.stringify({ phone: '+447000000070', purpose: 'login', return_url: 'http://127.0.0.1:8099/back' }),
+    });
+  let r = await start(apiKey);
+  const started = await r.text();
+  assert.equal(r.status, 201, started);
+  assert.ok(JSON.parse(started).url.startsWith(`${SITE}/verify/#`), started);
+  ({ stdout } = await run(admin, ['list-api-keys', 'simguard-local', 'shop'], env));
+  assert.match(stdout, new RegExp(`^${keyId} created at \\d+ active$`, 'm'));
+  ({ stdout } = await run(admin, ['revoke-api-key', 'simguard-local', 'shop', keyId], env));
+  assert.match(stdout, /revoked/);
+  r = await start(apiKey);
+  assert.equal(r.status, 401, await r.text());
+
+  // A rollover's first steps on the recipe's secret; the key that signs cannot be retired.
+  await run(admin, ['rotate-signing-key', 'simguard/local/providers', 'stage', 'recipe-next'], env);
+  ({ stdout } = await run(admin, ['rotate-signing-key', 'simguard/local/providers', 'promote', 'recipe-next'], env));
+  assert.match(stdout, /now signing with recipe-next/);
+  await assert.rejects(run(admin, ['rotate-signing-key', 'simguard/local/providers', 'retire', 'recipe-next'], env), /cannot be retired/);
+});
+
 /** What a Cognito trigger's answer decides, in the words of its event's name. */
 function cognitoOutcome({ triggerSource, response: r }) {
   if (triggerSource.startsWith('Define')) {
