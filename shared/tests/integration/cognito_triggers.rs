@@ -266,3 +266,40 @@ async fn sign_ins_count_in_the_numbers_sms_budget() {
     env.advance(601);
     assert_eq!(create(&env, ALICE, true, &after_password(), None).await["publicChallengeParameters"]["next"], "sms");
 }
+
+/// Faults end where they end on the web (docs/security.md S37, R8): a number the SMS provider
+/// refuses is `phone_not_supported`, and Define then fails the sign-in; a silent prover that cannot
+/// start hands over to a code in the same round; a tru.ID that cannot say whether the SIM changed
+/// refuses (`sim_unavailable`) — never a pass.
+#[tokio::test]
+async fn provider_faults_fail_closed() {
+    // Twilio says the number is a landline.
+    let env = Env::builder().var("SIMGUARD_OTP_PROVIDER", "twilio").start().await;
+    env.no_coverage();
+    env.sandbox.twilio().force_error(ALICE, 60205);
+    let mut session = after_password();
+    let created = create(&env, ALICE, true, &session, None).await;
+    assert_eq!(created["publicChallengeParameters"], json!({ "next": "blocked", "reason": "phone_not_supported" }));
+    session.push(custom(&created, false));
+    assert_eq!(define(&env, &session).await["failAuthentication"], true);
+    assert_eq!(env.sms_count(), 0);
+
+    // The silent prover cannot start (tru.ID refuses our credentials; the SIM-swap gate asks Twilio
+    // Lookup): a code instead, in the same round.
+    let env = Env::builder()
+        .var("SIMGUARD_COGNITO_RETURN_URL", "https://app.example/cognito/return.html")
+        .var("SIMGUARD_SIM_SWAP_SOURCES", "twilio-lookup")
+        .start()
+        .await;
+    env.sandbox.truid().fail_next_auth(10);
+    let created = create(&env, ALICE, true, &after_password(), Some("silent")).await;
+    assert_eq!(created["publicChallengeParameters"]["next"], "sms", "{created}");
+    assert!(verify(&env, ALICE, &created["privateChallengeParameters"], &env.last_code(ALICE)).await);
+
+    // tru.ID as the SIM-swap source, unable to answer: refused (no SIM answer), never a pass.
+    let env = Env::start().await;
+    env.sandbox.truid().fail_next_auth(10);
+    let created = create(&env, ALICE, true, &after_password(), None).await;
+    assert_eq!(created["publicChallengeParameters"], json!({ "next": "blocked", "reason": "sim_unavailable" }));
+    assert_eq!(env.sms_count(), 0);
+}
