@@ -68,6 +68,20 @@ test('a site verifies its user by SMS on the hosted page; the result redeems onc
     });
     assert.equal(redeem.status, 409);
     assert.equal((await redeem.json()).type, 'urn:simguard:problem:result_token_used');
+
+    // A tampered result: the site's own check of the signature refuses it.
+    const tampered = new URL(back);
+    const t = tampered.searchParams.get('simguard_token');
+    tampered.searchParams.set('simguard_token', `${t.slice(0, -2)}${t.at(-2) === 'A' ? 'B' : 'A'}${t.at(-1)}`);
+    await page.goto(tampered.toString());
+    assert.equal(await outcome(page), 'refused: ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    // Redeeming with a key that is not the site's: refused before anything is said of the token.
+    const stranger = await fetch(`${stack.site}/api/v1/verifications/redeem`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Simguard-Api-Key': `${key.slice(0, -4)}xxxx` },
+      body: JSON.stringify({ token }),
+    });
+    assert.equal(stranger.status, 401, await stranger.text());
   } finally {
     stop();
   }
