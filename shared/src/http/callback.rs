@@ -1,9 +1,8 @@
 //! `GET /api/reset/callback?check_id&code` (function `callback`): where the operator's redirect
 //! lands after the device opened `check_url` over mobile data — a password reset's, or a sign-in's
 //! (docs/security.md S32). `POST /api/reset/callback` takes the same parameters as a form, from our
-//! own pages, for the providers whose result never reaches a server by redirect: Vonage's (in the
-//! URL's fragment, read by the return page) and Twilio SNA's (no redirect at all: the page posts
-//! after the device's request).
+//! own pages, for a provider whose result never reaches a server by redirect: Vonage's (in the URL's
+//! fragment, which the return page reads and posts).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

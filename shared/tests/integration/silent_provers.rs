@@ -126,6 +126,30 @@ async fn the_first_prover_that_may_reach_the_device_starts_the_proof() {
     assert!(start.json()["check_url"].as_str().is_some_and(|u| u.contains("/camara/authorize")), "{}", start.text());
 }
 
+/// A prover that fails to start — refused credentials, or a server that answers 5xx — hands over to
+/// the next one in the chain; the failure is counted for the prover that failed (S34).
+#[tokio::test]
+async fn a_prover_that_fails_to_start_hands_over_to_the_next() {
+    let env = camara_env("truid,camara").await;
+    env.user("alice@example.com", "+447000000070").await;
+    // The page looked coverage up (cached for the address: tru.ID covers it); then tru.ID starts
+    // refusing our credentials, so its SubscriberCheck cannot be created.
+    let mut b = Browser::default();
+    assert_eq!(b.send(&env, Event::get("/api/coverage")).await.json()["silent"], true);
+    env.sandbox.truid().fail_next_auth(10);
+    let start = b.start_reset(&env, "alice@example.com").await;
+    assert_eq!(start.json()["next"], "silent", "{}", start.text());
+    let url = start.json()["check_url"].as_str().unwrap_or_default().to_owned();
+    assert!(url.contains("/camara/authorize"), "CAMARA took over: {url}");
+    let failed = simguard::ports::Metric::SilentAttempt { provider: "truid", outcome: "error" };
+    assert!(env.metrics.count(&failed) >= 1, "tru.ID's failed turn is counted");
+    // CAMARA's match still needs the SIM-swap gate, and its source (tru.ID) still refuses us: no SIM
+    // answer, so no pass — the SMS path.
+    let location = env.device_visit(&url).await;
+    let cb = b.follow_to_callback(&env, &location).await;
+    assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=silent_failed"), "{}", cb.text());
+}
+
 /// A flow bound to a prover the deployment no longer lists (a configuration change mid-flow)
 /// completes nothing: its redirect is refused, never handed to another prover.
 #[tokio::test]
