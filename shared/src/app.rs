@@ -2,7 +2,7 @@
 //!
 //! Every function gets the [`Core`]: its settings and the ports every step uses (store, limiter,
 //! notifier, clock, randomness, metrics). Beyond that, each function's state type carries only the
-//! clients its handlers call — [`WithSilent`], [`WithSimGate`], [`WithOtp`], [`WithHasher`] or
+//! clients its handlers call — [`WithSilent`], [`WithSilentGate`], [`WithSimGate`], [`WithOtp`], [`WithHasher`] or
 //! [`WithPasswords`] — so the compiler,
 //! not a table, decides what a function can reach: a handler that needs tru.ID does not compile
 //! into a function whose state has no tru.ID client, and a function is never given a client it does
@@ -92,12 +92,18 @@ impl<P> Deref for App<P> {
     }
 }
 
-/// The functions of the silent proof: coverage, create-check, callback.
+/// The functions that start a silent proof: coverage, create-check.
 pub struct WithSilent {
     /// The silent provers, in the configured order (their token caches live as long as the process).
     pub provers: Vec<Arc<dyn SilentProver>>,
-    /// The SIM-swap sources, asked after a proof that does not cover the SIM change (callback only;
-    /// empty elsewhere).
+}
+
+/// The function that completes a silent proof: the callback (and the Cognito triggers, which do
+/// both).
+pub struct WithSilentGate {
+    /// The silent provers, in the configured order.
+    pub provers: Vec<Arc<dyn SilentProver>>,
+    /// The SIM-swap sources, asked after a proof that does not cover the SIM change.
     pub sim_swap: Vec<Arc<dyn SimSwapSource>>,
 }
 
@@ -129,6 +135,8 @@ pub struct WithPasswords {
 
 /// The state of a silent-proof function's handlers.
 pub type SilentApp = Arc<App<WithSilent>>;
+/// The state of the callback's handlers.
+pub type CallbackApp = Arc<App<WithSilentGate>>;
 /// The state of the SIM-swap gate's handler.
 pub type SimGateApp = Arc<App<WithSimGate>>;
 /// The state of an OTP function's handlers.

@@ -28,7 +28,9 @@ use crate::adapters::truid_sim_swap::TruIdSimCheck;
 use crate::adapters::twilio::{Twilio, TwilioConfig};
 use crate::adapters::twilio_lookup::{TwilioLookup, TwilioLookupConfig};
 use crate::adapters::vonage::{VonageConfig, VonageSilentAuth, VonageV1, VonageV2};
-use crate::app::{App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
+use crate::app::{
+    App, Core, ProviderLatency, WithHasher, WithOtp, WithPasswords, WithSilent, WithSilentGate, WithSimGate,
+};
 use crate::cognito::CognitoTriggers;
 use crate::config::{ConfigError, OtpProviderKind, Settings, SilentProviderKind, SimSwapSourceKind};
 use crate::consumer::Consumer;
@@ -241,8 +243,12 @@ impl Assembly {
     fn routes(&self, settings: Settings) -> Result<Router, AssemblyError> {
         let secrets = self.secret_source(&settings)?;
         Ok(match settings.function {
-            Function::Coverage | Function::CreateCheck | Function::Callback => {
+            Function::Coverage | Function::CreateCheck => {
                 let ports = WithSilent::build(self, &settings, secrets.clone())?;
+                self.serve(settings, ports, secrets)?
+            }
+            Function::Callback => {
+                let ports = WithSilentGate::build(self, &settings, secrets.clone())?;
                 self.serve(settings, ports, secrets)?
             }
             Function::SimCheck => {
@@ -299,7 +305,7 @@ impl Assembly {
             return Err(AssemblyError::WrongKind(settings.function.name()));
         }
         let secrets = self.secret_source(&settings)?;
-        let silent = WithSilent::build(self, &settings, secrets.clone())?;
+        let silent = WithSilentGate::build(self, &settings, secrets.clone())?;
         let otp = self.otp_client(&settings, secrets.clone())?;
         Ok(CognitoTriggers::new(self.core(settings, secrets)?, silent, otp))
     }
@@ -457,12 +463,34 @@ impl BuildPorts for WithSimGate {
 
 impl BuildPorts for WithSilent {
     fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        Ok(WithSilent { provers: assembly.silent_provers(settings, &secrets, &mut None)? })
+    }
+}
+
+impl BuildPorts for WithSilentGate {
+    fn build(assembly: &Assembly, settings: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
+        // One tru.ID client (and token) for its prover and its SIM-swap source.
         let mut truid = None;
+        let provers = assembly.silent_provers(settings, &secrets, &mut truid)?;
+        let sim_swap = assembly.sim_swap_sources(settings, secrets, &mut truid)?;
+        Ok(WithSilentGate { provers, sim_swap })
+    }
+}
+
+impl Assembly {
+    /// The silent provers `settings` list, in order (`truid`: the tru.ID client, built once).
+    fn silent_provers(
+        &self,
+        settings: &Settings,
+        secrets: &Arc<dyn SecretSource>,
+        truid: &mut Option<Arc<dyn TruId>>,
+    ) -> Result<Vec<Arc<dyn SilentProver>>, AssemblyError> {
+        let assembly = self;
         let mut provers: Vec<Arc<dyn SilentProver>> = Vec::new();
         for kind in &settings.silent.providers {
             provers.push(match kind {
                 SilentProviderKind::TruId => {
-                    let client = assembly.shared_truid(&mut truid, settings, &secrets)?;
+                    let client = assembly.shared_truid(truid, settings, secrets)?;
                     Arc::new(TruIdSubscriberCheck::new(client, assembly.random.clone()))
                 }
                 SilentProviderKind::Camara => {
@@ -495,13 +523,7 @@ impl BuildPorts for WithSilent {
                 )?),
             });
         }
-        // Only the callback (and the Cognito triggers' gate) ask the SIM-swap sources; the others
-        // build none.
-        let sim_swap = match settings.function {
-            Function::Callback | Function::CognitoAuth => assembly.sim_swap_sources(settings, secrets, &mut truid)?,
-            _ => Vec::new(),
-        };
-        Ok(WithSilent { provers, sim_swap })
+        Ok(provers)
     }
 }
 

@@ -20,7 +20,7 @@ use aws_lambda_events::event::cognito::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{Core, WithSilent};
+use crate::app::{Core, WithSilentGate};
 use crate::domain::cognito::{Decision, Round, RoundLabel, decide};
 use crate::domain::sim_policy::{Account, SimVerdict};
 use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp, TokenHash, UserId};
@@ -32,7 +32,7 @@ use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReferenc
 /// and the OTP provider.
 pub struct CognitoTriggers {
     core: Core,
-    silent: WithSilent,
+    silent: WithSilentGate,
     otp: Arc<dyn OtpProvider>,
 }
 
@@ -57,7 +57,7 @@ fn blocked(reason: &'static str) -> RoundLabel {
 
 impl CognitoTriggers {
     /// The triggers over these clients.
-    pub fn new(core: Core, silent: WithSilent, otp: Arc<dyn OtpProvider>) -> Self {
+    pub fn new(core: Core, silent: WithSilentGate, otp: Arc<dyn OtpProvider>) -> Self {
         Self { core, silent, otp }
     }
 

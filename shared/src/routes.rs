@@ -15,7 +15,7 @@ use axum::routing::{MethodRouter, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Function;
-use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
+use crate::app::{App, WithHasher, WithOtp, WithPasswords, WithSilent, WithSilentGate, WithSimGate};
 use crate::config::{ClientIpSource, Settings};
 use crate::http::{
     Problem, account, callback, coverage, create_check, otp_start, otp_verify, reset_password, sim_check,
@@ -87,6 +87,14 @@ impl Ports for WithSilent {
             ("POST", "/api/reset/check") => post(create_check::create_check),
             ("POST", "/api/login/silent") => post(create_check::start_silent_login),
             ("POST", "/api/verify/begin") => post(create_check::begin_verification),
+            _ => return None,
+        })
+    }
+}
+
+impl Ports for WithSilentGate {
+    fn handler(route: &Route) -> Option<MethodRouter<Arc<App<Self>>>> {
+        Some(match (route.method, route.path) {
             ("GET", "/api/reset/callback") => get(callback::callback),
             ("POST", "/api/reset/callback") => post(callback::callback_post),
             _ => return None,

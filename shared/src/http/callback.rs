@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::{App, SilentApp, WithSilent};
+use crate::app::{App, CallbackApp, WithSilentGate};
 use secrecy::SecretString;
 
 use crate::domain::result_token::{ProofMethod, Purpose, SimChangeVerdict};
@@ -86,7 +86,7 @@ enum CallbackError {
 /// Acts only for the browser that started the flow (its cookie), only for the check bound to that
 /// flow, and only once: the flow is claimed by a conditional write *before* the code is exchanged,
 /// so a replayed or relayed URL never reaches tru.ID (B1–B4). Always answers 303 to a fixed page.
-pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn callback(State(app): State<CallbackApp>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = redirect_params(raw.as_deref().unwrap_or(""));
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
@@ -113,7 +113,7 @@ pub async fn callback(State(app): State<SilentApp>, headers: HeaderMap, RawQuery
 
 /// The form the return page posts: `application/x-www-form-urlencoded` only (what a plain form
 /// sends; anything else is not from our pages), read as the redirect's query is.
-pub async fn callback_post(State(app): State<SilentApp>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn callback_post(State(app): State<CallbackApp>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -145,7 +145,7 @@ fn refused(why: &'static str, state: Option<FlowState>) -> Result<Response, Call
 }
 
 async fn run_callback(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     headers: &HeaderMap,
     q: RedirectParams,
 ) -> Result<Response, CallbackError> {
@@ -234,7 +234,7 @@ async fn run_callback(
 /// Sends the outcome to the reset's or the sign-in's ending; a flow that moved on meanwhile goes to
 /// `invalid`.
 async fn conclude_any(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     flow: &Flow,
     subject: &Subject,
     outcome: CheckOutcome,
@@ -256,14 +256,14 @@ async fn conclude_any(
 }
 
 /// The silent proof's outcome, in the log and the step metric.
-fn report(app: &App<WithSilent>, flow: &'static str, outcome: CheckOutcome) {
+fn report(app: &App<WithSilentGate>, flow: &'static str, outcome: CheckOutcome) {
     tracing::info!(event = "subscriber_check_result", outcome = outcome.as_str(), flow, "silent proof completed");
     app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: outcome.as_str() });
 }
 
 /// Records the check's outcome on the claimed flow and sends the browser on.
 async fn conclude(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     flow: &Flow,
     outcome: CheckOutcome,
     now: Timestamp,
@@ -316,7 +316,7 @@ async fn conclude(
 
 /// Records how the silent check ended and sends the browser to the page that says so.
 async fn finish(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     flow: &Flow,
     event: FlowEvent,
     location: &'static str,
@@ -330,7 +330,7 @@ async fn finish(
 /// (back with the reason: the site gave the number, nothing to hide from it), or no verdict (the SMS
 /// path, on the hosted page). A phone confirmation goes on past a SIM change, and its result says so.
 async fn conclude_verification(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     flow: &Flow,
     subject: &VerificationSubject,
     outcome: CheckOutcome,
@@ -385,7 +385,7 @@ fn back_to_site(url: &str) -> Response {
 /// with the first possession proof, in one transaction. No match or no verdict opens the SMS path
 /// (the SIM check and a code to the account's number).
 async fn conclude_login(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     flow: &Flow,
     user: &User,
     outcome: CheckOutcome,
@@ -421,7 +421,12 @@ async fn conclude_login(
 }
 
 /// Signs the browser in: the step, the first possession proof and the session, in one transaction.
-async fn sign_in(app: &App<WithSilent>, flow: &Flow, user: &User, now: Timestamp) -> Result<Response, CallbackError> {
+async fn sign_in(
+    app: &App<WithSilentGate>,
+    flow: &Flow,
+    user: &User,
+    now: Timestamp,
+) -> Result<Response, CallbackError> {
     let signed_in = flow.apply(FlowEvent::SilentSignedIn)?;
     // Without randomness for the session the flow stays claimed: "try again" resumes it.
     let Ok((token, session)) = new_session(app, user, now) else { return Ok(see_other(GO_UNAVAILABLE)) };
@@ -435,7 +440,7 @@ async fn sign_in(app: &App<WithSilent>, flow: &Flow, user: &User, now: Timestamp
 /// Completes the proof exactly once. If the answer is lost (a timeout, a 5xx), a read tells what
 /// the completion did; it is never repeated (docs/security.md R1).
 async fn complete(
-    app: &App<WithSilent>,
+    app: &App<WithSilentGate>,
     prover: &dyn SilentProver,
     flow: &Flow,
     handle: &str,
@@ -461,7 +466,7 @@ async fn complete(
 }
 
 /// What the provider says now of the proof; no verdict when it cannot say.
-async fn read_back(app: &App<WithSilent>, prover: &dyn SilentProver, handle: &str) -> SilentReport {
+async fn read_back(app: &App<WithSilentGate>, prover: &dyn SilentProver, handle: &str) -> SilentReport {
     let window = app.settings.sim_change_window_minutes;
     match deadline::share(60, timed(app, prover.name(), "silent.read_back", prover.read_back(handle, window))).await {
         Ok(Some(report)) => report,

@@ -147,8 +147,8 @@ fn the_cargo_lambda_watch_environment_is_a_valid_configuration() {
         let settings = Settings::deployed(f, |k| env.get(k).and_then(|v| v.as_str()).map(str::to_owned))
             .unwrap_or_else(|e| panic!("{}: {e}", f.name()));
         assert_eq!(settings.table_name.as_deref(), Some("simguard-local"));
-        let landing = if f == Function::CognitoAuth { "/cognito/return.html" } else { "/api/reset/callback" };
-        assert_eq!(settings.truid_redirect_url(), format!("http://127.0.0.1:8080{landing}"));
+        // (cognito-auth starts no silent proof without SIMGUARD_COGNITO_RETURN_URL, unset here.)
+        assert_eq!(settings.truid_redirect_url(), "http://127.0.0.1:8080/api/reset/callback");
     }
     for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
         assert!(env.contains_key(aws), "{aws}");
@@ -224,17 +224,18 @@ async fn every_status_a_route_answers_is_documented() {
 /// `main.rs`: the type it serves with, and no other (a wrong one fails at start-up, never silently).
 #[test]
 fn each_function_binary_names_the_state_it_serves_with() {
-    use simguard::app::{WithHasher, WithOtp, WithPasswords, WithSilent, WithSimGate};
+    use simguard::app::{WithHasher, WithOtp, WithPasswords, WithSilent, WithSilentGate, WithSimGate};
     let assembly = Assembly::new(Storage::Memory(Arc::new(MemoryStore::new())));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let notify = std::fs::read_to_string(root.join("functions/notify/src/main.rs")).expect("main.rs");
     assert!(notify.contains("simguard::assembly::run_consumer()"), "the consumer's main runs the consumer");
     for f in Function::HTTP {
         let main = std::fs::read_to_string(root.join(format!("functions/{}/src/main.rs", f.name()))).expect("main.rs");
-        let named: Vec<&str> = ["WithSilent", "WithSimGate", "WithOtp", "WithHasher", "WithPasswords"]
-            .into_iter()
-            .filter(|p| main.contains(&format!("run_lambda::<simguard::app::{p}>")))
-            .collect();
+        let named: Vec<&str> =
+            ["WithSilent", "WithSilentGate", "WithSimGate", "WithOtp", "WithHasher", "WithPasswords"]
+                .into_iter()
+                .filter(|p| main.contains(&format!("run_lambda::<simguard::app::{p}>")))
+                .collect();
         assert_eq!(named.len(), 1, "{}: main.rs names one state type: {main}", f.name());
         let settings = || {
             Settings::for_function(f, |k| (k == "SIMGUARD_PUBLIC_BASE_URL").then(|| "https://example.com".into()))
@@ -242,6 +243,7 @@ fn each_function_binary_names_the_state_it_serves_with() {
         };
         let serves = [
             ("WithSilent", assembly.router_with::<WithSilent>(settings()).is_ok()),
+            ("WithSilentGate", assembly.router_with::<WithSilentGate>(settings()).is_ok()),
             ("WithSimGate", assembly.router_with::<WithSimGate>(settings()).is_ok()),
             ("WithOtp", assembly.router_with::<WithOtp>(settings()).is_ok()),
             ("WithHasher", assembly.router_with::<WithHasher>(settings()).is_ok()),
