@@ -56,6 +56,18 @@ const USAGE: &str = "usage: simguard-admin create-table <TABLE> | put-secret <SE
      | put-site-principal <TABLE> <SITE_ID> <ARN> | create-signing-key <KID> [--published] \
      | rotate-signing-key <SECRET_ID> stage|promote|retire <KID>";
 
+/// Stores `json` as the secret's new current version.
+async fn put_secret_version(client: &aws_sdk_secretsmanager::Client, id: &str, json: &str) -> Result<(), String> {
+    client
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(json)
+        .send()
+        .await
+        .map_err(|e| format!("PutSecretValue {id}: {}", e.code().unwrap_or("transport")))?;
+    Ok(())
+}
+
 fn step_name(step: simguard::adapters::result_tokens::Rollover<'_>) -> &'static str {
     use simguard::adapters::result_tokens::Rollover;
     match step {
@@ -89,13 +101,7 @@ async fn main() -> Result<(), String> {
             // Refuses what the functions would refuse, and a silent pepper change, before storing.
             let json = merge_secret(current.as_deref(), &update, !flags.is_empty()).map_err(|e| e.to_string())?;
             if current.is_some() {
-                client
-                    .put_secret_value()
-                    .secret_id(*id)
-                    .secret_string(&json)
-                    .send()
-                    .await
-                    .map_err(|e| format!("PutSecretValue {id}: {}", e.code().unwrap_or("transport")))?;
+                put_secret_version(&client, id, &json).await?;
                 println!("stored a new version of {id}");
             } else {
                 client
@@ -165,14 +171,8 @@ async fn main() -> Result<(), String> {
             let keys = roll_signing_keys(&keys, step).map_err(|e| e.to_string())?;
             let update = serde_json::json!({ "result_signing_keys": keys }).to_string();
             let json = merge_secret(Some(&current), &update, false).map_err(|e| e.to_string())?;
-            client
-                .put_secret_value()
-                .secret_id(*id)
-                .secret_string(&json)
-                .send()
-                .await
-                .map_err(|e| format!("PutSecretValue {id}: {}", e.code().unwrap_or("transport")))?;
-            println!("{id}: {} {kid}; the functions read it within SIMGUARD_SECRET_TTL_SECS", step_name(step));
+            put_secret_version(&client, id, &json).await?;
+            println!("{id}: {} {kid}; the functions read it within SIMGUARD_SECRET_TTL_SECONDS", step_name(step));
         }
         ["put-site-principal", table, site, arn] => sites::put_site_principal(&store(&aws, table), site, arn).await?,
         ["list-api-keys", table, site] => sites::list_api_keys(&store(&aws, table), site).await?,

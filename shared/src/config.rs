@@ -383,7 +383,8 @@ pub struct Limits {
     /// SMS per destination prefix (the number without its last 4 digits) per hour: pumping runs
     /// through blocks of adjacent numbers.
     pub sms_per_prefix_hour: u32,
-    /// Global SMS budget per hour (F2), for resets and for sign-ins apart.
+    /// Global SMS ceiling per hour (F2), for every SMS; resets and site verifications may each use a
+    /// quarter of it.
     pub sms_global_hour: u32,
 }
 

@@ -77,7 +77,10 @@ pub fn roll_signing_keys(current: &str, step: Rollover<'_>) -> Result<String, Ke
     let find = |keys: &[SigningKey], kid: &str| keys.iter().position(|k| k.kid == kid).ok_or(KeyError::Kid);
     match step {
         Rollover::Stage(kid) => {
-            if kid.is_empty() || keys.iter().any(|k| k.kid == kid) {
+            // A kid travels in the secret's entries (`:` and `,` separate them) and in JWT headers.
+            let well_formed = (1..=64).contains(&kid.len())
+                && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !well_formed || keys.iter().any(|k| k.kid == kid) {
                 return Err(KeyError::Kid);
             }
             let first = keys.is_empty();
@@ -363,6 +366,9 @@ mod tests {
         let two = roll_signing_keys(&one, Rollover::Stage("2026-12")).expect("staged");
         assert_eq!(kids(&two), [("2026-11".to_owned(), true), ("2026-12".to_owned(), false)]);
         assert_eq!(roll_signing_keys(&two, Rollover::Stage("2026-12")), Err(KeyError::Kid), "a second key of one id");
+        for bad in ["", "a,b", "a:b", " a", "k\u{e9}"] {
+            assert_eq!(roll_signing_keys(&two, Rollover::Stage(bad)), Err(KeyError::Kid), "{bad:?}");
+        }
         assert_eq!(roll_signing_keys(&two, Rollover::Retire("2026-11")), Err(KeyError::RetireActive));
         assert_eq!(roll_signing_keys(&two, Rollover::Promote("2027-01")), Err(KeyError::Kid));
         let promoted = roll_signing_keys(&two, Rollover::Promote("2026-12")).expect("promoted");

@@ -313,7 +313,8 @@ pub async fn notify_account_unless(
     let id = match core.random.id() {
         Ok(id) => id,
         Err(e) => {
-            tracing::error!(error = %e, kind = ?kind, "notification not sent: no randomness for its id");
+            tracing::error!(event = "notification_not_queued", error = %e, kind = kind.as_str(), "no randomness for its id");
+            core.metrics.record(Metric::NotificationNotQueued);
             return None;
         }
     };

@@ -294,6 +294,8 @@ async fn provider_faults_fail_closed() {
     env.sandbox.truid().fail_next_auth(10);
     let created = create(&env, ALICE, true, &after_password(), Some("silent")).await;
     assert_eq!(created["publicChallengeParameters"]["next"], "sms", "{created}");
+    let tried = simguard::ports::Metric::SilentAttempt { provider: "truid", outcome: "error" };
+    assert_eq!(env.metrics.count(&tried), 1, "the silent start was tried, and failed");
     assert!(verify(&env, ALICE, &created["privateChallengeParameters"], &env.last_code(ALICE)).await);
 
     // tru.ID as the SIM-swap source, unable to answer: refused (no SIM answer), never a pass.

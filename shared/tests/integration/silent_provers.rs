@@ -148,6 +148,10 @@ async fn a_prover_that_fails_to_start_hands_over_to_the_next() {
     let location = env.device_visit(&url).await;
     let cb = b.follow_to_callback(&env, &location).await;
     assert_eq!(cb.location().as_deref(), Some("/reset/result.html?r=silent_failed"), "{}", cb.text());
+    let matched = simguard::ports::Metric::SilentAttempt { provider: "camara", outcome: "error" };
+    assert_eq!(env.metrics.count(&matched), 1, "CAMARA matched; the gate after it had no answer");
+    let unanswered = simguard::ports::Metric::SimSwapAnswer { source: "truid", answer: "error" };
+    assert!(env.metrics.count(&unanswered) >= 1, "tru.ID was asked about the SIM and could not say");
 }
 
 /// A flow bound to a prover the deployment no longer lists (a configuration change mid-flow)
