@@ -708,6 +708,8 @@ async fn r9_a_callback_whose_write_was_lost_finishes_from_the_check() {
 struct Flaky {
     real: OnceLock<Arc<dyn OtpProvider>>,
     failing_starts: AtomicUsize,
+    /// Starts the provider made, whose answer is then lost (a timeout on the way back).
+    lost_starts: AtomicUsize,
     failing_checks: AtomicUsize,
     lost_answers: AtomicUsize,
     error: Mutex<Option<OtpError>>,
@@ -751,7 +753,11 @@ impl OtpProvider for Flaky {
         if Self::take(&self.failing_starts) {
             return Err(self.error());
         }
-        self.real().start(to, client_ref).await
+        let answer = self.real().start(to, client_ref).await;
+        if Self::take(&self.lost_starts) {
+            return Err(OtpError::Timeout);
+        }
+        answer
     }
     async fn check(&self, r: &OtpReference, to: &Phone, code: &OtpCode) -> Result<OtpCheck, OtpError> {
         if Self::take(&self.failing_checks) {
@@ -857,6 +863,28 @@ async fn r8_a_cognito_sign_in_that_could_not_be_texted_uses_up_no_budget() {
     let mut b = Browser::default();
     let csrf = login_to_code(&env, &mut b).await;
     assert_eq!(b.otp_start(&env, &csrf).await.status, 200, "the web sign-in's code");
+}
+
+/// R9: a send whose answer was lost (the SMS went out, the request timed out) is no dead end: the
+/// next send finds the verification in flight and claims it (`already_sent`, no second SMS), and the
+/// code already on the phone signs in.
+#[tokio::test]
+async fn r9_a_send_whose_answer_was_lost_goes_on_with_the_code_on_the_phone() {
+    for provider in [OtpProviderKind::VonageV1, OtpProviderKind::VonageV2] {
+        let (env, flaky) = flaky_env(provider).await;
+        env.no_coverage();
+        let mut b = Browser::default();
+        let csrf = login_to_code(&env, &mut b).await;
+        flaky.lost_starts.store(1, Ordering::SeqCst);
+        let lost = b.otp_start(&env, &csrf).await;
+        assert_eq!(lost.problem_type().as_deref(), Some(SMS_UNAVAILABLE), "{provider:?}: {}", lost.text());
+        assert_eq!(env.sms_count(), 1, "{provider:?}: the SMS went out all the same");
+        let again = b.otp_start(&env, &csrf).await;
+        assert_eq!(again.json()["status"], "already_sent", "{provider:?}: {}", again.text());
+        assert_eq!(env.sms_count(), 1, "{provider:?}: no second SMS");
+        let code = env.last_code(ALICE.1);
+        assert_eq!(b.otp_verify(&env, &csrf, &code).await.json()["next"], "signed_in", "{provider:?}");
+    }
 }
 
 /// R8: sends that happened still count: the flow's budget is spent by real sends.
