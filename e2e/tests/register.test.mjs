@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
-import { TEXT, signIn } from '../lib/flows.mjs';
+import { TEXT, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
 import { outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
@@ -86,5 +86,28 @@ test('registering a taken email looks the same, and its owner is told by email',
     ['registration_with_existing_email'],
   );
   assert.ok(!mail[0].body.includes('someone elses passphrase'));
+  await context.close();
+});
+
+test('a number mistyped at registration: the code page says how to mend it, and registering again does', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  await page.goto(`${stack.site}/register.html`);
+  await fill(page, { email: 'tom@example.com', phone: '+44 7700 900128', password: 'lanterns over the harbour' });
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
+  await submitLogin(page, 'tom@example.com', 'lanterns over the harbour');
+  await waitForCodePage(page, 'login');
+  // The code went to the mistyped number (ending 28); the page says what to do.
+  assert.ok((await mainText(page)).includes('28'));
+  const hint = page.locator('#wrong-number');
+  await hint.waitFor();
+  await hint.getByRole('link', { name: 'Register again' }).click();
+  await page.waitForURL((url) => url.pathname === '/register.html');
+  await fill(page, { email: 'tom@example.com', phone: '+44 7700 900130', password: 'lanterns over the harbour' });
+  await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
+  const sms = await signIn(page, stack, 'tom@example.com', 'lanterns over the harbour', { phone: '+447700900130' });
+  assert.equal(sms.to, '+447700900130', 'the right number now');
+  assert.deepEqual((await outbox(stack)).filter((m) => m.to === 'tom@example.com'), [], 'nobody to warn');
+  assert.deepEqual(context.problems, []);
   await context.close();
 });

@@ -61,7 +61,12 @@ pub async fn register(
         password_imported: false,
     };
     match app.store.create_user(&user).await {
-        Ok(()) => tracing::info!(event = "registered", user_id = %user.id, "account created"),
+        Ok(()) => {
+            // As much work as a registration that finds the address taken (below): the time of the
+            // answer does not tell whether the address has an account.
+            app.ports.hasher.verify(PasswordPolicy::normalise_for_login(&body.password), None).await;
+            tracing::info!(event = "registered", user_id = %user.id, "account created");
+        }
         Err(StoreError::EmailTaken(owner)) => {
             // The address, or one that looks the same on a screen, belongs to an account: the same
             // answer as a registration, and its owner is told.
@@ -74,23 +79,29 @@ pub async fn register(
                     _ => app.store.user_by_skeleton(&user.email.skeleton()).await.ok().flatten().map(|u| u.id),
                 },
             };
-            // The owner is told — unless the account never proved its phone in its first two weeks:
-            // then it gives its email up to this registration (whoever made it never showed they
-            // hold the number). One read decides both.
-            let stale = match &owner {
+            // The owner is told — unless the account never proved its phone and either its first
+            // two weeks are over (whoever made it never showed they hold the number) or this is
+            // its holder again, with its password: a number mistyped at registration (S30). Then
+            // this registration takes its place. One read decides; the password is checked (or a
+            // dummy) whatever the account, so the time of the answer tells nothing.
+            let now = user.created_at;
+            let (email, again) = (&user.email, PasswordPolicy::normalise_for_login(&body.password));
+            let hasher = &app.ports.hasher;
+            let replaceable = match &owner {
                 Some(id) => {
                     let kind = NotificationKind::RegistrationWithExistingEmail;
-                    let now = user.created_at;
-                    notify_account_unless(&app, id, None, kind, client.ip, &client.user_agent, |o| {
-                        o.expired_unconfirmed(now)
-                    })
-                    .await
+                    let hold = async |o: &User| {
+                        let unconfirmed = o.phone_verified_at.is_none() && o.imported_at.is_none();
+                        let mine = unconfirmed && &o.email == email;
+                        let same_password = hasher.verify(again, mine.then_some(&o.password_hash)).await;
+                        o.expired_unconfirmed(now) || (mine && same_password)
+                    };
+                    notify_account_unless(&app, id, None, kind, client.ip, &client.user_agent, hold).await
                 }
                 None => None,
             };
-            if let Some(stale) = stale {
-                let cutoff = user.created_at.minus_secs(User::UNCONFIRMED_LIFE_SECS);
-                match app.store.replace_unconfirmed_user(&stale, &user, cutoff).await {
+            if let Some(old) = replaceable {
+                match app.store.replace_unconfirmed_user(&old, &user, now).await {
                     Ok(()) => {
                         tracing::info!(event = "registered", user_id = %user.id, "account created in place of an unconfirmed one");
                         return Ok((StatusCode::CREATED, axum::Json(json!({ "status": "registered" }))).into_response());

@@ -267,7 +267,7 @@ pub async fn notify_account(
     client_ip: IpAddr,
     user_agent: &str,
 ) {
-    notify_account_unless(core, user_id, known, kind, client_ip, user_agent, |_| false).await;
+    notify_account_unless(core, user_id, known, kind, client_ip, user_agent, async |_| false).await;
 }
 
 /// [`notify_account`], unless `hold` says the account read is not to be told: then it is returned,
@@ -279,7 +279,7 @@ pub async fn notify_account_unless(
     kind: NotificationKind,
     client_ip: IpAddr,
     user_agent: &str,
-    hold: impl FnOnce(&User) -> bool,
+    hold: impl AsyncFnOnce(&User) -> bool,
 ) -> Option<User> {
     let read = async {
         match known {
@@ -303,7 +303,7 @@ pub async fn notify_account_unless(
     };
     let (user, suppressed) = tokio::join!(read, suppressed);
     let Ok(Some(user)) = user else { return None };
-    if hold(&user) {
+    if hold(&user).await {
         return Some(user);
     }
     if suppressed {

@@ -324,6 +324,43 @@ async fn an_account_that_never_proved_its_phone_expires() {
     assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 1);
 }
 
+/// A number mistyped at registration has a way back before it is ever proven: registering again with
+/// the same email and password (the holder, then) and the right number replaces the unconfirmed
+/// account at once. Another password only warns the address's owner; a proven account is never
+/// replaced (S30).
+#[tokio::test]
+async fn a_mistyped_number_is_mended_by_registering_again_before_it_is_proven() {
+    let env = Env::start().await;
+    let register = |phone: &str, password: &str| {
+        Event::post("/api/register", json!({ "email": ALICE.0, "phone": phone, "password": password }))
+    };
+    let mut b = Browser::at("198.51.100.63");
+    assert_eq!(b.send(&env, register("+447700900124", PASSWORD)).await.status, 201);
+    // The first sign-in's code goes to the mistyped number.
+    let login = b.login(&env, ALICE.0, PASSWORD).await;
+    let csrf = login.json()["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    assert_eq!(b.otp_start(&env, &csrf).await.json()["to_ending"], "24");
+
+    // Someone else's password: nothing changes, and the address's owner is warned.
+    let other = b.send(&env, register(ALICE.1, "somebody else's passphrase")).await;
+    assert_eq!(other.status, 201);
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), "+447700900124");
+    assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 1);
+
+    // The holder's password: the right number, at once, with the same answer as any registration.
+    let again = b.send(&env, register(ALICE.1, PASSWORD)).await;
+    assert_eq!((again.status, again.json()), (201, json!({ "status": "registered" })));
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+    assert_eq!(told(&env, NotificationKind::RegistrationWithExistingEmail), 1, "nobody else to warn");
+    b.sign_in(&env, ALICE.0, PASSWORD, ALICE.1).await;
+
+    // Proven now: registering again, even with the password, replaces nothing.
+    let late = b.send(&env, register("+447700900126", PASSWORD)).await;
+    assert_eq!(late.status, 201);
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+}
+
 /// The registration page shows the number back as it will be read, before anything is submitted.
 #[tokio::test]
 async fn a_typed_number_is_shown_back_as_it_will_be_texted() {

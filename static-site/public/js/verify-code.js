@@ -77,7 +77,10 @@ function busy(on) {
 const destination = readCodeDestination(flow);
 // Only a sign-in can remember its browser.
 const remember = $('#remember');
-if (flow === 'login') $('#remember-field').hidden = false;
+if (flow === 'login') {
+  $('#remember-field').hidden = false;
+  $('#wrong-number').hidden = false;
+}
 if (destination) {
   $('#intro').textContent = newNumber ? CODE_COUNTS.introToNew(destination) : CODE_COUNTS.introTo(destination);
 }
