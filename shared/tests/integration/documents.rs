@@ -186,7 +186,7 @@ fn repo_paths(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for top in TOP {
         for (i, _) in text.match_indices(top) {
-            // A root-relative path starts a word: not `/api/…` (a URL path) or `../shared/`.
+            // A root-relative path starts a word: not `/api/…` (a URL path), nor one after `../`.
             if text[..i].chars().next_back().is_some_and(|c| is_path_char(c) || c == '*' || c == '$' || c == '}') {
                 continue;
             }
@@ -287,7 +287,7 @@ fn documents_cite_files_and_tests_that_exist() {
 fn the_checkers_find_what_they_look_for() {
     assert_eq!(
         repo_paths(
-            "# Kept by shared/tests/infra.rs. GET /api/me, ../shared/x.rs, static-site/public/js/*.js, infra/cdk/"
+            "# Kept by shared/tests/infra.rs. GET /api/me, ../bench/x.rs, static-site/public/js/*.js, infra/cdk/"
         ),
         ["shared/tests/infra.rs"]
     );
