@@ -35,8 +35,8 @@ use crate::cognito::CognitoTriggers;
 use crate::config::{ConfigError, OtpProviderKind, Settings, SilentProviderKind, SimSwapSourceKind};
 use crate::consumer::Consumer;
 use crate::ports::{
-    Clock, Mailer, MetricsSink, Notifier, OtpProvider, Random, RateLimiter, SecretSource, SilentProver, SimSwapSource,
-    Store, TruId,
+    Clock, Mailer, MetricsSink, Notifier, OtpProvider, PasswordHasher, Random, RateLimiter, SecretSource, SilentProver,
+    SimSwapSource, Store, TruId,
 };
 use crate::routes::{Ports, RouterError, function_routes, secure};
 
@@ -88,6 +88,7 @@ pub struct Assembly {
     ses: Option<aws_sdk_sesv2::Client>,
     mailer: Option<Arc<dyn Mailer>>,
     hash_cost: HashCost,
+    hasher: Option<Arc<dyn PasswordHasher>>,
     truid: Option<Arc<dyn TruId>>,
     otp: Option<Arc<dyn OtpProvider>>,
 }
@@ -109,6 +110,7 @@ impl Assembly {
             ses: None,
             mailer: None,
             hash_cost: HashCost::PRODUCTION,
+            hasher: None,
             truid: None,
             otp: None,
         }
@@ -193,6 +195,12 @@ impl Assembly {
     /// Argon2 at this cost (tests only lower it).
     pub fn with_hash_cost(mut self, cost: HashCost) -> Self {
         self.hash_cost = cost;
+        self
+    }
+    /// Passwords hashed and checked by `hasher` instead of Argon2id at [`Self::with_hash_cost`]'s
+    /// cost (a test that counts the work).
+    pub fn with_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.hasher = Some(hasher);
         self
     }
     /// This tru.ID client instead of the HTTP one (a test's stand-in).
@@ -535,15 +543,23 @@ impl BuildPorts for WithOtp {
 
 impl BuildPorts for WithPasswords {
     fn build(assembly: &Assembly, _: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
-        let hasher = Arc::new(Argon2Hasher::new(assembly.hash_cost, Some(secrets), assembly.random.clone()));
-        Ok(WithPasswords { hasher })
+        Ok(WithPasswords { hasher: assembly.password_hasher(secrets) })
     }
 }
 
 impl BuildPorts for WithHasher {
     fn build(assembly: &Assembly, _: &Settings, secrets: Arc<dyn SecretSource>) -> Result<Self, AssemblyError> {
-        let hasher = Arc::new(Argon2Hasher::new(assembly.hash_cost, Some(secrets), assembly.random.clone()));
-        Ok(WithHasher { hasher })
+        Ok(WithHasher { hasher: assembly.password_hasher(secrets) })
+    }
+}
+
+impl Assembly {
+    /// Argon2id with the secret's pepper, unless a hasher was given.
+    fn password_hasher(&self, secrets: Arc<dyn SecretSource>) -> Arc<dyn PasswordHasher> {
+        match &self.hasher {
+            Some(h) => h.clone(),
+            None => Arc::new(Argon2Hasher::new(self.hash_cost, Some(secrets), self.random.clone())),
+        }
     }
 }
 

@@ -6,7 +6,12 @@
 
 use serde_json::json;
 use simguard::config::OtpProviderKind;
-use simguard::ports::{Clock, NotificationKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use secrecy::SecretString;
+use simguard::domain::{Password, PasswordHash};
+use simguard::ports::{Clock, HashError, ImportedVerdict, NotificationKind, PasswordHasher};
 
 use crate::support::*;
 
@@ -359,6 +364,83 @@ async fn a_mistyped_number_is_mended_by_registering_again_before_it_is_proven() 
     let late = b.send(&env, register("+447700900126", PASSWORD)).await;
     assert_eq!(late.status, 201);
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+}
+
+/// A1 with S30: a registration checks a password whether or not the address has an account — one
+/// hash and one check each time, for a free address, a taken confirmed one, a taken unconfirmed
+/// one with another password, and its holder again — so the work, and the time, of the answer say
+/// nothing of the address.
+#[tokio::test]
+async fn every_registration_does_the_same_password_work() {
+    let counting = Arc::new(CountingHasher::default());
+    let env = Env::builder().hasher(counting.clone()).start().await;
+    let register = |email: &str, phone: &str, password: &str| {
+        Event::post("/api/register", json!({ "email": email, "phone": phone, "password": password }))
+    };
+    let mut b = Browser::at("198.51.100.64");
+    let mut seen = Vec::new();
+    for (email, phone, password) in [
+        ("free@example.com", "+447700900124", PASSWORD),
+        ("free@example.com", "+447700900126", "somebody else's passphrase"),
+        ("free@example.com", "+447700900128", PASSWORD),
+        ("other@example.com", "+447700900130", PASSWORD),
+    ] {
+        let before = counting.counts();
+        assert_eq!(b.send(&env, register(email, phone, password)).await.status, 201);
+        let after = counting.counts();
+        seen.push((after.0 - before.0, after.1 - before.1));
+    }
+    assert_eq!(seen, [(1, 1); 4], "(hashes, checks) per registration");
+    // The holder's second registration (same password) replaced the unconfirmed account.
+    let free = simguard::domain::Email::parse("free@example.com").expect("email");
+    let stored = env.store.user_by_email(&free).await.expect("store").expect("user");
+    assert_eq!(stored.phone.e164(), "+447700900128");
+}
+
+/// Argon2id at the test cost, counting its hashes and checks.
+struct CountingHasher {
+    inner: simguard::adapters::argon2::Argon2Hasher,
+    hashes: AtomicUsize,
+    checks: AtomicUsize,
+}
+
+impl Default for CountingHasher {
+    fn default() -> Self {
+        use simguard::adapters::argon2::{Argon2Hasher, HashCost};
+        let random = Arc::new(simguard::adapters::random::OsRandom);
+        Self {
+            inner: Argon2Hasher::new(HashCost::TEST_ONLY_CHEAP, None, random),
+            hashes: AtomicUsize::new(0),
+            checks: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl CountingHasher {
+    fn counts(&self) -> (usize, usize) {
+        (self.hashes.load(Ordering::SeqCst), self.checks.load(Ordering::SeqCst))
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for CountingHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        self.inner.hash(password).await
+    }
+    async fn verify(&self, password: SecretString, stored: Option<&PasswordHash>) -> bool {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(password, stored).await
+    }
+    async fn verify_imported(
+        &self,
+        raw: SecretString,
+        normalised: SecretString,
+        stored: &PasswordHash,
+    ) -> ImportedVerdict {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify_imported(raw, normalised, stored).await
+    }
 }
 
 /// The registration page shows the number back as it will be read, before anything is submitted.

@@ -185,6 +185,7 @@ pub struct EnvBuilder {
     truid: Option<Arc<dyn TruId>>,
     otp: Option<Arc<dyn OtpProvider>>,
     notifier: Option<Arc<dyn simguard::ports::Notifier>>,
+    password_hasher: Option<Arc<dyn PasswordHasher>>,
     sandbox: SandboxConfig,
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
     dynamo: Option<(aws_sdk_dynamodb::Client, String)>,
@@ -219,6 +220,12 @@ impl EnvBuilder {
     }
     pub fn otp(mut self, o: Arc<dyn OtpProvider>) -> Self {
         self.otp = Some(o);
+        self
+    }
+    /// The functions hash and check passwords with `h` (accounts seeded by the test use the
+    /// test's own hasher: only accounts the functions make suit `h`).
+    pub fn hasher(mut self, h: Arc<dyn PasswordHasher>) -> Self {
+        self.password_hasher = Some(h);
         self
     }
     /// Notifications go to `n` instead of the test's outbox.
@@ -300,6 +307,10 @@ impl EnvBuilder {
             };
             let a = match &self.truid {
                 Some(t) => a.with_truid(t.clone()),
+                None => a,
+            };
+            let a = match &self.password_hasher {
+                Some(h) => a.with_hasher(h.clone()),
                 None => a,
             };
             match &self.otp {
@@ -439,6 +450,7 @@ impl Env {
             truid: None,
             otp: None,
             notifier: None,
+            password_hasher: None,
             sandbox: SandboxConfig { truid: sandbox_config(), ..SandboxConfig::default() },
             keep_alive: Vec::new(),
             dynamo: None,
