@@ -25,8 +25,8 @@ use crate::domain::cognito::{Decision, Round, RoundLabel, decide};
 use crate::domain::sim_policy::{Account, SimVerdict};
 use crate::domain::{CheckOutcome, FlowKind, Phone, Timestamp, TokenHash, UserId};
 use crate::http::limits::{Reservations, number_limits, sms_keys};
-use crate::http::support::{ask_sources, provider_error, redirect_params, timed, with_sim_gate};
-use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, ProviderFault, VerificationOwner};
+use crate::http::support::{ask_sources, provider_error, redirect_params, silent_start_failed, timed, with_sim_gate};
+use crate::ports::{Metric, OtpCheck, OtpCode, OtpError, OtpProvider, OtpReference, VerificationOwner};
 
 /// The three triggers' state: what every function has, the silent provers and SIM-swap sources,
 /// and the OTP provider.
@@ -228,11 +228,7 @@ impl CognitoTriggers {
                     }
                     return Some((RoundLabel::Silent { provider: name.to_owned() }, public, private));
                 }
-                Err(e) => {
-                    provider_error(&self.core, name, "silent_start", &e, "trying the next prover");
-                    let outcome = if e.is_failure() { "error" } else { "not_served" };
-                    self.core.metrics.record(Metric::SilentAttempt { provider: name, outcome });
-                }
+                Err(e) => silent_start_failed(&self.core, name, &e),
             }
         }
         None

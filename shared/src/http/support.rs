@@ -24,8 +24,8 @@ use crate::http::cookies::{DEVICE, FLOW};
 use crate::http::extract::require_csrf;
 use crate::http::limits::HOUR;
 use crate::ports::{
-    Metric, Notification, NotificationKind, PossessionProof, ProviderFault, RateDecision, RedirectParams, SilentReport,
-    SilentStart, SimSwapAnswer, SimSwapSource, StoreError,
+    Metric, Notification, NotificationKind, PossessionProof, ProviderFailure, ProviderFault, RateDecision,
+    RedirectParams, SilentReport, SilentStart, SimSwapAnswer, SimSwapSource, StoreError,
 };
 
 /// How long a coverage answer is remembered for the device's address.
@@ -427,14 +427,18 @@ pub async fn start_silent(app: &App<WithSilent>, phone: Option<&Phone>, ip: IpAd
                 app.metrics.record(Metric::SilentAttempt { provider: name, outcome: "started" });
                 return Reach { started: Some(Started { provider: name, start }), reaches, looked_up };
             }
-            Err(e) => {
-                let outcome = if e.is_failure() { "error" } else { "not_served" };
-                app.metrics.record(Metric::SilentAttempt { provider: name, outcome });
-                provider_error(app, name, "silent_start", &e, "silent proof not started; trying the next");
-            }
+            Err(e) => silent_start_failed(app, name, &e),
         }
     }
     Reach { started: None, reaches, looked_up }
+}
+
+/// A silent prover that did not start: logged, and counted as `error` (an outage, refused
+/// credentials) or `not_served` (it declined the number); the next prover is tried.
+pub fn silent_start_failed(core: &Core, name: &'static str, e: &ProviderFailure) {
+    let outcome = if e.is_failure() { "error" } else { "not_served" };
+    core.metrics.record(Metric::SilentAttempt { provider: name, outcome });
+    provider_error(core, name, "silent_start", e, "silent proof not started; trying the next");
 }
 
 /// What [`start_silent`] found.
