@@ -223,16 +223,16 @@ export class SimguardStack extends cdk.Stack {
     });
 
     const customDomain = c.siteDomainName !== '';
-    // With a custom domain, a page asked for under the distribution's own name (*.cloudfront.net) is
-    // sent to the domain: the flows' cookies, the allowed Origin and tru.ID's redirect belong to it.
+    // What the site's behaviour does to each request before the bucket sees it: with a custom
+    // domain, a page asked for under the distribution's own name (*.cloudfront.net) is sent to the
+    // domain (the flows' cookies, the allowed Origin and tru.ID's redirect belong to it); a folder's
+    // address (/verify/) is its index.html, which S3's REST endpoint does not do.
     // The same code as the SAM template's (shared/tests/integration/infra.rs runs both).
-    const canonicalHost = customDomain
-      ? new cloudfront.Function(this, 'CanonicalHostFunction', {
-          comment: "simguard - pages under another host name go to the site's domain",
-          runtime: cloudfront.FunctionRuntime.JS_2_0,
-          code: cloudfront.FunctionCode.fromInline(canonicalHostCode(c.siteDomainName)),
-        })
-      : undefined;
+    const sitePaths = new cloudfront.Function(this, 'SitePathsFunction', {
+      comment: "simguard - the site's domain, and a folder's index.html",
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(sitePathsCode(c.siteDomainName)),
+    });
     const apiOrigin = new origins.HttpOrigin(apiDomain, {
       originId: 'api',
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
@@ -245,21 +245,29 @@ export class SimguardStack extends cdk.Stack {
       enableIpv6: true,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
       defaultRootObject: 'index.html',
+      // An address with nothing behind it gets the site's "Page not found", still as a 404. Only
+      // unknown paths answer 404 anywhere (the API's own answers never do), so an unknown /api/ path
+      // gets this page too.
+      errorResponses: [
+        { httpStatus: 404, responseHttpStatus: 404, responsePagePath: '/404.html', ttl: cdk.Duration.seconds(60) },
+      ],
       domainNames: customDomain ? [c.siteDomainName] : undefined,
       certificate: customDomain
         ? cdk.aws_certificatemanager.Certificate.fromCertificateArn(this, 'SiteCertificate', c.siteCertificateArn)
         : undefined,
       minimumProtocolVersion: customDomain ? cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 : undefined,
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(siteBucket, { originId: 'site' }),
+        // Listing lets S3 answer 404, not 403, for a page that is not there (then "Page not found").
+        origin: origins.S3BucketOrigin.withOriginAccessControl(siteBucket, {
+          originId: 'site',
+          originAccessLevels: [cloudfront.AccessLevel.READ, cloudfront.AccessLevel.LIST],
+        }),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         compress: true,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
         responseHeadersPolicy: securityHeaders,
-        functionAssociations: canonicalHost
-          ? [{ eventType: cloudfront.FunctionEventType.VIEWER_REQUEST, function: canonicalHost }]
-          : undefined,
+        functionAssociations: [{ eventType: cloudfront.FunctionEventType.VIEWER_REQUEST, function: sitePaths }],
       },
       additionalBehaviors: {
         // The result tokens' public keys, from the account function, cached as the answer says.
@@ -912,20 +920,24 @@ export class SimguardStack extends cdk.Stack {
   }
 }
 
-/** The viewer-request function that sends another host name to `domain` (see the SAM template's). */
-function canonicalHostCode(domain: string): string {
+/** The site's viewer-request function (see the SAM template's); `domain` is empty without a custom one. */
+function sitePathsCode(domain: string): string {
   return `function handler(event) {
   var request = event.request;
+  var domain = '${domain}';
   var host = request.headers.host ? request.headers.host.value : '';
-  if (host === '${domain}') return request;
-  var query = [];
-  for (var name in request.querystring) {
-    var param = request.querystring[name];
-    var values = param.multiValue ? param.multiValue : [param];
-    for (var i = 0; i < values.length; i++) query.push(name + '=' + values[i].value);
+  if (domain !== '' && host !== domain) {
+    var query = [];
+    for (var name in request.querystring) {
+      var param = request.querystring[name];
+      var values = param.multiValue ? param.multiValue : [param];
+      for (var i = 0; i < values.length; i++) query.push(name + '=' + values[i].value);
+    }
+    var location = 'https://' + domain + request.uri + (query.length ? '?' + query.join('&') : '');
+    return { statusCode: 301, statusDescription: 'Moved Permanently', headers: { location: { value: location } } };
   }
-  var location = 'https://${domain}' + request.uri + (query.length ? '?' + query.join('&') : '');
-  return { statusCode: 301, statusDescription: 'Moved Permanently', headers: { location: { value: location } } };
+  if (request.uri.charAt(request.uri.length - 1) === '/') request.uri += 'index.html';
+  return request;
 }
 `;
 }

@@ -863,7 +863,8 @@ fn the_site_and_the_api_share_one_cloudfront_origin() {
                 Template::target(&p["Properties"]["Bucket"]).as_deref() == Some(bucket.as_str())
                     && p["Properties"]["PolicyDocument"]["Statement"].as_array().is_some_and(|ss| {
                         ss.iter().any(|s| {
-                            s["Principal"]["Service"] == "cloudfront.amazonaws.com" && s["Action"] == "s3:GetObject"
+                            s["Principal"]["Service"] == "cloudfront.amazonaws.com"
+                                && listed(&s["Action"]).contains(&json!("s3:GetObject"))
                         })
                     })
             }),
@@ -924,6 +925,14 @@ fn the_site_and_the_api_share_one_cloudfront_origin() {
             assert_eq!(h["FrameOptions"]["FrameOption"], simguard::site::FRAME_OPTIONS, "{}", t.kind);
             assert_eq!(h["ReferrerPolicy"]["ReferrerPolicy"], simguard::site::REFERRER_POLICY, "{}", t.kind);
         }
+    }
+}
+
+/// A policy statement's `Action` or `Resource`: one, or a list.
+fn listed(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        one => vec![one.clone()],
     }
 }
 
@@ -1090,59 +1099,65 @@ fn alarms_watch_metrics_the_functions_emit() {
     }
 }
 
-/// With a custom domain, both stacks send a page asked for under the distribution's own name to the
-/// domain (a CloudFront Function on the site's behaviour, the same code in both, run here with node);
-/// without one, there is no such function.
+/// The site's behaviour runs one viewer-request function, the same code in both stacks (run here
+/// with node, as CloudFront would): with a custom domain, a page asked for under the distribution's
+/// own name goes to the domain; a folder's address is its `index.html` (the hosted verification
+/// page's `/verify/`, which S3's REST endpoint would not find), with or without a domain.
 #[test]
 fn a_custom_domain_is_where_every_page_is_served() {
     const DOMAIN: &str = "www.example.com";
     const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0123abcd";
-    let code_of = |t: &Template, r: &Resolver| -> Option<String> {
-        let (id, f) = t.of_type("AWS::CloudFront::Function").next()?;
-        if let Some(condition) = f["Condition"].as_str()
-            && !r.condition(condition)
-        {
-            return None;
-        }
+    let code_of = |t: &Template, r: &Resolver| -> String {
+        let (id, f) = t.one_of_type("AWS::CloudFront::Function");
+        assert!(f.get("Condition").is_none(), "{}: {id} is always there", t.kind);
         assert_eq!(f["Properties"]["FunctionConfig"]["Runtime"], "cloudfront-js-2.0", "{}: {id}", t.kind);
         let (_, d) = t.one_of_type("AWS::CloudFront::Distribution");
-        let mut associations =
-            d["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"].clone();
-        // SAM's `Fn::If [HasCustomDomain, [...], AWS::NoValue]`: the branch the condition takes.
-        if let Some(branches) = associations["Fn::If"].as_array().cloned() {
-            let taken = if r.condition(branches[0].as_str().unwrap_or_default()) { 1 } else { 2 };
-            associations = branches[taken].clone();
-        }
+        let associations = &d["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"];
+        assert_eq!(associations.as_array().map(Vec::len), Some(1), "{}: {associations}", t.kind);
         assert_eq!(associations[0]["EventType"], "viewer-request", "{}: {associations}", t.kind);
         let target = Template::target(&associations[0]["FunctionARN"]).expect("the function");
         assert_eq!(&target, id, "{}: the site's behaviour runs it", t.kind);
-        Some(r.string(&f["Properties"]["FunctionCode"]))
+        r.string(&f["Properties"]["FunctionCode"])
     };
-    // Without a custom domain: none.
-    assert_eq!(code_of(sam(), &Resolver::new(sam(), "tbl", "provider")), None);
-    assert_eq!(code_of(cdk(), &Resolver::new(cdk(), "tbl", "provider")), None);
-    // With one: the same code in both.
-    let sam_code = code_of(
-        sam(),
-        &Resolver::new(sam(), "tbl", "provider").with("SiteDomainName", DOMAIN).with("SiteCertificateArn", CERT),
-    )
-    .expect("SAM: a function");
-    let custom = cdk_with(&[("siteDomainName", DOMAIN), ("siteCertificateArn", CERT)]);
-    let cdk_code = code_of(&custom, &Resolver::new(&custom, "tbl", "provider")).expect("CDK: a function");
-    assert_eq!(sam_code, cdk_code, "SAM (left) and CDK (right) run the same function");
-    // What it does, run as CloudFront would (cloudfront-js-2.0 is ECMAScript 5.1 with parts of ES6).
-    let script = format!(
-        r#"{sam_code}
+    let run = |code: &str| -> Value {
+        // cloudfront-js-2.0 is ECMAScript 5.1 with parts of ES6.
+        let script = format!(
+            r#"{code}
 const seen = [];
 const ask = (host, uri, querystring) => handler({{ request: {{ uri, querystring, headers: host ? {{ host: {{ value: host }} }} : {{}} }} }});
 seen.push(ask('d111111abcdef8.cloudfront.net', '/forgot.html', {{ r: {{ value: 'sim_changed' }}, flow: {{ value: 'login', multiValue: [{{ value: 'login' }}, {{ value: 'reset' }}] }} }}));
 seen.push(ask('{DOMAIN}', '/forgot.html', {{}}));
 seen.push(ask(null, '/', {{}}));
+seen.push(ask('{DOMAIN}', '/verify/', {{}}));
+seen.push(ask('d111111abcdef8.cloudfront.net', '/verify/', {{}}));
 process.stdout.write(JSON.stringify(seen));"#
+        );
+        let out = std::process::Command::new("node").args(["-e", &script]).output().expect("node");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    // Without a custom domain: every host is served; a folder is its index.html.
+    let plain = [
+        code_of(sam(), &Resolver::new(sam(), "tbl", "provider")),
+        code_of(cdk(), &Resolver::new(cdk(), "tbl", "provider")),
+    ];
+    assert_eq!(plain[0], plain[1], "SAM (left) and CDK (right) run the same function");
+    let seen = run(&plain[0]);
+    assert_eq!(seen[0]["uri"], "/forgot.html");
+    assert_eq!(seen[2]["uri"], "/index.html");
+    assert_eq!(seen[4]["uri"], "/verify/index.html");
+    // With one: the same code in both.
+    let sam_code = code_of(
+        sam(),
+        &Resolver::new(sam(), "tbl", "provider").with("SiteDomainName", DOMAIN).with("SiteCertificateArn", CERT),
     );
-    let out = std::process::Command::new("node").args(["-e", &script]).output().expect("node");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let custom = cdk_with(&[("siteDomainName", DOMAIN), ("siteCertificateArn", CERT)]);
+    let cdk_code = code_of(&custom, &Resolver::new(&custom, "tbl", "provider"));
+    assert_eq!(sam_code, cdk_code, "SAM (left) and CDK (right) run the same function");
+    // A domain without its certificate is no custom domain (SAM's condition; CDK refuses it).
+    let half = code_of(sam(), &Resolver::new(sam(), "tbl", "provider").with("SiteDomainName", DOMAIN));
+    assert_eq!(half, plain[0]);
+    let seen = run(&sam_code);
     assert_eq!(seen[0]["statusCode"], 301);
     assert_eq!(
         seen[0]["headers"]["location"]["value"],
@@ -1150,6 +1165,70 @@ process.stdout.write(JSON.stringify(seen));"#
     );
     assert_eq!(seen[1]["uri"], "/forgot.html", "the domain itself is served");
     assert_eq!(seen[2]["headers"]["location"]["value"], format!("https://{DOMAIN}/"));
+    assert_eq!(seen[3]["uri"], "/verify/index.html");
+    assert_eq!(seen[4]["headers"]["location"]["value"], format!("https://{DOMAIN}/verify/"));
+}
+
+/// A page that is not there is the site's own "Page not found", as a 404, in both stacks: CloudFront
+/// may list the bucket (so S3 answers 404, not 403, for a missing object) and turns a 404 into
+/// `/404.html`. Every folder address the API or the pages send a browser to has its `index.html`.
+#[test]
+fn a_missing_page_is_the_sites_not_found_page() {
+    let site = repo().join("static-site/public");
+    assert!(site.join("404.html").is_file());
+    for t in [sam(), cdk()] {
+        let r = Resolver::new(t, "tbl", "provider");
+        let (_, d) = t.one_of_type("AWS::CloudFront::Distribution");
+        let c = &d["Properties"]["DistributionConfig"];
+        let errors = c["CustomErrorResponses"].as_array().cloned().unwrap_or_default();
+        assert_eq!(errors.len(), 1, "{}: {errors:?}", t.kind);
+        assert_eq!(r.string(&errors[0]["ErrorCode"]), "404", "{}", t.kind);
+        assert_eq!(r.string(&errors[0]["ResponseCode"]), "404", "{}", t.kind);
+        assert_eq!(r.string(&errors[0]["ResponsePagePath"]), "/404.html", "{}", t.kind);
+        let site_origin = c["DefaultCacheBehavior"]["TargetOriginId"].clone();
+        let origin = c["Origins"].as_array().expect("origins").iter().find(|o| o["Id"] == site_origin).expect("site");
+        let bucket = Template::target(&origin["DomainName"]).expect("bucket");
+        let lists = t.of_type("AWS::S3::BucketPolicy").any(|(_, p)| {
+            Template::target(&p["Properties"]["Bucket"]).as_deref() == Some(bucket.as_str())
+                && p["Properties"]["PolicyDocument"]["Statement"].as_array().is_some_and(|ss| {
+                    ss.iter().any(|s| {
+                        s["Effect"] == "Allow"
+                            && s["Principal"]["Service"] == "cloudfront.amazonaws.com"
+                            && listed(&s["Action"]).contains(&json!("s3:ListBucket"))
+                            && listed(&s["Resource"]).iter().any(|r| {
+                                r.get("Fn::GetAtt").is_some() && Template::target(r).as_deref() == Some(bucket.as_str())
+                            })
+                            && serde_json::to_string(&s["Condition"]).is_ok_and(|c| c.contains("AWS:SourceArn"))
+                    })
+                })
+        });
+        assert!(lists, "{}: only this distribution may list the bucket", t.kind);
+    }
+    // Every folder address in the functions' and the pages' code (`"/verify/#…"`, `'/verify/?r=…'`)
+    // is a folder of the site with an index.html.
+    let mut folders = BTreeSet::new();
+    let mut files = vec![];
+    for dir in ["shared/src", "shared/src/http", "static-site/public", "static-site/public/js"] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect("dir").flatten() {
+            files.push(entry.path());
+        }
+    }
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs" || e == "js" || e == "html")) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (i, quote) in text.char_indices().filter(|(_, c)| matches!(c, '"' | '\'' | '`')) {
+            let rest = &text[i + quote.len_utf8()..];
+            let len = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '/' || c == '-')).unwrap_or(rest.len());
+            let (path, after) = rest.split_at(len);
+            let folder = path.len() > 1 && path.starts_with('/') && path.ends_with('/') && !path.contains("//");
+            if folder && !path.starts_with("/api/") && after.starts_with(['#', '?', '"', '\'', '`']) {
+                folders.insert(path.to_owned());
+            }
+        }
+    }
+    assert!(folders.contains("/verify/"), "the scan finds the hosted page's address: {folders:?}");
+    for folder in &folders {
+        assert!(site.join(&folder[1..]).join("index.html").is_file(), "{folder} has no index.html");
+    }
 }
 
 /// `scripts/deploy-site` reads the stack's outputs and parameters by name: both stacks have them.
