@@ -48,6 +48,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/sim-check", function: Function::SimCheck, iam: false },
     Route { method: "POST", path: "/api/otp/start", function: Function::OtpStart, iam: false },
     Route { method: "POST", path: "/api/otp/verify", function: Function::OtpVerify, iam: false },
+    Route { method: "POST", path: "/api/phone/finish", function: Function::OtpVerify, iam: false },
     Route { method: "POST", path: "/api/register", function: Function::Account, iam: false },
     Route { method: "POST", path: "/api/login", function: Function::Account, iam: false },
     Route { method: "POST", path: "/api/logout", function: Function::Account, iam: false },
@@ -116,6 +117,7 @@ impl Ports for WithOtp {
         Some(match (route.method, route.path) {
             ("POST", "/api/otp/start") => post(otp_start::otp_start),
             ("POST", "/api/otp/verify") => post(otp_verify::otp_verify),
+            ("POST", "/api/phone/finish") => post(otp_verify::finish_phone_change),
             _ => return None,
         })
     }

@@ -418,7 +418,10 @@ export class SimguardStack extends cdk.Stack {
       {
         id: 'OtpVerify',
         name: 'otp-verify',
-        routes: [[POST, '/api/otp/verify']],
+        routes: [
+          [POST, '/api/otp/verify'],
+          [POST, '/api/phone/finish'],
+        ],
         environment: {
           ...otp,
           SIMGUARD_SMS_SENDER: c.smsSender,

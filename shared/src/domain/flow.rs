@@ -55,8 +55,18 @@ pub enum FlowState {
     OtpSent,
     /// A reset proved the phone: the new password may be set.
     Verified,
-    /// A phone change proved the current number: the new number's SIM check comes next.
+    /// A phone change proved the current number: the new number's proof comes next (silent, or
+    /// the SIM check and a code).
     CurrentProven,
+    /// A phone change's silent proof of the new number was started; waiting for the redirect.
+    NewCheckPending,
+    /// The callback claimed a phone change's silent proof of the new number.
+    NewCheckClaimed,
+    /// The silent proof of the new number gave no verdict: its SIM check and a code are next.
+    NewCheckFailed,
+    /// The new number was proven silently: the change is made by the next request (which texts
+    /// the number the account leaves).
+    NewProven,
     /// A phone change's new number passed the SIM-swap gate: a code may be sent to it.
     NewSimOk,
     /// A code was sent to a phone change's new number.
@@ -71,7 +81,7 @@ pub enum FlowState {
 
 impl FlowState {
     /// Every state.
-    pub const ALL: [FlowState; 14] = [
+    pub const ALL: [FlowState; 18] = [
         Self::Started,
         Self::CheckPending,
         Self::CheckClaimed,
@@ -81,6 +91,10 @@ impl FlowState {
         Self::OtpSent,
         Self::Verified,
         Self::CurrentProven,
+        Self::NewCheckPending,
+        Self::NewCheckClaimed,
+        Self::NewCheckFailed,
+        Self::NewProven,
         Self::NewSimOk,
         Self::NewOtpSent,
         Self::Completed,
@@ -100,6 +114,10 @@ impl FlowState {
             Self::OtpSent => "otp_sent",
             Self::Verified => "verified",
             Self::CurrentProven => "current_proven",
+            Self::NewCheckPending => "new_check_pending",
+            Self::NewCheckClaimed => "new_check_claimed",
+            Self::NewCheckFailed => "new_check_failed",
+            Self::NewProven => "new_proven",
             Self::NewSimOk => "new_sim_ok",
             Self::NewOtpSent => "new_otp_sent",
             Self::Completed => "completed",
@@ -361,7 +379,16 @@ impl Flow {
 
     /// Whether the steps now prove a phone change's new number rather than the account's.
     pub fn proves_new_phone(&self) -> bool {
-        matches!(self.state, FlowState::CurrentProven | FlowState::NewSimOk | FlowState::NewOtpSent)
+        matches!(
+            self.state,
+            FlowState::CurrentProven
+                | FlowState::NewCheckPending
+                | FlowState::NewCheckClaimed
+                | FlowState::NewCheckFailed
+                | FlowState::NewProven
+                | FlowState::NewSimOk
+                | FlowState::NewOtpSent
+        )
     }
 
     /// The number the flow's SIM check and code go to: the account's, or, once a phone change proved

@@ -13,8 +13,14 @@
 //!                                              ↘ rejected (SIM changed)
 //!                                              ↘ check_failed → sim_ok → … (the SMS path above)
 //! phone change:   password_ok → sim_ok → otp_sent → current_proven          (the current number)
+//!                 password_ok → check_pending → check_claimed → current_proven      (… silently)
+//!                                              ↘ rejected (SIM changed)
+//!                                              ↘ check_failed → sim_ok → … (the SMS path above)
 //!                 current_proven → new_sim_ok → new_otp_sent → completed    (the new number)
-//! SIM gate:       started | check_failed | password_ok | current_proven → rejected
+//!                 current_proven → new_check_pending → new_check_claimed → new_proven → completed
+//!                                              ↘ rejected (SIM changed)     (… silently)
+//!                                              ↘ new_check_failed → new_sim_ok → … (by SMS)
+//! SIM gate:       started | check_failed | password_ok | current_proven | new_check_failed → rejected
 //! codes:          otp_sent | new_otp_sent → locked (too many wrong codes)
 //! ```
 
@@ -94,6 +100,11 @@ pub enum FlowEvent {
     /// A relying site's verification proved the number (silently or by a code): the result token
     /// is issued.
     Proven,
+    /// A phone change's silent proof of the new number passed (the SIM-swap policy with it).
+    NewNumberProven,
+    /// A phone change whose new number was proven silently is made (with the account's new number,
+    /// in one transaction).
+    PhoneChanged,
 }
 
 impl FlowEvent {
@@ -117,6 +128,8 @@ impl FlowEvent {
             Self::SignedInOnRememberedDevice => "signed_in_on_remembered_device",
             Self::SimChangeAccepted => "sim_change_accepted",
             Self::Proven => "proven",
+            Self::NewNumberProven => "new_number_proven",
+            Self::PhoneChanged => "phone_changed",
         }
     }
 }
@@ -204,12 +217,16 @@ impl FlowCounter {
 
 /// Where the SIM-swap gate may run: a reset or a sign-in without a silent verdict (not covered,
 /// unknown email, or a silent check that failed — for a reset, without a mismatch), a sign-in whose
-/// password was right, and a phone change before each of its two numbers.
+/// password was right, and a phone change before each of its two numbers (or after its silent
+/// proof gave no verdict).
 fn sim_gate_open(kind: FlowKind, state: FlowState) -> bool {
     match kind {
         FlowKind::Reset => matches!(state, FlowState::Started | FlowState::CheckFailed),
         FlowKind::Login => matches!(state, FlowState::PasswordOk | FlowState::CheckFailed),
-        FlowKind::PhoneChange => matches!(state, FlowState::PasswordOk | FlowState::CurrentProven),
+        FlowKind::PhoneChange => matches!(
+            state,
+            FlowState::PasswordOk | FlowState::CheckFailed | FlowState::CurrentProven | FlowState::NewCheckFailed
+        ),
         FlowKind::Verification => matches!(state, FlowState::Started | FlowState::CheckFailed),
     }
 }
@@ -232,11 +249,31 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
     use FlowState::*;
     let refused = OutOfOrder { kind: kind.as_str(), state: state.as_str(), event: event.as_str() };
     let (to, writes) = match (kind, state, event) {
-        (Login, PasswordOk, FlowEvent::SilentStarted(binding)) => {
+        (Login | PhoneChange, PasswordOk, FlowEvent::SilentStarted(binding)) => {
             (CheckPending, FlowWrites { silent: Some(binding), ..FlowWrites::default() })
         }
-        (Reset | Login | Verification, CheckPending, FlowEvent::CallbackClaimed { at }) => {
+        (PhoneChange, CurrentProven, FlowEvent::SilentStarted(binding)) => {
+            (NewCheckPending, FlowWrites { silent: Some(binding), ..FlowWrites::default() })
+        }
+        (_, CheckPending, FlowEvent::CallbackClaimed { at }) => {
             (CheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
+        }
+        (PhoneChange, NewCheckPending, FlowEvent::CallbackClaimed { at }) => {
+            (NewCheckClaimed, FlowWrites { claimed_at: Some(at), ..FlowWrites::default() })
+        }
+        // A phone change's silent proof: the current number proven opens the new number's proof; the
+        // new one proven is made by the next request. A SIM change stops either; no verdict (another
+        // SIM carries the data, an operator error) leaves the SMS path for that number.
+        (PhoneChange, CheckClaimed, FlowEvent::CurrentNumberProven { new_number_keys }) => {
+            (CurrentProven, FlowWrites { restart_for: Some(new_number_keys), ..FlowWrites::default() })
+        }
+        (PhoneChange, NewCheckClaimed, FlowEvent::NewNumberProven) => (NewProven, FlowWrites::default()),
+        (PhoneChange, NewProven, FlowEvent::PhoneChanged) => (Completed, FlowWrites::default()),
+        (PhoneChange, CheckClaimed | NewCheckClaimed, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }) => {
+            (Rejected, FlowWrites { reason: Some(FlowReason::SimChanged), ..FlowWrites::default() })
+        }
+        (PhoneChange, NewCheckClaimed, FlowEvent::SilentFailed) => {
+            (NewCheckFailed, FlowWrites { reason: Some(FlowReason::SilentFailed), ..FlowWrites::default() })
         }
         (Login, CheckClaimed, FlowEvent::SilentSignedIn) => (Completed, FlowWrites::default()),
         // A sign-in's silent check that cannot prove the phone here (another SIM carries the data,
@@ -256,14 +293,14 @@ pub fn next(kind: FlowKind, state: FlowState, event: FlowEvent) -> Result<Transi
         (Verification, state, FlowEvent::SimChangeAccepted) if sim_gate_open(Verification, state) => {
             (SimOk, FlowWrites { reason: Some(FlowReason::SimChanged), ..FlowWrites::default() })
         }
-        (Reset | Login | Verification, CheckClaimed, FlowEvent::SilentFailed) => {
+        (_, CheckClaimed, FlowEvent::SilentFailed) => {
             (CheckFailed, FlowWrites { reason: Some(FlowReason::SilentFailed), ..FlowWrites::default() })
         }
         // Only a login may go ahead without a SIM answer; a reset never does.
         (kind, state, FlowEvent::SimPassed { unverified })
             if sim_gate_open(kind, state) && (!unverified || kind == Login) =>
         {
-            let to = if state == CurrentProven { NewSimOk } else { SimOk };
+            let to = if matches!(state, CurrentProven | NewCheckFailed) { NewSimOk } else { SimOk };
             (to, FlowWrites { sim_unverified: Some(unverified), ..FlowWrites::default() })
         }
         (kind, state, FlowEvent::SimBlocked { reason })
@@ -343,6 +380,8 @@ mod tests {
             FlowEvent::SilentSignedIn,
             FlowEvent::SimChangeAccepted,
             FlowEvent::Proven,
+            FlowEvent::NewNumberProven,
+            FlowEvent::PhoneChanged,
         ]
     }
 
@@ -420,6 +459,25 @@ mod tests {
             (FlowKind::PhoneChange, NewOtpSent, 12, NewOtpSent),
             (FlowKind::PhoneChange, NewOtpSent, 14, Completed),
             (FlowKind::PhoneChange, NewOtpSent, 15, Locked),
+            // … and silently, each number where the device's network allows it: a SIM change stops
+            // it, no verdict leaves that number's SMS path.
+            (FlowKind::PhoneChange, PasswordOk, 22, CheckPending),
+            (FlowKind::PhoneChange, CheckPending, 0, CheckClaimed),
+            (FlowKind::PhoneChange, CheckClaimed, 21, CurrentProven),
+            (FlowKind::PhoneChange, CheckClaimed, 3, Rejected),
+            (FlowKind::PhoneChange, CheckClaimed, 5, CheckFailed),
+            (FlowKind::PhoneChange, CheckFailed, 6, SimOk),
+            (FlowKind::PhoneChange, CheckFailed, 8, Rejected),
+            (FlowKind::PhoneChange, CheckFailed, 9, Rejected),
+            (FlowKind::PhoneChange, CurrentProven, 22, NewCheckPending),
+            (FlowKind::PhoneChange, NewCheckPending, 0, NewCheckClaimed),
+            (FlowKind::PhoneChange, NewCheckClaimed, 26, NewProven),
+            (FlowKind::PhoneChange, NewProven, 27, Completed),
+            (FlowKind::PhoneChange, NewCheckClaimed, 3, Rejected),
+            (FlowKind::PhoneChange, NewCheckClaimed, 5, NewCheckFailed),
+            (FlowKind::PhoneChange, NewCheckFailed, 6, NewSimOk),
+            (FlowKind::PhoneChange, NewCheckFailed, 8, Rejected),
+            (FlowKind::PhoneChange, NewCheckFailed, 9, Rejected),
             // A relying site's verification: a reset's steps, ending in a result instead of a new
             // password; a phone confirmation may go on past a SIM change (the result says so).
             (FlowKind::Verification, CheckPending, 0, CheckClaimed),
@@ -485,15 +543,20 @@ mod tests {
         assert!(quiet.decoy && quiet.reason == Some(FlowReason::SimChanged));
         assert_eq!(w(FlowKind::Login, OtpSent, FlowEvent::Locked).reason, Some(FlowReason::TooManyAttempts));
         assert!(w(FlowKind::Reset, Verified, FlowEvent::PasswordChanged).clear_reset_token);
-        let proven = w(FlowKind::PhoneChange, OtpSent, FlowEvent::CurrentNumberProven { new_number_keys: keys() });
-        assert_eq!(proven.restart_for, Some(keys()), "the new number's limits and fresh counters");
+        for state in [OtpSent, CheckClaimed] {
+            let proven = w(FlowKind::PhoneChange, state, FlowEvent::CurrentNumberProven { new_number_keys: keys() });
+            assert_eq!(proven.restart_for, Some(keys()), "the new number's limits and fresh counters");
+        }
+        let binding = SilentBinding { provider: "truid".into(), handle: "c2".into(), secret: None };
+        let started = w(FlowKind::PhoneChange, CurrentProven, FlowEvent::SilentStarted(binding.clone()));
+        assert_eq!(started.silent, Some(binding), "the new number's proof replaces the current one's");
     }
 
     #[test]
     fn refusals_name_the_step() {
-        let e = next(FlowKind::PhoneChange, CheckPending, FlowEvent::CallbackClaimed { at: Timestamp(3) })
-            .expect_err("refused");
-        assert_eq!(e.to_string(), "callback_claimed is not a step of a phone_change flow in state check_pending");
+        let e =
+            next(FlowKind::PhoneChange, Started, FlowEvent::CallbackClaimed { at: Timestamp(3) }).expect_err("refused");
+        assert_eq!(e.to_string(), "callback_claimed is not a step of a phone_change flow in state started");
     }
 
     #[test]

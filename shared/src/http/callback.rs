@@ -1,6 +1,6 @@
 //! `GET /api/reset/callback?check_id&code` (function `callback`): where the operator's redirect
-//! lands after the device opened `check_url` over mobile data — a password reset's, or a sign-in's
-//! (docs/security.md S32). `POST /api/reset/callback` takes the same parameters as a form, from our
+//! lands after the device opened `check_url` over mobile data — a password reset's, a sign-in's
+//! (docs/security.md S32), a site's verification's or a phone change's (S31). `POST /api/reset/callback` takes the same parameters as a form, from our
 //! own pages, for a provider whose result never reaches a server by redirect: Vonage's (in the URL's
 //! fragment, which the return page reads and posts).
 
@@ -14,8 +14,11 @@ use secrecy::SecretString;
 use crate::domain::result_token::{ProofMethod, Purpose, SimChangeVerdict};
 use crate::domain::sim_policy::Account;
 use crate::domain::verification::{VerificationError, VerificationSubject};
-use crate::domain::{CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Timestamp, User};
+use crate::domain::{
+    CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Phone, Timestamp, User,
+};
 use crate::http::cookies::{FLOW, RESET, SESSION};
+use crate::http::limits::sms_keys;
 use crate::http::results::{self, ResultError};
 use crate::http::support::{
     Subject, flow_subject, new_session, notify_flow_owner, persist, provider_error, record_sign_in, redirect_params,
@@ -40,6 +43,15 @@ const GO_SIGNED_IN: &str = "/login.html?r=signed_in";
 const GO_LOGIN_SMS: &str = "/login.html?r=silent_failed";
 const GO_LOGIN_SIM_CHANGED: &str = "/blocked.html?r=sim_changed&flow=login";
 const GO_LOGIN_INVALID: &str = "/login.html?r=link_invalid";
+/// A phone change's: the account page goes on with the next number (or that number's SMS path), or
+/// finishes the change; stopped by a SIM change; or a flow this callback cannot finish.
+const GO_PHONE_CURRENT_PROVEN: &str = "/account.html?r=current_proven";
+const GO_PHONE_NEW_PROVEN: &str = "/account.html?r=new_proven";
+const GO_PHONE_SMS: &str = "/account.html?r=silent_failed";
+const GO_PHONE_NEW_SMS: &str = "/account.html?r=new_silent_failed";
+const GO_PHONE_SIM_CHANGED: &str = "/blocked.html?r=sim_changed&flow=phone";
+const GO_PHONE_NEW_SIM_CHANGED: &str = "/blocked.html?r=sim_changed&flow=phone&n=new";
+const GO_PHONE_INVALID: &str = "/account.html?r=link_invalid";
 
 /// No callback runs longer than this (API Gateway gives up at 30 s): a claim this old was left by
 /// one that died — the store failed after the code was exchanged, or the function ran out of time.
@@ -90,7 +102,7 @@ pub async fn callback(State(app): State<CallbackApp>, headers: HeaderMap, RawQue
     let q = redirect_params(raw.as_deref().unwrap_or(""));
     match run_callback(&app, &headers, q).await {
         Ok(resp) => {
-            let invalid = [GO_LINK_INVALID, GO_LOGIN_INVALID, GO_VERIFY_INVALID];
+            let invalid = [GO_LINK_INVALID, GO_LOGIN_INVALID, GO_VERIFY_INVALID, GO_PHONE_INVALID];
             if resp.headers().get(header::LOCATION).is_some_and(|l| invalid.iter().any(|i| l == i)) {
                 app.metrics.record(Metric::StepOutcome { step: "callback", outcome: "refused" });
             }
@@ -159,7 +171,8 @@ async fn run_callback(
     let invalid = match flow.kind {
         FlowKind::Login => GO_LOGIN_INVALID,
         FlowKind::Verification => GO_VERIFY_INVALID,
-        _ => GO_LINK_INVALID,
+        FlowKind::PhoneChange => GO_PHONE_INVALID,
+        FlowKind::Reset => GO_LINK_INVALID,
     };
     let refuse = |why: &'static str| {
         tracing::warn!(event = "callback_refused", why, state = flow.state.as_str(), "callback refused");
@@ -188,7 +201,7 @@ async fn run_callback(
             let Ok(user) = user else { return refuse("account_changed") };
             (claimed, user)
         }
-        Err(_) if flow.state == FlowState::CheckClaimed => {
+        Err(_) if matches!(flow.state, FlowState::CheckClaimed | FlowState::NewCheckClaimed) => {
             // Claimed by a callback that did not finish. While it may still be running, the browser
             // is asked to wait; after, what the provider says finishes the flow — read, never
             // completed again — or, when it cannot tell, the SMS path opens. Never a dead end.
@@ -198,15 +211,17 @@ async fn run_callback(
             }
             tracing::warn!(event = "callback_recovery", "a callback left the flow claimed; reading the proof");
             let Ok(user) = user.await else { return refuse("account_changed") };
+            let Some(number) = flow.number(user.phone()) else { return refuse("no_new_number") };
             let outcome = read_back(app, &**prover, &handle).await;
             let outcome =
-                with_sim_gate(app, &app.ports.sim_swap, outcome, user.phone(), app.settings.sim_change_window_minutes)
-                    .await;
+                with_sim_gate(app, &app.ports.sim_swap, outcome, number, app.settings.sim_change_window_minutes).await;
             app.metrics.record(Metric::SilentAttempt { provider: prover.name(), outcome: outcome.as_str() });
             return conclude_any(app, &flow, &user, outcome, now, invalid).await;
         }
         Err(_) => return refuse("replay_or_out_of_order"),
     };
+    // What the proof is about: the account's number, or — a phone change's second proof — the new one.
+    let Some(number) = flow.number(user.phone()) else { return refuse("no_new_number") };
     let outcome = match prover.redirect_error(&q) {
         Some(error) => {
             tracing::info!(
@@ -218,12 +233,12 @@ async fn run_callback(
             app.metrics.record(Metric::StepOutcome { step: "subscriber_check", outcome: "redirect_error" });
             None
         }
-        None => Some(complete(app, &**prover, &flow, &handle, &q, &user).await),
+        None => Some(complete(app, &**prover, &flow, &handle, &q, number).await),
     };
     let outcome = match outcome {
         Some(report) => {
             let window = app.settings.sim_change_window_minutes;
-            with_sim_gate(app, &app.ports.sim_swap, report, user.phone(), window).await
+            with_sim_gate(app, &app.ports.sim_swap, report, number, window).await
         }
         None => CheckOutcome::Error,
     };
@@ -244,6 +259,7 @@ async fn conclude_any(
     let concluded = match (flow.kind, subject) {
         (FlowKind::Login, Subject::Account(user)) => conclude_login(app, flow, user, outcome, now).await,
         (FlowKind::Verification, Subject::Site(v)) => conclude_verification(app, flow, v, outcome, now).await,
+        (FlowKind::PhoneChange, Subject::Account(user)) => conclude_phone_change(app, flow, user, outcome).await,
         _ => conclude(app, flow, outcome, now).await,
     };
     match concluded {
@@ -420,6 +436,65 @@ async fn conclude_login(
     }
 }
 
+/// A phone change's silent outcome (docs/security.md S31), for the number the flow proves now. The
+/// current number proven: the new one is next, its SMS limits under its own keys. The new number
+/// proven: the flow waits for the browser's `POST /api/phone/finish`, which makes the change and
+/// texts the number the account leaves (this function sends no SMS). A SIM change stops either — no
+/// new-account grace in a phone change — and only the current number's owner is told of it; no
+/// verdict (another SIM carries the data, an operator error) opens that number's SMS path.
+async fn conclude_phone_change(
+    app: &App<WithSilentGate>,
+    flow: &Flow,
+    user: &User,
+    outcome: CheckOutcome,
+) -> Result<Response, CallbackError> {
+    report(app, "phone_change", outcome);
+    let new_number = flow.state == FlowState::NewCheckClaimed;
+    match outcome {
+        CheckOutcome::Verified if new_number => {
+            let resp = finish(app, flow, FlowEvent::NewNumberProven, GO_PHONE_NEW_PROVEN).await?;
+            tracing::info!(event = "phone_change_new_proven", user_id = %user.id, "new number proven silently");
+            app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "new_proven" });
+            Ok(resp)
+        }
+        CheckOutcome::Verified => {
+            let Some(new_phone) = &flow.new_phone else { return Err(CallbackError::AccountChanged) };
+            let new_number_keys = sms_keys(Some(new_phone), None);
+            let event = FlowEvent::CurrentNumberProven { new_number_keys };
+            let resp = finish(app, flow, event, GO_PHONE_CURRENT_PROVEN).await?;
+            tracing::info!(
+                event = "phone_change_current_proven",
+                user_id = %user.id,
+                how = "silent",
+                "current number proven; new one next"
+            );
+            app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
+            Ok(resp)
+        }
+        CheckOutcome::SimChanged => {
+            app.metrics.record(Metric::SimChangeBlocked);
+            tracing::warn!(
+                event = "sim_change_blocked",
+                flow = "phone_change",
+                "SIM changed recently: no phone change"
+            );
+            let rejected = FlowEvent::SilentRejected { reason: FlowReason::SimChanged };
+            if new_number {
+                // Not the account's number yet: the signed-in user sees why; nobody else to warn.
+                return finish(app, flow, rejected, GO_PHONE_NEW_SIM_CHANGED).await;
+            }
+            let (resp, ()) = tokio::join!(
+                finish(app, flow, rejected, GO_PHONE_SIM_CHANGED),
+                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
+            );
+            resp
+        }
+        CheckOutcome::Mismatch | CheckOutcome::Unsupported | CheckOutcome::Error => {
+            finish(app, flow, FlowEvent::SilentFailed, if new_number { GO_PHONE_NEW_SMS } else { GO_PHONE_SMS }).await
+        }
+    }
+}
+
 /// Signs the browser in: the step, the first possession proof and the session, in one transaction.
 async fn sign_in(
     app: &App<WithSilentGate>,
@@ -445,13 +520,13 @@ async fn complete(
     flow: &Flow,
     handle: &str,
     redirect: &RedirectParams,
-    subject: &Subject,
+    number: &Phone,
 ) -> SilentReport {
     let name = prover.name();
     let window = app.settings.sim_change_window_minutes;
     let secret = flow.silent_secret.clone().map(SecretString::from);
     // Each call leaves time for the next: the read after a lost answer, and the write of the outcome.
-    let done = prover.complete(handle, secret.as_ref(), redirect, subject.phone(), window);
+    let done = prover.complete(handle, secret.as_ref(), redirect, number, window);
     match deadline::share(50, timed(app, name, "silent.complete", done)).await {
         Ok(report) => report,
         Err(e) if e.answer_may_be_lost() => {

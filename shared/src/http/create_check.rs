@@ -1,5 +1,6 @@
 //! `POST /api/reset/check {email}` (function `create-check`): starts a password reset; and
-//! `POST /api/login/silent`: a sign-in's silent check, where the device's network can prove the phone.
+//! `POST /api/login/silent`: a sign-in's or a phone change's silent check, where the device's network
+//! can prove the phone.
 //! Both start the proof with the first silent prover that may reach the device (docs/security.md S34).
 
 use axum::extract::State;
@@ -10,7 +11,7 @@ use serde_json::json;
 
 use crate::app::SilentApp;
 use crate::domain::verification::VerificationError;
-use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowOrigin, NewFlow, SilentBinding, Token};
+use crate::domain::{Email, Flow, FlowAccount, FlowEvent, FlowKind, FlowOrigin, NewFlow, SilentBinding, Token};
 use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
@@ -199,7 +200,8 @@ pub async fn begin_verification(
 /// it (docs/security.md S32): `{"next":"silent","check_url"}` — a proof bound to the flow, which the
 /// redirect to the callback completes (a session, no code) — or `{"next":"sms"}`, the SIM check and
 /// a code, when no prover reaches the network or starts a proof, or the silent checks' limits are
-/// spent (they never refuse a sign-in: the SMS path has its own). Counts under the reset's
+/// spent (they never refuse a sign-in: the SMS path has its own). A phone change does the same for
+/// the number it proves next: the account's, then the new one (S31). Counts under the reset's
 /// per-address and global limits, which bound the providers' checks.
 pub async fn start_silent_login(
     State(app): State<SilentApp>,
@@ -217,12 +219,20 @@ pub async fn start_silent_login(
     // The limits, the account and the cached coverage: one round trip (docs/security.md R11).
     let (allowed, user, cached) =
         tokio::join!(enforce(&app, &limits), flow_user(&app, &flow), cached_coverage(&app, client.ip));
-    let sms = || Ok(axum::Json(json!({ "next": "sms" })).into_response());
+    let step_name = match flow.kind {
+        FlowKind::PhoneChange => "phone_change_silent",
+        _ => "login_silent",
+    };
+    let sms = || {
+        app.metrics.record(Metric::StepOutcome { step: step_name, outcome: "sms" });
+        Ok(axum::Json(json!({ "next": "sms" })).into_response())
+    };
     let Some(user) = user? else { return Err(Problem::flow_invalid()) };
+    let Some(number) = flow.number(&user.phone) else { return Err(Problem::flow_invalid()) };
     if allowed.is_err() {
         return sms();
     }
-    let reach = start_silent(&app, Some(&user.phone), client.ip, cached).await;
+    let reach = start_silent(&app, Some(number), client.ip, cached).await;
     let (started, looked_up) = (reach.started, reach.looked_up);
     let remember = async {
         if let Some(covered) = looked_up {
@@ -231,14 +241,27 @@ pub async fn start_silent_login(
     };
     let Some(started) = started else {
         remember.await;
-        app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "sms" });
         return sms();
     };
     let now = app.clock.now();
     let transition = step(&flow, FlowEvent::SilentStarted(started.binding()))?;
     let (stored, ()) = tokio::join!(persist(&app, &flow, &transition, now), remember);
     stored?;
-    tracing::info!(event = "login_silent_started", user_id = %user.id, provider = started.provider, "sign-in proving the phone silently");
-    app.metrics.record(Metric::StepOutcome { step: "login_silent", outcome: "silent" });
+    match flow.kind {
+        FlowKind::PhoneChange => tracing::info!(
+            event = "phone_change_silent_started",
+            user_id = %user.id,
+            new_number = flow.proves_new_phone(),
+            provider = started.provider,
+            "phone change proving a number silently"
+        ),
+        _ => tracing::info!(
+            event = "login_silent_started",
+            user_id = %user.id,
+            provider = started.provider,
+            "sign-in proving the phone silently"
+        ),
+    }
+    app.metrics.record(Metric::StepOutcome { step: step_name, outcome: "silent" });
     Ok(axum::Json(started.answer()).into_response())
 }

@@ -1,5 +1,6 @@
 //! `POST /api/otp/verify {code}` (function `otp-verify`): checks the code; a reset flow is verified,
-//! a login flow becomes a session (docs/security.md C3).
+//! a login flow becomes a session (docs/security.md C3). And `POST /api/phone/finish`: a phone change
+//! whose new number was proven silently is made.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -10,7 +11,7 @@ use serde_json::json;
 use crate::app::{App, OtpApp, WithOtp};
 use crate::domain::result_token::ProofMethod;
 use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
-use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Phone, Timestamp, User};
+use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Phone, Timestamp, Transition, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::sms_keys;
@@ -270,9 +271,8 @@ async fn tell_old_number(app: &App<WithOtp>, old: &Phone) {
 }
 
 /// A phone change's right code (docs/security.md S31). For the current number: the new number is
-/// next (`{"next":"new_number"}`), its limits counted under its own keys. For the new number: in one
-/// transaction the account takes it (proven now), the credential version moves on — every other
-/// session, flow and remembered browser ends — and this browser gets a new session; the owner is told.
+/// next (`{"next":"new_number"}`), its limits counted under its own keys. For the new number: the
+/// change is made ([`change_phone`]).
 async fn phone_change_step(
     app: &App<WithOtp>,
     flow: &Flow,
@@ -284,11 +284,44 @@ async fn phone_change_step(
     if flow.state == FlowState::OtpSent {
         let new_number_keys = sms_keys(Some(&new_phone), None);
         persist(app, flow, &step(flow, FlowEvent::CurrentNumberProven { new_number_keys })?, now).await?;
-        tracing::info!(event = "phone_change_current_proven", user_id = %user.id, "current number proven; new one next");
+        tracing::info!(
+            event = "phone_change_current_proven",
+            user_id = %user.id,
+            how = "code",
+            "current number proven; new one next"
+        );
         app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
         return Ok(axum::Json(json!({ "next": "new_number" })).into_response());
     }
     let transition = step(flow, FlowEvent::CodeVerified { reset_token_hash: None })?;
+    change_phone(app, flow, user, new_phone, transition, headers, now).await
+}
+
+/// `POST /api/phone/finish` (function `otp-verify`): a phone change whose new number the callback
+/// proved silently is made here, as after the new number's code: this function texts the number the
+/// account leaves, which the callback cannot (docs/security.md S31). The flow's cookie and CSRF token;
+/// `{"next":"phone_changed","csrf"}` once, `flow_invalid` for anything else.
+pub async fn finish_phone_change(State(app): State<OtpApp>, headers: HeaderMap) -> Result<Response, Problem> {
+    let (_, flow) = current_flow(&app, &headers).await?;
+    let transition = step(&flow, FlowEvent::PhoneChanged)?;
+    let Some(Subject::Account(user)) = flow_subject(&app, &flow).await? else { return Err(Problem::flow_invalid()) };
+    let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
+    change_phone(&app, &flow, &user, new_phone, transition, &headers, app.clock.now()).await
+}
+
+/// Makes a phone change whose both numbers were proven, with the flow's last step `transition`: in
+/// one transaction the account takes the new number (proven now), the credential version moves on
+/// — every other session, flow and remembered browser ends — and this browser gets a new session;
+/// the owner is told by email and the number the account left by SMS.
+async fn change_phone(
+    app: &App<WithOtp>,
+    flow: &Flow,
+    user: &User,
+    new_phone: Phone,
+    transition: Transition,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Response, Problem> {
     let (token, mut session) = new_session(app, user, now)?;
     session.credential_version = user.credential_version + 1;
     let change = PhoneChange {

@@ -29,6 +29,7 @@ mod secrets_manager;
 mod settings;
 mod silent_clients;
 mod silent_login;
+mod silent_phone_change;
 mod silent_provers;
 mod silent_vendors;
 mod sim_sources;

@@ -25,6 +25,7 @@ fn the_route_table_snapshot() {
             "POST /api/sim-check -> sim-check",
             "POST /api/otp/start -> otp-start",
             "POST /api/otp/verify -> otp-verify",
+            "POST /api/phone/finish -> otp-verify",
             "POST /api/register -> account",
             "POST /api/login -> account",
             "POST /api/logout -> account",
