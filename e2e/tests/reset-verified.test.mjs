@@ -1,11 +1,21 @@
 // 1. alice's phone passes the silent check: she sets a new password, the old one stops working, the
 //    new one signs in (with a texted code), and she gets exactly one "password changed" email that
 //    carries neither password.
+// 2. bo changes his number on his phone: the network confirms the current number and then the new
+//    one (no code to either); a new number whose SIM was just changed is refused first.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DESKTOP, mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
-import { TEXT, assertLoginRefused, recordNavigations, signInSilently, startReset } from '../lib/flows.mjs';
-import { DEMO_PASSWORD, outbox, truidRequests } from '../lib/stack.mjs';
+import {
+  TEXT,
+  assertLines,
+  assertLoginRefused,
+  meStatus,
+  recordNavigations,
+  signInSilently,
+  startReset,
+} from '../lib/flows.mjs';
+import { DEMO_PASSWORD, outbox, setProfile, smsOutbox, truidRequests } from '../lib/stack.mjs';
 
 const EMAIL = 'alice@example.com';
 const NEW_PASSWORD = 'a brand new passphrase 42';
@@ -120,6 +130,57 @@ test('alice resets her password through the silent check and signs in with the n
   assert.ok(mail[0].body.includes('/help/not-me.html'), 'the email links to the help page');
 
   assert.deepEqual(context.problems, [], 'no page errors or console errors');
+  await context.close();
+});
+
+async function changePhone(page, number) {
+  await page.locator('#phone-password').fill(DEMO_PASSWORD);
+  await page.getByLabel('New mobile number').fill(number);
+  await page.getByRole('button', { name: 'Change phone number' }).click();
+}
+
+test('bo moves to a new number on his phone: the network confirms both numbers, no code; a new SIM is refused', { timeout: 120_000 }, async () => {
+  const email = 'bo@example.com';
+  const [current, fresh, swapped] = ['+447700900004', '+447700900126', '+447700900128'];
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  const navigations = recordNavigations(page);
+  await page.goto(`${stack.site}/register.html`);
+  const registered = await page.evaluate(
+    async (body) =>
+      (await fetch('/api/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
+    JSON.stringify({ email, phone: current, password: DEMO_PASSWORD }),
+  );
+  assert.equal(registered, 201);
+  await signInSilently(page, stack, email, DEMO_PASSWORD);
+
+  // The new number's SIM was just changed: its silent proof stops the change, nothing is texted.
+  await setProfile(stack, swapped, { match: true, no_sim_change: false, sim_change_within: 24 });
+  await changePhone(page, '07700 900128');
+  await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
+  await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
+  assert.equal((await smsOutbox(stack, current)).length + (await smsOutbox(stack, swapped)).length, 0, 'no text');
+  await page.getByRole('link', { name: 'Back to your account' }).click();
+  await page.waitForURL((url) => url.pathname === '/account.html');
+
+  // Both numbers confirmed by the network; the account page finishes the change.
+  await changePhone(page, '07700 900126');
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
+  await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
+  await page.locator('#me-phone').filter({ hasText: '26' }).waitFor();
+  await screenshot(page, 'phone-change-silent-done');
+  assert.equal(await meStatus(page), 200, 'this browser stays signed in');
+  const operator = navigations.filter((u) => u.startsWith(`${stack.sandbox}/`));
+  assert.ok(operator.length >= 2 || (await truidRequests(stack)).length > 0, 'each number went through the operator');
+  assert.ok(
+    navigations.some((u) => u.includes('/account.html?r=current_proven')) &&
+      navigations.some((u) => u.includes('/account.html?r=new_proven')),
+    navigations.join('\n'),
+  );
+  assert.equal((await smsOutbox(stack, current)).length, 0, 'no code to the current number');
+  assert.equal((await smsOutbox(stack, fresh)).length, 0, 'no code to the new number');
+  assert.ok((await outbox(stack)).some((m) => m.to === email && m.kind === 'phone_changed'), 'the owner is told');
+  assert.deepEqual(context.problems, []);
   await context.close();
 });
 

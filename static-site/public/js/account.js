@@ -1,9 +1,21 @@
 import { get, post } from './api.js';
-import { ACCOUNT_NOTICES, FORM, lookup, problemText, sendProblemText } from './messages.js';
+import { ACCOUNT_NOTICES, CHANGING_PHONE, FORM, PHONE_RESULTS, lookup, problemText, sendProblemText } from './messages.js';
 import { newPasswordProblem } from './new-password-check.js';
+import { proveNumber } from './phone-change.js';
 import { wirePhoneEcho } from './phone-echo.js';
 import { startSmsPath } from './sms-path.js';
-import { $, clearFlowCsrf, go, markInvalid, params, say, setBusy, showProgress, storeFlowCsrf } from './ui.js';
+import {
+  $,
+  clearFlowCsrf,
+  go,
+  markInvalid,
+  params,
+  readFlowCsrf,
+  say,
+  setBusy,
+  showProgress,
+  storeFlowCsrf,
+} from './ui.js';
 
 const details = $('#details');
 const loading = $('#loading');
@@ -135,7 +147,8 @@ passwordForm.addEventListener('submit', async (event) => {
 });
 
 // Change the phone number: the password again and the new number start a phone-change flow; the
-// current number's SIM check and code come first (the code page), then the new number's.
+// current number is proven first (silently, or its SIM check and code on the code page), then the
+// new one.
 const phoneForm = $('#phone-form');
 const phonePassword = $('#phone-password');
 const newPhone = $('#new-phone');
@@ -197,11 +210,12 @@ phoneForm.addEventListener('submit', async (event) => {
   }
   storeFlowCsrf('phone', flowCsrf);
   phonePassword.value = '';
-  const outcome = await startSmsPath({
-    flow: 'phone',
-    csrf: flowCsrf,
-    step: (text) => showProgress(phoneProgress, text),
-  });
+  phoneGoesOn(await proveNumber({ csrf: flowCsrf, step: (text) => showProgress(phoneProgress, text) }));
+});
+
+/** Where a phone change's step led: the operator, the code or blocked page, or why it stops here. */
+function phoneGoesOn(outcome) {
+  if (outcome.leaving) return;
   if (outcome.go) {
     go(outcome.go);
     return;
@@ -209,7 +223,39 @@ phoneForm.addEventListener('submit', async (event) => {
   clearFlowCsrf('phone');
   phoneIdle();
   say(phoneError, sendProblemText(outcome.failed, 'phone'));
-});
+}
+
+// Back from the operator's redirect (the callback sends the browser here with a fixed code): the
+// number proven silently, or not; the next number, that number's SMS path, or the change made.
+async function resumePhoneChange(result) {
+  window.history.replaceState(null, '', '/account.html');
+  const flowCsrf = readFlowCsrf('phone');
+  if (result === 'link_invalid' || !flowCsrf) {
+    clearFlowCsrf('phone');
+    say(phoneError, PHONE_RESULTS.link_invalid);
+    return;
+  }
+  say($('#notice'), PHONE_RESULTS[result]);
+  setBusy(phoneForm, true);
+  const step = (text) => showProgress(phoneProgress, text);
+  if (result === 'new_proven') {
+    step(CHANGING_PHONE);
+    const done = await post('/api/phone/finish', {}, { csrf: flowCsrf });
+    if (done.ok && done.data?.next === 'phone_changed') {
+      clearFlowCsrf('phone');
+      go('/account.html?m=phone_changed');
+      return;
+    }
+    phoneGoesOn({ failed: done.ok ? { ok: false, status: done.status, problem: 'unexpected' } : done });
+    return;
+  }
+  if (result === 'current_proven') {
+    phoneGoesOn(await proveNumber({ csrf: flowCsrf, number: 'new', step }));
+    return;
+  }
+  const number = result === 'new_silent_failed' ? 'new' : null;
+  phoneGoesOn(await startSmsPath({ flow: 'phone', csrf: flowCsrf, number, step }));
+}
 
 const everywhere = $('#everywhere-form');
 everywhere.addEventListener('submit', async (event) => {
@@ -226,3 +272,5 @@ everywhere.addEventListener('submit', async (event) => {
 });
 
 load();
+const phoneResult = params().get('r');
+if (lookup(PHONE_RESULTS, phoneResult)) resumePhoneChange(phoneResult);

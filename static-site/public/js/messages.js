@@ -109,6 +109,21 @@ export const CODE_COUNTS = Object.freeze({
   resendWait: (s) => `You can ask for a new code in ${s} ${s === 1 ? 'second' : 'seconds'}.`,
 });
 
+/** /account.html?r=<code>: where a phone change's silent proof came back to. */
+export const PHONE_RESULTS = table({
+  current_proven: 'Your mobile network confirmed your current number. Now the new one.',
+  silent_failed:
+    'Your mobile network could not confirm your current number silently, so we are checking its SIM and texting it a code instead.',
+  new_silent_failed:
+    'Your mobile network could not confirm your new number silently, so we are checking its SIM and texting it a code instead.',
+  new_proven: 'Your mobile network confirmed your new number.',
+  link_invalid:
+    'This phone number change is not valid in this browser, has expired, or was already used. Start again below.',
+});
+
+/** The last step of a phone change proven silently, in the progress box. */
+export const CHANGING_PHONE = 'Changing your phone number…';
+
 /** The code page. */
 export const CODE = table({
   resent: 'We asked for a new code. A text message can take a minute to arrive; enter the most recent code.',

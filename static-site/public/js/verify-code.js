@@ -14,7 +14,8 @@ import {
   problemText,
   sendProblemText,
 } from './messages.js';
-import { blockedUrl, flowEnded, isFlow, startSmsPath } from './sms-path.js';
+import { proveNumber } from './phone-change.js';
+import { blockedUrl, flowEnded, isFlow } from './sms-path.js';
 import {
   $,
   clearFlowCsrf,
@@ -123,15 +124,12 @@ if (!csrf) {
 
 const endedText = () => endedTextOf(flow);
 
-// A phone change's current number is proven: the new number's SIM check and code, then its code page.
+// A phone change's current number is proven: the new number next — silently where the network allows
+// it, else its SIM check and a code, then its code page.
 async function onToNewNumber() {
   say(notice, CODE.current_proven);
-  const outcome = await startSmsPath({
-    flow: 'phone',
-    csrf,
-    number: 'new',
-    step: (text) => showProgress(progress, text),
-  });
+  const outcome = await proveNumber({ csrf, number: 'new', step: (text) => showProgress(progress, text) });
+  if (outcome.leaving) return;
   if (outcome.go) {
     go(outcome.go);
     return;

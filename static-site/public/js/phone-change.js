@@ -1,0 +1,26 @@
+// A phone change proves each number — the account's, then the new one — silently where the device's
+// network allows it (the operator's redirect comes back to the account page with ?r=…), else by the
+// SIM check and a code (the code page). Used by the account page and the code page.
+import { post } from './api.js';
+import { CHECKING } from './messages.js';
+import { openCheckUrl } from './silent.js';
+import { startSmsPath } from './sms-path.js';
+
+/**
+ * Proves the number the phone-change flow whose CSRF token is `csrf` proves next (`number`: `null`
+ * for the current one, `'new'` for the new one), calling `step(text)` before each request. Resolves
+ * to `{ leaving: true }` once the browser is on its way to the operator, or as `startSmsPath` does.
+ */
+export async function proveNumber({ csrf, number = null, step = () => {} }) {
+  step(CHECKING);
+  const silent = await post('/api/login/silent', {}, { csrf });
+  if (silent.ok && silent.data?.next === 'silent' && typeof silent.data.check_url === 'string') {
+    try {
+      await openCheckUrl(silent.data.check_url);
+      return { leaving: true };
+    } catch {
+      // The SDK could not open it: the flow waits for a proof; the SMS path below says it is over.
+    }
+  }
+  return startSmsPath({ flow: 'phone', csrf, number, step });
+}
