@@ -190,8 +190,33 @@ async fn no_secret_of_the_silent_provers_or_a_phone_change_reaches_the_logs() {
     canaries.push(env.last_code("+447700900124"));
     assert!(env.sandbox.outbox().iter().any(|m| m.to == "+447000000070" && m.code.is_empty()), "the notice went");
 
+    // And on to another number, both proven silently, then finished.
+    let session = done.json()["csrf"].as_str().expect("csrf").to_owned();
+    canaries.extend([session.clone(), "+447700900126".into(), "447700900126".into()]);
+    let change = json!({ "current_password": "a canary passphrase for camara", "new_phone": "+447700900126" });
+    let flow = b.send(&env, Event::post("/api/phone/change", change).csrf(&session)).await;
+    let csrf = flow.json()["csrf"].as_str().expect("csrf").to_owned();
+    canaries.extend(flow.cookie(FLOW));
+    for landing in ["/account.html?r=current_proven", "/account.html?r=new_proven"] {
+        let started = b.send(&env, Event::post("/api/login/silent", json!({})).csrf(&csrf)).await;
+        let url = started.json()["check_url"].as_str().expect("url").to_owned();
+        let back = env.device_visit(&url).await;
+        canaries.extend([url, back.to_string()]);
+        canaries.extend(back.query_pairs().map(|(_, v)| v.into_owned()));
+        assert_eq!(b.follow_to_callback(&env, &back).await.location().as_deref(), Some(landing));
+    }
+    let finished = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
+    assert_eq!(finished.json()["next"], "phone_changed", "{}", finished.text());
+
     let text = logs.text();
-    for event in ["subscriber_check_result", "login_silent_started", "phone_changed", "old_number_told"] {
+    for event in [
+        "subscriber_check_result",
+        "login_silent_started",
+        "phone_changed",
+        "old_number_told",
+        "phone_change_silent_started",
+        "phone_change_new_proven",
+    ] {
         assert!(text.contains(event), "expected a {event} log line");
     }
     assert_no_canary(&text, &canaries);

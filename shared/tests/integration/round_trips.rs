@@ -341,6 +341,23 @@ async fn sign_in_and_account_steps_wait_for_at_most_three_round_trips() {
             session_csrf = csrf.to_owned();
         }
     }
+    // And on to another number, each proven silently (the browser is on mobile data now), then finished.
+    env.sandbox.truid().set_coverage("198.51.100.40".parse().expect("ip"), simguard_sandbox::CoverageRule::Covered);
+    let change = json!({ "current_password": "a changed long passphrase", "new_phone": "+447700900126" });
+    let started = b.send(&env, Event::post("/api/phone/change", change).csrf(&session_csrf)).await;
+    within(&trips, "phone/change", &started, 200);
+    let csrf = started.json()["csrf"].as_str().expect("csrf").to_owned();
+    for landing in ["/account.html?r=current_proven", "/account.html?r=new_proven"] {
+        let silent = b.send(&env, Event::post("/api/login/silent", json!({})).csrf(&csrf)).await;
+        within(&trips, "login/silent (phone change)", &silent, 200);
+        let back = env.device_visit(silent.json()["check_url"].as_str().expect("check_url")).await;
+        let cb = b.follow_to_callback(&env, &back).await;
+        within(&trips, "callback (phone change)", &cb, 303);
+        assert_eq!(cb.location().as_deref(), Some(landing));
+    }
+    let finished = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
+    within(&trips, "phone/finish", &finished, 200);
+    let session_csrf = finished.json()["csrf"].as_str().expect("csrf").to_owned();
     let everywhere = Event::post("/api/logout-everywhere", json!({})).csrf(&session_csrf);
     within(&trips, "logout-everywhere", &b.send(&env, everywhere).await, 204);
 }
