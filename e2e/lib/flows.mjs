@@ -118,6 +118,23 @@ export async function signInSilently(page, stack, email, password) {
   assert.equal((await smsOutbox(stack)).length, before, 'no text message');
 }
 
+/** Registers an account through the API from the site's own origin: the answer's status. */
+export async function registerByApi(page, stack, { email, phone, password }) {
+  await page.goto(`${stack.site}/register.html`);
+  return page.evaluate(
+    async (body) =>
+      (await fetch('/api/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
+    JSON.stringify({ email, phone, password }),
+  );
+}
+
+/** Fills the account page's phone-change form and submits it. */
+export async function changePhone(page, password, number) {
+  await page.locator('#phone-password').fill(password);
+  await page.getByLabel('New mobile number').fill(number);
+  await page.getByRole('button', { name: 'Change phone number' }).click();
+}
+
 /** Whether this browser has a session, asked from the page. */
 export const meStatus = (page) => page.evaluate(async () => (await fetch('/api/me')).status);
 

@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DESKTOP, PHONE, axeViolations, newContext, newPage, screenshot, useStacks } from '../lib/browser.mjs';
-import { assertLines, enterCode, latestSms, meStatus, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
+import {
+  assertLines,
+  changePhone,
+  enterCode,
+  latestSms,
+  meStatus,
+  registerByApi,
+  signIn,
+  submitLogin,
+  waitForCodePage,
+} from '../lib/flows.mjs';
 import { DEMO_PASSWORD, DEMO_PHONES, outbox, setProfile, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
@@ -113,25 +123,12 @@ test('a remembered browser signs in after the SIM check alone, is blocked by a S
   await context.close();
 });
 
-/** Fills the account page's phone-change form and submits it. */
-async function changePhone(page, password, number) {
-  await page.locator('#phone-password').fill(password);
-  await page.getByLabel('New mobile number').fill(number);
-  await page.getByRole('button', { name: 'Change phone number' }).click();
-}
-
 test('pat moves to a new number: the current one, then the new one; a new SIM is refused', { timeout: 120_000 }, async () => {
   const email = 'pat@example.com';
   const [current, fresh, swapped] = ['+447700900002', '+447700900124', '+447700900125'];
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
-  await page.goto(`${stack.site}/register.html`);
-  const registered = await page.evaluate(
-    async (body) =>
-      (await fetch('/api/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
-    JSON.stringify({ email, phone: current, password: DEMO_PASSWORD }),
-  );
-  assert.equal(registered, 201);
+  assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
   await signIn(page, stack, email, DEMO_PASSWORD, { phone: current });
 
   // Refused before any text message: a wrong password, the number the account already has.

@@ -10,8 +10,10 @@ import {
   TEXT,
   assertLines,
   assertLoginRefused,
+  changePhone,
   meStatus,
   recordNavigations,
+  registerByApi,
   signInSilently,
   startReset,
 } from '../lib/flows.mjs';
@@ -133,30 +135,18 @@ test('alice resets her password through the silent check and signs in with the n
   await context.close();
 });
 
-async function changePhone(page, number) {
-  await page.locator('#phone-password').fill(DEMO_PASSWORD);
-  await page.getByLabel('New mobile number').fill(number);
-  await page.getByRole('button', { name: 'Change phone number' }).click();
-}
-
 test('bo moves to a new number on his phone: the network confirms both numbers, no code; a new SIM is refused', { timeout: 120_000 }, async () => {
   const email = 'bo@example.com';
   const [current, fresh, swapped] = ['+447700900004', '+447700900126', '+447700900128'];
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
   const navigations = recordNavigations(page);
-  await page.goto(`${stack.site}/register.html`);
-  const registered = await page.evaluate(
-    async (body) =>
-      (await fetch('/api/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status,
-    JSON.stringify({ email, phone: current, password: DEMO_PASSWORD }),
-  );
-  assert.equal(registered, 201);
+  assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
   await signInSilently(page, stack, email, DEMO_PASSWORD);
 
   // The new number's SIM was just changed: its silent proof stops the change, nothing is texted.
   await setProfile(stack, swapped, { match: true, no_sim_change: false, sim_change_within: 24 });
-  await changePhone(page, '07700 900128');
+  await changePhone(page, DEMO_PASSWORD, '07700 900128');
   await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
   await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
   assert.equal((await smsOutbox(stack, current)).length + (await smsOutbox(stack, swapped)).length, 0, 'no text');
@@ -164,7 +154,7 @@ test('bo moves to a new number on his phone: the network confirms both numbers, 
   await page.waitForURL((url) => url.pathname === '/account.html');
 
   // Both numbers confirmed by the network; the account page finishes the change.
-  await changePhone(page, '07700 900126');
+  await changePhone(page, DEMO_PASSWORD, '07700 900126');
   await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
   await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
   await page.locator('#me-phone').filter({ hasText: '26' }).waitFor();

@@ -18,11 +18,10 @@ use crate::domain::{
     CheckOutcome, Flow, FlowEvent, FlowKind, FlowReason, FlowState, OutOfOrder, Phone, Timestamp, User,
 };
 use crate::http::cookies::{FLOW, RESET, SESSION};
-use crate::http::limits::sms_keys;
 use crate::http::results::{self, ResultError};
 use crate::http::support::{
-    Subject, flow_subject, new_session, notify_flow_owner, persist, provider_error, record_sign_in, redirect_params,
-    timed, with_sim_gate,
+    Subject, current_number_proven, flow_subject, new_session, notify_flow_owner, persist, provider_error,
+    record_sign_in, redirect_params, report_current_proven, timed, with_sim_gate,
 };
 use crate::ports::{
     Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
@@ -458,17 +457,9 @@ async fn conclude_phone_change(
             Ok(resp)
         }
         CheckOutcome::Verified => {
-            let Some(new_phone) = &flow.new_phone else { return Err(CallbackError::AccountChanged) };
-            let new_number_keys = sms_keys(Some(new_phone), None);
-            let event = FlowEvent::CurrentNumberProven { new_number_keys };
+            let Some(event) = current_number_proven(flow) else { return Err(CallbackError::AccountChanged) };
             let resp = finish(app, flow, event, GO_PHONE_CURRENT_PROVEN).await?;
-            tracing::info!(
-                event = "phone_change_current_proven",
-                user_id = %user.id,
-                how = "silent",
-                "current number proven; new one next"
-            );
-            app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
+            report_current_proven(app, user, "silent");
             Ok(resp)
         }
         CheckOutcome::SimChanged => {

@@ -14,10 +14,9 @@ use crate::domain::sim_policy::UNVERIFIED_ATTEMPTS;
 use crate::domain::{Flow, FlowCounter, FlowEvent, FlowKind, FlowState, Phone, Timestamp, Transition, User};
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::extract::csrf_token_for;
-use crate::http::limits::sms_keys;
 use crate::http::support::{
-    Subject, current_flow, device_to_remember, flow_number, flow_subject, imitate, new_session, notify, persist,
-    provider_error, step, timed,
+    Subject, current_flow, current_number_proven, device_to_remember, flow_number, flow_subject, imitate, new_session,
+    notify, persist, provider_error, report_current_proven, step, timed,
 };
 use crate::http::{ApiJson, Problem, results};
 use crate::ports::{
@@ -282,15 +281,9 @@ async fn phone_change_step(
 ) -> Result<Response, Problem> {
     let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
     if flow.state == FlowState::OtpSent {
-        let new_number_keys = sms_keys(Some(&new_phone), None);
-        persist(app, flow, &step(flow, FlowEvent::CurrentNumberProven { new_number_keys })?, now).await?;
-        tracing::info!(
-            event = "phone_change_current_proven",
-            user_id = %user.id,
-            how = "code",
-            "current number proven; new one next"
-        );
-        app.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
+        let event = current_number_proven(flow).ok_or_else(Problem::flow_invalid)?;
+        persist(app, flow, &step(flow, event)?, now).await?;
+        report_current_proven(app, user, "code");
         return Ok(axum::Json(json!({ "next": "new_number" })).into_response());
     }
     let transition = step(flow, FlowEvent::CodeVerified { reset_token_hash: None })?;

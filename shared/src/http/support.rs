@@ -183,6 +183,19 @@ pub fn flow_number<'a>(flow: &'a Flow, subject: &'a Subject) -> Result<&'a Phone
     })
 }
 
+/// A phone change's step once its current number is proven (by its code, or silently): the new
+/// number is next, its SMS limits counted under its own keys. `None` for a flow without a new number.
+pub fn current_number_proven(flow: &Flow) -> Option<FlowEvent> {
+    let new_phone = flow.new_phone.as_ref()?;
+    Some(FlowEvent::CurrentNumberProven { new_number_keys: crate::http::limits::sms_keys(Some(new_phone), None) })
+}
+
+/// Logs and counts a phone change's current number proven (`how`: `code` or `silent`).
+pub fn report_current_proven(core: &Core, user: &User, how: &'static str) {
+    tracing::info!(event = "phone_change_current_proven", user_id = %user.id, how, "current number proven; new one next");
+    core.metrics.record(Metric::StepOutcome { step: "phone_change", outcome: "current_proven" });
+}
+
 /// The browser a sign-in that passes its second factor will remember (its owner asked): a device
 /// token, to be stored hashed under the account (with the sign-in, in one transaction) and bound to
 /// its credentials, and the cookie that carries it.
