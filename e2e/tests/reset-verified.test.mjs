@@ -155,7 +155,10 @@ test('bo moves to a new number on his phone: the network confirms both numbers, 
 
   // Both numbers confirmed by the network; the account page finishes the change.
   await changePhone(page, DEMO_PASSWORD, '07700 900126');
-  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
+  // Two trips through the operator and back, then the change: more than one navigation's time.
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed', {
+    timeout: 30_000,
+  });
   await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
   await page.locator('#me-phone').filter({ hasText: '26' }).waitFor();
   await screenshot(page, 'phone-change-silent-done');
