@@ -135,6 +135,17 @@ export async function changePhone(page, password, number) {
   await page.getByRole('button', { name: 'Change phone number' }).click();
 }
 
+/**
+ * Back on the account page once a phone change's current number is proven: chooses how to prove the
+ * new one (`button`: "Confirm with my mobile network" or "Text a code instead").
+ */
+export async function proveNewNumberBy(page, button) {
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.searchParams.get('r') === 'current_proven', {
+    timeout: 20_000,
+  });
+  await page.getByRole('button', { name: button }).click();
+}
+
 /** Whether this browser has a session, asked from the page. */
 export const meStatus = (page) => page.evaluate(async () => (await fetch('/api/me')).status);
 

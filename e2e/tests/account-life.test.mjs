@@ -10,6 +10,7 @@ import {
   enterCode,
   latestSms,
   meStatus,
+  proveNewNumberBy,
   registerByApi,
   signIn,
   submitLogin,
@@ -145,6 +146,11 @@ test('pat moves to a new number: the current one, then the new one; a new SIM is
   await waitForCodePage(page, 'phone');
   await page.getByText('We sent a code by text message to your mobile number ending in 02.').waitFor();
   await enterCode(page, (await latestSms(stack, current)).code);
+  // The account page asks how to prove the new number.
+  await page.waitForURL((url) => url.searchParams.get('r') === 'current_proven');
+  await page.getByText('Your current number is confirmed.').waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'the account page, offering the new number step');
+  await proveNewNumberBy(page, 'Text a code instead');
   await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
   await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
   await page.getByText('this works again 7 days after the change').waitFor();
@@ -159,6 +165,8 @@ test('pat moves to a new number: the current one, then the new one; a new SIM is
   await changePhone(page, DEMO_PASSWORD, '07700 900124');
   await waitForCodePage(page, 'phone');
   await enterCode(page, (await latestSms(stack, current)).code);
+  // Here the network cannot tell (no coverage): asked to, it falls back to a code all the same.
+  await proveNewNumberBy(page, 'Confirm with my mobile network');
   await page.waitForURL((url) => url.pathname === '/verify-code.html' && url.searchParams.get('n') === 'new');
   await page.getByText('We sent a code by text message to your new mobile number ending in 24.').waitFor();
   await screenshot(page, 'phone-change-phone-new-number-code');

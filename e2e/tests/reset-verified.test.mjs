@@ -1,8 +1,9 @@
 // 1. alice's phone passes the silent check: she sets a new password, the old one stops working, the
 //    new one signs in (with a texted code), and she gets exactly one "password changed" email that
 //    carries neither password.
-// 2. bo changes his number on his phone: the network confirms the current number and then the new
-//    one (no code to either); a new number whose SIM was just changed is refused first.
+// 2. bo (on a phone) and cy (on a desktop) change their numbers: the network confirms the current
+//    number and then, when asked, the new one (no code to either); a new number whose SIM was just
+//    changed is refused first.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DESKTOP, mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
@@ -12,6 +13,7 @@ import {
   assertLoginRefused,
   changePhone,
   meStatus,
+  proveNewNumberBy,
   recordNavigations,
   registerByApi,
   signInSilently,
@@ -135,47 +137,57 @@ test('alice resets her password through the silent check and signs in with the n
   await context.close();
 });
 
-test('bo moves to a new number on his phone: the network confirms both numbers, no code; a new SIM is refused', { timeout: 120_000 }, async () => {
-  const email = 'bo@example.com';
-  const [current, fresh, swapped] = ['+447700900004', '+447700900126', '+447700900128'];
-  const context = await newContext(browser, PHONE);
-  const page = await newPage(context);
-  const navigations = recordNavigations(page);
-  assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
-  await signInSilently(page, stack, email, DEMO_PASSWORD);
+/** How many times a device opened a check_url at the sandbox operator (its redirect endpoint). */
+const operatorVisits = async () =>
+  (await truidRequests(stack)).filter((r) => r.method === 'GET' && r.path.endsWith('/redirect')).length;
 
-  // The new number's SIM was just changed: its silent proof stops the change, nothing is texted.
-  await setProfile(stack, swapped, { match: true, no_sim_change: false, sim_change_within: 24 });
-  await changePhone(page, DEMO_PASSWORD, '07700 900128');
-  await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
-  await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
-  assert.equal((await smsOutbox(stack, current)).length + (await smsOutbox(stack, swapped)).length, 0, 'no text');
-  await page.getByRole('link', { name: 'Back to your account' }).click();
-  await page.waitForURL((url) => url.pathname === '/account.html');
+for (const [viewport, who, digits] of [
+  [PHONE, 'bo', 4],
+  [DESKTOP, 'cy', 6],
+]) {
+  test(`${who} moves to a new number (${viewport === PHONE ? 'phone' : 'desktop'}): the network confirms both numbers, no code; a new SIM is refused`, { timeout: 120_000 }, async () => {
+    const email = `${who}@example.com`;
+    const [current, fresh, swapped] = [`+44770090000${digits}`, `+4477009001${digits}0`, `+4477009001${digits}2`];
+    const context = await newContext(browser, viewport);
+    const page = await newPage(context);
+    const navigations = recordNavigations(page);
+    assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
+    await signInSilently(page, stack, email, DEMO_PASSWORD);
 
-  // Both numbers confirmed by the network; the account page finishes the change.
-  await changePhone(page, DEMO_PASSWORD, '07700 900126');
-  // Two trips through the operator and back, then the change: more than one navigation's time.
-  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed', {
-    timeout: 30_000,
+    // The new number's SIM was just changed: its silent proof stops the change, nothing is texted.
+    await setProfile(stack, swapped, { match: true, no_sim_change: false, sim_change_within: 24 });
+    await changePhone(page, DEMO_PASSWORD, swapped);
+    await proveNewNumberBy(page, 'Confirm with my mobile network');
+    await page.waitForURL((url) => url.pathname === '/blocked.html' && url.searchParams.get('n') === 'new');
+    await assertLines(page, ["We can't accept this new number yet", 'Your account keeps its current number.'], 'blocked');
+    assert.equal((await smsOutbox(stack, current)).length + (await smsOutbox(stack, swapped)).length, 0, 'no text');
+    await page.getByRole('link', { name: 'Back to your account' }).click();
+    await page.waitForURL((url) => url.pathname === '/account.html');
+
+    // Both numbers confirmed by the network; the account page finishes the change.
+    const before = navigations.length;
+    const visitsBefore = await operatorVisits();
+    await changePhone(page, DEMO_PASSWORD, fresh);
+    await proveNewNumberBy(page, 'Confirm with my mobile network');
+    await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed', {
+      timeout: 20_000,
+    });
+    await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
+    await page.locator('#me-phone').filter({ hasText: `${digits}0` }).waitFor();
+    await screenshot(page, `phone-change-silent-done-${who}`);
+    assert.equal(await meStatus(page), 200, 'this browser stays signed in');
+    const landed = navigations.slice(before).map((u) => new URL(u));
+    const through = (path, r) => landed.filter((u) => u.pathname === path && u.searchParams.get('r') === r).length;
+    assert.equal(through('/account.html', 'current_proven'), 1, landed.join('\n'));
+    assert.equal(through('/account.html', 'new_proven'), 1, landed.join('\n'));
+    assert.equal((await operatorVisits()) - visitsBefore, 2, 'each number went through the operator');
+    assert.equal((await smsOutbox(stack, current)).length, 0, 'no code to the current number');
+    assert.equal((await smsOutbox(stack, fresh)).length, 0, 'no code to the new number');
+    assert.ok((await outbox(stack)).some((m) => m.to === email && m.kind === 'phone_changed'), 'the owner is told');
+    assert.deepEqual(context.problems, []);
+    await context.close();
   });
-  await page.getByText('Your phone number has been changed. Every other browser has been signed out.').waitFor();
-  await page.locator('#me-phone').filter({ hasText: '26' }).waitFor();
-  await screenshot(page, 'phone-change-silent-done');
-  assert.equal(await meStatus(page), 200, 'this browser stays signed in');
-  const operator = navigations.filter((u) => u.startsWith(`${stack.sandbox}/`));
-  assert.ok(operator.length >= 2 || (await truidRequests(stack)).length > 0, 'each number went through the operator');
-  assert.ok(
-    navigations.some((u) => u.includes('/account.html?r=current_proven')) &&
-      navigations.some((u) => u.includes('/account.html?r=new_proven')),
-    navigations.join('\n'),
-  );
-  assert.equal((await smsOutbox(stack, current)).length, 0, 'no code to the current number');
-  assert.equal((await smsOutbox(stack, fresh)).length, 0, 'no code to the new number');
-  assert.ok((await outbox(stack)).some((m) => m.to === email && m.kind === 'phone_changed'), 'the owner is told');
-  assert.deepEqual(context.problems, []);
-  await context.close();
-});
+}
 
 test('the pages render with their stylesheet on a phone and on a desktop', { timeout: 90_000 }, async () => {
   const pages = [

@@ -26,16 +26,17 @@ let csrf = null;
 
 say($('#notice'), lookup(ACCOUNT_NOTICES, params().get('m')) ?? '');
 
+/** Shows the signed-in account; resolves to whether it could. */
 async function load() {
   const me = await get('/api/me');
   if (!me.ok) {
     if (me.status === 401) {
       window.location.replace('/login.html?next=/account.html');
-      return;
+      return false;
     }
     loading.hidden = true;
     say(error, problemText(me));
-    return;
+    return false;
   }
   csrf = typeof me.data?.csrf === 'string' ? me.data.csrf : null;
   $('#me-email').textContent = String(me.data?.email ?? '');
@@ -45,6 +46,7 @@ async function load() {
   form.hidden = false;
   $('#security').hidden = false;
   await loadDevices();
+  return true;
 }
 
 // The remembered browsers, each with a button to forget it.
@@ -225,10 +227,29 @@ function phoneGoesOn(outcome) {
   say(phoneError, sendProblemText(outcome.failed, 'phone'));
 }
 
-// Back from the operator's redirect (the callback sends the browser here with a fixed code): the
-// number proven silently, or not; the next number, that number's SMS path, or the change made.
-async function resumePhoneChange(result) {
-  window.history.replaceState(null, '', '/account.html');
+// The new number's step, once the current number is proven: the user chooses how, because the
+// network can only confirm the SIM that carries this phone's data — often not the new one yet.
+const newNumberStep = $('#new-number-step');
+
+function offerNewNumberStep(flowCsrf) {
+  newNumberStep.hidden = false;
+  const choose = async (silently) => {
+    newNumberStep.hidden = true;
+    setBusy(phoneForm, true);
+    const step = (text) => showProgress(phoneProgress, text);
+    const how = { flow: 'phone', csrf: flowCsrf, number: 'new', step };
+    phoneGoesOn(silently ? await proveNumber(how) : await startSmsPath(how));
+  };
+  $('#new-number-silent').onclick = () => choose(true);
+  $('#new-number-sms').onclick = () => choose(false);
+  $('#new-number-silent').focus();
+}
+
+// Back from the operator's redirect, or from the current number's code page (a fixed code in the
+// URL): the next number, that number's SMS path, or the change made. Only once the page shows the
+// signed-in account: the change ends the session the page is still reading with.
+async function resumePhoneChange(result, loaded) {
+  if (!(await loaded)) return;
   const flowCsrf = readFlowCsrf('phone');
   if (result === 'link_invalid' || !flowCsrf) {
     clearFlowCsrf('phone');
@@ -236,6 +257,10 @@ async function resumePhoneChange(result) {
     return;
   }
   say($('#notice'), PHONE_RESULTS[result]);
+  if (result === 'current_proven') {
+    offerNewNumberStep(flowCsrf);
+    return;
+  }
   setBusy(phoneForm, true);
   const step = (text) => showProgress(phoneProgress, text);
   if (result === 'new_proven') {
@@ -247,10 +272,6 @@ async function resumePhoneChange(result) {
       return;
     }
     phoneGoesOn({ failed: done.ok ? { ok: false, status: done.status, problem: 'unexpected' } : done });
-    return;
-  }
-  if (result === 'current_proven') {
-    phoneGoesOn(await proveNumber({ csrf: flowCsrf, number: 'new', step }));
     return;
   }
   const number = result === 'new_silent_failed' ? 'new' : null;
@@ -271,6 +292,6 @@ everywhere.addEventListener('submit', async (event) => {
   say(passwordError, problemText(result));
 });
 
-load();
+const loaded = load();
 const phoneResult = params().get('r');
-if (lookup(PHONE_RESULTS, phoneResult)) resumePhoneChange(phoneResult);
+if (lookup(PHONE_RESULTS, phoneResult)) resumePhoneChange(phoneResult, loaded);

@@ -111,7 +111,7 @@ export const CODE_COUNTS = Object.freeze({
 
 /** /account.html?r=<code>: where a phone change's silent proof came back to. */
 export const PHONE_RESULTS = table({
-  current_proven: 'Your mobile network confirmed your current number. Now the new one.',
+  current_proven: 'Your current number is confirmed.',
   silent_failed:
     'Your mobile network could not confirm your current number silently, so we are checking its SIM and texting it a code instead.',
   new_silent_failed:
@@ -137,7 +137,6 @@ export const CODE = table({
     'This password reset is not valid in this browser, has expired, or was already used. Start again.',
   phone_invalid:
     'This phone number change is not valid in this browser, has expired, or was already used. Start again from your account page.',
-  current_proven: 'Your current number is confirmed. Now the new one.',
   none_in_progress:
     'There is no sign-in or password reset waiting for a code in this browser tab. Start again.',
 });

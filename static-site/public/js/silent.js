@@ -42,10 +42,20 @@ export async function postToCallback(params) {
 }
 
 /**
+ * Loads the SDK and resolves to a function that navigates to a `check_url` (and throws when the SDK
+ * refuses); rejects when the SDK cannot be loaded. Loaded before a check is created, a missing SDK
+ * costs no check and strands no flow.
+ */
+export async function checkOpener() {
+  const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
+  return (checkUrl) => truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
+}
+
+/**
  * Navigates to `checkUrl`; throws when the SDK cannot be loaded or refuses.
  * @param {string} checkUrl
  */
 export async function openCheckUrl(checkUrl) {
-  const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
-  await truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
+  const open = await checkOpener();
+  await open(checkUrl);
 }

@@ -14,7 +14,6 @@ import {
   problemText,
   sendProblemText,
 } from './messages.js';
-import { proveNumber } from './phone-change.js';
 import { blockedUrl, flowEnded, isFlow } from './sms-path.js';
 import {
   $,
@@ -124,23 +123,9 @@ if (!csrf) {
 
 const endedText = () => endedTextOf(flow);
 
-// A phone change's current number is proven: the new number next — silently where the network allows
-// it, else its SIM check and a code, then its code page.
-async function onToNewNumber() {
-  say(notice, CODE.current_proven);
-  const outcome = await proveNumber({ csrf, number: 'new', step: (text) => showProgress(progress, text) });
-  if (outcome.leaving) return;
-  if (outcome.go) {
-    go(outcome.go);
-    return;
-  }
-  busy(false);
-  showProgress(progress, '');
-  if (flowEnded(outcome.failed)) {
-    giveUp(endedText());
-    return;
-  }
-  say(error, sendProblemText(outcome.failed, flow));
+// A phone change's current number is proven: the account page offers the new number's step.
+function onToNewNumber() {
+  go('/account.html?r=current_proven');
 }
 
 form.addEventListener('submit', async (event) => {
@@ -171,8 +156,7 @@ form.addEventListener('submit', async (event) => {
       return;
     }
     if (flow === 'phone' && result.data?.next === 'new_number') {
-      code.value = '';
-      await onToNewNumber();
+      onToNewNumber();
       return;
     }
     if (flow === 'phone' && result.data?.next === 'phone_changed') {
