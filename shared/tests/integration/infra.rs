@@ -1185,6 +1185,7 @@ fn a_missing_page_is_the_sites_not_found_page() {
         assert_eq!(r.string(&errors[0]["ErrorCode"]), "404", "{}", t.kind);
         assert_eq!(r.string(&errors[0]["ResponseCode"]), "404", "{}", t.kind);
         assert_eq!(r.string(&errors[0]["ResponsePagePath"]), "/404.html", "{}", t.kind);
+        assert_eq!(r.string(&errors[0]["ErrorCachingMinTTL"]), "60", "{}: a new page shows within a minute", t.kind);
         let site_origin = c["DefaultCacheBehavior"]["TargetOriginId"].clone();
         let origin = c["Origins"].as_array().expect("origins").iter().find(|o| o["Id"] == site_origin).expect("site");
         let bucket = Template::target(&origin["DomainName"]).expect("bucket");

@@ -208,3 +208,24 @@ async fn a_camara_proof_of_the_new_number_asks_about_the_new_number() {
     }
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
 }
+
+/// The likeliest mix: the current number by its code (this phone's data is not on that SIM, or the
+/// network cannot tell), then the new number silently once its SIM carries the data.
+#[tokio::test]
+async fn the_current_number_by_its_code_then_the_new_one_silently() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::default();
+    let csrf = start_change(&env, &mut b, NEW_NUMBER).await;
+    assert_eq!(b.sim_check(&env, &csrf).await.json()["next"], "otp");
+    assert_eq!(b.otp_start(&env, &csrf).await.json()["to_ending"], "70");
+    let r = b.otp_verify(&env, &csrf, &env.last_code(ALICE.1)).await;
+    assert_eq!(r.json(), json!({ "next": "new_number" }), "{}", r.text());
+    let codes = env.otp_starts();
+    let new = prove_silently(&env, &mut b, &csrf, NEW_NUMBER).await;
+    assert_eq!(new.location().as_deref(), Some("/account.html?r=new_proven"), "{}", new.text());
+    let done = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
+    assert_eq!(done.json()["next"], "phone_changed", "{}", done.text());
+    assert_eq!(env.otp_starts(), codes, "no code to the new number");
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), NEW_NUMBER);
+}
