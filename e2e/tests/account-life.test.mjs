@@ -182,6 +182,14 @@ test('pat moves to a new number: the current one, then the new one; a new SIM is
   assert.deepEqual(flows(current), ['code login', 'code phone_change', 'code phone_change'], JSON.stringify(texts));
   assert.deepEqual(flows(fresh), ['code phone_change']);
   assert.ok(texts.every((m) => typeof m.at === 'string' && m.at.endsWith('Z')), 'each message has its time');
+  // And so does its page, which refreshes itself.
+  const outboxPage = await newPage(context);
+  await outboxPage.goto(`${stack.site}/dev/outbox`);
+  assert.equal(await outboxPage.locator('meta[http-equiv="refresh"]').getAttribute('content'), '5');
+  const newest = outboxPage.locator('#sms li').first();
+  assert.match(await newest.innerText(), /^\d{4}-\d\d-\d\dT[\d:.]+Z · code · flow: phone_change · /);
+  assert.match(await outboxPage.locator('#mail li').first().innerText(), /^\d{4}-\d\d-\d\dT[\d:.]+Z · phone_changed/);
+  await outboxPage.close();
   assert.deepEqual(context.problems, []);
   await context.close();
 });
