@@ -118,6 +118,15 @@ export async function signInSilently(page, stack, email, password) {
   assert.equal((await smsOutbox(stack)).length, before, 'no text message');
 }
 
+/** Fills the registration form and submits it. */
+export async function fillRegistration(page, { email, phone, password, confirm = password }) {
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Mobile number').fill(phone);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password again').fill(confirm);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}
+
 /** Registers an account through the API from the site's own origin: the answer's status. */
 export async function registerByApi(page, stack, { email, phone, password }) {
   await page.goto(`${stack.site}/register.html`);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mainText, newContext, newPage, PHONE, screenshot, useStacks } from '../lib/browser.mjs';
-import { TEXT, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
+import { TEXT, fillRegistration, signIn, submitLogin, waitForCodePage } from '../lib/flows.mjs';
 import { outbox, smsOutbox } from '../lib/stack.mjs';
 
 let stack;
@@ -18,14 +18,6 @@ useStacks([{ args: ['--no-coverage'] }], ([s], b) => {
 
 const REGISTERED = 'Thanks for registering. If this email address can be used, sign in now: we will check your phone and text it a code, which confirms your number.';
 
-async function fill(page, { email, phone, password, confirm = password }) {
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Mobile number').fill(phone);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByLabel('Password again').fill(confirm);
-  await page.getByRole('button', { name: 'Create account' }).click();
-}
-
 test('register, then sign in to the new account', { timeout: 60_000 }, async () => {
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
@@ -36,22 +28,22 @@ test('register, then sign in to the new account', { timeout: 60_000 }, async () 
   await page.locator('#phone-echo').filter({ hasText: 'We will text +44 7700 900124.' }).waitFor();
 
   // Refused by the server, in the page's words: a number no phone has, a common password.
-  await fill(page, { email: 'rosa@example.com', phone: '07700 9001', password: 'a long enough passphrase' });
+  await fillRegistration(page, { email: 'rosa@example.com', phone: '07700 9001', password: 'a long enough passphrase' });
   await page.getByRole('alert').filter({ hasText: TEXT.invalidPhone }).waitFor();
   assert.equal(await page.getByLabel('Mobile number').getAttribute('aria-invalid'), 'true');
   // A number in a country we do not text (the server's allowlist).
-  await fill(page, { email: 'rosa@example.com', phone: '+33 6 12 34 56 78', password: 'tulips under april rain' });
+  await fillRegistration(page, { email: 'rosa@example.com', phone: '+33 6 12 34 56 78', password: 'tulips under april rain' });
   await page.getByRole('alert').filter({ hasText: TEXT.phoneNotSupported }).waitFor();
   assert.equal(await page.getByLabel('Mobile number').getAttribute('aria-invalid'), 'true');
   assert.equal(await page.getByLabel('Mobile number').evaluate((el) => el === document.activeElement), true);
   assert.equal(new URL(page.url()).pathname, '/register.html');
   await screenshot(page, 'phone-register-phone-not-supported');
-  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'rosa-example-2024' });
+  await fillRegistration(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'rosa-example-2024' });
   await page.getByRole('alert').filter({ hasText: 'Do not use your email name in your password.' }).waitFor();
   // Checked in the page: too short, and the two fields differ.
-  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'short' });
+  await fillRegistration(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'short' });
   await page.getByRole('alert').filter({ hasText: 'at least 12 characters' }).waitFor();
-  await fill(page, {
+  await fillRegistration(page, {
     email: 'rosa@example.com',
     phone: '+44 7700 900124',
     password: 'tulips under april rain',
@@ -59,7 +51,7 @@ test('register, then sign in to the new account', { timeout: 60_000 }, async () 
   });
   await page.getByRole('alert').filter({ hasText: 'The two passwords do not match.' }).waitFor();
 
-  await fill(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'tulips under april rain' });
+  await fillRegistration(page, { email: 'rosa@example.com', phone: '+44 7700 900124', password: 'tulips under april rain' });
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
   await page.getByRole('status').filter({ hasText: REGISTERED }).waitFor();
 
@@ -77,7 +69,7 @@ test('registering a taken email looks the same, and its owner is told by email',
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
   await page.goto(`${stack.site}/register.html`);
-  await fill(page, { email: 'alice@example.com', phone: '+447700900126', password: 'someone elses passphrase' });
+  await fillRegistration(page, { email: 'alice@example.com', phone: '+447700900126', password: 'someone elses passphrase' });
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
   await page.getByRole('status').filter({ hasText: REGISTERED }).waitFor();
   const mail = (await outbox(stack)).filter((m) => m.to === 'alice@example.com');
@@ -93,7 +85,7 @@ test('a number mistyped at registration: the code page says how to mend it, and 
   const context = await newContext(browser, PHONE);
   const page = await newPage(context);
   await page.goto(`${stack.site}/register.html`);
-  await fill(page, { email: 'tom@example.com', phone: '+44 7700 900128', password: 'lanterns over the harbour' });
+  await fillRegistration(page, { email: 'tom@example.com', phone: '+44 7700 900128', password: 'lanterns over the harbour' });
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
   await submitLogin(page, 'tom@example.com', 'lanterns over the harbour');
   await waitForCodePage(page, 'login');
@@ -103,7 +95,7 @@ test('a number mistyped at registration: the code page says how to mend it, and 
   await hint.waitFor();
   await hint.getByRole('link', { name: 'Register again' }).click();
   await page.waitForURL((url) => url.pathname === '/register.html');
-  await fill(page, { email: 'tom@example.com', phone: '+44 7700 900130', password: 'lanterns over the harbour' });
+  await fillRegistration(page, { email: 'tom@example.com', phone: '+44 7700 900130', password: 'lanterns over the harbour' });
   await page.waitForURL((url) => url.pathname === '/login.html' && url.search === '?m=registered');
   const sms = await signIn(page, stack, 'tom@example.com', 'lanterns over the harbour', { phone: '+447700900130' });
   assert.equal(sms.to, '+447700900130', 'the right number now');
