@@ -215,7 +215,8 @@ async fn start_second_factor(
     Ok(resp)
 }
 
-/// `POST /api/logout`: the session is deleted on the server, not just forgotten by the browser.
+/// `POST /api/logout`: the session is deleted on the server, not just forgotten by the browser, and
+/// the browser forgets the flow it was in (a phone change half done cannot be finished signed out).
 pub async fn logout(State(app): State<PasswordApp>, headers: HeaderMap) -> Result<Response, Problem> {
     if let Some(token) = SESSION.read(&headers) {
         require_csrf(&headers, &token)?;
@@ -224,6 +225,7 @@ pub async fn logout(State(app): State<PasswordApp>, headers: HeaderMap) -> Resul
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().append(header::SET_COOKIE, SESSION.clear());
+    resp.headers_mut().append(header::SET_COOKIE, FLOW.clear());
     Ok(resp)
 }
 

@@ -229,3 +229,23 @@ async fn the_current_number_by_its_code_then_the_new_one_silently() {
     assert_eq!(env.otp_starts(), codes, "no code to the new number");
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), NEW_NUMBER);
 }
+
+/// Signing out in the middle of a phone change: this browser cannot finish it signed out.
+#[tokio::test]
+async fn signing_out_leaves_a_phone_change_unfinished() {
+    let env = Env::start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    let mut b = Browser::default();
+    let csrf = start_change(&env, &mut b, NEW_NUMBER).await;
+    for landing in ["/account.html?r=current_proven", "/account.html?r=new_proven"] {
+        let number = if landing.ends_with("current_proven") { ALICE.1 } else { NEW_NUMBER };
+        assert_eq!(prove_silently(&env, &mut b, &csrf, number).await.location().as_deref(), Some(landing));
+    }
+    let session = b.send(&env, Event::get("/api/me")).await.json()["csrf"].as_str().expect("csrf").to_owned();
+    let out = b.send(&env, Event::post("/api/logout", json!({})).csrf(&session)).await;
+    assert_eq!(out.status, 204, "{}", out.text());
+    let finish = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
+    assert_eq!(finish.status, 409, "{}", finish.text());
+    assert!(finish.cookie("__Host-simguard-session").is_none(), "no session for a signed-out browser");
+    assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
+}
