@@ -797,14 +797,16 @@ impl Store for DynamoStore {
             vec![TransactWriteItem::builder().update(user).build(), self.put(audit, "attribute_not_exists(pk)")?];
         if let Some(p) = &c.proof {
             items.push(self.flow_step(&p.flow_key, &p.transition, c.now)?);
-            if let Some(ended) = &p.ended_session {
-                let ended = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(session_key(ended)))
-                    .build()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                items.push(TransactWriteItem::builder().delete(ended).build());
-            }
+            let ended = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(session_key(&p.ended_session)))
+                .condition_expression("user_id = :uid AND credential_version = :expected AND expires_at > :now")
+                .expression_attribute_values(":uid", s(&c.user_id.0))
+                .expression_attribute_values(":expected", n(i64::try_from(c.expected_version).unwrap_or(i64::MAX)))
+                .expression_attribute_values(":now", n(c.now.0))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(ended).build());
             items
                 .push(self.put(to_item(&p.new_session, session_key(&p.new_session.key))?, "attribute_not_exists(pk)")?);
         }

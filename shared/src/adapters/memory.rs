@@ -458,7 +458,10 @@ impl Store for MemoryStore {
         let version_ok = d.users.get(&c.user_id).is_some_and(|u| u.credential_version == c.expected_version);
         let proof_ok = c.proof.as_ref().is_none_or(|p| {
             let flow_ok = d.flows.get(&p.flow_key).is_some_and(|f| f.is_live(c.now) && f.state == p.transition.from);
-            flow_ok && !d.sessions.contains_key(&p.new_session.key)
+            let session_ok = d.sessions.get(&p.ended_session).is_some_and(|s| {
+                s.user_id == c.user_id && s.credential_version == c.expected_version && s.expires_at > c.now
+            });
+            flow_ok && session_ok && !d.sessions.contains_key(&p.new_session.key)
         });
         if !version_ok || !proof_ok {
             return Err(StoreError::Conflict);
@@ -474,9 +477,7 @@ impl Store for MemoryStore {
             if let Some(f) = d.flows.get_mut(&p.flow_key) {
                 apply_writes(f, &p.transition);
             }
-            if let Some(ended) = &p.ended_session {
-                d.sessions.remove(ended);
-            }
+            d.sessions.remove(&p.ended_session);
             d.expires(p.new_session.expires_at, Expiring::Session(p.new_session.key.clone()));
             d.sessions.insert(p.new_session.key.clone(), p.new_session.clone());
         }

@@ -315,6 +315,12 @@ async fn change_phone(
     headers: &HeaderMap,
     now: Timestamp,
 ) -> Result<Response, Problem> {
+    // The change belongs to the signed-in browser that started it: without its session (signed out
+    // meanwhile), it cannot be finished; the store checks that the session is still alive.
+    let Some(ended_session) = SESSION.read(headers).map(|t| t.hash()) else {
+        tracing::warn!(event = "flow_refused", why = "signed_out", "a phone change without its session");
+        return Err(Problem::flow_invalid());
+    };
     let (token, mut session) = new_session(app, user, now)?;
     session.credential_version = user.credential_version + 1;
     let change = PhoneChange {
@@ -324,12 +330,7 @@ async fn change_phone(
         audit_event: "phone_changed",
         client_ip: flow.client_ip,
         now,
-        proof: Some(PhoneProof {
-            flow_key: flow.key.clone(),
-            transition,
-            ended_session: SESSION.read(headers).map(|t| t.hash()),
-            new_session: session,
-        }),
+        proof: Some(PhoneProof { flow_key: flow.key.clone(), transition, ended_session, new_session: session }),
     };
     app.store.change_phone(&change).await?;
     tracing::info!(event = "phone_changed", user_id = %user.id, "phone number changed; other sessions ended");

@@ -126,8 +126,10 @@ pub struct PhoneProof {
     pub flow_key: TokenHash,
     /// Its `new_otp_sent → completed` step.
     pub transition: Transition,
-    /// The session the change was made from, if the browser still sends it: ended.
-    pub ended_session: Option<TokenHash>,
+    /// The session the change was made from: it must still be the account's and alive on the
+    /// credential version the change expects (a browser that signed out meanwhile changes nothing:
+    /// `Conflict`), and it ends.
+    pub ended_session: TokenHash,
     /// Its successor, on the new credential version.
     pub new_session: Session,
 }

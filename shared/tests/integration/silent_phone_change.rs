@@ -230,7 +230,8 @@ async fn the_current_number_by_its_code_then_the_new_one_silently() {
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), NEW_NUMBER);
 }
 
-/// Signing out in the middle of a phone change: this browser cannot finish it signed out.
+/// Signing out in the middle of a phone change: it cannot be finished signed out, even with the
+/// cookies kept (the change needs the live session it was started from).
 #[tokio::test]
 async fn signing_out_leaves_a_phone_change_unfinished() {
     let env = Env::start().await;
@@ -242,10 +243,20 @@ async fn signing_out_leaves_a_phone_change_unfinished() {
         assert_eq!(prove_silently(&env, &mut b, &csrf, number).await.location().as_deref(), Some(landing));
     }
     let session = b.send(&env, Event::get("/api/me")).await.json()["csrf"].as_str().expect("csrf").to_owned();
+    let kept = b.cookies.clone();
     let out = b.send(&env, Event::post("/api/logout", json!({})).csrf(&session)).await;
     assert_eq!(out.status, 204, "{}", out.text());
     let finish = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
     assert_eq!(finish.status, 409, "{}", finish.text());
     assert!(finish.cookie("__Host-simguard-session").is_none(), "no session for a signed-out browser");
+    // Whoever kept the cookies (the flow's, and the session the server ended) gets no further.
+    let flow_only: std::collections::BTreeMap<_, _> =
+        kept.iter().filter(|(name, _)| name.contains("flow")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    for jar in [flow_only, kept] {
+        b.cookies = jar;
+        let finish = b.send(&env, Event::post("/api/phone/finish", json!({})).csrf(&csrf)).await;
+        assert_eq!(finish.status, 409, "{}", finish.text());
+        assert!(finish.cookie("__Host-simguard-session").is_none(), "no session for a signed-out browser");
+    }
     assert_eq!(env.stored_user(ALICE.0).await.phone.e164(), ALICE.1);
 }

@@ -670,7 +670,7 @@ async fn a_proven_phone_change_is_one_write(s: Arc<impl Both>) {
         proof: Some(PhoneProof {
             flow_key: k.clone(),
             transition: step(from, FlowState::Completed),
-            ended_session: Some(old.key.clone()),
+            ended_session: old.key.clone(),
             new_session: new.clone(),
         }),
     };
@@ -680,6 +680,21 @@ async fn a_proven_phone_change_is_one_write(s: Arc<impl Both>) {
     assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.credential_version), Some(0));
     assert_eq!(s.get_session(&next.key, NOW).await.expect("read"), None);
     assert!(s.audit(&u.id).await.is_empty());
+    // Nor from a browser whose session is gone (signed out), expired, or another account's.
+    let other = Session { user_id: UserId("someone-else".into()), ..session(token().hash(), 0) };
+    let expired = Session { expires_at: NOW, ..session(token().hash(), 0) };
+    for stored in [&other, &expired] {
+        s.put_session(stored).await.expect("session");
+    }
+    for ended in [token().hash(), other.key.clone(), expired.key.clone()] {
+        let mut signed_out = change(FlowState::NewOtpSent, &next);
+        if let Some(p) = signed_out.proof.as_mut() {
+            p.ended_session = ended;
+        }
+        assert!(matches!(s.change_phone(&signed_out).await, Err(StoreError::Conflict)));
+    }
+    assert_eq!(s.user_by_id(&u.id).await.expect("read").map(|x| x.phone), Some(u.phone.clone()));
+    assert_eq!(s.get_session(&next.key, NOW).await.expect("read"), None);
 
     s.change_phone(&change(FlowState::NewOtpSent, &next)).await.expect("changed");
     let stored = s.user_by_id(&u.id).await.expect("read").expect("user");
