@@ -12,12 +12,16 @@ import {
   assertLines,
   assertLoginRefused,
   changePhone,
+  enterCode,
+  latestSms,
   meStatus,
   proveNewNumberBy,
   recordNavigations,
   registerByApi,
   signInSilently,
   startReset,
+  submitLogin,
+  waitForCodePage,
 } from '../lib/flows.mjs';
 import { DEMO_PASSWORD, outbox, setProfile, smsOutbox, truidRequests } from '../lib/stack.mjs';
 
@@ -188,6 +192,38 @@ for (const [viewport, who, digits] of [
     await context.close();
   });
 }
+
+test('without the tru.ID SDK, a sign-in and a phone change take the code path at once and create no check', { timeout: 120_000 }, async () => {
+  const email = 'dee@example.com';
+  const [current, fresh] = ['+447700900008', '+447700900188'];
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  // The SDK does not load (blocked, offline): the pages must not ask for a check they cannot open.
+  await page.route(`${stack.site}/vendor/tru-sdk-web.mjs`, (route) => route.abort());
+  const silentAsked = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/login/silent') silentAsked.push(r.url());
+  });
+  const visits = await operatorVisits();
+  assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
+  await page.goto(`${stack.site}/login.html`);
+  await submitLogin(page, email, DEMO_PASSWORD);
+  await waitForCodePage(page, 'login');
+  await enterCode(page, (await latestSms(stack, current)).code);
+  await page.waitForURL((url) => url.pathname === '/account.html');
+  await changePhone(page, DEMO_PASSWORD, fresh);
+  await waitForCodePage(page, 'phone');
+  await enterCode(page, (await latestSms(stack, current)).code);
+  await proveNewNumberBy(page, 'Confirm with my mobile network');
+  await page.waitForURL((url) => url.pathname === '/verify-code.html' && url.searchParams.get('n') === 'new');
+  await enterCode(page, (await latestSms(stack, fresh)).code);
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
+  assert.deepEqual(silentAsked, [], 'no silent proof was asked for');
+  assert.equal(await operatorVisits(), visits, 'nor opened');
+  // The blocked SDK is the only problem the browser saw: once per page that tried to load it.
+  assert.deepEqual(context.problems, Array(3).fill('console: Failed to load resource: net::ERR_FAILED'));
+  await context.close();
+});
 
 test('the pages render with their stylesheet on a phone and on a desktop', { timeout: 90_000 }, async () => {
   const pages = [

@@ -4,7 +4,7 @@
 // phone is proven.
 import { post } from './api.js';
 import { CHECKING, CODE, FORM, LOGIN_NOTICES, LOGIN_RESULTS, lookup, problemText, sendProblemText } from './messages.js';
-import { openCheckUrl } from './silent.js';
+import { proveSilently } from './silent.js';
 import { startSmsPath } from './sms-path.js';
 import {
   $,
@@ -84,16 +84,7 @@ form.addEventListener('submit', async (event) => {
   // Silently where the network allows it: no SIM check page, no code.
   const next = params().get('next'); // kept only when it is on the allowlist
   showProgress(progress, CHECKING);
-  const silent = await post('/api/login/silent', {}, { csrf });
-  if (silent.ok && silent.data?.next === 'silent' && typeof silent.data.check_url === 'string') {
-    storeLoginNext(next);
-    try {
-      await openCheckUrl(silent.data.check_url);
-      return;
-    } catch {
-      // The SDK could not open it: the flow is still waiting for the check; start again with a code.
-    }
-  }
+  if (await proveSilently(csrf, () => storeLoginNext(next))) return;
   await smsPath(csrf, next);
 });
 

@@ -1,9 +1,8 @@
 // A phone change proves each number — the account's, then the new one — silently where the device's
 // network allows it (the operator's redirect comes back to the account page with ?r=…), else by the
 // SIM check and a code (the code page).
-import { post } from './api.js';
 import { CHECKING } from './messages.js';
-import { checkOpener } from './silent.js';
+import { proveSilently } from './silent.js';
 import { startSmsPath } from './sms-path.js';
 
 /**
@@ -13,16 +12,6 @@ import { startSmsPath } from './sms-path.js';
  */
 export async function proveNumber({ csrf, number = null, step = () => {} }) {
   step(CHECKING);
-  // The SDK first: without it, no check is created (it could not be opened), the SMS path goes on.
-  const open = await checkOpener().catch(() => null);
-  const silent = open ? await post('/api/login/silent', {}, { csrf }) : null;
-  if (silent?.ok && silent.data?.next === 'silent' && typeof silent.data.check_url === 'string') {
-    try {
-      await open(silent.data.check_url);
-      return { leaving: true };
-    } catch {
-      // The SDK refused the URL: the flow waits for a proof; the SMS path below says it is over.
-    }
-  }
+  if (await proveSilently(csrf)) return { leaving: true };
   return startSmsPath({ flow: 'phone', csrf, number, step });
 }

@@ -1,7 +1,10 @@
 // The silent check: the browser opens the provider's URL as a top-level navigation (tru.ID's web SDK,
 // v0.2), so the operator sees this device's mobile data connection and redirects back: to our
 // callback (tru.ID, CAMARA), or — Vonage, whose result is in the URL's fragment — to the return page,
-// which posts it there (silent-return.js). Used by the reset (forgot.js) and the sign-in (login.js).
+// which posts it there (silent-return.js). Used by the reset (forgot.js), the sign-in (login.js), a
+// phone change (phone-change.js) and the hosted verification page (hosted-verify.js).
+
+import { post } from './api.js';
 
 const CALLBACK = '/api/reset/callback';
 /** What a posted parameter may look like: ids only, never free text. */
@@ -43,12 +46,33 @@ export async function postToCallback(params) {
 
 /**
  * Loads the SDK and resolves to a function that navigates to a `check_url` (and throws when the SDK
- * refuses); rejects when the SDK cannot be loaded. Loaded before a check is created, a missing SDK
- * costs no check and strands no flow.
+ * refuses); rejects when the SDK cannot be loaded.
  */
-export async function checkOpener() {
+async function checkOpener() {
   const { default: truID } = await import('/vendor/tru-sdk-web.mjs');
   return (checkUrl) => truID.openCheckUrl(checkUrl, { version: 'v0.2', checkDeviceCoverage: false });
+}
+
+/**
+ * A sign-in's or a phone change's silent proof (`POST /api/login/silent` on the flow whose CSRF token
+ * is `csrf`): the SDK is loaded first, so that no check is created that this page could not open
+ * (the flow would wait for it, and its SMS path would be refused). Calls `beforeLeaving()` and
+ * resolves to `true` once the browser is on its way to the operator; `false` when the SMS path
+ * should go on instead.
+ */
+export async function proveSilently(csrf, beforeLeaving = () => {}) {
+  const open = await checkOpener().catch(() => null);
+  if (!open) return false;
+  const silent = await post('/api/login/silent', {}, { csrf });
+  if (!silent.ok || silent.data?.next !== 'silent' || typeof silent.data.check_url !== 'string') return false;
+  beforeLeaving();
+  try {
+    await open(silent.data.check_url);
+    return true;
+  } catch {
+    // The SDK refused the URL: the flow waits for a proof; the SMS path says it is over.
+    return false;
+  }
 }
 
 /**
