@@ -1,6 +1,8 @@
 //! Accounts (function `account`): register, login (the first factor), logout, me, and for a
 //! signed-in browser: change the password, sign out everywhere.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -83,14 +85,18 @@ pub async fn register(
             // two weeks are over (whoever made it never showed they hold the number) or this is
             // its holder again, with its password: a number mistyped at registration (S30). Then
             // this registration takes its place. One read decides; the password is checked (or a
-            // dummy) whatever the account, so the time of the answer tells nothing.
+            // dummy) whatever the account — even one that could not be read — so the time of the
+            // answer tells nothing.
             let now = user.created_at;
             let (email, again) = (&user.email, PasswordPolicy::normalise_for_login(&body.password));
             let hasher = &app.ports.hasher;
+            let checked = AtomicBool::new(false);
             let replaceable = match &owner {
                 Some(id) => {
                     let kind = NotificationKind::RegistrationWithExistingEmail;
+                    let again = again.clone();
                     let hold = async |o: &User| {
+                        checked.store(true, Ordering::Relaxed);
                         let unconfirmed = o.phone_verified_at.is_none() && o.imported_at.is_none();
                         let mine = unconfirmed && &o.email == email;
                         let same_password = hasher.verify(again, mine.then_some(&o.password_hash)).await;
@@ -100,6 +106,9 @@ pub async fn register(
                 }
                 None => None,
             };
+            if !checked.load(Ordering::Relaxed) {
+                hasher.verify(again, None).await;
+            }
             if let Some(old) = replaceable {
                 match app.store.replace_unconfirmed_user(&old, &user, now).await {
                     Ok(()) => {

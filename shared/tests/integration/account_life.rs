@@ -7,11 +7,8 @@
 use serde_json::json;
 use simguard::config::OtpProviderKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use secrecy::SecretString;
-use simguard::domain::{Password, PasswordHash};
-use simguard::ports::{Clock, HashError, ImportedVerdict, NotificationKind, PasswordHasher};
+use simguard::ports::{Clock, NotificationKind};
 
 use crate::support::*;
 
@@ -395,52 +392,6 @@ async fn every_registration_does_the_same_password_work() {
     let free = simguard::domain::Email::parse("free@example.com").expect("email");
     let stored = env.store.user_by_email(&free).await.expect("store").expect("user");
     assert_eq!(stored.phone.e164(), "+447700900128");
-}
-
-/// Argon2id at the test cost, counting its hashes and checks.
-struct CountingHasher {
-    inner: simguard::adapters::argon2::Argon2Hasher,
-    hashes: AtomicUsize,
-    checks: AtomicUsize,
-}
-
-impl Default for CountingHasher {
-    fn default() -> Self {
-        use simguard::adapters::argon2::{Argon2Hasher, HashCost};
-        let random = Arc::new(simguard::adapters::random::OsRandom);
-        Self {
-            inner: Argon2Hasher::new(HashCost::TEST_ONLY_CHEAP, None, random),
-            hashes: AtomicUsize::new(0),
-            checks: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl CountingHasher {
-    fn counts(&self) -> (usize, usize) {
-        (self.hashes.load(Ordering::SeqCst), self.checks.load(Ordering::SeqCst))
-    }
-}
-
-#[async_trait::async_trait]
-impl PasswordHasher for CountingHasher {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        self.inner.hash(password).await
-    }
-    async fn verify(&self, password: SecretString, stored: Option<&PasswordHash>) -> bool {
-        self.checks.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(password, stored).await
-    }
-    async fn verify_imported(
-        &self,
-        raw: SecretString,
-        normalised: SecretString,
-        stored: &PasswordHash,
-    ) -> ImportedVerdict {
-        self.checks.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify_imported(raw, normalised, stored).await
-    }
 }
 
 /// The registration page shows the number back as it will be read, before anything is submitted.

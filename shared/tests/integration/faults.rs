@@ -415,6 +415,8 @@ async fn r9_a_callback_whose_patch_never_arrived_opens_the_sms_path() {
 struct FaultyStore {
     inner: MemoryStore,
     plan: Mutex<(usize, usize)>,
+    /// Reading an account by its id fails.
+    user_reads_fail: std::sync::atomic::AtomicBool,
 }
 
 impl FaultyStore {
@@ -453,6 +455,9 @@ impl Store for FaultyStore {
         self.inner.user_by_skeleton(s).await
     }
     async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        if self.user_reads_fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected".into()));
+        }
         self.inner.user_by_id(id).await
     }
     async fn put_flow(&self, f: &Flow) -> Result<(), StoreError> {
@@ -679,6 +684,23 @@ async fn on_faulty_store_with(provider: OtpProviderKind, otp: Option<Arc<Flaky>>
         None => builder,
     };
     (builder.start().await, store)
+}
+
+/// A1, S30: a registration of a taken address whose account cannot be read (the store fails) does
+/// the same password work as every other registration — one hash and one check — and answers the same.
+#[tokio::test]
+async fn a_registration_whose_owner_cannot_be_read_does_the_same_password_work() {
+    let store = Arc::new(FaultyStore::default());
+    let counting = Arc::new(CountingHasher::default());
+    let env = Env::builder().store_given(store.clone(), store.clone()).hasher(counting.clone()).start().await;
+    env.user(ALICE.0, ALICE.1).await;
+    store.user_reads_fail.store(true, Ordering::SeqCst);
+    let before = counting.counts();
+    let body = json!({ "email": ALICE.0, "phone": "+447700900124", "password": "somebody else's passphrase" });
+    let r = Browser::at("198.51.100.65").send(&env, Event::post("/api/register", body)).await;
+    assert_eq!((r.status, r.json()), (201, json!({ "status": "registered" })), "{}", r.text());
+    let after = counting.counts();
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "(hashes, checks)");
 }
 
 /// R9: the store fails right after the code was exchanged (on the real tru.ID client and the

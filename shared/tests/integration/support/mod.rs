@@ -1025,3 +1025,52 @@ impl simguard::ports::Mailer for KeptMail {
         Ok(())
     }
 }
+
+/// Argon2id at the test cost, counting its hashes and checks.
+pub struct CountingHasher {
+    inner: Argon2Hasher,
+    hashes: std::sync::atomic::AtomicUsize,
+    checks: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for CountingHasher {
+    fn default() -> Self {
+        let random = Arc::new(OsRandom);
+        Self {
+            inner: Argon2Hasher::new(HashCost::TEST_ONLY_CHEAP, None, random),
+            hashes: std::sync::atomic::AtomicUsize::new(0),
+            checks: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl CountingHasher {
+    /// (hashes, checks) so far.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.hashes.load(std::sync::atomic::Ordering::SeqCst), self.checks.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for CountingHasher {
+    async fn hash(
+        &self,
+        password: &simguard::domain::Password,
+    ) -> Result<simguard::domain::PasswordHash, simguard::ports::HashError> {
+        self.hashes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.hash(password).await
+    }
+    async fn verify(&self, password: secrecy::SecretString, stored: Option<&simguard::domain::PasswordHash>) -> bool {
+        self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify(password, stored).await
+    }
+    async fn verify_imported(
+        &self,
+        raw: secrecy::SecretString,
+        normalised: secrecy::SecretString,
+        stored: &simguard::domain::PasswordHash,
+    ) -> simguard::ports::ImportedVerdict {
+        self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify_imported(raw, normalised, stored).await
+    }
+}
