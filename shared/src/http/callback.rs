@@ -20,8 +20,8 @@ use crate::domain::{
 use crate::http::cookies::{FLOW, RESET, SESSION};
 use crate::http::results::{self, ResultError};
 use crate::http::support::{
-    Subject, current_number_proven, flow_subject, new_session, notify_flow_owner, persist, provider_error,
-    record_sign_in, redirect_params, report_current_proven, timed, with_sim_gate,
+    Subject, current_number_proven, flow_subject, new_session, notify_account, persist, provider_error, record_sign_in,
+    redirect_params, report_current_proven, timed, with_sim_gate,
 };
 use crate::ports::{
     Metric, NotificationKind, PossessionProof, RandomError, RedirectParams, SilentProver, SilentReport, StoreError,
@@ -259,7 +259,7 @@ async fn conclude_any(
         (FlowKind::Login, Subject::Account(user)) => conclude_login(app, flow, user, outcome, now).await,
         (FlowKind::Verification, Subject::Site(v)) => conclude_verification(app, flow, v, outcome, now).await,
         (FlowKind::PhoneChange, Subject::Account(user)) => conclude_phone_change(app, flow, user, outcome).await,
-        _ => conclude(app, flow, outcome, now).await,
+        _ => conclude(app, flow, subject.user(), outcome, now).await,
     };
     match concluded {
         Err(CallbackError::OutOfOrder(e)) => {
@@ -280,6 +280,7 @@ fn report(app: &App<WithSilentGate>, flow: &'static str, outcome: CheckOutcome) 
 async fn conclude(
     app: &App<WithSilentGate>,
     flow: &Flow,
+    owner: Option<&User>,
     outcome: CheckOutcome,
     now: Timestamp,
 ) -> Result<Response, CallbackError> {
@@ -311,15 +312,7 @@ async fn conclude(
             resp.headers_mut().append(header::SET_COOKIE, RESET.set(&reset_token, flow.remaining_secs(now)));
             Ok(resp)
         }
-        CheckOutcome::SimChanged => {
-            app.metrics.record(Metric::SimChangeBlocked);
-            // The owner is told while the outcome is stored: one round trip.
-            let (resp, ()) = tokio::join!(
-                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_SIM_CHANGED),
-                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
-            );
-            resp
-        }
+        CheckOutcome::SimChanged => stop_for_sim_change(app, flow, owner, GO_SIM_CHANGED).await,
         CheckOutcome::Mismatch => {
             finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::NoMatch }, GO_NO_MATCH).await
         }
@@ -327,6 +320,28 @@ async fn conclude(
             finish(app, flow, FlowEvent::SilentFailed, GO_SILENT_FAILED).await
         }
     }
+}
+
+/// A SIM change stops the flow: counted, logged and stored, and the account's owner (`owner`; `None`
+/// for a number that is not the account's) told while the outcome is stored — one round trip, with
+/// the account already read.
+async fn stop_for_sim_change(
+    app: &App<WithSilentGate>,
+    flow: &Flow,
+    owner: Option<&User>,
+    location: &'static str,
+) -> Result<Response, CallbackError> {
+    app.metrics.record(Metric::SimChangeBlocked);
+    tracing::warn!(event = "sim_change_blocked", flow = flow.kind.as_str(), "SIM changed recently: stopped");
+    let tell = async {
+        if let Some(user) = owner {
+            let kind = NotificationKind::SimChangeBlocked;
+            notify_account(app, &user.id, Some(user), kind, flow.client_ip, &flow.user_agent).await;
+        }
+    };
+    let rejected = FlowEvent::SilentRejected { reason: FlowReason::SimChanged };
+    let (resp, ()) = tokio::join!(finish(app, flow, rejected, location), tell);
+    resp
 }
 
 /// Records how the silent check ended and sends the browser to the page that says so.
@@ -420,15 +435,7 @@ async fn conclude_login(
             );
             sign_in(app, flow, user, now).await
         }
-        CheckOutcome::SimChanged => {
-            app.metrics.record(Metric::SimChangeBlocked);
-            tracing::warn!(event = "sim_change_blocked", flow = "login", "SIM changed recently: no sign-in");
-            let (resp, ()) = tokio::join!(
-                finish(app, flow, FlowEvent::SilentRejected { reason: FlowReason::SimChanged }, GO_LOGIN_SIM_CHANGED),
-                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
-            );
-            resp
-        }
+        CheckOutcome::SimChanged => stop_for_sim_change(app, flow, Some(user), GO_LOGIN_SIM_CHANGED).await,
         CheckOutcome::Mismatch | CheckOutcome::Unsupported | CheckOutcome::Error => {
             finish(app, flow, FlowEvent::SilentFailed, GO_LOGIN_SMS).await
         }
@@ -462,24 +469,9 @@ async fn conclude_phone_change(
             report_current_proven(app, user, "silent");
             Ok(resp)
         }
-        CheckOutcome::SimChanged => {
-            app.metrics.record(Metric::SimChangeBlocked);
-            tracing::warn!(
-                event = "sim_change_blocked",
-                flow = "phone_change",
-                "SIM changed recently: no phone change"
-            );
-            let rejected = FlowEvent::SilentRejected { reason: FlowReason::SimChanged };
-            if new_number {
-                // Not the account's number yet: the signed-in user sees why; nobody else to warn.
-                return finish(app, flow, rejected, GO_PHONE_NEW_SIM_CHANGED).await;
-            }
-            let (resp, ()) = tokio::join!(
-                finish(app, flow, rejected, GO_PHONE_SIM_CHANGED),
-                notify_flow_owner(app, flow, NotificationKind::SimChangeBlocked)
-            );
-            resp
-        }
+        // The new number is not the account's yet: the signed-in user sees why; nobody else to warn.
+        CheckOutcome::SimChanged if new_number => stop_for_sim_change(app, flow, None, GO_PHONE_NEW_SIM_CHANGED).await,
+        CheckOutcome::SimChanged => stop_for_sim_change(app, flow, Some(user), GO_PHONE_SIM_CHANGED).await,
         CheckOutcome::Mismatch | CheckOutcome::Unsupported | CheckOutcome::Error => {
             finish(app, flow, FlowEvent::SilentFailed, if new_number { GO_PHONE_NEW_SMS } else { GO_PHONE_SMS }).await
         }

@@ -16,7 +16,7 @@ use crate::http::cookies::{FLOW, RESET};
 use crate::http::extract::csrf_token_for;
 use crate::http::limits::{HOUR, Limit, email_key, enforce, ip_key, sms_keys};
 use crate::http::support::{
-    Started, cached_coverage, current_flow, flow_user, persist, remember_coverage, start_silent, step,
+    Started, cached_coverage, current_flow, flow_number, flow_user, persist, remember_coverage, start_silent, step,
 };
 use crate::http::{ApiJson, ClientMeta, Problem};
 use crate::ports::Metric;
@@ -228,7 +228,7 @@ pub async fn start_silent_login(
         Ok(axum::Json(json!({ "next": "sms" })).into_response())
     };
     let Some(user) = user? else { return Err(Problem::flow_invalid()) };
-    let Some(number) = flow.number(&user.phone) else { return Err(Problem::flow_invalid()) };
+    let number = flow_number(&flow, &user.phone)?;
     if allowed.is_err() {
         return sms();
     }

@@ -164,7 +164,7 @@ const RESET_SMS_EVERY_SECS: u64 = 300;
 /// The share of the hourly SMS budget that each anonymous kind of flow (resets, relying sites'
 /// verifications) may use: a quarter each (at least one SMS), so that at least half is left for
 /// sign-ins whenever the budget is 4 or more.
-pub const ANONYMOUS_SHARE_DIVISOR: u32 = 4;
+const ANONYMOUS_SHARE_DIVISOR: u32 = 4;
 
 /// The limits on texting a number of a flow of `kind`: the number's (per few minutes and per day),
 /// its prefix's and the global budget. The global budget (`SIMGUARD_LIMIT_SMS_GLOBAL_HOUR`) is one

@@ -132,7 +132,7 @@ async fn deliver(
     sent: &mut bool,
 ) -> Result<Response, Problem> {
     let to = match &subject {
-        Some(u) => Some(flow_number(flow, u)?.clone()),
+        Some(u) => Some(flow_number(flow, u.phone())?.clone()),
         None => None,
     };
     // The limits were counted on the number the flow started with (or moved on to): a number changed

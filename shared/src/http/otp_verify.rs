@@ -154,7 +154,7 @@ pub async fn otp_verify(
         app.metrics.record(Metric::StepOutcome { step: "otp_verify", outcome: "expired" });
         return Err(Problem::code_expired());
     }
-    let number = flow_number(&flow, subject)?;
+    let number = flow_number(&flow, subject.phone())?;
     match timed(&app, otp.name(), "otp.check", otp.check(&reference, number, &code)).await {
         Ok(OtpCheck::Approved) => {}
         Ok(OtpCheck::Wrong) => return Err(wrong(&app, &flow, user, tries, Some(otp.name())).await),
@@ -279,7 +279,6 @@ async fn phone_change_step(
     headers: &HeaderMap,
     now: Timestamp,
 ) -> Result<Response, Problem> {
-    let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
     if flow.state == FlowState::OtpSent {
         let event = current_number_proven(flow).ok_or_else(Problem::flow_invalid)?;
         persist(app, flow, &step(flow, event)?, now).await?;
@@ -287,7 +286,7 @@ async fn phone_change_step(
         return Ok(axum::Json(json!({ "next": "new_number" })).into_response());
     }
     let transition = step(flow, FlowEvent::CodeVerified { reset_token_hash: None })?;
-    change_phone(app, flow, user, new_phone, transition, headers, now).await
+    change_phone(app, flow, user, transition, headers, now).await
 }
 
 /// `POST /api/phone/finish` (function `otp-verify`): a phone change whose new number the callback
@@ -298,8 +297,7 @@ pub async fn finish_phone_change(State(app): State<OtpApp>, headers: HeaderMap) 
     let (_, flow) = current_flow(&app, &headers).await?;
     let transition = step(&flow, FlowEvent::PhoneChanged)?;
     let Some(Subject::Account(user)) = flow_subject(&app, &flow).await? else { return Err(Problem::flow_invalid()) };
-    let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
-    change_phone(&app, &flow, &user, new_phone, transition, &headers, app.clock.now()).await
+    change_phone(&app, &flow, &user, transition, &headers, app.clock.now()).await
 }
 
 /// Makes a phone change whose both numbers were proven, with the flow's last step `transition`: in
@@ -310,11 +308,11 @@ async fn change_phone(
     app: &App<WithOtp>,
     flow: &Flow,
     user: &User,
-    new_phone: Phone,
     transition: Transition,
     headers: &HeaderMap,
     now: Timestamp,
 ) -> Result<Response, Problem> {
+    let Some(new_phone) = flow.new_phone.clone() else { return Err(Problem::flow_invalid()) };
     // The change belongs to the signed-in browser that started it: without its session (signed out
     // meanwhile), it cannot be finished; the store checks that the session is still alive.
     let Some(ended_session) = SESSION.read(headers).map(|t| t.hash()) else {

@@ -57,7 +57,7 @@ pub async fn sim_check(
             (SimVerdict::Pass, None)
         }
         Some(subject) => {
-            let number = flow_number(&flow, subject)?;
+            let number = flow_number(&flow, subject.phone())?;
             let (signal, answers) = ask_sources(&app, &app.ports.sim_swap, number, window).await;
             (app.settings.sim_policy().decide(flow.kind, signal, subject.history(), now), Some(answers))
         }

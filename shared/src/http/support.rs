@@ -176,8 +176,8 @@ pub async fn record_sign_in(
 
 /// The number this step of `flow` checks or texts: the account's, or a phone change's new one once the
 /// current one is proven. A phone change that lost its new number is over.
-pub fn flow_number<'a>(flow: &'a Flow, subject: &'a Subject) -> Result<&'a Phone, Problem> {
-    flow.number(subject.phone()).ok_or_else(|| {
+pub fn flow_number<'a>(flow: &'a Flow, account_phone: &'a Phone) -> Result<&'a Phone, Problem> {
+    flow.number(account_phone).ok_or_else(|| {
         tracing::warn!(event = "flow_refused", why = "no_new_number", "a phone change without its new number");
         Problem::flow_invalid()
     })
@@ -347,12 +347,6 @@ pub async fn notify_account_unless(
         core.metrics.record(Metric::NotificationNotQueued);
     }
     None
-}
-
-/// Notifies the owner of the flow's account, if the flow has one.
-pub async fn notify_flow_owner(core: &Core, flow: &Flow, kind: NotificationKind) {
-    let Some(user_id) = &flow.user_id else { return };
-    notify_account(core, user_id, None, kind, flow.client_ip, &flow.user_agent).await;
 }
 
 /// The remembered coverage answer for the device's address, if fresh. Answers are cached briefly so
