@@ -225,6 +225,32 @@ test('without the tru.ID SDK, a sign-in and a phone change take the code path at
   await context.close();
 });
 
+test('when the network cannot confirm a number, the phone change goes on with that number\'s code', { timeout: 120_000 }, async () => {
+  const email = 'ed@example.com';
+  const [current, fresh] = ['+447700900010', '+447700900190'];
+  const notThisSim = { match: false, no_sim_change: true, sim_change_within: null };
+  const context = await newContext(browser, PHONE);
+  const page = await newPage(context);
+  const navigations = recordNavigations(page);
+  assert.equal(await registerByApi(page, stack, { email, phone: current, password: DEMO_PASSWORD }), 201);
+  await signInSilently(page, stack, email, DEMO_PASSWORD);
+  // This phone's data now runs on another SIM: neither number can be confirmed silently.
+  await setProfile(stack, current, notThisSim);
+  await setProfile(stack, fresh, notThisSim);
+  await changePhone(page, DEMO_PASSWORD, fresh);
+  await waitForCodePage(page, 'phone');
+  await enterCode(page, (await latestSms(stack, current)).code);
+  await proveNewNumberBy(page, 'Confirm with my mobile network');
+  await page.waitForURL((url) => url.pathname === '/verify-code.html' && url.searchParams.get('n') === 'new');
+  await enterCode(page, (await latestSms(stack, fresh)).code);
+  await page.waitForURL((url) => url.pathname === '/account.html' && url.search === '?m=phone_changed');
+  const landed = navigations.map((u) => new URL(u)).filter((u) => u.pathname === '/account.html');
+  const results = landed.map((u) => u.searchParams.get('r')).filter(Boolean);
+  assert.deepEqual(results, ['silent_failed', 'current_proven', 'new_silent_failed'], navigations.join('\n'));
+  assert.deepEqual(context.problems, []);
+  await context.close();
+});
+
 test('the pages render with their stylesheet on a phone and on a desktop', { timeout: 90_000 }, async () => {
   const pages = [
     ['/', 'index'],
