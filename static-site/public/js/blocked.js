@@ -2,7 +2,7 @@
 // SIM answer, too many wrong codes; `n=new`: a phone change's new number). The parameters only select
 // entries of fixed tables; unknown codes get the generic text.
 import { BLOCKED, BLOCKED_GENERIC, BLOCKED_NEW_NUMBER, HELP_ACTION, RESTART, lookup } from './messages.js';
-import { appendSupport, appendWindow } from './site.js';
+import { appendHelp } from './site.js';
 import { $, clearFlowCsrf, params } from './ui.js';
 
 const query = params();
@@ -24,8 +24,7 @@ $('#body').replaceChildren(
     return p;
   }),
 );
-if (blocked.support === true) appendSupport($('#body'));
-else if (blocked.window === true) appendWindow($('#body'));
+appendHelp($('#body'), blocked);
 const actions = blocked.help ? [HELP_ACTION, { ...restart, secondary: true }] : [restart];
 $('#actions').replaceChildren(
   ...actions.map(({ href, label, secondary }) => {

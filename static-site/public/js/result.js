@@ -1,7 +1,7 @@
 // /reset/result.html?r=<code>: the code only selects an entry of a fixed table. After
 // `silent_failed` the same flow may go on by text message ("Send me a code instead").
 import { RESULTS, RESULT_GENERIC, lookup, sendProblemText } from './messages.js';
-import { appendContact, appendSupport } from './site.js';
+import { appendHelp } from './site.js';
 import { flowEnded, startSmsPath } from './sms-path.js';
 import { $, clearResetCsrf, go, params, readResetCsrf, say, setBusy, showProgress } from './ui.js';
 
@@ -23,8 +23,7 @@ body.replaceChildren(
     return p;
   }),
 );
-if (result.support === true) appendSupport(body);
-else if (result.contact === true) appendContact(body);
+appendHelp(body, result);
 actions.replaceChildren(
   ...result.actions.map(({ href, label, secondary }) => {
     const a = document.createElement('a');

@@ -49,20 +49,17 @@ function windowParagraph(days) {
   return p;
 }
 
-/** Adds when a SIM-changed number works again to `body`, once the site's settings are known. */
-export async function appendWindow(body) {
-  const { simChangeWindowDays } = await siteInfo();
-  body.append(windowParagraph(simChangeWindowDays));
-}
-
-/** Adds when it works again and how to reach support to `body`, once the site's settings are known. */
-export async function appendSupport(body) {
+/**
+ * Adds to `body`, once the site's settings are known, what a refusal page's entry asks for: when a
+ * SIM-changed number works again (`window`) and how to reach support (`contact`); `support` is both.
+ * @param {HTMLElement} body
+ * @param {{ support?: boolean, window?: boolean, contact?: boolean }} entry
+ */
+export async function appendHelp(body, entry) {
+  const showWindow = entry.support === true || entry.window === true;
+  const showContact = entry.support === true || entry.contact === true;
+  if (!showWindow && !showContact) return;
   const { support, simChangeWindowDays } = await siteInfo();
-  body.append(windowParagraph(simChangeWindowDays), supportParagraph(support));
-}
-
-/** Adds how to reach support (no SIM-change window) to `body`, once the site's settings are known. */
-export async function appendContact(body) {
-  const { support } = await siteInfo();
-  body.append(supportParagraph(support));
+  if (showWindow) body.append(windowParagraph(simChangeWindowDays));
+  if (showContact) body.append(supportParagraph(support));
 }
